@@ -1,0 +1,1 @@
+//! STUB (codegen helper replaces): Tile IR → LLVM IR → PTX through inkwell.

@@ -1,0 +1,1 @@
+//! STUB (interpreter helper replaces): the CPU interpreter, Tile IR's reference semantics.
