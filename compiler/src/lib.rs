@@ -16,4 +16,38 @@ pub mod interp;
 pub mod ir;
 pub mod passes;
 pub mod syntax;
+pub mod target;
 pub mod tensor;
+
+use ir::{ConstValue, Kernel};
+
+/// Version of the compiler, part of every kernel-cache key.
+pub const COMPILER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// Parse or type errors; render them with the source via `Diagnostics::render`.
+    #[error("{0}")]
+    Frontend(#[from] diag::Diagnostics),
+    /// The front end or a pass produced IR that breaks an invariant: a compiler bug.
+    #[error("internal compiler error: {0}")]
+    Verify(#[from] ir::verify::VerifyError),
+    #[error("{0}")]
+    Codegen(#[from] codegen::CodegenError),
+}
+
+/// Source text to one verified, optimized Tile IR specialization.
+/// `kernel` picks a kernel by name when the file holds several.
+pub fn lower_source(src: &str, kernel: Option<&str>, consts: &[(String, ConstValue)]) -> Result<Kernel, CompileError> {
+    let file = syntax::parse(src)?;
+    let mut ir = check::specialize(&file, kernel, consts)?;
+    ir::verify::verify(&ir)?;
+    passes::run_default(&mut ir);
+    ir::verify::verify(&ir)?;
+    Ok(ir)
+}
+
+/// Tile IR to PTX for `arch`.
+pub fn compile_ir(kernel: &Kernel, arch: target::Arch) -> Result<codegen::PtxModule, CompileError> {
+    Ok(codegen::emit(kernel, arch)?)
+}
