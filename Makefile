@@ -1,0 +1,17 @@
+# The two entry points of the README. Each first installs what is missing.
+.PHONY: setup demo test gpu-pack
+
+setup:
+	@scripts/setup.sh
+
+## Compile every shipped kernel, check it on the CPU interpreter (or the GPU when present), print a table.
+demo: setup
+	cargo run --release --quiet -- demo
+
+## Every CPU test: parser, IR round trips, pass files, interpreter vs f64 references, ptxas on every kernel.
+test: setup
+	SPARSEFILL_REQUIRE_PTXAS=1 cargo test --workspace --release
+
+## Build the GPU binaries and pack them for the GPU machine (docs/gpu.md).
+gpu-pack: setup
+	scripts/gpu-pack

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Times torch's own ops on the shapes our kernels are benchmarked on, in the same
+GPU run, and writes the results as JSON for `benches/kernels.rs` to merge.
+
+Also measures the card's copy ceiling (device-to-device, bytes read + written).
+Inputs are fresh random bf16 values (never zeros); several input sets rotate so
+that repeated runs do not hit in L2. Times are medians of CUDA-event timings.
+"""
+import argparse
+import json
+import sys
+
+import torch
+
+
+def median_ms(fn, iters=50, warmup=10):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(iters):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    times.sort()
+    return times[len(times) // 2]
+
+
+def rotating(make, count):
+    """Cycles through `count` input sets so each call reads memory not in L2."""
+    sets = [make() for _ in range(count)]
+    state = {"i": 0}
+
+    def next_set():
+        state["i"] = (state["i"] + 1) % count
+        return sets[state["i"]]
+
+    return next_set
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--rows", type=int, default=32768)
+    parser.add_argument("--cols", type=int, default=4096)
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        print("torch sees no CUDA device", file=sys.stderr)
+        sys.exit(1)
+    dev = torch.device("cuda")
+    rows, cols = args.rows, args.cols
+    results = {"card": torch.cuda.get_device_name(0), "torch": torch.__version__, "ops": {}}
+
+    n_copy = 1 << 30
+    src = torch.randn(n_copy // 2, device=dev, dtype=torch.bfloat16)
+    dst = torch.empty_like(src)
+    copy_ms = median_ms(lambda: dst.copy_(src))
+    results["copy_bytes"] = 2 * src.numel() * 2
+    results["copy_ms"] = copy_ms
+    results["copy_gbps"] = results["copy_bytes"] / copy_ms / 1e6
+    del src, dst
+
+    make_x = lambda: torch.randn(rows, cols, device=dev, dtype=torch.bfloat16) * 3
+    xs = rotating(make_x, 3)
+    w = torch.randn(cols, device=dev, dtype=torch.bfloat16)
+    out = torch.empty(rows, cols, device=dev, dtype=torch.bfloat16)
+    n = rows * cols
+    ops = {
+        "softmax": (lambda: torch.softmax(xs(), dim=-1, out=None), 2 * n * 2),
+        "rmsnorm": (lambda: torch.nn.functional.rms_norm(xs(), (cols,), w, 1e-5), (2 * n + cols) * 2),
+    }
+    for name, (fn, nbytes) in ops.items():
+        ms = median_ms(fn)
+        results["ops"][name] = {"shape": [rows, cols], "ms": ms, "bytes": nbytes, "gbps": nbytes / ms / 1e6}
+    del out
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=2)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

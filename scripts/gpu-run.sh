@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine from the packed folder (see scripts/gpu-pack, docs/gpu.md):
+# every GPU test, the demo, the torch baselines and our benchmark in one go, all in
+# the same run so that ratios compare like with like. Logs and JSON go to $OUT.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+OUT="${OUT:-$here/out}"
+mkdir -p "$OUT"
+cd "$here"
+for f in bin/*.xz; do xz -dkf "$f" && chmod +x "${f%.xz}"; done
+export SPARSEFILL_CACHE_DIR="$here/cache"
+status=0
+log() { echo "== $*" | tee -a "$OUT/summary.log"; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv >"$OUT/card.txt" 2>&1
+log "card: $(tail -n1 "$OUT/card.txt")"
+
+for t in bin/test-*; do
+    [ -x "$t" ] || continue
+    case "$t" in *.xz) continue ;; esac
+    log "test $(basename "$t")"
+    if ! "$t" --test-threads=1 >>"$OUT/gpu-tests.log" 2>&1; then
+        status=1
+        log "FAILED: $(basename "$t") (see gpu-tests.log)"
+    fi
+    grep -E "^test result" "$OUT/gpu-tests.log" | tail -n1 | tee -a "$OUT/summary.log"
+done
+
+log "demo"
+bin/sparsefill demo >"$OUT/demo.log" 2>&1 || { status=1; log "FAILED: demo"; }
+
+log "torch baselines"
+PYTHONUNBUFFERED=1 python3 torch_ops.py --out "$OUT/torch.json" >"$OUT/torch.log" 2>&1 || { status=1; log "FAILED: torch_ops.py"; }
+
+log "benchmark"
+bin/bench-kernels --torch "$OUT/torch.json" --json "$OUT/bench.json" >"$OUT/bench.log" 2>&1 || { status=1; log "FAILED: bench"; }
+
+cat "$OUT/demo.log"
+cat "$OUT/bench.log"
+echo
+cat "$OUT/summary.log"
+exit $status

@@ -1,0 +1,69 @@
+//! `sparsefill compile`: print one stage of the pipeline for a .tile file.
+
+use super::{CliError, Emit};
+use sparsefill_compiler::ir::ConstValue;
+use sparsefill_compiler::target::Arch;
+use sparsefill_compiler::{check, compile_ir, ir, passes, syntax, CompileError};
+use std::path::Path;
+
+pub fn run(file: &Path, kernel: Option<&str>, consts: &[String], arch: &str, emit: Emit) -> Result<String, CliError> {
+    let arch: Arch = arch.parse()?;
+    let consts = consts.iter().map(|c| parse_const(c)).collect::<Result<Vec<_>, _>>()?;
+    let src = std::fs::read_to_string(file).map_err(|source| CliError::Read { path: file.to_path_buf(), source })?;
+    let name = file.display().to_string();
+    let rendered = |d: sparsefill_compiler::diag::Diagnostics| CliError::Source { rendered: d.render(&name, &src) };
+    let ast = syntax::parse(&src).map_err(rendered)?;
+    if emit == Emit::Ast {
+        return Ok(syntax::print_ast(&ast));
+    }
+    let mut kernel_ir = check::specialize(&ast, kernel, &consts).map_err(rendered)?;
+    ir::verify::verify(&kernel_ir).map_err(CompileError::from)?;
+    passes::run_default(&mut kernel_ir);
+    ir::verify::verify(&kernel_ir).map_err(CompileError::from)?;
+    Ok(match emit {
+        Emit::Ast => unreachable!("handled above"),
+        Emit::Ir => ir::print::print_kernel(&kernel_ir),
+        Emit::Llvm => compile_ir(&kernel_ir, arch)?.llvm_ir,
+        Emit::Ptx => compile_ir(&kernel_ir, arch)?.ptx,
+    })
+}
+
+/// `NAME=VALUE` where VALUE is an integer or `true`/`false`.
+pub fn parse_const(given: &str) -> Result<(String, ConstValue), CliError> {
+    let err = |why: &str| CliError::Const { given: given.to_string(), why: why.to_string() };
+    let (name, value) = given.split_once('=').ok_or_else(|| err("expected NAME=VALUE"))?;
+    let name = name.trim();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(err("the name must be an identifier"));
+    }
+    let value = match value.trim() {
+        "true" => ConstValue::Bool(true),
+        "false" => ConstValue::Bool(false),
+        v => ConstValue::Int(v.parse().map_err(|_| err("the value must be an integer, `true` or `false`"))?),
+    };
+    Ok((name.to_string(), value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_int_and_bool_consts() {
+        assert_eq!(parse_const("BLOCK=64").unwrap(), ("BLOCK".to_string(), ConstValue::Int(64)));
+        assert_eq!(parse_const("CAUSAL=false").unwrap(), ("CAUSAL".to_string(), ConstValue::Bool(false)));
+    }
+
+    #[test]
+    fn rejects_const_without_value() {
+        assert_eq!(parse_const("BLOCK").unwrap_err().to_string(), "invalid --const `BLOCK`: expected NAME=VALUE");
+    }
+
+    #[test]
+    fn rejects_non_numeric_const() {
+        assert_eq!(
+            parse_const("BLOCK=big").unwrap_err().to_string(),
+            "invalid --const `BLOCK=big`: the value must be an integer, `true` or `false`"
+        );
+    }
+}

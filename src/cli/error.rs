@@ -1,0 +1,24 @@
+//! Errors the CLI reports, with the context (file, flag) a user needs to fix them.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid --const `{given}`: {why}")]
+    Const { given: String, why: String },
+    #[error(transparent)]
+    Arch(#[from] sparsefill_compiler::target::UnknownArch),
+    /// Source diagnostics, already rendered against the file.
+    #[error("{rendered}")]
+    Source { rendered: String },
+    #[error("{0}")]
+    Compile(#[from] sparsefill_compiler::CompileError),
+    #[error("{0}")]
+    Runtime(#[from] sparsefill_runtime::RuntimeError),
+    #[error("{0}")]
+    Interp(#[from] sparsefill_compiler::interp::InterpError),
+    #[error("{failed} of {total} demo checks failed (see the table above)")]
+    DemoFailed { failed: usize, total: usize },
+}

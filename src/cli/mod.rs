@@ -1,0 +1,65 @@
+//! Command-line definitions and dispatch; each subcommand lives in its own module.
+
+mod compile;
+mod demo;
+mod error;
+mod table;
+
+pub use error::CliError;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "sparsefill", version, about = "Sparse-attention kernels generated from the .tile language")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Compile a .tile file and print one stage of the pipeline.
+    Compile {
+        /// The .tile source file.
+        file: PathBuf,
+        /// Kernel to compile when the file holds several.
+        #[arg(long)]
+        kernel: Option<String>,
+        /// Set a const parameter, e.g. `--const BLOCK=1024` or `--const CAUSAL=false`.
+        #[arg(long = "const", value_name = "NAME=VALUE")]
+        consts: Vec<String>,
+        /// Target architecture for `--emit llvm|ptx`.
+        #[arg(long, default_value = "sm_90a")]
+        arch: String,
+        /// The stage to print.
+        #[arg(long, value_enum, default_value_t = Emit::Ptx)]
+        emit: Emit,
+    },
+    /// Compile every shipped kernel, check it against its f64 reference (on the GPU
+    /// when one is present, else on the CPU interpreter) and print a table.
+    Demo,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Emit {
+    /// The parsed syntax tree.
+    Ast,
+    /// The specialized, optimized Tile IR (text form that parses back).
+    Ir,
+    /// LLVM IR before the NVPTX back end.
+    Llvm,
+    /// PTX assembly.
+    Ptx,
+}
+
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Compile { file, kernel, consts, arch, emit } => {
+            let out = compile::run(&file, kernel.as_deref(), &consts, &arch, emit)?;
+            print!("{out}");
+            Ok(())
+        }
+        Command::Demo => demo::run(),
+    }
+}
