@@ -226,6 +226,29 @@ impl KernelBuilder {
         results
     }
 
+    /// Builds an `if` whose result types are those of the values the then-block
+    /// yields, for callers (the front end's `if` expressions) that learn the types
+    /// only while building that block.
+    pub fn if_typed_by_then(
+        &mut self,
+        cond: ValueId,
+        then_body: impl FnOnce(&mut KernelBuilder) -> Vec<ValueId>,
+        else_body: impl FnOnce(&mut KernelBuilder) -> Vec<ValueId>,
+    ) -> Vec<ValueId> {
+        self.open.push(Block::default());
+        let t = then_body(self);
+        let result_types: Vec<Type> = t.iter().map(|&v| self.value_type(v).clone()).collect();
+        self.yield_(t);
+        let then_block = self.open.pop().expect("then block");
+        self.open.push(Block::default());
+        let e = else_body(self);
+        self.yield_(e);
+        let else_block = self.open.pop().expect("else block");
+        let results: Vec<ValueId> = result_types.into_iter().map(|t| self.new_value(t)).collect();
+        self.current().insts.push(Inst { results: results.clone(), op: Op::If { cond, then_block, else_block } });
+        results
+    }
+
     /// Builds the grid block: `f` returns the three i32 grid sizes.
     pub fn grid(&mut self, f: impl FnOnce(&mut KernelBuilder) -> [ValueId; 3]) {
         self.open.push(Block::default());

@@ -1,0 +1,241 @@
+//! One kernel's specialization: const values, parameters, `warps`, grid and
+//! body, in that order, since each step may use the names the previous defined.
+
+use super::consts::Constant;
+use super::lower::{Lowerer, Mode, Val};
+use super::scope::{Global, Globals};
+use super::suggest;
+use crate::diag::{DiagKind, Diagnostic, Diagnostics};
+use crate::ir::builder::KernelBuilder;
+use crate::ir::{self, ConstValue, Param, ParamId};
+use crate::syntax::ast::{self, ConstType, ParamType};
+
+/// Warps per program when the kernel does not say.
+const DEFAULT_WARPS: u32 = 4;
+
+pub fn lower_kernel(k: &ast::Kernel, overrides: &[(String, ConstValue)]) -> Result<ir::Kernel, Diagnostics> {
+    // Const evaluation runs through the lowerer, which needs a builder (it emits
+    // nothing in const mode), so `num_warps` is set once `warps(...)` is known.
+    let mut b = KernelBuilder::new(&k.name.name, DEFAULT_WARPS);
+    let mut globals = Globals::default();
+    let mut errors = check_overrides(k, overrides);
+    bind_consts(k, overrides, &mut b, &mut globals, &mut errors);
+    // Parameters and everything after depend on every const's value.
+    if !errors.is_empty() {
+        return Err(Diagnostics(errors));
+    }
+    declare_params(k, &mut b, &mut globals, &mut errors);
+    let warps = num_warps(k, &mut b, &globals, &mut errors);
+
+    let mut grid = Lowerer::new(&globals, Mode::Grid);
+    b.grid(|b| {
+        let mut sizes = [None; 3];
+        for (size, e) in sizes.iter_mut().zip(&k.grid) {
+            *size = grid.expr(b, e).and_then(|v| grid.i32_scalar(b, v, "a grid size", e.span)).ok();
+        }
+        // A failed size is already reported; 1 keeps the block well-formed.
+        sizes.map(|s| s.unwrap_or_else(|| b.const_i32(1)))
+    });
+    errors.append(&mut grid.errors);
+
+    let mut body = Lowerer::new(&globals, Mode::Body);
+    body.block(&mut b, &k.body);
+    errors.append(&mut body.errors);
+
+    if !errors.is_empty() {
+        errors.sort_by_key(|d| d.span.start);
+        return Err(Diagnostics(errors));
+    }
+    let mut kernel = b.finish();
+    kernel.num_warps = warps;
+    Ok(kernel)
+}
+
+/// Overrides that name no const parameter, or name one twice.
+fn check_overrides(k: &ast::Kernel, overrides: &[(String, ConstValue)]) -> Vec<Diagnostic> {
+    let known: Vec<&str> = k.consts.iter().map(|c| c.name.name.as_str()).collect();
+    let mut errors = Vec::new();
+    for (i, (name, _)) in overrides.iter().enumerate() {
+        if !known.contains(&name.as_str()) {
+            let message = if known.is_empty() {
+                format!("kernel `{}` has no const parameters; got `{name}`", k.name.name)
+            } else {
+                let message = format!(
+                    "kernel `{}` has no const parameter `{name}`; its consts are {}",
+                    k.name.name,
+                    known.join(", ")
+                );
+                suggest::did_you_mean(message, name, known.iter().copied())
+            };
+            errors.push(Diagnostic::new(DiagKind::UnknownConst, k.name.span, message));
+        } else if overrides[..i].iter().any(|(n, _)| n == name) {
+            errors.push(Diagnostic::new(DiagKind::Const, k.name.span, format!("const `{name}` is given twice")));
+        }
+    }
+    errors
+}
+
+/// Resolves every const parameter, from its override or else its default, and
+/// records it on the kernel in declaration order.
+fn bind_consts(
+    k: &ast::Kernel,
+    overrides: &[(String, ConstValue)],
+    b: &mut KernelBuilder,
+    globals: &mut Globals,
+    errors: &mut Vec<Diagnostic>,
+) {
+    for c in &k.consts {
+        let name = &c.name.name;
+        let given = overrides.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+        let value = match (given, &c.default) {
+            (Some(v), _) => override_value(c, v),
+            (None, Some(default)) => default_value(c, default, b, globals),
+            (None, None) => Err(vec![Diagnostic::new(
+                DiagKind::Const,
+                c.name.span,
+                format!("const parameter `{name}` has no default and no value was given"),
+            )]),
+        };
+        match value {
+            Ok(v) => {
+                if globals.define(name, Global::Const(Constant::from_const_value(&v))) {
+                    b.add_const(name.as_str(), v);
+                } else {
+                    errors.push(duplicate(&c.name));
+                }
+            }
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+}
+
+fn override_value(c: &ast::ConstParam, v: &ConstValue) -> Result<ConstValue, Vec<Diagnostic>> {
+    let name = &c.name.name;
+    match (c.ty, v) {
+        (ConstType::I32, ConstValue::Int(i)) if i32::try_from(*i).is_err() => Err(vec![Diagnostic::new(
+            DiagKind::Const,
+            c.name.span,
+            format!("value {i} for const `{name}` does not fit in i32"),
+        )]),
+        (ConstType::I32, ConstValue::Int(_)) | (ConstType::Bool, ConstValue::Bool(_)) => Ok(v.clone()),
+        _ => Err(vec![Diagnostic::new(
+            DiagKind::Type,
+            c.name.span,
+            format!("const `{name}` is {}; got the value `{v}`", c.ty.name()),
+        )]),
+    }
+}
+
+fn default_value(
+    c: &ast::ConstParam,
+    default: &ast::Expr,
+    b: &mut KernelBuilder,
+    globals: &Globals,
+) -> Result<ConstValue, Vec<Diagnostic>> {
+    let mut lw = Lowerer::new(globals, Mode::Const("a const default"));
+    let value = lw.expr(b, default);
+    let constant = match value {
+        Ok(Val::Const(constant)) => constant,
+        Ok(Val::Value(_)) => {
+            lw.error(DiagKind::Const, default.span, "a const default must be a compile-time constant");
+            return Err(lw.errors);
+        }
+        Err(_) => return Err(lw.errors),
+    };
+    let value = match c.ty {
+        ConstType::I32 => constant.as_int().map(ConstValue::Int),
+        ConstType::Bool => constant.as_bool().map(ConstValue::Bool),
+    };
+    value.ok_or_else(|| {
+        vec![Diagnostic::new(
+            DiagKind::Type,
+            default.span,
+            format!(
+                "the default of `{}: {}` must be an {}; got {} `{}`",
+                c.name.name,
+                c.ty.name(),
+                c.ty.name(),
+                constant.ty.dtype,
+                constant.describe()
+            ),
+        )]
+    })
+}
+
+fn duplicate(name: &ast::Ident) -> Diagnostic {
+    Diagnostic::new(DiagKind::Duplicate, name.span, format!("`{}` is declared twice in this kernel", name.name))
+}
+
+/// Adds the runtime parameters, then the dimension names they declare.
+fn declare_params(k: &ast::Kernel, b: &mut KernelBuilder, globals: &mut Globals, errors: &mut Vec<Diagnostic>) {
+    let mut tensors = Vec::new();
+    for p in &k.params {
+        let name = p.name.name.clone();
+        let (param, global): (Param, fn(ParamId) -> Global) = match &p.ty {
+            ParamType::Scalar(dtype) => (Param::Scalar { name: name.clone(), dtype: *dtype }, Global::Scalar),
+            ParamType::Tensor { dtype, dims } => {
+                let const_dims = dims.iter().map(|d| const_dim(d, &p.name, globals, errors)).collect();
+                let dim_names = dims.iter().map(|d| d.name.clone()).collect();
+                (Param::Tensor { name: name.clone(), dtype: *dtype, dims: dim_names, const_dims }, Global::Tensor)
+            }
+        };
+        let id = b.add_param(param);
+        if !globals.define(&name, global(id)) {
+            errors.push(duplicate(&p.name));
+        }
+        if let ParamType::Tensor { dims, .. } = &p.ty {
+            tensors.push((id, dims));
+        }
+    }
+    for (tensor, dims) in tensors {
+        for (axis, d) in dims.iter().enumerate() {
+            match globals.get(&d.name) {
+                Some(Global::Scalar(_) | Global::Tensor(_)) => errors.push(Diagnostic::new(
+                    DiagKind::Duplicate,
+                    d.span,
+                    format!("dimension `{}` has the name of a parameter; use a different name", d.name),
+                )),
+                // A const fixes the size; an existing dim was declared by an earlier tensor.
+                Some(Global::Const(_) | Global::Dim { .. }) => {}
+                None => {
+                    globals.define(&d.name, Global::Dim { tensor, axis: axis as u32 });
+                }
+            }
+        }
+    }
+}
+
+/// The fixed size of dimension `d` when it is named after a const parameter.
+fn const_dim(d: &ast::Ident, tensor: &ast::Ident, globals: &Globals, errors: &mut Vec<Diagnostic>) -> Option<u32> {
+    let Some(Global::Const(c)) = globals.get(&d.name) else { return None };
+    let (name, t) = (&d.name, &tensor.name);
+    match c.as_int() {
+        Some(v) if v >= 1 => Some(v as u32),
+        Some(v) => {
+            let message =
+                format!("dimension `{name}` of `{t}` is fixed to {v} by const `{name}`; sizes must be at least 1");
+            errors.push(Diagnostic::new(DiagKind::Const, d.span, message));
+            None
+        }
+        None => {
+            let message = format!("dimension `{name}` of `{t}` names the bool const `{name}`; a size must be i32");
+            errors.push(Diagnostic::new(DiagKind::Type, d.span, message));
+            None
+        }
+    }
+}
+
+fn num_warps(k: &ast::Kernel, b: &mut KernelBuilder, globals: &Globals, errors: &mut Vec<Diagnostic>) -> u32 {
+    let Some(e) = &k.warps else { return DEFAULT_WARPS };
+    let mut lw = Lowerer::new(globals, Mode::Const("`warps`"));
+    let warps = match lw.const_int(b, e, "`warps`") {
+        Ok(w) if (1..=32).contains(&w) && (w as u32).is_power_of_two() => w as u32,
+        Ok(w) => {
+            lw.error(DiagKind::Const, e.span, format!("`warps` must be a power of two from 1 to 32; got {w}"));
+            DEFAULT_WARPS
+        }
+        Err(_) => DEFAULT_WARPS,
+    };
+    errors.append(&mut lw.errors);
+    warps
+}

@@ -1,0 +1,575 @@
+//! Recursive-descent parser from tokens to [`ast::File`].
+//!
+//! Errors inside a statement are recorded and the parser skips to the end of that
+//! statement, so one run reports several independent mistakes; an error in a kernel
+//! header drops that kernel and resumes at the next `kernel`. Nesting depth is
+//! capped so hostile input cannot overflow the stack.
+
+use super::ast::*;
+use super::token::{Token, TokenKind as T};
+use crate::diag::{DiagKind, Diagnostic, Span};
+use crate::ir::DType;
+
+/// Deep enough for any real kernel, shallow enough for a 2 MiB test-thread stack.
+const MAX_DEPTH: usize = 96;
+
+type PResult<T> = Result<T, Diagnostic>;
+
+/// Parses `tokens`, which the lexer ends with `Eof` (added here if missing).
+pub fn parse_tokens(mut tokens: Vec<Token>) -> (File, Vec<Diagnostic>) {
+    if tokens.last().map(|t| &t.kind) != Some(&T::Eof) {
+        let end = tokens.last().map_or(0, |t| t.span.end);
+        tokens.push(Token { kind: T::Eof, span: Span::new(end, end) });
+    }
+    let mut p = Parser { tokens, pos: 0, errors: Vec::new(), depth: 0 };
+    let file = p.file();
+    (file, p.errors)
+}
+
+struct Parser {
+    /// Never empty: ends with `Eof` (see [`parse_tokens`]).
+    tokens: Vec<Token>,
+    pos: usize,
+    errors: Vec<Diagnostic>,
+    depth: usize,
+}
+
+fn syntax(span: Span, message: impl Into<String>) -> Diagnostic {
+    Diagnostic::new(DiagKind::Syntax, span, message)
+}
+
+impl Parser {
+    fn tok(&self) -> &Token {
+        let last = self.tokens.len() - 1;
+        &self.tokens[self.pos.min(last)]
+    }
+
+    fn peek(&self) -> &T {
+        &self.tok().kind
+    }
+
+    fn peek_at(&self, n: usize) -> &T {
+        let last = self.tokens.len() - 1;
+        &self.tokens[(self.pos + n).min(last)].kind
+    }
+
+    fn span(&self) -> Span {
+        self.tok().span
+    }
+
+    /// End of the last consumed token: where a node that just finished ends.
+    fn prev_end(&self) -> usize {
+        match self.pos.checked_sub(1) {
+            Some(i) => self.tokens[i].span.end,
+            None => 0,
+        }
+    }
+
+    fn since(&self, start: Span) -> Span {
+        Span::new(start.start, self.prev_end().max(start.start))
+    }
+
+    fn bump(&mut self) -> Token {
+        let t = self.tok().clone();
+        if self.pos < self.tokens.len() - 1 {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn at(&self, kind: &T) -> bool {
+        self.peek() == kind
+    }
+
+    fn eat(&mut self, kind: &T) -> bool {
+        let found = self.at(kind);
+        if found {
+            self.bump();
+        }
+        found
+    }
+
+    fn unexpected(&self, expected: &str) -> Diagnostic {
+        syntax(self.span(), format!("expected {expected}, found {}", self.peek().describe()))
+    }
+
+    fn expect(&mut self, kind: &T) -> PResult<Token> {
+        if self.at(kind) {
+            Ok(self.bump())
+        } else {
+            Err(self.unexpected(&format!("`{kind}`")))
+        }
+    }
+
+    fn ident(&mut self, what: &str) -> PResult<Ident> {
+        match self.peek().clone() {
+            T::Ident(name) => {
+                let span = self.bump().span;
+                Ok(Ident { name, span })
+            }
+            _ => Err(self.unexpected(what)),
+        }
+    }
+
+    fn dtype(&mut self) -> PResult<(DType, Span)> {
+        let id = self.ident("a dtype")?;
+        match DType::from_name(&id.name) {
+            Some(d) => Ok((d, id.span)),
+            None => Err(syntax(id.span, format!("unknown dtype `{}`; expected one of {}", id.name, dtype_list()))),
+        }
+    }
+
+    /// A comma-separated list up to `close`, allowing a trailing comma.
+    fn list<X>(&mut self, close: &T, mut item: impl FnMut(&mut Parser) -> PResult<X>) -> PResult<Vec<X>> {
+        let mut items = Vec::new();
+        while !self.at(close) {
+            items.push(item(self)?);
+            if !self.eat(&T::Comma) {
+                break;
+            }
+        }
+        self.expect(close)?;
+        Ok(items)
+    }
+
+    /// Runs `f` one nesting level deeper; the level is restored afterwards.
+    fn nested<X>(&mut self, f: impl FnOnce(&mut Parser) -> PResult<X>) -> PResult<X> {
+        let outer = self.depth;
+        let result = self.deepen().and_then(|()| f(self));
+        self.depth = outer;
+        result
+    }
+
+    /// Counts one more level of tree depth; loops that build left-nested chains
+    /// (`a + b + c`, `t[i][j]`) call it per link, since the tree they build is as
+    /// deep as a nested one and is walked recursively later.
+    fn deepen(&mut self) -> PResult<()> {
+        if self.depth >= MAX_DEPTH {
+            return Err(syntax(self.span(), format!("nesting deeper than {MAX_DEPTH} levels is not supported")));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    // ---- File and kernel header ------------------------------------------------
+
+    fn file(&mut self) -> File {
+        let mut kernels = Vec::new();
+        while !self.at(&T::Eof) {
+            let start = self.pos;
+            match self.kernel() {
+                Ok(k) => kernels.push(k),
+                Err(e) => {
+                    self.errors.push(e);
+                    if self.pos == start {
+                        self.bump();
+                    }
+                    while !matches!(self.peek(), T::Kernel | T::Eof) {
+                        self.bump();
+                    }
+                }
+            }
+        }
+        if kernels.is_empty() && self.errors.is_empty() {
+            self.errors.push(self.unexpected("`kernel`"));
+        }
+        File { kernels }
+    }
+
+    fn kernel(&mut self) -> PResult<Kernel> {
+        self.expect(&T::Kernel)?;
+        let name = self.ident("a kernel name")?;
+        let consts = if self.eat(&T::Lt) { self.list(&T::Gt, Parser::const_param)? } else { Vec::new() };
+        self.expect(&T::LParen)?;
+        let params = self.list(&T::RParen, Parser::param)?;
+        let grid_start = self.expect(&T::Grid)?.span;
+        self.expect(&T::LParen)?;
+        let grid = self.list(&T::RParen, Parser::expr)?;
+        let grid_span = self.since(grid_start);
+        if grid.is_empty() || grid.len() > 3 {
+            return Err(syntax(grid_span, format!("grid takes 1 to 3 sizes; got {}", grid.len())));
+        }
+        let warps = if self.eat(&T::Warps) {
+            self.expect(&T::LParen)?;
+            let e = self.expr()?;
+            self.expect(&T::RParen)?;
+            Some(e)
+        } else {
+            None
+        };
+        let body = self.block()?;
+        Ok(Kernel { name, consts, params, grid, grid_span, warps, body })
+    }
+
+    fn const_param(&mut self) -> PResult<ConstParam> {
+        let name = self.ident("a const parameter name")?;
+        self.expect(&T::Colon)?;
+        let ty_id = self.ident("`i32` or `bool`")?;
+        let ty = match ty_id.name.as_str() {
+            "i32" => ConstType::I32,
+            "bool" => ConstType::Bool,
+            other => return Err(syntax(ty_id.span, format!("const parameters must be i32 or bool; got `{other}`"))),
+        };
+        // Stop below comparisons: in `<A: i32 = 4>` the `>` closes the list.
+        let default = if self.eat(&T::Eq) { Some(self.binary(BinaryOp::Add.precedence())?) } else { None };
+        Ok(ConstParam { name, ty, default })
+    }
+
+    fn param(&mut self) -> PResult<Param> {
+        let name = self.ident("a parameter name")?;
+        self.expect(&T::Colon)?;
+        if self.eat(&T::Tensor) {
+            self.expect(&T::Lt)?;
+            let (dtype, _) = self.dtype()?;
+            self.expect(&T::Gt)?;
+            let open = self.expect(&T::LBracket)?.span;
+            let dims = self.list(&T::RBracket, |p| p.ident("a dimension name"))?;
+            if dims.is_empty() {
+                return Err(syntax(self.since(open), "a tensor needs at least one named dimension, e.g. `[N]`"));
+            }
+            return Ok(Param { name, ty: ParamType::Tensor { dtype, dims } });
+        }
+        let (dtype, span) = self.dtype()?;
+        if !matches!(dtype, DType::F32 | DType::I32 | DType::Bool) {
+            return Err(syntax(span, format!("scalar parameters must be f32, i32 or bool; got {dtype}")));
+        }
+        Ok(Param { name, ty: ParamType::Scalar(dtype) })
+    }
+
+    // ---- Statements -------------------------------------------------------------
+
+    fn block(&mut self) -> PResult<Block> {
+        self.nested(|p| {
+            let open = p.expect(&T::LBrace)?.span;
+            let mut stmts = Vec::new();
+            while !matches!(p.peek(), T::RBrace | T::Eof) {
+                match p.stmt() {
+                    Ok(s) => stmts.push(s),
+                    Err(e) => {
+                        p.errors.push(e);
+                        p.skip_statement();
+                    }
+                }
+            }
+            p.expect(&T::RBrace)?;
+            Ok(Block { stmts, span: p.since(open) })
+        })
+    }
+
+    /// Error recovery: skips past the next `;` of this block, or up to its `}`.
+    fn skip_statement(&mut self) {
+        let mut depth = 0usize;
+        loop {
+            match self.peek() {
+                T::Eof => return,
+                T::Semi if depth == 0 => {
+                    self.bump();
+                    return;
+                }
+                T::RBrace if depth == 0 => return,
+                T::LBrace => depth += 1,
+                T::RBrace => depth -= 1,
+                _ => {}
+            }
+            self.bump();
+        }
+    }
+
+    fn stmt(&mut self) -> PResult<Stmt> {
+        let start = self.span();
+        let kind = match self.peek() {
+            T::Let => self.let_stmt()?,
+            T::For => self.for_stmt()?,
+            T::If => self.if_stmt()?,
+            _ => self.assign_stmt()?,
+        };
+        Ok(Stmt { kind, span: self.since(start) })
+    }
+
+    fn let_stmt(&mut self) -> PResult<StmtKind> {
+        self.expect(&T::Let)?;
+        let mutable = self.eat(&T::Mut);
+        let name = self.ident("a variable name")?;
+        self.expect(&T::Eq)?;
+        let value = self.expr()?;
+        self.expect(&T::Semi)?;
+        Ok(StmtKind::Let { name, mutable, value })
+    }
+
+    fn assign_stmt(&mut self) -> PResult<StmtKind> {
+        let target = self.expr()?;
+        if self.at(&T::Semi) {
+            return Err(syntax(target.span, "an expression alone is not a statement; bind it with `let`"));
+        }
+        self.expect(&T::Eq)?;
+        let value = self.expr()?;
+        self.expect(&T::Semi)?;
+        match target.kind {
+            ExprKind::Name(name) => Ok(StmtKind::Assign { target: Ident { name, span: target.span }, value }),
+            ExprKind::Index { base, indices } => match base.kind {
+                ExprKind::Name(name) => Ok(StmtKind::Store { tensor: Ident { name, span: base.span }, indices, value }),
+                _ => Err(syntax(base.span, "only a tensor parameter can be stored to: `t[i, lo .. hi] = value;`")),
+            },
+            _ => Err(syntax(target.span, "expected a variable or `tensor[indices]` before `=`")),
+        }
+    }
+
+    fn for_stmt(&mut self) -> PResult<StmtKind> {
+        self.expect(&T::For)?;
+        let var = self.ident("a loop variable")?;
+        self.expect(&T::In)?;
+        let (lower, upper, step) = self.for_range()?;
+        let body = self.block()?;
+        Ok(StmtKind::For { var, lower, upper, step, body })
+    }
+
+    /// `lo .. hi` or `(lo .. hi).step_by(s)`. A leading `(` may also just open a
+    /// parenthesized `lo`, as in `(a + b) * 2 .. hi`.
+    fn for_range(&mut self) -> PResult<(Expr, Expr, Option<Expr>)> {
+        if self.at(&T::LParen) {
+            let open = self.bump().span;
+            let first = self.expr()?;
+            if self.eat(&T::DotDot) {
+                let upper = self.expr()?;
+                self.expect(&T::RParen)?;
+                let step = if self.eat(&T::Dot) {
+                    let method = self.ident("`step_by`")?;
+                    if method.name != "step_by" {
+                        return Err(syntax(method.span, format!("expected `step_by`, found `{}`", method.name)));
+                    }
+                    self.expect(&T::LParen)?;
+                    let s = self.expr()?;
+                    self.expect(&T::RParen)?;
+                    Some(s)
+                } else {
+                    None
+                };
+                return Ok((first, upper, step));
+            }
+            self.expect(&T::RParen)?;
+            let paren = Expr { kind: first.kind, span: self.since(open) };
+            let operand = self.postfix(paren)?;
+            let lower = self.binary_rest(operand, 1)?;
+            self.expect(&T::DotDot)?;
+            return Ok((lower, self.expr()?, None));
+        }
+        let lower = self.expr()?;
+        self.expect(&T::DotDot)?;
+        Ok((lower, self.expr()?, None))
+    }
+
+    fn if_stmt(&mut self) -> PResult<StmtKind> {
+        self.expect(&T::If)?;
+        let cond = self.expr()?;
+        let then_block = self.block()?;
+        let else_block = if self.eat(&T::Else) {
+            if self.at(&T::If) {
+                let start = self.span();
+                let nested = self.nested(Parser::if_stmt)?;
+                let span = self.since(start);
+                Some(Block { stmts: vec![Stmt { kind: nested, span }], span })
+            } else {
+                Some(self.block()?)
+            }
+        } else {
+            None
+        };
+        Ok(StmtKind::If { cond, then_block, else_block })
+    }
+
+    // ---- Expressions ------------------------------------------------------------
+
+    pub fn expr(&mut self) -> PResult<Expr> {
+        self.binary(1)
+    }
+
+    /// Precedence climbing over operators that bind at least `min_prec`.
+    fn binary(&mut self, min_prec: u8) -> PResult<Expr> {
+        let lhs = self.unary()?;
+        self.binary_rest(lhs, min_prec)
+    }
+
+    fn binary_rest(&mut self, lhs: Expr, min_prec: u8) -> PResult<Expr> {
+        self.nested(|p| p.binary_chain(lhs, min_prec))
+    }
+
+    fn binary_chain(&mut self, mut lhs: Expr, min_prec: u8) -> PResult<Expr> {
+        while let Some(op) = binary_op(self.peek()).filter(|op| op.precedence() >= min_prec) {
+            self.deepen()?;
+            self.bump();
+            let rhs = self.binary(op.precedence() + 1)?;
+            let span = lhs.span.to(rhs.span);
+            lhs = Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span };
+        }
+        Ok(lhs)
+    }
+
+    fn unary(&mut self) -> PResult<Expr> {
+        self.nested(|p| {
+            let op = match p.peek() {
+                T::Minus => UnaryOp::Neg,
+                T::Bang => UnaryOp::Not,
+                _ => {
+                    let e = p.primary()?;
+                    return p.postfix(e);
+                }
+            };
+            let start = p.bump().span;
+            let operand = p.unary()?;
+            let span = start.to(operand.span);
+            Ok(Expr { kind: ExprKind::Unary { op, operand: Box::new(operand) }, span })
+        })
+    }
+
+    fn postfix(&mut self, e: Expr) -> PResult<Expr> {
+        self.nested(|p| p.index_chain(e))
+    }
+
+    fn index_chain(&mut self, mut e: Expr) -> PResult<Expr> {
+        while self.at(&T::LBracket) {
+            self.deepen()?;
+            self.bump();
+            let open = self.prev_end();
+            let indices = self.list(&T::RBracket, Parser::index_entry)?;
+            if indices.is_empty() {
+                return Err(syntax(Span::new(open, self.prev_end()), "expected at least one index inside `[]`"));
+            }
+            let span = self.since(e.span);
+            e = Expr { kind: ExprKind::Index { base: Box::new(e), indices }, span };
+        }
+        Ok(e)
+    }
+
+    fn index_entry(&mut self) -> PResult<IndexEntry> {
+        match self.peek() {
+            T::Colon => Ok(IndexEntry::Keep(self.bump().span)),
+            T::None => Ok(IndexEntry::NewAxis(self.bump().span)),
+            T::DotDot => {
+                let span = self.bump().span;
+                if matches!(self.peek(), T::Comma | T::RBracket) {
+                    Ok(IndexEntry::Full(span))
+                } else {
+                    Err(self.unexpected("`,` or `]` after `..` (a range needs a start: `lo .. hi`)"))
+                }
+            }
+            _ => {
+                let lo = self.expr()?;
+                if self.eat(&T::DotDot) {
+                    let hi = self.expr()?;
+                    Ok(IndexEntry::Range { lo, hi })
+                } else {
+                    Ok(IndexEntry::Point(lo))
+                }
+            }
+        }
+    }
+
+    fn primary(&mut self) -> PResult<Expr> {
+        let start = self.span();
+        let kind = match self.peek().clone() {
+            T::Int(v) => {
+                self.bump();
+                ExprKind::Int(v)
+            }
+            T::Float(v) => {
+                self.bump();
+                ExprKind::Float(v)
+            }
+            T::Inf => {
+                self.bump();
+                ExprKind::Float(f64::INFINITY)
+            }
+            T::True | T::False => ExprKind::Bool(self.bump().kind == T::True),
+            T::Ident(name) => {
+                let func = Ident { name, span: self.bump().span };
+                if self.eat(&T::LParen) {
+                    let args = self.list(&T::RParen, Parser::call_arg)?;
+                    ExprKind::Call { func, args }
+                } else {
+                    ExprKind::Name(func.name)
+                }
+            }
+            T::Cast => {
+                self.bump();
+                self.expect(&T::Lt)?;
+                let (dtype, _) = self.dtype()?;
+                self.expect(&T::Gt)?;
+                self.expect(&T::LParen)?;
+                let value = self.expr()?;
+                self.expect(&T::RParen)?;
+                ExprKind::Cast { dtype, value: Box::new(value) }
+            }
+            T::LParen => {
+                self.bump();
+                let inner = self.expr()?;
+                self.expect(&T::RParen)?;
+                inner.kind
+            }
+            T::LBracket => {
+                self.bump();
+                ExprKind::List(self.list(&T::RBracket, Parser::expr)?)
+            }
+            T::If => self.if_expr()?,
+            _ => return Err(self.unexpected("an expression")),
+        };
+        Ok(Expr { kind, span: self.since(start) })
+    }
+
+    fn call_arg(&mut self) -> PResult<Arg> {
+        let name = match (self.peek().clone(), self.peek_at(1)) {
+            (T::Ident(name), T::Colon) => {
+                let span = self.bump().span;
+                self.bump();
+                Some(Ident { name, span })
+            }
+            _ => None,
+        };
+        Ok(Arg { name, value: self.expr()? })
+    }
+
+    /// `if c { a } else { b }`; the else branch may be another `if` expression.
+    fn if_expr(&mut self) -> PResult<ExprKind> {
+        self.expect(&T::If)?;
+        let cond = self.expr()?;
+        let then_value = self.braced_expr()?;
+        self.expect(&T::Else)?;
+        let else_value = if self.at(&T::If) {
+            let start = self.span();
+            let kind = self.nested(Parser::if_expr)?;
+            Expr { kind, span: self.since(start) }
+        } else {
+            self.braced_expr()?
+        };
+        Ok(ExprKind::If { cond: Box::new(cond), then_value: Box::new(then_value), else_value: Box::new(else_value) })
+    }
+
+    fn braced_expr(&mut self) -> PResult<Expr> {
+        self.expect(&T::LBrace)?;
+        let e = self.expr()?;
+        self.expect(&T::RBrace)?;
+        Ok(e)
+    }
+}
+
+fn binary_op(t: &T) -> Option<BinaryOp> {
+    Some(match t {
+        T::Star => BinaryOp::Mul,
+        T::Slash => BinaryOp::Div,
+        T::Percent => BinaryOp::Rem,
+        T::Plus => BinaryOp::Add,
+        T::Minus => BinaryOp::Sub,
+        T::Lt => BinaryOp::Lt,
+        T::Le => BinaryOp::Le,
+        T::Gt => BinaryOp::Gt,
+        T::Ge => BinaryOp::Ge,
+        T::EqEq => BinaryOp::Eq,
+        T::Ne => BinaryOp::Ne,
+        T::AndAnd => BinaryOp::And,
+        T::OrOr => BinaryOp::Or,
+        _ => return None,
+    })
+}
+
+fn dtype_list() -> String {
+    DType::ALL.iter().map(|d| d.name()).collect::<Vec<_>>().join(", ")
+}
