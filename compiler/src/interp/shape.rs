@@ -1,0 +1,92 @@
+//! Ops that rearrange or combine elements by position: `arange`, `broadcast` and
+//! reductions. Shapes are checked by the caller: each `data` has exactly
+//! `shape.iter().product()` elements.
+
+use crate::ir::{DType, ReduceOp};
+use crate::tensor::round_to;
+
+pub(super) fn arange(start: i32, len: u32) -> Vec<f64> {
+    // `len` fits in i32: tiles are capped far below 2^31 elements.
+    (0..len as i32).map(|i| f64::from(start.wrapping_add(i))).collect()
+}
+
+/// Repeats the size-1 dimensions of `src_shape` up to `dst_shape` (same rank). The
+/// caller checks that every source dimension is 1 or equal to the destination's.
+pub(super) fn broadcast(src_shape: &[u32], dst_shape: &[u32], data: &[f64]) -> Vec<f64> {
+    let rank = dst_shape.len();
+    // Row-major source strides, with 0 along broadcast dimensions so that they repeat.
+    let mut strides = vec![0usize; rank];
+    let mut stride = 1usize;
+    for d in (0..rank).rev() {
+        if src_shape[d] != 1 {
+            strides[d] = stride;
+        }
+        stride *= src_shape[d] as usize;
+    }
+    let total: usize = dst_shape.iter().map(|&d| d as usize).product();
+    let mut out = Vec::with_capacity(total);
+    let mut index = vec![0u32; rank];
+    let mut offset = 0usize;
+    for _ in 0..total {
+        out.push(data[offset]);
+        for d in (0..rank).rev() {
+            index[d] += 1;
+            offset += strides[d];
+            if index[d] < dst_shape[d] {
+                break;
+            }
+            offset -= strides[d] * index[d] as usize;
+            index[d] = 0;
+        }
+    }
+    out
+}
+
+/// Reduces along `axis` (the caller checks `axis < shape.len()` and `shape[axis] >= 1`).
+/// Float sums accumulate in f64 and round once; i32 sums wrap; max/min ignore NaN
+/// unless every element is NaN, like PTX `max.f32`.
+pub(super) fn reduce(op: ReduceOp, dtype: DType, shape: &[u32], axis: usize, data: &[f64]) -> Vec<f64> {
+    let outer: usize = shape[..axis].iter().map(|&d| d as usize).product();
+    let len = shape[axis] as usize;
+    let inner: usize = shape[axis + 1..].iter().map(|&d| d as usize).product();
+    let mut out = Vec::with_capacity(outer * inner);
+    for o in 0..outer {
+        for i in 0..inner {
+            let lane = (0..len).map(|k| data[(o * len + k) * inner + i]);
+            let value = match op {
+                ReduceOp::Sum if dtype == DType::I32 => {
+                    // At most 2^24 terms of magnitude at most 2^31: the i64 sum is exact.
+                    let sum: i64 = lane.map(|x| x as i64).sum();
+                    f64::from(sum as i32)
+                }
+                ReduceOp::Sum => round_to(dtype, lane.sum()),
+                ReduceOp::Max => lane.reduce(f64::max).unwrap_or(f64::NAN),
+                ReduceOp::Min => lane.reduce(f64::min).unwrap_or(f64::NAN),
+            };
+            out.push(value);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_repeats_a_middle_dimension() {
+        let got = broadcast(&[2, 1, 2], &[2, 3, 2], &[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(got, vec![1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 3.0, 4.0, 3.0, 4.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn reduce_middle_axis_of_rank_3() {
+        let data: Vec<f64> = (0..8).map(f64::from).collect();
+        assert_eq!(reduce(ReduceOp::Sum, DType::F32, &[2, 2, 2], 1, &data), vec![2.0, 4.0, 10.0, 12.0]);
+    }
+
+    #[test]
+    fn max_of_all_nan_is_nan() {
+        assert!(reduce(ReduceOp::Max, DType::F32, &[2], 0, &[f64::NAN, f64::NAN])[0].is_nan());
+    }
+}
