@@ -1,4 +1,34 @@
-//! STUB (codegen helper replaces the body, keeps these names): Tile IR → LLVM IR → PTX.
+//! Tile IR → LLVM IR (through inkwell) → PTX, with LLVM's NVPTX back end.
+//!
+//! One program is one CTA: `program_id(a)` is `ctaid.{x,y,z}`, and the kernel runs
+//! `32 * num_warps` threads along x. Scalars (rank-0 values) are uniform: every thread
+//! computes them in registers. Tiles are spread over the threads by the one canonical
+//! layout in [`layout`]; elementwise ops work register by register, and everything that
+//! moves elements between threads (broadcasts, layout changes, reductions) goes through
+//! shuffles or one statically sized shared-memory buffer that is reused op after op.
+//!
+//! The kernel assumes the IR passed [`crate::ir::verify::verify`]; IR that breaks an
+//! invariant the lowering relies on gives [`CodegenError::InvalidIr`], never a panic.
+//! Integer division by zero is undefined on the GPU (the interpreter reports it).
+
+mod build;
+mod context;
+mod convert;
+mod layout;
+mod lower;
+mod memory;
+mod ops;
+pub mod ptxas;
+mod reduce;
+mod shared;
+mod target;
+#[cfg(test)]
+mod tests;
+
+use inkwell::context::Context;
+use inkwell::passes::PassBuilderOptions;
+use inkwell::targets::FileType;
+
 use crate::ir::Kernel;
 use crate::target::Arch;
 
@@ -6,6 +36,7 @@ use crate::target::Arch;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PtxModule {
     pub ptx: String,
+    /// The module after LLVM's O3 pipeline, as the PTX was generated from it.
     pub llvm_ir: String,
     /// The `.entry` name in `ptx`.
     pub entry: String,
@@ -15,14 +46,49 @@ pub struct PtxModule {
     pub shared_bytes: u32,
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodegenError {
     #[error("code generation does not support {what}; supported: {supported}")]
     Unsupported { what: String, supported: String },
+    #[error("tile {ty} needs {per_thread} elements per thread over {threads} threads; at most {limit} are supported")]
+    TileTooLarge { ty: String, threads: u32, per_thread: u64, limit: u64 },
+    #[error(
+        "`{op}` needs {bytes} bytes of shared memory; at most {limit} bytes of static shared memory are supported"
+    )]
+    SharedMemory { op: String, bytes: u64, limit: u64 },
+    #[error("invalid Tile IR reached code generation (run ir::verify first): {0}")]
+    InvalidIr(String),
     #[error("LLVM failed: {0}")]
     Llvm(String),
 }
 
-pub fn emit(_kernel: &Kernel, _arch: Arch) -> Result<PtxModule, CodegenError> {
-    Err(CodegenError::Unsupported { what: "anything yet".into(), supported: "nothing (stub)".into() })
+impl From<inkwell::builder::BuilderError> for CodegenError {
+    fn from(e: inkwell::builder::BuilderError) -> CodegenError {
+        CodegenError::Llvm(e.to_string())
+    }
+}
+
+/// Compiles one specialized kernel to PTX for `arch`. Safe to call from many threads.
+pub fn emit(kernel: &Kernel, arch: Arch) -> Result<PtxModule, CodegenError> {
+    let machine = target::machine(arch)?;
+    let context = Context::create();
+    let module = context.create_module(&kernel.name);
+    module.set_triple(&machine.get_triple());
+    module.set_data_layout(&machine.get_target_data().get_data_layout());
+
+    let shared_bytes = lower::lower_kernel(&context, &module, kernel)?;
+    module.verify().map_err(|e| CodegenError::Llvm(format!("generated module does not verify: {e}")))?;
+    module
+        .run_passes("default<O3>", &machine, PassBuilderOptions::create())
+        .map_err(|e| CodegenError::Llvm(format!("optimization pipeline: {e}")))?;
+    let ptx = machine
+        .write_to_memory_buffer(&module, FileType::Assembly)
+        .map_err(|e| CodegenError::Llvm(format!("PTX emission: {e}")))?;
+    Ok(PtxModule {
+        ptx: String::from_utf8_lossy(ptx.as_slice()).into_owned(),
+        llvm_ir: module.print_to_string().to_string(),
+        entry: kernel.name.clone(),
+        threads: kernel.threads_per_program(),
+        shared_bytes,
+    })
 }

@@ -1,0 +1,184 @@
+//! LLVM instruction-building helpers every lowering step uses: constants, intrinsic
+//! calls, aligned memory accesses, vector packing and branch diamonds.
+
+use inkwell::basic_block::BasicBlock;
+use inkwell::builder::Builder;
+use inkwell::intrinsics::Intrinsic;
+use inkwell::module::Module;
+use inkwell::types::{BasicType, BasicTypeEnum, VectorType};
+use inkwell::values::{
+    BasicMetadataValueEnum, BasicValue, BasicValueEnum, CallSiteValue, IntValue, PointerValue, VectorValue,
+};
+
+use super::context::{Lowerer, Regs};
+use super::CodegenError;
+
+impl<'ctx> Lowerer<'_, 'ctx> {
+    pub fn i32(&self, v: u64) -> IntValue<'ctx> {
+        self.context.i32_type().const_int(v, false)
+    }
+
+    pub fn i64(&self, v: u64) -> IntValue<'ctx> {
+        self.context.i64_type().const_int(v, false)
+    }
+
+    pub fn bool(&self, v: bool) -> IntValue<'ctx> {
+        self.context.bool_type().const_int(u64::from(v), false)
+    }
+
+    /// Calls an LLVM intrinsic that returns nothing; `overloads` picks the overload.
+    pub fn intrinsic_void(
+        &self,
+        name: &str,
+        overloads: &[BasicTypeEnum<'ctx>],
+        args: &[BasicMetadataValueEnum<'ctx>],
+    ) -> Result<(), CodegenError> {
+        build_intrinsic_call(self.module, &self.builder, name, overloads, args).map(|_| ())
+    }
+
+    /// Calls an LLVM intrinsic and returns its value; `overloads` picks the overload.
+    pub fn intrinsic_value(
+        &self,
+        name: &str,
+        overloads: &[BasicTypeEnum<'ctx>],
+        args: &[BasicMetadataValueEnum<'ctx>],
+    ) -> Result<BasicValueEnum<'ctx>, CodegenError> {
+        intrinsic_result(self.module, &self.builder, name, overloads, args)
+    }
+
+    /// `bar.sync 0`: every thread of the CTA reaches it (control flow is uniform).
+    pub fn barrier(&self) -> Result<(), CodegenError> {
+        self.intrinsic_void("llvm.nvvm.barrier.cta.sync.aligned.all", &[], &[self.i32(0).into()])
+    }
+
+    pub fn aligned_load(
+        &self,
+        ty: impl BasicType<'ctx>,
+        ptr: PointerValue<'ctx>,
+        align: u32,
+    ) -> Result<BasicValueEnum<'ctx>, CodegenError> {
+        let v = self.builder.build_load(ty, ptr, "")?;
+        if let Some(inst) = v.as_instruction_value() {
+            inst.set_alignment(align).map_err(|e| CodegenError::Llvm(e.to_string()))?;
+        }
+        Ok(v)
+    }
+
+    pub fn aligned_store(
+        &self,
+        ptr: PointerValue<'ctx>,
+        value: impl BasicValue<'ctx>,
+        align: u32,
+    ) -> Result<(), CodegenError> {
+        let store = self.builder.build_store(ptr, value)?;
+        store.set_alignment(align).map_err(|e| CodegenError::Llvm(e.to_string()))?;
+        Ok(())
+    }
+
+    /// A vector of type `ty` holding `values` in order.
+    pub fn pack(
+        &self,
+        ty: VectorType<'ctx>,
+        values: &[BasicValueEnum<'ctx>],
+    ) -> Result<VectorValue<'ctx>, CodegenError> {
+        let mut v = ty.get_undef();
+        for (i, &x) in values.iter().enumerate() {
+            v = self.builder.build_insert_element(v, x, self.i32(i as u64), "")?;
+        }
+        Ok(v)
+    }
+
+    /// The elements of `v`, in order.
+    pub fn unpack(&self, v: VectorValue<'ctx>) -> Result<Vec<BasicValueEnum<'ctx>>, CodegenError> {
+        let len = u64::from(v.get_type().get_size());
+        (0..len).map(|i| Ok(self.builder.build_extract_element(v, self.i32(i), "")?)).collect()
+    }
+
+    pub fn block(&self, name: &str) -> BasicBlock<'ctx> {
+        self.context.append_basic_block(self.function, name)
+    }
+
+    /// The block instructions currently go to.
+    pub fn current_block(&self) -> Result<BasicBlock<'ctx>, CodegenError> {
+        self.builder.get_insert_block().ok_or_else(|| CodegenError::Llvm("builder has no insertion block".into()))
+    }
+
+    /// Builds `cond ? then() : otherwise()` as a diamond, merging each returned
+    /// register (of the matching `types`) with a phi; the untaken side's code never
+    /// runs, so it may hold accesses that would fault.
+    pub fn branch_values(
+        &self,
+        cond: IntValue<'ctx>,
+        types: &[BasicTypeEnum<'ctx>],
+        then: impl FnOnce(&Self) -> Result<Regs<'ctx>, CodegenError>,
+        otherwise: impl FnOnce(&Self) -> Result<Regs<'ctx>, CodegenError>,
+    ) -> Result<Regs<'ctx>, CodegenError> {
+        let then_block = self.block("then");
+        let else_block = self.block("else");
+        let merge = self.block("merge");
+        self.builder.build_conditional_branch(cond, then_block, else_block)?;
+        self.builder.position_at_end(then_block);
+        let a = then(self)?;
+        let a_end = self.current_block()?;
+        self.builder.build_unconditional_branch(merge)?;
+        self.builder.position_at_end(else_block);
+        let b = otherwise(self)?;
+        let b_end = self.current_block()?;
+        self.builder.build_unconditional_branch(merge)?;
+        self.builder.position_at_end(merge);
+        types
+            .iter()
+            .zip(a.iter().zip(&b))
+            .map(|(&ty, (x, y))| {
+                let phi = self.builder.build_phi(ty, "")?;
+                phi.add_incoming(&[(x, a_end), (y, b_end)]);
+                Ok(phi.as_basic_value())
+            })
+            .collect()
+    }
+
+    /// Runs `body` only where `cond` holds (a store that must not happen otherwise).
+    pub fn when(
+        &self,
+        cond: IntValue<'ctx>,
+        body: impl FnOnce(&Self) -> Result<(), CodegenError>,
+    ) -> Result<(), CodegenError> {
+        let then_block = self.block("then");
+        let merge = self.block("merge");
+        self.builder.build_conditional_branch(cond, then_block, merge)?;
+        self.builder.position_at_end(then_block);
+        body(self)?;
+        self.builder.build_unconditional_branch(merge)?;
+        self.builder.position_at_end(merge);
+        Ok(())
+    }
+}
+
+/// The call instruction. An unknown name is an error here: LLVM's verifier would accept
+/// it as an external function, and only ptxas would fail.
+fn build_intrinsic_call<'ctx>(
+    module: &Module<'ctx>,
+    builder: &Builder<'ctx>,
+    name: &str,
+    overloads: &[BasicTypeEnum<'ctx>],
+    args: &[BasicMetadataValueEnum<'ctx>],
+) -> Result<CallSiteValue<'ctx>, CodegenError> {
+    let function = Intrinsic::find(name)
+        .and_then(|i| i.get_declaration(module, overloads))
+        .ok_or_else(|| CodegenError::Llvm(format!("LLVM has no intrinsic {name}")))?;
+    Ok(builder.build_call(function, args, "")?)
+}
+
+/// Calls an intrinsic that returns a value (usable before a [`Lowerer`] exists).
+pub(super) fn intrinsic_result<'ctx>(
+    module: &Module<'ctx>,
+    builder: &Builder<'ctx>,
+    name: &str,
+    overloads: &[BasicTypeEnum<'ctx>],
+    args: &[BasicMetadataValueEnum<'ctx>],
+) -> Result<BasicValueEnum<'ctx>, CodegenError> {
+    build_intrinsic_call(module, builder, name, overloads, args)?
+        .try_as_basic_value()
+        .basic()
+        .ok_or_else(|| CodegenError::Llvm(format!("intrinsic {name} returns nothing")))
+}

@@ -1,0 +1,332 @@
+//! The kernel entry and the walk over its body: parameters, instruction dispatch and
+//! structured control flow (`for`, `if`).
+
+use inkwell::context::Context;
+use inkwell::module::Module;
+use inkwell::types::BasicMetadataTypeEnum;
+use inkwell::values::{BasicValueEnum, FunctionValue, PhiValue};
+use inkwell::{AddressSpace, IntPredicate};
+
+use super::context::{as_int, Lowerer, ParamValue, Regs};
+use super::CodegenError;
+use crate::abi::{abi_params, AbiKind};
+use crate::ir::{op_name, Block, DType, Inst, Kernel, Op, Param, ValueId};
+
+/// PTX's `.entry` calling convention (LLVM's `ptx_kernel`).
+const PTX_KERNEL_CALL_CONV: u32 = 71;
+const GLOBAL_ADDRESS_SPACE: u16 = 1;
+
+/// Lowers `kernel` into `module` as one entry function; returns the shared memory it uses.
+pub(super) fn lower_kernel<'ctx>(
+    context: &'ctx Context,
+    module: &Module<'ctx>,
+    kernel: &Kernel,
+) -> Result<u32, CodegenError> {
+    check_entry_name(&kernel.name)?;
+    if !kernel.num_warps.is_power_of_two() || kernel.num_warps > 32 {
+        return Err(CodegenError::Unsupported {
+            what: format!("{} warps per program", kernel.num_warps),
+            supported: "a power of two from 1 to 32".into(),
+        });
+    }
+    let function = declare_entry(context, module, kernel);
+    let builder = context.create_builder();
+    builder.position_at_end(context.append_basic_block(function, "entry"));
+    let params = entry_params(context, &builder, function, kernel)?;
+    let mut lowerer = Lowerer::new(context, module, builder, function, kernel, params)?;
+    for inst in &kernel.body.insts {
+        lowerer.lower_inst(inst)?;
+    }
+    lowerer.builder.build_return(None)?;
+    let Lowerer { shared, .. } = lowerer;
+    Ok(shared.finish(context, module))
+}
+
+/// The PTX `.entry` name is the kernel name, so it must be a PTX identifier LLVM keeps as is.
+fn check_entry_name(name: &str) -> Result<(), CodegenError> {
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(CodegenError::Unsupported {
+            what: format!("kernel name `{name}`"),
+            supported: "ASCII letters, digits and `_`, not starting with a digit".into(),
+        })
+    }
+}
+
+/// The entry function: parameters as [`abi_params`] lists them, the `ptx_kernel`
+/// calling convention, and `.maxntid` so ptxas budgets registers for the real block size.
+fn declare_entry<'ctx>(context: &'ctx Context, module: &Module<'ctx>, kernel: &Kernel) -> FunctionValue<'ctx> {
+    let global = context.ptr_type(AddressSpace::from(GLOBAL_ADDRESS_SPACE));
+    let params: Vec<BasicMetadataTypeEnum> = abi_params(kernel)
+        .iter()
+        .map(|p| match p.kind {
+            AbiKind::Ptr => global.into(),
+            AbiKind::U32 => context.i32_type().into(),
+            AbiKind::U64 => context.i64_type().into(),
+            AbiKind::F32 => context.f32_type().into(),
+        })
+        .collect();
+    let function = module.add_function(&kernel.name, context.void_type().fn_type(&params, false), None);
+    function.set_call_conventions(PTX_KERNEL_CALL_CONV);
+    let max_threads = kernel.threads_per_program().to_string();
+    function.add_attribute(
+        inkwell::attributes::AttributeLoc::Function,
+        context.create_string_attribute("nvvm.maxntid", &max_threads),
+    );
+    function
+}
+
+/// Groups the flat entry parameters back into one [`ParamValue`] per IR parameter.
+fn entry_params<'ctx>(
+    context: &'ctx Context,
+    builder: &inkwell::builder::Builder<'ctx>,
+    function: FunctionValue<'ctx>,
+    kernel: &Kernel,
+) -> Result<Vec<ParamValue<'ctx>>, CodegenError> {
+    let mut flat = function.get_param_iter();
+    let mut next =
+        |what: &str| flat.next().ok_or_else(|| CodegenError::Llvm(format!("entry lacks the {what} parameter")));
+    let mut out = Vec::with_capacity(kernel.params.len());
+    for param in &kernel.params {
+        out.push(match param {
+            Param::Tensor { dims, .. } => {
+                let BasicValueEnum::PointerValue(base) = next("pointer")? else {
+                    return Err(CodegenError::Llvm("a tensor's first entry parameter is not a pointer".into()));
+                };
+                let sizes = (0..dims.len()).map(|_| next("size").and_then(as_int)).collect::<Result<_, _>>()?;
+                let strides = (0..dims.len()).map(|_| next("stride").and_then(as_int)).collect::<Result<_, _>>()?;
+                ParamValue::Tensor { base, sizes, strides }
+            }
+            Param::Scalar { dtype: DType::F32 | DType::I32, .. } => ParamValue::Scalar(next("scalar")?),
+            Param::Scalar { dtype: DType::Bool, .. } => {
+                let word = as_int(next("scalar")?)?;
+                let zero = context.i32_type().const_zero();
+                ParamValue::Scalar(builder.build_int_compare(IntPredicate::NE, word, zero, "")?.into())
+            }
+            Param::Scalar { name, dtype } => {
+                return Err(CodegenError::Unsupported {
+                    what: format!("scalar parameter `{name}` of type {dtype}"),
+                    supported: "f32, i32 and bool scalar parameters".into(),
+                })
+            }
+        });
+    }
+    Ok(out)
+}
+
+impl<'ctx> Lowerer<'_, 'ctx> {
+    /// Lowers the instructions of a `for` or `if` block (its arguments already defined)
+    /// and returns the values of its closing `yield`.
+    fn lower_nested(&mut self, block: &Block) -> Result<Vec<ValueId>, CodegenError> {
+        let Some((last, body)) = block.insts.split_last() else {
+            return Err(CodegenError::InvalidIr("an empty `for`/`if` block; it must end with a yield".into()));
+        };
+        for inst in body {
+            self.lower_inst(inst)?;
+        }
+        match &last.op {
+            Op::Yield { values } => Ok(values.clone()),
+            other => {
+                Err(CodegenError::InvalidIr(format!("a `for`/`if` block ends with `{}`, not a yield", op_name(other))))
+            }
+        }
+    }
+
+    fn lower_inst(&mut self, inst: &Inst) -> Result<(), CodegenError> {
+        let single = || match inst.results.as_slice() {
+            [r] => Ok(*r),
+            rs => Err(CodegenError::InvalidIr(format!(
+                "`{}` defines {} values; it defines one",
+                op_name(&inst.op),
+                rs.len()
+            ))),
+        };
+        match &inst.op {
+            Op::Store { tensor, indices, value } => self.store(*tensor, indices, *value),
+            Op::For { lower, upper, step, init, body } => {
+                self.lower_for(*lower, *upper, *step, init, body, &inst.results)
+            }
+            Op::If { cond, then_block, else_block } => self.lower_if(*cond, then_block, else_block, &inst.results),
+            Op::Yield { .. } => Err(CodegenError::InvalidIr("a yield that does not end a `for`/`if` block".into())),
+            op => {
+                let result = single()?;
+                let regs = self.lower_value_op(op, result)?;
+                self.define(result, regs)
+            }
+        }
+    }
+
+    /// The ops that define exactly one value.
+    fn lower_value_op(&mut self, op: &Op, result: ValueId) -> Result<Regs<'ctx>, CodegenError> {
+        match op {
+            Op::Const(literal) => self.constant(*literal, result),
+            Op::ProgramId { axis } => self.program_id(*axis),
+            Op::Dim { tensor, axis } => self.dim(*tensor, *axis),
+            Op::Arg { param } => self.arg(*param),
+            Op::Arange { start, len } => self.arange(*start, *len, result),
+            Op::Splat { value } => self.splat(*value, result),
+            Op::ExpandDims { value, axis } => self.expand_dims(*value, *axis, result),
+            Op::Broadcast { value } => self.broadcast(*value, result),
+            Op::Binary { op, lhs, rhs } => self.binary(*op, *lhs, *rhs, result),
+            Op::Unary { op, value } => self.unary(*op, *value, result),
+            Op::Cmp { op, lhs, rhs } => self.compare(*op, *lhs, *rhs, result),
+            Op::Select { cond, on_true, on_false } => self.select(*cond, *on_true, *on_false, result),
+            Op::Cast { value } => self.cast(*value, result),
+            Op::Reduce { op, value, axis } => self.reduce(*op, *value, *axis, result),
+            Op::Load { tensor, indices } => self.load(*tensor, indices, result),
+            Op::Store { .. } | Op::For { .. } | Op::If { .. } | Op::Yield { .. } => {
+                Err(CodegenError::InvalidIr(format!("`{}` does not define one value", op_name(op))))
+            }
+        }
+    }
+
+    /// `for iv in (lower .. upper).step_by(step)`: a header that tests `iv < upper` with
+    /// one phi per induction variable and per carried register, the body, and a latch
+    /// that adds `step` (uniform bounds, so every thread takes the same trip count).
+    fn lower_for(
+        &mut self,
+        lower: ValueId,
+        upper: ValueId,
+        step: ValueId,
+        init: &[ValueId],
+        body: &Block,
+        results: &[ValueId],
+    ) -> Result<(), CodegenError> {
+        let (lower, upper, step) = (self.scalar_i32(lower)?, self.scalar_i32(upper)?, self.scalar_i32(step)?);
+        let [iv, carried @ ..] = body.args.as_slice() else {
+            return Err(CodegenError::InvalidIr("a for body has no induction variable argument".into()));
+        };
+        if carried.len() != init.len() || results.len() != init.len() {
+            return Err(CodegenError::InvalidIr(format!(
+                "a for loop carries {} values, its body takes {} and it defines {}",
+                init.len(),
+                carried.len(),
+                results.len()
+            )));
+        }
+        let init_regs: Vec<Regs<'ctx>> = init.iter().map(|&v| self.get(v).cloned()).collect::<Result<_, _>>()?;
+        for (i, &v) in init.iter().enumerate() {
+            self.same_type(v, carried[i])?;
+            self.same_type(v, results[i])?;
+        }
+
+        let preheader = self.current_block()?;
+        let header = self.block("for.header");
+        let body_block = self.block("for.body");
+        let exit = self.block("for.exit");
+        self.builder.build_unconditional_branch(header)?;
+
+        self.builder.position_at_end(header);
+        let iv_phi = self.builder.build_phi(self.context.i32_type(), "iv")?;
+        iv_phi.add_incoming(&[(&lower, preheader)]);
+        let phis: Vec<Vec<PhiValue<'ctx>>> = init_regs
+            .iter()
+            .map(|regs| {
+                regs.iter()
+                    .map(|r| {
+                        let phi = self.builder.build_phi(r.get_type(), "carried")?;
+                        phi.add_incoming(&[(r, preheader)]);
+                        Ok(phi)
+                    })
+                    .collect::<Result<Vec<_>, CodegenError>>()
+            })
+            .collect::<Result<_, _>>()?;
+        let iv_value = as_int(iv_phi.as_basic_value())?;
+        let more = self.builder.build_int_compare(IntPredicate::SLT, iv_value, upper, "")?;
+        self.builder.build_conditional_branch(more, body_block, exit)?;
+
+        self.builder.position_at_end(body_block);
+        self.define(*iv, vec![iv_phi.as_basic_value()])?;
+        for (&arg, phis) in carried.iter().zip(&phis) {
+            self.define(arg, phis.iter().map(|p| p.as_basic_value()).collect())?;
+        }
+        let yielded = self.lower_nested(body)?;
+        let next_regs = self.yielded_regs(&yielded, carried)?;
+        let latch = self.current_block()?;
+        let next_iv = self.builder.build_int_add(iv_value, step, "iv.next")?;
+        self.builder.build_unconditional_branch(header)?;
+        iv_phi.add_incoming(&[(&next_iv, latch)]);
+        for (phis, regs) in phis.iter().zip(&next_regs) {
+            for (phi, reg) in phis.iter().zip(regs) {
+                phi.add_incoming(&[(reg, latch)]);
+            }
+        }
+
+        self.builder.position_at_end(exit);
+        for (&result, phis) in results.iter().zip(&phis) {
+            self.define(result, phis.iter().map(|p| p.as_basic_value()).collect())?;
+        }
+        Ok(())
+    }
+
+    /// `if`: the condition is a uniform scalar, so threads never diverge here.
+    fn lower_if(
+        &mut self,
+        cond: ValueId,
+        then_block: &Block,
+        else_block: &Block,
+        results: &[ValueId],
+    ) -> Result<(), CodegenError> {
+        let cond = as_int(self.scalar(cond, DType::Bool)?)?;
+        let then_bb = self.block("if.then");
+        let else_bb = self.block("if.else");
+        let merge = self.block("if.end");
+        self.builder.build_conditional_branch(cond, then_bb, else_bb)?;
+
+        let mut arms = Vec::with_capacity(2);
+        for (block, bb) in [(then_block, then_bb), (else_block, else_bb)] {
+            self.builder.position_at_end(bb);
+            let yielded = self.lower_nested(block)?;
+            let regs = self.yielded_regs(&yielded, results)?;
+            arms.push((regs, self.current_block()?));
+            self.builder.build_unconditional_branch(merge)?;
+        }
+
+        self.builder.position_at_end(merge);
+        for (i, &result) in results.iter().enumerate() {
+            let merged = (0..arms[0].0[i].len())
+                .map(|r| {
+                    let phi = self.builder.build_phi(arms[0].0[i][r].get_type(), "")?;
+                    for (regs, end) in &arms {
+                        phi.add_incoming(&[(&regs[i][r], *end)]);
+                    }
+                    Ok(phi.as_basic_value())
+                })
+                .collect::<Result<Vec<BasicValueEnum<'ctx>>, CodegenError>>()?;
+            self.define(result, merged)?;
+        }
+        Ok(())
+    }
+
+    /// The registers of a block's yielded values, checked against the types `expected` has.
+    fn yielded_regs(&self, yielded: &[ValueId], expected: &[ValueId]) -> Result<Vec<Regs<'ctx>>, CodegenError> {
+        if yielded.len() != expected.len() {
+            return Err(CodegenError::InvalidIr(format!(
+                "a block yields {} values where {} are expected",
+                yielded.len(),
+                expected.len()
+            )));
+        }
+        yielded
+            .iter()
+            .zip(expected)
+            .map(|(&y, &e)| {
+                self.same_type(y, e)?;
+                self.get(y).cloned()
+            })
+            .collect()
+    }
+
+    pub fn same_type(&self, a: ValueId, b: ValueId) -> Result<(), CodegenError> {
+        let (ta, tb) = (self.ty(a)?, self.ty(b)?);
+        if ta == tb {
+            Ok(())
+        } else {
+            Err(CodegenError::InvalidIr(format!("{a} has type {ta} but {b} has type {tb}; they must be equal")))
+        }
+    }
+}

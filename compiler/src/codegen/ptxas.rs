@@ -1,0 +1,208 @@
+//! Checks generated PTX with NVIDIA's assembler, `ptxas`, and reads its resource report.
+//!
+//! CI has no GPU but has ptxas (pip `nvidia-cuda-nvcc`), so this is how a kernel's
+//! registers, spills and shared memory are checked without a device.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use crate::target::Arch;
+
+/// Overrides where ptxas is found.
+pub const PTXAS_ENV: &str = "SPARSEFILL_PTXAS";
+
+/// What `ptxas -v` reports for the module's kernel.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PtxasReport {
+    pub registers: u32,
+    pub spill_stores: u32,
+    pub spill_loads: u32,
+    pub stack_bytes: u32,
+    pub shared_bytes: u32,
+    /// ptxas's whole output.
+    pub raw: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PtxasError {
+    #[error("ptxas not found: set {PTXAS_ENV}, put ptxas on PATH, or `pip install nvidia-cuda-nvcc`")]
+    NotFound,
+    #[error("running ptxas ({path}): {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("ptxas rejected the PTX for {arch} ({status}):\n{output}")]
+    Rejected { arch: Arch, status: String, output: String },
+    #[error("ptxas printed no resource report (expected `Used N registers` and a spill line):\n{output}")]
+    NoReport { output: String },
+}
+
+/// `$SPARSEFILL_PTXAS`, then `ptxas` on `PATH`, then the pip package `nvidia-cuda-nvcc`.
+/// A set `$SPARSEFILL_PTXAS` that names no file finds nothing, rather than another ptxas.
+pub fn find_ptxas() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(PTXAS_ENV) {
+        return Some(PathBuf::from(path)).filter(|p| p.is_file());
+    }
+    on_path().or_else(|| pip_ptxas().clone())
+}
+
+fn on_path() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join("ptxas")).find(|p| p.is_file())
+}
+
+/// The pip package's ptxas. Asking Python is slow, so it is asked once per process.
+fn pip_ptxas() -> &'static Option<PathBuf> {
+    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FOUND.get_or_init(|| {
+        // `nvidia` is a namespace package: each entry of its path may hold a toolkit.
+        let script = "import nvidia\nfor p in nvidia.__path__: print(p)";
+        let output = Command::new("python3").args(["-c", script]).output().ok()?;
+        let roots = String::from_utf8_lossy(&output.stdout).into_owned();
+        roots.lines().flat_map(|root| pip_layouts(Path::new(root))).find(|p| p.is_file())
+    })
+}
+
+/// Where the CUDA 13 (`cu13/bin`) and CUDA 12 (`cuda_nvcc/bin`) wheels put ptxas.
+fn pip_layouts(nvidia_root: &Path) -> [PathBuf; 2] {
+    [nvidia_root.join("cu13/bin/ptxas"), nvidia_root.join("cuda_nvcc/bin/ptxas")]
+}
+
+/// Assembles `ptx` for `arch` with `ptxas -v` and returns its resource report.
+pub fn assemble(ptx: &str, arch: Arch) -> Result<PtxasReport, PtxasError> {
+    let ptxas = find_ptxas().ok_or(PtxasError::NotFound)?;
+    let dir = ScratchDir::new().map_err(|source| PtxasError::Io { path: std::env::temp_dir(), source })?;
+    let input = dir.0.join("kernel.ptx");
+    std::fs::write(&input, ptx).map_err(|source| PtxasError::Io { path: input.clone(), source })?;
+    let output = Command::new(&ptxas)
+        .arg("-v")
+        .arg(format!("-arch={}", arch.name()))
+        .arg("-o")
+        .arg(dir.0.join("kernel.cubin"))
+        .arg(&input)
+        .output()
+        .map_err(|source| PtxasError::Io { path: ptxas.clone(), source })?;
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    if !output.status.success() {
+        return Err(PtxasError::Rejected { arch, status: output.status.to_string(), output: text });
+    }
+    parse_report(&text).ok_or(PtxasError::NoReport { output: text })
+}
+
+/// Reads the numbers out of lines like
+/// `Used 30 registers, used 1 barriers, 32 bytes smem, 400 bytes cmem[0]` and
+/// `0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads`.
+fn parse_report(text: &str) -> Option<PtxasReport> {
+    let words: Vec<&str> = text.split(|c: char| c.is_whitespace() || c == ',').filter(|w| !w.is_empty()).collect();
+    // The number that comes right before the words `after`.
+    let before = |after: &[&str]| -> Option<u32> {
+        words.windows(after.len() + 1).find(|w| w[1..] == *after).and_then(|w| w[0].parse().ok())
+    };
+    let registers = words.windows(3).find(|w| w[0] == "Used" && w[2] == "registers").and_then(|w| w[1].parse().ok())?;
+    Some(PtxasReport {
+        registers,
+        spill_stores: before(&["bytes", "spill", "stores"])?,
+        spill_loads: before(&["bytes", "spill", "loads"])?,
+        stack_bytes: before(&["bytes", "stack", "frame"])?,
+        // Absent when the kernel declares no shared memory.
+        shared_bytes: before(&["bytes", "smem"]).unwrap_or(0),
+        raw: text.to_string(),
+    })
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> std::io::Result<ScratchDir> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!("sparsefill-ptxas-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let dir = std::env::temp_dir().join(name);
+        // A crashed run of a process that had the same id may have left one behind.
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir(&dir)?;
+        Ok(ScratchDir(dir))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        // Best effort: a leftover temp directory is harmless.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPORT: &str = "\
+ptxas info    : 0 bytes gmem
+ptxas info    : Compiling entry function 'softmax' for 'sm_90a'
+ptxas info    : Function properties for softmax
+    8 bytes stack frame, 4 bytes spill stores, 12 bytes spill loads
+ptxas info    : Used 40 registers, used 1 barriers, 32 bytes smem, 400 bytes cmem[0]
+";
+
+    fn report() -> PtxasReport {
+        match parse_report(REPORT) {
+            Some(r) => r,
+            None => panic!("the sample report did not parse"),
+        }
+    }
+
+    #[test]
+    fn reads_registers() {
+        assert_eq!(report().registers, 40);
+    }
+
+    #[test]
+    fn reads_spill_stores() {
+        assert_eq!(report().spill_stores, 4);
+    }
+
+    #[test]
+    fn reads_spill_loads() {
+        assert_eq!(report().spill_loads, 12);
+    }
+
+    #[test]
+    fn reads_stack_frame() {
+        assert_eq!(report().stack_bytes, 8);
+    }
+
+    #[test]
+    fn reads_shared_memory() {
+        assert_eq!(report().shared_bytes, 32);
+    }
+
+    #[test]
+    fn missing_smem_means_none() {
+        let text = REPORT.replace(", 32 bytes smem", "");
+        assert_eq!(parse_report(&text).map(|r| r.shared_bytes), Some(0));
+    }
+
+    #[test]
+    fn output_without_a_report_is_not_one() {
+        assert_eq!(parse_report("ptxas info    : 0 bytes gmem\n"), None);
+    }
+
+    #[test]
+    fn invalid_ptx_is_rejected_with_ptxas_output() {
+        if find_ptxas().is_none() {
+            assert_ne!(std::env::var("SPARSEFILL_REQUIRE_PTXAS").as_deref(), Ok("1"), "ptxas is required but missing");
+            eprintln!("skipping: ptxas not found");
+            return;
+        }
+        let result = assemble(".version 8.0\n.target sm_80\nnot ptx", Arch::Sm80);
+        assert!(matches!(result, Err(PtxasError::Rejected { arch: Arch::Sm80, .. })), "{result:?}");
+    }
+
+    #[test]
+    fn pip_layouts_cover_cuda_13_wheels() {
+        let root = Path::new("/site-packages/nvidia");
+        assert!(pip_layouts(root).contains(&PathBuf::from("/site-packages/nvidia/cu13/bin/ptxas")));
+    }
+}

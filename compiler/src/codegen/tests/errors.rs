@@ -1,0 +1,138 @@
+//! What `emit` refuses, and that it says why instead of panicking.
+
+use super::ops::produce;
+use crate::codegen::emit;
+use crate::ir::builder::KernelBuilder;
+use crate::ir::{BinaryOp, DType, Kernel, Op, ReduceOp, Type, ValueId};
+use crate::target::Arch;
+
+fn error_of(kernel: &Kernel) -> String {
+    match emit(kernel, Arch::Sm90a) {
+        Ok(_) => panic!("`{}` compiled, but it should have been rejected", kernel.name),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// A body that computes `f` into a value and stores nothing.
+fn body(warps: u32, f: impl FnOnce(&mut KernelBuilder)) -> Kernel {
+    let mut b = KernelBuilder::new("bad", warps);
+    b.grid(|b| {
+        let one = b.const_i32(1);
+        [one, one, one]
+    });
+    f(&mut b);
+    b.finish()
+}
+
+#[test]
+fn unknown_arch_name_lists_the_supported_ones() {
+    let err = "sm_75".parse::<Arch>().map_err(|e| e.to_string());
+    assert_eq!(err, Err("unknown GPU architecture `sm_75`; supported: sm_80, sm_90a".to_string()));
+}
+
+#[test]
+fn tile_past_the_register_budget_is_rejected() {
+    let kernel = produce(|b| {
+        let zero = b.const_f32(0.0);
+        b.splat(zero, vec![256, 256])
+    });
+    assert_eq!(
+        error_of(&kernel),
+        "tile f32[256, 256] needs 512 elements per thread over 128 threads; at most 256 are supported"
+    );
+}
+
+#[test]
+fn shared_memory_past_48_kib_is_rejected_naming_the_op() {
+    // [16384] -> [16384, 1] changes chunks of 8 into chunks of 1: all 64 KiB move
+    // through shared memory. 32 warps keep the tile itself within the register budget.
+    let kernel = body(32, |b| {
+        let zero = b.const_f32(0.0);
+        let tile = b.splat(zero, vec![16384]);
+        b.expand_dims(tile, 1);
+    });
+    assert_eq!(
+        error_of(&kernel),
+        "`expand_dims` needs 65536 bytes of shared memory; at most 49152 bytes of static shared memory are supported"
+    );
+}
+
+#[test]
+fn bf16_arithmetic_is_unsupported() {
+    let kernel = produce(|b| {
+        let one = b.push(Op::Const(crate::ir::Literal::Float(1.0)), Type::tile(DType::BF16, vec![64]));
+        b.binary(BinaryOp::Add, one, one)
+    });
+    assert!(error_of(&kernel).starts_with("code generation does not support binary Add on bf16"));
+}
+
+#[test]
+fn reduction_of_bf16_is_unsupported() {
+    let kernel = produce(|b| {
+        let one = b.push(Op::Const(crate::ir::Literal::Float(1.0)), Type::scalar(DType::BF16));
+        let tile = b.splat(one, vec![64]);
+        b.reduce(ReduceOp::Max, tile, 0)
+    });
+    assert!(error_of(&kernel).starts_with("code generation does not support reduce_max on bf16"));
+}
+
+#[test]
+fn warp_count_must_be_a_power_of_two() {
+    assert_eq!(
+        error_of(&body(3, |_| {})),
+        "code generation does not support 3 warps per program; supported: a power of two from 1 to 32"
+    );
+}
+
+#[test]
+fn kernel_name_must_be_a_ptx_identifier() {
+    let mut kernel = body(1, |_| {});
+    kernel.name = "my-kernel".into();
+    assert!(error_of(&kernel).starts_with("code generation does not support kernel name `my-kernel`"));
+}
+
+#[test]
+fn use_before_definition_is_invalid_ir() {
+    let kernel = body(1, |b| {
+        b.push(Op::Splat { value: ValueId(99) }, Type::tile(DType::F32, vec![64]));
+    });
+    assert!(error_of(&kernel).contains("%99"));
+}
+
+#[test]
+fn mismatched_operand_types_are_invalid_ir() {
+    let kernel = produce(|b| {
+        let x = b.const_f32(1.0);
+        let n = b.const_i32(1);
+        b.binary(BinaryOp::Add, x, n)
+    });
+    assert_eq!(
+        error_of(&kernel),
+        "invalid Tile IR reached code generation (run ir::verify first): %2 has type f32 but %3 has type i32; they must be equal"
+    );
+}
+
+#[test]
+fn half_precision_scalar_parameter_is_unsupported() {
+    let mut kernel = body(1, |_| {});
+    kernel.params.push(crate::ir::Param::Scalar { name: "h".into(), dtype: DType::F16 });
+    assert!(error_of(&kernel).starts_with("code generation does not support scalar parameter `h` of type f16"));
+}
+
+#[test]
+fn integer_literal_outside_i32_is_unsupported() {
+    let kernel = produce(|b| b.const_i32(1 << 40));
+    assert!(error_of(&kernel).starts_with("code generation does not support integer literal 1099511627776"));
+}
+
+#[test]
+fn arange_result_type_is_checked() {
+    let kernel = produce(|b| {
+        let s = b.const_i32(0);
+        b.push(Op::Arange { start: s, len: 64 }, Type::tile(DType::I32, vec![32]))
+    });
+    assert_eq!(
+        error_of(&kernel),
+        "invalid Tile IR reached code generation (run ir::verify first): arange of 64 must give i32[64], not i32[32]"
+    );
+}

@@ -1,0 +1,69 @@
+//! Code generation tests. CI has no GPU, so these check the emitted PTX text and, where
+//! ptxas is installed, that it assembles for every target without spilling.
+
+mod emit;
+mod errors;
+mod kernels;
+mod ops;
+
+use super::ptxas::{assemble, find_ptxas, PtxasReport};
+use super::{emit, PtxModule};
+use crate::ir::builder::KernelBuilder;
+use crate::ir::verify::verify;
+use crate::ir::{Kernel, ParamId};
+use crate::target::Arch;
+
+/// Set to `1` (CI does) to fail, rather than skip, ptxas checks when ptxas is missing.
+const REQUIRE_PTXAS_ENV: &str = "SPARSEFILL_REQUIRE_PTXAS";
+
+/// `kernel`'s PTX for `arch`; the kernel must be valid IR, so a test cannot pass on
+/// code generation of IR the front end would never produce.
+pub(super) fn emit_ok(kernel: &Kernel, arch: Arch) -> PtxModule {
+    if let Err(e) = verify(kernel) {
+        panic!("test kernel `{}` is invalid: {e}", kernel.name);
+    }
+    match emit(kernel, arch) {
+        Ok(module) => module,
+        Err(e) => panic!("emit `{}` for {arch}: {e}", kernel.name),
+    }
+}
+
+/// ptxas's report for `kernel` on every target; empty (with a notice) when ptxas is
+/// missing and not required.
+pub(super) fn check_assembles(kernel: &Kernel) -> Vec<(Arch, PtxasReport)> {
+    if find_ptxas().is_none() {
+        if std::env::var(REQUIRE_PTXAS_ENV).as_deref() == Ok("1") {
+            panic!("{REQUIRE_PTXAS_ENV}=1 but ptxas was not found");
+        }
+        eprintln!("skipping the ptxas check of `{}`: ptxas not found", kernel.name);
+        return Vec::new();
+    }
+    Arch::ALL
+        .into_iter()
+        .map(|arch| match assemble(&emit_ok(kernel, arch).ptx, arch) {
+            Ok(report) => {
+                eprintln!("{} on {arch}: {} registers", kernel.name, report.registers);
+                (arch, report)
+            }
+            Err(e) => panic!("ptxas on `{}` for {arch}: {e}", kernel.name),
+        })
+        .collect()
+}
+
+pub(super) fn check_no_spills(reports: &[(Arch, PtxasReport)]) {
+    let spilling: Vec<_> = reports
+        .iter()
+        .filter(|(_, r)| r.spill_stores + r.spill_loads + r.stack_bytes > 0)
+        .map(|(arch, r)| format!("{arch}: {}", r.raw))
+        .collect();
+    assert!(spilling.is_empty(), "spills or stack use:\n{}", spilling.join("\n"));
+}
+
+/// `grid(dim(rows, 0), 1, 1)`: one program per row of `rows`.
+pub(super) fn one_program_grid(b: &mut KernelBuilder, rows: ParamId) {
+    b.grid(|b| {
+        let n = b.dim(rows, 0);
+        let one = b.const_i32(1);
+        [n, one, one]
+    });
+}
