@@ -1,0 +1,113 @@
+//! Cache keys. The PTX key is a hash of everything that decides the generated code and
+//! nothing else: the compiler version, the codegen options, the target arch and the
+//! printed specialized IR. Source text, comments and runtime argument values are not
+//! in it, so a reformatted kernel or a new sequence length reuses the entry.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use sha2::{Digest, Sha256};
+use sparsefill_compiler::ir::ConstValue;
+use sparsefill_compiler::target::Arch;
+use sparsefill_compiler::COMPILER_VERSION;
+
+/// Hex SHA-256 of the inputs that decide a kernel's PTX.
+pub fn ptx_key(options: &str, printed_ir: &str, arch: Arch) -> String {
+    let mut hasher = Sha256::new();
+    // Length prefixes keep field boundaries unambiguous.
+    for field in ["sparsefill-ptx", COMPILER_VERSION, options, arch.name(), printed_ir] {
+        hasher.update((field.len() as u64).to_le_bytes());
+        hasher.update(field.as_bytes());
+    }
+    hex(&hasher.finalize())
+}
+
+pub fn ptx_file_name(key: &str) -> String {
+    format!("{key}.ptx")
+}
+
+/// The cubin depends on the driver that linked it and the exact device it targets, on
+/// top of the PTX: a driver upgrade or another card model gets a file of its own.
+pub fn cubin_file_name(key: &str, device: &DeviceTag) -> String {
+    format!("{key}-{}-sm{}{}.cubin", device.driver_version, device.compute_capability.0, device.compute_capability.1)
+}
+
+/// What, besides the PTX, decides a cubin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceTag {
+    /// As `cuDriverGetVersion` reports it: 13000 for CUDA 13.0.
+    pub driver_version: i32,
+    pub compute_capability: (i32, i32),
+}
+
+/// The fast-path hash of a `get` request. It only picks a bucket; entries compare the
+/// full request, so a collision costs a comparison, never a wrong kernel.
+pub fn request_hash(src: &str, kernel: Option<&str>, consts: &[(String, ConstValue)]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    src.hash(&mut hasher);
+    kernel.hash(&mut hasher);
+    consts.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The first characters of a key, enough to tell entries apart in a log line.
+pub fn short(key: &str) -> &str {
+    key.get(..12).unwrap_or(key)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_64_hex_digits() {
+        let key = ptx_key("", "kernel k", Arch::Sm80);
+        assert!(key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+    }
+
+    #[test]
+    fn key_is_deterministic() {
+        assert_eq!(ptx_key("o", "kernel k", Arch::Sm80), ptx_key("o", "kernel k", Arch::Sm80));
+    }
+
+    #[test]
+    fn key_changes_with_arch() {
+        assert_ne!(ptx_key("", "kernel k", Arch::Sm80), ptx_key("", "kernel k", Arch::Sm90a));
+    }
+
+    #[test]
+    fn key_changes_with_ir() {
+        assert_ne!(ptx_key("", "kernel k", Arch::Sm80), ptx_key("", "kernel j", Arch::Sm80));
+    }
+
+    #[test]
+    fn key_changes_with_options() {
+        assert_ne!(ptx_key("fast-math", "kernel k", Arch::Sm80), ptx_key("", "kernel k", Arch::Sm80));
+    }
+
+    #[test]
+    fn field_boundaries_cannot_be_shifted() {
+        assert_ne!(ptx_key("ab", "c", Arch::Sm80), ptx_key("a", "bc", Arch::Sm80));
+    }
+
+    #[test]
+    fn cubin_name_carries_driver_and_device() {
+        let tag = DeviceTag { driver_version: 13000, compute_capability: (9, 0) };
+        assert_eq!(cubin_file_name("abc", &tag), "abc-13000-sm90.cubin");
+    }
+
+    #[test]
+    fn request_hash_sees_consts() {
+        let a = request_hash("src", None, &[("D".into(), ConstValue::Int(64))]);
+        let b = request_hash("src", None, &[("D".into(), ConstValue::Int(128))]);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn short_key_keeps_twelve_characters() {
+        assert_eq!(short("0123456789abcdef"), "0123456789ab");
+    }
+}

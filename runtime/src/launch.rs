@@ -1,0 +1,240 @@
+//! Validated kernel launches. Everything a bad argument could break is checked on the
+//! host first (dtypes, ranks, shared dimensions, const dimensions, views inside their
+//! buffers, grid limits), so a launch either fails with an error or runs in bounds.
+
+use std::ffi::c_void;
+use std::ptr;
+
+use sparsefill_compiler::abi::{AbiKind, AbiParam, AbiRole};
+use sparsefill_compiler::interp::{eval_grid, GridArg, InterpError};
+use sparsefill_compiler::ir::Kernel;
+
+use crate::driver::During;
+use crate::error::RuntimeError;
+use crate::gpu::Gpu;
+use crate::layout::Layout;
+use crate::module::LoadedKernel;
+use crate::tensor::DeviceTensor;
+
+/// One kernel argument, in the order of the kernel's parameters.
+#[derive(Clone, Copy)]
+pub enum LaunchArg<'a> {
+    Tensor(&'a DeviceTensor),
+    F32(f32),
+    I32(i32),
+    Bool(bool),
+}
+
+impl LaunchArg<'_> {
+    fn grid_arg(&self) -> GridArg<'_> {
+        match self {
+            LaunchArg::Tensor(t) => GridArg::Tensor { dtype: t.dtype(), shape: t.shape() },
+            LaunchArg::F32(v) => GridArg::F32(*v),
+            LaunchArg::I32(v) => GridArg::I32(*v),
+            LaunchArg::Bool(v) => GridArg::Bool(*v),
+        }
+    }
+}
+
+/// CUDA's grid limits per axis: x up to 2^31 - 1, y and z up to 65535.
+const GRID_MAX: [u32; 3] = [i32::MAX as u32, 65535, 65535];
+
+impl Gpu {
+    /// Launches `kernel` on this GPU's stream with one block of `kernel.threads()`
+    /// threads per program. Returns once the launch is queued; a grid with zero
+    /// programs along some axis launches nothing.
+    pub fn launch(&self, kernel: &LoadedKernel, args: &[LaunchArg]) -> Result<(), RuntimeError> {
+        let ir = &kernel.compiled.ir;
+        if kernel.context() != &self.ctx {
+            return Err(RuntimeError::WrongDevice { what: format!("kernel `{}`", ir.name) });
+        }
+        let grid_args: Vec<GridArg> = args.iter().map(LaunchArg::grid_arg).collect();
+        // eval_grid validates the arguments first; keep its argument errors unwrapped.
+        let grid = eval_grid(ir, &grid_args).map_err(|e| match e {
+            InterpError::Args(e) => RuntimeError::Args(e),
+            source => RuntimeError::Grid { kernel: ir.name.clone(), source },
+        })?;
+        let mut abi_args = Vec::with_capacity(args.len());
+        for (param, arg) in ir.params.iter().zip(args) {
+            abi_args.push(match arg {
+                LaunchArg::Tensor(t) => {
+                    t.check_usable(&self.ctx, &format!("argument `{}` of `{}`", param.name(), ir.name))?;
+                    AbiArg::Tensor { address: t.address(), layout: t.layout() }
+                }
+                LaunchArg::F32(v) => AbiArg::F32(*v),
+                LaunchArg::I32(v) => AbiArg::U32(*v as u32),
+                LaunchArg::Bool(v) => AbiArg::U32(u32::from(*v)),
+            });
+        }
+        check_grid(&ir.name, grid)?;
+        if grid.contains(&0) {
+            return Ok(());
+        }
+        let mut params = pack(ir, &kernel.abi, &abi_args)?;
+        let mut pointers: Vec<*mut c_void> = params.iter_mut().map(Packed::as_mut_ptr).collect();
+        self.ctx.bind_to_thread().during("cuCtxSetCurrent")?;
+        // SAFETY: `pointers` holds one pointer per PTX parameter, in order, each to a
+        // value of that parameter's size (`pack` follows `abi_params`, which codegen
+        // also follows); `params` outlives the call, which copies them. Tensor
+        // addresses point into live buffers with every addressed element in bounds.
+        let launched = unsafe {
+            cudarc::driver::sys::cuLaunchKernel(
+                kernel.function,
+                grid[0],
+                grid[1],
+                grid[2],
+                kernel.threads(),
+                1,
+                1,
+                0,
+                self.stream.cu_stream(),
+                pointers.as_mut_ptr(),
+                ptr::null_mut(),
+            )
+        };
+        launched.result().during("cuLaunchKernel")
+    }
+}
+
+fn check_grid(kernel: &str, grid: [u32; 3]) -> Result<(), RuntimeError> {
+    for (axis, (&value, &max)) in grid.iter().zip(&GRID_MAX).enumerate() {
+        if value > max {
+            return Err(RuntimeError::GridTooLarge { kernel: kernel.to_string(), axis, value, max });
+        }
+    }
+    Ok(())
+}
+
+/// A launch argument reduced to what the ABI passes.
+enum AbiArg<'a> {
+    Tensor { address: u64, layout: &'a Layout },
+    F32(f32),
+    U32(u32),
+}
+
+/// One PTX parameter's value, kept in place while the driver reads it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Packed {
+    U32(u32),
+    U64(u64),
+    F32(f32),
+}
+
+impl Packed {
+    fn as_mut_ptr(&mut self) -> *mut c_void {
+        match self {
+            Packed::U32(v) => (v as *mut u32).cast(),
+            Packed::U64(v) => (v as *mut u64).cast(),
+            Packed::F32(v) => (v as *mut f32).cast(),
+        }
+    }
+}
+
+/// The PTX parameter values, in `abi` order. Arguments already passed validation, so
+/// a mismatch here means the ABI and the IR disagree: reported, never a panic.
+fn pack(ir: &Kernel, abi: &[AbiParam], args: &[AbiArg]) -> Result<Vec<Packed>, RuntimeError> {
+    abi.iter()
+        .enumerate()
+        .map(|(index, p)| {
+            let value = match (&p.role, p.kind) {
+                (AbiRole::Pointer { param }, AbiKind::Ptr) => match args.get(*param) {
+                    Some(AbiArg::Tensor { address, .. }) => Some(Packed::U64(*address)),
+                    _ => None,
+                },
+                (AbiRole::Size { param, axis }, AbiKind::U32) => match args.get(*param) {
+                    Some(AbiArg::Tensor { layout, .. }) => {
+                        layout.shape.get(*axis).and_then(|&d| u32::try_from(d).ok()).map(Packed::U32)
+                    }
+                    _ => None,
+                },
+                (AbiRole::Stride { param, axis }, AbiKind::U64) => match args.get(*param) {
+                    Some(AbiArg::Tensor { layout, .. }) => layout.strides.get(*axis).map(|&s| Packed::U64(s as u64)),
+                    _ => None,
+                },
+                (AbiRole::Scalar { param }, AbiKind::F32) => match args.get(*param) {
+                    Some(AbiArg::F32(v)) => Some(Packed::F32(*v)),
+                    _ => None,
+                },
+                (AbiRole::Scalar { param }, AbiKind::U32) => match args.get(*param) {
+                    Some(AbiArg::U32(v)) => Some(Packed::U32(*v)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            value.ok_or_else(|| RuntimeError::AbiMismatch { kernel: ir.name.clone(), index })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sparsefill_compiler::abi::abi_params;
+    use sparsefill_compiler::ir::builder::KernelBuilder;
+    use sparsefill_compiler::ir::DType;
+
+    fn kernel() -> Kernel {
+        let mut b = KernelBuilder::new("k", 4);
+        b.tensor_param("x", DType::BF16, &["N", "D"]);
+        b.scalar_param("scale", DType::F32);
+        b.scalar_param("n", DType::I32);
+        b.scalar_param("causal", DType::Bool);
+        b.finish()
+    }
+
+    #[test]
+    fn packs_pointer_sizes_strides_then_scalars() {
+        let k = kernel();
+        let layout = Layout { shape: vec![3, 64], strides: vec![128, 1], offset: 0 };
+        let args = [
+            AbiArg::Tensor { address: 0x7000, layout: &layout },
+            AbiArg::F32(0.5),
+            AbiArg::U32(-2i32 as u32),
+            AbiArg::U32(1),
+        ];
+        assert_eq!(
+            pack(&k, &abi_params(&k), &args).unwrap(),
+            vec![
+                Packed::U64(0x7000),
+                Packed::U32(3),
+                Packed::U32(64),
+                Packed::U64(128),
+                Packed::U64(1),
+                Packed::F32(0.5),
+                Packed::U32(0xFFFF_FFFE),
+                Packed::U32(1),
+            ]
+        );
+    }
+
+    #[test]
+    fn scalar_in_a_tensor_slot_is_an_abi_mismatch() {
+        let k = kernel();
+        let args = [AbiArg::F32(1.0), AbiArg::F32(0.5), AbiArg::U32(0), AbiArg::U32(1)];
+        assert_eq!(
+            pack(&k, &abi_params(&k), &args).unwrap_err().to_string(),
+            "internal error: launch arguments of `k` do not match PTX parameter 0 of the kernel ABI"
+        );
+    }
+
+    #[test]
+    fn grid_within_limits_passes() {
+        assert!(check_grid("k", [i32::MAX as u32, 65535, 65535]).is_ok());
+    }
+
+    #[test]
+    fn grid_x_above_2_pow_31_is_refused() {
+        assert_eq!(
+            check_grid("k", [1 << 31, 1, 1]).unwrap_err().to_string(),
+            "launch grid of `k` has 2147483648 programs along axis 0; CUDA allows at most 2147483647"
+        );
+    }
+
+    #[test]
+    fn grid_z_above_65535_is_refused() {
+        assert_eq!(
+            check_grid("k", [1, 1, 65536]).unwrap_err().to_string(),
+            "launch grid of `k` has 65536 programs along axis 2; CUDA allows at most 65535"
+        );
+    }
+}
