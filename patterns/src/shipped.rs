@@ -104,7 +104,11 @@ impl Shipped {
         let poisoned = |shape: &[usize]| HostTensor::filled(DType::BF16, shape, f64::NAN);
         let (args, output) = match self {
             Shipped::VectorAdd => (
-                vec![ArgValue::Tensor(random(shape)), ArgValue::Tensor(random(shape)), ArgValue::Tensor(poisoned(shape))],
+                vec![
+                    ArgValue::Tensor(random(shape)),
+                    ArgValue::Tensor(random(shape)),
+                    ArgValue::Tensor(poisoned(shape)),
+                ],
                 2,
             ),
             Shipped::Softmax => (vec![ArgValue::Tensor(random(shape)), ArgValue::Tensor(poisoned(shape))], 1),

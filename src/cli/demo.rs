@@ -15,7 +15,8 @@ use std::time::Instant;
 
 pub fn run() -> Result<(), CliError> {
     let gpu = super::gpu::detect();
-    let mut compile_table = Table::new(&["kernel", "consts", "front end ms", "sm_80 PTX ms", "sm_90a PTX ms", "ptxas sm_90a"]);
+    let mut compile_table =
+        Table::new(&["kernel", "consts", "front end ms", "sm_80 PTX ms", "sm_90a PTX ms", "ptxas sm_90a"]);
     let mut check_table = Table::new(&["kernel", "backend", "shape", "accuracy vs f64", "result"]);
     let (mut failed, mut total) = (0, 0);
     let mut rng = rand::rngs::StdRng::from_os_rng();
@@ -77,7 +78,10 @@ pub fn run() -> Result<(), CliError> {
         }
     }
     println!("Compilation (.tile → Tile IR → LLVM → PTX):\n{}", compile_table.render());
-    println!("Checks against the f64 reference (fresh random inputs, outputs poisoned with NaN):\n{}", check_table.render());
+    println!(
+        "Checks against the f64 reference (fresh random inputs, outputs poisoned with NaN):\n{}",
+        check_table.render()
+    );
     if failed > 0 {
         return Err(CliError::DemoFailed { failed, total });
     }

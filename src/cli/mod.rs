@@ -3,6 +3,7 @@
 mod compile;
 mod demo;
 mod error;
+mod gpu;
 mod table;
 
 pub use error::CliError;

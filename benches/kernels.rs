@@ -1,0 +1,90 @@
+//! GPU benchmark of the shipped kernels against torch's own ops and the card's copy
+//! ceiling, both measured in the same GPU run by `benches/peers/torch_ops.py`
+//! (scripts/gpu-run.sh runs that first and passes its JSON here).
+//!
+//!   bench-kernels --torch torch.json [--json bench.json]
+//!
+//! Each kernel is first checked against its f64 reference at the benchmark shape
+//! (fresh random inputs, output poisoned), then timed with CUDA events (median).
+
+use rand::SeedableRng;
+use serde_json::{json, Value};
+use sparsefill_patterns::gpu::{run_case, time_kernel};
+use sparsefill_patterns::{compare, Shipped};
+use sparsefill_runtime::{CacheConfig, Gpu, KernelCache};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+fn run() -> Result<bool, Box<dyn std::error::Error>> {
+    let torch: Value = match arg("--torch") {
+        Some(path) => serde_json::from_str(
+            &std::fs::read_to_string(&path).map_err(|e| format!("cannot read torch baselines `{path}`: {e}"))?,
+        )?,
+        None => return Err("--torch PATH (the JSON written by benches/peers/torch_ops.py) is required".into()),
+    };
+    let gpu = Gpu::new(0)?;
+    let card = gpu.info().name.clone();
+    let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    let copy_gbps = torch["copy_gbps"].as_f64().ok_or("torch.json has no copy_gbps")?;
+    println!(
+        "card: {card} ({}); copy ceiling measured in this run: {copy_gbps:.0} GB/s (bytes read + written)",
+        gpu.arch()
+    );
+
+    let mut rows = Vec::new();
+    let mut all_ok = true;
+    println!(
+        "| kernel | shape | check vs f64 | ours ms | ours GB/s | % of copy | torch ms | torch GB/s | ours vs torch |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    for kernel in Shipped::ALL {
+        let shape = kernel.bench_shape();
+        let case = kernel.case(&shape, None, &mut rng);
+        let out = run_case(&gpu, &cache, kernel, &case)?;
+        let acc = compare(&out, &kernel.reference(&case));
+        let ok = acc.passes(kernel.tolerance());
+        all_ok &= ok;
+        let t = time_kernel(&gpu, &cache, kernel, &shape, 3, 50, &mut rng)?;
+        let torch_ms = torch["ops"][kernel.name()]["ms"].as_f64();
+        let speedup = torch_ms.map(|b| b / t.median_ms as f64);
+        println!(
+            "| {} | {:?} | {} ({}) | {:.4} | {:.0} | {:.1}% | {} | {} | {} |",
+            kernel.name(),
+            shape,
+            if ok { "ok" } else { "FAIL" },
+            acc,
+            t.median_ms,
+            t.gbps(),
+            100.0 * t.gbps() / copy_gbps,
+            torch_ms.map(|m| format!("{m:.4}")).unwrap_or_else(|| "-".into()),
+            torch["ops"][kernel.name()]["gbps"].as_f64().map(|g| format!("{g:.0}")).unwrap_or_else(|| "-".into()),
+            speedup.map(|s| format!("{s:.2}x")).unwrap_or_else(|| "-".into()),
+        );
+        rows.push(json!({
+            "kernel": kernel.name(), "shape": shape, "check_ok": ok, "rel_l2": acc.rel_l2,
+            "ms": t.median_ms, "iters": t.iters, "bytes": t.bytes, "gbps": t.gbps(),
+            "fraction_of_copy": t.gbps() / copy_gbps, "torch_ms": torch_ms, "speedup_vs_torch": speedup,
+        }));
+    }
+    let report =
+        json!({ "card": card, "arch": gpu.arch().name(), "copy_gbps": copy_gbps, "torch": torch, "kernels": rows });
+    if let Some(path) = arg("--json") {
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(all_ok)
+}

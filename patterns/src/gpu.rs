@@ -1,0 +1,103 @@
+//! Running the shipped kernels on a GPU: one path shared by the demo, the GPU tests
+//! and the benchmark, so that what is timed is exactly what is checked.
+
+use crate::shipped::{Case, Shipped};
+use rand::Rng;
+use sparsefill_compiler::interp::ArgValue;
+use sparsefill_compiler::tensor::HostTensor;
+use sparsefill_runtime::{median, DeviceTensor, Gpu, KernelCache, LaunchArg, LoadedKernel, RuntimeError};
+use std::sync::Arc;
+
+/// A case's arguments on the device.
+pub enum DeviceArg {
+    Tensor(DeviceTensor),
+    F32(f32),
+    I32(i32),
+    Bool(bool),
+}
+
+impl DeviceArg {
+    fn launch_arg(&self) -> LaunchArg<'_> {
+        match self {
+            DeviceArg::Tensor(t) => LaunchArg::Tensor(t),
+            DeviceArg::F32(v) => LaunchArg::F32(*v),
+            DeviceArg::I32(v) => LaunchArg::I32(*v),
+            DeviceArg::Bool(v) => LaunchArg::Bool(*v),
+        }
+    }
+}
+
+pub fn upload(gpu: &Gpu, args: &[ArgValue]) -> Result<Vec<DeviceArg>, RuntimeError> {
+    args.iter()
+        .map(|a| {
+            Ok(match a {
+                ArgValue::Tensor(t) => DeviceArg::Tensor(DeviceTensor::upload(gpu, t)?),
+                ArgValue::F32(v) => DeviceArg::F32(*v),
+                ArgValue::I32(v) => DeviceArg::I32(*v),
+                ArgValue::Bool(v) => DeviceArg::Bool(*v),
+            })
+        })
+        .collect()
+}
+
+pub fn launch(gpu: &Gpu, kernel: &LoadedKernel, args: &[DeviceArg]) -> Result<(), RuntimeError> {
+    let launch_args: Vec<LaunchArg> = args.iter().map(DeviceArg::launch_arg).collect();
+    gpu.launch(kernel, &launch_args)
+}
+
+/// Compiles (through the cache) and loads the specialization `case` needs.
+pub fn load(gpu: &Gpu, cache: &KernelCache, kernel: Shipped, case: &Case) -> Result<Arc<LoadedKernel>, RuntimeError> {
+    let compiled = cache.get(kernel.source(), None, &case.consts)?;
+    gpu.load(&compiled, cache)
+}
+
+/// Runs `case` once on the GPU (its output was poisoned on the host, and is poisoned
+/// again on the device) and returns the output tensor.
+pub fn run_case(gpu: &Gpu, cache: &KernelCache, kernel: Shipped, case: &Case) -> Result<HostTensor, RuntimeError> {
+    let loaded = load(gpu, cache, kernel, case)?;
+    let args = upload(gpu, &case.args)?;
+    if let DeviceArg::Tensor(out) = &args[case.output] {
+        out.poison()?;
+    }
+    launch(gpu, &loaded, &args)?;
+    gpu.synchronize()?;
+    match &args[case.output] {
+        DeviceArg::Tensor(out) => out.download(),
+        _ => unreachable!("Case::output always names a tensor argument"),
+    }
+}
+
+/// Median device time of one launch on `shape`, rotating over `sets` input sets so
+/// that repeated launches do not read from L2.
+pub struct Timing {
+    pub median_ms: f32,
+    pub iters: usize,
+    pub bytes: u64,
+}
+
+impl Timing {
+    pub fn gbps(&self) -> f64 {
+        self.bytes as f64 / (self.median_ms as f64 * 1e6)
+    }
+}
+
+pub fn time_kernel(
+    gpu: &Gpu,
+    cache: &KernelCache,
+    kernel: Shipped,
+    shape: &[usize],
+    sets: usize,
+    iters: usize,
+    rng: &mut impl Rng,
+) -> Result<Timing, RuntimeError> {
+    let cases: Vec<Case> = (0..sets.max(1)).map(|_| kernel.case(shape, None, rng)).collect();
+    let loaded = load(gpu, cache, kernel, &cases[0])?;
+    let device: Vec<Vec<DeviceArg>> = cases.iter().map(|c| upload(gpu, &c.args)).collect::<Result<_, _>>()?;
+    let mut next = 0;
+    let samples = gpu.time_ms(5, iters, || {
+        next = (next + 1) % device.len();
+        launch(gpu, &loaded, &device[next])
+    })?;
+    let median_ms = median(&samples).unwrap_or(f32::NAN);
+    Ok(Timing { median_ms, iters, bytes: kernel.bytes_moved(shape) })
+}

@@ -1,0 +1,119 @@
+//! The CLI as a user runs it: each `--emit` stage, the demo, and each way to fail
+//! with a clear message and a non-zero exit.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sparsefill(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sparsefill"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("SPARSEFILL_CACHE_DIR", std::env::temp_dir().join("sparsefill-cli-test-cache"))
+        .output()
+        .expect("the sparsefill binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn check_ok(args: &[&str], expect_in_stdout: &str) {
+    let o = sparsefill(args);
+    assert!(o.status.success(), "{args:?} failed:\n{}", stderr(&o));
+    assert!(stdout(&o).contains(expect_in_stdout), "{args:?}: `{expect_in_stdout}` not in:\n{}", stdout(&o));
+}
+
+fn check_err(args: &[&str], expect_in_stderr: &str) {
+    let o = sparsefill(args);
+    assert!(!o.status.success(), "{args:?} unexpectedly succeeded");
+    assert!(stderr(&o).contains(expect_in_stderr), "{args:?}: `{expect_in_stderr}` not in:\n{}", stderr(&o));
+}
+
+fn write_temp(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("sparsefill-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn emits_ast() {
+    check_ok(&["compile", "patterns/kernels/softmax.tile", "--emit", "ast"], "softmax");
+}
+
+#[test]
+fn emits_tile_ir_with_specialized_const() {
+    check_ok(&["compile", "patterns/kernels/softmax.tile", "--const", "BLOCK=1024", "--emit", "ir"], "BLOCK = 1024");
+}
+
+#[test]
+fn emits_llvm_ir() {
+    check_ok(&["compile", "patterns/kernels/rmsnorm.tile", "--emit", "llvm"], "nvptx64-nvidia-cuda");
+}
+
+#[test]
+fn emits_ptx_for_sm80() {
+    check_ok(&["compile", "patterns/kernels/vector_add.tile", "--arch", "sm_80", "--emit", "ptx"], ".target sm_80");
+}
+
+#[test]
+fn emits_ptx_for_sm90a() {
+    check_ok(&["compile", "patterns/kernels/vector_add.tile", "--emit", "ptx"], ".target sm_90a");
+}
+
+#[test]
+fn printed_ir_parses_back() {
+    let o = sparsefill(&["compile", "patterns/kernels/rmsnorm.tile", "--emit", "ir"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let kernel = sparsefill::compiler::ir::parse::parse_kernel(&text).unwrap();
+    assert_eq!(sparsefill::compiler::ir::print::print_kernel(&kernel), text);
+}
+
+#[test]
+fn missing_file_is_named() {
+    check_err(&["compile", "no/such/kernel.tile"], "cannot read `no/such/kernel.tile`");
+}
+
+#[test]
+fn syntax_error_shows_line_and_column() {
+    let path = write_temp("bad_syntax.tile", "kernel k(x: tensor<f32>[N]) grid(N) {\n    let a = (1 + ;\n}\n");
+    check_err(&["compile", &path, "--emit", "ir"], "bad_syntax.tile:2:");
+}
+
+#[test]
+fn unknown_const_lists_known_ones() {
+    check_err(&["compile", "patterns/kernels/softmax.tile", "--const", "BM=64"], "BLOCK");
+}
+
+#[test]
+fn non_power_of_two_block_is_rejected() {
+    check_err(&["compile", "patterns/kernels/softmax.tile", "--const", "BLOCK=96"], "power of two");
+}
+
+#[test]
+fn unknown_arch_lists_supported() {
+    check_err(&["compile", "patterns/kernels/softmax.tile", "--arch", "sm_70"], "supported: sm_80, sm_90a");
+}
+
+#[test]
+fn malformed_const_flag_is_explained() {
+    check_err(&["compile", "patterns/kernels/softmax.tile", "--const", "BLOCK"], "expected NAME=VALUE");
+}
+
+#[test]
+fn demo_checks_every_shipped_kernel() {
+    assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("patterns/kernels").is_dir());
+    let o = sparsefill(&["demo"]);
+    assert!(o.status.success(), "demo failed:\n{}\n{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    for name in ["vector_add", "softmax", "rmsnorm"] {
+        assert!(out.contains(name), "{name} missing from the demo table:\n{out}");
+    }
+    assert!(!out.contains("FAIL"), "{out}");
+}
