@@ -73,7 +73,8 @@ impl Shipped {
     }
 
     /// Shapes the CI checks on the interpreter: ragged sizes, a single-tile row and a
-    /// looped (longer than BLOCK) row. The second element is an explicit BLOCK, if any.
+    /// looped (longer than BLOCK) row. The second element is an explicit tile width
+    /// (BLOCK, and LOOP_BLOCK for the row kernels), if any.
     pub fn small_cases(self) -> Vec<(Vec<usize>, Option<usize>)> {
         match self {
             Shipped::VectorAdd => vec![(vec![3000], None), (vec![1024], None), (vec![17], Some(16))],
@@ -91,11 +92,16 @@ impl Shipped {
         }
     }
 
-    /// Builds fresh random inputs for `shape` with the output filled with NaN.
+    /// Builds fresh random inputs for `shape` with the output filled with NaN; `block`
+    /// overrides the tile widths as in [`Shipped::small_cases`].
     pub fn case(self, shape: &[usize], block: Option<usize>, rng: &mut impl Rng) -> Case {
         let mut consts = self.consts_for(shape);
         if let Some(b) = block {
-            consts = vec![("BLOCK".to_string(), ConstValue::Int(b as i64))];
+            let names: &[&str] = match self {
+                Shipped::VectorAdd => &["BLOCK"],
+                Shipped::Softmax | Shipped::RmsNorm => &["BLOCK", "LOOP_BLOCK"],
+            };
+            consts = names.iter().map(|n| (n.to_string(), ConstValue::Int(b as i64))).collect();
         }
         let mut random = |shape: &[usize]| {
             let n: usize = shape.iter().product();
