@@ -197,10 +197,10 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             .zip(self.get(rhs)?)
             .map(|(&x, &y)| -> Result<BasicValueEnum<'ctx>, CodegenError> {
                 Ok(match operand.dtype {
+                    // Compared in their own type: sm_90 has `setp.*.bf16`/`.f16`, and where
+                    // the target lacks them LLVM widens to f32, which is exact either way.
                     DType::F32 | DType::F16 | DType::BF16 => {
-                        // Widening a half-precision value to f32 is exact, so the compare is too.
-                        let (x, y) = (self.widen(as_float(x)?)?, self.widen(as_float(y)?)?);
-                        b.build_float_compare(float_predicate(op), x, y, "")?.into()
+                        b.build_float_compare(float_predicate(op), as_float(x)?, as_float(y)?, "")?.into()
                     }
                     DType::I32 => b.build_int_compare(int_predicate(op, true), as_int(x)?, as_int(y)?, "")?.into(),
                     DType::Bool => b.build_int_compare(int_predicate(op, false), as_int(x)?, as_int(y)?, "")?.into(),
@@ -245,8 +245,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         }
         let target = self.reg_type(to.dtype);
         let b = &self.builder;
-        self.get(value)?
-            .iter()
+        let regs = self.get(value)?;
+        if from.dtype == DType::F32 && matches!(to.dtype, DType::BF16 | DType::F16) && regs.len() % 2 == 0 {
+            return self.narrow_pairs(&regs, to.dtype);
+        }
+        regs.iter()
             .map(|&x| -> Result<BasicValueEnum<'ctx>, CodegenError> {
                 Ok(match (from.dtype, to.dtype, target) {
                     (f, t, _) if f == t => x,
@@ -274,6 +277,28 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 })
             })
             .collect()
+    }
+
+    /// f32 → bf16/f16 two registers at a time through `llvm.nvvm.ff2{bf16,f16}x2.rn`,
+    /// one `cvt.rn.bf16x2.f32` (`f16x2`) per pair: half the conversions of the scalar
+    /// path on the way to every 16-bit store. The intrinsic puts its first operand in
+    /// the high half, so the pair goes in swapped.
+    fn narrow_pairs(&self, regs: &Regs<'ctx>, to: DType) -> Result<Regs<'ctx>, CodegenError> {
+        let name = match to {
+            DType::BF16 => "llvm.nvvm.ff2bf16x2.rn",
+            DType::F16 => "llvm.nvvm.ff2f16x2.rn",
+            other => return Err(CodegenError::InvalidIr(format!("paired narrowing to {other}"))),
+        };
+        let b = &self.builder;
+        let i32 = self.context.i32_type();
+        let (lane0, lane1) = (i32.const_int(0, false), i32.const_int(1, false));
+        let mut out = Vec::with_capacity(regs.len());
+        for pair in regs.chunks_exact(2) {
+            let packed = self.intrinsic_value(name, &[], &[pair[1].into(), pair[0].into()])?.into_vector_value();
+            out.push(b.build_extract_element(packed, lane0, "")?);
+            out.push(b.build_extract_element(packed, lane1, "")?);
+        }
+        Ok(out)
     }
 
     /// Float to float: widening is exact; narrowing goes through f32 so that bf16 ↔ f16

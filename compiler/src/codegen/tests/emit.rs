@@ -29,7 +29,7 @@ fn scalar_store_is_one_guarded_store_by_thread_zero() {
         	mov.u32 	%r2, %tid.x;
         	setp.ne.b32 	%p1, %r2, 0;
         	setp.eq.b32 	%p2, %r1, 0;
-        	or.pred 	%p3, %p1, %p2;
+        	or.pred 	%p3, %p2, %p1;
         	@%p3 bra 	$L__BB0_2;
         	ld.param.b64 	%rd1, [produce_param_0];
         	st.global.b32 	[%rd1], 1069547520;

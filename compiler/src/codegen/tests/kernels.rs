@@ -189,7 +189,8 @@ fn shipped_kernels_use_no_local_memory() {
 fn row_kernels_convert_to_bf16_in_hardware() {
     // Vector add has no conversion left: LLVM narrows `bf16(f32(x) + f32(y))` to a bf16
     // add, which rounds identically (f32 has more than 2 × 8 + 2 significand bits).
-    let converts: Vec<bool> = [softmax(), rmsnorm()].iter().map(|k| ptx(k).contains("cvt.rn.bf16.f32")).collect();
+    // Pairs of f32 registers narrow in one packed round-to-nearest-even conversion.
+    let converts: Vec<bool> = [softmax(), rmsnorm()].iter().map(|k| ptx(k).contains("cvt.rn.bf16x2.f32")).collect();
     assert_eq!(converts, [true; 2]);
 }
 

@@ -209,8 +209,6 @@ ptx_contains! {
     i32_min: binary(BinaryOp::Min, DType::I32) => "min.s32";
     bool_and: binary(BinaryOp::And, DType::Bool) => "and.b";
     bool_or: binary(BinaryOp::Or, DType::Bool) => "or.b";
-    f32_neg: unary(UnaryOp::Neg, DType::F32) => "neg.f32";
-    f32_abs: unary(UnaryOp::Abs, DType::F32) => "abs.f32";
     exp_scales_by_log2e_into_ex2: unary(UnaryOp::Exp, DType::F32) => "0f3FB8AA3B";
     exp2_is_ex2_approx: unary(UnaryOp::Exp2, DType::F32) => "ex2.approx.f32";
     log2_is_lg2_approx: unary(UnaryOp::Log2, DType::F32) => "lg2.approx.f32";
@@ -260,9 +258,29 @@ fn every_op_kernel_assembles_without_spills() {
     check_no_spills(&reports);
 }
 
+/// Negation and absolute value only touch the sign bit: the back end emits `neg.f32` /
+/// `abs.f32`, or the same bit operation on the register (`xor`/`and` with the sign mask)
+/// when the value arrived as integer bits from a vector load. Both are exact.
+fn check_sign_bit_op(op: UnaryOp, float_op: &str, bit_op: &str) {
+    let kernel = unary(op, DType::F32);
+    let ptx = ptx_for(&kernel, Arch::Sm90a);
+    assert!(ptx.contains(float_op) || ptx.contains(bit_op), "expected `{float_op}` or `{bit_op}` in:\n{ptx}");
+    check_no_spills(&check_assembles(&kernel));
+}
+
+#[test]
+fn f32_neg() {
+    check_sign_bit_op(UnaryOp::Neg, "neg.f32", "-2147483648;");
+}
+
+#[test]
+fn f32_abs() {
+    check_sign_bit_op(UnaryOp::Abs, "abs.f32", "2147483647;");
+}
+
 #[test]
 fn bf16_conversion_is_a_hardware_cvt_on_sm_80_too() {
-    assert!(ptx_for(&cast(DType::F32, DType::BF16), Arch::Sm80).contains("cvt.rn.bf16.f32"));
+    assert!(ptx_for(&cast(DType::F32, DType::BF16), Arch::Sm80).contains("cvt.rn.bf16x2.f32"));
 }
 
 #[test]
