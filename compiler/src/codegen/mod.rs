@@ -36,7 +36,7 @@ use crate::target::Arch;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PtxModule {
     pub ptx: String,
-    /// The module after LLVM's O3 pipeline, as the PTX was generated from it.
+    /// The module after the middle-end pipeline ([`MIDDLE_END_PIPELINE`]), as the PTX was generated from it.
     pub llvm_ir: String,
     /// The `.entry` name in `ptx`.
     pub entry: String,
