@@ -167,29 +167,6 @@ fn roundtrip(kernel: &Kernel) -> Result<Kernel, String> {
     parse_kernel(&print_kernel(kernel)).map_err(|e| format!("{e}\n{}", print_kernel(kernel)))
 }
 
-const BINARY: [BinaryOp; 9] = [
-    BinaryOp::Add,
-    BinaryOp::Sub,
-    BinaryOp::Mul,
-    BinaryOp::Div,
-    BinaryOp::Rem,
-    BinaryOp::Max,
-    BinaryOp::Min,
-    BinaryOp::And,
-    BinaryOp::Or,
-];
-const UNARY: [UnaryOp; 8] = [
-    UnaryOp::Neg,
-    UnaryOp::Not,
-    UnaryOp::Abs,
-    UnaryOp::Exp,
-    UnaryOp::Exp2,
-    UnaryOp::Log2,
-    UnaryOp::Sqrt,
-    UnaryOp::Rsqrt,
-];
-const CMP: [CmpOp; 6] = [CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge, CmpOp::Eq, CmpOp::Ne];
-const REDUCE: [ReduceOp; 3] = [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min];
 
 /// One kernel using every op, every operator of each op family, every index form, every
 /// literal form and every dtype; well typed, so it also passes the verifier.
@@ -228,7 +205,7 @@ fn every_op() -> Kernel {
     let tile = b.splat(sv, vec![8, 16]);
     let loaded = b.load(x, vec![Index::Range { start: pid1, len: 8 }, Index::Range { start: zero, len: 16 }]);
     let wide = b.cast(loaded, DType::F32);
-    for op in BINARY {
+    for op in BinaryOp::ALL {
         match op {
             BinaryOp::And | BinaryOp::Or => {
                 let t = b.const_bool(true);
@@ -242,7 +219,7 @@ fn every_op() -> Kernel {
             }
         }
     }
-    for op in UNARY {
+    for op in UnaryOp::ALL {
         if op == UnaryOp::Not {
             let t = b.const_bool(false);
             b.unary(op, t);
@@ -251,11 +228,11 @@ fn every_op() -> Kernel {
         }
     }
     let mut last_cmp = zero;
-    for op in CMP {
+    for op in CmpOp::ALL {
         last_cmp = b.cmp(op, wide, tile);
     }
     let chosen = b.select(last_cmp, wide, tile);
-    for op in REDUCE {
+    for op in ReduceOp::ALL {
         b.reduce(op, chosen, 1);
     }
     let row_sum = b.reduce(ReduceOp::Sum, chosen, 1);

@@ -213,17 +213,7 @@ impl KernelBuilder {
         then_body: impl FnOnce(&mut KernelBuilder) -> Vec<ValueId>,
         else_body: impl FnOnce(&mut KernelBuilder) -> Vec<ValueId>,
     ) -> Vec<ValueId> {
-        self.open.push(Block::default());
-        let t = then_body(self);
-        self.yield_(t);
-        let then_block = self.open.pop().expect("then block");
-        self.open.push(Block::default());
-        let e = else_body(self);
-        self.yield_(e);
-        let else_block = self.open.pop().expect("else block");
-        let results: Vec<ValueId> = result_types.into_iter().map(|t| self.new_value(t)).collect();
-        self.current().insts.push(Inst { results: results.clone(), op: Op::If { cond, then_block, else_block } });
-        results
+        self.build_if(cond, Some(result_types), then_body, else_body)
     }
 
     /// Builds an `if` whose result types are those of the values the then-block
@@ -235,9 +225,20 @@ impl KernelBuilder {
         then_body: impl FnOnce(&mut KernelBuilder) -> Vec<ValueId>,
         else_body: impl FnOnce(&mut KernelBuilder) -> Vec<ValueId>,
     ) -> Vec<ValueId> {
+        self.build_if(cond, None, then_body, else_body)
+    }
+
+    fn build_if(
+        &mut self,
+        cond: ValueId,
+        result_types: Option<Vec<Type>>,
+        then_body: impl FnOnce(&mut KernelBuilder) -> Vec<ValueId>,
+        else_body: impl FnOnce(&mut KernelBuilder) -> Vec<ValueId>,
+    ) -> Vec<ValueId> {
         self.open.push(Block::default());
         let t = then_body(self);
-        let result_types: Vec<Type> = t.iter().map(|&v| self.value_type(v).clone()).collect();
+        let result_types =
+            result_types.unwrap_or_else(|| t.iter().map(|&v| self.value_type(v).clone()).collect());
         self.yield_(t);
         let then_block = self.open.pop().expect("then block");
         self.open.push(Block::default());

@@ -71,29 +71,6 @@ pub fn parse_kernel(text: &str) -> std::result::Result<Kernel, IrParseError> {
     Parser { toks, pos: 0, depth: 0, params: HashMap::new(), values: HashMap::new(), uses: Vec::new() }.kernel()
 }
 
-const BINARY: [BinaryOp; 9] = [
-    BinaryOp::Add,
-    BinaryOp::Sub,
-    BinaryOp::Mul,
-    BinaryOp::Div,
-    BinaryOp::Rem,
-    BinaryOp::Max,
-    BinaryOp::Min,
-    BinaryOp::And,
-    BinaryOp::Or,
-];
-const UNARY: [UnaryOp; 8] = [
-    UnaryOp::Neg,
-    UnaryOp::Not,
-    UnaryOp::Abs,
-    UnaryOp::Exp,
-    UnaryOp::Exp2,
-    UnaryOp::Log2,
-    UnaryOp::Sqrt,
-    UnaryOp::Rsqrt,
-];
-const CMP: [CmpOp; 6] = [CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge, CmpOp::Eq, CmpOp::Ne];
-const REDUCE: [ReduceOp; 3] = [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min];
 
 /// One op of each mnemonic, with placeholder operands. The parser finds ops by
 /// [`super::op_name`] of these, so it spells every mnemonic as the printer does.
@@ -110,12 +87,12 @@ fn op_templates() -> Vec<Op> {
         Op::ExpandDims { value: v, axis: 0 },
         Op::Broadcast { value: v },
     ];
-    ops.extend(BINARY.map(|op| Op::Binary { op, lhs: v, rhs: v }));
-    ops.extend(UNARY.map(|op| Op::Unary { op, value: v }));
-    ops.extend(CMP.map(|op| Op::Cmp { op, lhs: v, rhs: v }));
+    ops.extend(BinaryOp::ALL.map(|op| Op::Binary { op, lhs: v, rhs: v }));
+    ops.extend(UnaryOp::ALL.map(|op| Op::Unary { op, value: v }));
+    ops.extend(CmpOp::ALL.map(|op| Op::Cmp { op, lhs: v, rhs: v }));
     ops.push(Op::Select { cond: v, on_true: v, on_false: v });
     ops.push(Op::Cast { value: v });
-    ops.extend(REDUCE.map(|op| Op::Reduce { op, value: v, axis: 0 }));
+    ops.extend(ReduceOp::ALL.map(|op| Op::Reduce { op, value: v, axis: 0 }));
     ops.extend([
         Op::Load { tensor: p, indices: Vec::new() },
         Op::Store { tensor: p, indices: Vec::new(), value: v },
