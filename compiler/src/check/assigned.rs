@@ -30,6 +30,11 @@ impl Walk {
                         frame.push(name.name.clone());
                     }
                 }
+                StmtKind::LetTuple { names, .. } => {
+                    if let Some(frame) = self.declared.last_mut() {
+                        frame.extend(names.iter().map(|n| n.name.name.clone()));
+                    }
+                }
                 StmtKind::Assign { target, .. } => {
                     let local = self.declared.iter().flatten().any(|n| *n == target.name);
                     if !local && !self.found.contains(&target.name) {
@@ -98,6 +103,11 @@ mod tests {
     #[test]
     fn loop_variable_is_not_outer() {
         assert_eq!(assigned("for i in 0 .. 4 { i = 1; }"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn tuple_let_in_body_shadows() {
+        assert_eq!(assigned("for i in 0 .. 4 { let (mut a, b) = (0, 1); a = b; }"), Vec::<String>::new());
     }
 
     #[test]

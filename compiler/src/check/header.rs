@@ -2,6 +2,7 @@
 //! body, in that order, since each step may use the names the previous defined.
 
 use super::consts::Constant;
+use super::fns::Fns;
 use super::lower::{Lowerer, Mode, Val};
 use super::scope::{Global, Globals};
 use super::suggest;
@@ -13,21 +14,21 @@ use crate::syntax::ast::{self, ConstType, ParamType};
 /// Warps per program when the kernel does not say.
 const DEFAULT_WARPS: u32 = 4;
 
-pub fn lower_kernel(k: &ast::Kernel, overrides: &[(String, ConstValue)]) -> Result<ir::Kernel, Diagnostics> {
+pub fn lower_kernel(k: &ast::Kernel, fns: &Fns, overrides: &[(String, ConstValue)]) -> Result<ir::Kernel, Diagnostics> {
     // Const evaluation runs through the lowerer, which needs a builder (it emits
     // nothing in const mode), so `num_warps` is set once `warps(...)` is known.
     let mut b = KernelBuilder::new(&k.name.name, DEFAULT_WARPS);
     let mut globals = Globals::default();
     let mut errors = check_overrides(k, overrides);
-    bind_consts(k, overrides, &mut b, &mut globals, &mut errors);
+    bind_consts(k, fns, overrides, &mut b, &mut globals, &mut errors);
     // Parameters and everything after depend on every const's value.
     if !errors.is_empty() {
         return Err(Diagnostics(errors));
     }
     declare_params(k, &mut b, &mut globals, &mut errors);
-    let warps = num_warps(k, &mut b, &globals, &mut errors);
+    let warps = num_warps(k, fns, &mut b, &globals, &mut errors);
 
-    let mut grid = Lowerer::new(&globals, Mode::Grid);
+    let mut grid = Lowerer::new(&globals, fns, Mode::Grid);
     b.grid(|b| {
         let mut sizes = [None; 3];
         for (size, e) in sizes.iter_mut().zip(&k.grid) {
@@ -38,12 +39,14 @@ pub fn lower_kernel(k: &ast::Kernel, overrides: &[(String, ConstValue)]) -> Resu
     });
     errors.append(&mut grid.errors);
 
-    let mut body = Lowerer::new(&globals, Mode::Body);
+    let mut body = Lowerer::new(&globals, fns, Mode::Body);
     body.block(&mut b, &k.body);
     errors.append(&mut body.errors);
 
     if !errors.is_empty() {
         errors.sort_by_key(|d| d.span.start);
+        // A fn body inlined at several calls repeats its errors; the first call's note stays.
+        errors.dedup_by(|later, first| later.span == first.span && later.message == first.message);
         return Err(Diagnostics(errors));
     }
     let mut kernel = b.finish();
@@ -79,6 +82,7 @@ fn check_overrides(k: &ast::Kernel, overrides: &[(String, ConstValue)]) -> Vec<D
 /// records it on the kernel in declaration order.
 fn bind_consts(
     k: &ast::Kernel,
+    fns: &Fns,
     overrides: &[(String, ConstValue)],
     b: &mut KernelBuilder,
     globals: &mut Globals,
@@ -89,7 +93,7 @@ fn bind_consts(
         let given = overrides.iter().find(|(n, _)| n == name).map(|(_, v)| v);
         let value = match (given, &c.default) {
             (Some(v), _) => override_value(c, v),
-            (None, Some(default)) => default_value(c, default, b, globals),
+            (None, Some(default)) => default_value(c, default, fns, b, globals),
             (None, None) => Err(vec![Diagnostic::new(
                 DiagKind::Const,
                 c.name.span,
@@ -129,10 +133,11 @@ fn override_value(c: &ast::ConstParam, v: &ConstValue) -> Result<ConstValue, Vec
 fn default_value(
     c: &ast::ConstParam,
     default: &ast::Expr,
+    fns: &Fns,
     b: &mut KernelBuilder,
     globals: &Globals,
 ) -> Result<ConstValue, Vec<Diagnostic>> {
-    let mut lw = Lowerer::new(globals, Mode::Const("a const default"));
+    let mut lw = Lowerer::new(globals, fns, Mode::Const("a const default"));
     let value = lw.expr(b, default);
     let constant = match value {
         Ok(Val::Const(constant)) => constant,
@@ -225,9 +230,15 @@ fn const_dim(d: &ast::Ident, tensor: &ast::Ident, globals: &Globals, errors: &mu
     }
 }
 
-fn num_warps(k: &ast::Kernel, b: &mut KernelBuilder, globals: &Globals, errors: &mut Vec<Diagnostic>) -> u32 {
+fn num_warps(
+    k: &ast::Kernel,
+    fns: &Fns,
+    b: &mut KernelBuilder,
+    globals: &Globals,
+    errors: &mut Vec<Diagnostic>,
+) -> u32 {
     let Some(e) = &k.warps else { return DEFAULT_WARPS };
-    let mut lw = Lowerer::new(globals, Mode::Const("`warps`"));
+    let mut lw = Lowerer::new(globals, fns, Mode::Const("`warps`"));
     let warps = match lw.const_int(b, e, "`warps`") {
         Ok(w) if (1..=32).contains(&w) && (w as u32).is_power_of_two() => w as u32,
         Ok(w) => {

@@ -4,6 +4,7 @@
 
 mod assigned;
 mod consts;
+mod fns;
 mod header;
 mod lower;
 mod scope;
@@ -25,7 +26,16 @@ pub fn specialize(
     consts: &[(String, ConstValue)],
 ) -> Result<Kernel, Diagnostics> {
     let k = select(file, kernel)?;
-    header::lower_kernel(k, consts)
+    let (fns, mut errors) = fns::Fns::collect(file);
+    match header::lower_kernel(k, &fns, consts) {
+        Ok(kernel) if errors.is_empty() => Ok(kernel),
+        Ok(_) => Err(Diagnostics(errors)),
+        Err(Diagnostics(mut kernel_errors)) => {
+            errors.append(&mut kernel_errors);
+            errors.sort_by_key(|d| d.span.start);
+            Err(Diagnostics(errors))
+        }
+    }
 }
 
 fn select<'f>(file: &'f ast::File, kernel: Option<&str>) -> Result<&'f ast::Kernel, Diagnostic> {

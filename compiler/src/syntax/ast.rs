@@ -7,6 +7,8 @@ use crate::ir::DType;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct File {
+    /// Helper functions, in source order; they may appear before or after the kernels.
+    pub fns: Vec<Fn>,
     pub kernels: Vec<Kernel>,
 }
 
@@ -27,6 +29,52 @@ pub struct Kernel {
     pub grid_span: Span,
     pub warps: Option<Expr>,
     pub body: Block,
+}
+
+/// `fn NAME<CONSTS>(PARAMS) -> RESULT { stmts; result }`: a helper inlined at
+/// every call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fn {
+    pub name: Ident,
+    /// `<N: i32, ...>`: sizes inferred from the arguments' shapes at each call.
+    pub consts: Vec<Ident>,
+    pub params: Vec<FnParam>,
+    pub result: FnResult,
+    pub body: Block,
+    /// The tail expression: the fn's value.
+    pub value: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FnParam {
+    pub name: Ident,
+    pub mutable: bool,
+    pub ty: ValueType,
+}
+
+/// A scalar (`f32`, no dims) or tile (`f32[BM, BN]`) type; dims are const
+/// expressions over the fn's consts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueType {
+    pub dtype: DType,
+    pub dims: Vec<Expr>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FnResult {
+    One(ValueType),
+    /// `(T, U, ...)`, two or more.
+    Tuple(Vec<ValueType>),
+}
+
+impl FnResult {
+    pub fn types(&self) -> &[ValueType] {
+        match self {
+            FnResult::One(t) => std::slice::from_ref(t),
+            FnResult::Tuple(ts) => ts,
+        }
+    }
 }
 
 /// A specialization constant: `NAME: i32 = 64` or `NAME: bool`.
@@ -85,6 +133,11 @@ pub enum StmtKind {
         mutable: bool,
         value: Expr,
     },
+    /// `let (a, mut b) = value;` binds the values of a tuple or of a fn returning one.
+    LetTuple {
+        names: Vec<LetName>,
+        value: Expr,
+    },
     Assign {
         target: Ident,
         value: Expr,
@@ -112,6 +165,12 @@ pub enum StmtKind {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+pub struct LetName {
+    pub name: Ident,
+    pub mutable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Expr {
     pub kind: ExprKind,
     pub span: Span,
@@ -133,7 +192,7 @@ pub enum ExprKind {
         lhs: Box<Expr>,
         rhs: Box<Expr>,
     },
-    /// A builtin call: `sum(t, axis: 1)`.
+    /// A builtin or fn call: `sum(t, axis: 1)`, `scale(x, 2.0)`.
     Call {
         func: Ident,
         args: Vec<Arg>,
@@ -155,6 +214,8 @@ pub enum ExprKind {
     },
     /// `[a, b]`: a shape argument of `full`/`zeros`.
     List(Vec<Expr>),
+    /// `(a, b)`, two or more: a fn's result or the value of `let (x, y) = ...`.
+    Tuple(Vec<Expr>),
 }
 
 /// A call argument; `name` is set for keyword arguments (`axis: 1`).
@@ -271,7 +332,9 @@ impl Expr {
             (K::Index { base: b1, indices: i1 }, K::Index { base: b2, indices: i2 }) => {
                 b1.same_as(b2) && i1.len() == i2.len() && i1.iter().zip(i2).all(|(x, y)| x.same_as(y))
             }
-            (K::List(a), K::List(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y)),
+            (K::List(a), K::List(b)) | (K::Tuple(a), K::Tuple(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y))
+            }
             _ => false,
         }
     }

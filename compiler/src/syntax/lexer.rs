@@ -138,6 +138,7 @@ impl Lexer<'_> {
             ('.', Some('.')) => two(TokenKind::DotDot),
             ('.', _) => one(TokenKind::Dot),
             ('+', _) => one(TokenKind::Plus),
+            ('-', Some('>')) => two(TokenKind::Arrow),
             ('-', _) => one(TokenKind::Minus),
             ('*', _) => one(TokenKind::Star),
             ('/', _) => one(TokenKind::Slash),
@@ -207,6 +208,11 @@ mod tests {
                 TokenKind::Eof
             ]
         );
+    }
+
+    #[test]
+    fn arrow_is_one_token() {
+        assert_eq!(kinds("->"), [TokenKind::Arrow, TokenKind::Eof]);
     }
 
     #[test]

@@ -31,6 +31,11 @@ pub fn print_ast(file: &ast::File) -> String {
     print::print_file(file)
 }
 
+/// One expression as source text, as `print_ast` would write it.
+pub fn print_expr(e: &ast::Expr) -> String {
+    print::expr(e, 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +151,128 @@ mod tests {
             }
         "#]]
         .assert_eq(&reprint(src));
+    }
+
+    const HELPERS: &str = "
+        fn online_update<BN: i32>(m: f32, l: f32, s: f32[BN]) -> (f32, f32) {
+            let m_new = max(m, max(s, axis: 0));
+            (m_new, l * exp2(m - m_new) + sum(exp2(s - m_new), axis: 0))
+        }
+        kernel k(x: tensor<f32>[N]) grid(1) {
+            let (mut m, l) = online_update(-inf, 0.0, x[0 .. 64]);
+            let (a, b) = (1, (2));
+        }
+        fn scale<N: i32>(mut x: f32[N, 2 * N], k: f32) -> f32[N, 2 * N] { x = x * k; x }";
+
+    #[test]
+    fn print_fns_first_then_kernels() {
+        expect![[r#"
+            fn online_update<BN: i32>(m: f32, l: f32, s: f32[BN]) -> (f32, f32) {
+                let m_new = max(m, max(s, axis: 0));
+                (m_new, l * exp2(m - m_new) + sum(exp2(s - m_new), axis: 0))
+            }
+
+            fn scale<N: i32>(mut x: f32[N, 2 * N], k: f32) -> f32[N, 2 * N] {
+                x = x * k;
+                x
+            }
+
+            kernel k(
+                x: tensor<f32>[N],
+            ) grid(1) {
+                let (mut m, l) = online_update(-inf, 0.0, x[0 .. 64]);
+                let (a, b) = (1, 2);
+            }
+        "#]]
+        .assert_eq(&reprint(HELPERS));
+    }
+
+    #[test]
+    fn round_trip_fns() {
+        assert_round_trip(HELPERS);
+    }
+
+    #[test]
+    fn file_of_only_fns_parses() {
+        assert_eq!(reprint("fn one() -> i32 { 1 }"), "fn one() -> i32 {\n    1\n}\n");
+    }
+
+    #[test]
+    fn tuple_in_parentheses_is_kept() {
+        assert_eq!(reprint_expr("f((a, b))"), "f((a, b))");
+    }
+
+    #[test]
+    fn trailing_comma_in_tuple() {
+        assert_eq!(reprint_expr("(a, b,)"), "(a, b)");
+    }
+
+    #[test]
+    fn error_one_element_tuple() {
+        assert_eq!(
+            first_error("kernel k() grid(1) { let x = (a,); }"),
+            "1:30: a tuple needs at least two values; drop the `,`"
+        );
+    }
+
+    #[test]
+    fn error_one_name_tuple_let() {
+        assert_eq!(first_error("kernel k() grid(1) { let (a) = b; }"), "1:26: `let (...)` needs at least two names");
+    }
+
+    #[test]
+    fn error_fn_without_result_type() {
+        assert_eq!(
+            first_error("fn f(x: f32) { x }"),
+            "1:14: expected `->` and the result type (a fn's only effect is its result), found `{`"
+        );
+    }
+
+    #[test]
+    fn error_fn_without_result_expression() {
+        assert_eq!(
+            first_error("fn f(x: f32) -> f32 { let y = x; }"),
+            "1:34: expected the result expression of `f` before `}`, found `}`"
+        );
+    }
+
+    #[test]
+    fn error_statement_after_result_expression() {
+        assert_eq!(first_error("fn f(x: f32) -> f32 { x let y = 1; }"), "1:25: expected `=`, found `let`");
+    }
+
+    #[test]
+    fn error_bool_fn_const() {
+        assert_eq!(
+            first_error("fn f<B: bool>(x: f32[B]) -> f32 { 1.0 }"),
+            "1:9: fn const parameters must be i32 (they are sizes); got `bool`"
+        );
+    }
+
+    #[test]
+    fn error_one_type_tuple_result() {
+        assert_eq!(first_error("fn f(x: f32) -> (f32) { x }"), "1:17: a tuple result type needs at least two types");
+    }
+
+    #[test]
+    fn error_empty_tile_type() {
+        assert_eq!(
+            first_error("fn f(x: f32[]) -> f32 { 1.0 }"),
+            "1:12: a tile type needs at least one dimension, e.g. `f32[N]`"
+        );
+    }
+
+    #[test]
+    fn error_in_fn_does_not_hide_the_next_kernel() {
+        assert_eq!(error_count("fn f( -> f32 { 1 }\nkernel b() grid(1) { let = 1; }"), 2);
+    }
+
+    #[test]
+    fn every_strict_prefix_of_a_fn_is_an_error() {
+        let src = "fn f<N: i32>(mut x: f32[N], k: f32) -> (f32[N], f32) { x = x * k; (x, k) }";
+        let accepted: Vec<usize> =
+            (0..src.len()).filter(|&n| src.is_char_boundary(n) && parse(&src[..n]).is_ok()).collect();
+        assert_eq!(accepted, Vec::<usize>::new());
     }
 
     #[test]
@@ -331,7 +458,7 @@ mod tests {
 
     #[test]
     fn error_empty_file() {
-        assert_eq!(first_error("// nothing\n"), "2:1: expected `kernel`, found end of file");
+        assert_eq!(first_error("// nothing\n"), "2:1: expected `kernel` or `fn`, found end of file");
     }
 
     #[test]

@@ -154,26 +154,28 @@ impl Parser {
     // ---- File and kernel header ------------------------------------------------
 
     fn file(&mut self) -> File {
-        let mut kernels = Vec::new();
+        let mut file = File { fns: Vec::new(), kernels: Vec::new() };
         while !self.at(&T::Eof) {
             let start = self.pos;
-            match self.kernel() {
-                Ok(k) => kernels.push(k),
-                Err(e) => {
-                    self.errors.push(e);
-                    if self.pos == start {
-                        self.bump();
-                    }
-                    while !matches!(self.peek(), T::Kernel | T::Eof) {
-                        self.bump();
-                    }
+            let item = if self.at(&T::Fn) {
+                self.fn_item().map(|f| file.fns.push(f))
+            } else {
+                self.kernel().map(|k| file.kernels.push(k))
+            };
+            if let Err(e) = item {
+                self.errors.push(e);
+                if self.pos == start {
+                    self.bump();
+                }
+                while !matches!(self.peek(), T::Kernel | T::Fn | T::Eof) {
+                    self.bump();
                 }
             }
         }
-        if kernels.is_empty() && self.errors.is_empty() {
-            self.errors.push(self.unexpected("`kernel`"));
+        if file.kernels.is_empty() && file.fns.is_empty() && self.errors.is_empty() {
+            self.errors.push(self.unexpected("`kernel` or `fn`"));
         }
-        File { kernels }
+        file
     }
 
     fn kernel(&mut self) -> PResult<Kernel> {
@@ -199,6 +201,98 @@ impl Parser {
         };
         let body = self.block()?;
         Ok(Kernel { name, consts, params, grid, grid_span, warps, body })
+    }
+
+    fn fn_item(&mut self) -> PResult<Fn> {
+        self.expect(&T::Fn)?;
+        let name = self.ident("a fn name")?;
+        let consts = if self.eat(&T::Lt) { self.list(&T::Gt, Parser::fn_const)? } else { Vec::new() };
+        self.expect(&T::LParen)?;
+        let params = self.list(&T::RParen, Parser::fn_param)?;
+        if !self.at(&T::Arrow) {
+            // Fns cannot store or assign outside themselves, so one without a result does nothing.
+            return Err(self.unexpected("`->` and the result type (a fn's only effect is its result)"));
+        }
+        self.bump();
+        let result = if self.at(&T::LParen) {
+            let open = self.bump().span;
+            let types = self.list(&T::RParen, Parser::value_type)?;
+            if types.len() < 2 {
+                return Err(syntax(self.since(open), "a tuple result type needs at least two types"));
+            }
+            FnResult::Tuple(types)
+        } else {
+            FnResult::One(self.value_type()?)
+        };
+        let (body, value) = self.fn_body(&name)?;
+        Ok(Fn { name, consts, params, result, body, value })
+    }
+
+    /// `N: i32`; fn consts are sizes, so i32 is the only type.
+    fn fn_const(&mut self) -> PResult<Ident> {
+        let name = self.ident("a const parameter name")?;
+        self.expect(&T::Colon)?;
+        let ty = self.ident("`i32`")?;
+        if ty.name != "i32" {
+            return Err(syntax(
+                ty.span,
+                format!("fn const parameters must be i32 (they are sizes); got `{}`", ty.name),
+            ));
+        }
+        Ok(name)
+    }
+
+    fn fn_param(&mut self) -> PResult<FnParam> {
+        let mutable = self.eat(&T::Mut);
+        let name = self.ident("a parameter name")?;
+        self.expect(&T::Colon)?;
+        Ok(FnParam { name, mutable, ty: self.value_type()? })
+    }
+
+    /// `f32` or `f32[BM, BN]`.
+    fn value_type(&mut self) -> PResult<ValueType> {
+        let start = self.span();
+        let (dtype, _) = self.dtype()?;
+        let dims = if self.at(&T::LBracket) {
+            let open = self.bump().span;
+            let dims = self.list(&T::RBracket, Parser::expr)?;
+            if dims.is_empty() {
+                return Err(syntax(self.since(open), "a tile type needs at least one dimension, e.g. `f32[N]`"));
+            }
+            dims
+        } else {
+            Vec::new()
+        };
+        Ok(ValueType { dtype, dims, span: self.since(start) })
+    }
+
+    /// `{ stmts; value }`: like a block, but ending in the expression that is the fn's value.
+    fn fn_body(&mut self, name: &Ident) -> PResult<(Block, Expr)> {
+        self.nested(|p| {
+            let open = p.expect(&T::LBrace)?.span;
+            let mut stmts = Vec::new();
+            loop {
+                if matches!(p.peek(), T::RBrace | T::Eof) {
+                    return Err(p.unexpected(&format!("the result expression of `{}` before `}}`", name.name)));
+                }
+                let start = p.span();
+                let item = match p.peek() {
+                    T::Let | T::For | T::If => p.stmt().map(|s| stmts.push(s)),
+                    _ => match p.expr() {
+                        Ok(value) if p.at(&T::RBrace) => {
+                            p.bump();
+                            return Ok((Block { stmts, span: p.since(open) }, value));
+                        }
+                        Ok(target) => p.assign_rest(target).map(|kind| stmts.push(Stmt { kind, span: p.since(start) })),
+                        Err(e) => Err(e),
+                    },
+                };
+                if let Err(e) = item {
+                    p.errors.push(e);
+                    p.skip_statement();
+                }
+            }
+        })
     }
 
     fn const_param(&mut self) -> PResult<ConstParam> {
@@ -288,6 +382,20 @@ impl Parser {
 
     fn let_stmt(&mut self) -> PResult<StmtKind> {
         self.expect(&T::Let)?;
+        if self.at(&T::LParen) {
+            let open = self.bump().span;
+            let names = self.list(&T::RParen, |p| {
+                let mutable = p.eat(&T::Mut);
+                Ok(LetName { name: p.ident("a variable name")?, mutable })
+            })?;
+            if names.len() < 2 {
+                return Err(syntax(self.since(open), "`let (...)` needs at least two names"));
+            }
+            self.expect(&T::Eq)?;
+            let value = self.expr()?;
+            self.expect(&T::Semi)?;
+            return Ok(StmtKind::LetTuple { names, value });
+        }
         let mutable = self.eat(&T::Mut);
         let name = self.ident("a variable name")?;
         self.expect(&T::Eq)?;
@@ -298,6 +406,11 @@ impl Parser {
 
     fn assign_stmt(&mut self) -> PResult<StmtKind> {
         let target = self.expr()?;
+        self.assign_rest(target)
+    }
+
+    /// The rest of an assignment or store whose left side `target` is parsed.
+    fn assign_rest(&mut self, target: Expr) -> PResult<StmtKind> {
         if self.at(&T::Semi) {
             return Err(syntax(target.span, "an expression alone is not a statement; bind it with `let`"));
         }
@@ -502,8 +615,17 @@ impl Parser {
             T::LParen => {
                 self.bump();
                 let inner = self.expr()?;
-                self.expect(&T::RParen)?;
-                inner.kind
+                if self.eat(&T::Comma) {
+                    let mut items = vec![inner];
+                    items.extend(self.list(&T::RParen, Parser::expr)?);
+                    if items.len() < 2 {
+                        return Err(syntax(self.since(start), "a tuple needs at least two values; drop the `,`"));
+                    }
+                    ExprKind::Tuple(items)
+                } else {
+                    self.expect(&T::RParen)?;
+                    inner.kind
+                }
             }
             T::LBracket => {
                 self.bump();

@@ -10,15 +10,56 @@ use std::fmt::Write;
 const UNARY_PREC: u8 = 6;
 const POSTFIX_PREC: u8 = 7;
 
+/// Fns come first, then kernels, each group in source order.
 pub fn print_file(file: &File) -> String {
-    let mut out = String::new();
-    for (i, k) in file.kernels.iter().enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        kernel(&mut out, k);
+    let mut items = Vec::new();
+    for f in &file.fns {
+        let mut out = String::new();
+        function(&mut out, f);
+        items.push(out);
     }
-    out
+    for k in &file.kernels {
+        let mut out = String::new();
+        kernel(&mut out, k);
+        items.push(out);
+    }
+    items.join("\n")
+}
+
+fn function(out: &mut String, f: &Fn) {
+    write!(out, "fn {}", f.name.name).ok();
+    if !f.consts.is_empty() {
+        let consts: Vec<String> = f.consts.iter().map(|c| format!("{}: i32", c.name)).collect();
+        write!(out, "<{}>", consts.join(", ")).ok();
+    }
+    let params: Vec<String> = f
+        .params
+        .iter()
+        .map(|p| format!("{}{}: {}", if p.mutable { "mut " } else { "" }, p.name.name, value_type(&p.ty)))
+        .collect();
+    write!(out, "({}) -> ", params.join(", ")).ok();
+    match &f.result {
+        FnResult::One(t) => out.push_str(&value_type(t)),
+        FnResult::Tuple(ts) => {
+            let ts: Vec<String> = ts.iter().map(value_type).collect();
+            write!(out, "({})", ts.join(", ")).ok();
+        }
+    }
+    out.push_str(" {\n");
+    for s in &f.body.stmts {
+        indent(out, 1);
+        stmt(out, s, 1);
+        out.push('\n');
+    }
+    writeln!(out, "    {}\n}}", expr(&f.value, 0)).ok();
+}
+
+fn value_type(t: &ValueType) -> String {
+    if t.dims.is_empty() {
+        t.dtype.to_string()
+    } else {
+        format!("{}[{}]", t.dtype, list(&t.dims))
+    }
 }
 
 fn kernel(out: &mut String, k: &Kernel) {
@@ -79,6 +120,11 @@ fn stmt(out: &mut String, s: &Stmt, level: usize) {
         StmtKind::Let { name, mutable, value } => {
             let m = if *mutable { "mut " } else { "" };
             write!(out, "let {m}{} = {};", name.name, expr(value, 0)).ok();
+        }
+        StmtKind::LetTuple { names, value } => {
+            let names: Vec<String> =
+                names.iter().map(|n| format!("{}{}", if n.mutable { "mut " } else { "" }, n.name.name)).collect();
+            write!(out, "let ({}) = {};", names.join(", "), expr(value, 0)).ok();
         }
         StmtKind::Assign { target, value } => {
             write!(out, "{} = {};", target.name, expr(value, 0)).ok();
@@ -175,6 +221,7 @@ pub fn expr(e: &Expr, context: u8) -> String {
             (format!("{}[{}]", expr(base, POSTFIX_PREC), index_list(indices)), POSTFIX_PREC)
         }
         ExprKind::List(items) => (format!("[{}]", list(items)), POSTFIX_PREC),
+        ExprKind::Tuple(items) => (format!("({})", list(items)), POSTFIX_PREC),
     };
     if prec < context {
         format!("({text})")

@@ -12,6 +12,7 @@ pub enum TokenKind {
     Float(f64),
     // Keywords.
     Kernel,
+    Fn,
     Let,
     Mut,
     For,
@@ -40,6 +41,7 @@ pub enum TokenKind {
     EqEq,
     Ne,
     Eq,
+    Arrow,
     Comma,
     Semi,
     Colon,
@@ -60,6 +62,7 @@ impl TokenKind {
     pub fn keyword(word: &str) -> Option<TokenKind> {
         Some(match word {
             "kernel" => TokenKind::Kernel,
+            "fn" => TokenKind::Fn,
             "let" => TokenKind::Let,
             "mut" => TokenKind::Mut,
             "for" => TokenKind::For,
@@ -97,6 +100,7 @@ impl fmt::Display for TokenKind {
             TokenKind::Int(v) => return write!(f, "{v}"),
             TokenKind::Float(v) => return write!(f, "{v:?}"),
             TokenKind::Kernel => "kernel",
+            TokenKind::Fn => "fn",
             TokenKind::Let => "let",
             TokenKind::Mut => "mut",
             TokenKind::For => "for",
@@ -124,6 +128,7 @@ impl fmt::Display for TokenKind {
             TokenKind::EqEq => "==",
             TokenKind::Ne => "!=",
             TokenKind::Eq => "=",
+            TokenKind::Arrow => "->",
             TokenKind::Comma => ",",
             TokenKind::Semi => ";",
             TokenKind::Colon => ":",

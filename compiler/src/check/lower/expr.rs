@@ -38,6 +38,11 @@ impl Lowerer<'_> {
                 e.span,
                 "a list `[...]` is only allowed as the shape argument of `full` and `zeros`",
             )),
+            ExprKind::Tuple(_) => Err(self.error(
+                DiagKind::Type,
+                e.span,
+                "a tuple `(a, b)` is only allowed as a fn's result or as the value of `let (x, y) = ...`",
+            )),
         }
     }
 

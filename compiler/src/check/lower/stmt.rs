@@ -32,7 +32,7 @@ impl Lowerer<'_> {
         self.scopes.pop();
     }
 
-    fn stmt(&mut self, b: &mut KernelBuilder, s: &ast::Stmt) -> LResult<()> {
+    pub(super) fn stmt(&mut self, b: &mut KernelBuilder, s: &ast::Stmt) -> LResult<()> {
         match &s.kind {
             StmtKind::Let { name, mutable, value } => {
                 let v = self.expr(b, value);
@@ -48,11 +48,57 @@ impl Lowerer<'_> {
                 self.scopes.declare(&name.name, binding);
                 v.map(|_| ())
             }
+            StmtKind::LetTuple { names, value } => self.let_tuple(b, names, value),
             StmtKind::Assign { target, value } => self.assign(b, target, value),
             StmtKind::Store { tensor, indices, value } => self.store(b, tensor, indices, value, s.span),
             StmtKind::For { var, lower, upper, step, body } => self.for_loop(b, var, lower, upper, step.as_ref(), body),
             StmtKind::If { cond, then_block, else_block } => self.if_stmt(b, cond, then_block, else_block.as_ref()),
         }
+    }
+
+    /// `let (a, mut b) = value;`: every name is bound, poisoned if the value failed.
+    fn let_tuple(&mut self, b: &mut KernelBuilder, names: &[ast::LetName], value: &ast::Expr) -> LResult<()> {
+        let vals = self.values(b, value).and_then(|vals| {
+            if vals.len() == names.len() {
+                return Ok(vals);
+            }
+            let s = if vals.len() == 1 { "" } else { "s" };
+            let message = match &value.kind {
+                ast::ExprKind::Call { func, .. } => {
+                    format!("`let` binds {} names, but `{}` returns {} value{s}", names.len(), func.name, vals.len())
+                }
+                ast::ExprKind::Tuple(_) => {
+                    format!("`let` binds {} names, but the tuple has {} value{s}", names.len(), vals.len())
+                }
+                _ => {
+                    let types: Vec<String> = vals.iter().map(|v| self.type_of(b, v).to_string()).collect();
+                    format!(
+                        "`let` binds {} names, but the value is not a tuple; it is one {}",
+                        names.len(),
+                        types.join(", ")
+                    )
+                }
+            };
+            Err(self.error(DiagKind::Type, value.span, message))
+        });
+        let mut result = Ok(());
+        for (i, n) in names.iter().enumerate() {
+            // The counts match once `vals` is `Ok`.
+            let v = vals.as_ref().ok().and_then(|vals| vals.get(i).copied()).ok_or(Reported);
+            let v = match v {
+                Ok(v) if n.mutable => self.materialize(b, v, value.span).map(Val::Value),
+                other => other,
+            };
+            let binding = match v {
+                Ok(val) => Binding::Local { val, mutable: n.mutable },
+                Err(Reported) => {
+                    result = Err(Reported);
+                    Binding::Poisoned
+                }
+            };
+            self.scopes.declare(&n.name.name, binding);
+        }
+        result
     }
 
     fn assign(&mut self, b: &mut KernelBuilder, target: &ast::Ident, value: &ast::Expr) -> LResult<()> {

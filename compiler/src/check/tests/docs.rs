@@ -1,5 +1,5 @@
-//! Every kernel in docs/language.md compiles, so the reference cannot drift from
-//! the implementation.
+//! Every example in docs/language.md compiles and prints back to itself, so the
+//! reference cannot drift from the implementation.
 
 use super::*;
 
@@ -25,4 +25,23 @@ fn every_example_in_the_reference_compiles() {
         })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn the_reference_shows_a_helper_fn() {
+    let with_fns = examples().into_iter().filter(|src| parse(src).is_ok_and(|f| !f.fns.is_empty())).count();
+    assert_eq!(with_fns, 1);
+}
+
+#[test]
+fn every_example_in_the_reference_prints_back_to_the_same_tree() {
+    let differing: Vec<&str> = examples()
+        .into_iter()
+        .filter(|src| {
+            let printed = parse(src).map(|f| crate::syntax::print_ast(&f));
+            let reprinted = printed.as_ref().map(|p| parse(p).map(|f| crate::syntax::print_ast(&f)));
+            !matches!((&printed, &reprinted), (Ok(a), Ok(Ok(b))) if a == b)
+        })
+        .collect();
+    assert_eq!(differing, Vec::<&str>::new());
 }

@@ -4,6 +4,7 @@
 
 mod docs;
 mod errors;
+mod fns;
 mod lowering;
 
 use crate::diag::Diagnostics;
