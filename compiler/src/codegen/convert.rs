@@ -1,5 +1,5 @@
-//! Moving tile elements between threads through shared memory: `broadcast`, and
-//! `expand_dims` when the new shape's layout differs from the old one.
+//! Moving tile elements between threads through shared memory: `broadcast`, `trans`,
+//! and `expand_dims` when the new shape's layout differs from the old one.
 //!
 //! One helper does both ([`Lowerer::exchange`]): every element is written once, by the
 //! thread that owns it, at its flat index; after a barrier each thread reads the
@@ -56,6 +56,15 @@ impl IndexMap {
         IndexMap { dst_bits: dst_lo, fields }
     }
 
+    /// `[rows, cols]` → `[cols, rows]`: destination `(i, j)` reads source `(j, i)`, so
+    /// the destination's low log2(rows) bits are the source's high (row) bits and
+    /// the rest are the source's low (column) bits.
+    pub fn transpose(rows: u32, cols: u32) -> IndexMap {
+        let (r, c) = (rows.trailing_zeros(), cols.trailing_zeros());
+        let fields = vec![BitField { dst_lo: 0, width: r, src_lo: c }, BitField { dst_lo: r, width: c, src_lo: 0 }];
+        IndexMap { dst_bits: r + c, fields }
+    }
+
     fn is_identity(&self) -> bool {
         self.dst_bits == 0 || self.fields == [BitField { dst_lo: 0, width: self.dst_bits, src_lo: 0 }]
     }
@@ -87,6 +96,17 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         }
         let map = IndexMap::broadcast(&from.shape, &to.shape);
         self.relayout("broadcast", value, result, &map)
+    }
+
+    pub fn trans(&mut self, value: ValueId, result: ValueId) -> Result<Regs<'ctx>, CodegenError> {
+        let (from, to) = (self.ty(value)?, self.ty(result)?);
+        let &[rows, cols] = from.shape.as_slice() else {
+            return Err(CodegenError::InvalidIr(format!("trans of {from}; it takes a rank-2 tile")));
+        };
+        if *to != Type::tile(from.dtype, vec![cols, rows]) {
+            return Err(CodegenError::InvalidIr(format!("trans cannot turn {from} into {to}")));
+        }
+        self.relayout("trans", value, result, &IndexMap::transpose(rows, cols))
     }
 
     fn relayout(
@@ -239,6 +259,13 @@ mod tests {
     #[test]
     fn broadcast_to_the_same_shape_is_the_identity() {
         assert!(IndexMap::broadcast(&[8, 4], &[8, 4]).is_identity());
+    }
+
+    #[test]
+    fn transpose_swaps_the_row_and_column_bit_fields() {
+        // [4, 8] -> [8, 4]: destination bits 0..2 (the source row) are source bits 3..5.
+        let expected = vec![BitField { dst_lo: 0, width: 2, src_lo: 3 }, BitField { dst_lo: 2, width: 3, src_lo: 0 }];
+        assert_eq!(IndexMap::transpose(4, 8).fields, expected);
     }
 
     #[test]

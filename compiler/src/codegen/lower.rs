@@ -176,6 +176,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             Op::Cmp { op, lhs, rhs } => self.compare(*op, *lhs, *rhs, result),
             Op::Select { cond, on_true, on_false } => self.select(*cond, *on_true, *on_false, result),
             Op::Cast { value } => self.cast(*value, result),
+            Op::Dot { lhs, rhs } => self.dot(*lhs, *rhs, result),
+            Op::Trans { value } => self.trans(*value, result),
             Op::Reduce { op, value, axis } => self.reduce(*op, *value, *axis, result),
             Op::Load { tensor, indices } => self.load(*tensor, indices, result),
             Op::Store { .. } | Op::For { .. } | Op::If { .. } | Op::Yield { .. } => {

@@ -14,6 +14,7 @@
 mod build;
 mod context;
 mod convert;
+mod dot;
 mod layout;
 mod lower;
 mod memory;

@@ -21,6 +21,13 @@ fn malformed(op: &'static str, detail: impl Into<String>) -> InterpError {
     InterpError::Malformed { op, detail: detail.into() }
 }
 
+fn rank2(op: &'static str, ty: &Type) -> Result<[u32; 2], InterpError> {
+    match ty.shape[..] {
+        [a, b] => Ok([a, b]),
+        _ => Err(malformed(op, format!("{ty} is not a rank-2 tile"))),
+    }
+}
+
 /// The arguments an evaluation can see.
 pub(super) enum Memory<'a> {
     /// The grid block runs on the host before any program: shapes and scalars only.
@@ -303,6 +310,20 @@ impl<'k, 'a> Evaluator<'k, 'a> {
             Op::Cast { value } => {
                 let a = self.env.get(name, *value)?;
                 tile(a.ty.with_dtype(declared.dtype), elementwise::cast(a.dtype(), declared.dtype, &a.data))
+            }
+            Op::Dot { lhs, rhs } => {
+                let a = self.env.get(name, *lhs)?;
+                let b = self.env.get(name, *rhs)?;
+                let ([m, k], [k2, n]) = (rank2(name, &a.ty)?, rank2(name, &b.ty)?);
+                if k != k2 || a.dtype() != b.dtype() || !matches!(a.dtype(), DType::BF16 | DType::F16) {
+                    return Err(malformed(name, format!("{} @ {} is not [M, K] @ [K, N] of bf16 or f16", a.ty, b.ty)));
+                }
+                tile(Type::tile(DType::F32, vec![m, n]), shape::matmul([m, k, n], &a.data, &b.data))
+            }
+            Op::Trans { value } => {
+                let a = self.env.get(name, *value)?;
+                let [m, n] = rank2(name, &a.ty)?;
+                tile(Type::tile(a.dtype(), vec![n, m]), shape::transpose([m, n], &a.data))
             }
             Op::Reduce { op, value, axis } => {
                 let a = self.env.get(name, *value)?;

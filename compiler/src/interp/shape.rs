@@ -1,5 +1,5 @@
-//! Ops that rearrange or combine elements by position: `arange`, `broadcast` and
-//! reductions. Shapes are checked by the caller: each `data` has exactly
+//! Ops that rearrange or combine elements by position: `arange`, `broadcast`,
+//! reductions, `trans` and `dot`. Shapes are checked by the caller: each `data` has exactly
 //! `shape.iter().product()` elements.
 
 use crate::ir::{DType, ReduceOp};
@@ -37,6 +37,28 @@ pub(super) fn broadcast(src_shape: &[u32], dst_shape: &[u32], data: &[f64]) -> V
             }
             offset -= strides[d] * index[d] as usize;
             index[d] = 0;
+        }
+    }
+    out
+}
+
+/// `[m, n]` → `[n, m]`; exact.
+pub(super) fn transpose([m, n]: [u32; 2], data: &[f64]) -> Vec<f64> {
+    let (m, n) = (m as usize, n as usize);
+    (0..n * m).map(|i| data[(i % m) * n + i / m]).collect()
+}
+
+/// `[m, k] @ [k, n]` with every product summed in f64 and rounded once to f32. The GPU
+/// instead rounds its f32 accumulator after every 16-wide k-step of `mma.sync` (in an
+/// unspecified order inside the step), so results agree to f32 accumulation error, not
+/// bit for bit; compare with a tolerance that grows with k.
+pub(super) fn matmul([m, k, n]: [u32; 3], a: &[f64], b: &[f64]) -> Vec<f64> {
+    let (m, k, n) = (m as usize, k as usize, n as usize);
+    let mut out = Vec::with_capacity(m * n);
+    for i in 0..m {
+        for j in 0..n {
+            let sum: f64 = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+            out.push(round_to(DType::F32, sum));
         }
     }
     out

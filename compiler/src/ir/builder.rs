@@ -131,6 +131,21 @@ impl KernelBuilder {
         self.push(Op::Cast { value }, ty)
     }
 
+    /// `lhs [M, K] @ rhs [K, N]` → f32 `[M, N]`. Operands of the wrong rank give a result
+    /// type the verifier rejects rather than a panic here.
+    pub fn dot(&mut self, lhs: ValueId, rhs: ValueId) -> ValueId {
+        let m = self.value_type(lhs).shape.first().copied().unwrap_or(0);
+        let n = self.value_type(rhs).shape.last().copied().unwrap_or(0);
+        self.push(Op::Dot { lhs, rhs }, Type::tile(DType::F32, vec![m, n]))
+    }
+
+    /// `[M, N]` → `[N, M]`.
+    pub fn trans(&mut self, value: ValueId) -> ValueId {
+        let mut ty = self.value_type(value).clone();
+        ty.shape.reverse();
+        self.push(Op::Trans { value }, ty)
+    }
+
     pub fn arange(&mut self, start: ValueId, len: u32) -> ValueId {
         self.push(Op::Arange { start, len }, Type::tile(DType::I32, vec![len]))
     }

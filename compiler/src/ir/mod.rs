@@ -309,6 +309,12 @@ pub enum Op {
     Select { cond: ValueId, on_true: ValueId, on_false: ValueId },
     /// Converts to the result dtype (round to nearest even for floats; float→int truncates).
     Cast { value: ValueId },
+    /// Matrix product `lhs @ rhs`: lhs `[M, K]` and rhs `[K, N]` of one 16-bit float dtype
+    /// (bf16 or f16), result f32 `[M, N]`. M and K are multiples of 16 and N of 8, the
+    /// `mma.sync.m16n8k16` tile the GPU computes it in.
+    Dot { lhs: ValueId, rhs: ValueId },
+    /// Transpose of a rank-2 tile: `[M, N]` → `[N, M]`, same dtype.
+    Trans { value: ValueId },
     /// Reduces along `axis`, removing it from the shape (a rank-1 tile reduces to a scalar).
     Reduce { op: ReduceOp, value: ValueId, axis: u32 },
     /// A masked tile load. Positions outside `[0, dim)` in any dimension read 0.
@@ -415,6 +421,8 @@ pub fn op_name(op: &Op) -> &'static str {
         },
         Op::Select { .. } => "select",
         Op::Cast { .. } => "cast",
+        Op::Dot { .. } => "dot",
+        Op::Trans { .. } => "trans",
         Op::Reduce { op, .. } => match op {
             ReduceOp::Sum => "reduce_sum",
             ReduceOp::Max => "reduce_max",

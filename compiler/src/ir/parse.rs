@@ -92,6 +92,8 @@ fn op_templates() -> Vec<Op> {
     ops.extend(CmpOp::ALL.map(|op| Op::Cmp { op, lhs: v, rhs: v }));
     ops.push(Op::Select { cond: v, on_true: v, on_false: v });
     ops.push(Op::Cast { value: v });
+    ops.push(Op::Dot { lhs: v, rhs: v });
+    ops.push(Op::Trans { value: v });
     ops.extend(ReduceOp::ALL.map(|op| Op::Reduce { op, value: v, axis: 0 }));
     ops.extend([
         Op::Load { tensor: p, indices: Vec::new() },
@@ -788,6 +790,12 @@ impl Parser {
             Op::Splat { .. } => Op::Splat { value: self.use_value()? },
             Op::Broadcast { .. } => Op::Broadcast { value: self.use_value()? },
             Op::Cast { .. } => Op::Cast { value: self.use_value()? },
+            Op::Trans { .. } => Op::Trans { value: self.use_value()? },
+            Op::Dot { .. } => {
+                let lhs = self.use_value()?;
+                self.comma()?;
+                Op::Dot { lhs, rhs: self.use_value()? }
+            }
             Op::Unary { op, .. } => Op::Unary { op, value: self.use_value()? },
             Op::ExpandDims { .. } => {
                 let value = self.use_value()?;
@@ -996,7 +1004,7 @@ kernel @copy consts(BLOCK = 64, \"odd name\" = false) warps(2) {
 
     #[test]
     fn unknown_op() {
-        check(&with_body("    %1 = frobnicate %0 : i32"), expect!["9:10: unknown op `frobnicate`; ops are: const, program_id, dim, arg, arange, splat, expand_dims, broadcast, add, sub, mul, div, rem, max, min, and, or, neg, not, abs, exp, exp2, log2, sqrt, rsqrt, cmp_lt, cmp_le, cmp_gt, cmp_ge, cmp_eq, cmp_ne, select, cast, reduce_sum, reduce_max, reduce_min, load, store, for, if, yield"]);
+        check(&with_body("    %1 = frobnicate %0 : i32"), expect!["9:10: unknown op `frobnicate`; ops are: const, program_id, dim, arg, arange, splat, expand_dims, broadcast, add, sub, mul, div, rem, max, min, and, or, neg, not, abs, exp, exp2, log2, sqrt, rsqrt, cmp_lt, cmp_le, cmp_gt, cmp_ge, cmp_eq, cmp_ne, select, cast, dot, trans, reduce_sum, reduce_max, reduce_min, load, store, for, if, yield"]);
     }
 
     #[test]
@@ -1203,5 +1211,16 @@ kernel @copy consts(BLOCK = 64, \"odd name\" = false) warps(2) {
             let bytes: Vec<u8> = (0..rng.random_range(0..80)).map(|_| rng.random()).collect();
             let _ = parse_kernel(&String::from_utf8_lossy(&bytes));
         }
+    }
+
+    #[test]
+    fn dot_and_trans_round_trip() {
+        let text = with_body(
+            "    %1 = const 0 : i32\n    %2 = load %x[%1 +: 16] : f32[16]\n    %3 = expand_dims %2, 1 : f32[16, 1]\n    \
+             %4 = broadcast %3 : f32[16, 16]\n    %5 = cast %4 : f16[16, 16]\n    %6 = trans %5 : f16[16, 16]\n    \
+             %7 = dot %5, %6 : f32[16, 16]",
+        );
+        let printed = parse_kernel(&text).map(|k| print_kernel(&k));
+        assert_eq!(printed, Ok(text));
     }
 }

@@ -182,10 +182,14 @@ impl<'k> Printer<'k> {
             Op::Arange { start: value, len: n }
             | Op::ExpandDims { value, axis: n }
             | Op::Reduce { value, axis: n, .. } => write!(f, "{name} {value}, {n}")?,
-            Op::Splat { value } | Op::Broadcast { value } | Op::Cast { value } | Op::Unary { value, .. } => {
-                write!(f, "{name} {value}")?
+            Op::Splat { value }
+            | Op::Broadcast { value }
+            | Op::Cast { value }
+            | Op::Trans { value }
+            | Op::Unary { value, .. } => write!(f, "{name} {value}")?,
+            Op::Binary { lhs, rhs, .. } | Op::Cmp { lhs, rhs, .. } | Op::Dot { lhs, rhs } => {
+                write!(f, "{name} {lhs}, {rhs}")?
             }
-            Op::Binary { lhs, rhs, .. } | Op::Cmp { lhs, rhs, .. } => write!(f, "{name} {lhs}, {rhs}")?,
             Op::Select { cond, on_true, on_false } => write!(f, "{name} {cond}, {on_true}, {on_false}")?,
             Op::Load { tensor, indices } => write!(f, "{name} {}[{}]", self.param(*tensor), Indices(indices))?,
             Op::Store { tensor, indices, value } => {
@@ -670,6 +674,25 @@ mod tests {
             expect![[r#"
             %2 = cmp_le %0, %1 : bool
             %3 = select %2, %0, %1 : f32"#]],
+        );
+    }
+
+    #[test]
+    fn dot_and_trans() {
+        let mut b = KernelBuilder::new("k", 1);
+        let x = b.tensor_param("x", DType::BF16, &["N", "N"]);
+        let zero = b.const_i32(0);
+        let rows = Index::Range { start: zero, len: 64 };
+        let cols = Index::Range { start: zero, len: 32 };
+        let a = b.load(x, vec![rows, cols]);
+        let t = b.trans(a);
+        b.dot(a, t);
+        let k = b.finish();
+        check(
+            print_inst(&k, &k.body.insts[2]) + "\n" + &print_inst(&k, &k.body.insts[3]),
+            expect![[r#"
+            %2 = trans %1 : bf16[32, 64]
+            %3 = dot %1, %2 : f32[64, 64]"#]],
         );
     }
 }

@@ -55,6 +55,8 @@ pub enum Violation {
     Literal { literal: String, ty: Type },
     #[error("axis {axis} is out of range for {of}; supported: 0..{end}")]
     Axis { of: String, axis: u32, end: u32 },
+    #[error("`dot` needs {dim} a multiple of {multiple} (the mma.sync m16n8k16 tile); got {got}")]
+    DotShape { dim: &'static str, multiple: u32, got: u32 },
     #[error("{what} {len} is not a power of two")]
     Len { what: &'static str, len: u32 },
     #[error("param #{index} does not exist; the kernel has {count} params")]
@@ -163,6 +165,14 @@ fn same(what: impl FnOnce() -> String, got: &Type, expected: &Type, why: &str) -
 
 fn mismatch(what: String, got: &Type, expected: impl Into<String>) -> Violation {
     Violation::Type { what, got: got.clone(), expected: expected.into() }
+}
+
+/// The two dimensions of a rank-2 type, else a violation saying `what` was `expected`.
+fn rank2(t: &Type, what: impl FnOnce() -> String, expected: &str) -> Result<[u32; 2], Violation> {
+    match t.shape[..] {
+        [a, b] => Ok([a, b]),
+        _ => Err(mismatch(what(), t, expected)),
+    }
 }
 
 fn operand(role: &str, v: ValueId) -> impl FnOnce() -> String + '_ {
@@ -535,6 +545,12 @@ impl<'k> Verifier<'k> {
                 }
                 Ok(())
             }
+            Op::Dot { lhs, rhs } => self.dot(*lhs, *rhs, r, ty),
+            Op::Trans { value } => {
+                let v = self.use_(*value)?;
+                let [m, n] = rank2(v, operand("value", *value), "a rank-2 tile")?;
+                same(result(r), ty, &Type::tile(v.dtype, vec![n, m]), " (`value` with its two dimensions swapped)")
+            }
             Op::Reduce { value, axis, .. } => {
                 let v = self.use_(*value)?;
                 if *axis as usize >= v.rank() {
@@ -556,6 +572,25 @@ impl<'k> Verifier<'k> {
                 Err(Violation::ResultCount { op: name, expected: 0, got: 1 })
             }
         }
+    }
+
+    /// `[M, K] @ [K, N] -> f32[M, N]` on bf16 or f16, in whole m16n8k16 tiles.
+    fn dot(&self, lhs: ValueId, rhs: ValueId, r: ValueId, ty: &Type) -> Result<(), Violation> {
+        let l = self.use_(lhs)?;
+        supports("dot", l.dtype, matches!(l.dtype, DType::BF16 | DType::F16), "bf16 or f16")?;
+        let [m, k] = rank2(l, operand("lhs", lhs), "a rank-2 tile [M, K]")?;
+        let rt = self.use_(rhs)?;
+        let [rk, n] = rank2(rt, operand("rhs", rhs), "a rank-2 tile [K, N]")?;
+        if rt.dtype != l.dtype || rk != k {
+            let expected = format!("{}[{k}, N] (dtype and K from `lhs`)", l.dtype);
+            return Err(mismatch(operand("rhs", rhs)(), rt, expected));
+        }
+        for (dim, multiple, got) in [("M", 16, m), ("K", 16, k), ("N", 8, n)] {
+            if got % multiple != 0 {
+                return Err(Violation::DotShape { dim, multiple, got });
+            }
+        }
+        same(result(r), ty, &Type::tile(DType::F32, vec![m, n]), " (f32 [M, N])")
     }
 
     /// Elementwise operands agree exactly: the front end made any broadcast explicit.
@@ -659,6 +694,9 @@ mod tests {
     %16 = not %15 : bool
     %17 = const 2.5 : f32
     %18 = const 2 : bf16
+    %19 = load %m[%1 +: 16, %2 +: 16] : bf16[16, 16]
+    %20 = trans %19 : bf16[16, 16]
+    %21 = dot %19, %20 : f32[16, 16]
     store %m[%1 +: 8, %2 +: 16], %11
     store %x[%1], %3",
             expect!["ok"],
@@ -1286,6 +1324,128 @@ mod tests {
       yield
     }",
             expect!["`%2 = program_id 5 : i32`: axis 5 is out of range for program_id; supported: 0..3"],
+        );
+    }
+
+    /// A body loading `a` as bf16 `[M, K]` and `b` as bf16 `[K, N]` from `%m`, then `last`.
+    fn check_dot(a: &str, b: &str, last: &str, expected: Expect) {
+        let body = format!(
+            "    %1 = const 0 : i32\n    %2 = load %m[%1 +: {}] : bf16[{a}]\n    %3 = load %m[%1 +: {}] : bf16[{b}]\n    \
+             %4 = cast %2 : f32[{a}]\n    %5 = cast %2 : f16[{a}]\n{last}",
+            a.replace(", ", ", %1 +: "),
+            b.replace(", ", ", %1 +: "),
+        );
+        check(&body, expected);
+    }
+
+    #[test]
+    fn dot_is_valid() {
+        check_dot("32, 16", "16, 8", "    %6 = dot %2, %3 : f32[32, 8]", expect!["ok"]);
+    }
+
+    #[test]
+    fn dot_result_is_f32_m_by_n() {
+        check_dot(
+            "32, 16",
+            "16, 8",
+            "    %6 = dot %2, %3 : bf16[32, 8]",
+            expect![
+                "`%6 = dot %2, %3 : bf16[32, 8]`: result %6 has type bf16[32, 8]; expected f32[32, 8] (f32 [M, N])"
+            ],
+        );
+    }
+
+    #[test]
+    fn dot_k_must_agree() {
+        check_dot(
+            "32, 16",
+            "32, 8",
+            "    %6 = dot %2, %3 : f32[32, 8]",
+            expect!["`%6 = dot %2, %3 : f32[32, 8]`: operand `rhs` (%3) has type bf16[32, 8]; expected bf16[16, N] (dtype and K from `lhs`)"],
+        );
+    }
+
+    #[test]
+    fn dot_operand_dtypes_must_agree() {
+        check_dot(
+            "16, 16",
+            "16, 8",
+            "    %6 = dot %5, %3 : f32[16, 8]",
+            expect!["`%6 = dot %5, %3 : f32[16, 8]`: operand `rhs` (%3) has type bf16[16, 8]; expected f16[16, N] (dtype and K from `lhs`)"],
+        );
+    }
+
+    #[test]
+    fn dot_rejects_f32_operands() {
+        check_dot(
+            "16, 16",
+            "16, 8",
+            "    %6 = dot %4, %3 : f32[16, 8]",
+            expect!["`%6 = dot %4, %3 : f32[16, 8]`: `dot` on f32 is not supported; it takes bf16 or f16"],
+        );
+    }
+
+    #[test]
+    fn dot_k_is_a_multiple_of_16() {
+        check_dot(
+            "16, 8",
+            "8, 8",
+            "    %6 = dot %2, %3 : f32[16, 8]",
+            expect![
+                "`%6 = dot %2, %3 : f32[16, 8]`: `dot` needs K a multiple of 16 (the mma.sync m16n8k16 tile); got 8"
+            ],
+        );
+    }
+
+    #[test]
+    fn dot_m_is_a_multiple_of_16() {
+        check_dot(
+            "8, 16",
+            "16, 8",
+            "    %6 = dot %2, %3 : f32[8, 8]",
+            expect![
+                "`%6 = dot %2, %3 : f32[8, 8]`: `dot` needs M a multiple of 16 (the mma.sync m16n8k16 tile); got 8"
+            ],
+        );
+    }
+
+    #[test]
+    fn dot_n_is_a_multiple_of_8() {
+        check_dot(
+            "16, 16",
+            "16, 4",
+            "    %6 = dot %2, %3 : f32[16, 4]",
+            expect![
+                "`%6 = dot %2, %3 : f32[16, 4]`: `dot` needs N a multiple of 8 (the mma.sync m16n8k16 tile); got 4"
+            ],
+        );
+    }
+
+    #[test]
+    fn dot_operands_are_rank_2() {
+        check(
+            "    %1 = const 0 : i32\n    %2 = load %m[%1, %1 +: 16] : bf16[16]\n    %3 = dot %2, %2 : f32[16, 16]",
+            expect![
+                "`%3 = dot %2, %2 : f32[16, 16]`: operand `lhs` (%2) has type bf16[16]; expected a rank-2 tile [M, K]"
+            ],
+        );
+    }
+
+    #[test]
+    fn trans_swaps_dimensions() {
+        check_dot(
+            "32, 16",
+            "16, 8",
+            "    %6 = trans %2 : bf16[32, 16]",
+            expect!["`%6 = trans %2 : bf16[32, 16]`: result %6 has type bf16[32, 16]; expected bf16[16, 32] (`value` with its two dimensions swapped)"],
+        );
+    }
+
+    #[test]
+    fn trans_is_rank_2() {
+        check(
+            "    %1 = const 0 : i32\n    %2 = load %m[%1, %1 +: 16] : bf16[16]\n    %3 = trans %2 : bf16[16]",
+            expect!["`%3 = trans %2 : bf16[16]`: operand `value` (%2) has type bf16[16]; expected a rank-2 tile"],
         );
     }
 }

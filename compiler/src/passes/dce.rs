@@ -52,3 +52,35 @@ fn has_effect(op: &Op) -> bool {
 fn stores(insts: &[Inst]) -> bool {
     insts.iter().any(|inst| !matches!(inst.op, Op::Yield { .. }) && has_effect(&inst.op))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::builder::KernelBuilder;
+    use crate::ir::{op_name, DType, Index};
+
+    /// Ops left in the body after DCE of a kernel that computes `dot(x, trans(x))` and
+    /// stores the loaded tile only.
+    fn ops_after_dce_of_unused_dot() -> Vec<&'static str> {
+        let mut b = KernelBuilder::new("k", 4);
+        let x = b.tensor_param("x", DType::BF16, &["N", "N"]);
+        b.grid(|b| {
+            let one = b.const_i32(1);
+            [one, one, one]
+        });
+        let zero = b.const_i32(0);
+        let whole = vec![Index::Range { start: zero, len: 16 }, Index::Range { start: zero, len: 16 }];
+        let tile = b.load(x, whole.clone());
+        let t = b.trans(tile);
+        b.dot(tile, t);
+        b.store(x, whole, tile);
+        let mut k = b.finish();
+        run(&mut k);
+        k.body.insts.iter().map(|i| op_name(&i.op)).collect()
+    }
+
+    #[test]
+    fn unused_dot_and_trans_are_pure_and_removed() {
+        assert_eq!(ops_after_dce_of_unused_dot(), ["const", "load", "store"]);
+    }
+}

@@ -12,9 +12,10 @@ pub(crate) fn operands(op: &Op) -> Vec<ValueId> {
         | Op::Broadcast { value: v }
         | Op::Unary { value: v, .. }
         | Op::Cast { value: v }
+        | Op::Trans { value: v }
         | Op::Reduce { value: v, .. }
         | Op::If { cond: v, .. } => vec![*v],
-        Op::Binary { lhs, rhs, .. } | Op::Cmp { lhs, rhs, .. } => vec![*lhs, *rhs],
+        Op::Binary { lhs, rhs, .. } | Op::Cmp { lhs, rhs, .. } | Op::Dot { lhs, rhs } => vec![*lhs, *rhs],
         Op::Select { cond, on_true, on_false } => vec![*cond, *on_true, *on_false],
         Op::Load { indices, .. } => indices.iter().map(index_value).collect(),
         Op::Store { indices, value, .. } => indices.iter().map(index_value).chain([*value]).collect(),
@@ -34,9 +35,10 @@ pub(crate) fn operands_mut(op: &mut Op) -> Vec<&mut ValueId> {
         | Op::Broadcast { value: v }
         | Op::Unary { value: v, .. }
         | Op::Cast { value: v }
+        | Op::Trans { value: v }
         | Op::Reduce { value: v, .. }
         | Op::If { cond: v, .. } => vec![v],
-        Op::Binary { lhs, rhs, .. } | Op::Cmp { lhs, rhs, .. } => vec![lhs, rhs],
+        Op::Binary { lhs, rhs, .. } | Op::Cmp { lhs, rhs, .. } | Op::Dot { lhs, rhs } => vec![lhs, rhs],
         Op::Select { cond, on_true, on_false } => vec![cond, on_true, on_false],
         Op::Load { indices, .. } => indices.iter_mut().map(index_value_mut).collect(),
         Op::Store { indices, value, .. } => indices.iter_mut().map(index_value_mut).chain([value]).collect(),

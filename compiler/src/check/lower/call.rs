@@ -1,5 +1,5 @@
-//! Builtin functions. There are no user-defined functions yet, so a call's name
-//! is always one of [`BUILTINS`].
+//! Builtin functions, and the dispatch of calls to them or to the file's fns
+//! (inlined by `inline.rs`).
 
 use super::{LResult, Lowerer, Val};
 use crate::check::consts::{self, Constant};
@@ -27,7 +27,14 @@ const BUILTINS: &[(&str, &str)] = &[
     ("sqrt", "sqrt(x)"),
     ("rsqrt", "rsqrt(x)"),
     ("abs", "abs(x)"),
+    ("dot", "dot(a, b)"),
+    ("trans", "trans(x)"),
 ];
+
+/// Whether `name` is a builtin function, which no fn may redefine.
+pub fn is_builtin(name: &str) -> bool {
+    BUILTINS.iter().any(|(n, _)| *n == name)
+}
 
 impl Lowerer<'_> {
     pub(super) fn call(
@@ -38,9 +45,12 @@ impl Lowerer<'_> {
         span: Span,
     ) -> LResult<Val> {
         let name = func.name.as_str();
+        if let Some(f) = self.fns.get(name) {
+            return self.inline_one(b, f, func, args, span);
+        }
         let Some(&(_, usage)) = BUILTINS.iter().find(|(n, _)| *n == name) else {
-            let message =
-                suggest::did_you_mean(format!("unknown function `{name}`"), name, BUILTINS.iter().map(|(n, _)| *n));
+            let candidates = BUILTINS.iter().map(|(n, _)| *n).chain(self.fns.names());
+            let message = suggest::did_you_mean(format!("unknown function `{name}`"), name, candidates);
             return Err(self.error(DiagKind::UnknownName, func.span, message));
         };
         let (positional, axis) = self.split_args(func, args)?;
@@ -70,6 +80,8 @@ impl Lowerer<'_> {
             "min" | "max" if arity(2) => self.min_max(b, name == "max", positional[0], positional[1], span),
             "where" if arity(3) => self.select(b, positional[0], positional[1], positional[2], span),
             "exp2" | "exp" | "log2" | "sqrt" | "rsqrt" | "abs" if arity(1) => self.math(b, name, positional[0], span),
+            "dot" if arity(2) => self.dot(b, positional[0], positional[1], span),
+            "trans" if arity(1) => self.trans(b, positional[0], span),
             _ => Err(self.arity(func, usage, args.len())),
         }
     }

@@ -7,11 +7,16 @@
 //! keep going after an error, so one run reports independent mistakes together.
 
 mod call;
+mod dot;
 mod expr;
 mod index;
+mod inline;
 mod stmt;
 
+pub use call::is_builtin;
+
 use super::consts::Constant;
+use super::fns::Fns;
 use super::scope::{Global, Globals, Scopes};
 use super::suggest;
 use super::types::ElemTy;
@@ -46,14 +51,23 @@ pub enum Mode {
 
 pub struct Lowerer<'a> {
     pub globals: &'a Globals,
+    pub fns: &'a Fns<'a>,
+    pub inlining: inline::Inlining,
     pub scopes: Scopes,
     pub mode: Mode,
     pub errors: Vec<Diagnostic>,
 }
 
 impl<'a> Lowerer<'a> {
-    pub fn new(globals: &'a Globals, mode: Mode) -> Lowerer<'a> {
-        Lowerer { globals, scopes: Scopes::default(), mode, errors: Vec::new() }
+    pub fn new(globals: &'a Globals, fns: &'a Fns<'a>, mode: Mode) -> Lowerer<'a> {
+        Lowerer {
+            globals,
+            fns,
+            inlining: inline::Inlining::default(),
+            scopes: Scopes::default(),
+            mode,
+            errors: Vec::new(),
+        }
     }
 
     pub fn error(&mut self, kind: DiagKind, span: Span, message: impl Into<String>) -> Reported {

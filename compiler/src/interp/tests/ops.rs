@@ -504,3 +504,40 @@ fn expand_dims_1_then_broadcast_repeats_columns() {
     });
     check(render_result(got), "[1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0]");
 }
+
+#[test]
+fn trans_swaps_rows_and_columns() {
+    let t = HostTensor::from_f64(DType::BF16, &[2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    check(render_result(eval_tiles(&[t], |k, v| k.trans(v[0]))), "[1.0, 4.0, 2.0, 5.0, 3.0, 6.0]");
+}
+
+/// `a [m, k] @ b [k, n]` for bf16 inputs given as row-major data.
+fn dot(m: usize, k: usize, n: usize, a: Vec<f64>, b: Vec<f64>) -> Result<HostTensor, InterpError> {
+    let a = HostTensor::from_f64(DType::BF16, &[m, k], a);
+    let b = HostTensor::from_f64(DType::BF16, &[k, n], b);
+    eval_tiles(&[a, b], |kb, v| kb.dot(v[0], v[1]))
+}
+
+#[test]
+fn dot_sums_products_over_k() {
+    // a[i][p] = i + p, b[p][j] = p == j: the product is a's first 8 columns.
+    let a: Vec<f64> = (0..16 * 16).map(|x| f64::from(x / 16 + x % 16)).collect();
+    let b: Vec<f64> = (0..16 * 8).map(|x| f64::from(u8::from(x / 8 == x % 8))).collect();
+    let out = dot(16, 16, 8, a, b).map(|t| t.data[5 * 8 + 3]);
+    check(format!("{out:?}"), "Ok(8.0)");
+}
+
+#[test]
+fn dot_rounds_once_to_f32() {
+    // 1 + 2^-24 + 2^-24: a step-by-step f32 sum stays at 1, one rounding of the exact sum does not.
+    let tiny = 2f64.powi(-24);
+    let mut a = vec![0.0; 16 * 16];
+    a[..3].copy_from_slice(&[1.0, tiny, tiny]);
+    let out = dot(16, 16, 8, a, vec![1.0; 16 * 8]).map(|t| t.data[0]);
+    check(format!("{out:?}"), "Ok(1.0000001192092896)");
+}
+
+#[test]
+fn dot_result_is_f32() {
+    check(format!("{:?}", dot(16, 16, 8, vec![0.5; 256], vec![0.25; 128]).map(|t| t.dtype)), "Ok(F32)");
+}
