@@ -7,11 +7,13 @@
 //! Each kernel is first checked against its f64 reference at the benchmark shape
 //! (fresh random inputs, output poisoned), then timed with CUDA events (median).
 
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+use sparsefill_compiler::ir::DType;
+use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_patterns::gpu::{run_case, time_kernel};
 use sparsefill_patterns::{compare, Shipped};
-use sparsefill_runtime::{CacheConfig, Gpu, KernelCache};
+use sparsefill_runtime::{median, CacheConfig, DeviceTensor, Gpu, KernelCache, LaunchArg};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -84,10 +86,63 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
             "fraction_of_copy": t.gbps() / copy_gbps, "torch_ms": torch_ms, "speedup_vs_torch": speedup,
         }));
     }
-    let report =
-        json!({ "card": card, "arch": gpu.arch().name(), "copy_gbps": copy_gbps, "torch": torch, "kernels": rows });
+    let gemm = bench_gemm(&gpu, &cache, &torch, &mut rng)?;
+    all_ok &= gemm["check_ok"].as_bool().unwrap_or(false);
+    let report = json!({
+        "card": card, "arch": gpu.arch().name(), "copy_gbps": copy_gbps, "torch": torch, "kernels": rows, "gemm": gemm,
+    });
     if let Some(path) = arg("--json") {
         std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
     }
     Ok(all_ok)
+}
+
+/// The tensor-core GEMM of patterns/kernels/gemm.tile at 8192³ against torch.matmul
+/// (cuBLAS) timed in the same run. The full product is too large for an f64 check on
+/// the host, so 256 random output elements are checked against f64 dot products (the
+/// GPU tests check whole outputs at smaller sizes).
+fn bench_gemm(
+    gpu: &Gpu,
+    cache: &KernelCache,
+    torch: &Value,
+    rng: &mut impl Rng,
+) -> Result<Value, Box<dyn std::error::Error>> {
+    let n = 8192usize;
+    let compiled = cache.get(include_str!("../patterns/kernels/gemm.tile"), Some("gemm"), &[])?;
+    let loaded = gpu.load(&compiled, cache)?;
+    let mut random =
+        || HostTensor::from_f64(DType::BF16, &[n, n], (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect());
+    let (a, b) = (random(), random());
+    let (da, db) = (DeviceTensor::upload(gpu, &a)?, DeviceTensor::upload(gpu, &b)?);
+    let dc = DeviceTensor::alloc(gpu, DType::BF16, &[n, n])?;
+    dc.poison()?;
+    let args = [LaunchArg::Tensor(&da), LaunchArg::Tensor(&db), LaunchArg::Tensor(&dc)];
+    gpu.launch(&loaded, &args)?;
+    gpu.synchronize()?;
+    let c = dc.download()?;
+    let mut worst = 0.0f64;
+    for _ in 0..256 {
+        let (i, j) = (rng.random_range(0..n), rng.random_range(0..n));
+        let exact: f64 = (0..n).map(|k| a.data[i * n + k] * b.data[k * n + j]).sum();
+        let got = c.data[i * n + j];
+        // bf16 output: half an ulp of bf16 relative to the value, plus f32 accumulation.
+        let err = if got.is_finite() { (got - exact).abs() / exact.abs().max(1.0) } else { f64::INFINITY };
+        worst = worst.max(err);
+    }
+    let check_ok = worst <= 1e-2;
+    let samples = gpu.time_ms(2, 10, || gpu.launch(&loaded, &args))?;
+    let ms = median(&samples).unwrap_or(f32::NAN) as f64;
+    let tflops = 2.0 * (n as f64).powi(3) / (ms * 1e9);
+    let torch_ms = torch["matmul"]["ms"].as_f64();
+    let torch_tflops = torch_ms.map(|t| 2.0 * (n as f64).powi(3) / (t * 1e9));
+    println!(
+        "\n| GEMM bf16 {n}³ | check (256 sampled elements) | ours ms | ours TFLOP/s | torch.matmul ms | torch TFLOP/s | ours vs torch |\n|---|---|---|---|---|---|---|\n| gemm.tile (mma.sync, correctness-first) | {} (worst rel {worst:.1e}) | {ms:.2} | {tflops:.1} | {} | {} | {} |",
+        if check_ok { "ok" } else { "FAIL" },
+        torch_ms.map(|t| format!("{t:.3}")).unwrap_or_else(|| "-".into()),
+        torch_tflops.map(|t| format!("{t:.0}")).unwrap_or_else(|| "-".into()),
+        torch_ms.map(|t| format!("{:.3}x", t / ms)).unwrap_or_else(|| "-".into()),
+    );
+    Ok(
+        json!({ "n": n, "check_ok": check_ok, "worst_rel": worst, "ms": ms, "tflops": tflops, "torch_ms": torch_ms, "torch_tflops": torch_tflops }),
+    )
 }

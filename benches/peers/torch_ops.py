@@ -77,6 +77,13 @@ def main():
         ms = median_ms(fn)
         results["ops"][name] = {"shape": [rows, cols], "ms": ms, "bytes": nbytes, "gbps": nbytes / ms / 1e6}
     del out
+
+    # cuBLAS through torch.matmul, the GEMM baseline.
+    n = 8192
+    a = torch.randn(n, n, device=dev, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=dev, dtype=torch.bfloat16)
+    ms = median_ms(lambda: torch.matmul(a, b), iters=20, warmup=5)
+    results["matmul"] = {"shape": [n, n, n], "ms": ms, "tflops": 2 * n**3 / ms / 1e9}
     with open(args.out, "w") as f:
         json.dump(results, f, indent=2)
     print(json.dumps(results, indent=2))
