@@ -59,6 +59,9 @@ mod tests {
 
     #[test]
     fn unknown_name_lists_supported() {
-        assert_eq!("sm_70".parse::<Arch>().unwrap_err().to_string(), "unknown GPU architecture `sm_70`; supported: sm_80, sm_90a");
+        assert_eq!(
+            "sm_70".parse::<Arch>().unwrap_err().to_string(),
+            "unknown GPU architecture `sm_70`; supported: sm_80, sm_90a"
+        );
     }
 }

@@ -167,7 +167,6 @@ fn roundtrip(kernel: &Kernel) -> Result<Kernel, String> {
     parse_kernel(&print_kernel(kernel)).map_err(|e| format!("{e}\n{}", print_kernel(kernel)))
 }
 
-
 /// One kernel using every op, every operator of each op family, every index form, every
 /// literal form and every dtype; well typed, so it also passes the verifier.
 fn every_op() -> Kernel {

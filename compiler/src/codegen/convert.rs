@@ -1,5 +1,6 @@
 //! Moving tile elements between threads through shared memory: `broadcast`, `trans`,
-//! and `expand_dims` when the new shape's layout differs from the old one.
+//! `expand_dims` when the new shape's layout differs from the old one, and a gather
+//! load's index tile spread to the shape of the tile it loads.
 //!
 //! One helper does both ([`Lowerer::exchange`]): every element is written once, by the
 //! thread that owns it, at its flat index; after a barrier each thread reads the
@@ -65,6 +66,12 @@ impl IndexMap {
         IndexMap { dst_bits: r + c, fields }
     }
 
+    /// A tile of `len` elements read along one axis of a tile of `2^dst_bits` elements,
+    /// whose flat index holds that axis in bits `lo..lo + log2(len)`.
+    pub fn spread(len: u32, dst_bits: u32, lo: u32) -> IndexMap {
+        IndexMap { dst_bits, fields: vec![BitField { dst_lo: lo, width: len.trailing_zeros(), src_lo: 0 }] }
+    }
+
     fn is_identity(&self) -> bool {
         self.dst_bits == 0 || self.fields == [BitField { dst_lo: 0, width: self.dst_bits, src_lo: 0 }]
     }
@@ -107,6 +114,23 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             return Err(CodegenError::InvalidIr(format!("trans cannot turn {from} into {to}")));
         }
         self.relayout("trans", value, result, &IndexMap::transpose(rows, cols))
+    }
+
+    /// The i32 index tile `value` (`[L]`) spread over a tile of `shape`, one register
+    /// per register of that tile: element `f` gets `value[(f >> lo) mod L]`, the position
+    /// along the axis that flat bits `lo..lo + log2 L` index.
+    pub fn spread_index(&mut self, value: ValueId, shape: &[u32], lo: u32) -> Result<Regs<'ctx>, CodegenError> {
+        let from = self.ty(value)?;
+        let (&[len], DType::I32) = (from.shape.as_slice(), from.dtype) else {
+            return Err(CodegenError::InvalidIr(format!("gather index {value} is {from}; it must be i32 of rank 1")));
+        };
+        let to = Type::tile(DType::I32, shape.to_vec());
+        let map = IndexMap::spread(len, self.layout(&to)?.element_bits(), lo);
+        let regs = self.get(value)?.clone();
+        if map.is_identity() && self.layout(from)? == self.layout(&to)? {
+            return Ok(regs);
+        }
+        self.exchange("gather", &regs, from, &to, &map)
     }
 
     fn relayout(
@@ -266,6 +290,17 @@ mod tests {
         // [4, 8] -> [8, 4]: destination bits 0..2 (the source row) are source bits 3..5.
         let expected = vec![BitField { dst_lo: 0, width: 2, src_lo: 3 }, BitField { dst_lo: 2, width: 3, src_lo: 0 }];
         assert_eq!(IndexMap::transpose(4, 8).fields, expected);
+    }
+
+    #[test]
+    fn spread_along_the_rows_reads_the_row_bits() {
+        // [4] over [4, 8]: destination bits 3..5 (the row) are the index's bits 0..2.
+        assert_eq!(IndexMap::spread(4, 5, 3).fields, vec![BitField { dst_lo: 3, width: 2, src_lo: 0 }]);
+    }
+
+    #[test]
+    fn spread_over_its_own_shape_is_the_identity() {
+        assert!(IndexMap::spread(16, 4, 0).is_identity());
     }
 
     #[test]

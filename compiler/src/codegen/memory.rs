@@ -10,6 +10,12 @@
 //! (or smaller) vector accesses; otherwise each element is accessed alone under its
 //! own mask, so a masked-off element is never touched. Masked-off loads read 0.
 //!
+//! A gather index (`Index::Gather`) is first spread to the result's layout through
+//! shared memory, so each thread holds the position of every element it loads. Along
+//! any tile axis but the last, a chunk shares one position and the vector path still
+//! applies (`k[cols, 0 .. 128]` loads each gathered row in 16-byte pieces); a gather
+//! along the last axis makes every element its own chunk.
+//!
 //! Two details keep the vector path as fast as if the element path did not exist (the
 //! benchmark kernels measured 59% → 85% of copy bandwidth on an H200 with them):
 //! one decision per thread rather than per chunk, with the merge on the raw access words,
@@ -45,6 +51,8 @@ enum DimIndex<'ctx> {
         lo: u32,
         width: u32,
     },
+    /// The position of each of this thread's elements: one i32 per register of the tile.
+    Gather(Regs<'ctx>),
 }
 
 /// Where one chunk of a tile lives in the tensor.
@@ -64,8 +72,20 @@ struct Access<'ctx> {
     base: PointerValue<'ctx>,
     dtype: DType,
     dims: Vec<Dim<'ctx>>,
-    /// The tensor dimension of the last `Range`: the tile's last dimension.
+    /// The tensor dimension of the tile's last axis when that is a `Range`: chunks run
+    /// along it. `None` when the tile has no axis or its last one is a gather.
     run_dim: Option<usize>,
+}
+
+impl Access<'_> {
+    /// Registers per chunk: a layout chunk, or single elements without a run dimension.
+    fn chunk_len(&self, layout: &Layout) -> usize {
+        if self.run_dim.is_some() {
+            layout.vec()
+        } else {
+            1
+        }
+    }
 }
 
 impl<'ctx> Lowerer<'_, 'ctx> {
@@ -83,9 +103,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let ty = self.ty(result)?;
         let access = self.access(tensor, indices, ty)?;
         let layout = self.layout(ty)?;
-        let vec = layout.vec();
-        let chunks =
-            (0..layout.slots()).map(|slot| self.chunk(&access, &layout, slot)).collect::<Result<Vec<_>, _>>()?;
+        let vec = access.chunk_len(&layout);
+        let chunks = (0..layout.regs())
+            .step_by(vec)
+            .map(|reg| self.chunk(&access, &layout, reg))
+            .collect::<Result<Vec<_>, _>>()?;
         let Some((fast, align)) = self.fast_path(&access, &chunks, vec)? else {
             let mut out = Vec::with_capacity(layout.regs());
             for chunk in &chunks {
@@ -134,14 +156,19 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 
     pub fn store(&mut self, tensor: ParamId, indices: &[Index], value: ValueId) -> Result<(), CodegenError> {
+        if let Some(Index::Gather(v)) = indices.iter().find(|i| matches!(i, Index::Gather(_))) {
+            return Err(CodegenError::InvalidIr(format!(
+                "store with gather index {v}; gather indices are supported in loads only"
+            )));
+        }
         let ty = self.ty(value)?;
         let access = self.access(tensor, indices, ty)?;
         let layout = self.layout(ty)?;
-        let vec = layout.vec();
+        let vec = access.chunk_len(&layout);
         let owner = self.is_owner(&layout)?;
         let mut chunks = Vec::with_capacity(layout.slots());
-        for slot in 0..layout.slots() {
-            let mut chunk = self.chunk(&access, &layout, slot)?;
+        for reg in (0..layout.regs()).step_by(vec) {
+            let mut chunk = self.chunk(&access, &layout, reg)?;
             // Replicas hold the same values as their owner; only the owner writes.
             chunk.others_ok = self.builder.build_and(chunk.others_ok, owner, "")?;
             chunks.push(chunk);
@@ -171,8 +198,10 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 
     /// Resolves `indices` on `tensor` for a tile of type `ty`, checking they agree.
-    fn access(&self, tensor: ParamId, indices: &[Index], ty: &Type) -> Result<Access<'ctx>, CodegenError> {
+    fn access(&mut self, tensor: ParamId, indices: &[Index], ty: &Type) -> Result<Access<'ctx>, CodegenError> {
         let (base, sizes, strides) = self.tensor(tensor)?;
+        // Owned copies: spreading a gather index below needs `self` mutably.
+        let (sizes, strides) = (sizes.to_vec(), strides.to_vec());
         let dtype = self.kernel.param(tensor).dtype();
         if indices.len() != sizes.len() {
             return Err(CodegenError::InvalidIr(format!(
@@ -181,13 +210,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 sizes.len()
             )));
         }
-        let lens: Vec<u32> = indices
-            .iter()
-            .filter_map(|i| match i {
-                Index::Range { len, .. } => Some(*len),
-                Index::Point(_) => None,
-            })
-            .collect();
+        let lens = self.kernel.access_shape(indices);
         if *ty != Type::tile(dtype, lens.clone()) {
             return Err(CodegenError::InvalidIr(format!(
                 "an access of {dtype} ranges {lens:?} moves a {}, not a {ty}",
@@ -207,22 +230,35 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                     run_dim = Some(d);
                     DimIndex::Range { start: self.scalar_i32(*start)?, lo, width }
                 }
+                Index::Gather(v) => {
+                    let positions = self.ty(*v)?;
+                    let &[len] = positions.shape.as_slice() else {
+                        return Err(CodegenError::InvalidIr(format!("gather index {v} is {positions}, not rank 1")));
+                    };
+                    lo -= len.trailing_zeros();
+                    run_dim = None;
+                    DimIndex::Gather(self.spread_index(*v, &lens, lo)?)
+                }
             };
             dims.push(Dim { index, size: sizes[d], stride: strides[d] });
         }
         Ok(Access { base, dtype, dims, run_dim })
     }
 
-    /// Offset and masks of `slot`'s chunk of `layout` in this thread.
-    fn chunk(&self, access: &Access<'ctx>, layout: &Layout, slot: usize) -> Result<Chunk<'ctx>, CodegenError> {
+    /// Offset and masks of the chunk that starts at register `reg` of `layout` in this thread.
+    fn chunk(&self, access: &Access<'ctx>, layout: &Layout, reg: usize) -> Result<Chunk<'ctx>, CodegenError> {
         let b = &self.builder;
-        let flat = self.flat_index(layout, slot * layout.vec())?;
+        let flat = self.flat_index(layout, reg)?;
         let mut offset = self.i64(0);
         let mut others_ok = self.bool(true);
         let mut room = None;
         for (d, dim) in access.dims.iter().enumerate() {
             let index = match dim.index {
                 DimIndex::Point(p) => p,
+                DimIndex::Gather(ref positions) => match positions.get(reg) {
+                    Some(p) => p.into_int_value(),
+                    None => return Err(CodegenError::InvalidIr(format!("gather has no position for register {reg}"))),
+                },
                 DimIndex::Range { start, lo, width } => {
                     let shifted = b.build_right_shift(flat, self.i32(u64::from(lo)), false, "")?;
                     let within = b.build_and(shifted, self.i32((1u64 << width) - 1), "")?;

@@ -356,14 +356,13 @@ impl<'k, 'a> Evaluator<'k, 'a> {
         }
     }
 
-    /// Reads the indices' scalar operands, checking that the `Range` lengths are `tile_shape`.
+    /// Reads the indices' operands, checking that the tile they address has `tile_shape`.
     fn accesses(&self, op: &'static str, indices: &[Index], tile_shape: &Type) -> Result<Vec<Access>, InterpError> {
-        let lens: Vec<u32> =
-            indices.iter().filter_map(|i| if let Index::Range { len, .. } = i { Some(*len) } else { None }).collect();
-        if lens != tile_shape.shape {
+        let shape = self.kernel.access_shape(indices);
+        if shape != tile_shape.shape {
             return Err(malformed(
                 op,
-                format!("index ranges of lengths {lens:?} for a tile of shape {:?}", tile_shape.shape),
+                format!("indices addressing a tile of shape {shape:?} for a tile of shape {:?}", tile_shape.shape),
             ));
         }
         indices
@@ -372,6 +371,14 @@ impl<'k, 'a> Evaluator<'k, 'a> {
                 Index::Point(v) => Ok(Access::Point(i64::from(self.scalar_i32(op, *v)?))),
                 Index::Range { start, len } => {
                     Ok(Access::Range { start: i64::from(self.scalar_i32(op, *start)?), len: *len })
+                }
+                Index::Gather(v) => {
+                    let positions = self.env.get(op, *v)?;
+                    if positions.ty.dtype != DType::I32 || positions.ty.rank() != 1 {
+                        let detail = format!("gather index {v} is {}; it must be an i32 tile of rank 1", positions.ty);
+                        return Err(malformed(op, detail));
+                    }
+                    Ok(Access::Gather(positions.data.iter().map(|&p| p as i64).collect()))
                 }
             })
             .collect()

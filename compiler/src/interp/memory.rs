@@ -1,11 +1,59 @@
 //! Masked tile loads and stores on contiguous row-major host tensors.
 
-/// One index of a tensor access with its scalar operand already read. Positions are
-/// i64 so that `start + i` never wraps: a position past `i32::MAX` is simply out of range.
-#[derive(Clone, Copy, Debug)]
+/// One index of a tensor access with its operand already read. Positions are i64 so
+/// that `start + i` never wraps: a position past `i32::MAX` is simply out of range.
+#[derive(Clone, Debug)]
 pub(super) enum Access {
     Point(i64),
-    Range { start: i64, len: u32 },
+    Range {
+        start: i64,
+        len: u32,
+    },
+    /// The values of a gather index tile, in tile order.
+    Gather(Vec<i64>),
+}
+
+impl Access {
+    /// Length of the tile dimension this access makes; a point makes none (1).
+    fn len(&self) -> usize {
+        match self {
+            Access::Point(_) => 1,
+            Access::Range { len, .. } => *len as usize,
+            Access::Gather(positions) => positions.len(),
+        }
+    }
+
+    /// Tensor position of tile index `i` along this access (`i < self.len()`).
+    fn position(&self, i: usize) -> i64 {
+        match self {
+            Access::Point(p) => *p,
+            Access::Range { start, .. } => start + i as i64,
+            Access::Gather(positions) => positions[i],
+        }
+    }
+
+    /// In-range stretches of this access along a dimension of `size`, as
+    /// (first tile index, first tensor position, count).
+    fn runs(&self, size: usize) -> Vec<(usize, i64, usize)> {
+        let size = size as i64;
+        match *self {
+            // The in-range part of a range is one interval.
+            Access::Range { start, len } => {
+                let lo = (-start).clamp(0, i64::from(len));
+                let hi = (size - start).clamp(0, i64::from(len));
+                if lo < hi {
+                    vec![(lo as usize, start + lo, (hi - lo) as usize)]
+                } else {
+                    Vec::new()
+                }
+            }
+            _ => (0..self.len())
+                .map(|i| (i, self.position(i)))
+                .filter(|&(_, p)| (0..size).contains(&p))
+                .map(|(i, p)| (i, p, 1))
+                .collect(),
+        }
+    }
 }
 
 /// `count` consecutive tile elements from `tile`, which live at tensor offsets
@@ -19,7 +67,7 @@ struct Run {
 
 /// Number of elements of the tile an access produces or consumes.
 fn tile_len(accesses: &[Access]) -> usize {
-    accesses.iter().map(|a| if let Access::Range { len, .. } = a { *len as usize } else { 1 }).product()
+    accesses.iter().map(Access::len).product()
 }
 
 /// Calls `f` for every run of in-range elements. `accesses` has one entry per
@@ -31,42 +79,45 @@ fn for_each_run(shape: &[usize], accesses: &[Access], mut f: impl FnMut(Run)) {
     }
     let in_range = |pos: i64, d: usize| pos >= 0 && pos < shape[d] as i64;
     let mut base = 0usize;
-    // (start, len, tensor dimension) of each range, in tile-dimension order.
-    let mut ranges = Vec::new();
+    // (tensor dimension, access) of each tile dimension, in order.
+    let mut axes = Vec::new();
     for (d, access) in accesses.iter().enumerate() {
         match *access {
             Access::Point(p) if !in_range(p, d) => return,
             Access::Point(p) => base += p as usize * strides[d],
-            Access::Range { start, len } => ranges.push((start, len as i64, d)),
+            _ => axes.push((d, access)),
         }
     }
-    let Some((&(start, len, d), outer)) = ranges.split_last() else {
+    let Some((&(d, inner), outer)) = axes.split_last() else {
         f(Run { tile: 0, tensor: base, count: 1, stride: 1 });
         return;
     };
-    // The innermost range's in-range part is the same interval for every row.
-    let lo = (-start).clamp(0, len);
-    let hi = (shape[d] as i64 - start).clamp(0, len);
-    if lo >= hi {
+    // The innermost dimension's in-range stretches are the same for every row.
+    let row_runs = inner.runs(shape[d]);
+    if row_runs.is_empty() {
         return;
     }
-    let rows: usize = outer.iter().map(|&(_, len, _)| len as usize).product();
-    let mut index = vec![0i64; outer.len()];
+    let rows: usize = outer.iter().map(|(_, a)| a.len()).product();
+    let mut index = vec![0usize; outer.len()];
     for row in 0..rows {
-        let mut tensor = base + (start + lo) as usize * strides[d];
+        let mut row_base = base;
         let mut row_in_range = true;
-        for (&(s, _, od), &i) in outer.iter().zip(&index) {
-            row_in_range &= in_range(s + i, od);
+        for (&(od, a), &i) in outer.iter().zip(&index) {
+            let p = a.position(i);
+            row_in_range &= in_range(p, od);
             if row_in_range {
-                tensor += (s + i) as usize * strides[od];
+                row_base += p as usize * strides[od];
             }
         }
         if row_in_range {
-            f(Run { tile: row * len as usize + lo as usize, tensor, count: (hi - lo) as usize, stride: strides[d] });
+            for &(t, p, count) in &row_runs {
+                let tensor = row_base + p as usize * strides[d];
+                f(Run { tile: row * inner.len() + t, tensor, count, stride: strides[d] });
+            }
         }
-        for (i, &(_, len, _)) in index.iter_mut().zip(outer).rev() {
+        for (i, (_, a)) in index.iter_mut().zip(outer).rev() {
             *i += 1;
-            if *i < len {
+            if *i < a.len() {
                 break;
             }
             *i = 0;
@@ -123,6 +174,30 @@ mod tests {
     #[test]
     fn load_all_points_reads_one_element() {
         assert_eq!(load_3x4(&[Access::Point(2), Access::Point(3)]), vec![11.0]);
+    }
+
+    #[test]
+    fn gather_picks_rows_in_index_order() {
+        let got = load_3x4(&[Access::Gather(vec![2, 0]), Access::Range { start: 1, len: 2 }]);
+        assert_eq!(got, vec![9.0, 10.0, 1.0, 2.0]);
+    }
+
+    #[test]
+    fn gather_out_of_range_rows_read_zero() {
+        let got = load_3x4(&[Access::Gather(vec![-1, 1, 3, 7]), Access::Point(0)]);
+        assert_eq!(got, vec![0.0, 4.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn gather_along_the_last_dimension_reads_single_elements() {
+        let got = load_3x4(&[Access::Point(1), Access::Gather(vec![3, -2, 0, 4])]);
+        assert_eq!(got, vec![7.0, 0.0, 4.0, 0.0]);
+    }
+
+    #[test]
+    fn gather_after_an_out_of_range_row_reads_zero() {
+        let got = load_3x4(&[Access::Range { start: 2, len: 2 }, Access::Gather(vec![0, 3])]);
+        assert_eq!(got, vec![8.0, 11.0, 0.0, 0.0]);
     }
 
     #[test]

@@ -172,16 +172,10 @@ impl KernelBuilder {
         self.push(Op::Reduce { op, value, axis }, ty)
     }
 
-    /// A load; the result shape is taken from the `Range` indices.
+    /// A load; the result shape is taken from the `Range` and `Gather` indices.
     pub fn load(&mut self, tensor: ParamId, indices: Vec<Index>) -> ValueId {
         let dtype = self.kernel.param(tensor).dtype();
-        let shape = indices
-            .iter()
-            .filter_map(|i| match i {
-                Index::Range { len, .. } => Some(*len),
-                Index::Point(_) => None,
-            })
-            .collect();
+        let shape = self.kernel.access_shape(&indices);
         self.push(Op::Load { tensor, indices }, Type::tile(dtype, shape))
     }
 
@@ -205,18 +199,27 @@ impl KernelBuilder {
     ) -> Vec<ValueId> {
         let iv_ty = self.value_type(lower).clone();
         let iv = self.new_value(iv_ty);
-        let carried: Vec<ValueId> =
-            init.iter().map(|&v| self.value_type(v).clone()).collect::<Vec<_>>().into_iter().map(|t| self.new_value(t)).collect();
+        let carried: Vec<ValueId> = init
+            .iter()
+            .map(|&v| self.value_type(v).clone())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| self.new_value(t))
+            .collect();
         self.open.push(Block { args: std::iter::once(iv).chain(carried.iter().copied()).collect(), insts: Vec::new() });
         let next = body(self, iv, &carried);
         self.yield_(next);
         let block = self.open.pop().expect("loop body block");
-        let results: Vec<ValueId> =
-            init.iter().map(|&v| self.value_type(v).clone()).collect::<Vec<_>>().into_iter().map(|t| self.new_value(t)).collect();
-        self.current().insts.push(Inst {
-            results: results.clone(),
-            op: Op::For { lower, upper, step, init, body: block },
-        });
+        let results: Vec<ValueId> = init
+            .iter()
+            .map(|&v| self.value_type(v).clone())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| self.new_value(t))
+            .collect();
+        self.current()
+            .insts
+            .push(Inst { results: results.clone(), op: Op::For { lower, upper, step, init, body: block } });
         results
     }
 
@@ -252,8 +255,7 @@ impl KernelBuilder {
     ) -> Vec<ValueId> {
         self.open.push(Block::default());
         let t = then_body(self);
-        let result_types =
-            result_types.unwrap_or_else(|| t.iter().map(|&v| self.value_type(v).clone()).collect());
+        let result_types = result_types.unwrap_or_else(|| t.iter().map(|&v| self.value_type(v).clone()).collect());
         self.yield_(t);
         let then_block = self.open.pop().expect("then block");
         self.open.push(Block::default());

@@ -280,6 +280,26 @@ pub enum Index {
     Point(ValueId),
     /// `start .. start + len`: `len` (a power of two) becomes a tile dimension.
     Range { start: ValueId, len: u32 },
+    /// The positions held by an i32 tile `[L]`: `L` becomes a tile dimension whose
+    /// element `i` is at the tile's value `i`. Loads only; positions outside the
+    /// tensor read 0 like a range's, so `-1` is a masked-off row.
+    Gather(ValueId),
+}
+
+impl Index {
+    /// The value the index reads.
+    pub fn value(&self) -> ValueId {
+        match self {
+            Index::Point(v) | Index::Range { start: v, .. } | Index::Gather(v) => *v,
+        }
+    }
+
+    /// The value the index reads, for passes that rename values.
+    pub fn value_mut(&mut self) -> &mut ValueId {
+        match self {
+            Index::Point(v) | Index::Range { start: v, .. } | Index::Gather(v) => v,
+        }
+    }
 }
 
 /// An operation. Operands are [`ValueId`]s; results are listed on the [`Inst`].
@@ -288,50 +308,113 @@ pub enum Op {
     /// A scalar constant of the result type.
     Const(Literal),
     /// `program_id(axis)`: i32 scalar, axis in 0..3.
-    ProgramId { axis: u8 },
+    ProgramId {
+        axis: u8,
+    },
     /// Runtime size of a tensor parameter's dimension: i32 scalar.
-    Dim { tensor: ParamId, axis: u32 },
+    Dim {
+        tensor: ParamId,
+        axis: u32,
+    },
     /// A scalar parameter's value.
-    Arg { param: ParamId },
+    Arg {
+        param: ParamId,
+    },
     /// `[start, start+1, ..., start+len-1]`: i32 tile `[len]`; `start` is an i32 scalar.
-    Arange { start: ValueId, len: u32 },
+    Arange {
+        start: ValueId,
+        len: u32,
+    },
     /// Scalar to tile: every element equals `value`. The result type gives the shape.
-    Splat { value: ValueId },
+    Splat {
+        value: ValueId,
+    },
     /// Inserts a size-1 dimension at `axis` (`t[:, None]` is axis 1).
-    ExpandDims { value: ValueId, axis: u32 },
+    ExpandDims {
+        value: ValueId,
+        axis: u32,
+    },
     /// Repeats size-1 dimensions to the result shape (same rank).
-    Broadcast { value: ValueId },
-    Binary { op: BinaryOp, lhs: ValueId, rhs: ValueId },
-    Unary { op: UnaryOp, value: ValueId },
+    Broadcast {
+        value: ValueId,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: ValueId,
+        rhs: ValueId,
+    },
+    Unary {
+        op: UnaryOp,
+        value: ValueId,
+    },
     /// Elementwise comparison; the result has dtype `Bool`.
-    Cmp { op: CmpOp, lhs: ValueId, rhs: ValueId },
+    Cmp {
+        op: CmpOp,
+        lhs: ValueId,
+        rhs: ValueId,
+    },
     /// `where(cond, on_true, on_false)`, elementwise.
-    Select { cond: ValueId, on_true: ValueId, on_false: ValueId },
+    Select {
+        cond: ValueId,
+        on_true: ValueId,
+        on_false: ValueId,
+    },
     /// Converts to the result dtype (round to nearest even for floats; float→int truncates).
-    Cast { value: ValueId },
+    Cast {
+        value: ValueId,
+    },
     /// Matrix product `lhs @ rhs`: lhs `[M, K]` and rhs `[K, N]` of one 16-bit float dtype
     /// (bf16 or f16), result f32 `[M, N]`. M and K are multiples of 16 and N of 8, the
     /// `mma.sync.m16n8k16` tile the GPU computes it in.
-    Dot { lhs: ValueId, rhs: ValueId },
+    Dot {
+        lhs: ValueId,
+        rhs: ValueId,
+    },
     /// Transpose of a rank-2 tile: `[M, N]` → `[N, M]`, same dtype.
-    Trans { value: ValueId },
+    Trans {
+        value: ValueId,
+    },
     /// Reduces along `axis`, removing it from the shape (a rank-1 tile reduces to a scalar).
-    Reduce { op: ReduceOp, value: ValueId, axis: u32 },
+    Reduce {
+        op: ReduceOp,
+        value: ValueId,
+        axis: u32,
+    },
     /// A masked tile load. Positions outside `[0, dim)` in any dimension read 0.
-    /// The result shape is the `len`s of the `Range` indices, in order.
-    Load { tensor: ParamId, indices: Vec<Index> },
+    /// The result shape is the `len`s of the `Range` and `Gather` indices, in order
+    /// (see [`Kernel::access_shape`]).
+    Load {
+        tensor: ParamId,
+        indices: Vec<Index>,
+    },
     /// A masked tile store; positions outside the tensor are not written.
     /// `value`'s shape is the `len`s of the `Range` indices.
-    Store { tensor: ParamId, indices: Vec<Index>, value: ValueId },
+    Store {
+        tensor: ParamId,
+        indices: Vec<Index>,
+        value: ValueId,
+    },
     /// `for iv in (lower .. upper).step_by(step)` with loop-carried values.
     /// `body.args` = `[iv, carried...]`; the body yields the next carried values;
     /// the instruction's results are the carried values after the last iteration.
     /// `step` must be positive at run time; a loop with `lower >= upper` runs zero times.
-    For { lower: ValueId, upper: ValueId, step: ValueId, init: Vec<ValueId>, body: Block },
+    For {
+        lower: ValueId,
+        upper: ValueId,
+        step: ValueId,
+        init: Vec<ValueId>,
+        body: Block,
+    },
     /// Both blocks take no arguments and yield values of the result types.
-    If { cond: ValueId, then_block: Block, else_block: Block },
+    If {
+        cond: ValueId,
+        then_block: Block,
+        else_block: Block,
+    },
     /// Terminates a `For`/`If` block or the grid block.
-    Yield { values: Vec<ValueId> },
+    Yield {
+        values: Vec<ValueId>,
+    },
 }
 
 /// An instruction: an op and the values it defines.
@@ -376,6 +459,25 @@ impl Kernel {
 
     pub fn threads_per_program(&self) -> u32 {
         self.num_warps * 32
+    }
+
+    /// Shape of the tile an access with `indices` moves: a `Range` adds its `len`, a
+    /// `Gather` its index tile's shape (`[L]` in verified IR), a `Point` nothing.
+    /// An unknown gather value adds nothing; the verifier reports it.
+    pub fn access_shape(&self, indices: &[Index]) -> Vec<u32> {
+        let mut shape = Vec::new();
+        for index in indices {
+            match index {
+                Index::Point(_) => {}
+                Index::Range { len, .. } => shape.push(*len),
+                Index::Gather(v) => {
+                    if let Some(ty) = self.value_types.get(v.0 as usize) {
+                        shape.extend_from_slice(&ty.shape);
+                    }
+                }
+            }
+        }
+        shape
     }
 }
 

@@ -71,7 +71,6 @@ pub fn parse_kernel(text: &str) -> std::result::Result<Kernel, IrParseError> {
     Parser { toks, pos: 0, depth: 0, params: HashMap::new(), values: HashMap::new(), uses: Vec::new() }.kernel()
 }
 
-
 /// One op of each mnemonic, with placeholder operands. The parser finds ops by
 /// [`super::op_name`] of these, so it spells every mnemonic as the printer does.
 fn op_templates() -> Vec<Op> {
@@ -875,6 +874,15 @@ impl Parser {
         Ok(Head::For { lower, upper, step, init, args })
     }
 
+    /// `%v`, `%v +: LEN` or `gather %v`.
+    fn index(&mut self) -> Result<Index> {
+        if self.eat_word("gather") {
+            return Ok(Index::Gather(self.use_value()?));
+        }
+        let start = self.use_value()?;
+        Ok(if self.eat(&Tok::PlusColon) { Index::Range { start, len: self.u32()? } } else { Index::Point(start) })
+    }
+
     fn indices(&mut self) -> Result<Vec<Index>> {
         self.punct('[', "`[`")?;
         let mut indices = Vec::new();
@@ -882,12 +890,7 @@ impl Parser {
             return Ok(indices);
         }
         loop {
-            let start = self.use_value()?;
-            indices.push(if self.eat(&Tok::PlusColon) {
-                Index::Range { start, len: self.u32()? }
-            } else {
-                Index::Point(start)
-            });
+            indices.push(self.index()?);
             if !self.eat(&Tok::Punct(',')) {
                 break;
             }
@@ -1211,6 +1214,20 @@ kernel @copy consts(BLOCK = 64, \"odd name\" = false) warps(2) {
             let bytes: Vec<u8> = (0..rng.random_range(0..80)).map(|_| rng.random()).collect();
             let _ = parse_kernel(&String::from_utf8_lossy(&bytes));
         }
+    }
+
+    #[test]
+    fn gather_round_trip() {
+        let text = with_body(
+            "    %1 = const 0 : i32\n    %2 = arange %1, 16 : i32[16]\n    %3 = load %x[gather %2] : f32[16]",
+        );
+        let printed = parse_kernel(&text).map(|k| print_kernel(&k));
+        assert_eq!(printed, Ok(text));
+    }
+
+    #[test]
+    fn gather_without_a_value_is_an_error() {
+        check(&with_body("    %1 = load %x[gather] : f32[16]"), expect!["9:24: expected a value like `%3`, found `]`"]);
     }
 
     #[test]

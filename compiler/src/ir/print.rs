@@ -336,6 +336,7 @@ impl fmt::Display for Indices<'_> {
             match index {
                 Index::Point(v) => write!(f, "{}{v}", sep(i))?,
                 Index::Range { start, len } => write!(f, "{}{start} +: {len}", sep(i))?,
+                Index::Gather(v) => write!(f, "{}gather {v}", sep(i))?,
             }
         }
         Ok(())

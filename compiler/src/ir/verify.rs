@@ -65,6 +65,8 @@ pub enum Violation {
     ParamKind { name: String, op: &'static str, needs: &'static str },
     #[error("{got} index(es) for tensor `{name}` of rank {rank}; there must be one per dimension")]
     IndexCount { name: String, rank: usize, got: usize },
+    #[error("`store` into `{name}` has a gather index ({value}); gather indices are supported in loads only")]
+    GatherInStore { name: String, value: ValueId },
     #[error("`yield` may only be the last instruction of a `for` body, an `if` block or the grid block")]
     MisplacedYield,
     #[error("the {block} block must end with `yield`")]
@@ -415,6 +417,16 @@ impl<'k> Verifier<'k> {
                     }
                     shape.push(len);
                 }
+                Index::Gather(v) => {
+                    if op == "store" {
+                        return Err(Violation::GatherInStore { name: param.name().to_string(), value: v });
+                    }
+                    let ty = self.use_(v)?;
+                    if ty.dtype != DType::I32 || ty.rank() != 1 {
+                        return Err(mismatch(operand("gather", v)(), ty, "an i32 tile of rank 1"));
+                    }
+                    shape.extend_from_slice(&ty.shape);
+                }
             }
         }
         Ok(Type::tile(param.dtype(), shape))
@@ -564,7 +576,7 @@ impl<'k> Verifier<'k> {
             }
             Op::Load { tensor, indices } => {
                 let tile = self.access(*tensor, indices, name)?;
-                same(result(r), ty, &tile, " (the tensor's dtype, shaped by the ranges)")
+                same(result(r), ty, &tile, " (the tensor's dtype, shaped by the ranges and gathers)")
             }
             // `inst` and `plain` check these themselves and never route them here; should
             // that change, their result count is what would be wrong.
@@ -1141,6 +1153,47 @@ mod tests {
     }
 
     #[test]
+    fn load_gather_is_valid() {
+        check(
+            "    %1 = const 0 : i32\n    %2 = arange %1, 8 : i32[8]\n    %3 = load %m[gather %2, %1 +: 16] : bf16[8, 16]",
+            expect!["ok"],
+        );
+    }
+
+    #[test]
+    fn load_gather_index_is_i32() {
+        check(
+            "    %1 = const 0 : i32\n    %2 = arange %1, 8 : i32[8]\n    %3 = cast %2 : f32[8]\n    \
+             %4 = load %m[gather %3, %1 +: 16] : bf16[8, 16]",
+            expect![[
+                r#"`%4 = load %m[gather %3, %1 +: 16] : bf16[8, 16]`: operand `gather` (%3) has type f32[8]; expected an i32 tile of rank 1"#
+            ]],
+        );
+    }
+
+    #[test]
+    fn load_gather_index_is_rank_1() {
+        check(
+            "    %1 = const 0 : i32\n    %2 = arange %1, 8 : i32[8]\n    %3 = expand_dims %2, 1 : i32[8, 1]\n    \
+             %4 = load %m[gather %3, %1 +: 16] : bf16[8, 1, 16]",
+            expect![[
+                r#"`%4 = load %m[gather %3, %1 +: 16] : bf16[8, 1, 16]`: operand `gather` (%3) has type i32[8, 1]; expected an i32 tile of rank 1"#
+            ]],
+        );
+    }
+
+    #[test]
+    fn store_rejects_a_gather() {
+        check(
+            "    %1 = const 0 : i32\n    %2 = arange %1, 8 : i32[8]\n    %3 = cast %2 : f32[8]\n    \
+             store %x[gather %2], %3",
+            expect![[
+                r#"`store %x[gather %2], %3`: `store` into `x` has a gather index (%2); gather indices are supported in loads only"#
+            ]],
+        );
+    }
+
+    #[test]
     fn load_point_index_is_i32() {
         check(
             "    %1 = arg %s : f32\n    %2 = load %x[%1] : f32",
@@ -1150,12 +1203,12 @@ mod tests {
 
     #[test]
     fn load_result_is_shaped_by_the_ranges() {
-        check("    %1 = const 0 : i32\n    %2 = load %m[%1, %1 +: 8] : bf16[1, 8]", expect!["`%2 = load %m[%1, %1 +: 8] : bf16[1, 8]`: result %2 has type bf16[1, 8]; expected bf16[8] (the tensor's dtype, shaped by the ranges)"]);
+        check("    %1 = const 0 : i32\n    %2 = load %m[%1, %1 +: 8] : bf16[1, 8]", expect!["`%2 = load %m[%1, %1 +: 8] : bf16[1, 8]`: result %2 has type bf16[1, 8]; expected bf16[8] (the tensor's dtype, shaped by the ranges and gathers)"]);
     }
 
     #[test]
     fn load_result_has_the_tensor_dtype() {
-        check("    %1 = const 0 : i32\n    %2 = load %x[%1 +: 8] : bf16[8]", expect!["`%2 = load %x[%1 +: 8] : bf16[8]`: result %2 has type bf16[8]; expected f32[8] (the tensor's dtype, shaped by the ranges)"]);
+        check("    %1 = const 0 : i32\n    %2 = load %x[%1 +: 8] : bf16[8]", expect!["`%2 = load %x[%1 +: 8] : bf16[8]`: result %2 has type bf16[8]; expected f32[8] (the tensor's dtype, shaped by the ranges and gathers)"]);
     }
 
     #[test]

@@ -17,8 +17,8 @@ pub(crate) fn operands(op: &Op) -> Vec<ValueId> {
         | Op::If { cond: v, .. } => vec![*v],
         Op::Binary { lhs, rhs, .. } | Op::Cmp { lhs, rhs, .. } | Op::Dot { lhs, rhs } => vec![*lhs, *rhs],
         Op::Select { cond, on_true, on_false } => vec![*cond, *on_true, *on_false],
-        Op::Load { indices, .. } => indices.iter().map(index_value).collect(),
-        Op::Store { indices, value, .. } => indices.iter().map(index_value).chain([*value]).collect(),
+        Op::Load { indices, .. } => indices.iter().map(Index::value).collect(),
+        Op::Store { indices, value, .. } => indices.iter().map(Index::value).chain([*value]).collect(),
         Op::For { lower, upper, step, init, .. } => {
             [*lower, *upper, *step].into_iter().chain(init.iter().copied()).collect()
         }
@@ -40,21 +40,27 @@ pub(crate) fn operands_mut(op: &mut Op) -> Vec<&mut ValueId> {
         | Op::If { cond: v, .. } => vec![v],
         Op::Binary { lhs, rhs, .. } | Op::Cmp { lhs, rhs, .. } | Op::Dot { lhs, rhs } => vec![lhs, rhs],
         Op::Select { cond, on_true, on_false } => vec![cond, on_true, on_false],
-        Op::Load { indices, .. } => indices.iter_mut().map(index_value_mut).collect(),
-        Op::Store { indices, value, .. } => indices.iter_mut().map(index_value_mut).chain([value]).collect(),
+        Op::Load { indices, .. } => indices.iter_mut().map(Index::value_mut).collect(),
+        Op::Store { indices, value, .. } => indices.iter_mut().map(Index::value_mut).chain([value]).collect(),
         Op::For { lower, upper, step, init, .. } => [lower, upper, step].into_iter().chain(init.iter_mut()).collect(),
         Op::Yield { values } => values.iter_mut().collect(),
     }
 }
 
-fn index_value(index: &Index) -> ValueId {
-    match index {
-        Index::Point(v) | Index::Range { start: v, .. } => *v,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::builder::KernelBuilder;
+    use crate::ir::DType;
 
-fn index_value_mut(index: &mut Index) -> &mut ValueId {
-    match index {
-        Index::Point(v) | Index::Range { start: v, .. } => v,
+    #[test]
+    fn a_gather_load_reads_its_index_tile() {
+        let mut b = KernelBuilder::new("k", 1);
+        let x = b.tensor_param("x", DType::F32, &["N"]);
+        let zero = b.const_i32(0);
+        let rows = b.arange(zero, 4);
+        b.load(x, vec![Index::Gather(rows)]);
+        let k = b.finish();
+        assert_eq!(operands(&k.body.insts[2].op), vec![rows]);
     }
 }

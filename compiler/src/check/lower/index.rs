@@ -1,6 +1,6 @@
 //! Indexing: `x[i, lo .. lo + LEN, ..]` on a tensor parameter is a masked tile
-//! load (or, on the left of `=`, a store); `t[:, None]` on a tile value inserts
-//! size-1 dimensions.
+//! load (or, on the left of `=`, a store); `x[.., idx, ..]` with an i32 tile `idx`
+//! gathers (loads only); `t[:, None]` on a tile value inserts size-1 dimensions.
 
 use super::{LResult, Lowerer, Val};
 use crate::check::consts::Constant;
@@ -8,7 +8,7 @@ use crate::check::scope::Global;
 use crate::check::types;
 use crate::diag::{DiagKind, Span};
 use crate::ir::builder::KernelBuilder;
-use crate::ir::{Index, Param, ParamId};
+use crate::ir::{DType, Index, Param, ParamId};
 use crate::syntax::ast::{self, BinaryOp, ExprKind, IndexEntry};
 
 impl Lowerer<'_> {
@@ -21,7 +21,7 @@ impl Lowerer<'_> {
     ) -> LResult<Val> {
         if let Some(tensor) = self.tensor_named_by(base) {
             self.runtime_only("a tensor load", span)?;
-            let (indices, _) = self.tensor_indices(b, tensor, entries, span)?;
+            let (indices, _) = self.access_indices(b, tensor, entries, span, Gathers::Allowed)?;
             return Ok(Val::Value(b.load(tensor, indices)));
         }
         let v = self.expr(b, base)?;
@@ -46,13 +46,25 @@ impl Lowerer<'_> {
         }
     }
 
-    /// IR indices of a tensor access and the shape of the tile it selects.
+    /// IR indices of a store into a tensor and the shape of the tile it selects.
     pub(super) fn tensor_indices(
         &mut self,
         b: &mut KernelBuilder,
         tensor: ParamId,
         entries: &[IndexEntry],
         span: Span,
+    ) -> LResult<(Vec<Index>, Vec<u32>)> {
+        self.access_indices(b, tensor, entries, span, Gathers::Rejected)
+    }
+
+    /// IR indices of a tensor access and the shape of the tile it selects.
+    fn access_indices(
+        &mut self,
+        b: &mut KernelBuilder,
+        tensor: ParamId,
+        entries: &[IndexEntry],
+        span: Span,
+        gathers: Gathers,
     ) -> LResult<(Vec<Index>, Vec<u32>)> {
         let (name, dims, const_dims) = match b.params().get(tensor.0 as usize) {
             Some(Param::Tensor { name, dims, const_dims, .. }) => (name.clone(), dims.clone(), const_dims.clone()),
@@ -77,14 +89,11 @@ impl Lowerer<'_> {
             let index = match entry {
                 IndexEntry::Point(e) => {
                     let v = self.expr(b, e)?;
-                    if !self.type_of(b, &v).is_scalar() {
-                        return Err(self.error(
-                            DiagKind::Unsupported,
-                            e.span,
-                            "indexing a tensor with a tile (a gather) is not supported yet; use a scalar or `lo .. lo + LEN`",
-                        ));
+                    if self.type_of(b, &v).is_scalar() {
+                        Index::Point(self.i32_scalar(b, v, "a tensor index", e.span)?)
+                    } else {
+                        self.gather(b, v, e.span, gathers)?
                     }
-                    Index::Point(self.i32_scalar(b, v, "a tensor index", e.span)?)
                 }
                 IndexEntry::Range { lo, hi } => self.range(b, lo, hi)?,
                 IndexEntry::Full(full) => match const_dims[axis] {
@@ -118,13 +127,37 @@ impl Lowerer<'_> {
                     ))
                 }
             };
-            if let Index::Range { len, .. } = index {
-                shape.push(len);
+            match index {
+                Index::Point(_) => {}
+                Index::Range { len, .. } => shape.push(len),
+                Index::Gather(v) => shape.extend_from_slice(&b.value_type(v).shape),
             }
             indices.push(index);
         }
         types::tile_size(&shape).map_err(|m| self.error(DiagKind::Shape, span, m))?;
         Ok((indices, shape))
+    }
+
+    /// A tile used as a tensor index: an i32 tile `[L]` of positions along that dimension.
+    fn gather(&mut self, b: &mut KernelBuilder, v: Val, span: Span, gathers: Gathers) -> LResult<Index> {
+        let ty = self.type_of(b, &v);
+        if gathers == Gathers::Rejected {
+            return Err(self.error(
+                DiagKind::Unsupported,
+                span,
+                format!(
+                    "a store index is {ty}, a gather; gather indices are supported in loads only; \
+                     store with a scalar or `lo .. lo + LEN`"
+                ),
+            ));
+        }
+        if ty.dtype != DType::I32 {
+            return Err(self.error(DiagKind::Type, span, format!("gather indices must be i32; got {}", ty.dtype)));
+        }
+        if ty.rank() != 1 {
+            return Err(self.error(DiagKind::Shape, span, format!("gather indices must be a rank-1 tile; got {ty}")));
+        }
+        Ok(Index::Gather(self.materialize(b, v, span)?))
     }
 
     /// `lo .. hi` with a constant length: `hi` is written `lo + LEN` (or
@@ -186,4 +219,11 @@ impl Lowerer<'_> {
         }
         Ok(Val::Value(id))
     }
+}
+
+/// Whether an access may take gather indices: loads do, stores do not.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Gathers {
+    Allowed,
+    Rejected,
 }

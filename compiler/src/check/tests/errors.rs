@@ -489,10 +489,27 @@ fn range_length_power_of_two() {
 }
 
 #[test]
-fn gather_is_unsupported() {
+fn gather_indices_must_be_i32() {
     assert_eq!(
-        errors(&kernel("x: tensor<f32>[N]", "    let t = x[arange(0, 4)];")),
-        "2:15: indexing a tensor with a tile (a gather) is not supported yet; use a scalar or `lo .. lo + LEN`"
+        errors(&kernel("x: tensor<f32>[N]", "    let t = x[cast<f32>(arange(0, 4))];")),
+        "2:15: gather indices must be i32; got f32"
+    );
+}
+
+#[test]
+fn gather_indices_must_be_rank_1() {
+    assert_eq!(
+        errors(&kernel("x: tensor<f32>[N]", "    let i = arange(0, 4);\n    let t = x[i[:, None] + i[None, :]];")),
+        "3:15: gather indices must be a rank-1 tile; got i32[4, 4]"
+    );
+}
+
+#[test]
+fn gather_in_a_store_is_unsupported() {
+    assert_eq!(
+        errors(&kernel("x: tensor<f32>[N]", "    x[arange(0, 4)] = x[0 .. 4];")),
+        "2:7: a store index is i32[4], a gather; gather indices are supported in loads only; store with a scalar \
+         or `lo .. lo + LEN`"
     );
 }
 

@@ -373,6 +373,7 @@ fn load_indices(k: &Kernel) -> Vec<String> {
                     .map(|x| match x {
                         Index::Point(_) => "point".to_string(),
                         Index::Range { len, .. } => format!("range {len}"),
+                        Index::Gather(_) => "gather".to_string(),
                     })
                     .collect::<Vec<_>>()
                     .join(", "),
@@ -553,4 +554,16 @@ fn params_keep_dtypes() {
     let k = lower(&kernel("x: tensor<i32>[N], f: bool", ""));
     let dtypes: Vec<DType> = k.params.iter().map(|p| p.dtype()).collect();
     assert_eq!(dtypes, [DType::I32, DType::Bool]);
+}
+
+#[test]
+fn tile_index_lowers_to_a_gather_load() {
+    let k = lower(&kernel("k: tensor<bf16>[N, D], cols: tensor<i32>[M]", "let t = k[cols[0 .. 16], 0 .. 64];"));
+    assert_eq!(types_of(&k, "load"), ["i32[16]", "bf16[16, 64]"]);
+}
+
+#[test]
+fn tile_index_is_a_gather_index() {
+    let k = lower(&kernel("k: tensor<bf16>[N, D], cols: tensor<i32>[M]", "let t = k[cols[0 .. 16], 0 .. 64];"));
+    assert_eq!(load_indices(&k), ["range 16", "gather, range 64"]);
 }

@@ -4,6 +4,7 @@
 mod dot;
 mod emit;
 mod errors;
+mod gather;
 mod kernels;
 mod ops;
 

@@ -1,6 +1,7 @@
 //! Masked loads and stores at tensor edges.
 
 use super::*;
+use crate::ir::CmpOp;
 
 /// `[1, 2, ..., n]` with the given shape.
 fn counting(shape: &[usize]) -> HostTensor {
@@ -125,4 +126,75 @@ fn store_2d_corner_tile_writes_only_the_overlap() {
 #[test]
 fn store_column_with_a_point_index() {
     check(store(&[2, 2], counting(&[2]), |b| vec![range(b, 0, 2), point(b, 1)]), "[NaN, 1.0, NaN, 2.0]");
+}
+
+/// Loads the i32 index tensor `idx` whole, then loads `x` at the indices `at` builds
+/// from that index tile, and returns the loaded tile.
+fn gather(x: HostTensor, idx: &[i64], at: impl FnOnce(&mut KernelBuilder, ValueId) -> Vec<Index>) -> String {
+    let mut b = KernelBuilder::new("gather", 1);
+    let dims: Vec<String> = (0..x.shape.len()).map(|d| format!("X{d}")).collect();
+    let xp = b.tensor_param("x", DType::F32, &dims.iter().map(String::as_str).collect::<Vec<_>>());
+    let ip = b.tensor_param("idx", DType::I32, &["L"]);
+    single_program(&mut b);
+    let all = whole(&mut b, &[idx.len() as u32]);
+    let positions = b.load(ip, all);
+    let indices = at(&mut b, positions);
+    let tile = b.load(xp, indices);
+    let shape = b.value_type(tile).shape.clone();
+    let out_dims: Vec<String> = (0..shape.len()).map(|d| format!("O{d}")).collect();
+    let out = b.tensor_param("out", DType::F32, &out_dims.iter().map(String::as_str).collect::<Vec<_>>());
+    let all = whole(&mut b, &shape);
+    b.store(out, all, tile);
+    let kernel = b.finish();
+    let out_shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    let idx = HostTensor::from_f64(DType::I32, &[idx.len()], idx.iter().map(|&i| i as f64).collect());
+    let mut args = vec![
+        ArgValue::Tensor(x),
+        ArgValue::Tensor(idx),
+        ArgValue::Tensor(HostTensor::filled(DType::F32, &out_shape, f64::NAN)),
+    ];
+    render_result(run(&kernel, &mut args).map(|()| output(args)))
+}
+
+#[test]
+fn gather_rows_of_a_matrix_in_index_order() {
+    check(
+        gather(counting(&[3, 2]), &[2, 0, 1, 2], |b, rows| vec![Index::Gather(rows), range(b, 0, 2)]),
+        "[5.0, 6.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]",
+    );
+}
+
+#[test]
+fn gather_out_of_range_rows_read_zero() {
+    check(
+        gather(counting(&[3, 2]), &[-1, 3, 1, i64::from(i32::MAX)], |b, rows| {
+            vec![Index::Gather(rows), range(b, 0, 2)]
+        }),
+        "[0.0, 0.0, 0.0, 0.0, 3.0, 4.0, 0.0, 0.0]",
+    );
+}
+
+#[test]
+fn gather_columns_of_a_row() {
+    check(
+        gather(counting(&[2, 3]), &[2, 2, 0, 5], |b, cols| vec![point(b, 1), Index::Gather(cols)]),
+        "[6.0, 6.0, 4.0, 0.0]",
+    );
+}
+
+#[test]
+fn gather_masked_past_a_count_reads_zero_there() {
+    // where(arange(0, 4) < 2, idx, -1): entries past the count become the out-of-range -1.
+    let masked = |b: &mut KernelBuilder, rows: ValueId| {
+        let zero = b.const_i32(0);
+        let lanes = b.arange(zero, 4);
+        let count = b.const_i32(2);
+        let counts = b.splat(count, vec![4]);
+        let live = b.cmp(CmpOp::Lt, lanes, counts);
+        let minus_one = b.const_i32(-1);
+        let dead = b.splat(minus_one, vec![4]);
+        let rows = b.select(live, rows, dead);
+        vec![Index::Gather(rows), range(b, 0, 2)]
+    };
+    check(gather(counting(&[3, 2]), &[2, 1, 0, 1], masked), "[5.0, 6.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0]");
 }

@@ -8,6 +8,7 @@ use crate::tensor::HostTensor;
 
 mod control;
 mod errors;
+mod gather;
 mod grid;
 mod kernels;
 mod memory;
