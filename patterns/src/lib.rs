@@ -6,6 +6,7 @@
 //! with the patterns issue; today it holds the foundation's kernels.
 
 pub mod accuracy;
+pub mod attention;
 pub mod gpu;
 pub mod reference;
 pub mod shipped;

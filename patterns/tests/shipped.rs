@@ -57,7 +57,10 @@ fn ptxas_or_skip() -> bool {
     if ptxas::find_ptxas().is_some() {
         return true;
     }
-    assert!(std::env::var_os("SPARSEFILL_REQUIRE_PTXAS").is_none(), "ptxas not found but SPARSEFILL_REQUIRE_PTXAS is set");
+    assert!(
+        std::env::var_os("SPARSEFILL_REQUIRE_PTXAS").is_none(),
+        "ptxas not found but SPARSEFILL_REQUIRE_PTXAS is set"
+    );
     eprintln!("skipping: ptxas not found (pip install nvidia-cuda-nvcc==13.0.88)");
     false
 }

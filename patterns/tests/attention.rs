@@ -1,0 +1,153 @@
+//! attention.tile end to end on the CPU: through the front end and the interpreter against
+//! the f64 reference on ragged packed sequences with grouped-query heads (outputs poisoned
+//! with NaN, so a row left unwritten fails), and through code generation to PTX that uses
+//! tensor cores and assembles without spills.
+
+use rand::SeedableRng;
+use sparsefill_compiler::codegen::ptxas;
+use sparsefill_compiler::interp::{self, ArgValue};
+use sparsefill_compiler::ir::{ConstValue, DType};
+use sparsefill_compiler::target::Arch;
+use sparsefill_compiler::tensor::HostTensor;
+use sparsefill_compiler::{compile_ir, lower_source};
+use sparsefill_patterns::attention::{self, AttentionShape, RowOutputs};
+use sparsefill_patterns::compare;
+
+/// bf16 output of f32 arithmetic with bf16-rounded probabilities.
+const O_TOLERANCE: f64 = 1e-2;
+/// lse is f32 throughout; allowed error relative to the largest |lse|.
+const LSE_TOLERANCE: f64 = 1e-3;
+
+/// Interpreter shapes stay tiny: it evaluates every dot element by element.
+fn shape(causal: bool) -> AttentionShape {
+    AttentionShape { seqlens: vec![5, 70], heads: 4, kv_heads: 2, head_dim: 64, causal }
+}
+
+/// Runs the case on the interpreter and compares every row of o and lse with the reference.
+fn check_on_interpreter(shape: AttentionShape, block: usize, seed: u64) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut case = attention::case(&shape, block, &mut rng).unwrap_or_else(|e| panic!("{shape:?}: {e}"));
+    let ir = lower_source(attention::SOURCE, None, &case.consts).unwrap_or_else(|e| panic!("{:?}: {e}", case.consts));
+    interp::run(&ir, &mut case.args).unwrap_or_else(|e| panic!("{shape:?}: {e}"));
+    let rows: Vec<usize> = (0..shape.tokens()).collect();
+    let expected = case.reference(&rows).unwrap_or_else(|e| panic!("{e}"));
+    let got = case.outputs(&rows).unwrap_or_else(|e| panic!("{e}"));
+    assert_close(&got, &expected, &format!("{shape:?} block {block}"));
+}
+
+/// o within a relative L2 error and lse within an absolute error scaled by its largest
+/// magnitude; a NaN left in either (an unwritten element) fails.
+fn assert_close(got: &RowOutputs, expected: &RowOutputs, what: &str) {
+    let o = compare(&HostTensor::from_f64(DType::F32, &[got.o.len()], got.o.clone()), &expected.o);
+    assert!(o.passes(O_TOLERANCE), "{what}: o {o}");
+    let lse = compare(&HostTensor::from_f64(DType::F32, &[got.lse.len()], got.lse.clone()), &expected.lse);
+    let largest = expected.lse.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    assert!(lse.non_finite == 0 && lse.max_abs <= LSE_TOLERANCE * largest, "{what}: lse {lse}");
+}
+
+#[test]
+fn causal_block_16_matches_reference() {
+    check_on_interpreter(shape(true), 16, 1);
+}
+
+#[test]
+fn causal_block_32_matches_reference() {
+    check_on_interpreter(shape(true), 32, 2);
+}
+
+#[test]
+fn non_causal_block_16_matches_reference() {
+    check_on_interpreter(shape(false), 16, 3);
+}
+
+#[test]
+fn non_causal_block_32_matches_reference() {
+    check_on_interpreter(shape(false), 32, 4);
+}
+
+#[test]
+fn one_token_sequences_match_reference() {
+    let shape = AttentionShape { seqlens: vec![1, 1, 3], heads: 2, kv_heads: 1, head_dim: 16, causal: true };
+    check_on_interpreter(shape, 16, 5);
+}
+
+#[test]
+fn sequences_of_whole_blocks_match_reference() {
+    let shape = AttentionShape { seqlens: vec![32, 16], heads: 2, kv_heads: 2, head_dim: 32, causal: true };
+    check_on_interpreter(shape, 16, 6);
+}
+
+/// The tail block of a sequence overhangs into the rows after it; none of those may be
+/// written. With cu_seqlens cut to the first sequence, the second one's rows belong to
+/// no sequence and must keep their NaN poison.
+#[test]
+fn rows_after_the_last_sequence_are_never_written() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut case = attention::case(&shape(true), 16, &mut rng).unwrap_or_else(|e| panic!("{e}"));
+    case.args[attention::CU_SEQLENS] = ArgValue::Tensor(HostTensor::from_f64(DType::I32, &[2], vec![0.0, 5.0]));
+    let ir = lower_source(attention::SOURCE, None, &case.consts).unwrap_or_else(|e| panic!("{e}"));
+    interp::run(&ir, &mut case.args).unwrap_or_else(|e| panic!("{e}"));
+    let outside: Vec<usize> = (5..75).collect();
+    let got = case.outputs(&outside).unwrap_or_else(|e| panic!("{e}"));
+    assert!(got.o.iter().chain(&got.lse).all(|x| x.is_nan()));
+}
+
+fn default_ptx(d: usize, causal: bool, arch: Arch) -> String {
+    let consts = [("D".to_string(), ConstValue::Int(d as i64)), ("CAUSAL".to_string(), ConstValue::Bool(causal))];
+    let ir = lower_source(attention::SOURCE, None, &consts).unwrap_or_else(|e| panic!("D {d}: {e}"));
+    compile_ir(&ir, arch).unwrap_or_else(|e| panic!("D {d} causal {causal} for {arch}: {e}")).ptx
+}
+
+#[test]
+fn default_ptx_uses_mma_sync() {
+    assert!(default_ptx(128, true, Arch::Sm90a).contains("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
+}
+
+/// CI sets SPARSEFILL_REQUIRE_PTXAS=1 so that a missing ptxas fails instead of skipping.
+fn ptxas_or_skip() -> bool {
+    if ptxas::find_ptxas().is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("SPARSEFILL_REQUIRE_PTXAS").is_none(),
+        "ptxas not found but SPARSEFILL_REQUIRE_PTXAS is set"
+    );
+    eprintln!("skipping: ptxas not found (pip install nvidia-cuda-nvcc==13.0.88)");
+    false
+}
+
+/// The shipped specialization (BM = BN = 64) for head dim `d`, causal and not.
+fn check_assembles_without_spills(d: usize, arch: Arch) {
+    if !ptxas_or_skip() {
+        return;
+    }
+    for causal in [true, false] {
+        let report = ptxas::assemble(&default_ptx(d, causal, arch), arch)
+            .unwrap_or_else(|e| panic!("D {d} causal {causal} {arch}: {e}"));
+        eprintln!(
+            "D {d} causal {causal} on {arch}: {} registers, {} bytes shared",
+            report.registers, report.shared_bytes
+        );
+        assert_eq!((report.spill_stores, report.spill_loads, report.stack_bytes), (0, 0, 0), "{}", report.raw);
+    }
+}
+
+#[test]
+fn head_dim_64_assembles_without_spills_on_sm80() {
+    check_assembles_without_spills(64, Arch::Sm80);
+}
+
+#[test]
+fn head_dim_64_assembles_without_spills_on_sm90a() {
+    check_assembles_without_spills(64, Arch::Sm90a);
+}
+
+#[test]
+fn head_dim_128_assembles_without_spills_on_sm80() {
+    check_assembles_without_spills(128, Arch::Sm80);
+}
+
+#[test]
+fn head_dim_128_assembles_without_spills_on_sm90a() {
+    check_assembles_without_spills(128, Arch::Sm90a);
+}

@@ -1,0 +1,98 @@
+//! attention.tile on the GPU against the f64 reference: packed sequences of 1000, 3000 and
+//! 17 tokens, 8 query heads sharing 2 key/value heads, head dims 64 and 128, causal and
+//! not. o and lse are poisoned on host and device, so an unwritten row fails.
+//! Runs only with `--features gpu`, on the GPU machine.
+#![cfg(feature = "gpu")]
+
+use rand::seq::IndexedRandom;
+use rand::SeedableRng;
+use sparsefill_compiler::ir::DType;
+use sparsefill_compiler::tensor::HostTensor;
+use sparsefill_patterns::attention::{self, AttentionShape, RowOutputs};
+use sparsefill_patterns::compare;
+use sparsefill_patterns::gpu::{launch, upload, DeviceArg};
+use sparsefill_runtime::{CacheConfig, Gpu, KernelCache};
+
+/// bf16 output of f32 arithmetic with bf16-rounded probabilities.
+const O_TOLERANCE: f64 = 1e-2;
+/// lse is f32 throughout; allowed error relative to the largest |lse|.
+const LSE_TOLERANCE: f64 = 1e-3;
+
+const SEQLENS: [usize; 3] = [1000, 3000, 17];
+/// Rows of the long sequence checked besides its last block: the f64 reference costs
+/// O(len) per row, too slow for all 3000.
+const LONG_SAMPLE: usize = 256;
+
+/// Every row of the short sequences; of the long one, its first and last 64 rows (the
+/// first and the ragged last query block) and a random sample.
+fn checked_rows(rng: &mut impl rand::Rng) -> Vec<usize> {
+    let (long_start, long_end) = (SEQLENS[0], SEQLENS[0] + SEQLENS[1]);
+    let middle: Vec<usize> = (long_start + 64..long_end - 64).collect();
+    let mut rows: Vec<usize> = (0..long_start + 64).collect();
+    rows.extend(middle.choose_multiple(rng, LONG_SAMPLE));
+    rows.extend(long_end - 64..long_end + SEQLENS[2]);
+    rows
+}
+
+fn check_on_gpu(head_dim: usize, causal: bool, seed: u64) {
+    let shape = AttentionShape { seqlens: SEQLENS.to_vec(), heads: 8, kv_heads: 2, head_dim, causal };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let case = attention::case(&shape, 64, &mut rng).unwrap_or_else(|e| panic!("{shape:?}: {e}"));
+    let gpu = Gpu::new(0).expect("a GPU is present on the GPU machine");
+    let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
+    let compiled = cache.get(attention::SOURCE, None, &case.consts).unwrap_or_else(|e| panic!("compile: {e}"));
+    let loaded = gpu.load(&compiled, &cache).unwrap_or_else(|e| panic!("load: {e}"));
+    let device = upload(&gpu, &case.args).unwrap_or_else(|e| panic!("upload: {e}"));
+    let download = |index: usize| -> HostTensor {
+        let DeviceArg::Tensor(t) = &device[index] else { panic!("argument {index} is a tensor") };
+        t.download().unwrap_or_else(|e| panic!("download: {e}"))
+    };
+    for index in [attention::O, attention::LSE] {
+        let DeviceArg::Tensor(t) = &device[index] else { panic!("argument {index} is a tensor") };
+        t.poison().unwrap_or_else(|e| panic!("poison: {e}"));
+    }
+    launch(&gpu, &loaded, &device).unwrap_or_else(|e| panic!("launch: {e}"));
+    gpu.synchronize().unwrap_or_else(|e| panic!("synchronize: {e}"));
+    let (o, lse) = (download(attention::O), download(attention::LSE));
+
+    let rows = checked_rows(&mut rng);
+    let got = attention::gather(&shape, &o, &lse, &rows).unwrap_or_else(|e| panic!("{e}"));
+    let expected = case.reference(&rows).unwrap_or_else(|e| panic!("{e}"));
+    assert_close(&got, &expected, &format!("D {head_dim} causal {causal}"));
+    let all: Vec<usize> = (0..shape.tokens()).collect();
+    let every = attention::gather(&shape, &o, &lse, &all).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        every.o.iter().chain(&every.lse).all(|x| x.is_finite()),
+        "D {head_dim} causal {causal}: a row was not written"
+    );
+}
+
+/// o within a relative L2 error and lse within an absolute error scaled by its largest
+/// magnitude; a NaN left in either (an unwritten element) fails.
+fn assert_close(got: &RowOutputs, expected: &RowOutputs, what: &str) {
+    let o = compare(&HostTensor::from_f64(DType::F32, &[got.o.len()], got.o.clone()), &expected.o);
+    assert!(o.passes(O_TOLERANCE), "{what}: o {o}");
+    let lse = compare(&HostTensor::from_f64(DType::F32, &[got.lse.len()], got.lse.clone()), &expected.lse);
+    let largest = expected.lse.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    assert!(lse.non_finite == 0 && lse.max_abs <= LSE_TOLERANCE * largest, "{what}: lse {lse}");
+}
+
+#[test]
+fn causal_head_dim_128_on_gpu() {
+    check_on_gpu(128, true, 1);
+}
+
+#[test]
+fn non_causal_head_dim_128_on_gpu() {
+    check_on_gpu(128, false, 2);
+}
+
+#[test]
+fn causal_head_dim_64_on_gpu() {
+    check_on_gpu(64, true, 3);
+}
+
+#[test]
+fn non_causal_head_dim_64_on_gpu() {
+    check_on_gpu(64, false, 4);
+}
