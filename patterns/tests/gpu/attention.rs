@@ -2,7 +2,6 @@
 //! 17 tokens, 8 query heads sharing 2 key/value heads, head dims 64 and 128, causal and
 //! not. o and lse are poisoned on host and device, so an unwritten row fails.
 //! Runs only with `--features gpu`, on the GPU machine.
-#![cfg(feature = "gpu")]
 
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;

@@ -1,7 +1,6 @@
 //! The shipped kernels on the GPU against the same f64 references the interpreter
 //! is checked with: fresh random inputs, outputs poisoned on host and device.
 //! Runs only with `--features gpu`, on the GPU machine (docs/gpu.md).
-#![cfg(feature = "gpu")]
 
 use rand::SeedableRng;
 use sparsefill_patterns::gpu::run_case;

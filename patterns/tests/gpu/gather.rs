@@ -1,7 +1,6 @@
 //! Gather loads on the GPU against the interpreter (the reference semantics): rows of
 //! a bf16 matrix picked by an index tensor, with out-of-range indices and entries past
 //! a count masked. A gather copies values, so the two must agree exactly.
-#![cfg(feature = "gpu")]
 
 use rand::{Rng, SeedableRng};
 use sparsefill_compiler::interp::{self, ArgValue};

@@ -1,7 +1,6 @@
 //! `dot` on the GPU (mma.sync through ldmatrix) against f64 references: gemm.tile's `gemm`
 //! on ragged and multi-program shapes, and its `gemm_nt`, `dot(a, trans(b))` as in q · kᵀ. Fresh random bf16 inputs,
 //! outputs poisoned on host and device. Runs only with `--features gpu`, on the GPU machine.
-#![cfg(feature = "gpu")]
 
 use rand::{Rng, SeedableRng};
 use sparsefill_compiler::interp::ArgValue;
@@ -11,7 +10,7 @@ use sparsefill_patterns::compare;
 use sparsefill_patterns::gpu::{launch, upload, DeviceArg};
 use sparsefill_runtime::{CacheConfig, Gpu, KernelCache};
 
-const GEMM: &str = include_str!("../kernels/gemm.tile");
+const GEMM: &str = include_str!("../../kernels/gemm.tile");
 
 /// Relative L2 error allowed: the GPU sums in f32 per 16-wide k-step, and gemm rounds to bf16.
 const TOLERANCE: f64 = 1e-2;

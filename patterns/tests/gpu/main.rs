@@ -1,0 +1,9 @@
+//! GPU tests of the kernels in patterns/, one binary (each test binary carries a
+//! statically linked LLVM, and the GPU pack has a size limit). They run only with
+//! `--features gpu`, on the GPU machine (docs/gpu.md).
+#![cfg(feature = "gpu")]
+
+mod attention;
+mod dot;
+mod gather;
+mod shipped;
