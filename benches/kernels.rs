@@ -108,7 +108,7 @@ fn bench_gemm(
     rng: &mut impl Rng,
 ) -> Result<Value, Box<dyn std::error::Error>> {
     let n = 8192usize;
-    let compiled = cache.get(include_str!("../patterns/kernels/gemm.tile"), Some("gemm"), &[])?;
+    let compiled = cache.get(sparsefill_patterns::gemm::SOURCE, Some("gemm"), &[])?;
     let loaded = gpu.load(&compiled, cache)?;
     let mut random =
         || HostTensor::from_f64(DType::BF16, &[n, n], (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect());

@@ -2,7 +2,7 @@
 //! an f64 reference on fresh random bf16 inputs (outputs poisoned), and through code
 //! generation to PTX that uses tensor cores and assembles without spills.
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use sparsefill_compiler::codegen::ptxas;
 use sparsefill_compiler::interp::{self, ArgValue};
 use sparsefill_compiler::ir::{DType, Kernel};
@@ -10,28 +10,10 @@ use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_compiler::{compile_ir, lower_source};
 use sparsefill_patterns::compare;
-
-const GEMM: &str = include_str!("../kernels/gemm.tile");
-
-/// bf16 output of an f32 accumulation: its own rounding (2^-9 relative) dominates.
-const TOLERANCE: f64 = 1e-2;
+use sparsefill_patterns::gemm::{random, reference, SOURCE as GEMM, TOLERANCE};
 
 fn kernel(name: &str) -> Kernel {
     lower_source(GEMM, Some(name), &[]).unwrap_or_else(|e| panic!("gemm.tile `{name}`: {e}"))
-}
-
-fn random(rng: &mut impl Rng, shape: [usize; 2]) -> HostTensor {
-    let data = (0..shape[0] * shape[1]).map(|_| rng.random_range(-1.0..1.0)).collect();
-    HostTensor::from_f64(DType::BF16, &shape, data)
-}
-
-/// `a [m, k] @ b` in f64 from the rounded inputs, where `b` is `[k, n]`, or `[n, k]` when
-/// `b_transposed`.
-fn reference(a: &HostTensor, b: &HostTensor, b_transposed: bool) -> Vec<f64> {
-    let (m, k) = (a.shape[0], a.shape[1]);
-    let n = if b_transposed { b.shape[0] } else { b.shape[1] };
-    let at = |p: usize, j: usize| if b_transposed { b.data[j * k + p] } else { b.data[p * n + j] };
-    (0..m * n).map(|i| (0..k).map(|p| a.data[i / n * k + p] * at(p, i % n)).sum()).collect()
 }
 
 /// Runs gemm.tile on the interpreter for `[m, n, k]` into a NaN-poisoned output and
@@ -101,21 +83,8 @@ fn gemm_ptx_uses_ldmatrix() {
     assert!(ptx("gemm", Arch::Sm80).contains("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
 }
 
-/// CI sets SPARSEFILL_REQUIRE_PTXAS=1 so that a missing ptxas fails instead of skipping.
-fn ptxas_or_skip() -> bool {
-    if ptxas::find_ptxas().is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("SPARSEFILL_REQUIRE_PTXAS").is_none(),
-        "ptxas not found but SPARSEFILL_REQUIRE_PTXAS is set"
-    );
-    eprintln!("skipping: ptxas not found (pip install nvidia-cuda-nvcc==13.0.88)");
-    false
-}
-
 fn check_assembles_without_spills(name: &str, arch: Arch) {
-    if !ptxas_or_skip() {
+    if !ptxas::available_for_tests("gemm.tile") {
         return;
     }
     let report = ptxas::assemble(&ptx(name, arch), arch).unwrap_or_else(|e| panic!("{name} {arch}: {e}"));

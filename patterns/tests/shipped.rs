@@ -52,22 +52,9 @@ fn wrong_dtype_is_rejected_before_running() {
     assert_eq!(err.to_string(), "argument `x` must have dtype bf16; got f32");
 }
 
-/// CI sets SPARSEFILL_REQUIRE_PTXAS=1 so that a missing ptxas fails instead of skipping.
-fn ptxas_or_skip() -> bool {
-    if ptxas::find_ptxas().is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("SPARSEFILL_REQUIRE_PTXAS").is_none(),
-        "ptxas not found but SPARSEFILL_REQUIRE_PTXAS is set"
-    );
-    eprintln!("skipping: ptxas not found (pip install nvidia-cuda-nvcc==13.0.88)");
-    false
-}
-
 #[test]
 fn every_shipped_kernel_assembles_without_spills() {
-    if !ptxas_or_skip() {
+    if !ptxas::available_for_tests("the shipped kernels") {
         return;
     }
     for kernel in Shipped::ALL {

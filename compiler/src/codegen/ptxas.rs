@@ -13,6 +13,25 @@ use crate::target::Arch;
 /// Overrides where ptxas is found.
 pub const PTXAS_ENV: &str = "SPARSEFILL_PTXAS";
 
+/// Set to `1` (CI does) to make tests fail instead of skip when ptxas is missing.
+pub const REQUIRE_PTXAS_ENV: &str = "SPARSEFILL_REQUIRE_PTXAS";
+
+/// For tests that assemble PTX: whether ptxas is here. Without it they skip with a note
+/// naming `what`, unless [`REQUIRE_PTXAS_ENV`] is `1`, in which case this panics: a
+/// machine that must check every kernel cannot pass by skipping.
+pub fn available_for_tests(what: &str) -> bool {
+    if find_ptxas().is_some() {
+        return true;
+    }
+    assert_ne!(
+        std::env::var(REQUIRE_PTXAS_ENV).as_deref(),
+        Ok("1"),
+        "{REQUIRE_PTXAS_ENV}=1 but ptxas was not found (pip install nvidia-cuda-nvcc==13.0.88)"
+    );
+    eprintln!("skipping the ptxas check of {what}: ptxas not found (pip install nvidia-cuda-nvcc==13.0.88)");
+    false
+}
+
 /// What `ptxas -v` reports for the module's kernel.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PtxasReport {
@@ -191,9 +210,7 @@ ptxas info    : Used 40 registers, used 1 barriers, 32 bytes smem, 400 bytes cme
 
     #[test]
     fn invalid_ptx_is_rejected_with_ptxas_output() {
-        if find_ptxas().is_none() {
-            assert_ne!(std::env::var("SPARSEFILL_REQUIRE_PTXAS").as_deref(), Ok("1"), "ptxas is required but missing");
-            eprintln!("skipping: ptxas not found");
+        if !available_for_tests("invalid PTX") {
             return;
         }
         let result = assemble(".version 8.0\n.target sm_80\nnot ptx", Arch::Sm80);

@@ -2,31 +2,14 @@
 //! on ragged and multi-program shapes, and its `gemm_nt`, `dot(a, trans(b))` as in q · kᵀ. Fresh random bf16 inputs,
 //! outputs poisoned on host and device. Runs only with `--features gpu`, on the GPU machine.
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use sparsefill_compiler::interp::ArgValue;
 use sparsefill_compiler::ir::DType;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_patterns::compare;
+use sparsefill_patterns::gemm::{random, reference, SOURCE as GEMM, TOLERANCE};
 use sparsefill_patterns::gpu::{launch, upload, DeviceArg};
 use sparsefill_runtime::{CacheConfig, Gpu, KernelCache};
-
-const GEMM: &str = include_str!("../../kernels/gemm.tile");
-
-/// Relative L2 error allowed: the GPU sums in f32 per 16-wide k-step, and gemm rounds to bf16.
-const TOLERANCE: f64 = 1e-2;
-
-fn random(rng: &mut impl Rng, shape: [usize; 2]) -> HostTensor {
-    let data = (0..shape[0] * shape[1]).map(|_| rng.random_range(-1.0..1.0)).collect();
-    HostTensor::from_f64(DType::BF16, &shape, data)
-}
-
-/// `a [m, k] @ b`, where `b` is `[k, n]`, or `[n, k]` when `b_transposed`; in f64.
-fn reference(a: &HostTensor, b: &HostTensor, b_transposed: bool) -> Vec<f64> {
-    let (m, k) = (a.shape[0], a.shape[1]);
-    let n = if b_transposed { b.shape[0] } else { b.shape[1] };
-    let at = |p: usize, j: usize| if b_transposed { b.data[j * k + p] } else { b.data[p * n + j] };
-    (0..m * n).map(|i| (0..k).map(|p| a.data[i / n * k + p] * at(p, i % n)).sum()).collect()
-}
 
 /// Runs gemm.tile's `kernel` on the GPU with `args` (the last is the output, poisoned
 /// first) and returns the output.
