@@ -5,6 +5,7 @@
 //! `[T, H, D]`, k, v are `[T, HKV, D]`, every sequence concatenated along T, with
 //! `cu_seqlens` the `B + 1` prefix sums of the lengths; lse is `[H, T]`, natural log.
 
+use crate::accuracy::compare;
 use rand::Rng;
 use sparsefill_compiler::interp::ArgValue;
 use sparsefill_compiler::ir::{ConstValue, DType};
@@ -231,6 +232,27 @@ fn check_rows(shape: &AttentionShape, rows: &[usize]) -> Result<(), ShapeError> 
         Some(&row) => Err(ShapeError::Row { row, tokens }),
         None => Ok(()),
     }
+}
+
+/// Relative L2 error allowed on `o` (bf16 output).
+pub const O_TOLERANCE: f64 = 1e-2;
+/// Absolute error allowed on `lse`, relative to its largest magnitude.
+pub const LSE_TOLERANCE: f64 = 1e-3;
+
+/// Checks kernel outputs against the reference rows: `o` within [`O_TOLERANCE`] (relative
+/// L2) and `lse` within [`LSE_TOLERANCE`] of its largest magnitude. A NaN left in either
+/// (an unwritten element) fails. The error says which output failed and by how much.
+pub fn check_outputs(got: &RowOutputs, expected: &RowOutputs) -> Result<(), String> {
+    let o = compare(&HostTensor::from_f64(DType::F32, &[got.o.len()], got.o.clone()), &expected.o);
+    if !o.passes(O_TOLERANCE) {
+        return Err(format!("o {o}"));
+    }
+    let lse = compare(&HostTensor::from_f64(DType::F32, &[got.lse.len()], got.lse.clone()), &expected.lse);
+    let largest = expected.lse.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    if lse.non_finite != 0 || lse.max_abs > LSE_TOLERANCE * largest {
+        return Err(format!("lse {lse}"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -10,13 +10,7 @@ use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_compiler::{compile_ir, lower_source};
-use sparsefill_patterns::attention::{self, AttentionShape, RowOutputs};
-use sparsefill_patterns::compare;
-
-/// bf16 output of f32 arithmetic with bf16-rounded probabilities.
-const O_TOLERANCE: f64 = 1e-2;
-/// lse is f32 throughout; allowed error relative to the largest |lse|.
-const LSE_TOLERANCE: f64 = 1e-3;
+use sparsefill_patterns::attention::{self, AttentionShape};
 
 /// Interpreter shapes stay tiny: it evaluates every dot element by element.
 fn shape(causal: bool) -> AttentionShape {
@@ -32,17 +26,9 @@ fn check_on_interpreter(shape: AttentionShape, block: usize, seed: u64) {
     let rows: Vec<usize> = (0..shape.tokens()).collect();
     let expected = case.reference(&rows).unwrap_or_else(|e| panic!("{e}"));
     let got = case.outputs(&rows).unwrap_or_else(|e| panic!("{e}"));
-    assert_close(&got, &expected, &format!("{shape:?} block {block}"));
-}
-
-/// o within a relative L2 error and lse within an absolute error scaled by its largest
-/// magnitude; a NaN left in either (an unwritten element) fails.
-fn assert_close(got: &RowOutputs, expected: &RowOutputs, what: &str) {
-    let o = compare(&HostTensor::from_f64(DType::F32, &[got.o.len()], got.o.clone()), &expected.o);
-    assert!(o.passes(O_TOLERANCE), "{what}: o {o}");
-    let lse = compare(&HostTensor::from_f64(DType::F32, &[got.lse.len()], got.lse.clone()), &expected.lse);
-    let largest = expected.lse.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    assert!(lse.non_finite == 0 && lse.max_abs <= LSE_TOLERANCE * largest, "{what}: lse {lse}");
+    if let Err(e) = attention::check_outputs(&got, &expected) {
+        panic!("{}: {e}", &format!("{shape:?} block {block}"));
+    }
 }
 
 #[test]
