@@ -27,7 +27,7 @@ fn check_on_interpreter(shape: AttentionShape, block: usize, seed: u64) {
     let expected = case.reference(&rows).unwrap_or_else(|e| panic!("{e}"));
     let got = case.outputs(&rows).unwrap_or_else(|e| panic!("{e}"));
     if let Err(e) = attention::check_outputs(&got, &expected) {
-        panic!("{}: {e}", &format!("{shape:?} block {block}"));
+        panic!("{shape:?} block {block}: {e}");
     }
 }
 
@@ -123,4 +123,16 @@ fn head_dim_128_assembles_without_spills_on_sm80() {
 #[test]
 fn head_dim_128_assembles_without_spills_on_sm90a() {
     check_assembles_without_spills(128, Arch::Sm90a);
+}
+
+/// K with another head dim than Q is rejected before anything runs, naming both.
+#[test]
+fn head_dims_that_differ_between_q_and_k_are_rejected() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let mut case = attention::case(&shape(true), 16, &mut rng).unwrap();
+    let ir = lower_source(attention::SOURCE, None, &case.consts).unwrap();
+    let tokens = shape(true).tokens();
+    case.args[attention::K] = ArgValue::Tensor(HostTensor::zeros(DType::BF16, &[tokens, 2, 32]));
+    let err = interp::run(&ir, &mut case.args).unwrap_err();
+    assert_eq!(err.to_string(), "dimension `D` of `k` is 32, but the kernel was specialized with D = 64");
 }
