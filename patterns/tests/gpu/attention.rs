@@ -51,7 +51,7 @@ fn check_on_gpu(head_dim: usize, causal: bool, seed: u64) {
     let got = attention::gather(&shape, &o, &lse, &rows).unwrap_or_else(|e| panic!("{e}"));
     let expected = case.reference(&rows).unwrap_or_else(|e| panic!("{e}"));
     if let Err(e) = attention::check_outputs(&got, &expected) {
-        panic!("{}: {e}", &format!("D {head_dim} causal {causal}"));
+        panic!("D {head_dim} causal {causal}: {e}");
     }
     let all: Vec<usize> = (0..shape.tokens()).collect();
     let every = attention::gather(&shape, &o, &lse, &all).unwrap_or_else(|e| panic!("{e}"));
