@@ -247,7 +247,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let b = &self.builder;
         let regs = self.get(value)?;
         if from.dtype == DType::F32 && matches!(to.dtype, DType::BF16 | DType::F16) && regs.len() % 2 == 0 {
-            return self.narrow_pairs(&regs, to.dtype);
+            return self.narrow_pairs(regs, to.dtype);
         }
         regs.iter()
             .map(|&x| -> Result<BasicValueEnum<'ctx>, CodegenError> {
