@@ -57,6 +57,13 @@ impl KernelBuilder {
         ValueId(self.kernel.value_types.len() as u32 - 1)
     }
 
+    /// New values with the types of `values`, in order (loop-carried block arguments
+    /// and loop results).
+    fn fresh_values_like(&mut self, values: &[ValueId]) -> Vec<ValueId> {
+        let types: Vec<Type> = values.iter().map(|&v| self.value_type(v).clone()).collect();
+        types.into_iter().map(|t| self.new_value(t)).collect()
+    }
+
     pub fn value_type(&self, v: ValueId) -> &Type {
         self.kernel.value_type(v)
     }
@@ -199,24 +206,12 @@ impl KernelBuilder {
     ) -> Vec<ValueId> {
         let iv_ty = self.value_type(lower).clone();
         let iv = self.new_value(iv_ty);
-        let carried: Vec<ValueId> = init
-            .iter()
-            .map(|&v| self.value_type(v).clone())
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|t| self.new_value(t))
-            .collect();
+        let carried = self.fresh_values_like(&init);
         self.open.push(Block { args: std::iter::once(iv).chain(carried.iter().copied()).collect(), insts: Vec::new() });
         let next = body(self, iv, &carried);
         self.yield_(next);
         let block = self.open.pop().expect("loop body block");
-        let results: Vec<ValueId> = init
-            .iter()
-            .map(|&v| self.value_type(v).clone())
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|t| self.new_value(t))
-            .collect();
+        let results = self.fresh_values_like(&init);
         self.current()
             .insts
             .push(Inst { results: results.clone(), op: Op::For { lower, upper, step, init, body: block } });
