@@ -7,6 +7,7 @@
 
 pub mod accuracy;
 pub mod attention;
+pub mod config;
 pub mod gemm;
 pub mod gpu;
 pub mod reference;
