@@ -9,6 +9,17 @@ fn counting(shape: &[usize]) -> HostTensor {
     HostTensor::from_f64(DType::F32, shape, (1..=n).map(|i| i as f64).collect())
 }
 
+/// Adds an f32 `out` parameter shaped like `tile`, stores `tile` into it whole, and
+/// finishes the kernel; returns it with the output's shape.
+fn store_to_new_output(mut b: KernelBuilder, tile: ValueId) -> (Kernel, Vec<usize>) {
+    let shape = b.value_type(tile).shape.clone();
+    let out_dims: Vec<String> = (0..shape.len()).map(|d| format!("O{d}")).collect();
+    let out = b.tensor_param("out", DType::F32, &out_dims.iter().map(String::as_str).collect::<Vec<_>>());
+    let all = whole(&mut b, &shape);
+    b.store(out, all, tile);
+    (b.finish(), shape.iter().map(|&d| d as usize).collect())
+}
+
 /// Loads `x` at the indices `at` builds and returns the stored tile.
 fn load(x: HostTensor, at: impl FnOnce(&mut KernelBuilder) -> Vec<Index>) -> String {
     let mut b = KernelBuilder::new("load", 1);
@@ -17,13 +28,7 @@ fn load(x: HostTensor, at: impl FnOnce(&mut KernelBuilder) -> Vec<Index>) -> Str
     single_program(&mut b);
     let indices = at(&mut b);
     let tile = b.load(xp, indices);
-    let shape = b.value_type(tile).shape.clone();
-    let out_dims: Vec<String> = (0..shape.len()).map(|d| format!("O{d}")).collect();
-    let out = b.tensor_param("out", DType::F32, &out_dims.iter().map(String::as_str).collect::<Vec<_>>());
-    let all = whole(&mut b, &shape);
-    b.store(out, all, tile);
-    let kernel = b.finish();
-    let out_shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    let (kernel, out_shape) = store_to_new_output(b, tile);
     let mut args = vec![ArgValue::Tensor(x), ArgValue::Tensor(HostTensor::filled(DType::F32, &out_shape, f64::NAN))];
     render_result(run(&kernel, &mut args).map(|()| output(args)))
 }
@@ -140,13 +145,7 @@ fn gather(x: HostTensor, idx: &[i64], at: impl FnOnce(&mut KernelBuilder, ValueI
     let positions = b.load(ip, all);
     let indices = at(&mut b, positions);
     let tile = b.load(xp, indices);
-    let shape = b.value_type(tile).shape.clone();
-    let out_dims: Vec<String> = (0..shape.len()).map(|d| format!("O{d}")).collect();
-    let out = b.tensor_param("out", DType::F32, &out_dims.iter().map(String::as_str).collect::<Vec<_>>());
-    let all = whole(&mut b, &shape);
-    b.store(out, all, tile);
-    let kernel = b.finish();
-    let out_shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    let (kernel, out_shape) = store_to_new_output(b, tile);
     let idx = HostTensor::from_f64(DType::I32, &[idx.len()], idx.iter().map(|&i| i as f64).collect());
     let mut args = vec![
         ArgValue::Tensor(x),
