@@ -103,6 +103,24 @@ fn is_dot_dim(n: usize) -> bool {
     n.is_power_of_two() && (16..=128).contains(&n)
 }
 
+/// Which (query, key) pair a reference mask is asked about: the sequence and query head,
+/// and positions local to the sequence (`0 .. len`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyMask {
+    pub seq: usize,
+    pub head: usize,
+    pub query: usize,
+    pub key: usize,
+    pub len: usize,
+}
+
+impl KeyMask {
+    /// Whether the key is at or before the query (the causal mask keeps it).
+    pub fn is_causal_visible(&self) -> bool {
+        self.key <= self.query
+    }
+}
+
 /// One run of the kernel: its specialization and arguments, o and lse poisoned with NaN.
 #[derive(Clone, Debug)]
 pub struct AttentionCase {
@@ -165,6 +183,19 @@ impl AttentionCase {
 
     /// The f64 reference at token rows `rows`, from the rounded inputs.
     pub fn reference(&self, rows: &[usize]) -> Result<RowOutputs, ShapeError> {
+        let causal = self.shape.causal;
+        self.reference_masked(rows, |at| !causal || at.is_causal_visible())
+    }
+
+    /// The f64 reference at token rows `rows` where each row attends only to the keys
+    /// `mask` keeps: the sparse patterns' oracle, "dense attention with the same mask".
+    /// `mask` sees positions local to the row's sequence; a row whose mask keeps no key
+    /// gets `o = 0` and `lse = -inf` (what a kernel that computes no tile writes).
+    pub fn reference_masked(
+        &self,
+        rows: &[usize],
+        mask: impl Fn(KeyMask) -> bool,
+    ) -> Result<RowOutputs, ShapeError> {
         let s = &self.shape;
         check_rows(s, rows)?;
         let (q, k, v) = (self.tensor(Q)?, self.tensor(K)?, self.tensor(V)?);
@@ -176,22 +207,26 @@ impl AttentionCase {
             // The sequence holding `row`: the last start at or before it.
             let seq = cu.partition_point(|&c| c <= row) - 1;
             let start = cu[seq];
-            let last_key = if s.causal { row } else { cu[seq + 1] - 1 };
+            let len = cu[seq + 1] - start;
             for h in 0..s.heads {
                 let hk = h / group;
                 let qv = &q.data[(row * s.heads + h) * d..][..d];
                 let key = |j: usize| (j * s.kv_heads + hk) * d;
-                let scores: Vec<f64> = (start..=last_key)
-                    .map(|j| scale * qv.iter().zip(&k.data[key(j)..][..d]).map(|(a, b)| a * b).sum::<f64>())
+                let keys: Vec<usize> = (start..start + len)
+                    .filter(|&j| mask(KeyMask { seq, head: h, query: row - start, key: j - start, len }))
+                    .collect();
+                let scores: Vec<f64> = keys
+                    .iter()
+                    .map(|&j| scale * qv.iter().zip(&k.data[key(j)..][..d]).map(|(a, b)| a * b).sum::<f64>())
                     .collect();
                 let m = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let weights: Vec<f64> = scores.iter().map(|x| (x - m).exp()).collect();
                 let total: f64 = weights.iter().sum();
                 for c in 0..d {
-                    let weighted: f64 = (start..=last_key).zip(&weights).map(|(j, w)| w * v.data[key(j) + c]).sum();
-                    out.o.push(weighted / total);
+                    let weighted: f64 = keys.iter().zip(&weights).map(|(&j, w)| w * v.data[key(j) + c]).sum();
+                    out.o.push(if keys.is_empty() { 0.0 } else { weighted / total });
                 }
-                out.lse.push(m + total.ln());
+                out.lse.push(if keys.is_empty() { f64::NEG_INFINITY } else { m + total.ln() });
             }
         }
         Ok(out)
