@@ -12,6 +12,7 @@ pub mod gemm;
 pub mod gpu;
 pub mod reference;
 pub mod shipped;
+pub mod sparse;
 
 pub use accuracy::{compare, Accuracy};
 pub use shipped::Shipped;
