@@ -9,13 +9,16 @@ use inkwell::types::{BasicTypeEnum, VectorType};
 use inkwell::values::{BasicValueEnum, FloatValue, FunctionValue, IntValue, PointerValue};
 use inkwell::IntPredicate;
 
+use std::collections::HashMap;
+
 use super::build::intrinsic_result;
 use super::layout::Layout;
+use super::plan::{self, Placement};
 use super::shared::SharedMemory;
 use super::CodegenError;
-use crate::ir::{DType, Kernel, Type, ValueId};
+use crate::ir::{Block, DType, Inst, Kernel, Op, Type, ValueId};
 
-/// One thread's registers of a value, register `r` as [`Layout`] numbers them. A scalar has one.
+/// One thread's registers of a value, register `r` as its [`Layout`] numbers them. A scalar has one.
 pub(super) type Regs<'ctx> = Vec<BasicValueEnum<'ctx>>;
 
 /// A kernel parameter as the entry function receives it (see [`crate::abi`]).
@@ -35,7 +38,15 @@ pub(super) struct Lowerer<'a, 'ctx> {
     pub tid: IntValue<'ctx>,
     pub params: Vec<ParamValue<'ctx>>,
     pub shared: SharedMemory<'ctx>,
+    /// Each value's placement ([`plan`]).
+    placements: Vec<Placement>,
+    /// The instruction that defines each value (for values materialized at use).
+    defs: Vec<Option<&'a Inst>>,
+    /// Registers of values placed `Fixed`, in their layout.
     values: Vec<Option<Regs<'ctx>>>,
+    /// Values materialized or converted into another layout, one map per open block:
+    /// an entry made inside a `for`/`if` body does not dominate the code after it.
+    other_layouts: Vec<HashMap<(ValueId, Layout), Regs<'ctx>>>,
 }
 
 impl<'a, 'ctx> Lowerer<'a, 'ctx> {
@@ -49,6 +60,8 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
         params: Vec<ParamValue<'ctx>>,
     ) -> Result<Self, CodegenError> {
         let tid = intrinsic_result(module, &builder, "llvm.nvvm.read.ptx.sreg.tid.x", &[], &[])?;
+        let mut defs = vec![None; kernel.value_types.len()];
+        record_defs(&kernel.body, &mut defs);
         Ok(Lowerer {
             context,
             module,
@@ -59,7 +72,10 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             tid: as_int(tid)?,
             params,
             shared: SharedMemory::default(),
+            placements: plan::assign(kernel)?,
+            defs,
             values: vec![None; kernel.value_types.len()],
+            other_layouts: vec![HashMap::new()],
         })
     }
 
@@ -67,19 +83,118 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
         self.kernel.value_types.get(v.0 as usize).ok_or_else(|| CodegenError::InvalidIr(format!("{v} has no type")))
     }
 
-    pub fn layout(&self, ty: &Type) -> Result<Layout, CodegenError> {
-        Layout::of(ty, self.threads)
+    /// The blocked layout of `ty`: the layout of loads, parameters and anything not
+    /// placed otherwise.
+    pub fn blocked(&self, ty: &Type) -> Result<Layout, CodegenError> {
+        Layout::blocked(ty, self.threads)
     }
 
-    pub fn get(&self, v: ValueId) -> Result<&Regs<'ctx>, CodegenError> {
-        self.values
-            .get(v.0 as usize)
-            .and_then(Option::as_ref)
-            .ok_or_else(|| CodegenError::InvalidIr(format!("{v} is used before it is defined")))
+    pub fn placement(&self, v: ValueId) -> Result<&Placement, CodegenError> {
+        self.placements.get(v.0 as usize).ok_or_else(|| CodegenError::InvalidIr(format!("{v} has no placement")))
+    }
+
+    /// Whether `v` is computed once, in `layout`.
+    pub fn is_fixed_in(&self, v: ValueId, layout: &Layout) -> Result<bool, CodegenError> {
+        Ok(matches!(self.placement(v)?, Placement::Fixed(l) if l == layout))
+    }
+
+    /// The op that defines `v`, unless it is a block argument.
+    pub fn defining_op(&self, v: ValueId) -> Option<&'a Op> {
+        self.defs.get(v.0 as usize).copied().flatten().map(|inst| &inst.op)
+    }
+
+    /// The layout `v` lives in: its fixed layout, or blocked for a value placed at use.
+    pub fn layout_of(&self, v: ValueId) -> Result<Layout, CodegenError> {
+        match self.placement(v)? {
+            Placement::Fixed(l) => Ok(l.clone()),
+            Placement::AtUse => self.blocked(self.ty(v)?),
+        }
+    }
+
+    /// `v`'s registers in [`Lowerer::layout_of`]`(v)`.
+    pub fn get(&mut self, v: ValueId) -> Result<Regs<'ctx>, CodegenError> {
+        let layout = self.layout_of(v)?;
+        self.get_in(v, &layout)
+    }
+
+    /// `v`'s registers in `layout`: as computed, recomputed there (values placed at use),
+    /// or moved there through shared memory. Each result is kept for later uses in the
+    /// same block and the blocks nested in it.
+    pub fn get_in(&mut self, v: ValueId, layout: &Layout) -> Result<Regs<'ctx>, CodegenError> {
+        if let Placement::Fixed(own) = self.placement(v)? {
+            if own == layout {
+                return self
+                    .values
+                    .get(v.0 as usize)
+                    .and_then(Option::clone)
+                    .ok_or_else(|| CodegenError::InvalidIr(format!("{v} is used before it is defined")));
+            }
+        }
+        let key = (v, layout.clone());
+        if let Some(regs) = self.other_layouts.iter().rev().find_map(|m| m.get(&key)) {
+            return Ok(regs.clone());
+        }
+        let regs = match self.placement(v)?.clone() {
+            Placement::Fixed(own) => {
+                let regs = self.get_in(v, &own)?;
+                let ty = self.ty(v)?;
+                self.convert_layout(&regs, ty, &own, layout)?
+            }
+            Placement::AtUse => {
+                let inst = self
+                    .defs
+                    .get(v.0 as usize)
+                    .copied()
+                    .flatten()
+                    .ok_or_else(|| CodegenError::InvalidIr(format!("{v} is used but never defined")))?;
+                self.materialize(&inst.op, v, layout)?
+            }
+        };
+        if regs.len() != layout.regs() {
+            return Err(CodegenError::InvalidIr(format!(
+                "{v} got {} registers in a layout of {}",
+                regs.len(),
+                layout.regs()
+            )));
+        }
+        if let Some(scope) = self.other_layouts.last_mut() {
+            scope.insert(key, regs.clone());
+        }
+        Ok(regs)
+    }
+
+    /// Opens a `for`/`if` body: what it materializes stays inside it.
+    pub fn enter_block(&mut self) {
+        self.other_layouts.push(HashMap::new());
+    }
+
+    pub fn leave_block(&mut self) {
+        self.other_layouts.pop();
+    }
+
+    /// The defining op of a value placed at use, computed in `layout`.
+    fn materialize(&mut self, op: &Op, result: ValueId, layout: &Layout) -> Result<Regs<'ctx>, CodegenError> {
+        match op {
+            Op::Const(literal) => self.constant(*literal, result, layout),
+            Op::Splat { value } => self.splat(*value, result, layout),
+            Op::Arange { start, len } => self.arange(*start, *len, result, layout),
+            Op::ExpandDims { value, axis } => self.expand_dims(*value, *axis, result, layout),
+            Op::Broadcast { value } => self.broadcast(*value, result, layout),
+            Op::Binary { op, lhs, rhs } => self.binary(*op, *lhs, *rhs, result, layout),
+            Op::Unary { op, value } => self.unary(*op, *value, result, layout),
+            Op::Cmp { op, lhs, rhs } => self.compare(*op, *lhs, *rhs, result, layout),
+            Op::Select { cond, on_true, on_false } => self.select(*cond, *on_true, *on_false, result, layout),
+            Op::Cast { value } => self.cast(*value, result, layout),
+            Op::Trans { value } => self.trans(*value, result, layout),
+            other => Err(CodegenError::InvalidIr(format!(
+                "{result} is placed at use but `{}` is computed once",
+                crate::ir::op_name(other)
+            ))),
+        }
     }
 
     /// The register of a rank-0 value.
-    pub fn scalar(&self, v: ValueId, dtype: DType) -> Result<BasicValueEnum<'ctx>, CodegenError> {
+    pub fn scalar(&mut self, v: ValueId, dtype: DType) -> Result<BasicValueEnum<'ctx>, CodegenError> {
         let ty = self.ty(v)?;
         if *ty != Type::scalar(dtype) {
             return Err(CodegenError::InvalidIr(format!("{v} must be a {dtype} scalar; it is {ty}")));
@@ -87,12 +202,12 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
         Ok(self.get(v)?[0])
     }
 
-    pub fn scalar_i32(&self, v: ValueId) -> Result<IntValue<'ctx>, CodegenError> {
+    pub fn scalar_i32(&mut self, v: ValueId) -> Result<IntValue<'ctx>, CodegenError> {
         as_int(self.scalar(v, DType::I32)?)
     }
 
     pub fn define(&mut self, v: ValueId, regs: Regs<'ctx>) -> Result<(), CodegenError> {
-        let expected = self.layout(self.ty(v)?)?.regs();
+        let expected = self.layout_of(v)?.regs();
         if regs.len() != expected {
             return Err(CodegenError::InvalidIr(format!(
                 "{v} gets {} registers, its type needs {expected}",
@@ -165,17 +280,33 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
 
     /// The flat element index register `reg` of `layout` holds in this thread, as i32.
     pub fn flat_index(&self, layout: &Layout, reg: usize) -> Result<IntValue<'ctx>, CodegenError> {
-        let thread = self.builder.build_and(self.tid, self.i32((1 << layout.thread_bits) - 1), "")?;
-        let thread_part = self.builder.build_left_shift(thread, self.i32(u64::from(layout.vec_bits)), "")?;
-        Ok(self.builder.build_or(thread_part, self.i32(u64::from(layout.reg_flat_bits(reg))), "")?)
+        let b = &self.builder;
+        let mut index = self.i32(u64::from(layout.reg_flat_bits(reg)));
+        for (thread_bit, flat_bit, width) in layout.thread_runs() {
+            let field = b.build_and(
+                b.build_right_shift(self.tid, self.i32(u64::from(thread_bit)), false, "")?,
+                self.i32((1u64 << width) - 1),
+                "",
+            )?;
+            index = b.build_or(index, b.build_left_shift(field, self.i32(u64::from(flat_bit)), "")?, "")?;
+        }
+        Ok(index)
     }
 
-    /// Whether this thread owns (rather than replicates) its elements of `layout`.
+    /// Whether this thread owns (rather than replicates) its elements of `layout`: the
+    /// replicas are the threads with a nonzero free thread-id bit.
     pub fn is_owner(&self, layout: &Layout) -> Result<IntValue<'ctx>, CodegenError> {
-        if !layout.is_replicated(self.threads) {
+        let free = layout.free_thread_mask();
+        if free == 0 {
             return Ok(self.bool(true));
         }
-        Ok(self.builder.build_int_compare(IntPredicate::ULT, self.tid, self.i32(1 << layout.thread_bits), "owner")?)
+        let lowest = free & free.wrapping_neg();
+        if free + lowest == u64::from(self.threads) {
+            // The free bits are the top ones: the owners are the threads below them.
+            return Ok(self.builder.build_int_compare(IntPredicate::ULT, self.tid, self.i32(lowest), "owner")?);
+        }
+        let bits = self.builder.build_and(self.tid, self.i32(free), "")?;
+        Ok(self.builder.build_int_compare(IntPredicate::EQ, bits, self.i32(0), "owner")?)
     }
 
     /// Element `index` of a shared-memory array of `dtype` starting at `base`.
@@ -187,6 +318,25 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
     ) -> Result<PointerValue<'ctx>, CodegenError> {
         // SAFETY: callers index below the element count they reserved for `base`.
         Ok(unsafe { self.builder.build_gep(self.mem_type(dtype), base, &[index], "")? })
+    }
+}
+
+/// Records the defining instruction of every value in `block` and the blocks nested in it.
+fn record_defs<'a>(block: &'a Block, defs: &mut [Option<&'a Inst>]) {
+    for inst in &block.insts {
+        for r in &inst.results {
+            if let Some(slot) = defs.get_mut(r.0 as usize) {
+                *slot = Some(inst);
+            }
+        }
+        match &inst.op {
+            Op::For { body, .. } => record_defs(body, defs),
+            Op::If { then_block, else_block, .. } => {
+                record_defs(then_block, defs);
+                record_defs(else_block, defs);
+            }
+            _ => {}
+        }
     }
 }
 

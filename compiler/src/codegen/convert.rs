@@ -1,15 +1,15 @@
-//! Moving tile elements between threads through shared memory: `broadcast`, `trans`,
-//! `expand_dims` when the new shape's layout differs from the old one, and a gather
-//! load's index tile spread to the shape of the tile it loads.
+//! Reshaping ops and moves between layouts: `expand_dims` and `broadcast` (register
+//! renumbering in the layout their use asks for), and, through shared memory, `trans`,
+//! layout conversions, and a gather load's index tile spread to the shape it loads.
 //!
-//! One helper does both ([`Lowerer::exchange`]): every element is written once, by the
+//! One helper moves data ([`Lowerer::exchange`]): every element is written once, by the
 //! thread that owns it, at its flat index; after a barrier each thread reads the
-//! elements its result registers need. A broadcast differs from a relayout only in the
-//! read side's index map.
+//! elements its result registers need, through an index map.
 
 use inkwell::values::{BasicValueEnum, IntValue, PointerValue};
 
 use super::context::{Lowerer, Regs};
+use super::layout::Layout;
 use super::CodegenError;
 use crate::ir::{DType, Type, ValueId};
 
@@ -36,27 +36,6 @@ impl IndexMap {
         IndexMap { dst_bits: element_bits, fields: vec![BitField { dst_lo: 0, width: element_bits, src_lo: 0 }] }
     }
 
-    /// Repeats the size-1 dimensions of `from` to the sizes of `to` (equal rank).
-    pub fn broadcast(from: &[u32], to: &[u32]) -> IndexMap {
-        let (mut dst_lo, mut src_lo) = (0, 0);
-        let mut fields: Vec<BitField> = Vec::new();
-        for (&f, &t) in from.iter().zip(to).rev() {
-            if f == t && f > 1 {
-                let width = f.trailing_zeros();
-                match fields.last_mut() {
-                    // Adjacent on both sides: one wider field (so no-op broadcasts are the identity).
-                    Some(last) if last.dst_lo + last.width == dst_lo && last.src_lo + last.width == src_lo => {
-                        last.width += width
-                    }
-                    _ => fields.push(BitField { dst_lo, width, src_lo }),
-                }
-            }
-            dst_lo += t.trailing_zeros();
-            src_lo += f.trailing_zeros();
-        }
-        IndexMap { dst_bits: dst_lo, fields }
-    }
-
     /// `[rows, cols]` → `[cols, rows]`: destination `(i, j)` reads source `(j, i)`, so
     /// the destination's low log2(rows) bits are the source's high (row) bits and
     /// the rest are the source's low (column) bits.
@@ -78,8 +57,14 @@ impl IndexMap {
 }
 
 impl<'ctx> Lowerer<'_, 'ctx> {
-    /// `expand_dims` keeps the flat element order, so it is free unless the layout moves.
-    pub fn expand_dims(&mut self, value: ValueId, axis: u32, result: ValueId) -> Result<Regs<'ctx>, CodegenError> {
+    /// `expand_dims` keeps the flat element order, so the value in the same layout is the result.
+    pub fn expand_dims(
+        &mut self,
+        value: ValueId,
+        axis: u32,
+        result: ValueId,
+        layout: &Layout,
+    ) -> Result<Regs<'ctx>, CodegenError> {
         let (from, to) = (self.ty(value)?, self.ty(result)?);
         let mut expected = from.shape.clone();
         if axis as usize > expected.len() {
@@ -89,11 +74,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         if *to != Type::tile(from.dtype, expected) {
             return Err(CodegenError::InvalidIr(format!("expand_dims at axis {axis} cannot turn {from} into {to}")));
         }
-        let map = IndexMap::identity(self.layout(from)?.element_bits());
-        self.relayout("expand_dims", value, result, &map)
+        self.get_in(value, layout)
     }
 
-    pub fn broadcast(&mut self, value: ValueId, result: ValueId) -> Result<Regs<'ctx>, CodegenError> {
+    /// A broadcast in `layout` reads its source in `layout` minus the repeated axes'
+    /// flat bits: every register then finds its element in its own thread.
+    pub fn broadcast(&mut self, value: ValueId, result: ValueId, layout: &Layout) -> Result<Regs<'ctx>, CodegenError> {
         let (from, to) = (self.ty(value)?, self.ty(result)?);
         let compatible = from.rank() == to.rank()
             && from.dtype == to.dtype
@@ -101,11 +87,34 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         if !compatible {
             return Err(CodegenError::InvalidIr(format!("broadcast cannot turn {from} into {to}")));
         }
-        let map = IndexMap::broadcast(&from.shape, &to.shape);
-        self.relayout("broadcast", value, result, &map)
+        // The repeated axes' flat-bit ranges, highest first so that removing one keeps
+        // the positions of the next.
+        let mut lo = 0;
+        let mut repeated = Vec::new();
+        for (&f, &t) in from.shape.iter().zip(&to.shape).rev() {
+            let width = t.trailing_zeros();
+            if f != t {
+                repeated.push((lo, width));
+            }
+            lo += width;
+        }
+        repeated.reverse();
+        let mut source = layout.clone();
+        let mut register_of: Vec<usize> = (0..layout.regs()).collect();
+        for &(lo, width) in &repeated {
+            for r in register_of.iter_mut() {
+                *r = source.register_without_bits(*r, lo, width);
+            }
+            source = source.without_bits(lo, width);
+        }
+        let regs = self.get_in(value, &source)?;
+        register_of
+            .iter()
+            .map(|&r| regs.get(r).copied().ok_or_else(|| CodegenError::InvalidIr(format!("broadcast register {r}"))))
+            .collect()
     }
 
-    pub fn trans(&mut self, value: ValueId, result: ValueId) -> Result<Regs<'ctx>, CodegenError> {
+    pub fn trans(&mut self, value: ValueId, result: ValueId, layout: &Layout) -> Result<Regs<'ctx>, CodegenError> {
         let (from, to) = (self.ty(value)?, self.ty(result)?);
         let &[rows, cols] = from.shape.as_slice() else {
             return Err(CodegenError::InvalidIr(format!("trans of {from}; it takes a rank-2 tile")));
@@ -113,61 +122,66 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         if *to != Type::tile(from.dtype, vec![cols, rows]) {
             return Err(CodegenError::InvalidIr(format!("trans cannot turn {from} into {to}")));
         }
-        self.relayout("trans", value, result, &IndexMap::transpose(rows, cols))
+        let src = self.layout_of(value)?;
+        let regs = self.get(value)?;
+        self.exchange("trans", &regs, from, &src, layout, &IndexMap::transpose(rows, cols))
     }
 
-    /// The i32 index tile `value` (`[L]`) spread over a tile of `shape`, one register
-    /// per register of that tile: element `f` gets `value[(f >> lo) mod L]`, the position
-    /// along the axis that flat bits `lo..lo + log2 L` index.
-    pub fn spread_index(&mut self, value: ValueId, shape: &[u32], lo: u32) -> Result<Regs<'ctx>, CodegenError> {
+    /// The i32 index tile `value` (`[L]`) spread over a tile of `shape` in `layout`, one
+    /// register per register of that tile: element `f` gets `value[(f >> lo) mod L]`,
+    /// the position along the axis that flat bits `lo..lo + log2 L` index.
+    pub fn spread_index(
+        &mut self,
+        value: ValueId,
+        shape: &[u32],
+        lo: u32,
+        layout: &Layout,
+    ) -> Result<Regs<'ctx>, CodegenError> {
         let from = self.ty(value)?;
         let (&[len], DType::I32) = (from.shape.as_slice(), from.dtype) else {
             return Err(CodegenError::InvalidIr(format!("gather index {value} is {from}; it must be i32 of rank 1")));
         };
-        let to = Type::tile(DType::I32, shape.to_vec());
-        let map = IndexMap::spread(len, self.layout(&to)?.element_bits(), lo);
-        let regs = self.get(value)?.clone();
-        if map.is_identity() && self.layout(from)? == self.layout(&to)? {
-            return Ok(regs);
+        let elements: u32 = shape.iter().map(|d| d.trailing_zeros()).sum();
+        let map = IndexMap::spread(len, elements, lo);
+        if map.is_identity() {
+            return self.get_in(value, layout);
         }
-        self.exchange("gather", &regs, from, &to, &map)
+        let src = self.layout_of(value)?;
+        let regs = self.get(value)?;
+        self.exchange("gather", &regs, from, &src, layout, &map)
     }
 
-    fn relayout(
+    /// `regs`, a `ty` in layout `from`, moved to layout `to` through shared memory.
+    pub fn convert_layout(
         &mut self,
-        op: &str,
-        value: ValueId,
-        result: ValueId,
-        map: &IndexMap,
+        regs: &Regs<'ctx>,
+        ty: &Type,
+        from: &Layout,
+        to: &Layout,
     ) -> Result<Regs<'ctx>, CodegenError> {
-        let (from, to) = (self.ty(value)?, self.ty(result)?);
-        let regs = self.get(value)?.clone();
-        if map.is_identity() && self.layout(from)? == self.layout(to)? {
-            return Ok(regs);
-        }
-        self.exchange(op, &regs, from, to, map)
+        self.exchange("convert_layout", regs, ty, from, to, &IndexMap::identity(from.element_bits()))
     }
 
-    /// Writes `regs` (of type `from`) to shared memory and reads back a value of type
-    /// `to` whose element `f` is the source element `map(f)`.
+    /// Writes `regs` (of type `from`, in layout `src`) to shared memory and reads back,
+    /// in layout `dst`, the tile whose element `f` is the source element `map(f)`.
     fn exchange(
         &mut self,
         op: &str,
         regs: &Regs<'ctx>,
         from: &Type,
-        to: &Type,
+        src: &Layout,
+        dst: &Layout,
         map: &IndexMap,
     ) -> Result<Regs<'ctx>, CodegenError> {
-        let (src, dst) = (self.layout(from)?, self.layout(to)?);
         let dtype = from.dtype;
         let base =
             self.shared.reserve(self.context, self.module, op, from.num_elements() * dtype.size_bytes() as u64)?;
 
         // The previous user of the buffer may still be reading it.
         self.barrier()?;
-        self.when(self.is_owner(&src)?, |this| {
+        self.when(self.is_owner(src)?, |this| {
             for (slot, chunk) in regs.chunks(src.vec()).enumerate() {
-                let first = this.flat_index(&src, slot * src.vec())?;
+                let first = this.flat_index(src, slot * src.vec())?;
                 let stored = chunk.iter().map(|&r| this.stored(dtype, r)).collect::<Result<Vec<_>, _>>()?;
                 this.store_shared_run(base, dtype, first, &stored)?;
             }
@@ -178,14 +192,14 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let mut out = Vec::with_capacity(dst.regs());
         if map.is_identity() {
             for slot in 0..dst.slots() {
-                let first = self.flat_index(&dst, slot * dst.vec())?;
+                let first = self.flat_index(dst, slot * dst.vec())?;
                 for v in self.load_shared_run(base, dtype, first, dst.vec())? {
                     out.push(self.loaded(dtype, v)?);
                 }
             }
         } else {
             for r in 0..dst.regs() {
-                let source = self.map_index(map, self.flat_index(&dst, r)?)?;
+                let source = self.map_index(map, self.flat_index(dst, r)?)?;
                 let v = self.aligned_load(
                     self.mem_type(dtype),
                     self.shared_element(base, dtype, source)?,
@@ -258,34 +272,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn broadcast_of_a_column_reads_the_row_bits() {
-        // [8, 1] -> [8, 4]: destination bits 2..5 are the row, which is source bits 0..3.
-        let expected = vec![BitField { dst_lo: 2, width: 3, src_lo: 0 }];
-        assert_eq!(IndexMap::broadcast(&[8, 1], &[8, 4]).fields, expected);
-    }
-
-    #[test]
-    fn broadcast_of_a_row_reads_the_column_bits() {
-        let expected = vec![BitField { dst_lo: 0, width: 2, src_lo: 0 }];
-        assert_eq!(IndexMap::broadcast(&[1, 4], &[8, 4]).fields, expected);
-    }
-
-    #[test]
-    fn broadcast_of_one_element_reads_element_zero() {
-        assert_eq!(IndexMap::broadcast(&[1, 1], &[8, 4]).fields, vec![]);
-    }
-
-    #[test]
-    fn broadcast_of_a_row_is_not_the_identity() {
-        assert!(!IndexMap::broadcast(&[1, 4], &[8, 4]).is_identity());
-    }
-
-    #[test]
-    fn broadcast_to_the_same_shape_is_the_identity() {
-        assert!(IndexMap::broadcast(&[8, 4], &[8, 4]).is_identity());
-    }
-
-    #[test]
     fn transpose_swaps_the_row_and_column_bit_fields() {
         // [4, 8] -> [8, 4]: destination bits 0..2 (the source row) are source bits 3..5.
         let expected = vec![BitField { dst_lo: 0, width: 2, src_lo: 3 }, BitField { dst_lo: 2, width: 3, src_lo: 0 }];
@@ -301,10 +287,5 @@ mod tests {
     #[test]
     fn spread_over_its_own_shape_is_the_identity() {
         assert!(IndexMap::spread(16, 4, 0).is_identity());
-    }
-
-    #[test]
-    fn broadcast_inside_a_row_is_not_the_identity() {
-        assert!(!IndexMap::broadcast(&[8, 1, 4], &[8, 2, 4]).is_identity());
     }
 }

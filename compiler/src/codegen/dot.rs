@@ -1,5 +1,4 @@
-//! `dot` on tensor cores: `mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16}` fed by
-//! `ldmatrix` from shared memory. Correctness first; see "Not done" below.
+//! `dot` on tensor cores: `mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16}`.
 //!
 //! Fragment layout (PTX-NOTES, verified on an H200): lane `l = 4g + t` (g = l / 4, t = l % 4)
 //! of a warp holds, two 16-bit values per register, the lower k or column in the low half:
@@ -11,39 +10,47 @@
 //!   C 16x8 f32:     d0, d1 = C[g][2t..2t+1]  d2, d3 = C[g+8][2t..2t+1]
 //! ```
 //!
-//! `ldmatrix.m8n8` hands lane `l` row `l / 4`, columns `2(l % 4)..+1` of each 8x8 matrix whose
-//! eight row addresses lanes `8i..8i+7` supply. So:
-//! - A (`[M, K]`, row-major in shared memory): `.x4` with matrix i = rows `8(i % 2)..`,
-//!   columns `8(i / 2)..` of the 16x16 block gives exactly a0..a3; lane l points at row
-//!   `l % 16`, column `8(l / 16)`.
-//! - B (`[K, N]`, row-major, i.e. k-major): `.x2.trans` over the two 8x8 blocks k `0..8` and
-//!   `8..16` of an 8-column slice; the transpose hands lane l the stored elements
-//!   `(k 2t, 2t+1; column g)`, which is b0 and b1. Lanes 0..16 point at k rows `l`; lanes
-//!   16..32 repeat them (`.x2` ignores their addresses, but they stay in bounds).
+//! The result stays where the tensor cores wrote it: the mma accumulator layout
+//! ([`Layout::mma_accumulator`]), warp w owning the 16x8 tiles that layout gives it.
 //!
-//! The op runs in four barrier-separated phases over the kernel's one shared buffer:
-//! 1. every thread stores its canonical-layout elements of lhs and rhs into padded rows;
-//! 2. warp w computes the 16x8 output tiles w, w + W, w + 2W, ... (W warps), each over
-//!    K/16 steps of ldmatrix + mma, keeping its f32 accumulators in registers;
-//! 3. the accumulators overwrite the operands as an unpadded f32 `[M, N]` array;
-//! 4. every thread reads its canonical-layout elements of the result.
+//! **A from registers.** The accumulator layout of an `[M, K]` tile whose warps all
+//! lie along M holds, per 16x16 block, exactly a0..a3 (two adjacent 16x8 C tiles are
+//! one A tile). So when the lhs is already in that layout — a softmax's probabilities
+//! cast to bf16, or a tile loaded straight into it (see [`super::plan`]) — its
+//! registers are packed in pairs into A fragments and never touch shared memory.
+//!
+//! **Operands in shared memory** go in padded rows and are read with `ldmatrix.m8n8`,
+//! which hands lane `l` row `l / 4`, columns `2(l % 4)..+1` of each 8x8 matrix whose
+//! row addresses lanes `8i..8i+7` supply:
+//! - A `[M, K]` row-major: `.x4`, matrix i = rows `8(i % 2)..`, columns `8(i / 2)..`.
+//! - B `[K, N]` row-major (k-major): `.x4.trans`, matrix i = k rows `8(i % 2)..`,
+//!   columns `8(i / 2)..`: b0, b1 of two adjacent n-tiles (`.x2.trans` for one).
+//! - B given as `trans(x)`, `x [N, K]` row-major (n-major, attention's keys): x is
+//!   stored as it is and read with `.x4` without `.trans`, matrix i = x rows
+//!   `8(i / 2)..`, columns `8(i % 2)..`: lane `4g + t` gets `x[g][2t..]`, which is b0.
 //!
 //! Rows are padded by [`PAD`] halves: a row stride of an odd number of 16-byte chunks puts
 //! the eight row addresses of one ldmatrix matrix in eight different bank groups.
 //!
-//! Not done (speed, not correctness): global→shared copies with `cp.async` straight into a
-//! swizzled layout and pipelined across loop iterations; keeping the accumulator in the mma
-//! layout across a loop instead of the shared-memory round trip to the canonical layout;
-//! feeding a `dot`'s result to the next `dot` as an A fragment in registers; larger warp
-//! tiles that reuse one A fragment over several n-tiles; `wgmma` on sm_90a.
+//! Not done (speed): `cp.async` global→shared copies into a swizzled layout pipelined
+//! across loop iterations; `wgmma` on sm_90a.
 
 use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::types::{BasicMetadataTypeEnum, BasicTypeEnum};
 use inkwell::values::{BasicMetadataValueEnum, BasicValueEnum, IntValue, PointerValue};
 
 use super::context::{Lowerer, Regs};
+use super::layout::{Layout, WarpGrid, WARP_LANE_BITS};
+
+/// Where a `dot`'s lhs comes from.
+enum LhsOperand<'ctx> {
+    /// Already A fragments: registers in the accumulator layout of its shape.
+    Registers(Regs<'ctx>),
+    /// Staged in shared memory at this `.shared` address.
+    Shared(IntValue<'ctx>),
+}
 use super::CodegenError;
-use crate::ir::{DType, Type, ValueId};
+use crate::ir::{DType, Op, Type, ValueId};
 
 /// Halves of padding after each shared-memory row (16 bytes: keeps rows 16-byte aligned).
 const PAD: u32 = 8;
@@ -55,6 +62,15 @@ struct DotShape {
     k: u32,
     n: u32,
     dtype: DType,
+}
+
+/// How the rhs sits in shared memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RhsOrder {
+    /// `[K, N]` rows.
+    KMajor,
+    /// `[N, K]` rows: the rhs was `trans(x)` and x is stored as it is.
+    NMajor,
 }
 
 impl DotShape {
@@ -76,79 +92,84 @@ impl DotShape {
         self.k + PAD
     }
 
-    fn rhs_stride(&self) -> u32 {
-        self.n + PAD
+    fn rhs_stride(&self, order: RhsOrder) -> u32 {
+        match order {
+            RhsOrder::KMajor => self.n + PAD,
+            RhsOrder::NMajor => self.k + PAD,
+        }
     }
 
     fn lhs_bytes(&self) -> u64 {
         u64::from(self.m) * u64::from(self.lhs_stride()) * 2
     }
 
-    /// Both padded operands, or the f32 result that later reuses their space.
-    fn shared_bytes(&self) -> u64 {
-        let rhs = u64::from(self.k) * u64::from(self.rhs_stride()) * 2;
-        let result = u64::from(self.m) * u64::from(self.n) * 4;
-        (self.lhs_bytes() + rhs).max(result)
+    fn rhs_bytes(&self, order: RhsOrder) -> u64 {
+        let rows = match order {
+            RhsOrder::KMajor => self.k,
+            RhsOrder::NMajor => self.n,
+        };
+        u64::from(rows) * u64::from(self.rhs_stride(order)) * 2
     }
-
-    fn tiles(&self) -> u32 {
-        (self.m / 16) * (self.n / 8)
-    }
-}
-
-/// One warp's 16x8 accumulator tile: where it goes, and its d0..d3.
-struct Tile<'ctx> {
-    row: IntValue<'ctx>,
-    col: IntValue<'ctx>,
-    acc: [BasicValueEnum<'ctx>; 4],
 }
 
 impl<'ctx> Lowerer<'_, 'ctx> {
-    pub fn dot(&mut self, lhs: ValueId, rhs: ValueId, result: ValueId) -> Result<Regs<'ctx>, CodegenError> {
+    pub fn dot(
+        &mut self,
+        lhs: ValueId,
+        rhs: ValueId,
+        result: ValueId,
+        layout: &Layout,
+    ) -> Result<Regs<'ctx>, CodegenError> {
         let (lhs_ty, rhs_ty, result_ty) = (self.ty(lhs)?, self.ty(rhs)?, self.ty(result)?);
         let shape = DotShape::of(lhs_ty, rhs_ty, result_ty)?;
-        let base = self.shared.reserve(self.context, self.module, "dot", shape.shared_bytes())?;
+        if *layout != Layout::mma_accumulator(shape.m, shape.n, self.threads)? {
+            return Err(CodegenError::InvalidIr(format!("dot into {result_ty} placed outside the mma layout")));
+        }
+        let grid = WarpGrid::of(shape.m, shape.n, self.threads);
+        let lhs_in_registers = self.lhs_fits_a_fragments(lhs, &shape)?;
+        // A `trans(x)` rhs is staged as x, read without `.trans`.
+        let (rhs_source, order) = match self.defining_op(rhs) {
+            Some(Op::Trans { value }) => (*value, RhsOrder::NMajor),
+            _ => (rhs, RhsOrder::KMajor),
+        };
+        let lhs_bytes = if lhs_in_registers { 0 } else { shape.lhs_bytes() };
+        let base = self.shared.reserve(self.context, self.module, "dot", lhs_bytes + shape.rhs_bytes(order))?;
         // SAFETY: the reservation covers both operands.
-        let rhs_base =
-            unsafe { self.builder.build_gep(self.context.i8_type(), base, &[self.i32(shape.lhs_bytes())], "")? };
+        let rhs_base = unsafe { self.builder.build_gep(self.context.i8_type(), base, &[self.i32(lhs_bytes)], "")? };
 
         // The previous user of the buffer may still be reading it.
         self.barrier()?;
-        self.stage(lhs, base, shape.lhs_stride())?;
-        self.stage(rhs, rhs_base, shape.rhs_stride())?;
+        let lhs_operand = if lhs_in_registers {
+            LhsOperand::Registers(self.get(lhs)?)
+        } else {
+            self.stage(lhs, base, shape.lhs_stride())?;
+            LhsOperand::Shared(self.shared_address(base)?)
+        };
+        self.stage(rhs_source, rhs_base, shape.rhs_stride(order))?;
         self.barrier()?;
-        let tiles = self.warp_tiles(&shape, base, rhs_base)?;
-        // Every warp must be done reading the operands before the results overwrite them.
-        self.barrier()?;
-        for tile in &tiles {
-            for (half, pair) in tile.acc.chunks(2).enumerate() {
-                let row = self.builder.build_int_add(tile.row, self.i32(8 * half as u64), "")?;
-                let at = self.builder.build_int_mul(row, self.i32(u64::from(shape.n)), "")?;
-                let at = self.builder.build_int_add(at, tile.col, "")?;
-                self.store_shared_run(base, DType::F32, at, pair)?;
-            }
-        }
-        self.barrier()?;
+        let rhs_address = self.shared_address(rhs_base)?;
+        self.warp_tiles(&shape, grid, &lhs_operand, rhs_address, order)
+    }
 
-        let layout = self.layout(result_ty)?;
-        let mut out = Vec::with_capacity(layout.regs());
-        for slot in 0..layout.slots() {
-            let first = self.flat_index(&layout, slot * layout.vec())?;
-            out.extend(self.load_shared_run(base, DType::F32, first, layout.vec())?);
-        }
-        Ok(out)
+    /// Whether the lhs already sits in registers as A fragments: in the accumulator
+    /// layout of its own shape with every warp along M (module docs).
+    fn lhs_fits_a_fragments(&self, lhs: ValueId, shape: &DotShape) -> Result<bool, CodegenError> {
+        let fragments = Layout::mma_accumulator(shape.m, shape.k, self.threads)?;
+        let grid = WarpGrid::of(shape.m, shape.k, self.threads);
+        let all_along_m = grid.warps_n == 0 && WarpGrid::of(shape.m, shape.n, self.threads).warps_m == grid.warps_m;
+        Ok(all_along_m && self.is_fixed_in(lhs, &fragments)?)
     }
 
     /// Stores this thread's elements of the rank-2 tile `value` at `base`, `stride` elements per row.
-    fn stage(&self, value: ValueId, base: PointerValue<'ctx>, stride: u32) -> Result<(), CodegenError> {
+    fn stage(&mut self, value: ValueId, base: PointerValue<'ctx>, stride: u32) -> Result<(), CodegenError> {
         let ty = self.ty(value)?;
-        let layout = self.layout(ty)?;
+        let layout = self.layout_of(value)?;
         let regs = self.get(value)?;
         let cols = ty.shape.last().copied().unwrap_or(1);
         let b = &self.builder;
         self.when(self.is_owner(&layout)?, |this| {
-            // A chunk never crosses a row (VEC divides the last dimension), so one row/column
-            // split per chunk places all of it; rows start 16-byte aligned, so the run stays aligned.
+            // A chunk never crosses a row (it is contiguous in the flat index and rows are
+            // a power of two long), so one row/column split per chunk places all of it.
             for (slot, chunk) in regs.chunks(layout.vec()).enumerate() {
                 let first = this.flat_index(&layout, slot * layout.vec())?;
                 let row = b.build_right_shift(first, this.i32(u64::from(cols.trailing_zeros())), false, "")?;
@@ -160,59 +181,105 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         })
     }
 
-    /// This warp's output tiles, round-robin over the warps. When the warps outnumber the
-    /// tiles or do not divide them, a warp past the end recomputes the last tile: it then
-    /// writes the same values to the same place, which costs less than a branch around mma.
+    /// This warp's result tiles ([`WarpGrid`]), in the accumulator layout's register order:
+    /// register `d + 4 (j + tiles_n i)` is d_d of the warp's m-tile i, n-tile j.
     fn warp_tiles(
         &self,
         shape: &DotShape,
-        lhs: PointerValue<'ctx>,
-        rhs: PointerValue<'ctx>,
-    ) -> Result<Vec<Tile<'ctx>>, CodegenError> {
+        grid: WarpGrid,
+        lhs: &LhsOperand<'ctx>,
+        rhs: IntValue<'ctx>,
+        order: RhsOrder,
+    ) -> Result<Regs<'ctx>, CodegenError> {
         let b = &self.builder;
-        let warps = self.threads / 32;
-        let warp = b.build_right_shift(self.tid, self.i32(5), false, "warp")?;
+        let warp = b.build_right_shift(self.tid, self.i32(u64::from(WARP_LANE_BITS)), false, "warp")?;
         let lane = b.build_and(self.tid, self.i32(31), "lane")?;
-        let (lhs, rhs) = (self.shared_address(lhs)?, self.shared_address(rhs)?);
-        // Each lane's ldmatrix row address, relative to the block's corner (module docs).
-        let lane_row = b.build_and(lane, self.i32(15), "")?;
-        let lane_half = b.build_right_shift(lane, self.i32(4), false, "")?;
-        let lhs_lane = self.mul_add(lane_row, shape.lhs_stride(), b.build_left_shift(lane_half, self.i32(3), "")?)?;
-        let lhs_lane = self.byte_address(lhs, lhs_lane)?;
-        let rhs_lane = self.byte_address(rhs, self.mul_add(lane_row, shape.rhs_stride(), self.i32(0))?)?;
-        // Where this lane's accumulators go inside a tile: row g, columns 2t, 2t + 1.
-        let g = b.build_right_shift(lane, self.i32(2), false, "")?;
-        let t2 = b.build_left_shift(b.build_and(lane, self.i32(3), "")?, self.i32(1), "")?;
+        let warp_m = b.build_and(warp, self.i32((1u64 << grid.warps_m) - 1), "")?;
+        let warp_n = b.build_and(
+            b.build_right_shift(warp, self.i32(u64::from(grid.warps_m)), false, "")?,
+            self.i32((1u64 << grid.warps_n) - 1),
+            "",
+        )?;
+        // Rows of m-tile i: 16 (warp_m + 2^warps_m i); columns of n-tile j: 8 (j + tiles_n warp_n).
+        let m_first = b.build_left_shift(warp_m, self.i32(4), "")?;
+        let n_first =
+            b.build_left_shift(b.build_int_mul(warp_n, self.i32(u64::from(grid.tiles_n)), "")?, self.i32(3), "")?;
+        let m_row = |i: u32| b.build_int_add(m_first, self.i32(u64::from(16 * (i << grid.warps_m))), "");
+        let n_col = |j: u32| b.build_int_add(n_first, self.i32(u64::from(8 * j)), "");
 
-        let count = shape.tiles();
-        let tiles_n = shape.n / 8;
-        let mut out = Vec::new();
-        for i in 0..count.div_ceil(warps) {
-            let mut tile = b.build_int_add(warp, self.i32(u64::from(warps * i)), "tile")?;
-            if (i + 1) * warps > count {
-                let last = self.i32(u64::from(count - 1));
-                let past = b.build_int_compare(inkwell::IntPredicate::UGT, tile, last, "")?;
-                tile = b.build_select(past, last, tile, "")?.into_int_value();
+        // Each lane's ldmatrix row address, relative to a block's corner (module docs).
+        let lane_lo = b.build_and(lane, self.i32(7), "")?;
+        let matrix = b.build_right_shift(lane, self.i32(3), false, "")?;
+        let matrix_lo = b.build_and(matrix, self.i32(1), "")?;
+        let matrix_hi = b.build_right_shift(matrix, self.i32(1), false, "")?;
+        let eight = |x: IntValue<'ctx>| b.build_left_shift(x, self.i32(3), "");
+        // A: row 8 (i % 2) + l % 8, column 8 (i / 2).
+        let a_lane =
+            self.mul_add(b.build_int_add(eight(matrix_lo)?, lane_lo, "")?, shape.lhs_stride(), eight(matrix_hi)?)?;
+        let rhs_stride = shape.rhs_stride(order);
+        let b_lane = match order {
+            // k row 8 (i % 2) + l % 8, column 8 (i / 2).
+            RhsOrder::KMajor => {
+                self.mul_add(b.build_int_add(eight(matrix_lo)?, lane_lo, "")?, rhs_stride, eight(matrix_hi)?)?
             }
-            let row0 = b.build_left_shift(
-                b.build_right_shift(tile, self.i32(u64::from(tiles_n.trailing_zeros())), false, "")?,
-                self.i32(4),
-                "",
-            )?;
-            let col0 = b.build_left_shift(b.build_and(tile, self.i32(u64::from(tiles_n - 1)), "")?, self.i32(3), "")?;
-            let zero = self.context.f32_type().const_zero().into();
-            let mut acc = [zero; 4];
-            for step in 0..shape.k / 16 {
-                // Block corners in elements: A at (row0, 16 step), B at (16 step, col0).
-                let a_at = self.mul_add(row0, shape.lhs_stride(), self.i32(u64::from(16 * step)))?;
-                let a = self.ldmatrix(self.byte_address(lhs_lane, a_at)?, 4, false)?;
-                let b_at = b.build_int_add(col0, self.i32(u64::from(16 * step * shape.rhs_stride())), "")?;
-                let bfrag = self.ldmatrix(self.byte_address(rhs_lane, b_at)?, 2, true)?;
-                acc = self.mma(shape.dtype, &a, &bfrag, acc)?;
+            // x row (n) 8 (i / 2) + l % 8, column (k) 8 (i % 2).
+            RhsOrder::NMajor => {
+                self.mul_add(b.build_int_add(eight(matrix_hi)?, lane_lo, "")?, rhs_stride, eight(matrix_lo)?)?
             }
-            let row = b.build_int_add(row0, g, "")?;
-            let col = b.build_int_add(col0, t2, "")?;
-            out.push(Tile { row, col, acc });
+        };
+        let b_base = self.byte_address(rhs, b_lane)?;
+
+        let zero = self.context.f32_type().const_zero().into();
+        let (tiles_m, tiles_n) = (grid.tiles_m as usize, grid.tiles_n as usize);
+        let mut acc = vec![[zero; 4]; tiles_m * tiles_n];
+        for step in 0..shape.k / 16 {
+            let mut a_frags = Vec::with_capacity(tiles_m);
+            for i in 0..grid.tiles_m {
+                a_frags.push(match lhs {
+                    LhsOperand::Registers(regs) => self.a_fragment(regs, shape, i, step)?,
+                    LhsOperand::Shared(base) => {
+                        let base = self.byte_address(*base, a_lane)?;
+                        let at = self.mul_add(m_row(i)?, shape.lhs_stride(), self.i32(u64::from(16 * step)))?;
+                        self.ldmatrix(self.byte_address(base, at)?, 4, false)?
+                    }
+                });
+            }
+            let mut b_frags: Vec<Regs<'ctx>> = Vec::with_capacity(tiles_n);
+            for j in (0..grid.tiles_n).step_by(2) {
+                let pair = j + 1 < grid.tiles_n;
+                let at = match order {
+                    RhsOrder::KMajor => b.build_int_add(n_col(j)?, self.i32(u64::from(16 * step * rhs_stride)), "")?,
+                    RhsOrder::NMajor => self.mul_add(n_col(j)?, rhs_stride, self.i32(u64::from(16 * step)))?,
+                };
+                let regs =
+                    self.ldmatrix(self.byte_address(b_base, at)?, if pair { 4 } else { 2 }, order == RhsOrder::KMajor)?;
+                b_frags.extend(regs.chunks(2).map(<[_]>::to_vec));
+            }
+            for i in 0..tiles_m {
+                for j in 0..tiles_n {
+                    let tile = &mut acc[i * tiles_n + j];
+                    *tile = self.mma(shape.dtype, &a_frags[i], &b_frags[j], *tile)?;
+                }
+            }
+        }
+        Ok(acc.into_iter().flatten().collect())
+    }
+
+    /// A fragment (a0..a3) of m-tile `i`, k-step `step` from an lhs in the accumulator
+    /// layout: n-tiles 2 step and 2 step + 1 of that layout, two 16-bit values per register.
+    fn a_fragment(&self, regs: &Regs<'ctx>, shape: &DotShape, i: u32, step: u32) -> Result<Regs<'ctx>, CodegenError> {
+        let tiles_k = (shape.k / 8) as usize;
+        let reg = |tile: usize, d: usize| regs.get(4 * (tile + tiles_k * i as usize) + d).copied();
+        let mut out = Vec::with_capacity(4);
+        for (tile, pair) in [(0, 0), (0, 2), (1, 0), (1, 2)] {
+            let tile = 2 * step as usize + tile;
+            let (Some(lo), Some(hi)) = (reg(tile, pair), reg(tile, pair + 1)) else {
+                return Err(CodegenError::InvalidIr(format!(
+                    "dot lhs has no register for k-tile {tile} of m-tile {i}"
+                )));
+            };
+            let packed = self.pack(self.mem_vector(shape.dtype, 2), &[lo, hi])?;
+            out.push(self.builder.build_bit_cast(packed, self.context.i32_type(), "")?);
         }
         Ok(out)
     }
@@ -310,20 +377,21 @@ mod tests {
     }
 
     #[test]
-    fn gemm_tile_needs_both_padded_operands() {
-        // 64 x (32 + 8) + 32 x (64 + 8) halves = 9728 bytes, less than the 16 KiB f32 result.
-        assert_eq!(shape(64, 32, 64).shared_bytes(), 16384);
+    fn k_major_rhs_rows_are_n_plus_padding() {
+        // 32 rows of (64 + 8) halves.
+        assert_eq!(shape(64, 32, 64).rhs_bytes(RhsOrder::KMajor), 4608);
     }
 
     #[test]
-    fn deep_k_is_sized_by_the_operands() {
-        // 16 x 264 + 256 x 16 halves: the operands outgrow the 512-byte result.
-        assert_eq!(shape(16, 256, 8).shared_bytes(), 16640);
+    fn n_major_rhs_rows_are_k_plus_padding() {
+        // 64 rows of (32 + 8) halves.
+        assert_eq!(shape(64, 32, 64).rhs_bytes(RhsOrder::NMajor), 5120);
     }
 
     #[test]
-    fn tiles_are_16_by_8() {
-        assert_eq!(shape(64, 32, 64).tiles(), 32);
+    fn warps_take_m_tiles_before_n_tiles() {
+        let grid = WarpGrid::of(128, 64, 256);
+        assert_eq!((grid.warps_m, grid.warps_n, grid.tiles_m, grid.tiles_n), (3, 0, 1, 8));
     }
 
     #[test]

@@ -8,6 +8,8 @@ use inkwell::values::{BasicValueEnum, FunctionValue, PhiValue};
 use inkwell::{AddressSpace, IntPredicate};
 
 use super::context::{as_int, Lowerer, ParamValue, Regs};
+use super::layout::Layout;
+use super::plan::Placement;
 use super::CodegenError;
 use crate::abi::{abi_params, AbiKind};
 use crate::ir::{op_name, Block, DType, Inst, Kernel, Op, Param, ValueId};
@@ -120,20 +122,27 @@ fn entry_params<'ctx>(
 
 impl<'ctx> Lowerer<'_, 'ctx> {
     /// Lowers the instructions of a `for` or `if` block (its arguments already defined)
-    /// and returns the values of its closing `yield`.
-    fn lower_nested(&mut self, block: &Block) -> Result<Vec<ValueId>, CodegenError> {
+    /// and returns the registers of its closing `yield`, each in the layout of the
+    /// value in `expected` it becomes.
+    fn lower_nested(&mut self, block: &Block, expected: &[ValueId]) -> Result<Vec<Regs<'ctx>>, CodegenError> {
         let Some((last, body)) = block.insts.split_last() else {
             return Err(CodegenError::InvalidIr("an empty `for`/`if` block; it must end with a yield".into()));
         };
-        for inst in body {
-            self.lower_inst(inst)?;
-        }
-        match &last.op {
-            Op::Yield { values } => Ok(values.clone()),
-            other => {
-                Err(CodegenError::InvalidIr(format!("a `for`/`if` block ends with `{}`, not a yield", op_name(other))))
+        self.enter_block();
+        let yielded = (|| {
+            for inst in body {
+                self.lower_inst(inst)?;
             }
-        }
+            match &last.op {
+                Op::Yield { values } => self.yielded_regs(values, expected),
+                other => Err(CodegenError::InvalidIr(format!(
+                    "a `for`/`if` block ends with `{}`, not a yield",
+                    op_name(other)
+                ))),
+            }
+        })();
+        self.leave_block();
+        yielded
     }
 
     fn lower_inst(&mut self, inst: &Inst) -> Result<(), CodegenError> {
@@ -154,32 +163,36 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             Op::Yield { .. } => Err(CodegenError::InvalidIr("a yield that does not end a `for`/`if` block".into())),
             op => {
                 let result = single()?;
-                let regs = self.lower_value_op(op, result)?;
+                // A value placed at use is computed by each of its uses (`get_in`).
+                let Placement::Fixed(layout) = self.placement(result)?.clone() else {
+                    return Ok(());
+                };
+                let regs = self.lower_value_op(op, result, &layout)?;
                 self.define(result, regs)
             }
         }
     }
 
-    /// The ops that define exactly one value.
-    fn lower_value_op(&mut self, op: &Op, result: ValueId) -> Result<Regs<'ctx>, CodegenError> {
+    /// The ops that define exactly one value, computed in `layout`.
+    fn lower_value_op(&mut self, op: &Op, result: ValueId, layout: &Layout) -> Result<Regs<'ctx>, CodegenError> {
         match op {
-            Op::Const(literal) => self.constant(*literal, result),
+            Op::Const(literal) => self.constant(*literal, result, layout),
             Op::ProgramId { axis } => self.program_id(*axis),
             Op::Dim { tensor, axis } => self.dim(*tensor, *axis),
             Op::Arg { param } => self.arg(*param),
-            Op::Arange { start, len } => self.arange(*start, *len, result),
-            Op::Splat { value } => self.splat(*value, result),
-            Op::ExpandDims { value, axis } => self.expand_dims(*value, *axis, result),
-            Op::Broadcast { value } => self.broadcast(*value, result),
-            Op::Binary { op, lhs, rhs } => self.binary(*op, *lhs, *rhs, result),
-            Op::Unary { op, value } => self.unary(*op, *value, result),
-            Op::Cmp { op, lhs, rhs } => self.compare(*op, *lhs, *rhs, result),
-            Op::Select { cond, on_true, on_false } => self.select(*cond, *on_true, *on_false, result),
-            Op::Cast { value } => self.cast(*value, result),
-            Op::Dot { lhs, rhs } => self.dot(*lhs, *rhs, result),
-            Op::Trans { value } => self.trans(*value, result),
-            Op::Reduce { op, value, axis } => self.reduce(*op, *value, *axis, result),
-            Op::Load { tensor, indices } => self.load(*tensor, indices, result),
+            Op::Arange { start, len } => self.arange(*start, *len, result, layout),
+            Op::Splat { value } => self.splat(*value, result, layout),
+            Op::ExpandDims { value, axis } => self.expand_dims(*value, *axis, result, layout),
+            Op::Broadcast { value } => self.broadcast(*value, result, layout),
+            Op::Binary { op, lhs, rhs } => self.binary(*op, *lhs, *rhs, result, layout),
+            Op::Unary { op, value } => self.unary(*op, *value, result, layout),
+            Op::Cmp { op, lhs, rhs } => self.compare(*op, *lhs, *rhs, result, layout),
+            Op::Select { cond, on_true, on_false } => self.select(*cond, *on_true, *on_false, result, layout),
+            Op::Cast { value } => self.cast(*value, result, layout),
+            Op::Dot { lhs, rhs } => self.dot(*lhs, *rhs, result, layout),
+            Op::Trans { value } => self.trans(*value, result, layout),
+            Op::Reduce { op, value, axis } => self.reduce(*op, *value, *axis, result, layout),
+            Op::Load { tensor, indices } => self.load(*tensor, indices, result, layout),
             Op::Store { .. } | Op::For { .. } | Op::If { .. } | Op::Yield { .. } => {
                 Err(CodegenError::InvalidIr(format!("`{}` does not define one value", op_name(op))))
             }
@@ -210,10 +223,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 results.len()
             )));
         }
-        let init_regs: Vec<Regs<'ctx>> = init.iter().map(|&v| self.get(v).cloned()).collect::<Result<_, _>>()?;
+        let mut init_regs: Vec<Regs<'ctx>> = Vec::with_capacity(init.len());
         for (i, &v) in init.iter().enumerate() {
             self.same_type(v, carried[i])?;
             self.same_type(v, results[i])?;
+            let layout = self.layout_of(carried[i])?;
+            init_regs.push(self.get_in(v, &layout)?);
         }
 
         let preheader = self.current_block()?;
@@ -246,8 +261,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         for (&arg, phis) in carried.iter().zip(&phis) {
             self.define(arg, phis.iter().map(|p| p.as_basic_value()).collect())?;
         }
-        let yielded = self.lower_nested(body)?;
-        let next_regs = self.yielded_regs(&yielded, carried)?;
+        let next_regs = self.lower_nested(body, carried)?;
         let latch = self.current_block()?;
         let next_iv = self.builder.build_int_add(iv_value, step, "iv.next")?;
         self.builder.build_unconditional_branch(header)?;
@@ -282,8 +296,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let mut arms = Vec::with_capacity(2);
         for (block, bb) in [(then_block, then_bb), (else_block, else_bb)] {
             self.builder.position_at_end(bb);
-            let yielded = self.lower_nested(block)?;
-            let regs = self.yielded_regs(&yielded, results)?;
+            let regs = self.lower_nested(block, results)?;
             arms.push((regs, self.current_block()?));
             self.builder.build_unconditional_branch(merge)?;
         }
@@ -305,7 +318,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 
     /// The registers of a block's yielded values, checked against the types `expected` has.
-    fn yielded_regs(&self, yielded: &[ValueId], expected: &[ValueId]) -> Result<Vec<Regs<'ctx>>, CodegenError> {
+    fn yielded_regs(&mut self, yielded: &[ValueId], expected: &[ValueId]) -> Result<Vec<Regs<'ctx>>, CodegenError> {
         if yielded.len() != expected.len() {
             return Err(CodegenError::InvalidIr(format!(
                 "a block yields {} values where {} are expected",
@@ -318,7 +331,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             .zip(expected)
             .map(|(&y, &e)| {
                 self.same_type(y, e)?;
-                self.get(y).cloned()
+                let layout = self.layout_of(e)?;
+                self.get_in(y, &layout)
             })
             .collect()
     }

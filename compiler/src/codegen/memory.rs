@@ -99,14 +99,19 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         }
     }
 
-    pub fn load(&mut self, tensor: ParamId, indices: &[Index], result: ValueId) -> Result<Regs<'ctx>, CodegenError> {
+    pub fn load(
+        &mut self,
+        tensor: ParamId,
+        indices: &[Index],
+        result: ValueId,
+        layout: &Layout,
+    ) -> Result<Regs<'ctx>, CodegenError> {
         let ty = self.ty(result)?;
-        let access = self.access(tensor, indices, ty)?;
-        let layout = self.layout(ty)?;
-        let vec = access.chunk_len(&layout);
+        let access = self.access(tensor, indices, ty, layout)?;
+        let vec = access.chunk_len(layout);
         let chunks = (0..layout.regs())
             .step_by(vec)
-            .map(|reg| self.chunk(&access, &layout, reg))
+            .map(|reg| self.chunk(&access, layout, reg))
             .collect::<Result<Vec<_>, _>>()?;
         let Some((fast, align)) = self.fast_path(&access, &chunks, vec)? else {
             let mut out = Vec::with_capacity(layout.regs());
@@ -162,8 +167,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             )));
         }
         let ty = self.ty(value)?;
-        let access = self.access(tensor, indices, ty)?;
-        let layout = self.layout(ty)?;
+        let layout = self.layout_of(value)?;
+        let access = self.access(tensor, indices, ty, &layout)?;
         let vec = access.chunk_len(&layout);
         let owner = self.is_owner(&layout)?;
         let mut chunks = Vec::with_capacity(layout.slots());
@@ -198,7 +203,13 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 
     /// Resolves `indices` on `tensor` for a tile of type `ty`, checking they agree.
-    fn access(&mut self, tensor: ParamId, indices: &[Index], ty: &Type) -> Result<Access<'ctx>, CodegenError> {
+    fn access(
+        &mut self,
+        tensor: ParamId,
+        indices: &[Index],
+        ty: &Type,
+        layout: &Layout,
+    ) -> Result<Access<'ctx>, CodegenError> {
         let (base, sizes, strides) = self.tensor(tensor)?;
         // Owned copies: spreading a gather index below needs `self` mutably.
         let (sizes, strides) = (sizes.to_vec(), strides.to_vec());
@@ -237,7 +248,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                     };
                     lo -= len.trailing_zeros();
                     run_dim = None;
-                    DimIndex::Gather(self.spread_index(*v, &lens, lo)?)
+                    DimIndex::Gather(self.spread_index(*v, &lens, lo, layout)?)
                 }
             };
             dims.push(Dim { index, size: sizes[d], stride: strides[d] });

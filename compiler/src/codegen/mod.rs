@@ -19,6 +19,7 @@ mod layout;
 mod lower;
 mod memory;
 mod ops;
+mod plan;
 pub mod ptxas;
 mod reduce;
 mod shared;

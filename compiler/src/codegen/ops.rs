@@ -9,6 +9,7 @@ use inkwell::values::{BasicValueEnum, FloatValue};
 use inkwell::{FloatPredicate, IntPredicate};
 
 use super::context::{as_float, as_int, Lowerer, ParamValue, Regs};
+use super::layout::Layout;
 use super::CodegenError;
 use crate::ir::{BinaryOp, CmpOp, DType, Literal, ParamId, Type, UnaryOp, ValueId};
 
@@ -19,12 +20,7 @@ fn unsupported(what: String, supported: &str) -> CodegenError {
 }
 
 impl<'ctx> Lowerer<'_, 'ctx> {
-    /// One register repeated over every register of `ty`: how a uniform value fills a tile.
-    fn repeat(&self, value: BasicValueEnum<'ctx>, ty: &Type) -> Result<Regs<'ctx>, CodegenError> {
-        Ok(vec![value; self.layout(ty)?.regs()])
-    }
-
-    pub fn constant(&self, literal: Literal, result: ValueId) -> Result<Regs<'ctx>, CodegenError> {
+    pub fn constant(&self, literal: Literal, result: ValueId, layout: &Layout) -> Result<Regs<'ctx>, CodegenError> {
         let ty = self.ty(result)?;
         let reg_type = self.reg_type(ty.dtype);
         let value: BasicValueEnum = match (literal, ty.dtype, reg_type) {
@@ -39,7 +35,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 return Err(CodegenError::InvalidIr(format!("literal {literal:?} cannot be a {dtype} constant")))
             }
         };
-        self.repeat(value, ty)
+        // A uniform value fills a tile by repetition.
+        Ok(vec![value; layout.regs()])
     }
 
     pub fn program_id(&self, axis: u8) -> Result<Regs<'ctx>, CodegenError> {
@@ -68,38 +65,44 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 
     /// Register `r` holds `start + f`, `f` its flat index.
-    pub fn arange(&self, start: ValueId, len: u32, result: ValueId) -> Result<Regs<'ctx>, CodegenError> {
+    pub fn arange(
+        &mut self,
+        start: ValueId,
+        len: u32,
+        result: ValueId,
+        layout: &Layout,
+    ) -> Result<Regs<'ctx>, CodegenError> {
         let ty = self.ty(result)?;
         if *ty != Type::tile(DType::I32, vec![len]) {
             return Err(CodegenError::InvalidIr(format!("arange of {len} must give i32[{len}], not {ty}")));
         }
         let start = self.scalar_i32(start)?;
-        let layout = self.layout(ty)?;
         (0..layout.regs())
-            .map(|r| Ok(self.builder.build_int_add(start, self.flat_index(&layout, r)?, "")?.into()))
+            .map(|r| Ok(self.builder.build_int_add(start, self.flat_index(layout, r)?, "")?.into()))
             .collect()
     }
 
-    pub fn splat(&self, value: ValueId, result: ValueId) -> Result<Regs<'ctx>, CodegenError> {
+    pub fn splat(&mut self, value: ValueId, result: ValueId, layout: &Layout) -> Result<Regs<'ctx>, CodegenError> {
         let ty = self.ty(result)?;
         let v = self.scalar(value, ty.dtype)?;
-        self.repeat(v, ty)
+        Ok(vec![v; layout.regs()])
     }
 
     pub fn binary(
-        &self,
+        &mut self,
         op: BinaryOp,
         lhs: ValueId,
         rhs: ValueId,
         result: ValueId,
+        layout: &Layout,
     ) -> Result<Regs<'ctx>, CodegenError> {
         self.same_type(lhs, rhs)?;
         self.same_type(lhs, result)?;
         let dtype = self.ty(result)?.dtype;
+        let (lhs, rhs) = (self.get_in(lhs, layout)?, self.get_in(rhs, layout)?);
         let b = &self.builder;
-        self.get(lhs)?
-            .iter()
-            .zip(self.get(rhs)?)
+        lhs.iter()
+            .zip(&rhs)
             .map(|(&x, &y)| -> Result<BasicValueEnum<'ctx>, CodegenError> {
                 Ok(match (dtype, op) {
                     (DType::F32, BinaryOp::Add) => b.build_float_add(as_float(x)?, as_float(y)?, "")?.into(),
@@ -133,12 +136,18 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             .collect()
     }
 
-    pub fn unary(&self, op: UnaryOp, value: ValueId, result: ValueId) -> Result<Regs<'ctx>, CodegenError> {
+    pub fn unary(
+        &mut self,
+        op: UnaryOp,
+        value: ValueId,
+        result: ValueId,
+        layout: &Layout,
+    ) -> Result<Regs<'ctx>, CodegenError> {
         self.same_type(value, result)?;
         let dtype = self.ty(result)?.dtype;
+        let regs = self.get_in(value, layout)?;
         let b = &self.builder;
-        self.get(value)?
-            .iter()
+        regs.iter()
             .map(|&x| -> Result<BasicValueEnum<'ctx>, CodegenError> {
                 Ok(match (dtype, op) {
                     (DType::F32, UnaryOp::Neg) => b.build_float_neg(as_float(x)?, "")?.into(),
@@ -184,17 +193,24 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         self.intrinsic_value(name, &[ty], &args)
     }
 
-    pub fn compare(&self, op: CmpOp, lhs: ValueId, rhs: ValueId, result: ValueId) -> Result<Regs<'ctx>, CodegenError> {
+    pub fn compare(
+        &mut self,
+        op: CmpOp,
+        lhs: ValueId,
+        rhs: ValueId,
+        result: ValueId,
+        layout: &Layout,
+    ) -> Result<Regs<'ctx>, CodegenError> {
         self.same_type(lhs, rhs)?;
         let operand = self.ty(lhs)?;
         let ty = self.ty(result)?;
         if *ty != operand.with_dtype(DType::Bool) {
             return Err(CodegenError::InvalidIr(format!("comparing {operand} values gives {ty}, not bool")));
         }
+        let (lhs, rhs) = (self.get_in(lhs, layout)?, self.get_in(rhs, layout)?);
         let b = &self.builder;
-        self.get(lhs)?
-            .iter()
-            .zip(self.get(rhs)?)
+        lhs.iter()
+            .zip(&rhs)
             .map(|(&x, &y)| -> Result<BasicValueEnum<'ctx>, CodegenError> {
                 Ok(match operand.dtype {
                     // Compared in their own type: sm_90 has `setp.*.bf16`/`.f16`, and where
@@ -215,11 +231,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 
     pub fn select(
-        &self,
+        &mut self,
         cond: ValueId,
         on_true: ValueId,
         on_false: ValueId,
         result: ValueId,
+        layout: &Layout,
     ) -> Result<Regs<'ctx>, CodegenError> {
         self.same_type(on_true, on_false)?;
         self.same_type(on_true, result)?;
@@ -231,23 +248,23 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 ty.with_dtype(DType::Bool)
             )));
         }
-        let (c, t, f) = (self.get(cond)?, self.get(on_true)?, self.get(on_false)?);
-        c.iter().zip(t).zip(f).map(|((&c, &t), &f)| Ok(self.builder.build_select(as_int(c)?, t, f, "")?)).collect()
+        let (c, t, f) = (self.get_in(cond, layout)?, self.get_in(on_true, layout)?, self.get_in(on_false, layout)?);
+        c.iter().zip(&t).zip(&f).map(|((&c, &t), &f)| Ok(self.builder.build_select(as_int(c)?, t, f, "")?)).collect()
     }
 
     /// Floats round to nearest even; float→i32 truncates and saturates (NaN gives 0),
     /// like Rust's `as`; anything → bool is `!= 0`; bool → number is 0 or 1.
-    pub fn cast(&self, value: ValueId, result: ValueId) -> Result<Regs<'ctx>, CodegenError> {
+    pub fn cast(&mut self, value: ValueId, result: ValueId, layout: &Layout) -> Result<Regs<'ctx>, CodegenError> {
         let from = self.ty(value)?;
         let to = self.ty(result)?;
         if from.shape != to.shape {
             return Err(CodegenError::InvalidIr(format!("cast from {from} to {to} changes the shape")));
         }
         let target = self.reg_type(to.dtype);
+        let regs = self.get_in(value, layout)?;
         let b = &self.builder;
-        let regs = self.get(value)?;
         if from.dtype == DType::F32 && matches!(to.dtype, DType::BF16 | DType::F16) && regs.len() % 2 == 0 {
-            return self.narrow_pairs(regs, to.dtype);
+            return self.narrow_pairs(&regs, to.dtype);
         }
         regs.iter()
             .map(|&x| -> Result<BasicValueEnum<'ctx>, CodegenError> {

@@ -10,19 +10,19 @@
 //!    shared memory, and after a barrier every thread combines the partials its result
 //!    registers need.
 //!
-//! A scalar result with nothing left for stage 3 is already in every thread after
-//! stage 2. Any other result is read back through stage 3's shared memory (with one
-//! partial per output when no warp bit is reduced), which also puts it in the
-//! canonical layout of the result type.
+//! With no warp bit reduced, every lane of a group holds its results after stage 2, in
+//! the input layout minus the axis ([`Layout::without_bits`]); when that is the layout
+//! asked for, the reduction ends there. Otherwise the result is read back through
+//! stage 3's shared memory (one partial per output when no warp bit is reduced), which
+//! also puts it in the layout asked for.
 
 use inkwell::values::BasicValueEnum;
 
 use super::context::{as_float, as_int, Lowerer, Regs};
-use super::layout::FlatBit;
+use super::layout::{FlatBit, Layout, WARP_LANE_BITS};
 use super::CodegenError;
 use crate::ir::{op_name, DType, Op, ReduceOp, Type, ValueId};
 
-const WARP_LANE_BITS: u32 = 5;
 /// All 32 lanes take part, with the whole warp as one segment.
 const FULL_MASK: u64 = 0xffff_ffff;
 const SEGMENT_CLAMP: u64 = 0x1f;
@@ -34,6 +34,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         value: ValueId,
         axis: u32,
         result: ValueId,
+        out_layout: &Layout,
     ) -> Result<Regs<'ctx>, CodegenError> {
         let name = op_name(&Op::Reduce { op, value, axis });
         let (from, to) = (self.ty(value)?, self.ty(result)?);
@@ -51,7 +52,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 supported: "reductions of f32 and i32 tiles".into(),
             });
         }
-        let layout = self.layout(from)?;
+        let layout = self.layout_of(value)?;
         let lo: u32 = from.shape[axis as usize + 1..].iter().map(|d| d.trailing_zeros()).sum();
         let width = from.shape[axis as usize].trailing_zeros();
 
@@ -65,7 +66,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         }
 
         // Stage 1: partials[r] for every register r with no reduced register bit.
-        let regs = self.get(value)?.clone();
+        let regs = self.get(value)?;
         let mut partials = Vec::new();
         for r in (0..regs.len()).filter(|r| r & reg_mask == 0) {
             let group: Vec<_> = (0..regs.len()).filter(|s| s & !reg_mask == r).map(|s| regs[s]).collect();
@@ -80,7 +81,9 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             }
         }
 
-        if to.is_scalar() && warp_bits.is_empty() {
+        // Every lane of a group now holds the group's results, in the input's registers
+        // minus the reduced ones: that is the layout without the axis.
+        if warp_bits.is_empty() && *out_layout == layout.without_bits(lo, width) {
             return Ok(partials.into_iter().map(|(_, p)| p).collect());
         }
 
@@ -128,10 +131,9 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         })?;
         self.barrier()?;
 
-        let out_layout = self.layout(to)?;
         (0..out_layout.regs())
             .map(|r| {
-                let f = self.flat_index(&out_layout, r)?;
+                let f = self.flat_index(out_layout, r)?;
                 let values = (0..groups)
                     .map(|w| {
                         let slot = self.builder.build_int_add(f, self.i32(w * outputs), "")?;

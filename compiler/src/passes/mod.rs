@@ -5,7 +5,7 @@
 
 pub mod dce;
 pub mod fold;
-mod operands;
+pub(crate) mod operands;
 
 use crate::ir::Kernel;
 

@@ -50,13 +50,31 @@ fn f16_dot_uses_mma_sync() {
 }
 
 #[test]
-fn lhs_fragments_come_from_ldmatrix_x4() {
-    assert!(ptx(DType::BF16, [64, 32, 64]).contains("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
+fn lhs_loaded_only_for_dot_skips_shared_memory() {
+    // [64, 32] over 4 warps: every warp owns whole rows, so the lhs loads straight into A fragments.
+    assert!(!ptx(DType::BF16, [64, 32, 64]).contains("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
 }
 
 #[test]
-fn rhs_fragments_come_from_transposing_ldmatrix_x2() {
-    assert!(ptx(DType::BF16, [64, 32, 64]).contains("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16"));
+fn lhs_shared_by_warps_comes_from_ldmatrix_x4() {
+    // [16, 32]: one m-tile for four warps, so the warps split n and share the lhs.
+    assert!(ptx(DType::BF16, [16, 32, 64]).contains("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
+}
+
+#[test]
+fn rhs_fragments_of_two_n_tiles_come_from_one_transposing_ldmatrix_x4() {
+    assert!(ptx(DType::BF16, [64, 32, 64]).contains("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"));
+}
+
+#[test]
+fn rhs_of_one_n_tile_comes_from_transposing_ldmatrix_x2() {
+    assert!(ptx(DType::BF16, [16, 16, 8]).contains("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16"));
+}
+
+#[test]
+fn transposed_rhs_is_read_without_trans() {
+    let ptx = emit_ok(&matmul(DType::BF16, [64, 64, 64], true), Arch::Sm90a).ptx;
+    assert!(!ptx.contains(".trans"));
 }
 
 #[test]
@@ -71,8 +89,9 @@ fn fewer_tiles_than_warps_still_emits_one_tile_per_warp() {
 }
 
 #[test]
-fn gemm_tile_declares_its_shared_memory() {
-    assert_eq!(emit_ok(&matmul(DType::BF16, [64, 32, 64], false), Arch::Sm80).shared_bytes, 16384);
+fn gemm_tile_declares_only_its_rhs_shared_memory() {
+    // The lhs is in registers; the rhs is 32 rows of (64 + 8) halves.
+    assert_eq!(emit_ok(&matmul(DType::BF16, [64, 32, 64], false), Arch::Sm80).shared_bytes, 4608);
 }
 
 #[test]
@@ -97,10 +116,10 @@ fn dot_with_transposed_rhs_assembles_without_spills() {
 
 #[test]
 fn dot_past_the_shared_memory_limit_is_rejected() {
-    // The f32 result alone is 128 * 128 * 4 = 64 KiB.
-    let err = emit(&matmul(DType::BF16, [128, 16, 128], false), Arch::Sm90a).err().map(|e| e.to_string());
+    // lhs 16 x (128 + 8) halves (staged: the warps split n) + rhs 128 x (256 + 8) halves.
+    let err = emit(&matmul(DType::BF16, [16, 128, 256], false), Arch::Sm90a).err().map(|e| e.to_string());
     assert_eq!(
         err.as_deref(),
-        Some("`dot` needs 65536 bytes of shared memory; at most 49152 bytes of static shared memory are supported")
+        Some("`dot` needs 71936 bytes of shared memory; at most 49152 bytes of static shared memory are supported")
     );
 }

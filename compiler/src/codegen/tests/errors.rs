@@ -1,6 +1,6 @@
 //! What `emit` refuses, and that it says why instead of panicking.
 
-use super::ops::produce;
+use super::ops::{produce, produce_with};
 use crate::codegen::emit;
 use crate::ir::builder::KernelBuilder;
 use crate::ir::{BinaryOp, DType, Kernel, Op, ReduceOp, Type, ValueId};
@@ -44,16 +44,16 @@ fn tile_past_the_register_budget_is_rejected() {
 
 #[test]
 fn shared_memory_past_48_kib_is_rejected_naming_the_op() {
-    // [16384] -> [16384, 1] changes chunks of 8 into chunks of 1: all 64 KiB move
-    // through shared memory. 32 warps keep the tile itself within the register budget.
-    let kernel = body(32, |b| {
+    // A transpose moves its whole tile through shared memory: [256, 64] f32 is 64 KiB.
+    // 32 warps keep the tile itself within the register budget.
+    let kernel = produce_with(32, |b| {
         let zero = b.const_f32(0.0);
-        let tile = b.splat(zero, vec![16384]);
-        b.expand_dims(tile, 1);
+        let tile = b.splat(zero, vec![256, 64]);
+        b.trans(tile)
     });
     assert_eq!(
         error_of(&kernel),
-        "`expand_dims` needs 65536 bytes of shared memory; at most 49152 bytes of static shared memory are supported"
+        "`trans` needs 65536 bytes of shared memory; at most 49152 bytes of static shared memory are supported"
     );
 }
 
@@ -93,9 +93,7 @@ fn kernel_name_must_be_a_ptx_identifier() {
 
 #[test]
 fn use_before_definition_is_invalid_ir() {
-    let kernel = body(1, |b| {
-        b.push(Op::Splat { value: ValueId(99) }, Type::tile(DType::F32, vec![64]));
-    });
+    let kernel = produce(|b| b.push(Op::Splat { value: ValueId(99) }, Type::tile(DType::F32, vec![64])));
     assert!(error_of(&kernel).contains("%99"));
 }
 

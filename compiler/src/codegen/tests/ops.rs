@@ -47,7 +47,12 @@ fn zip(dtype: DType, len: u32, f: impl FnOnce(&mut KernelBuilder, ValueId, Value
 
 /// A kernel with no inputs: `out[..] = f()` (`out[0]` for a scalar).
 pub(super) fn produce(f: impl FnOnce(&mut KernelBuilder) -> ValueId) -> Kernel {
-    let mut b = KernelBuilder::new("produce", 4);
+    produce_with(4, f)
+}
+
+/// [`produce`] with `warps` warps per program.
+pub(super) fn produce_with(warps: u32, f: impl FnOnce(&mut KernelBuilder) -> ValueId) -> Kernel {
+    let mut b = KernelBuilder::new("produce", warps);
     b.grid(|b| {
         let one = b.const_i32(1);
         [one, one, one]
