@@ -88,8 +88,11 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
     }
     let gemm = bench_gemm(&gpu, &cache, &torch, &mut rng)?;
     all_ok &= gemm["check_ok"].as_bool().unwrap_or(false);
+    let attention = bench_attention(&gpu, &cache, &torch, &mut rng)?;
+    all_ok &= attention.iter().all(|a| a["check_ok"].as_bool().unwrap_or(false));
     let report = json!({
         "card": card, "arch": gpu.arch().name(), "copy_gbps": copy_gbps, "torch": torch, "kernels": rows, "gemm": gemm,
+        "attention": attention,
     });
     if let Some(path) = arg("--json") {
         std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
@@ -145,4 +148,86 @@ fn bench_gemm(
     Ok(
         json!({ "n": n, "check_ok": check_ok, "worst_rel": worst, "ms": ms, "tflops": tflops, "torch_ms": torch_ms, "torch_tflops": torch_tflops }),
     )
+}
+
+/// Dense attention shapes of the tensor-core issue: (sequence length, heads), bf16,
+/// head dim 128, batch 1, each causal and not. Fewer heads at 128K keep the inputs and
+/// the f64 check affordable; torch_ops.py times SDPA on the same list.
+const ATTENTION_SHAPES: [(usize, usize); 3] = [(8192, 32), (32768, 32), (131072, 8)];
+
+/// attention.tile (BM = 128, BN = 64) against torch SDPA's flash (FlashAttention-2) and
+/// cuDNN backends, timed in the same run. A few rows (the first, the last and random
+/// ones) are checked against the f64 reference; o and lse are poisoned first.
+fn bench_attention(
+    gpu: &Gpu,
+    cache: &KernelCache,
+    torch: &Value,
+    rng: &mut impl Rng,
+) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
+    use sparsefill_compiler::interp::ConstValue;
+    use sparsefill_patterns::attention::{self, AttentionShape};
+    use sparsefill_patterns::gpu::{launch, upload, DeviceArg};
+    println!(
+        "\n| attention bf16 D=128 | check (sampled rows) | ours ms | ours TFLOP/s | SDPA flash ms | ours vs flash | SDPA cuDNN ms | ours vs cuDNN |\n|---|---|---|---|---|---|---|---|"
+    );
+    let mut out = Vec::new();
+    for (len, heads) in ATTENTION_SHAPES {
+        for causal in [true, false] {
+            let shape = AttentionShape { seqlens: vec![len], heads, kv_heads: heads, head_dim: 128, causal };
+            let mut case = attention::case(&shape, 64, rng)?;
+            for (name, value) in case.consts.iter_mut() {
+                if name == "BM" {
+                    *value = ConstValue::Int(128);
+                }
+            }
+            let compiled = cache.get(attention::SOURCE, None, &case.consts)?;
+            let loaded = gpu.load(&compiled, cache)?;
+            let device = upload(gpu, &case.args)?;
+            for index in [attention::O, attention::LSE] {
+                if let DeviceArg::Tensor(t) = &device[index] {
+                    t.poison()?;
+                }
+            }
+            launch(gpu, &loaded, &device)?;
+            gpu.synchronize()?;
+            let download = |index: usize| -> Result<HostTensor, Box<dyn std::error::Error>> {
+                match &device[index] {
+                    DeviceArg::Tensor(t) => Ok(t.download()?),
+                    _ => Err(format!("attention argument {index} is not a tensor").into()),
+                }
+            };
+            let (o, lse) = (download(attention::O)?, download(attention::LSE)?);
+            let mut rows = vec![0, len - 1];
+            rows.extend((0..2).map(|_| rng.random_range(0..len)));
+            let got = attention::gather(&shape, &o, &lse, &rows)?;
+            let check = attention::check_outputs(&got, &case.reference(&rows)?);
+            let samples = gpu.time_ms(1, 5, || launch(gpu, &loaded, &device))?;
+            let ms = median(&samples).unwrap_or(f32::NAN) as f64;
+            // 2 dots of 2·S·S·D flops per head; causal computes half of them.
+            let flops = 4.0 * (len as f64).powi(2) * 128.0 * heads as f64 / if causal { 2.0 } else { 1.0 };
+            let key = format!("{len}x{heads}{}", if causal { "_causal" } else { "" });
+            let peer = |backend: &str| torch["attention"][&key][backend].as_f64();
+            let (flash, cudnn) = (peer("flash_ms"), peer("cudnn_ms"));
+            let fmt_ms = |t: Option<f64>| t.map(|t| format!("{t:.2}")).unwrap_or_else(|| "-".into());
+            let fmt_ratio = |t: Option<f64>| t.map(|t| format!("{:.2}x", t / ms)).unwrap_or_else(|| "-".into());
+            println!(
+                "| S={len} H={heads} {} | {} | {ms:.2} | {:.0} | {} | {} | {} | {} |",
+                if causal { "causal" } else { "non-causal" },
+                match &check {
+                    Ok(()) => "ok".to_string(),
+                    Err(e) => format!("FAIL: {e}"),
+                },
+                flops / (ms * 1e9),
+                fmt_ms(flash),
+                fmt_ratio(flash),
+                fmt_ms(cudnn),
+                fmt_ratio(cudnn),
+            );
+            out.push(json!({
+                "len": len, "heads": heads, "causal": causal, "check_ok": check.is_ok(), "ms": ms,
+                "tflops": flops / (ms * 1e9), "flash_ms": flash, "cudnn_ms": cudnn,
+            }));
+        }
+    }
+    Ok(out)
 }

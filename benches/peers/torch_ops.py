@@ -84,6 +84,28 @@ def main():
     b = torch.randn(n, n, device=dev, dtype=torch.bfloat16)
     ms = median_ms(lambda: torch.matmul(a, b), iters=20, warmup=5)
     results["matmul"] = {"shape": [n, n, n], "ms": ms, "tflops": 2 * n**3 / ms / 1e9}
+    del a, b
+
+    # Dense attention through SDPA's flash (FlashAttention-2) and cuDNN backends, on the
+    # shapes of benches/kernels.rs ATTENTION_SHAPES: batch 1, head dim 128, bf16.
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    results["attention"] = {}
+    for seq, heads in [(8192, 32), (32768, 32), (131072, 8)]:
+        q, k, v = (torch.randn(1, heads, seq, 128, device=dev, dtype=torch.bfloat16) for _ in range(3))
+        for causal in (True, False):
+            entry = {}
+            for name, backend in (("flash_ms", SDPBackend.FLASH_ATTENTION), ("cudnn_ms", SDPBackend.CUDNN_ATTENTION)):
+                try:
+                    with sdpa_kernel(backend):
+                        fn = lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+                        entry[name] = median_ms(fn, iters=5, warmup=2)
+                except RuntimeError as e:
+                    print(f"SDPA {name} S={seq} H={heads} causal={causal}: {e}", file=sys.stderr)
+            key = f"{seq}x{heads}{'_causal' if causal else ''}"
+            results["attention"][key] = entry
+            print(key, entry, file=sys.stderr)
+        del q, k, v
     with open(args.out, "w") as f:
         json.dump(results, f, indent=2)
     print(json.dumps(results, indent=2))
