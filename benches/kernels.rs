@@ -164,7 +164,7 @@ fn bench_attention(
     torch: &Value,
     rng: &mut impl Rng,
 ) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
-    use sparsefill_compiler::interp::ConstValue;
+    use sparsefill_compiler::ir::ConstValue;
     use sparsefill_patterns::attention::{self, AttentionShape};
     use sparsefill_patterns::gpu::{launch, upload, DeviceArg};
     println!(
