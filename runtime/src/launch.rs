@@ -86,7 +86,7 @@ impl Gpu {
                 kernel.threads(),
                 1,
                 1,
-                0,
+                kernel.compiled.module.shared_bytes,
                 self.stream.cu_stream(),
                 pointers.as_mut_ptr(),
                 ptr::null_mut(),

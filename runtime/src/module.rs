@@ -163,6 +163,20 @@ fn load_cubin(
     let registers = attribute(sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_NUM_REGS)?;
     let local_bytes = attribute(sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES)?;
     let max_threads = attribute(sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK)?;
+    // Shared memory is one dynamic array; past the default 48 KiB a kernel must opt in.
+    let shared = compiled.module.shared_bytes;
+    if shared > DEFAULT_DYNAMIC_SHARED_BYTES {
+        // SAFETY: `function` is valid while `module` lives.
+        unsafe {
+            sys::cuFuncSetAttribute(
+                function,
+                sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                shared as i32,
+            )
+        }
+        .result()
+        .during("cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)")?;
+    }
     let threads = compiled.module.threads;
     // Caught here rather than as an opaque CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES later.
     if i64::from(threads) > i64::from(max_threads) {
@@ -177,6 +191,9 @@ fn load_cubin(
         module,
     })
 }
+
+/// Dynamic shared memory a launch may use without opting in.
+const DEFAULT_DYNAMIC_SHARED_BYTES: u32 = 48 * 1024;
 
 fn nul_terminated(text: &str, what: impl FnOnce() -> String) -> Result<CString, RuntimeError> {
     CString::new(text).map_err(|e| RuntimeError::InteriorNul { what: what(), position: e.nul_position() })
