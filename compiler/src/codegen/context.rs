@@ -40,6 +40,8 @@ pub(super) struct Lowerer<'a, 'ctx> {
     pub shared: SharedMemory<'ctx>,
     /// Each value's placement ([`plan`]).
     placements: Vec<Placement>,
+    /// `x + dot(a, b)` lowered as one accumulation ([`plan::Plan::fused_adds`]).
+    pub fused_adds: HashMap<ValueId, (ValueId, ValueId)>,
     /// The instruction that defines each value (for values materialized at use).
     defs: Vec<Option<&'a Inst>>,
     /// Registers of values placed `Fixed`, in their layout.
@@ -47,6 +49,8 @@ pub(super) struct Lowerer<'a, 'ctx> {
     /// Values materialized or converted into another layout, one map per open block:
     /// an entry made inside a `for`/`if` body does not dominate the code after it.
     other_layouts: Vec<HashMap<(ValueId, Layout), Regs<'ctx>>>,
+    /// This iteration's stage of each prefetched tile (`codegen::prefetch`).
+    prefetched_stages: HashMap<ValueId, IntValue<'ctx>>,
 }
 
 impl<'a, 'ctx> Lowerer<'a, 'ctx> {
@@ -58,10 +62,12 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
         function: FunctionValue<'ctx>,
         kernel: &'a Kernel,
         params: Vec<ParamValue<'ctx>>,
+        arch: crate::target::Arch,
     ) -> Result<Self, CodegenError> {
         let tid = intrinsic_result(module, &builder, "llvm.nvvm.read.ptx.sreg.tid.x", &[], &[])?;
         let mut defs = vec![None; kernel.value_types.len()];
         record_defs(&kernel.body, &mut defs);
+        let plan = plan::assign(kernel)?;
         Ok(Lowerer {
             context,
             module,
@@ -71,11 +77,13 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             threads: kernel.threads_per_program(),
             tid: as_int(tid)?,
             params,
-            shared: SharedMemory::default(),
-            placements: plan::assign(kernel)?,
+            shared: SharedMemory::new(arch),
+            placements: plan.placements,
+            fused_adds: plan.fused_adds,
             defs,
             values: vec![None; kernel.value_types.len()],
             other_layouts: vec![HashMap::new()],
+            prefetched_stages: HashMap::new(),
         })
     }
 
@@ -108,7 +116,27 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
         match self.placement(v)? {
             Placement::Fixed(l) => Ok(l.clone()),
             Placement::AtUse => self.blocked(self.ty(v)?),
+            Placement::Prefetched | Placement::Staged => {
+                Err(CodegenError::InvalidIr(format!("{v} lives in shared memory and has no registers")))
+            }
         }
+    }
+
+    /// Whether `v` lives in shared memory rather than registers (prefetched or staged).
+    pub fn is_in_shared(&self, v: ValueId) -> Result<bool, CodegenError> {
+        Ok(matches!(self.placement(v)?, Placement::Prefetched | Placement::Staged))
+    }
+
+    /// The `.shared` address of a tile in shared memory (this iteration's stage when prefetched).
+    pub fn shared_tile_address(&self, v: ValueId) -> Result<IntValue<'ctx>, CodegenError> {
+        self.prefetched_stages
+            .get(&v)
+            .copied()
+            .ok_or_else(|| CodegenError::InvalidIr(format!("{v} is read outside the loop that prefetches it")))
+    }
+
+    pub fn set_shared_tile_address(&mut self, v: ValueId, address: IntValue<'ctx>) {
+        self.prefetched_stages.insert(v, address);
     }
 
     /// `v`'s registers in [`Lowerer::layout_of`]`(v)`.
@@ -135,6 +163,9 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             return Ok(regs.clone());
         }
         let regs = match self.placement(v)?.clone() {
+            Placement::Prefetched | Placement::Staged => {
+                return Err(CodegenError::InvalidIr(format!("{v} lives in shared memory and has no registers")))
+            }
             Placement::Fixed(own) => {
                 let regs = self.get_in(v, &own)?;
                 let ty = self.ty(v)?;
@@ -322,7 +353,7 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
 }
 
 /// Records the defining instruction of every value in `block` and the blocks nested in it.
-fn record_defs<'a>(block: &'a Block, defs: &mut [Option<&'a Inst>]) {
+pub(super) fn record_defs<'a>(block: &'a Block, defs: &mut [Option<&'a Inst>]) {
     for inst in &block.insts {
         for r in &inst.results {
             if let Some(slot) = defs.get_mut(r.0 as usize) {

@@ -52,8 +52,7 @@ enum LhsOperand<'ctx> {
 use super::CodegenError;
 use crate::ir::{DType, Op, Type, ValueId};
 
-/// Halves of padding after each shared-memory row (16 bytes: keeps rows 16-byte aligned).
-const PAD: u32 = 8;
+use super::prefetch::PAD;
 
 /// The dimensions of one `dot` and its operand dtype.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,35 +119,82 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         result: ValueId,
         layout: &Layout,
     ) -> Result<Regs<'ctx>, CodegenError> {
+        self.dot_from(lhs, rhs, result, layout, None)
+    }
+
+    /// `addend + dot(a, b)` as one accumulation ([`super::plan::Plan::fused_adds`]).
+    pub fn fused_add(&mut self, result: ValueId, layout: &Layout) -> Result<Regs<'ctx>, CodegenError> {
+        let (dot, addend) = self
+            .fused_adds
+            .get(&result)
+            .copied()
+            .ok_or_else(|| CodegenError::InvalidIr(format!("{result} is not a fused add")))?;
+        let Some(Op::Dot { lhs, rhs }) = self.defining_op(dot) else {
+            return Err(CodegenError::InvalidIr(format!("fused add {result} does not add a dot")));
+        };
+        let (lhs, rhs) = (*lhs, *rhs);
+        self.same_type(result, addend)?;
+        let init = self.get_in(addend, layout)?;
+        self.dot_from(lhs, rhs, dot, layout, Some(init))
+    }
+
+    /// The product `lhs @ rhs` (the `dot` defining `result`), accumulated onto `init`
+    /// (zeros when `None`) in the accumulator layout.
+    fn dot_from(
+        &mut self,
+        lhs: ValueId,
+        rhs: ValueId,
+        result: ValueId,
+        layout: &Layout,
+        init: Option<Regs<'ctx>>,
+    ) -> Result<Regs<'ctx>, CodegenError> {
         let (lhs_ty, rhs_ty, result_ty) = (self.ty(lhs)?, self.ty(rhs)?, self.ty(result)?);
         let shape = DotShape::of(lhs_ty, rhs_ty, result_ty)?;
         if *layout != Layout::mma_accumulator(shape.m, shape.n, self.threads)? {
             return Err(CodegenError::InvalidIr(format!("dot into {result_ty} placed outside the mma layout")));
         }
         let grid = WarpGrid::of(shape.m, shape.n, self.threads);
-        let lhs_in_registers = self.lhs_fits_a_fragments(lhs, &shape)?;
+        let lhs_prefetched = self.is_in_shared(lhs)?;
+        let lhs_in_registers = !lhs_prefetched && self.lhs_fits_a_fragments(lhs, &shape)?;
         // A `trans(x)` rhs is staged as x, read without `.trans`.
         let (rhs_source, order) = match self.defining_op(rhs) {
             Some(Op::Trans { value }) => (*value, RhsOrder::NMajor),
             _ => (rhs, RhsOrder::KMajor),
         };
-        let lhs_bytes = if lhs_in_registers { 0 } else { shape.lhs_bytes() };
-        let base = self.shared.reserve(self.context, self.module, "dot", lhs_bytes + shape.rhs_bytes(order))?;
-        // SAFETY: the reservation covers both operands.
-        let rhs_base = unsafe { self.builder.build_gep(self.context.i8_type(), base, &[self.i32(lhs_bytes)], "")? };
-
-        // The previous user of the buffer may still be reading it.
-        self.barrier()?;
+        let rhs_prefetched = self.is_in_shared(rhs_source)?;
+        // Operands not in registers nor prefetched are staged in the scratch region.
+        let lhs_bytes = if lhs_in_registers || lhs_prefetched { 0 } else { shape.lhs_bytes() };
+        let rhs_bytes = if rhs_prefetched { 0 } else { shape.rhs_bytes(order) };
+        let staged = lhs_bytes + rhs_bytes > 0;
+        let base = if staged {
+            let base = self.shared.reserve(self.context, self.module, "dot", lhs_bytes + rhs_bytes)?;
+            // The previous user of the scratch region may still be reading it.
+            self.barrier()?;
+            Some(self.shared_address(base)?)
+        } else {
+            None
+        };
         let lhs_operand = if lhs_in_registers {
             LhsOperand::Registers(self.get(lhs)?)
+        } else if lhs_prefetched {
+            LhsOperand::Shared(self.shared_tile_address(lhs)?)
         } else {
+            let base = base.ok_or_else(|| CodegenError::InvalidIr("dot staged no lhs".into()))?;
             self.stage(lhs, base, shape.lhs_stride())?;
-            LhsOperand::Shared(self.shared_address(base)?)
+            LhsOperand::Shared(base)
         };
-        self.stage(rhs_source, rhs_base, shape.rhs_stride(order))?;
-        self.barrier()?;
-        let rhs_address = self.shared_address(rhs_base)?;
-        self.warp_tiles(&shape, grid, &lhs_operand, rhs_address, order)
+        let rhs_address = if rhs_prefetched {
+            self.shared_tile_address(rhs_source)?
+        } else {
+            let base = base.ok_or_else(|| CodegenError::InvalidIr("dot staged no rhs".into()))?;
+            let at = self.builder.build_int_add(base, self.i32(lhs_bytes), "")?;
+            self.stage(rhs_source, at, shape.rhs_stride(order))?;
+            at
+        };
+        if staged {
+            self.barrier()?;
+        }
+        self.warp_tiles(&shape, grid, &lhs_operand, rhs_address, order, init)
     }
 
     /// Whether the lhs already sits in registers as A fragments: in the accumulator
@@ -160,11 +206,25 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         Ok(all_along_m && self.is_fixed_in(lhs, &fragments)?)
     }
 
-    /// Stores this thread's elements of the rank-2 tile `value` at `base`, `stride` elements per row.
-    fn stage(&mut self, value: ValueId, base: PointerValue<'ctx>, stride: u32) -> Result<(), CodegenError> {
+    /// Stores this thread's elements of the rank-2 tile `value` at `.shared` address
+    /// `base`, `stride` elements per row.
+    fn stage(&mut self, value: ValueId, base: IntValue<'ctx>, stride: u32) -> Result<(), CodegenError> {
         let ty = self.ty(value)?;
         let layout = self.layout_of(value)?;
         let regs = self.get(value)?;
+        self.stage_regs(ty, &layout, &regs, base, stride)
+    }
+
+    /// Stores `regs`, a rank-2 `ty` in `layout`, at `.shared` address `base`, `stride`
+    /// elements per row.
+    pub(super) fn stage_regs(
+        &self,
+        ty: &Type,
+        layout: &Layout,
+        regs: &Regs<'ctx>,
+        base: IntValue<'ctx>,
+        stride: u32,
+    ) -> Result<(), CodegenError> {
         let cols = ty.shape.last().copied().unwrap_or(1);
         let b = &self.builder;
         self.when(self.is_owner(&layout)?, |this| {
@@ -175,7 +235,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 let row = b.build_right_shift(first, this.i32(u64::from(cols.trailing_zeros())), false, "")?;
                 let col = b.build_and(first, this.i32(u64::from(cols - 1)), "")?;
                 let at = b.build_int_add(b.build_int_mul(row, this.i32(u64::from(stride)), "")?, col, "")?;
-                this.store_shared_run(base, ty.dtype, at, chunk)?;
+                let bytes = b.build_int_mul(at, this.i32(ty.dtype.size_bytes() as u64), "")?;
+                this.store_shared_address(b.build_int_add(base, bytes, "")?, ty.dtype, chunk)?;
             }
             Ok(())
         })
@@ -190,6 +251,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         lhs: &LhsOperand<'ctx>,
         rhs: IntValue<'ctx>,
         order: RhsOrder,
+        init: Option<Regs<'ctx>>,
     ) -> Result<Regs<'ctx>, CodegenError> {
         let b = &self.builder;
         let warp = b.build_right_shift(self.tid, self.i32(u64::from(WARP_LANE_BITS)), false, "warp")?;
@@ -232,6 +294,14 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let zero = self.context.f32_type().const_zero().into();
         let (tiles_m, tiles_n) = (grid.tiles_m as usize, grid.tiles_n as usize);
         let mut acc = vec![[zero; 4]; tiles_m * tiles_n];
+        if let Some(init) = init {
+            if init.len() != 4 * acc.len() {
+                return Err(CodegenError::InvalidIr(format!("a dot accumulates onto {} registers", init.len())));
+            }
+            for (tile, regs) in acc.iter_mut().zip(init.chunks_exact(4)) {
+                tile.copy_from_slice(regs);
+            }
+        }
         for step in 0..shape.k / 16 {
             let mut a_frags = Vec::with_capacity(tiles_m);
             for i in 0..grid.tiles_m {
@@ -244,7 +314,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                     }
                 });
             }
-            let mut b_frags: Vec<Regs<'ctx>> = Vec::with_capacity(tiles_n);
+            // One ldmatrix of B (two n-tiles) at a time, used at once: B fragments of
+            // a wide tile never all live together.
             for j in (0..grid.tiles_n).step_by(2) {
                 let pair = j + 1 < grid.tiles_n;
                 let at = match order {
@@ -253,12 +324,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 };
                 let regs =
                     self.ldmatrix(self.byte_address(b_base, at)?, if pair { 4 } else { 2 }, order == RhsOrder::KMajor)?;
-                b_frags.extend(regs.chunks(2).map(<[_]>::to_vec));
-            }
-            for i in 0..tiles_m {
-                for j in 0..tiles_n {
-                    let tile = &mut acc[i * tiles_n + j];
-                    *tile = self.mma(shape.dtype, &a_frags[i], &b_frags[j], *tile)?;
+                for (jj, b_frag) in regs.chunks(2).enumerate() {
+                    let j = j as usize + jj;
+                    for (i, a_frag) in a_frags.iter().enumerate() {
+                        let tile = &mut acc[i * tiles_n + j];
+                        *tile = self.mma(shape.dtype, a_frag, b_frag, *tile)?;
+                    }
                 }
             }
         }

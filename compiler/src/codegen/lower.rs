@@ -10,9 +10,11 @@ use inkwell::{AddressSpace, IntPredicate};
 use super::context::{as_int, Lowerer, ParamValue, Regs};
 use super::layout::Layout;
 use super::plan::Placement;
+use super::prefetch::defined_in;
 use super::CodegenError;
 use crate::abi::{abi_params, AbiKind};
 use crate::ir::{op_name, Block, DType, Inst, Kernel, Op, Param, ValueId};
+use std::collections::HashSet;
 
 /// PTX's `.entry` calling convention (LLVM's `ptx_kernel`).
 const PTX_KERNEL_CALL_CONV: u32 = 71;
@@ -23,6 +25,7 @@ pub(super) fn lower_kernel<'ctx>(
     context: &'ctx Context,
     module: &Module<'ctx>,
     kernel: &Kernel,
+    arch: crate::target::Arch,
 ) -> Result<u32, CodegenError> {
     check_entry_name(&kernel.name)?;
     if !kernel.num_warps.is_power_of_two() || kernel.num_warps > 32 {
@@ -35,10 +38,8 @@ pub(super) fn lower_kernel<'ctx>(
     let builder = context.create_builder();
     builder.position_at_end(context.append_basic_block(function, "entry"));
     let params = entry_params(context, &builder, function, kernel)?;
-    let mut lowerer = Lowerer::new(context, module, builder, function, kernel, params)?;
-    for inst in &kernel.body.insts {
-        lowerer.lower_inst(inst)?;
-    }
+    let mut lowerer = Lowerer::new(context, module, builder, function, kernel, params, arch)?;
+    lowerer.lower_insts(&kernel.body.insts)?;
     lowerer.builder.build_return(None)?;
     let Lowerer { shared, .. } = lowerer;
     Ok(shared.finish(context, module))
@@ -130,9 +131,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         };
         self.enter_block();
         let yielded = (|| {
-            for inst in body {
-                self.lower_inst(inst)?;
-            }
+            self.lower_insts(body)?;
             match &last.op {
                 Op::Yield { values } => self.yielded_regs(values, expected),
                 other => Err(CodegenError::InvalidIr(format!(
@@ -143,6 +142,31 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         })();
         self.leave_block();
         yielded
+    }
+
+    /// Lowers `insts` in order; consecutive staged loads go together (one pair of
+    /// barriers for all of them).
+    fn lower_insts(&mut self, insts: &[Inst]) -> Result<(), CodegenError> {
+        let mut i = 0;
+        while i < insts.len() {
+            let staged = insts[i..]
+                .iter()
+                .take_while(|inst| match inst.results.as_slice() {
+                    [r] => {
+                        matches!(inst.op, Op::Load { .. }) && self.placement(*r).is_ok_and(|p| *p == Placement::Staged)
+                    }
+                    _ => false,
+                })
+                .collect::<Vec<_>>();
+            if staged.is_empty() {
+                self.lower_inst(&insts[i])?;
+                i += 1;
+            } else {
+                i += staged.len();
+                self.lower_staged(&staged)?;
+            }
+        }
+        Ok(())
     }
 
     fn lower_inst(&mut self, inst: &Inst) -> Result<(), CodegenError> {
@@ -161,9 +185,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             }
             Op::If { cond, then_block, else_block } => self.lower_if(*cond, then_block, else_block, &inst.results),
             Op::Yield { .. } => Err(CodegenError::InvalidIr("a yield that does not end a `for`/`if` block".into())),
+            Op::Dot { .. } if self.fused_adds.values().any(|(dot, _)| inst.results.contains(dot)) => Ok(()),
             op => {
                 let result = single()?;
                 // A value placed at use is computed by each of its uses (`get_in`).
+                // A prefetched tile is copied at the top of its loop (`codegen::prefetch`).
                 let Placement::Fixed(layout) = self.placement(result)?.clone() else {
                     return Ok(());
                 };
@@ -184,6 +210,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             Op::Splat { value } => self.splat(*value, result, layout),
             Op::ExpandDims { value, axis } => self.expand_dims(*value, *axis, result, layout),
             Op::Broadcast { value } => self.broadcast(*value, result, layout),
+            Op::Binary { .. } if self.fused_adds.contains_key(&result) => self.fused_add(result, layout),
             Op::Binary { op, lhs, rhs } => self.binary(*op, *lhs, *rhs, result, layout),
             Op::Unary { op, value } => self.unary(*op, *value, result, layout),
             Op::Cmp { op, lhs, rhs } => self.compare(*op, *lhs, *rhs, result, layout),
@@ -231,6 +258,14 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             init_regs.push(self.get_in(v, &layout)?);
         }
 
+        // Prefetched dot operands: iteration 0's tiles into stage 0 (`codegen::prefetch`).
+        let prefetches = self.prefetches_of(body)?;
+        let mut body_values = HashSet::new();
+        defined_in(body, &mut body_values);
+        if !prefetches.is_empty() {
+            self.copy_ahead(&prefetches, *iv, lower, &body_values, self.i32(0))?;
+        }
+
         let preheader = self.current_block()?;
         let header = self.block("for.header");
         let body_block = self.block("for.body");
@@ -252,6 +287,9 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                     .collect::<Result<Vec<_>, CodegenError>>()
             })
             .collect::<Result<_, _>>()?;
+        let stage_phi = self.builder.build_phi(self.context.i32_type(), "stage")?;
+        stage_phi.add_incoming(&[(&self.i32(0), preheader)]);
+        let stage = as_int(stage_phi.as_basic_value())?;
         let iv_value = as_int(iv_phi.as_basic_value())?;
         let more = self.builder.build_int_compare(IntPredicate::SLT, iv_value, upper, "")?;
         self.builder.build_conditional_branch(more, body_block, exit)?;
@@ -261,11 +299,29 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         for (&arg, phis) in carried.iter().zip(&phis) {
             self.define(arg, phis.iter().map(|p| p.as_basic_value()).collect())?;
         }
+        let next_stage = self.builder.build_xor(stage, self.i32(1), "stage.next")?;
+        if !prefetches.is_empty() {
+            // Everyone is done reading the other stage (last iteration's), so it can be
+            // refilled with the next iteration's tiles; then this stage must be complete.
+            self.barrier()?;
+            let next_iv = self.builder.build_int_add(iv_value, step, "")?;
+            self.enter_block();
+            let copied = self.copy_ahead(&prefetches, *iv, next_iv, &body_values, next_stage);
+            self.leave_block();
+            copied?;
+            self.wait_copies(1)?;
+            self.barrier()?;
+            for p in &prefetches {
+                let address = self.stage_address(p, stage)?;
+                self.set_shared_tile_address(p.value, address);
+            }
+        }
         let next_regs = self.lower_nested(body, carried)?;
         let latch = self.current_block()?;
         let next_iv = self.builder.build_int_add(iv_value, step, "iv.next")?;
         self.builder.build_unconditional_branch(header)?;
         iv_phi.add_incoming(&[(&next_iv, latch)]);
+        stage_phi.add_incoming(&[(&next_stage, latch)]);
         for (phis, regs) in phis.iter().zip(&next_regs) {
             for (phi, reg) in phis.iter().zip(regs) {
                 phi.add_incoming(&[(reg, latch)]);
@@ -273,6 +329,10 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         }
 
         self.builder.position_at_end(exit);
+        if !prefetches.is_empty() {
+            // The copy past the last iteration is still in flight.
+            self.wait_copies(0)?;
+        }
         for (&result, phis) in results.iter().zip(&phis) {
             self.define(result, phis.iter().map(|p| p.as_basic_value()).collect())?;
         }

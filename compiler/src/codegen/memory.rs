@@ -56,9 +56,9 @@ enum DimIndex<'ctx> {
 }
 
 /// Where one chunk of a tile lives in the tensor.
-struct Chunk<'ctx> {
+pub(super) struct Chunk<'ctx> {
     /// Element offset of the chunk's first element from the base.
-    offset: IntValue<'ctx>,
+    pub offset: IntValue<'ctx>,
     /// All dimensions except the one the chunk runs along are in bounds (and this thread may access).
     others_ok: IntValue<'ctx>,
     /// How many elements from the chunk's first, along its dimension (the last
@@ -68,7 +68,7 @@ struct Chunk<'ctx> {
     room: Option<IntValue<'ctx>>,
 }
 
-struct Access<'ctx> {
+pub(super) struct Access<'ctx> {
     base: PointerValue<'ctx>,
     dtype: DType,
     dims: Vec<Dim<'ctx>>,
@@ -79,7 +79,7 @@ struct Access<'ctx> {
 
 impl Access<'_> {
     /// Registers per chunk: a layout chunk, or single elements without a run dimension.
-    fn chunk_len(&self, layout: &Layout) -> usize {
+    pub(super) fn chunk_len(&self, layout: &Layout) -> usize {
         if self.run_dim.is_some() {
             layout.vec()
         } else {
@@ -108,6 +108,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     ) -> Result<Regs<'ctx>, CodegenError> {
         let ty = self.ty(result)?;
         let access = self.access(tensor, indices, ty, layout)?;
+        self.load_access(&access, layout)
+    }
+
+    /// The tile `access` describes, in `layout`.
+    pub(super) fn load_access(&mut self, access: &Access<'ctx>, layout: &Layout) -> Result<Regs<'ctx>, CodegenError> {
         let vec = access.chunk_len(layout);
         let chunks = (0..layout.regs())
             .step_by(vec)
@@ -167,7 +172,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             )));
         }
         let ty = self.ty(value)?;
-        let layout = self.layout_of(value)?;
+        // A layout of short chunks (an mma accumulator's column pairs) would make every
+        // thread test and address dozens of chunks at once; the blocked layout's 16-byte
+        // chunks cost one trip through shared memory, once per tile.
+        let own = self.layout_of(value)?;
+        let blocked = self.blocked(ty)?;
+        let layout = if own.vec() < blocked.vec() { blocked } else { own };
         let access = self.access(tensor, indices, ty, &layout)?;
         let vec = access.chunk_len(&layout);
         let owner = self.is_owner(&layout)?;
@@ -178,7 +188,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             chunk.others_ok = self.builder.build_and(chunk.others_ok, owner, "")?;
             chunks.push(chunk);
         }
-        let stored = self.get(value)?.iter().map(|&v| self.stored(access.dtype, v)).collect::<Result<Vec<_>, _>>()?;
+        let stored = self
+            .get_in(value, &layout)?
+            .iter()
+            .map(|&v| self.stored(access.dtype, v))
+            .collect::<Result<Vec<_>, _>>()?;
         let slow = |this: &Self| -> Result<Regs<'ctx>, CodegenError> {
             for (chunk, values) in chunks.iter().zip(stored.chunks(vec)) {
                 this.store_elements(&access, chunk, values)?;
@@ -210,6 +224,19 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         ty: &Type,
         layout: &Layout,
     ) -> Result<Access<'ctx>, CodegenError> {
+        self.access_at(tensor, indices, ty, layout, &mut |this, v| this.scalar_i32(v))
+    }
+
+    /// [`Lowerer::access`] with the scalar index values (points and range starts) given
+    /// by `scalar`, e.g. evaluated for the next iteration of a loop.
+    pub(super) fn access_at(
+        &mut self,
+        tensor: ParamId,
+        indices: &[Index],
+        ty: &Type,
+        layout: &Layout,
+        scalar: &mut dyn FnMut(&mut Self, ValueId) -> Result<IntValue<'ctx>, CodegenError>,
+    ) -> Result<Access<'ctx>, CodegenError> {
         let (base, sizes, strides) = self.tensor(tensor)?;
         // Owned copies: spreading a gather index below needs `self` mutably.
         let (sizes, strides) = (sizes.to_vec(), strides.to_vec());
@@ -234,12 +261,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let mut run_dim = None;
         for (d, index) in indices.iter().enumerate() {
             let index = match index {
-                Index::Point(v) => DimIndex::Point(self.scalar_i32(*v)?),
+                Index::Point(v) => DimIndex::Point(scalar(self, *v)?),
                 Index::Range { start, len } => {
                     let width = len.trailing_zeros();
                     lo -= width;
                     run_dim = Some(d);
-                    DimIndex::Range { start: self.scalar_i32(*start)?, lo, width }
+                    DimIndex::Range { start: scalar(self, *start)?, lo, width }
                 }
                 Index::Gather(v) => {
                     let positions = self.ty(*v)?;
@@ -257,7 +284,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 
     /// Offset and masks of the chunk that starts at register `reg` of `layout` in this thread.
-    fn chunk(&self, access: &Access<'ctx>, layout: &Layout, reg: usize) -> Result<Chunk<'ctx>, CodegenError> {
+    pub(super) fn chunk(
+        &self,
+        access: &Access<'ctx>,
+        layout: &Layout,
+        reg: usize,
+    ) -> Result<Chunk<'ctx>, CodegenError> {
         let b = &self.builder;
         let flat = self.flat_index(layout, reg)?;
         let mut offset = self.i64(0);
@@ -294,7 +326,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     /// vectors' alignment; `None` when chunks are single elements. One test for all
     /// chunks lets the vector branch issue every chunk's loads before anything waits for
     /// one; a test per chunk made each chunk's load wait at its merge before the next.
-    fn fast_path(
+    pub(super) fn fast_path(
         &self,
         access: &Access<'ctx>,
         chunks: &[Chunk<'ctx>],
@@ -330,7 +362,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         Ok(b.build_int_compare(IntPredicate::EQ, low, self.i64(0), "")?)
     }
 
-    fn element_ptr(&self, access: &Access<'ctx>, offset: IntValue<'ctx>) -> Result<PointerValue<'ctx>, CodegenError> {
+    pub(super) fn element_ptr(
+        &self,
+        access: &Access<'ctx>,
+        offset: IntValue<'ctx>,
+    ) -> Result<PointerValue<'ctx>, CodegenError> {
         // SAFETY: only dereferenced where the masks put the element inside the tensor.
         Ok(unsafe { self.builder.build_gep(self.mem_type(access.dtype), access.base, &[offset], "")? })
     }
@@ -362,7 +398,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 
     /// Each element alone, in memory form, under its own mask; masked-off elements are 0.
-    fn load_elements(
+    pub(super) fn load_elements(
         &self,
         access: &Access<'ctx>,
         chunk: &Chunk<'ctx>,

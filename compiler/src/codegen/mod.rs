@@ -20,6 +20,7 @@ mod lower;
 mod memory;
 mod ops;
 mod plan;
+mod prefetch;
 pub mod ptxas;
 mod reduce;
 mod shared;
@@ -55,7 +56,7 @@ pub enum CodegenError {
     #[error("tile {ty} needs {per_thread} elements per thread over {threads} threads; at most {limit} are supported")]
     TileTooLarge { ty: String, threads: u32, per_thread: u64, limit: u64 },
     #[error(
-        "`{op}` needs {bytes} bytes of shared memory; at most {limit} bytes of static shared memory are supported"
+        "`{op}` needs {bytes} bytes of shared memory (with the buffers before it); at most {limit} bytes per block are supported"
     )]
     SharedMemory { op: String, bytes: u64, limit: u64 },
     #[error("invalid Tile IR reached code generation (run ir::verify first): {0}")]
@@ -86,7 +87,7 @@ pub fn emit(kernel: &Kernel, arch: Arch) -> Result<PtxModule, CodegenError> {
     module.set_triple(&machine.get_triple());
     module.set_data_layout(&machine.get_target_data().get_data_layout());
 
-    let shared_bytes = lower::lower_kernel(&context, &module, kernel)?;
+    let shared_bytes = lower::lower_kernel(&context, &module, kernel, arch)?;
     module.verify().map_err(|e| CodegenError::Llvm(format!("generated module does not verify: {e}")))?;
     module
         .run_passes(MIDDLE_END_PIPELINE, &machine, PassBuilderOptions::create())

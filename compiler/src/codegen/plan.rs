@@ -1,8 +1,10 @@
 //! Layout assignment: before any code is emitted, every Tile IR value gets a
 //! [`Placement`] — the register [`Layout`] it is computed in, or "at each use".
 //!
-//! Tiles that come from memory, from a transpose or from a parameter are blocked. A
-//! `dot` leaves its result in the mma accumulator layout. Elementwise ops follow their
+//! Tiles that come from memory or from a parameter are blocked, except tiles loaded
+//! only to feed `dot`: those go to shared memory, prefetched one loop iteration ahead
+//! when the loop allows it, otherwise stored as soon as loaded. A `dot` leaves its
+//! result in the mma accumulator layout. Elementwise ops follow their
 //! operands: the first operand in a layout other than its blocked one decides, so an
 //! attention score tile, its mask, its exponentials and the accumulator it updates all
 //! stay in the registers the tensor cores wrote. A reduction of such a tile along an
@@ -20,9 +22,12 @@
 //! most once, before the loop, never per iteration.
 
 use super::layout::Layout;
-use super::layout::WarpGrid;
+use std::collections::{HashMap, HashSet};
+
+use super::context::record_defs;
+use super::prefetch::{defined_in, is_index_arithmetic};
 use super::CodegenError;
-use crate::ir::{Block, DType, Inst, Kernel, Op, ValueId};
+use crate::ir::{BinaryOp, Block, DType, Index, Inst, Kernel, Op, ValueId};
 use crate::passes::operands::operands;
 
 /// Body re-assignments before a loop's carried layouts are taken as they are; real
@@ -35,20 +40,42 @@ pub(super) enum Placement {
     Fixed(Layout),
     /// Recomputed by each use in the layout that use needs.
     AtUse,
+    /// A `dot` operand tile copied to shared memory one iteration ahead, never in
+    /// registers (see `codegen::prefetch`).
+    Prefetched,
+    /// A `dot` operand tile stored to a shared buffer of its own as soon as it is
+    /// loaded, so its registers die at once (see `Lowerer::lower_staged`).
+    Staged,
 }
 
 /// Assigns a placement to every value of `kernel`'s body.
-pub(super) fn assign(kernel: &Kernel) -> Result<Vec<Placement>, CodegenError> {
+/// What the planner decided: every value's placement, and the `dot`s that accumulate
+/// straight into an addend.
+pub(super) struct Plan {
+    pub placements: Vec<Placement>,
+    /// `add` result → (`dot` result, the other addend): `x + dot(a, b)` where the dot has
+    /// no other use. The mma then starts from x's registers instead of zeros, so the
+    /// product and the sum never hold two accumulators at once; the `dot` itself emits
+    /// nothing.
+    pub fused_adds: HashMap<ValueId, (ValueId, ValueId)>,
+}
+
+pub(super) fn assign(kernel: &Kernel) -> Result<Plan, CodegenError> {
     let mut uses = vec![Uses::default(); kernel.value_types.len()];
     count_uses(&kernel.body, &mut uses);
+    let mut defs = vec![None; kernel.value_types.len()];
+    record_defs(&kernel.body, &mut defs);
     let mut planner = Planner {
         kernel,
         threads: kernel.threads_per_program(),
         placements: vec![Placement::AtUse; kernel.value_types.len()],
         uses,
+        defs,
+        prefetched: HashSet::new(),
+        fused_adds: HashMap::new(),
     };
     planner.block(&kernel.body)?;
-    Ok(planner.placements)
+    Ok(Plan { placements: planner.placements, fused_adds: planner.fused_adds })
 }
 
 struct Planner<'k> {
@@ -56,25 +83,42 @@ struct Planner<'k> {
     threads: u32,
     placements: Vec<Placement>,
     uses: Vec<Uses>,
+    /// The instruction defining each value.
+    defs: Vec<Option<&'k Inst>>,
+    /// Loads placed [`Placement::Prefetched`].
+    prefetched: HashSet<ValueId>,
+    fused_adds: HashMap<ValueId, (ValueId, ValueId)>,
 }
 
-/// How a value is used: as the lhs of a `dot`, or otherwise.
-#[derive(Clone, Copy, Debug, Default)]
+/// How a value is used: as a `dot` operand, transposed, or otherwise.
+#[derive(Clone, Debug, Default)]
 struct Uses {
     dot_lhs: u32,
+    dot_rhs: u32,
+    /// The `trans` results made from it.
+    trans: Vec<ValueId>,
     other: u32,
 }
 
 fn count_uses(block: &Block, uses: &mut [Uses]) {
     for inst in &block.insts {
-        if let Op::Dot { lhs, rhs } = &inst.op {
-            if let Some(u) = uses.get_mut(lhs.0 as usize) {
-                u.dot_lhs += 1;
+        match (&inst.op, inst.results.as_slice()) {
+            (Op::Dot { lhs, rhs }, _) => {
+                if let Some(u) = uses.get_mut(lhs.0 as usize) {
+                    u.dot_lhs += 1;
+                }
+                if let Some(u) = uses.get_mut(rhs.0 as usize) {
+                    u.dot_rhs += 1;
+                }
+                continue;
             }
-            if let Some(u) = uses.get_mut(rhs.0 as usize) {
-                u.other += 1;
+            (Op::Trans { value }, [result]) => {
+                if let Some(u) = uses.get_mut(value.0 as usize) {
+                    u.trans.push(*result);
+                }
+                continue;
             }
-            continue;
+            _ => {}
         }
         for v in operands(&inst.op) {
             if let Some(u) = uses.get_mut(v.0 as usize) {
@@ -117,7 +161,7 @@ impl Planner<'_> {
     fn layout_or_blocked(&self, v: ValueId) -> Result<Layout, CodegenError> {
         match self.get(v) {
             Placement::Fixed(l) => Ok(l.clone()),
-            Placement::AtUse => self.blocked(v),
+            Placement::AtUse | Placement::Prefetched | Placement::Staged => self.blocked(v),
         }
     }
 
@@ -137,15 +181,16 @@ impl Planner<'_> {
             | Op::ExpandDims { .. }
             | Op::Broadcast { .. }
             | Op::Trans { .. } => Placement::AtUse,
-            Op::Load { .. } => {
-                let result = single(inst)?;
-                match self.a_fragments(result)? {
-                    Some(layout) => Placement::Fixed(layout),
-                    None => Placement::Fixed(self.blocked(result)?),
-                }
-            }
+            Op::Load { .. } if self.prefetched.contains(&single(inst)?) => Placement::Prefetched,
+            Op::Load { .. } if self.only_dot_operand(single(inst)?) => Placement::Staged,
+            Op::Load { .. } => Placement::Fixed(self.blocked(single(inst)?)?),
             Op::ProgramId { .. } | Op::Dim { .. } | Op::Arg { .. } => Placement::Fixed(self.blocked(single(inst)?)?),
-            Op::Binary { lhs, rhs, .. } => self.elementwise(single(inst)?, &[*lhs, *rhs])?,
+            Op::Binary { op, lhs, rhs } => {
+                let result = single(inst)?;
+                let placement = self.elementwise(result, &[*lhs, *rhs])?;
+                self.fuse_add(*op, result, &placement, *lhs, *rhs);
+                placement
+            }
             Op::Cmp { lhs, rhs, .. } => self.elementwise(single(inst)?, &[*lhs, *rhs])?,
             Op::Unary { value, .. } | Op::Cast { value } => self.elementwise(single(inst)?, &[*value])?,
             Op::Select { cond, on_true, on_false } => self.elementwise(single(inst)?, &[*cond, *on_true, *on_false])?,
@@ -167,19 +212,67 @@ impl Planner<'_> {
         }
     }
 
-    /// The accumulator layout of `v`'s shape when every use of `v` is as a `dot` lhs and
-    /// that layout holds A fragments (all warps along M): `dot` then reads its registers
-    /// directly (see `codegen::dot`), and no warp needs another warp's rows.
-    fn a_fragments(&self, v: ValueId) -> Result<Option<Layout>, CodegenError> {
+    /// Whether `v` is a rank-2 16-bit tile used only as `dot` operands (a `trans` of it
+    /// only as a rhs): it can then live in shared memory instead of registers.
+    fn only_dot_operand(&self, v: ValueId) -> bool {
         let ty = &self.kernel.value_types[v.0 as usize];
-        let (&[m, k], true) = (ty.shape.as_slice(), matches!(ty.dtype, DType::BF16 | DType::F16)) else {
-            return Ok(None);
+        let Some(uses) = self.uses.get(v.0 as usize) else {
+            return false;
         };
-        let only_dot_lhs = self.uses.get(v.0 as usize).is_some_and(|u| u.dot_lhs > 0 && u.other == 0);
-        if !only_dot_lhs || m % 16 != 0 || k % 16 != 0 || WarpGrid::of(m, k, self.threads).warps_n != 0 {
-            return Ok(None);
+        let trans_only_rhs = uses.trans.iter().all(|t| {
+            self.uses
+                .get(t.0 as usize)
+                .is_some_and(|u| u.dot_rhs > 0 && u.dot_lhs == 0 && u.other == 0 && u.trans.is_empty())
+        });
+        let only_dots = uses.other == 0 && uses.dot_lhs + uses.dot_rhs + uses.trans.len() as u32 > 0 && trans_only_rhs;
+        only_dots && ty.rank() == 2 && matches!(ty.dtype, DType::BF16 | DType::F16)
+    }
+
+    /// Whether a load in a loop body can be a [`Placement::Prefetched`] `dot` operand:
+    /// a rank-2 16-bit tile used only by `dot`s (a `trans` of it only as a rhs), at
+    /// indices the loop can compute one iteration ahead.
+    fn can_prefetch(&self, v: ValueId, indices: &[Index], iv: ValueId, inside: &HashSet<ValueId>) -> bool {
+        let indices_ok = indices.iter().all(|i| match i {
+            Index::Point(x) | Index::Range { start: x, .. } => self.computable_ahead(*x, iv, inside),
+            Index::Gather(_) => false,
+        });
+        self.only_dot_operand(v) && indices_ok
+    }
+
+    /// Whether `v` is the induction variable, defined outside the loop, or index
+    /// arithmetic on such values (`prefetch::is_index_arithmetic`).
+    fn computable_ahead(&self, v: ValueId, iv: ValueId, inside: &HashSet<ValueId>) -> bool {
+        if v == iv || !inside.contains(&v) {
+            return true;
         }
-        Layout::mma_accumulator(m, k, self.threads).map(Some)
+        let ty = &self.kernel.value_types[v.0 as usize];
+        match self.defs.get(v.0 as usize).copied().flatten() {
+            Some(inst) if ty.is_scalar() && is_index_arithmetic(&inst.op, ty.dtype) => {
+                operands(&inst.op).iter().all(|&x| self.computable_ahead(x, iv, inside))
+            }
+            _ => false,
+        }
+    }
+
+    /// Records `x + dot(a, b)` (either order) as fused when the dot has no other use
+    /// and the sum stays in the dot's layout.
+    fn fuse_add(&mut self, op: BinaryOp, result: ValueId, placement: &Placement, lhs: ValueId, rhs: ValueId) {
+        self.fused_adds.remove(&result);
+        if op != BinaryOp::Add {
+            return;
+        }
+        for (dot, addend) in [(rhs, lhs), (lhs, rhs)] {
+            let is_dot =
+                matches!(self.defs.get(dot.0 as usize).copied().flatten(), Some(Inst { op: Op::Dot { .. }, .. }));
+            let single_use = self
+                .uses
+                .get(dot.0 as usize)
+                .is_some_and(|u| u.other == 1 && u.dot_lhs == 0 && u.dot_rhs == 0 && u.trans.is_empty());
+            if is_dot && single_use && dot != addend && self.get(dot) == placement {
+                self.fused_adds.insert(result, (dot, addend));
+                return;
+            }
+        }
     }
 
     fn elementwise(&self, result: ValueId, operands: &[ValueId]) -> Result<Placement, CodegenError> {
@@ -224,6 +317,15 @@ impl Planner<'_> {
             return Err(CodegenError::InvalidIr("a for body has no induction variable argument".into()));
         };
         self.set(*iv, Placement::Fixed(self.blocked(*iv)?))?;
+        let mut inside = HashSet::new();
+        defined_in(body, &mut inside);
+        for inst in &body.insts {
+            if let (Op::Load { indices, .. }, [result]) = (&inst.op, inst.results.as_slice()) {
+                if self.can_prefetch(*result, indices, *iv, &inside) {
+                    self.prefetched.insert(*result);
+                }
+            }
+        }
         let mut layouts = init.iter().map(|&v| self.layout_or_blocked(v)).collect::<Result<Vec<_>, _>>()?;
         for _ in 0..MAX_LOOP_ROUNDS {
             for (&arg, l) in carried.iter().zip(&layouts) {
@@ -236,7 +338,7 @@ impl Planner<'_> {
                 .zip(&layouts)
                 .map(|(&y, l)| match self.get(y) {
                     Placement::Fixed(yl) => yl.clone(),
-                    Placement::AtUse => l.clone(),
+                    Placement::AtUse | Placement::Prefetched | Placement::Staged => l.clone(),
                 })
                 .collect();
             if next == layouts {

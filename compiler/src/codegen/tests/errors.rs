@@ -43,17 +43,17 @@ fn tile_past_the_register_budget_is_rejected() {
 }
 
 #[test]
-fn shared_memory_past_48_kib_is_rejected_naming_the_op() {
-    // A transpose moves its whole tile through shared memory: [256, 64] f32 is 64 KiB.
+fn shared_memory_past_the_block_limit_is_rejected_naming_the_op() {
+    // A transpose moves its whole tile through shared memory: [512, 256] f32 is 512 KiB.
     // 32 warps keep the tile itself within the register budget.
     let kernel = produce_with(32, |b| {
         let zero = b.const_f32(0.0);
-        let tile = b.splat(zero, vec![256, 64]);
+        let tile = b.splat(zero, vec![512, 256]);
         b.trans(tile)
     });
     assert_eq!(
         error_of(&kernel),
-        "`trans` needs 65536 bytes of shared memory; at most 49152 bytes of static shared memory are supported"
+        "`trans` needs 524288 bytes of shared memory (with the buffers before it); at most 232448 bytes per block are supported"
     );
 }
 

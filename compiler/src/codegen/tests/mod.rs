@@ -7,6 +7,7 @@ mod errors;
 mod gather;
 mod kernels;
 mod ops;
+mod pipeline;
 
 use super::ptxas::{assemble, available_for_tests, PtxasReport};
 use super::{emit, PtxModule};

@@ -1,0 +1,292 @@
+//! `dot` operands prefetched with `cp.async`, one loop iteration ahead.
+//!
+//! A tile loaded in a `for` body whose only uses are `dot` operands (directly, or through
+//! `trans` into a rhs), and whose indices the loop can compute for its next iteration,
+//! is placed [`Placement::Async`](super::plan::Placement) by the planner. It never lives
+//! in registers: it goes global → shared memory with `cp.async`, into a two-stage
+//! buffer of its own (rows padded as `dot` reads them), and `dot` reads it from there.
+//!
+//! The schedule, with `s` the iteration's stage (0, 1, 0, ...):
+//!
+//! ```text
+//!   before the loop:  copy iteration 0's tiles into stage 0; commit
+//!   top of body:      barrier                     (everyone is done with stage 1 - s)
+//!                     copy iteration + 1's tiles into stage 1 - s; commit
+//!                     wait until one group is pending; barrier   (stage s is complete)
+//!   the body's dots read stage s, while the next tiles are on their way
+//!   after the loop:   wait for all groups
+//! ```
+//!
+//! The copy past the last iteration reads tiles nobody uses; like every load, it is
+//! masked against the tensor's sizes. A thread whose chunks are all in bounds,
+//! contiguous and aligned copies 16-byte (or smaller) chunks with `cp.async`; otherwise
+//! it loads element by element under masks and stores to shared memory itself (the
+//! ragged last tile of a sequence, or a strided view), which the next barriers publish
+//! the same way.
+
+use std::collections::HashSet;
+
+use inkwell::values::{IntValue, PointerValue};
+use inkwell::AddressSpace;
+
+use super::context::Lowerer;
+use super::plan::Placement;
+use super::CodegenError;
+use crate::ir::{BinaryOp, Block, DType, Index, Inst, Literal, Op, ValueId};
+
+/// Halves of padding after each shared-memory row: must match `dot`'s.
+pub(super) const PAD: u32 = 8;
+
+/// Buffers per prefetched tile: the one being read and the one being filled.
+const STAGES: u64 = 2;
+
+/// One prefetched tile of a loop: where its stages live.
+pub(super) struct Prefetch<'ctx> {
+    pub value: ValueId,
+    inst: Inst,
+    /// Stage 0; stage `s` starts `s * stage_bytes` later.
+    buffer: PointerValue<'ctx>,
+    stage_bytes: u64,
+}
+
+/// The padded row stride (in elements) of a prefetched `[rows, cols]` tile.
+pub(super) fn row_stride(cols: u32) -> u32 {
+    cols + PAD
+}
+
+impl<'ctx> Lowerer<'_, 'ctx> {
+    /// The prefetched loads of loop `body`, each with its buffers allocated.
+    pub(super) fn prefetches_of(&mut self, body: &Block) -> Result<Vec<Prefetch<'ctx>>, CodegenError> {
+        let mut out = Vec::new();
+        for inst in &body.insts {
+            let (Op::Load { .. }, [value]) = (&inst.op, inst.results.as_slice()) else {
+                continue;
+            };
+            if *self.placement(*value)? != Placement::Prefetched {
+                continue;
+            }
+            let ty = self.ty(*value)?;
+            let &[rows, cols] = ty.shape.as_slice() else {
+                return Err(CodegenError::InvalidIr(format!("prefetched load {value} is {ty}, not rank 2")));
+            };
+            let stage_bytes = u64::from(rows) * u64::from(row_stride(cols)) * ty.dtype.size_bytes() as u64;
+            let stage_bytes = stage_bytes.div_ceil(16) * 16;
+            let buffer = self.shared.allocate(self.context, self.module, "prefetch", STAGES * stage_bytes)?;
+            out.push(Prefetch { value: *value, inst: inst.clone(), buffer, stage_bytes });
+        }
+        Ok(out)
+    }
+
+    /// Copies the tiles of `prefetches` for the iteration whose induction variable `iv`
+    /// is `iv_value` into stage `stage`, and commits them as one group.
+    pub(super) fn copy_ahead(
+        &mut self,
+        prefetches: &[Prefetch<'ctx>],
+        iv: ValueId,
+        iv_value: IntValue<'ctx>,
+        body_values: &HashSet<ValueId>,
+        stage: IntValue<'ctx>,
+    ) -> Result<(), CodegenError> {
+        for p in prefetches {
+            let Op::Load { tensor, indices } = &p.inst.op else {
+                return Err(CodegenError::InvalidIr(format!("prefetched {} is not a load", p.value)));
+            };
+            let ty = self.ty(p.value)?;
+            let layout = self.blocked(ty)?;
+            let mut scalar = |this: &mut Self, v: ValueId| this.scalar_at(v, iv, iv_value, body_values);
+            let access = self.access_at(*tensor, indices, ty, &layout, &mut scalar)?;
+            let vec = access.chunk_len(&layout);
+            let chunks = (0..layout.regs())
+                .step_by(vec)
+                .map(|reg| self.chunk(&access, &layout, reg))
+                .collect::<Result<Vec<_>, _>>()?;
+            let stage_base = self.stage_address(p, stage)?;
+            let cols = ty.shape[1];
+            // Each chunk's place in the padded buffer, as a `.shared` address.
+            let mut destinations = Vec::with_capacity(chunks.len());
+            for reg in (0..layout.regs()).step_by(vec) {
+                let first = self.flat_index(&layout, reg)?;
+                let b = &self.builder;
+                let row = b.build_right_shift(first, self.i32(u64::from(cols.trailing_zeros())), false, "")?;
+                let col = b.build_and(first, self.i32(u64::from(cols - 1)), "")?;
+                let at = b.build_int_add(b.build_int_mul(row, self.i32(u64::from(row_stride(cols))), "")?, col, "")?;
+                let bytes = b.build_int_mul(at, self.i32(ty.dtype.size_bytes() as u64), "")?;
+                destinations.push(b.build_int_add(stage_base, bytes, "")?);
+            }
+            let owner = self.is_owner(&layout)?;
+            let fast = self.fast_path(&access, &chunks, vec)?;
+            self.when(owner, |this| {
+                let slow = |this: &Self| -> Result<Vec<_>, CodegenError> {
+                    for (chunk, &dst) in chunks.iter().zip(&destinations) {
+                        let values = this.load_elements(&access, chunk, vec)?;
+                        this.store_shared_address(dst, ty.dtype, &values)?;
+                    }
+                    Ok(Vec::new())
+                };
+                match fast {
+                    Some((fast, align)) if vec * ty.dtype.size_bytes() == align as usize => {
+                        let copies = |this: &Self| -> Result<Vec<_>, CodegenError> {
+                            for (chunk, &dst) in chunks.iter().zip(&destinations) {
+                                this.cp_async(dst, this.element_ptr(&access, chunk.offset)?, align)?;
+                            }
+                            Ok(Vec::new())
+                        };
+                        this.branch_values(fast, &[], copies, slow)?;
+                    }
+                    _ => {
+                        slow(this)?;
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        self.intrinsic_void("llvm.nvvm.cp.async.commit.group", &[], &[])
+    }
+
+    /// Lowers a run of consecutive [`Placement::Staged`] loads: each tile is loaded into
+    /// registers and stored at once to a shared buffer of its own (padded rows, as `dot`
+    /// reads them), so its registers die here rather than live until the `dot`. One
+    /// barrier before (a previous iteration may still read the buffers) and one after.
+    pub(super) fn lower_staged(&mut self, loads: &[&Inst]) -> Result<(), CodegenError> {
+        let mut tiles = Vec::with_capacity(loads.len());
+        for inst in loads {
+            let (Op::Load { tensor, indices }, [value]) = (&inst.op, inst.results.as_slice()) else {
+                return Err(CodegenError::InvalidIr("a staged tile that is not one load".into()));
+            };
+            let ty = self.ty(*value)?;
+            let layout = self.blocked(ty)?;
+            let regs = self.load(*tensor, indices, *value, &layout)?;
+            tiles.push((*value, ty, layout, regs));
+        }
+        self.barrier()?;
+        for (value, ty, layout, regs) in &tiles {
+            let &[rows, cols] = ty.shape.as_slice() else {
+                return Err(CodegenError::InvalidIr(format!("staged tile {value} is {ty}, not rank 2")));
+            };
+            let bytes = u64::from(rows) * u64::from(row_stride(cols)) * ty.dtype.size_bytes() as u64;
+            let buffer = self.shared.allocate(self.context, self.module, "staged dot operand", bytes)?;
+            let base = self.builder.build_ptr_to_int(buffer, self.context.i32_type(), "")?;
+            self.stage_regs(ty, layout, regs, base, row_stride(cols))?;
+            self.set_shared_tile_address(*value, base);
+        }
+        self.barrier()
+    }
+
+    /// Waits until at most `pending` committed groups of this thread are in flight.
+    pub(super) fn wait_copies(&self, pending: u32) -> Result<(), CodegenError> {
+        self.intrinsic_void("llvm.nvvm.cp.async.wait.group", &[], &[self.i32(u64::from(pending)).into()])
+    }
+
+    /// The `.shared` address of stage `stage` of a prefetched tile.
+    pub(super) fn stage_address(
+        &self,
+        p: &Prefetch<'ctx>,
+        stage: IntValue<'ctx>,
+    ) -> Result<IntValue<'ctx>, CodegenError> {
+        let b = &self.builder;
+        let base = b.build_ptr_to_int(p.buffer, self.context.i32_type(), "")?;
+        let offset = b.build_int_mul(stage, self.i32(p.stage_bytes), "")?;
+        Ok(b.build_int_add(base, offset, "")?)
+    }
+
+    /// One `cp.async` of `bytes` (4, 8 or 16) from global `src` to `.shared` address `dst`.
+    fn cp_async(&self, dst: IntValue<'ctx>, src: PointerValue<'ctx>, bytes: u32) -> Result<(), CodegenError> {
+        let name = match bytes {
+            16 => "llvm.nvvm.cp.async.cg.shared.global.16",
+            8 => "llvm.nvvm.cp.async.ca.shared.global.8",
+            4 => "llvm.nvvm.cp.async.ca.shared.global.4",
+            other => return Err(CodegenError::InvalidIr(format!("a cp.async of {other} bytes"))),
+        };
+        let shared = self.context.ptr_type(AddressSpace::from(super::shared::ADDRESS_SPACE));
+        let dst = self.builder.build_int_to_ptr(dst, shared, "")?;
+        self.intrinsic_void(name, &[], &[dst.into(), src.into()])
+    }
+
+    /// Stores `values` (memory form) at the `.shared` address `dst`, as one vector.
+    pub(super) fn store_shared_address(
+        &self,
+        dst: IntValue<'ctx>,
+        dtype: DType,
+        values: &[inkwell::values::BasicValueEnum<'ctx>],
+    ) -> Result<(), CodegenError> {
+        let shared = self.context.ptr_type(AddressSpace::from(super::shared::ADDRESS_SPACE));
+        let base = self.builder.build_int_to_ptr(dst, shared, "")?;
+        self.store_shared_run(base, dtype, self.i32(0), values)
+    }
+
+    /// The i32 scalar `v` for the iteration whose induction variable `iv` is `iv_value`:
+    /// the loop body's own scalar arithmetic on it is recomputed; anything defined
+    /// outside the body is what it is.
+    fn scalar_at(
+        &mut self,
+        v: ValueId,
+        iv: ValueId,
+        iv_value: IntValue<'ctx>,
+        body_values: &HashSet<ValueId>,
+    ) -> Result<IntValue<'ctx>, CodegenError> {
+        if v == iv {
+            return Ok(iv_value);
+        }
+        if !body_values.contains(&v) {
+            return self.scalar_i32(v);
+        }
+        match self.defining_op(v) {
+            Some(Op::Const(Literal::Int(i))) => Ok(self.context.i32_type().const_int(*i as u64, true)),
+            Some(Op::Load { tensor, indices }) => {
+                // A scalar the loop loads (a block list's next entry), loaded for that
+                // iteration; masked like every load, so any index is safe.
+                let (tensor, indices) = (*tensor, indices.clone());
+                let ty = self.ty(v)?;
+                let layout = self.blocked(ty)?;
+                let mut scalar = |this: &mut Self, x: ValueId| this.scalar_at(x, iv, iv_value, body_values);
+                let access = self.access_at(tensor, &indices, ty, &layout, &mut scalar)?;
+                let regs = self.load_access(&access, &layout)?;
+                match regs.as_slice() {
+                    [one] => Ok(one.into_int_value()),
+                    _ => Err(CodegenError::InvalidIr(format!("prefetched index {v} is not a scalar"))),
+                }
+            }
+            Some(Op::Binary { op, lhs, rhs }) => {
+                let (lhs, rhs) = (*lhs, *rhs);
+                let op = *op;
+                let x = self.scalar_at(lhs, iv, iv_value, body_values)?;
+                let y = self.scalar_at(rhs, iv, iv_value, body_values)?;
+                let b = &self.builder;
+                Ok(match op {
+                    BinaryOp::Add => b.build_int_add(x, y, "")?,
+                    BinaryOp::Sub => b.build_int_sub(x, y, "")?,
+                    BinaryOp::Mul => b.build_int_mul(x, y, "")?,
+                    _ => return Err(CodegenError::InvalidIr(format!("prefetched index {v} uses {op:?}"))),
+                })
+            }
+            _ => Err(CodegenError::InvalidIr(format!("prefetched index {v} is not loop arithmetic"))),
+        }
+    }
+}
+
+/// Whether the planner may prefetch an index computed by `op` in a loop body: the
+/// arithmetic [`Lowerer::scalar_at`] recomputes.
+pub(super) fn is_index_arithmetic(op: &Op, dtype: DType) -> bool {
+    match op {
+        Op::Const(Literal::Int(_)) => true,
+        Op::Load { indices, .. } => dtype == DType::I32 && indices.iter().all(|i| !matches!(i, Index::Gather(_))),
+        Op::Binary { op, .. } => dtype == DType::I32 && matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul),
+        _ => false,
+    }
+}
+
+/// Every value defined in `block` and the blocks nested in it (block arguments included).
+pub(super) fn defined_in(block: &Block, out: &mut HashSet<ValueId>) {
+    out.extend(block.args.iter().copied());
+    for inst in &block.insts {
+        out.extend(inst.results.iter().copied());
+        match &inst.op {
+            Op::For { body, .. } => defined_in(body, out),
+            Op::If { then_block, else_block, .. } => {
+                defined_in(then_block, out);
+                defined_in(else_block, out);
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The layout plan and the operand pipeline, on kernels written in `.tile`: what the
+//! PTX must (and must not) contain once dot results stay in registers and loop
+//! operands are prefetched with `cp.async`.
+
+use super::{check_assembles, check_no_spills, emit_ok};
+use crate::ir::Kernel;
+use crate::lower_source;
+use crate::target::Arch;
+
+/// A GEMM whose k loop feeds both operands to `dot` only, accumulating into `acc`.
+const GEMM: &str = r#"
+kernel mm<BM: i32 = 64, BN: i32 = 64, BK: i32 = 32>(
+    a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N],
+) grid(cdiv(M, BM), cdiv(N, BN)) warps(4) {
+    let m0 = program_id(0) * BM;
+    let n0 = program_id(1) * BN;
+    let mut acc = zeros([BM, BN]);
+    for k0 in (0 .. K).step_by(BK) {
+        acc = acc + dot(a[m0 .. m0 + BM, k0 .. k0 + BK], b[k0 .. k0 + BK, n0 .. n0 + BN]);
+    }
+    c[m0 .. m0 + BM, n0 .. n0 + BN] = acc;
+}
+"#;
+
+/// A dot whose rows are reduced: the row max needs lane shuffles only.
+const ROW_MAX: &str = r#"
+kernel rowmax(a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], out: tensor<f32>[M]) grid(1) warps(4) {
+    let s = dot(a[0 .. 64, 0 .. 32], b[0 .. 32, 0 .. 64]);
+    out[0 .. 64] = max(s, axis: 1);
+}
+"#;
+
+/// The same loop, but the loaded tile is also stored: it must stay in registers.
+const LOAD_ALSO_STORED: &str = r#"
+kernel mm2(a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N], d: tensor<bf16>[K, N]) grid(1) warps(4) {
+    let mut acc = zeros([64, 64]);
+    for k0 in (0 .. K).step_by(32) {
+        let bt = b[k0 .. k0 + 32, 0 .. 64];
+        d[k0 .. k0 + 32, 0 .. 64] = bt;
+        acc = acc + dot(a[0 .. 64, k0 .. k0 + 32], bt);
+    }
+    c[0 .. 64, 0 .. 64] = acc;
+}
+"#;
+
+fn kernel(src: &str) -> Kernel {
+    match lower_source(src, None, &[]) {
+        Ok(k) => k,
+        Err(e) => panic!("test kernel does not compile: {e}"),
+    }
+}
+
+fn ptx(src: &str) -> String {
+    emit_ok(&kernel(src), Arch::Sm90a).ptx
+}
+
+#[test]
+fn loop_operands_are_copied_with_cp_async() {
+    assert!(ptx(GEMM).contains("cp.async.cg.shared.global"));
+}
+
+#[test]
+fn copies_wait_for_all_but_the_newest_group() {
+    let waits_for_one = |line: &str| line.split_whitespace().eq(["cp.async.wait_group", "1;"]);
+    assert!(ptx(GEMM).lines().any(waits_for_one));
+}
+
+#[test]
+fn accumulating_dot_adds_in_the_tensor_cores() {
+    // `acc + dot(..)` starts the mma from acc: no float add is left.
+    let ptx = ptx(GEMM);
+    assert!(!ptx.contains("add.f32") && !ptx.contains("add.rn.f32"));
+}
+
+#[test]
+fn pipelined_gemm_assembles_without_spills() {
+    check_no_spills(&check_assembles(&kernel(GEMM)));
+}
+
+#[test]
+fn pipelined_gemm_has_both_stages_of_both_operands() {
+    // a: 2 x 64 x (32 + 8) halves; b: 2 x 32 x (64 + 8) halves; the f32 result is stored
+    // through the 16 KiB scratch region.
+    assert_eq!(emit_ok(&kernel(GEMM), Arch::Sm80).shared_bytes, 10240 + 9216 + 16384);
+}
+
+#[test]
+fn row_reduction_of_a_dot_uses_lane_shuffles() {
+    assert!(ptx(ROW_MAX).contains("shfl.sync.bfly"));
+}
+
+#[test]
+fn tile_with_another_use_is_not_prefetched() {
+    // b is stored too, so only a is copied ahead: a thread's 16 elements of a are two
+    // 16-byte copies, issued before the loop and at the top of its body.
+    let ptx = ptx(LOAD_ALSO_STORED);
+    assert_eq!(ptx.matches("cp.async.cg.shared.global").count(), 4);
+}
