@@ -10,9 +10,11 @@ pub mod attention;
 pub mod config;
 pub mod gemm;
 pub mod gpu;
+pub mod recall;
 pub mod reference;
 pub mod shipped;
 pub mod sparse;
+pub mod synthetic;
 
 pub use accuracy::{compare, Accuracy};
 pub use shipped::Shipped;

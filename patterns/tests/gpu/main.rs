@@ -4,6 +4,9 @@
 #![cfg(feature = "gpu")]
 
 mod attention;
+mod block_sparse;
 mod dot;
 mod gather;
+mod local;
 mod shipped;
+mod vertical_slash;

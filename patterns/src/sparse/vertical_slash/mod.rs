@@ -1,0 +1,266 @@
+//! The vertical-slash pattern (MInference): each head keeps a few whole key columns
+//! ("verticals") and a few diagonals ("slashes"), chosen per head from its own Q/K.
+//!
+//! # Estimation
+//! For sequence `b` (length `n`), query head `h` and its key/value head:
+//!
+//! 1. The last `lq = min(last_q, n)` queries `r = n - lq .. n` score every key `c <= r`
+//!    (causal, so the corner `c > r` is masked) with `scale · q_r · k_c`, `scale = 1/√D`,
+//!    and each row is softmaxed: `p[r, c]`.
+//! 2. Vertical scores `V[c] = Σ_r p[r, c]` for `c = 0 .. n`; slash scores
+//!    `S[d] = Σ_r p[r, r - d]` for the diagonal at distance `d = 0 .. n` (`d = 0` is the
+//!    main diagonal; rows with `r < d` add nothing).
+//! 3. Forced: `V[c] = +inf` for the first [`FORCED_VERTICALS`] = 30 columns, `S[d] = +inf`
+//!    for the [`FORCED_SLASHES`] = 100 nearest diagonals (MInference's conventions).
+//! 4. Top-k: the `min(vertical_size, n)` best columns and the `min(slash_size, n)` best
+//!    diagonals. **Tie rule**: a larger score first, then a lower index (the lower column,
+//!    the nearer diagonal). So with `slash_size >= 1` the main diagonal is always chosen,
+//!    and every row sees its own key. Scores that are NaN or `-inf` are never chosen.
+//!    Both lists are kept ascending (column position, diagonal distance).
+//!
+//! Unlike MInference, sizes are not raised to at least 30 verticals and 50 slashes:
+//! the caller's sizes are used as given (clamped to `n`).
+//!
+//! # Index conversion
+//! Query block `i` holds rows `m0 = 64 i .. m0 + 64`; it sees keys below its causal limit
+//! `L = min(n, m0 + 64)` (see [`super::index`]).
+//!
+//! - A chosen diagonal `d < m0 + 64` crosses the block on keys `m0 - d .. m0 - d + 64`,
+//!   so it gives the slash tile starting at `t = max(m0 - d, 0)`. Diagonals `d >= m0 + 64`
+//!   miss the block.
+//! - Tiles are merged in ascending `t` into ranges, as MInference's
+//!   `convert_vertical_slash_indexes` does: the first tile opens a range `[t, t + 64)`; a
+//!   later tile ending at `e = t + 64` with `e > end + 64` closes the range and opens
+//!   `[t, e)`; with `end < e <= end + 64` it extends the range by 64 keys; otherwise it
+//!   adds nothing. Each range `[s, end)` becomes the tiles `s, s + 64, .., end - 64`, and
+//!   tiles starting at or past `L` (wholly masked) are dropped.
+//! - `block_offset` lists those tile starts; `column_index` the chosen columns `v < L`
+//!   that no range covers.
+//!
+//! Capacities: `NNZ_S = min(slash_size, NB)` (each diagonal adds at most one tile; tiles
+//! of a block are disjoint and start below `m0 + 64`), `NNZ_V = min(vertical_size,
+//! max_seqlen)`.
+//!
+//! # Kernels
+//! `patterns/kernels/estimate_vertical_slash.tile` (softmax statistics, scores, index
+//! conversion), `patterns/kernels/topk.tile` (selection) and
+//! `patterns/kernels/sparse_vertical_slash.tile` (the attention), all launched on device
+//! data with no host synchronisation in between ([`plan`]). [`reference`] is the host
+//! reference of every estimation step; [`check`] compares a run with it step by step.
+//! Known costs on the GPU (correct, not yet tuned): `vs_row_stats` and `topk` run one
+//! program per head over the whole sequence, `vs_convert` walks the lists one entry per
+//! step, and `vs_diagonal_scores` sums on CUDA cores, not tensor cores.
+
+pub mod check;
+pub mod plan;
+pub mod reference;
+
+use super::index::IndexError;
+use crate::attention::{AttentionShape, ShapeError};
+use sparsefill_compiler::interp::InterpError;
+use sparsefill_compiler::ir::DType;
+use sparsefill_compiler::CompileError;
+use thiserror::Error;
+
+pub use plan::{attend_interp, run_interp};
+
+/// Columns whose vertical score is forced to `+inf`.
+pub const FORCED_VERTICALS: usize = 30;
+/// Nearest diagonals whose slash score is forced to `+inf`.
+pub const FORCED_SLASHES: usize = 100;
+/// The most estimation queries: they form one 64-row tile.
+pub const MAX_LAST_Q: usize = 64;
+
+/// How many verticals and slashes a head keeps, and how many of the last queries estimate them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerticalSlashParams {
+    pub vertical_size: usize,
+    pub slash_size: usize,
+    pub last_q: usize,
+}
+
+impl Default for VerticalSlashParams {
+    /// MInference's most common configuration, (1000, 6096) with 64 estimation queries.
+    fn default() -> Self {
+        VerticalSlashParams { vertical_size: 1000, slash_size: 6096, last_q: 64 }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum VerticalSlashError {
+    #[error("vertical_size must be from 1 to {max} (an i32 count); got {got}")]
+    VerticalSize { got: usize, max: usize },
+    #[error(
+        "slash_size must be from 1 to {max} (an i32 count; the main diagonal keeps each row's own key); got {got}"
+    )]
+    SlashSize { got: usize, max: usize },
+    #[error("last_q must be from 1 to {MAX_LAST_Q} (the estimation queries form one tile); got {0}")]
+    LastQ(usize),
+    #[error("`{name}` must be {expected}; got {got}")]
+    InputDType { name: &'static str, expected: DType, got: DType },
+    #[error("`{name}` must have shape {expected}; got {got:?}")]
+    InputShape { name: &'static str, expected: String, got: Vec<usize> },
+    #[error("the sequence lengths sum to {total}, but q holds {tokens} tokens; they must be equal")]
+    Seqlens { total: usize, tokens: usize },
+    #[error("{0}")]
+    Shape(#[from] ShapeError),
+    #[error("sparse index: {0}")]
+    Index(#[from] IndexError),
+    #[error("`{kernel}` takes the buffer {buffer:?}, which the launch plan does not hold")]
+    MissingBuffer { kernel: &'static str, buffer: plan::Buffer },
+    #[error("compiling `{kernel}`: {source}")]
+    Compile { kernel: &'static str, source: CompileError },
+    #[error("running `{kernel}` on the interpreter: {source}")]
+    Interp { kernel: &'static str, source: InterpError },
+}
+
+impl VerticalSlashParams {
+    const MAX_SIZE: usize = i32::MAX as usize;
+
+    pub fn validate(&self) -> Result<(), VerticalSlashError> {
+        let max = Self::MAX_SIZE;
+        if !(1..=max).contains(&self.vertical_size) {
+            return Err(VerticalSlashError::VerticalSize { got: self.vertical_size, max });
+        }
+        if !(1..=max).contains(&self.slash_size) {
+            return Err(VerticalSlashError::SlashSize { got: self.slash_size, max });
+        }
+        if !(1..=MAX_LAST_Q).contains(&self.last_q) {
+            return Err(VerticalSlashError::LastQ(self.last_q));
+        }
+        Ok(())
+    }
+
+    /// Tile capacity of `block_offset`: `min(slash_size, NB)`.
+    pub fn tile_capacity(&self, seqlens: &[usize]) -> usize {
+        self.slash_size.min(super::index::query_blocks(seqlens))
+    }
+
+    /// Column capacity of `column_index`: `min(vertical_size, max_seqlen)`.
+    pub fn column_capacity(&self, seqlens: &[usize]) -> usize {
+        self.vertical_size.min(seqlens.iter().copied().max().unwrap_or(0))
+    }
+}
+
+/// The attention shape of `inputs` (causal), after checking dtypes, shapes and lengths.
+pub fn input_shape(inputs: &super::AttentionInputs) -> Result<AttentionShape, VerticalSlashError> {
+    for (name, t) in [("q", &inputs.q), ("k", &inputs.k), ("v", &inputs.v)] {
+        if t.dtype != DType::BF16 {
+            return Err(VerticalSlashError::InputDType { name, expected: DType::BF16, got: t.dtype });
+        }
+        if t.shape.len() != 3 || t.data.len() != t.shape.iter().product::<usize>() {
+            let expected = format!("[T, {}, D] with as many elements", if name == "q" { "H" } else { "HKV" });
+            return Err(VerticalSlashError::InputShape { name, expected, got: t.shape.clone() });
+        }
+    }
+    let [tokens, heads, head_dim] = [inputs.q.shape[0], inputs.q.shape[1], inputs.q.shape[2]];
+    let kv_heads = inputs.k.shape[1];
+    for (name, t) in [("k", &inputs.k), ("v", &inputs.v)] {
+        if t.shape != [tokens, kv_heads, head_dim] {
+            let expected = format!("[{tokens}, {kv_heads}, {head_dim}] (q's tokens and head dim, k's heads)");
+            return Err(VerticalSlashError::InputShape { name, expected, got: t.shape.clone() });
+        }
+    }
+    let shape = AttentionShape { seqlens: inputs.seqlens.clone(), heads, kv_heads, head_dim, causal: true };
+    shape.validate()?;
+    if shape.tokens() != tokens {
+        return Err(VerticalSlashError::Seqlens { total: shape.tokens(), tokens });
+    }
+    Ok(shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sparse::AttentionInputs;
+    use sparsefill_compiler::tensor::HostTensor;
+
+    fn params(vertical_size: usize, slash_size: usize, last_q: usize) -> VerticalSlashParams {
+        VerticalSlashParams { vertical_size, slash_size, last_q }
+    }
+
+    fn inputs(q: &[usize], k: &[usize], seqlens: &[usize]) -> AttentionInputs {
+        AttentionInputs {
+            q: HostTensor::zeros(DType::BF16, q),
+            k: HostTensor::zeros(DType::BF16, k),
+            v: HostTensor::zeros(DType::BF16, k),
+            seqlens: seqlens.to_vec(),
+        }
+    }
+
+    #[test]
+    fn default_params_are_valid() {
+        assert!(VerticalSlashParams::default().validate().is_ok());
+    }
+
+    #[test]
+    fn zero_verticals_are_rejected() {
+        let err = params(0, 8, 64).validate().unwrap_err();
+        assert_eq!(err.to_string(), "vertical_size must be from 1 to 2147483647 (an i32 count); got 0");
+    }
+
+    #[test]
+    fn zero_slashes_are_rejected() {
+        assert!(matches!(params(8, 0, 64).validate(), Err(VerticalSlashError::SlashSize { got: 0, .. })));
+    }
+
+    #[test]
+    fn sizes_past_i32_are_rejected() {
+        let too_big = i32::MAX as usize + 1;
+        assert!(matches!(params(too_big, 8, 64).validate(), Err(VerticalSlashError::VerticalSize { .. })));
+    }
+
+    #[test]
+    fn last_q_past_one_tile_is_rejected() {
+        assert!(matches!(params(8, 8, 65).validate(), Err(VerticalSlashError::LastQ(65))));
+    }
+
+    #[test]
+    fn zero_last_q_is_rejected() {
+        assert!(matches!(params(8, 8, 0).validate(), Err(VerticalSlashError::LastQ(0))));
+    }
+
+    #[test]
+    fn capacities_are_clamped_to_the_blocks_and_the_length() {
+        let p = params(1000, 6096, 64);
+        assert_eq!((p.tile_capacity(&[100, 300]), p.column_capacity(&[100, 300])), (5, 300));
+    }
+
+    #[test]
+    fn consistent_inputs_give_their_shape() {
+        let shape = input_shape(&inputs(&[30, 4, 64], &[30, 2, 64], &[10, 20])).unwrap();
+        assert_eq!((shape.heads, shape.kv_heads, shape.head_dim, shape.seqlens), (4, 2, 64, vec![10, 20]));
+    }
+
+    #[test]
+    fn f32_inputs_are_rejected() {
+        let mut i = inputs(&[30, 4, 64], &[30, 2, 64], &[30]);
+        i.k.dtype = DType::F32;
+        assert!(matches!(input_shape(&i), Err(VerticalSlashError::InputDType { name: "k", .. })));
+    }
+
+    #[test]
+    fn a_rank_2_q_is_rejected() {
+        let err = input_shape(&inputs(&[30, 64], &[30, 2, 64], &[30])).unwrap_err();
+        assert_eq!(err.to_string(), "`q` must have shape [T, H, D] with as many elements; got [30, 64]");
+    }
+
+    #[test]
+    fn v_unlike_k_is_rejected() {
+        let mut i = inputs(&[30, 4, 64], &[30, 2, 64], &[30]);
+        i.v = HostTensor::zeros(DType::BF16, &[30, 1, 64]);
+        assert!(matches!(input_shape(&i), Err(VerticalSlashError::InputShape { name: "v", .. })));
+    }
+
+    #[test]
+    fn seqlens_that_miss_tokens_are_rejected() {
+        let err = input_shape(&inputs(&[30, 4, 64], &[30, 2, 64], &[10, 10])).unwrap_err();
+        assert!(matches!(err, VerticalSlashError::Seqlens { total: 20, tokens: 30 }));
+    }
+
+    #[test]
+    fn ungrouped_heads_are_rejected() {
+        let err = input_shape(&inputs(&[30, 3, 64], &[30, 2, 64], &[30])).unwrap_err();
+        assert!(matches!(err, VerticalSlashError::Shape(ShapeError::HeadsNotGrouped { heads: 3, kv_heads: 2 })));
+    }
+}

@@ -1,0 +1,158 @@
+//! The vertical-slash pattern on the GPU: the whole launch plan (estimation, selection,
+//! index conversion, attention) queued with no host synchronisation in between, then
+//! every step checked on its own GPU inputs (patterns::sparse::vertical_slash::check):
+//! scores against the f64 reference within a tolerance, the selections and the index
+//! exactly against the host top-k and conversion, o/lse against dense attention under
+//! the index's mask. Every buffer the kernels write starts poisoned (NaN, -1).
+//! Runs only with `--features gpu`, on the GPU machine.
+
+use rand::seq::IndexedRandom;
+use rand::SeedableRng;
+use sparsefill_patterns::attention::{self, AttentionShape};
+use sparsefill_patterns::sparse::vertical_slash::plan::{self, Arg, Buffer, Launch, Plan};
+use sparsefill_patterns::sparse::vertical_slash::{check, VerticalSlashParams};
+use sparsefill_runtime::{median, CacheConfig, DeviceTensor, Gpu, KernelCache, LaunchArg, LoadedKernel};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const SEQLENS: [usize; 3] = [1000, 3000, 17];
+/// Rows checked per sequence besides its first and last 64: the f64 reference costs O(len) a row.
+const ROW_SAMPLE: usize = 128;
+/// Relative tolerance of the scores: the GPU sums in another order and uses `ex2.approx`.
+const SCORE_TOLERANCE: f64 = 1e-4;
+
+/// A plan's kernels loaded and its buffers uploaded.
+struct OnGpu {
+    gpu: Gpu,
+    kernels: Vec<Arc<LoadedKernel>>,
+    buffers: HashMap<Buffer, DeviceTensor>,
+}
+
+impl OnGpu {
+    fn new(plan: &Plan) -> OnGpu {
+        let gpu = Gpu::new(0).expect("a GPU is present on the GPU machine");
+        let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
+        let load = |l: &Launch| {
+            let compiled =
+                cache.get(l.source, Some(l.kernel), &l.consts).unwrap_or_else(|e| panic!("{}: {e}", l.kernel));
+            gpu.load(&compiled, &cache).unwrap_or_else(|e| panic!("load {}: {e}", l.kernel))
+        };
+        let kernels = plan.estimate.iter().chain([&plan.attend]).map(load).collect();
+        let buffers = plan
+            .buffers
+            .iter()
+            .map(|(b, t)| (*b, DeviceTensor::upload(&gpu, t).unwrap_or_else(|e| panic!("upload {b:?}: {e}"))))
+            .collect();
+        OnGpu { gpu, kernels, buffers }
+    }
+
+    /// Queues launch `at` of the plan (estimation in order, then attention).
+    fn launch(&self, plan: &Plan, at: usize) {
+        let launch = plan.estimate.get(at).unwrap_or(&plan.attend);
+        let args: Vec<LaunchArg> = launch
+            .args
+            .iter()
+            .map(|a| match a {
+                Arg::Buffer(b) => LaunchArg::Tensor(&self.buffers[b]),
+                Arg::F32(x) => LaunchArg::F32(*x),
+                Arg::I32(x) => LaunchArg::I32(*x),
+            })
+            .collect();
+        self.gpu.launch(&self.kernels[at], &args).unwrap_or_else(|e| panic!("launch {}: {e}", launch.kernel));
+    }
+
+    /// The plan with every buffer replaced by its device contents.
+    fn download(&self, plan: &Plan) -> Plan {
+        let mut out = plan.clone();
+        for (b, t) in &mut out.buffers {
+            *t = self.buffers[b].download().unwrap_or_else(|e| panic!("download {b:?}: {e}"));
+        }
+        out
+    }
+}
+
+fn check_on_gpu(head_dim: usize, seed: u64) {
+    let shape = AttentionShape { seqlens: SEQLENS.to_vec(), heads: 8, kv_heads: 2, head_dim, causal: true };
+    let params = VerticalSlashParams { vertical_size: 200, slash_size: 300, last_q: 64 };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let case = attention::case(&shape, 64, &mut rng).unwrap_or_else(|e| panic!("{e}"));
+    let inputs = check::inputs_of(&case).unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan::plan(&inputs, &params).unwrap_or_else(|e| panic!("{e}"));
+    let on = OnGpu::new(&plan);
+    for at in 0..=plan.estimate.len() {
+        on.launch(&plan, at);
+    }
+    on.gpu.synchronize().unwrap_or_else(|e| panic!("synchronize: {e}"));
+    let run = on.download(&plan);
+
+    check::scores(&run, &inputs, &params, SCORE_TOLERANCE).unwrap_or_else(|e| panic!("D {head_dim}: {e}"));
+    check::selections(&run, &params, &SEQLENS, shape.heads).unwrap_or_else(|e| panic!("D {head_dim}: {e}"));
+    let index = check::conversion(&run, &params, &SEQLENS, shape.heads).unwrap_or_else(|e| panic!("D {head_dim}: {e}"));
+
+    let (o, lse) = (run.buffer(Buffer::O).expect("o"), run.buffer(Buffer::Lse).expect("lse"));
+    let rows = checked_rows(&mut rng);
+    let expected = case.reference_masked(&rows, |at| index.keeps(at)).unwrap_or_else(|e| panic!("{e}"));
+    let got = attention::gather(&shape, o, lse, &rows).unwrap_or_else(|e| panic!("{e}"));
+    attention::check_outputs(&got, &expected).unwrap_or_else(|e| panic!("D {head_dim}: {e}"));
+    let all: Vec<usize> = (0..shape.tokens()).collect();
+    let every = attention::gather(&shape, o, lse, &all).unwrap_or_else(|e| panic!("{e}"));
+    assert!(every.o.iter().chain(&every.lse).all(|x| x.is_finite()), "D {head_dim}: a row was not written");
+}
+
+/// Every sequence's first and last 64 rows and a random sample of the rest.
+fn checked_rows(rng: &mut impl rand::Rng) -> Vec<usize> {
+    let mut rows = Vec::new();
+    let mut start = 0;
+    for &len in &SEQLENS {
+        let (head, tail) = (start + len.min(64), (start + len).saturating_sub(64).max(start + len.min(64)));
+        let middle: Vec<usize> = (head..tail).collect();
+        rows.extend(start..head);
+        rows.extend(middle.choose_multiple(rng, ROW_SAMPLE));
+        rows.extend(tail..start + len);
+        start += len;
+    }
+    rows
+}
+
+#[test]
+fn vertical_slash_head_dim_128_matches_the_host_step_by_step() {
+    check_on_gpu(128, 1);
+}
+
+#[test]
+fn vertical_slash_head_dim_64_matches_the_host_step_by_step() {
+    check_on_gpu(64, 2);
+}
+
+/// Device time of estimation (scores, selection, conversion) and of attention on one 32K
+/// sequence, 8 heads, head dim 128, MInference's (1000, 6096); the index must be valid and
+/// equal the host conversion of the GPU's selection.
+#[test]
+fn vertical_slash_timing_at_32k() {
+    let shape = AttentionShape { seqlens: vec![32768], heads: 8, kv_heads: 8, head_dim: 128, causal: true };
+    let params = VerticalSlashParams::default();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let case = attention::case(&shape, 64, &mut rng).unwrap_or_else(|e| panic!("{e}"));
+    let inputs = check::inputs_of(&case).unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan::plan(&inputs, &params).unwrap_or_else(|e| panic!("{e}"));
+    let on = OnGpu::new(&plan);
+    let time = |launches: std::ops::Range<usize>| {
+        let samples = on
+            .gpu
+            .time_ms(1, 5, || {
+                launches.clone().for_each(|at| on.launch(&plan, at));
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("timing: {e}"));
+        median(&samples).unwrap_or(f32::NAN)
+    };
+    let estimate_ms = time(0..plan.estimate.len());
+    let attend_ms = time(plan.estimate.len()..plan.estimate.len() + 1);
+    let run = on.download(&plan);
+    let index = check::conversion(&run, &params, &shape.seqlens, shape.heads).unwrap_or_else(|e| panic!("{e}"));
+    let density = index.density(&shape.seqlens, shape.heads);
+    eprintln!(
+        "vertical-slash 32K x 8 heads, D 128 (1000, 6096): estimate {estimate_ms:.3} ms, attention {attend_ms:.3} ms, \
+         density {density:.3}"
+    );
+}

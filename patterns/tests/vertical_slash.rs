@@ -1,0 +1,380 @@
+//! The vertical-slash pattern on the CPU, on fresh random inputs with outputs and
+//! intermediates poisoned (NaN, -1):
+//! - the sparse attention kernel on the interpreter against dense attention under the mask
+//!   its index implies, on ragged sequences with grouped-query heads;
+//! - each estimation kernel on the interpreter against the host reference, on that step's
+//!   own inputs (scores within a tolerance, selection and conversion exactly), and the
+//!   whole estimate against the reference estimate;
+//! - every kernel assembled by ptxas for sm_80 and sm_90a without spills.
+
+use rand::{Rng, SeedableRng};
+use sparsefill_compiler::codegen::ptxas;
+use sparsefill_compiler::ir::{ConstValue, DType};
+use sparsefill_compiler::target::Arch;
+use sparsefill_compiler::tensor::HostTensor;
+use sparsefill_compiler::{compile_ir, lower_source};
+use sparsefill_patterns::attention::{self, AttentionCase, AttentionShape, RowOutputs};
+use sparsefill_patterns::sparse::index::{causal_limit, query_blocks, BlockLists, IndexError, SparseIndex, BLOCK};
+use sparsefill_patterns::sparse::vertical_slash::plan::{self, Buffer, Plan};
+use sparsefill_patterns::sparse::vertical_slash::reference::{self, Selection};
+use sparsefill_patterns::sparse::vertical_slash::{
+    attend_interp, check, run_interp, VerticalSlashError, VerticalSlashParams,
+};
+use sparsefill_patterns::sparse::AttentionInputs;
+
+type Rng64 = rand::rngs::StdRng;
+
+const HEADS: usize = 4;
+/// Ragged lengths: a sequence over 100 (the forced diagonals) and 4 blocks, one of one
+/// block and a bit, one shorter than last_q.
+const SEQLENS: [usize; 3] = [300, 77, 20];
+
+/// 4 query heads over 2 key/value heads, head dim 64.
+fn shape(seqlens: &[usize]) -> AttentionShape {
+    AttentionShape { seqlens: seqlens.to_vec(), heads: HEADS, kv_heads: 2, head_dim: 64, causal: true }
+}
+
+fn random_case(seqlens: &[usize], seed: u64) -> (AttentionCase, AttentionInputs, Rng64) {
+    let mut rng = Rng64::seed_from_u64(seed);
+    let shape = shape(seqlens);
+    let case = attention::case(&shape, 64, &mut rng).unwrap_or_else(|e| panic!("{shape:?}: {e}"));
+    let inputs = check::inputs_of(&case).unwrap_or_else(|e| panic!("{e}"));
+    (case, inputs, rng)
+}
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+// ---- The attention kernel with a given index ----
+
+/// A random valid index: per block, tiles at random ascending starts at least 64 apart,
+/// then random columns outside them; about one block in eight left empty.
+fn random_index(seqlens: &[usize], rng: &mut Rng64) -> SparseIndex {
+    let blocks = query_blocks(seqlens);
+    let (nnz_s, nnz_v) = (blocks, 24);
+    ok(SparseIndex::from_lists(seqlens, HEADS, nnz_s, nnz_v, |b, _, i| {
+        let limit = causal_limit(seqlens[b], i);
+        let mut lists = BlockLists::default();
+        if limit == 0 || rng.random_bool(0.125) {
+            return lists;
+        }
+        let mut next = 0;
+        while next < limit && lists.tiles.len() < nnz_s {
+            let t = rng.random_range(next..limit);
+            if rng.random_bool(0.5) {
+                lists.tiles.push(t);
+            }
+            next = t + BLOCK;
+        }
+        let free = (0..limit).filter(|&c| !lists.tiles.iter().any(|&t| (t..t + BLOCK).contains(&c)));
+        lists.columns = free.filter(|_| rng.random_bool(0.3)).take(nnz_v).collect();
+        lists
+    }))
+}
+
+/// The outputs against dense attention under the index's mask, every row. Rows whose mask
+/// is empty (lse -inf in the reference, which `check_outputs` skips) must be o = 0 and
+/// lse = -inf exactly.
+fn check_outputs(case: &AttentionCase, o: &HostTensor, lse: &HostTensor, index: &SparseIndex) {
+    let rows: Vec<usize> = (0..case.shape.tokens()).collect();
+    let expected = ok(case.reference_masked(&rows, |at| index.keeps(at)));
+    let got = ok(attention::gather(&case.shape, o, lse, &rows));
+    ok(attention::check_outputs(&got, &expected));
+    check_empty_rows(&got, &expected, case.shape.head_dim);
+}
+
+fn check_empty_rows(got: &RowOutputs, expected: &RowOutputs, d: usize) {
+    for (at, &lse) in expected.lse.iter().enumerate() {
+        if lse == f64::NEG_INFINITY {
+            let o = &got.o[at * d..][..d];
+            assert!(got.lse[at] == f64::NEG_INFINITY && o.iter().all(|&x| x == 0.0), "empty row/head {at}");
+        }
+    }
+}
+
+fn check_attention(seqlens: &[usize], index_of: impl FnOnce(&AttentionInputs, &mut Rng64) -> SparseIndex, seed: u64) {
+    let (case, inputs, mut rng) = random_case(seqlens, seed);
+    let index = index_of(&inputs, &mut rng);
+    let out = ok(attend_interp(&inputs, &index));
+    check_outputs(&case, &out.o, &out.lse, &index);
+}
+
+#[test]
+fn random_index_on_ragged_sequences_matches_the_masked_reference() {
+    check_attention(&[300, 77], |inputs, rng| random_index(&inputs.seqlens, rng), 1);
+}
+
+#[test]
+fn random_index_on_one_token_sequences_matches_the_masked_reference() {
+    check_attention(&[1, 1, 3], |inputs, rng| random_index(&inputs.seqlens, rng), 2);
+}
+
+#[test]
+fn reference_estimate_index_matches_the_masked_reference() {
+    check_attention(&[200, 130], |inputs, _| ok(reference::estimate(inputs, &estimation_params())), 3);
+}
+
+/// An index that breaks a rule is an error from validation, before the kernel runs.
+#[test]
+fn attention_rejects_an_unsorted_index_before_running() {
+    let (_, inputs, _) = random_case(&[130], 4);
+    let mut index = ok(SparseIndex::from_lists(&[130], HEADS, 3, 4, |_, _, i| BlockLists {
+        tiles: vec![i * BLOCK],
+        columns: if i == 2 { vec![5, 3] } else { vec![] },
+    }));
+    let err = attend_interp(&inputs, &index).err().map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some(
+            "sparse index: `column_index`[0, 0, 2, 1] = 3 is not above the entry before it (5); entries must be \
+             strictly ascending (sorted, no duplicates)"
+        )
+    );
+    index.column_count.data.fill(0.0);
+    assert!(attend_interp(&inputs, &index).is_ok());
+}
+
+#[test]
+fn attention_rejects_an_index_for_other_sequences() {
+    let (_, inputs, mut rng) = random_case(&[130], 5);
+    let index = random_index(&[64, 66], &mut rng);
+    let err = attend_interp(&inputs, &index).err();
+    assert!(matches!(err, Some(VerticalSlashError::Index(IndexError::Shape { name: "block_count", .. }))), "{err:?}");
+}
+
+// ---- Estimation, step by step ----
+
+fn estimation_params() -> VerticalSlashParams {
+    VerticalSlashParams { vertical_size: 40, slash_size: 110, last_q: 64 }
+}
+
+fn new_plan(params: &VerticalSlashParams, seed: u64) -> (Plan, AttentionInputs, Rng64) {
+    let (_, inputs, rng) = random_case(&SEQLENS, seed);
+    (ok(plan::plan(&inputs, params)), inputs, rng)
+}
+
+/// Runs the plan's estimation launches of the kernels named in `kernels`, in order.
+fn run_estimate(plan: &mut Plan, kernels: &[&str]) {
+    for launch in plan.estimate.clone().iter().filter(|l| kernels.contains(&l.kernel)) {
+        ok(plan::run_launch(launch, &mut plan.buffers));
+    }
+}
+
+fn buffer_mut(plan: &mut Plan, which: Buffer) -> &mut HostTensor {
+    plan.buffer_mut(which).unwrap_or_else(|| panic!("the plan holds {which:?}"))
+}
+
+const SCORE_KERNELS: [&str; 3] = ["vs_row_stats", "vs_column_scores", "vs_diagonal_scores"];
+
+fn check_scores(params: VerticalSlashParams, seed: u64) {
+    let (mut plan, inputs, _) = new_plan(&params, seed);
+    run_estimate(&mut plan, &SCORE_KERNELS);
+    ok(check::scores(&plan, &inputs, &params, 1e-5));
+}
+
+#[test]
+fn scores_match_the_reference() {
+    check_scores(estimation_params(), 10);
+}
+
+#[test]
+fn scores_from_16_queries_match_the_reference() {
+    check_scores(VerticalSlashParams { last_q: 16, ..estimation_params() }, 11);
+}
+
+/// Scores drawn from a few values, so that ties are common, with infinities, NaN,
+/// negatives and denormals among them; every other position continuous.
+fn tie_heavy_scores(t: &mut HostTensor, rng: &mut Rng64) {
+    let few = [0.25, 0.5, 2.0, 1e-30, 1e-40, -3.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
+    let values: Vec<f64> = (0..t.data.len())
+        .map(|i| if i % 2 == 0 { few[rng.random_range(0..few.len())] } else { rng.random_range(-1.0..4.0) })
+        .collect();
+    *t = HostTensor::from_f64(DType::F32, &t.shape, values);
+}
+
+fn check_topk(params: VerticalSlashParams, seed: u64) {
+    let (mut plan, _, mut rng) = new_plan(&params, seed);
+    for which in [Buffer::VerticalScores, Buffer::SlashScores] {
+        tie_heavy_scores(buffer_mut(&mut plan, which), &mut rng);
+    }
+    run_estimate(&mut plan, &["topk"]);
+    ok(check::selections(&plan, &params, &SEQLENS, HEADS));
+}
+
+#[test]
+fn topk_matches_the_reference_on_ties_infinities_and_nan() {
+    check_topk(VerticalSlashParams { vertical_size: 40, slash_size: 7, last_q: 64 }, 12);
+}
+
+#[test]
+fn topk_past_the_candidates_takes_them_all() {
+    check_topk(VerticalSlashParams { vertical_size: 1000, slash_size: 299, last_q: 64 }, 13);
+}
+
+#[test]
+fn topk_of_one_takes_the_best() {
+    check_topk(VerticalSlashParams { vertical_size: 1, slash_size: 1, last_q: 64 }, 14);
+}
+
+/// A random ascending selection of at most `cap` positions below `len`.
+fn random_positions(len: usize, cap: usize, density: f64, rng: &mut Rng64) -> Vec<usize> {
+    (0..len).filter(|_| rng.random_bool(density)).take(cap).collect()
+}
+
+/// Writes one list per (sequence, head) into a selection buffer and its count.
+fn set_selection(plan: &mut Plan, list: Buffer, count: Buffer, picks: &[Vec<usize>]) {
+    let t = buffer_mut(plan, list);
+    let cap = t.shape[2];
+    for (at, p) in picks.iter().enumerate() {
+        t.data[at * cap..][..p.len()].iter_mut().zip(p).for_each(|(x, &v)| *x = v as f64);
+    }
+    buffer_mut(plan, count).data = picks.iter().map(|p| p.len() as f64).collect();
+}
+
+/// Random choices (the main diagonal not always among them) converted on the interpreter
+/// and on the host.
+fn check_conversion(density: f64, seed: u64) {
+    let params = VerticalSlashParams { vertical_size: 48, slash_size: 40, last_q: 64 };
+    let (mut plan, _, mut rng) = new_plan(&params, seed);
+    let mut chosen: Vec<Selection> = Vec::new();
+    for &len in &SEQLENS {
+        for _ in 0..HEADS {
+            let verticals = random_positions(len, params.vertical_size, density, &mut rng);
+            chosen.push(Selection { verticals, slashes: random_positions(len, params.slash_size, density, &mut rng) });
+        }
+    }
+    let verticals: Vec<Vec<usize>> = chosen.iter().map(|s| s.verticals.clone()).collect();
+    let slashes: Vec<Vec<usize>> = chosen.iter().map(|s| s.slashes.clone()).collect();
+    set_selection(&mut plan, Buffer::Verticals, Buffer::VerticalCount, &verticals);
+    set_selection(&mut plan, Buffer::Slashes, Buffer::SlashCount, &slashes);
+    run_estimate(&mut plan, &["vs_convert"]);
+    ok(check::conversion(&plan, &params, &SEQLENS, HEADS));
+}
+
+#[test]
+fn conversion_of_sparse_choices_matches_the_reference() {
+    check_conversion(0.05, 15);
+}
+
+#[test]
+fn conversion_of_dense_choices_matches_the_reference() {
+    check_conversion(0.5, 16);
+}
+
+#[test]
+fn conversion_without_choices_is_empty() {
+    check_conversion(0.0, 17);
+}
+
+/// Every estimation launch in order; each step, and the index against the reference estimate.
+fn check_estimate(params: VerticalSlashParams, seed: u64) {
+    let (mut plan, inputs, _) = new_plan(&params, seed);
+    let all: Vec<&str> = plan.estimate.iter().map(|l| l.kernel).collect();
+    run_estimate(&mut plan, &all);
+    ok(check::scores(&plan, &inputs, &params, 1e-5));
+    ok(check::selections(&plan, &params, &SEQLENS, HEADS));
+    let index = ok(check::conversion(&plan, &params, &SEQLENS, HEADS));
+    ok(check::same_lists(&index, &ok(reference::estimate(&inputs, &params)), &SEQLENS, HEADS));
+}
+
+#[test]
+fn estimated_index_equals_the_reference_estimate() {
+    check_estimate(estimation_params(), 18);
+}
+
+#[test]
+fn estimate_from_16_queries_equals_the_reference() {
+    check_estimate(VerticalSlashParams { vertical_size: 64, slash_size: 120, last_q: 16 }, 19);
+}
+
+// ---- The whole pattern ----
+
+/// run_interp's index equals the reference estimate, and its outputs dense attention
+/// under that index's mask.
+fn check_run_interp(seqlens: &[usize], params: VerticalSlashParams, seed: u64) {
+    let (case, inputs, _) = random_case(seqlens, seed);
+    let out = ok(run_interp(&inputs, &params));
+    let names: Vec<&str> = out.index.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["block_count", "block_offset", "column_count", "column_index"]);
+    let tensor = |at: usize| out.index[at].1.clone();
+    let index = SparseIndex {
+        block_count: tensor(0),
+        block_offset: tensor(1),
+        column_count: tensor(2),
+        column_index: tensor(3),
+    };
+    ok(check::same_lists(&index, &ok(reference::estimate(&inputs, &params)), seqlens, HEADS));
+    check_outputs(&case, &out.o, &out.lse, &index);
+}
+
+#[test]
+fn run_interp_matches_the_masked_reference_on_ragged_sequences() {
+    check_run_interp(&[300, 77], estimation_params(), 20);
+}
+
+#[test]
+fn run_interp_on_sequences_shorter_than_last_q_matches_the_reference() {
+    check_run_interp(&[20, 50], VerticalSlashParams { vertical_size: 8, slash_size: 4, last_q: 64 }, 21);
+}
+
+#[test]
+fn run_interp_rejects_bad_params() {
+    let (_, inputs, _) = random_case(&[20], 22);
+    let err = run_interp(&inputs, &VerticalSlashParams { vertical_size: 8, slash_size: 0, last_q: 64 }).err();
+    assert!(matches!(err, Some(VerticalSlashError::SlashSize { got: 0, .. })), "{err:?}");
+}
+
+// ---- ptxas ----
+
+/// Assembles `kernel` of `source` with `consts` for `arch` and requires no spills.
+fn check_assembles_without_spills(source: &str, kernel: &str, consts: &[(String, ConstValue)], arch: Arch) {
+    if !ptxas::available_for_tests(kernel) {
+        return;
+    }
+    let ir = lower_source(source, Some(kernel), consts).unwrap_or_else(|e| panic!("{kernel} {consts:?}: {e}"));
+    let ptx = compile_ir(&ir, arch).unwrap_or_else(|e| panic!("{kernel} {consts:?} for {arch}: {e}")).ptx;
+    let report = ptxas::assemble(&ptx, arch).unwrap_or_else(|e| panic!("{kernel} {consts:?} for {arch}: {e}"));
+    eprintln!("{kernel} {consts:?} on {arch}: {} registers, {} bytes shared", report.registers, report.shared_bytes);
+    assert_eq!((report.spill_stores, report.spill_loads, report.stack_bytes), (0, 0, 0), "{}", report.raw);
+}
+
+fn head_dim(d: usize) -> Vec<(String, ConstValue)> {
+    vec![("D".to_string(), ConstValue::Int(d as i64))]
+}
+
+fn check_attention_assembles(arch: Arch) {
+    for d in [64, 128] {
+        check_assembles_without_spills(plan::ATTEND_SOURCE, plan::ATTEND_KERNEL, &head_dim(d), arch);
+    }
+}
+
+#[test]
+fn attention_assembles_without_spills_on_sm80() {
+    check_attention_assembles(Arch::Sm80);
+}
+
+#[test]
+fn attention_assembles_without_spills_on_sm90a() {
+    check_attention_assembles(Arch::Sm90a);
+}
+
+fn check_estimation_assembles(arch: Arch) {
+    for kernel in SCORE_KERNELS {
+        for d in [64, 128] {
+            check_assembles_without_spills(plan::ESTIMATE_SOURCE, kernel, &head_dim(d), arch);
+        }
+    }
+    check_assembles_without_spills(plan::ESTIMATE_SOURCE, "vs_convert", &[], arch);
+    check_assembles_without_spills(plan::TOPK_SOURCE, "topk", &[], arch);
+}
+
+#[test]
+fn estimation_kernels_assemble_without_spills_on_sm80() {
+    check_estimation_assembles(Arch::Sm80);
+}
+
+#[test]
+fn estimation_kernels_assemble_without_spills_on_sm90a() {
+    check_estimation_assembles(Arch::Sm90a);
+}
