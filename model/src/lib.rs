@@ -1,1 +1,32 @@
-//! sparsefill-model: the LLaMA/Qwen2-family executor. Empty until the model issue lands.
+//! sparsefill-model: runs LLaMA, Qwen2 and Mistral checkpoints in Hugging Face layout.
+//!
+//! [`Model::load`] reads `config.json`, the memory-mapped safetensors weights (single file or sharded) and
+//! `tokenizer.json`; [`Model::prefill`] runs a prompt into the key/value cache with per-head attention
+//! [`Patterns`]; [`Model::decode`] and [`Model::generate`] continue from there. The device is a
+//! [`Backend`]: [`CpuBackend`] (host f32, the test backend) is the one implemented; the CUDA backend plugs in
+//! through the same trait. docs/runtime-api.md walks through the API.
+
+pub mod backend;
+pub mod checkpoint;
+pub mod config;
+mod error;
+mod executor;
+pub mod patterns;
+pub mod rope;
+pub mod sampling;
+pub mod synthetic;
+pub mod tokenizer;
+pub mod weights;
+
+pub use backend::{Backend, BackendError, CpuBackend};
+pub use config::{Architecture, ConfigError, ModelConfig, WeightDType};
+pub use error::ModelError;
+pub use executor::{Event, FinishReason, GenerateOptions, Generation, LoadOptions, Model, PrefillProgress};
+pub use patterns::{Patterns, PatternsError};
+pub use sampling::{Sampler, Sampling, SamplingError};
+pub use tokenizer::Tokenizer;
+
+/// docs/runtime-api.md, compiled and run as a doctest so that its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/runtime-api.md")]
+pub struct RuntimeApiGuide;

@@ -1,0 +1,119 @@
+//! `Model::generate`: greedy tokens against an argmax chain of full pre-fills, stopping, seeded sampling.
+
+mod common;
+
+use common::{argmax, checkpoint, prompt};
+use sparsefill_model::synthetic::SyntheticSpec;
+use sparsefill_model::{Event, FinishReason, GenerateOptions, LoadOptions, Model, Patterns, Sampling};
+
+fn generate(spec: &SyntheticSpec, prompt_tokens: &[u32], options: &GenerateOptions) -> sparsefill_model::Generation {
+    let dir = checkpoint(spec);
+    let mut model = Model::load(dir.path(), &LoadOptions::default()).unwrap();
+    model.generate(prompt_tokens, &Patterns::dense(), options, &mut |_| {}).unwrap()
+}
+
+#[test]
+fn greedy_generation_follows_the_argmax_of_full_prefills() {
+    let spec = SyntheticSpec::tiny_llama();
+    let dir = checkpoint(&spec);
+    let mut model = Model::load(dir.path(), &LoadOptions::default()).unwrap();
+    let mut sequence = prompt(12, spec.vocab_size, 1);
+    let generated = model.generate(&sequence, &Patterns::dense(), &GenerateOptions::greedy(6), &mut |_| {}).unwrap();
+    let mut expected = Vec::new();
+    for _ in 0..6 {
+        let next = argmax(&model.prefill(&sequence, &Patterns::dense()).unwrap());
+        expected.push(next);
+        sequence.push(next);
+    }
+    assert_eq!(generated.tokens, expected);
+}
+
+#[test]
+fn generation_reports_progress_per_layer_then_each_token() {
+    let spec = SyntheticSpec::tiny_qwen2();
+    let dir = checkpoint(&spec);
+    let mut model = Model::load(dir.path(), &LoadOptions::default()).unwrap();
+    let mut events = Vec::new();
+    let generation = model
+        .generate(&prompt(9, spec.vocab_size, 2), &Patterns::dense(), &GenerateOptions::greedy(3), &mut |e| {
+            events.push(e)
+        })
+        .unwrap();
+    let layers: Vec<_> =
+        events.iter().filter_map(|e| if let Event::Prefill(p) = e { Some(p.layers_done) } else { None }).collect();
+    let tokens: Vec<_> = events.iter().filter_map(|e| if let Event::Token(t) = e { Some(*t) } else { None }).collect();
+    assert_eq!((layers, tokens), (vec![1, 2], generation.tokens));
+}
+
+#[test]
+fn generation_stops_after_a_stop_token() {
+    let spec = SyntheticSpec::tiny_llama();
+    let tokens = prompt(10, spec.vocab_size, 3);
+    let first = generate(&spec, &tokens, &GenerateOptions::greedy(1)).tokens[0];
+    let options = GenerateOptions { stop_tokens: vec![first], ..GenerateOptions::greedy(8) };
+    let generation = generate(&spec, &tokens, &options);
+    assert_eq!((generation.tokens, generation.finish), (vec![first], FinishReason::Stop));
+}
+
+#[test]
+fn generation_stops_when_the_context_is_full() {
+    // Positions 0..=5 take the prompt and two decoded tokens; the token sampled at the last position ends it.
+    let spec = SyntheticSpec { max_positions: 6, ..SyntheticSpec::tiny_qwen2() };
+    let generation = generate(&spec, &prompt(4, spec.vocab_size, 4), &GenerateOptions::greedy(10));
+    assert_eq!((generation.tokens.len(), generation.finish), (3, FinishReason::ContextFull));
+}
+
+#[test]
+fn zero_new_tokens_runs_the_prefill_only() {
+    let spec = SyntheticSpec::tiny_qwen2();
+    let generation = generate(&spec, &prompt(4, spec.vocab_size, 5), &GenerateOptions::greedy(0));
+    assert_eq!((generation.tokens.len(), generation.decode_tokens_per_second()), (0, None));
+}
+
+#[test]
+fn seeded_sampling_repeats() {
+    let spec = SyntheticSpec::tiny_llama();
+    let options = GenerateOptions {
+        sampling: Sampling::Random { temperature: 1.5, top_p: 0.95, seed: 42 },
+        ..GenerateOptions::greedy(12)
+    };
+    let tokens = prompt(6, spec.vocab_size, 6);
+    assert_eq!(generate(&spec, &tokens, &options).tokens, generate(&spec, &tokens, &options).tokens);
+}
+
+#[test]
+fn sampling_at_high_temperature_leaves_the_greedy_path() {
+    let spec = SyntheticSpec::tiny_llama();
+    let tokens = prompt(6, spec.vocab_size, 7);
+    let sampled = GenerateOptions {
+        sampling: Sampling::Random { temperature: 5.0, top_p: 1.0, seed: 3 },
+        ..GenerateOptions::greedy(12)
+    };
+    assert_ne!(
+        generate(&spec, &tokens, &sampled).tokens,
+        generate(&spec, &tokens, &GenerateOptions::greedy(12)).tokens
+    );
+}
+
+#[test]
+fn invalid_sampling_is_refused_before_the_prefill() {
+    let spec = SyntheticSpec::tiny_qwen2();
+    let dir = checkpoint(&spec);
+    let mut model = Model::load(dir.path(), &LoadOptions::default()).unwrap();
+    let options = GenerateOptions {
+        sampling: Sampling::Random { temperature: -1.0, top_p: 0.9, seed: 0 },
+        ..GenerateOptions::greedy(2)
+    };
+    let error = model.generate(&[1, 2], &Patterns::dense(), &options, &mut |_| {}).unwrap_err();
+    assert_eq!(
+        (error.to_string(), model.position()),
+        ("temperature must be a finite number above 0; got -1 (use greedy sampling for temperature 0)".into(), 0)
+    );
+}
+
+#[test]
+fn timings_are_ordered() {
+    let spec = SyntheticSpec::tiny_qwen2();
+    let g = generate(&spec, &prompt(8, spec.vocab_size, 8), &GenerateOptions::greedy(4));
+    assert!(g.prefill <= g.time_to_first_token && g.decode_tokens_per_second().is_some_and(|r| r > 0.0), "{g:?}");
+}
