@@ -21,4 +21,8 @@ pub enum CliError {
     Interp(#[from] sparsefill_compiler::interp::InterpError),
     #[error("{failed} of {total} demo checks failed (see the table above)")]
     DemoFailed { failed: usize, total: usize },
+    #[error(transparent)]
+    Attn(#[from] super::attn::AttnError),
+    #[error(transparent)]
+    Generate(#[from] super::generate::GenerateError),
 }

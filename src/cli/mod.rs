@@ -1,8 +1,10 @@
 //! Command-line definitions and dispatch; each subcommand lives in its own module.
 
+mod attn;
 mod compile;
 mod demo;
 mod error;
+mod generate;
 mod gpu;
 mod table;
 
@@ -40,6 +42,10 @@ pub enum Command {
     /// Compile every shipped kernel, check it against its f64 reference (on the GPU
     /// when one is present, else on the CPU interpreter) and print a table.
     Demo,
+    /// Run one attention layer (q, k, v from a safetensors file) through a sparse pattern.
+    Attn(attn::AttnArgs),
+    /// Pre-fill a prompt through a LLaMA/Qwen2/Mistral checkpoint and generate from it.
+    Generate(generate::GenerateArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -62,5 +68,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Demo => demo::run(),
+        Command::Generate(args) => generate::run(args),
+        Command::Attn(args) => attn::run(args),
     }
 }

@@ -1,0 +1,245 @@
+//! `sparsefill generate`: pre-fill a prompt through a Hugging Face checkpoint and generate from it, with
+//! pre-fill progress, time to first token and decode throughput on stderr and the text on stdout.
+
+use super::CliError;
+use clap::{Args, ValueEnum};
+use sparsefill_model::{
+    Backend, CpuBackend, Event, FinishReason, GenerateOptions, Generation, LoadOptions, Model, ModelError, Patterns,
+    PatternsError, PrefillProgress, Sampling, Tokenizer,
+};
+use sparsefill_patterns::config::{ConfigError as PatternConfigError, ModelConfig as PatternConfig};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Checkpoint directory in Hugging Face layout: config.json, *.safetensors, tokenizer.json.
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// The prompt text.
+    #[arg(long, required_unless_present = "prompt_file", conflicts_with = "prompt_file")]
+    prompt: Option<String>,
+    /// A file holding the prompt text.
+    #[arg(long, value_name = "FILE")]
+    prompt_file: Option<PathBuf>,
+    /// Per-head sparse-pattern config (ours or MInference's); must match the model's layers and heads.
+    #[arg(long, value_name = "CONFIG.json")]
+    patterns: Option<PathBuf>,
+    /// Prompts shorter than this run dense attention even with --patterns.
+    #[arg(long, value_name = "TOKENS", default_value_t = 8192)]
+    dense_below: usize,
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    max_new_tokens: usize,
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
+    /// Sampling temperature; 0 picks the most likely token (greedy).
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    /// Nucleus sampling: draw from the most likely tokens whose probabilities add up to this.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// Seed of the sampler, so that a sampled run can be repeated.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Device {
+    /// The host backend (f32; every head dense).
+    Cpu,
+    /// The GPU backend.
+    Cuda,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("--device cuda is not yet supported in this build; use --device cpu")]
+    CudaUnsupported,
+    #[error("cannot read prompt file `{}`: {source}", path.display())]
+    PromptFile { path: PathBuf, source: std::io::Error },
+    #[error("--patterns: {0}")]
+    PatternConfig(#[from] PatternConfigError),
+    #[error("--patterns {}: {source}", path.display())]
+    PatternMismatch { path: PathBuf, source: PatternsError },
+    #[error("{0}")]
+    Model(#[from] ModelError),
+    #[error("cannot write the generated text: {0}")]
+    Output(std::io::Error),
+}
+
+pub fn run(args: GenerateArgs) -> Result<(), CliError> {
+    Ok(execute(&args)?)
+}
+
+fn execute(args: &GenerateArgs) -> Result<(), GenerateError> {
+    if args.device == Device::Cuda {
+        return Err(GenerateError::CudaUnsupported);
+    }
+    let text = match (&args.prompt, &args.prompt_file) {
+        (Some(text), _) => text.clone(),
+        (None, Some(path)) => {
+            std::fs::read_to_string(path).map_err(|source| GenerateError::PromptFile { path: path.clone(), source })?
+        }
+        // clap requires one of the two.
+        (None, None) => String::new(),
+    };
+    let mut model = Model::load(&args.model, &LoadOptions::default())?;
+    let patterns = load_patterns(args, &model)?;
+    let prompt = model.tokenizer()?.encode(&text).map_err(ModelError::from)?;
+    let sampling = if args.temperature == 0.0 {
+        Sampling::Greedy
+    } else {
+        Sampling::Random { temperature: args.temperature, top_p: args.top_p, seed: args.seed }
+    };
+    let options = GenerateOptions {
+        max_new_tokens: args.max_new_tokens,
+        sampling,
+        stop_tokens: model.config().eos_token_ids.clone(),
+    };
+    eprintln!(
+        "prompt: {} tokens, {} layers, device {}",
+        prompt.len(),
+        model.config().num_layers,
+        model.backend().name()
+    );
+    let mut stream = TextStream::new(model.tokenizer()?.clone(), std::io::stdout());
+    let generation = model.generate(&prompt, &patterns, &options, &mut |event| match event {
+        Event::Prefill(progress) => show_progress(&progress),
+        Event::Token(token) => stream.push(token),
+    })?;
+    stream.finish()?;
+    report(&generation);
+    Ok(())
+}
+
+fn load_patterns(args: &GenerateArgs, model: &Model<CpuBackend>) -> Result<Patterns, GenerateError> {
+    let Some(path) = &args.patterns else { return Ok(Patterns::dense()) };
+    let patterns = Patterns::sparse(PatternConfig::load(path)?, args.dense_below);
+    patterns.check(model.config()).map_err(|source| GenerateError::PatternMismatch { path: path.clone(), source })?;
+    Ok(patterns)
+}
+
+fn show_progress(progress: &PrefillProgress) {
+    eprint!(
+        "\rprefill: layer {}/{}, {} tokens, {:.0} tokens/s",
+        progress.layers_done,
+        progress.layers,
+        progress.tokens,
+        progress.tokens_per_second()
+    );
+    if progress.layers_done == progress.layers {
+        eprintln!();
+    }
+}
+
+/// Prints generated text as it comes. The whole sequence is decoded each time, since a token can complete a
+/// character that earlier ones began; text ending in an incomplete character (U+FFFD) waits for the next
+/// token, and only what is new since the last write is written.
+struct TextStream<W: Write> {
+    tokenizer: Tokenizer,
+    out: W,
+    tokens: Vec<u32>,
+    printed: String,
+    /// The first failure; generation runs on, but nothing more is printed and the command fails.
+    error: Option<GenerateError>,
+}
+
+impl<W: Write> TextStream<W> {
+    fn new(tokenizer: Tokenizer, out: W) -> TextStream<W> {
+        TextStream { tokenizer, out, tokens: Vec::new(), printed: String::new(), error: None }
+    }
+
+    fn push(&mut self, token: u32) {
+        if self.error.is_none() {
+            self.tokens.push(token);
+            self.error = self.write_new(false).err();
+        }
+    }
+
+    fn write_new(&mut self, last: bool) -> Result<(), GenerateError> {
+        let text = self.tokenizer.decode(&self.tokens).map_err(ModelError::from)?;
+        if !last && text.ends_with(char::REPLACEMENT_CHARACTER) {
+            return Ok(());
+        }
+        // Where the new text departs from what was printed (normally: where the printed text ends).
+        let common = self.printed.char_indices().zip(text.char_indices()).find(|((_, a), (_, b))| a != b);
+        let from = common.map_or(self.printed.len().min(text.len()), |((i, _), _)| i);
+        write!(self.out, "{}", &text[from..]).map_err(GenerateError::Output)?;
+        if last {
+            writeln!(self.out).map_err(GenerateError::Output)?;
+        }
+        self.printed = text;
+        self.out.flush().map_err(GenerateError::Output)
+    }
+
+    fn finish(mut self) -> Result<W, GenerateError> {
+        if let Some(error) = self.error.take() {
+            return Err(error);
+        }
+        self.write_new(true)?;
+        Ok(self.out)
+    }
+}
+
+fn report(generation: &Generation) {
+    let ttft = generation.time_to_first_token.as_secs_f64() * 1e3;
+    let prefill_rate = generation.prompt_tokens as f64 / generation.prefill.as_secs_f64().max(1e-9);
+    eprintln!(
+        "prefill: {} tokens at {prefill_rate:.0} tokens/s; time to first token: {ttft:.1} ms",
+        generation.prompt_tokens
+    );
+    let decoded = generation.tokens.len().saturating_sub(1);
+    match generation.decode_tokens_per_second() {
+        Some(rate) => eprintln!(
+            "decode: {decoded} tokens in {:.1} ms, {rate:.1} tokens/s; stopped at {}",
+            generation.decode.as_secs_f64() * 1e3,
+            why_stopped(generation.finish)
+        ),
+        None => eprintln!("decode: no tokens after the first; stopped at {}", why_stopped(generation.finish)),
+    }
+}
+
+fn why_stopped(finish: FinishReason) -> &'static str {
+    match finish {
+        FinishReason::Length => "--max-new-tokens",
+        FinishReason::Stop => "an end-of-sequence token",
+        FinishReason::ContextFull => "the model's maximum positions",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sparsefill_model::synthetic::tokenizer_json;
+
+    fn stream() -> (tempfile::TempDir, TextStream<Vec<u8>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenizer.json");
+        std::fs::write(&path, tokenizer_json().to_string()).unwrap();
+        (dir, TextStream::new(Tokenizer::from_file(&path).unwrap(), Vec::new()))
+    }
+
+    /// The synthetic tokenizer's ids 0..=255 are the bytes themselves.
+    fn written(bytes: &[u8]) -> String {
+        let (_dir, mut stream) = stream();
+        bytes.iter().for_each(|&b| stream.push(u32::from(b)));
+        String::from_utf8(stream.finish().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn multibyte_characters_are_written_once_complete() {
+        assert_eq!(written("né ✓".as_bytes()), "né ✓\n");
+    }
+
+    #[test]
+    fn text_is_written_as_tokens_arrive() {
+        let (_dir, mut stream) = stream();
+        b"ab".iter().for_each(|&b| stream.push(u32::from(b)));
+        assert_eq!(stream.out, b"ab");
+    }
+
+    #[test]
+    fn an_unfinished_character_is_written_at_the_end() {
+        assert_eq!(written(&[b'x', 0xE2, 0x9C]), "x\u{FFFD}\n");
+    }
+}

@@ -1,0 +1,178 @@
+//! `sparsefill generate` as a user runs it, on tiny checkpoints written by the test: the text, the
+//! pre-fill progress and timing lines, pattern configs, and each way to fail.
+
+use sparsefill::model::synthetic::{write_checkpoint, SyntheticSpec};
+use std::path::Path;
+use std::process::{Command, Output};
+use tempfile::TempDir;
+
+fn checkpoint(spec: &SyntheticSpec) -> TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    write_checkpoint(dir.path(), spec).expect("the tiny checkpoint is written");
+    dir
+}
+
+fn generate(model: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sparsefill"))
+        .arg("generate")
+        .arg("--model")
+        .arg(model)
+        .args(extra)
+        .output()
+        .expect("the sparsefill binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn succeeds(model: &Path, extra: &[&str]) -> Output {
+    let o = generate(model, extra);
+    assert!(o.status.success(), "generate {extra:?} failed:\n{}", stderr(&o));
+    o
+}
+
+fn fails_with(model: &Path, extra: &[&str], message: &str) {
+    let o = generate(model, extra);
+    assert!(!o.status.success(), "generate {extra:?} unexpectedly succeeded");
+    assert!(stderr(&o).contains(message), "`{message}` not in:\n{}", stderr(&o));
+}
+
+/// A pattern config in our format with `layers` x `heads` A-shape heads.
+fn pattern_file(dir: &Path, layers: usize, heads: usize) -> String {
+    let head = r#"{"pattern": "a_shape", "n_init": 4, "n_local": 64}"#;
+    let layer = format!("[{}]", vec![head; heads].join(", "));
+    let text = format!(r#"{{"format": "sparsefill-patterns/1", "layers": [{}]}}"#, vec![layer; layers].join(", "));
+    let path = dir.join("patterns.json");
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn prints_progress_time_to_first_token_and_decode_rate() {
+    let dir = checkpoint(&SyntheticSpec::tiny_llama());
+    let o = succeeds(dir.path(), &["--prompt", "the cat sat on the mat", "--max-new-tokens", "8"]);
+    let err = stderr(&o);
+    // BOS, "the", " cat" (4 bytes), " sat" (4), " on" (3), " the", " mat" (4): 18 tokens.
+    assert!(err.contains("prefill: layer 2/2, 18 tokens,") && err.contains("tokens/s"), "{err}");
+    assert!(err.contains("time to first token:") && err.contains("decode: 7 tokens in"), "{err}");
+}
+
+#[test]
+fn greedy_output_is_repeatable() {
+    let dir = checkpoint(&SyntheticSpec::tiny_qwen2());
+    let args = ["--prompt", "hello there", "--max-new-tokens", "12"];
+    assert_eq!(stdout(&succeeds(dir.path(), &args)), stdout(&succeeds(dir.path(), &args)));
+}
+
+#[test]
+fn prompt_file_gives_the_same_text_as_the_prompt() {
+    let dir = checkpoint(&SyntheticSpec::tiny_qwen2());
+    let file = dir.path().join("prompt.txt");
+    std::fs::write(&file, "a prompt from a file").unwrap();
+    let from_file = succeeds(dir.path(), &["--prompt-file", file.to_str().unwrap(), "--max-new-tokens", "6"]);
+    let inline = succeeds(dir.path(), &["--prompt", "a prompt from a file", "--max-new-tokens", "6"]);
+    assert_eq!(stdout(&from_file), stdout(&inline));
+}
+
+#[test]
+fn seeded_sampling_is_repeatable() {
+    let dir = checkpoint(&SyntheticSpec::tiny_llama());
+    let args = ["--prompt", "x", "--max-new-tokens", "10", "--temperature", "1.2", "--top-p", "0.9", "--seed", "5"];
+    assert_eq!(stdout(&succeeds(dir.path(), &args)), stdout(&succeeds(dir.path(), &args)));
+}
+
+#[test]
+fn zero_new_tokens_reports_the_prefill_only() {
+    let dir = checkpoint(&SyntheticSpec::tiny_qwen2());
+    let o = succeeds(dir.path(), &["--prompt", "only a prefill", "--max-new-tokens", "0"]);
+    assert!(stderr(&o).contains("decode: no tokens after the first"), "{}", stderr(&o));
+}
+
+#[test]
+fn matching_pattern_config_is_accepted() {
+    let dir = checkpoint(&SyntheticSpec::tiny_llama());
+    let patterns = pattern_file(dir.path(), 2, 4);
+    let args = ["--prompt", "sparse heads", "--max-new-tokens", "5"];
+    let with = succeeds(dir.path(), &[&args[..], &["--patterns", &patterns, "--dense-below", "1"]].concat());
+    assert_eq!(stdout(&with), stdout(&succeeds(dir.path(), &args)));
+}
+
+#[test]
+fn pattern_config_with_the_wrong_head_count_is_refused() {
+    let dir = checkpoint(&SyntheticSpec::tiny_llama());
+    let patterns = pattern_file(dir.path(), 2, 2);
+    fails_with(
+        dir.path(),
+        &["--prompt", "x", "--patterns", &patterns],
+        "the pattern config has 2 heads per layer but the model has 4 (num_attention_heads)",
+    );
+}
+
+#[test]
+fn pattern_config_with_the_wrong_layer_count_is_refused() {
+    let dir = checkpoint(&SyntheticSpec::tiny_llama());
+    let patterns = pattern_file(dir.path(), 3, 4);
+    fails_with(dir.path(), &["--prompt", "x", "--patterns", &patterns], "has 3 layers but the model has 2");
+}
+
+#[test]
+fn malformed_pattern_config_names_the_file() {
+    let dir = checkpoint(&SyntheticSpec::tiny_llama());
+    let path = dir.path().join("broken.json");
+    std::fs::write(&path, "{\"format\": ").unwrap();
+    fails_with(
+        dir.path(),
+        &["--prompt", "x", "--patterns", path.to_str().unwrap()],
+        &format!("--patterns: {}", path.display()),
+    );
+}
+
+#[test]
+fn cuda_is_not_yet_supported() {
+    let dir = checkpoint(&SyntheticSpec::tiny_qwen2());
+    fails_with(dir.path(), &["--prompt", "x", "--device", "cuda"], "--device cuda is not yet supported in this build");
+}
+
+#[test]
+fn prompt_longer_than_the_model_is_refused() {
+    let dir = checkpoint(&SyntheticSpec { max_positions: 8, ..SyntheticSpec::tiny_qwen2() });
+    fails_with(
+        dir.path(),
+        &["--prompt", "a prompt of many more than eight bytes"],
+        "tokens but the model takes at most 8 (max_position_embeddings)",
+    );
+}
+
+#[test]
+fn missing_prompt_file_is_named() {
+    let dir = checkpoint(&SyntheticSpec::tiny_qwen2());
+    fails_with(dir.path(), &["--prompt-file", "no/such/prompt.txt"], "cannot read prompt file `no/such/prompt.txt`");
+}
+
+#[test]
+fn missing_model_directory_names_config_json() {
+    fails_with(Path::new("no/such/model"), &["--prompt", "x"], "cannot read no/such/model/config.json");
+}
+
+#[test]
+fn prompt_and_prompt_file_are_exclusive() {
+    let dir = checkpoint(&SyntheticSpec::tiny_qwen2());
+    fails_with(dir.path(), &["--prompt", "x", "--prompt-file", "p.txt"], "cannot be used with");
+}
+
+#[test]
+fn a_prompt_is_required() {
+    let dir = checkpoint(&SyntheticSpec::tiny_qwen2());
+    fails_with(dir.path(), &[], "--prompt <PROMPT>");
+}
+
+#[test]
+fn negative_temperature_is_refused() {
+    let dir = checkpoint(&SyntheticSpec::tiny_qwen2());
+    fails_with(dir.path(), &["--prompt", "x", "--temperature=-0.5"], "temperature must be a finite number above 0");
+}
