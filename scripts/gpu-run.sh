@@ -19,7 +19,8 @@ for t in bin/test-*; do
     [ -x "$t" ] || continue
     case "$t" in *.xz) continue ;; esac
     log "test $(basename "$t")"
-    if ! "$t" --test-threads=1 >>"$OUT/gpu-tests.log" 2>&1; then
+    # A hang (say, a barrier some threads never reach) must not eat the whole run.
+    if ! timeout "${TEST_TIMEOUT:-300}" "$t" --test-threads=1 >>"$OUT/gpu-tests.log" 2>&1; then
         status=1
         log "FAILED: $(basename "$t") (see gpu-tests.log)"
     fi
@@ -27,13 +28,13 @@ for t in bin/test-*; do
 done
 
 log "demo"
-bin/sparsefill demo >"$OUT/demo.log" 2>&1 || { status=1; log "FAILED: demo"; }
+timeout 120 bin/sparsefill demo >"$OUT/demo.log" 2>&1 || { status=1; log "FAILED: demo"; }
 
 log "torch baselines"
 PYTHONUNBUFFERED=1 python3 torch_ops.py --out "$OUT/torch.json" >"$OUT/torch.log" 2>&1 || { status=1; log "FAILED: torch_ops.py"; }
 
 log "benchmark"
-bin/bench-kernels --torch "$OUT/torch.json" --json "$OUT/bench.json" >"$OUT/bench.log" 2>&1 || { status=1; log "FAILED: bench"; }
+timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --torch "$OUT/torch.json" --json "$OUT/bench.json" >"$OUT/bench.log" 2>&1 || { status=1; log "FAILED: bench"; }
 
 cat "$OUT/demo.log"
 cat "$OUT/bench.log"
