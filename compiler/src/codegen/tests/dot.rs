@@ -49,9 +49,9 @@ fn f16_dot_uses_mma_sync() {
 }
 
 #[test]
-fn lhs_loaded_only_for_dot_skips_shared_memory() {
-    // [64, 32] over 4 warps: every warp owns whole rows, so the lhs loads straight into A fragments.
-    assert!(!ptx(DType::BF16, [64, 32, 64]).contains("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
+fn lhs_loaded_only_for_dot_is_read_with_ldmatrix_x4() {
+    // Staged to shared memory as soon as it is loaded, then read as A fragments.
+    assert!(ptx(DType::BF16, [64, 32, 64]).contains("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
 }
 
 #[test]
@@ -88,10 +88,10 @@ fn fewer_tiles_than_warps_still_emits_one_tile_per_warp() {
 }
 
 #[test]
-fn gemm_tile_shares_scratch_between_the_rhs_and_the_store() {
-    // The lhs is in registers; the rhs is 32 rows of (64 + 8) halves (4608 bytes); the
-    // f32 result goes to the blocked layout for its store through 64 x 64 x 4 bytes.
-    assert_eq!(emit_ok(&matmul(DType::BF16, [64, 32, 64], false), Arch::Sm80).shared_bytes, 16384);
+fn staged_operands_have_buffers_of_their_own_next_to_the_scratch() {
+    // lhs 64 rows of (32 + 8) halves (5120 bytes), rhs 32 rows of (64 + 8) (4608), and
+    // the scratch the f32 result crosses to the blocked layout for its store (16384).
+    assert_eq!(emit_ok(&matmul(DType::BF16, [64, 32, 64], false), Arch::Sm80).shared_bytes, 5120 + 4608 + 16384);
 }
 
 #[test]
@@ -116,8 +116,8 @@ fn dot_with_transposed_rhs_assembles_without_spills() {
 
 #[test]
 fn dot_past_48_kib_of_shared_memory_is_sized_for_the_launch() {
-    // lhs 16 x (128 + 8) halves (staged: the warps split n) + rhs 128 x (256 + 8) halves.
-    assert_eq!(emit_ok(&matmul(DType::BF16, [16, 128, 256], false), Arch::Sm90a).shared_bytes, 71936);
+    // lhs 16 x (128 + 8) halves + rhs 128 x (256 + 8) halves + the f32 [16, 256] store.
+    assert_eq!(emit_ok(&matmul(DType::BF16, [16, 128, 256], false), Arch::Sm90a).shared_bytes, 4352 + 67584 + 16384);
 }
 
 #[test]
