@@ -19,6 +19,9 @@ use std::collections::HashSet;
 /// PTX's `.entry` calling convention (LLVM's `ptx_kernel`).
 const PTX_KERNEL_CALL_CONV: u32 = 71;
 const GLOBAL_ADDRESS_SPACE: u16 = 1;
+/// The register file of one SM (sm_80 and sm_90) and the most one thread may use.
+const REGISTERS_PER_SM: u32 = 65536;
+const MAX_REGISTERS_PER_THREAD: u32 = 255;
 
 /// Lowers `kernel` into `module` as one entry function; returns the shared memory it uses.
 pub(super) fn lower_kernel<'ctx>(
@@ -79,6 +82,13 @@ fn declare_entry<'ctx>(context: &'ctx Context, module: &Module<'ctx>, kernel: &K
     function.add_attribute(
         inkwell::attributes::AttributeLoc::Function,
         context.create_string_attribute("nvvm.maxntid", &max_threads),
+    );
+    // Left alone, ptxas (sm_80) may cap a 256-thread kernel at 128 registers to fit two
+    // programs per SM, and spill; `.maxnreg` grants the whole one-program budget.
+    let max_registers = (REGISTERS_PER_SM / kernel.threads_per_program()).min(MAX_REGISTERS_PER_THREAD).to_string();
+    function.add_attribute(
+        inkwell::attributes::AttributeLoc::Function,
+        context.create_string_attribute("nvvm.maxnreg", &max_registers),
     );
     function
 }
@@ -259,6 +269,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         }
 
         // Prefetched dot operands: iteration 0's tiles into stage 0 (`codegen::prefetch`).
+        let shared_mark = self.shared.mark();
         let prefetches = self.prefetches_of(body)?;
         let mut body_values = HashSet::new();
         defined_in(body, &mut body_values);
@@ -332,6 +343,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         if !prefetches.is_empty() {
             // The copy past the last iteration is still in flight.
             self.wait_copies(0)?;
+        }
+        if self.shared.mark() != shared_mark {
+            // The loop's shared buffers go back to the stack once no thread reads them.
+            self.barrier()?;
+            self.shared.release(shared_mark);
         }
         for (&result, phis) in results.iter().zip(&phis) {
             self.define(result, phis.iter().map(|p| p.as_basic_value()).collect())?;

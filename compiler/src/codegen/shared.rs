@@ -1,9 +1,10 @@
 //! The kernel's shared memory: one dynamic array (`.extern .shared smem[]`), sized at
 //! launch from [`crate::codegen::PtxModule::shared_bytes`], in two regions.
 //!
-//! - **Persistent** buffers come first: each is owned by one use for the whole kernel
-//!   (the multi-stage buffers of operands prefetched with `cp.async` across a loop's
-//!   iterations), so they never overlap anything.
+//! - **Persistent** buffers come first: each is owned by one use while it lives (the
+//!   multi-stage buffers of operands prefetched with `cp.async` across a loop's
+//!   iterations, tiles staged for `dot`), so it never overlaps anything live. They are
+//!   a stack: what a loop allocates is released after it.
 //! - **Scratch** follows: every op that exchanges data between threads uses it from its
 //!   start, one op after another (each use is fenced by barriers), so its size is the
 //!   largest single use.
@@ -40,7 +41,10 @@ pub(super) struct SharedMemory<'ctx> {
     scratch: Option<GlobalValue<'ctx>>,
     scratch_bytes: u64,
     persistent: Option<GlobalValue<'ctx>>,
-    persistent_bytes: u64,
+    /// The persistent region is a stack: a loop's buffers are released when it ends,
+    /// so sibling loops reuse the same bytes.
+    persistent_top: u64,
+    persistent_peak: u64,
 }
 
 impl<'ctx> SharedMemory<'ctx> {
@@ -50,7 +54,8 @@ impl<'ctx> SharedMemory<'ctx> {
             scratch: None,
             scratch_bytes: 0,
             persistent: None,
-            persistent_bytes: 0,
+            persistent_top: 0,
+            persistent_peak: 0,
         }
     }
 
@@ -62,7 +67,7 @@ impl<'ctx> SharedMemory<'ctx> {
         op: &str,
         bytes: u64,
     ) -> Result<PointerValue<'ctx>, CodegenError> {
-        self.check(op, self.persistent_bytes + bytes.max(self.scratch_bytes))?;
+        self.check(op, self.persistent_peak + bytes.max(self.scratch_bytes))?;
         self.scratch_bytes = self.scratch_bytes.max(bytes);
         let global = *self.scratch.get_or_insert_with(|| placeholder(context, module, "smem.scratch"));
         Ok(global.as_pointer_value())
@@ -76,14 +81,26 @@ impl<'ctx> SharedMemory<'ctx> {
         op: &str,
         bytes: u64,
     ) -> Result<PointerValue<'ctx>, CodegenError> {
-        let offset = self.persistent_bytes;
+        let offset = self.persistent_top;
         let end = offset + bytes.div_ceil(ALIGN) * ALIGN;
-        self.check(op, end + self.scratch_bytes)?;
-        self.persistent_bytes = end;
+        self.check(op, end.max(self.persistent_peak) + self.scratch_bytes)?;
+        self.persistent_top = end;
+        self.persistent_peak = self.persistent_peak.max(end);
         let global = *self.persistent.get_or_insert_with(|| placeholder(context, module, "smem.persistent"));
         let i8_type = context.i8_type();
         // SAFETY: the offset stays inside the persistent region `finish` lays out.
         Ok(unsafe { global.as_pointer_value().const_gep(i8_type, &[context.i32_type().const_int(offset, false)]) })
+    }
+
+    /// Where the persistent stack stands, to [`SharedMemory::release`] back to.
+    pub fn mark(&self) -> u64 {
+        self.persistent_top
+    }
+
+    /// Frees the persistent buffers allocated since `mark`. The caller must make sure
+    /// (with a barrier) that no thread still reads them.
+    pub fn release(&mut self, mark: u64) {
+        self.persistent_top = mark.min(self.persistent_top);
     }
 
     fn check(&self, op: &str, total: u64) -> Result<(), CodegenError> {
@@ -104,7 +121,7 @@ impl<'ctx> SharedMemory<'ctx> {
         array.set_alignment(ALIGN as u32);
         let base = array.as_pointer_value();
         let i32_type = context.i32_type();
-        for (global, offset) in [(self.persistent, 0), (self.scratch, self.persistent_bytes)] {
+        for (global, offset) in [(self.persistent, 0), (self.scratch, self.persistent_peak)] {
             if let Some(global) = global {
                 // SAFETY: the offset is inside the array the launch sizes to the total.
                 let at = unsafe { base.const_gep(context.i8_type(), &[i32_type.const_int(offset, false)]) };
@@ -114,7 +131,7 @@ impl<'ctx> SharedMemory<'ctx> {
             }
         }
         // `check` kept the total under the limit, which fits u32.
-        (self.persistent_bytes + self.scratch_bytes) as u32
+        (self.persistent_peak + self.scratch_bytes) as u32
     }
 }
 

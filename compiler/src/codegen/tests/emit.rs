@@ -20,6 +20,7 @@ fn scalar_store_is_one_guarded_store_by_thread_zero() {
         	.param .u64 produce_param_2
         )
         .maxntid 128
+        .maxnreg 255
         {
         	.reg .pred 	%p<4>;
         	.reg .b32 	%r<3>;
@@ -96,4 +97,11 @@ fn emit_from_eight_threads_at_once_agrees_with_one() {
         handles.into_iter().map(|h| h.join().is_ok_and(|m| m == expected)).collect()
     });
     assert_eq!(results, [true; 8]);
+}
+
+#[test]
+fn register_budget_is_one_program_per_sm() {
+    // 32 warps share the 65536 registers of an SM: 64 each.
+    let kernel = super::ops::produce_with(32, |b| b.const_f32(1.5));
+    assert!(emit_ok(&kernel, Arch::Sm80).ptx.contains(".maxnreg 64"));
 }
