@@ -180,6 +180,7 @@ fn bench_attention(
                     *value = ConstValue::Int(128);
                 }
             }
+            attention::check_args(&case.args)?;
             let compiled = cache.get(attention::SOURCE, None, &case.consts)?;
             let loaded = gpu.load(&compiled, cache)?;
             let device = upload(gpu, &case.args)?;

@@ -22,6 +22,7 @@ pub const V: usize = 2;
 pub const CU_SEQLENS: usize = 3;
 pub const O: usize = 4;
 pub const LSE: usize = 5;
+pub const MAX_SEQLEN: usize = 7;
 
 /// What one attention call computes; the kernel's specialization follows from it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +54,18 @@ pub enum ShapeError {
     NotATensor { index: usize },
     #[error("output `{name}` must have shape {expected:?}; got {got:?}")]
     OutputShape { name: &'static str, expected: Vec<usize>, got: Vec<usize> },
+    #[error("`{name}` must be a rank-{rank} tensor; got shape {got:?}")]
+    Rank { name: &'static str, rank: usize, got: Vec<usize> },
+    #[error("q has {heads} heads and k/v {kv_heads}; the kv head count must divide the query head count (grouped-query attention)")]
+    HeadsNotDivisible { heads: usize, kv_heads: usize },
+    #[error("cu_seqlens must start at 0; got cu_seqlens[0] = {0}")]
+    CuSeqlensStart(i64),
+    #[error("cu_seqlens must increase: cu_seqlens[{index}] = {next} is not above cu_seqlens[{prev_index}] = {prev}", prev_index = index - 1)]
+    CuSeqlensNotIncreasing { index: usize, prev: i64, next: i64 },
+    #[error("cu_seqlens ends at {last}, past the {tokens} tokens q, k and v hold")]
+    CuSeqlensPastTensor { last: i64, tokens: usize },
+    #[error("max_seqlen is {max_seqlen}, but sequence {index} has {len} tokens; programs past max_seqlen would never run")]
+    MaxSeqlenTooSmall { max_seqlen: i64, index: usize, len: usize },
 }
 
 impl AttentionShape {
@@ -119,6 +132,54 @@ impl KeyMask {
     pub fn is_causal_visible(&self) -> bool {
         self.key <= self.query
     }
+}
+
+/// Checks attention.tile's arguments for what the kernel cannot check itself, before a
+/// launch: the kv head count divides the query head count, `cu_seqlens` starts at 0,
+/// increases strictly and stays inside q/k/v, and `max_seqlen` covers every sequence.
+/// (Dimension mismatches between q, k, v, o and lse — a head dim that differs — are
+/// rejected by every launch against the kernel's declared dimensions.)
+pub fn check_args(args: &[ArgValue]) -> Result<(), ShapeError> {
+    let tensor = |index: usize| match args.get(index) {
+        Some(ArgValue::Tensor(t)) => Ok(t),
+        _ => Err(ShapeError::NotATensor { index }),
+    };
+    let (q, k, cu) = (tensor(Q)?, tensor(K)?, tensor(CU_SEQLENS)?);
+    for (name, t, rank) in [("q", q, 3), ("k", k, 3), ("cu_seqlens", cu, 1)] {
+        if t.shape.len() != rank {
+            return Err(ShapeError::Rank { name, rank, got: t.shape.clone() });
+        }
+    }
+    let (heads, kv_heads) = (q.shape[1], k.shape[1]);
+    if kv_heads == 0 || heads % kv_heads != 0 {
+        return Err(ShapeError::HeadsNotDivisible { heads, kv_heads });
+    }
+    let tokens = q.shape[0];
+    // An i32 tensor holds integers; the host copy keeps them as f64.
+    let cu: Vec<i64> = cu.data.iter().map(|&x| x as i64).collect();
+    match cu.first() {
+        Some(&first) if first != 0 => return Err(ShapeError::CuSeqlensStart(first)),
+        None => return Err(ShapeError::NoSequences),
+        _ => {}
+    }
+    for (index, pair) in cu.windows(2).enumerate() {
+        if pair[1] <= pair[0] {
+            return Err(ShapeError::CuSeqlensNotIncreasing { index: index + 1, prev: pair[0], next: pair[1] });
+        }
+    }
+    let last = cu.last().copied().unwrap_or(0);
+    if last > tokens as i64 {
+        return Err(ShapeError::CuSeqlensPastTensor { last, tokens });
+    }
+    if let Some(ArgValue::I32(max_seqlen)) = args.get(MAX_SEQLEN) {
+        for (index, pair) in cu.windows(2).enumerate() {
+            let len = (pair[1] - pair[0]) as usize;
+            if len as i64 > i64::from(*max_seqlen) {
+                return Err(ShapeError::MaxSeqlenTooSmall { max_seqlen: i64::from(*max_seqlen), index, len });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One run of the kernel: its specialization and arguments, o and lse poisoned with NaN.

@@ -136,3 +136,56 @@ fn head_dims_that_differ_between_q_and_k_are_rejected() {
     let err = interp::run(&ir, &mut case.args).unwrap_err();
     assert_eq!(err.to_string(), "dimension `D` of `k` is 32, but the kernel was specialized with D = 64");
 }
+
+/// A fresh valid case's arguments, for the argument checks below to break one at a time.
+fn valid_args() -> Vec<ArgValue> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    attention::case(&shape(true), 16, &mut rng).unwrap().args
+}
+
+fn check_rejected(args: &[ArgValue], expected: &str) {
+    assert_eq!(attention::check_args(args).map_err(|e| e.to_string()), Err(expected.to_string()));
+}
+
+#[test]
+fn valid_arguments_pass_the_checks() {
+    assert_eq!(attention::check_args(&valid_args()).map_err(|e| e.to_string()), Ok(()));
+}
+
+#[test]
+fn kv_heads_that_do_not_divide_the_heads_are_rejected() {
+    let mut args = valid_args();
+    args[attention::K] = ArgValue::Tensor(HostTensor::zeros(DType::BF16, &[75, 3, 64]));
+    check_rejected(
+        &args,
+        "q has 4 heads and k/v 3; the kv head count must divide the query head count (grouped-query attention)",
+    );
+}
+
+#[test]
+fn cu_seqlens_that_do_not_increase_are_rejected() {
+    let mut args = valid_args();
+    args[attention::CU_SEQLENS] = ArgValue::Tensor(HostTensor::from_f64(DType::I32, &[3], vec![0.0, 40.0, 40.0]));
+    check_rejected(&args, "cu_seqlens must increase: cu_seqlens[2] = 40 is not above cu_seqlens[1] = 40");
+}
+
+#[test]
+fn cu_seqlens_past_the_tensor_are_rejected() {
+    let mut args = valid_args();
+    args[attention::CU_SEQLENS] = ArgValue::Tensor(HostTensor::from_f64(DType::I32, &[3], vec![0.0, 5.0, 80.0]));
+    check_rejected(&args, "cu_seqlens ends at 80, past the 75 tokens q, k and v hold");
+}
+
+#[test]
+fn cu_seqlens_not_starting_at_zero_are_rejected() {
+    let mut args = valid_args();
+    args[attention::CU_SEQLENS] = ArgValue::Tensor(HostTensor::from_f64(DType::I32, &[3], vec![1.0, 5.0, 75.0]));
+    check_rejected(&args, "cu_seqlens must start at 0; got cu_seqlens[0] = 1");
+}
+
+#[test]
+fn max_seqlen_below_a_sequence_is_rejected() {
+    let mut args = valid_args();
+    args[attention::MAX_SEQLEN] = ArgValue::I32(64);
+    check_rejected(&args, "max_seqlen is 64, but sequence 1 has 70 tokens; programs past max_seqlen would never run");
+}

@@ -30,6 +30,7 @@ fn check_on_gpu(head_dim: usize, causal: bool, seed: u64) {
     let shape = AttentionShape { seqlens: SEQLENS.to_vec(), heads: 8, kv_heads: 2, head_dim, causal };
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let case = attention::case(&shape, 64, &mut rng).unwrap_or_else(|e| panic!("{shape:?}: {e}"));
+    attention::check_args(&case.args).unwrap_or_else(|e| panic!("{shape:?}: {e}"));
     let gpu = Gpu::new(0).expect("a GPU is present on the GPU machine");
     let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
     let compiled = cache.get(attention::SOURCE, None, &case.consts).unwrap_or_else(|e| panic!("compile: {e}"));
