@@ -510,7 +510,7 @@ fn an_unknown_pattern_lists_the_known_ones() {
         "unknown",
         &qkv(DIMS, DType::BF16, 1),
         &["--pattern", "diagonal:k=3"],
-        "unknown pattern `diagonal`; known: dense, a_shape, tri_shape, vertical_slash, block_sparse",
+        "unknown pattern `diagonal`; known: dense, a_shape, tri_shape, vertical_slash, block_sparse, strided",
     );
 }
 
@@ -600,4 +600,14 @@ fn cuda_is_a_clear_error_until_attn_has_a_gpu_path() {
         &["--pattern", "dense", "--device", "cuda"],
         "--device cuda is not implemented by attn yet",
     );
+}
+
+/// The strided pattern (ours, not MInference's) through the config-format syntax: every
+/// second 64-key block plus the 3 nearest keys.
+#[test]
+fn strided_matches_the_reference_with_its_mask() {
+    let tensors = qkv([1, 2, 1, 130, 16], DType::BF16, 9);
+    let (out, _) = run_ok("strided", &tensors, &["--pattern", "strided:stride=2,n_local=3"]);
+    let mask = |at: KeyMask| at.key <= at.query && ((at.key / 64) % 2 == 0 || at.query - at.key < 3);
+    check_matches(&rows_of(&out), &reference(&tensors, mask));
 }

@@ -19,6 +19,7 @@ Patterns (--pattern NAME[:KEY=VALUE,...]; counts are tokens unless noted):
   vertical_slash:vertical=N,slash=N      the top N columns and top N diagonals, estimated
                                          from the last 64 queries
   block_sparse:top_k=N                   the top N 64-key blocks of each 64-row query block
+  strided:stride=N,n_local=N             every N-th 64-key block plus the N nearest keys
 e.g. --pattern a_shape:n_init=64,n_local=256
 
 Input: q [B, H, S, D], k and v [B, HKV, S, D]; bf16, f16 or f32 (rounded to bf16, what

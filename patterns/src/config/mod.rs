@@ -17,7 +17,7 @@ pub use minference::MINFERENCE_PATTERNS;
 pub const FORMAT: &str = "sparsefill-patterns/1";
 
 /// The `pattern` names our format accepts, in [`PatternKind`] order.
-pub const PATTERNS: [&str; 5] = ["dense", "a_shape", "tri_shape", "vertical_slash", "block_sparse"];
+pub const PATTERNS: [&str; 6] = ["dense", "a_shape", "tri_shape", "vertical_slash", "block_sparse", "strided"];
 
 /// The attention pattern one head runs; counts are in tokens, except `top_k`, which counts blocks per row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -41,6 +41,12 @@ pub enum PatternKind {
     },
     BlockSparse {
         top_k: u32,
+    },
+    /// Every `stride`-th 64-key block plus a window of `n_local` keys (ours, not MInference's:
+    /// the worked example of docs/patterns.md).
+    Strided {
+        stride: u32,
+        n_local: u32,
     },
 }
 
@@ -125,6 +131,7 @@ impl PatternKind {
             PatternKind::TriShape { .. } => PATTERNS[2],
             PatternKind::VerticalSlash { .. } => PATTERNS[3],
             PatternKind::BlockSparse { .. } => PATTERNS[4],
+            PatternKind::Strided { .. } => PATTERNS[5],
         }
     }
 
@@ -139,6 +146,7 @@ impl PatternKind {
             }
             PatternKind::VerticalSlash { vertical, slash } => vec![("vertical", vertical), ("slash", slash)],
             PatternKind::BlockSparse { top_k } => vec![("top_k", top_k)],
+            PatternKind::Strided { stride, n_local } => vec![("stride", stride), ("n_local", n_local)],
         }
     }
 }
@@ -298,6 +306,7 @@ mod tests {
             head(PatternKind::TriShape { n_init: 64, n_local: 1024, n_last: 64 }, None),
             head(PatternKind::VerticalSlash { vertical: 1000, slash: 6096 }, Some(0.9816)),
             head(PatternKind::BlockSparse { top_k: u32::MAX }, Some(1.0)),
+            head(PatternKind::Strided { stride: 4, n_local: 256 }, None),
         ];
         ModelConfig::new(vec![heads.clone(), heads.into_iter().rev().collect()]).unwrap()
     }
@@ -342,7 +351,7 @@ mod tests {
         let config = every_pattern();
         assert_eq!(
             (config.num_layers(), config.num_heads(), config.head(1, 0).map(|h| h.pattern)),
-            (2, 5, Some(PatternKind::BlockSparse { top_k: u32::MAX }))
+            (2, 6, Some(PatternKind::Strided { stride: 4, n_local: 256 }))
         );
     }
 
@@ -351,7 +360,7 @@ mod tests {
         assert_eq!(
             err(&one_head(r#"{"pattern": "diagonal"}"#)),
             "layer 0, head 1: unknown pattern \"diagonal\"; known: dense, a_shape, tri_shape, vertical_slash, \
-             block_sparse"
+             block_sparse, strided"
         );
     }
 

@@ -156,6 +156,10 @@ fn run_kind(kind: PatternKind, inputs: &AttentionInputs) -> Result<SparseOutput,
         PatternKind::BlockSparse { top_k } => {
             block_sparse::run_interp(inputs, &block_sparse::BlockSparseParams { top_k }).map_err(failed("block_sparse"))
         }
+        PatternKind::Strided { stride, n_local } => {
+            local::strided::run_interp(inputs, &local::strided::StridedParams { stride, n_local })
+                .map_err(failed("strided"))
+        }
     }
 }
 
