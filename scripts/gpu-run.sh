@@ -30,6 +30,10 @@ done
 log "demo"
 timeout 120 bin/sparsefill demo >"$OUT/demo.log" 2>&1 || { status=1; log "FAILED: demo"; }
 
+log "attn CLI: --device cuda against --device cpu"
+timeout 300 python3 attn_cli_gpu.py --bin bin/sparsefill --dir "$here/attn-cli" >"$OUT/attn-cli.log" 2>&1 || { status=1; log "FAILED: attn CLI on the GPU (see attn-cli.log)"; }
+cat "$OUT/attn-cli.log" | tee -a "$OUT/summary.log"
+
 log "torch baselines"
 PYTHONUNBUFFERED=1 python3 torch_ops.py --out "$OUT/torch.json" >"$OUT/torch.log" 2>&1 || { status=1; log "FAILED: torch_ops.py"; }
 

@@ -591,17 +591,6 @@ fn cuda_without_the_gpu_feature_is_a_clear_error() {
     );
 }
 
-#[cfg(feature = "gpu")]
-#[test]
-fn cuda_is_a_clear_error_until_attn_has_a_gpu_path() {
-    check_err(
-        "cuda",
-        &qkv(DIMS, DType::BF16, 1),
-        &["--pattern", "dense", "--device", "cuda"],
-        "--device cuda is not implemented by attn yet",
-    );
-}
-
 /// The strided pattern (ours, not MInference's) through the config-format syntax: every
 /// second 64-key block plus the 3 nearest keys.
 #[test]

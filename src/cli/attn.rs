@@ -9,7 +9,9 @@ mod report;
 use super::CliError;
 use std::path::PathBuf;
 
+use sparsefill_patterns::sparse::local::query_blocks::Backend;
 use sparsefill_patterns::{attention, recall, sparse};
+use sparsefill_runtime::{CacheConfig, Gpu, KernelCache};
 
 const AFTER_HELP: &str = "\
 Patterns (--pattern NAME[:KEY=VALUE,...]; counts are tokens unless noted):
@@ -97,8 +99,10 @@ pub enum AttnError {
     Pattern { pattern: &'static str, source: Box<dyn std::error::Error + Send + Sync> },
     #[error("--device cuda needs a build with the `gpu` feature (cargo build --release --features gpu); this build runs patterns on the CPU interpreter only (--device cpu)")]
     NoGpuBuild,
-    #[error("--device cuda is not implemented by attn yet; use --device cpu")]
-    NoGpuPath,
+    #[error("--device cuda does not run {pattern} in attn yet (its GPU launches are in patterns::sparse::vertical_slash::plan); use --device cpu")]
+    NoGpuPath { pattern: &'static str },
+    #[error("--device cuda: cannot use the GPU: {0}")]
+    Gpu(#[from] sparsefill_runtime::RuntimeError),
     #[error("{0}")]
     Recall(#[from] recall::RecallError),
     #[error("cannot encode the output: {0}")]
@@ -114,7 +118,11 @@ pub fn run(args: AttnArgs) -> Result<(), CliError> {
 }
 
 fn execute(args: &AttnArgs) -> Result<(), AttnError> {
-    check_device(args.device)?;
+    let device = open_device(args.device)?;
+    let backend = match &device {
+        Some((gpu, cache)) => Backend::Gpu { gpu, cache },
+        None => Backend::Interp,
+    };
     let plan = match (&args.pattern, &args.config) {
         (Some(spec), _) => pattern::Plan::single(spec)?,
         (None, Some(path)) => pattern::Plan::from_config(path, args.layer)?,
@@ -122,7 +130,7 @@ fn execute(args: &AttnArgs) -> Result<(), AttnError> {
     };
     let batch = io::read(&args.input)?;
     plan.check_heads(batch.inputs.q.shape[1])?;
-    let output = plan.run(&batch.inputs)?;
+    let output = plan.run(&batch.inputs, &backend)?;
     if args.recall {
         print!("{}", report::recall_table(&batch.inputs, &output)?);
     }
@@ -132,10 +140,15 @@ fn execute(args: &AttnArgs) -> Result<(), AttnError> {
     Ok(())
 }
 
-fn check_device(device: Device) -> Result<(), AttnError> {
+/// The GPU and its kernel cache for `--device cuda`; nothing for the interpreter.
+fn open_device(device: Device) -> Result<Option<(Gpu, KernelCache)>, AttnError> {
     match device {
-        Device::Cpu => Ok(()),
-        Device::Cuda if cfg!(feature = "gpu") => Err(AttnError::NoGpuPath),
+        Device::Cpu => Ok(None),
+        Device::Cuda if cfg!(feature = "gpu") => {
+            let gpu = Gpu::new(0)?;
+            let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
+            Ok(Some((gpu, cache)))
+        }
         Device::Cuda => Err(AttnError::NoGpuBuild),
     }
 }

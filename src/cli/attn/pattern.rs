@@ -64,9 +64,9 @@ impl Plan {
         }
     }
 
-    pub fn run(&self, inputs: &AttentionInputs) -> Result<SparseOutput, AttnError> {
+    pub fn run(&self, inputs: &AttentionInputs, backend: &Backend) -> Result<SparseOutput, AttnError> {
         if let [only] = &self.groups[..] {
-            return run_kind(only.kind, inputs);
+            return run_kind(only.kind, inputs, backend);
         }
         let (t, h, d) = (inputs.q.shape[0], inputs.q.shape[1], inputs.q.shape[2]);
         // Poisoned: a head that no group wrote would show.
@@ -74,7 +74,7 @@ impl Plan {
         let mut lse = HostTensor::filled(DType::F32, &[h, t], f64::NAN);
         let mut index = Vec::new();
         for (g, group) in self.groups.iter().enumerate() {
-            let part = run_kind(group.kind, &select_heads(inputs, &group.heads))?;
+            let part = run_kind(group.kind, &select_heads(inputs, &group.heads), backend)?;
             for (i, &head) in group.heads.iter().enumerate() {
                 for row in 0..t {
                     o.data[(row * h + head) * d..][..d]
@@ -134,15 +134,18 @@ pub fn parse(spec: &str) -> Result<PatternKind, AttnError> {
     serde_json::from_value(Value::Object(fields)).map_err(|e| bad(e.to_string()))
 }
 
-fn run_kind(kind: PatternKind, inputs: &AttentionInputs) -> Result<SparseOutput, AttnError> {
+fn run_kind(kind: PatternKind, inputs: &AttentionInputs, backend: &Backend) -> Result<SparseOutput, AttnError> {
     match kind {
-        PatternKind::Dense => run_dense(inputs),
+        PatternKind::Dense => run_dense(inputs, backend),
         PatternKind::AShape { n_init, n_local } => {
-            local::run_interp(inputs, &local::LocalParams::a_shape(n_init, n_local)).map_err(failed("a_shape"))
+            local::run(backend, inputs, &local::LocalParams::a_shape(n_init, n_local)).map_err(failed("a_shape"))
         }
         PatternKind::TriShape { n_init, n_local, n_last } => {
-            local::run_interp(inputs, &local::LocalParams::tri_shape(n_init, n_local, n_last))
+            local::run(backend, inputs, &local::LocalParams::tri_shape(n_init, n_local, n_last))
                 .map_err(failed("tri_shape"))
+        }
+        PatternKind::VerticalSlash { .. } if matches!(backend, Backend::Gpu { .. }) => {
+            Err(AttnError::NoGpuPath { pattern: "vertical_slash" })
         }
         PatternKind::VerticalSlash { vertical, slash } => {
             // MInference estimates from the last 64 queries; the config format has no field for it.
@@ -154,10 +157,13 @@ fn run_kind(kind: PatternKind, inputs: &AttentionInputs) -> Result<SparseOutput,
             vertical_slash::run_interp(inputs, &params).map_err(failed("vertical_slash"))
         }
         PatternKind::BlockSparse { top_k } => {
-            block_sparse::run_interp(inputs, &block_sparse::BlockSparseParams { top_k }).map_err(failed("block_sparse"))
+            let params = block_sparse::BlockSparseParams { top_k };
+            let index = block_sparse::estimate(backend, inputs, &params, block_sparse::CHUNK)
+                .map_err(failed("block_sparse"))?;
+            block_sparse::run_with_index(backend, inputs, &index).map_err(failed("block_sparse"))
         }
         PatternKind::Strided { stride, n_local } => {
-            local::strided::run_interp(inputs, &local::strided::StridedParams { stride, n_local })
+            local::strided::run(backend, inputs, &local::strided::StridedParams { stride, n_local })
                 .map_err(failed("strided"))
         }
     }
@@ -167,13 +173,13 @@ fn failed<E: std::error::Error + Send + Sync + 'static>(pattern: &'static str) -
     move |e| AttnError::Pattern { pattern, source: Box::new(e) }
 }
 
-/// The dense kernel (attention.tile) on the interpreter; it uses no index.
-fn run_dense(inputs: &AttentionInputs) -> Result<SparseOutput, AttnError> {
+/// The dense kernel (attention.tile) on `backend`; it uses no index.
+fn run_dense(inputs: &AttentionInputs, backend: &Backend) -> Result<SparseOutput, AttnError> {
     let case = recall::dense_case(inputs)?;
+    attention::check_args(&case.args).map_err(failed("dense"))?;
     let wanted = [attention::O, attention::LSE];
-    let outputs = Backend::Interp
-        .run("attention", attention::SOURCE, &case.consts, case.args, &wanted)
-        .map_err(failed("dense"))?;
+    let outputs =
+        backend.run("attention", attention::SOURCE, &case.consts, case.args, &wanted).map_err(failed("dense"))?;
     match <[HostTensor; 2]>::try_from(outputs) {
         Ok([o, lse]) => Ok(SparseOutput { o, lse, index: Vec::new() }),
         Err(got) => Err(AttnError::Pattern {
