@@ -10,23 +10,15 @@ use sparsefill::compiler::tensor::HostTensor;
 use sparsefill::patterns::attention::{self, AttentionCase, AttentionShape, KeyMask, RowOutputs};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
+mod common;
+
+use common::{stderr, stdout};
+
+/// `sparsefill attn ARGS...`.
 fn sparsefill(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sparsefill"))
-        .arg("attn")
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the sparsefill binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    common::sparsefill(["attn"].iter().chain(args))
 }
 
 /// A fresh path in this process's scratch directory.

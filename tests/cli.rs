@@ -1,25 +1,10 @@
 //! The CLI as a user runs it: each `--emit` stage, the demo, and each way to fail
 //! with a clear message and a non-zero exit.
 
+mod common;
+
+use common::{sparsefill, stderr, stdout};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn sparsefill(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sparsefill"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("SPARSEFILL_CACHE_DIR", std::env::temp_dir().join("sparsefill-cli-test-cache"))
-        .output()
-        .expect("the sparsefill binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn check_ok(args: &[&str], expect_in_stdout: &str) {
     let o = sparsefill(args);

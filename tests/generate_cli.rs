@@ -2,9 +2,14 @@
 //! pre-fill progress and timing lines, pattern configs, and each way to fail.
 
 use sparsefill::model::synthetic::{write_checkpoint, SyntheticSpec};
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use tempfile::TempDir;
+
+mod common;
+
+use common::{stderr, stdout};
 
 fn checkpoint(spec: &SyntheticSpec) -> TempDir {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -12,22 +17,10 @@ fn checkpoint(spec: &SyntheticSpec) -> TempDir {
     dir
 }
 
+/// `sparsefill generate --model MODEL EXTRA...`.
 fn generate(model: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sparsefill"))
-        .arg("generate")
-        .arg("--model")
-        .arg(model)
-        .args(extra)
-        .output()
-        .expect("the sparsefill binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    let head = [OsStr::new("generate"), OsStr::new("--model"), model.as_os_str()];
+    common::sparsefill(head.into_iter().chain(extra.iter().map(OsStr::new)))
 }
 
 fn succeeds(model: &Path, extra: &[&str]) -> Output {
