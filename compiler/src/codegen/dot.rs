@@ -16,10 +16,12 @@
 //! **A from registers.** The accumulator layout of an `[M, K]` tile whose warps all
 //! lie along M holds, per 16x16 block, exactly a0..a3 (two adjacent 16x8 C tiles are
 //! one A tile). So when the lhs is already in that layout — a softmax's probabilities
-//! cast to bf16, or a tile loaded straight into it (see [`super::plan`]) — its
-//! registers are packed in pairs into A fragments and never touch shared memory.
+//! cast to bf16 — its registers are packed in pairs into A fragments and never touch
+//! shared memory.
 //!
-//! **Operands in shared memory** go in padded rows and are read with `ldmatrix.m8n8`,
+//! **Operands in shared memory** — a tile loaded only for `dot` is already there
+//! (prefetched or staged, see [`super::prefetch`]); anything else is staged by `dot` in
+//! the scratch region — go in padded rows and are read with `ldmatrix.m8n8`,
 //! which hands lane `l` row `l / 4`, columns `2(l % 4)..+1` of each 8x8 matrix whose
 //! row addresses lanes `8i..8i+7` supply:
 //! - A `[M, K]` row-major: `.x4`, matrix i = rows `8(i % 2)..`, columns `8(i / 2)..`.
@@ -32,8 +34,8 @@
 //! Rows are padded by [`PAD`] halves: a row stride of an odd number of 16-byte chunks puts
 //! the eight row addresses of one ldmatrix matrix in eight different bank groups.
 //!
-//! Not done (speed): `cp.async` global→shared copies into a swizzled layout pipelined
-//! across loop iterations; `wgmma` on sm_90a.
+//! Not done (speed): swizzled rather than padded shared tiles; more than two pipeline
+//! stages; `wgmma` on sm_90a.
 
 use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::types::{BasicMetadataTypeEnum, BasicTypeEnum};

@@ -204,6 +204,13 @@ impl Layout {
     }
 }
 
+/// The flat-index bits of axis `axis` of a row-major tile of `shape`, as `(lo, width)`:
+/// bits `lo .. lo + width`.
+pub(super) fn axis_bits(shape: &[u32], axis: usize) -> (u32, u32) {
+    let lo = shape[axis + 1..].iter().map(|d| d.trailing_zeros()).sum();
+    (lo, shape[axis].trailing_zeros())
+}
+
 /// How the warps of a program split the 16x8 tiles of an `[m, n]` mma result (log2
 /// counts): along m first, then n; warps past both replicate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -21,7 +21,7 @@
 //! body's assignment to a fixed point), so the accumulator of a `for` is converted at
 //! most once, before the loop, never per iteration.
 
-use super::layout::Layout;
+use super::layout::{axis_bits, FlatBit, Layout, WARP_LANE_BITS};
 use std::collections::{HashMap, HashSet};
 
 use super::context::record_defs;
@@ -297,14 +297,13 @@ impl Planner<'_> {
     fn reduce(&self, result: ValueId, value: ValueId, axis: u32) -> Result<Placement, CodegenError> {
         let ty = &self.kernel.value_types[value.0 as usize];
         if let Placement::Fixed(l) = self.get(value) {
-            if *l != self.blocked(value)? && (axis as usize) < ty.rank() {
-                let lo: u32 = ty.shape[axis as usize + 1..].iter().map(|d| d.trailing_zeros()).sum();
-                let width = ty.shape[axis as usize].trailing_zeros();
+            if *l != self.blocked(value)? && (axis as usize) < ty.rank() && ty.rank() > 1 {
+                let (lo, width) = axis_bits(&ty.shape, axis as usize);
                 let in_warp = (lo..lo + width).all(|bit| match l.flat_bit(bit) {
-                    super::layout::FlatBit::Register(_) => true,
-                    super::layout::FlatBit::Thread(k) => k < super::layout::WARP_LANE_BITS,
+                    FlatBit::Register(_) => true,
+                    FlatBit::Thread(k) => k < WARP_LANE_BITS,
                 });
-                if in_warp && !ty.shape.is_empty() && ty.rank() > 1 {
+                if in_warp {
                     return Ok(Placement::Fixed(l.without_bits(lo, width)));
                 }
             }

@@ -19,7 +19,7 @@
 use inkwell::values::BasicValueEnum;
 
 use super::context::{as_float, as_int, Lowerer, Regs};
-use super::layout::{FlatBit, Layout, WARP_LANE_BITS};
+use super::layout::{axis_bits, FlatBit, Layout, WARP_LANE_BITS};
 use super::CodegenError;
 use crate::ir::{op_name, DType, Op, ReduceOp, Type, ValueId};
 
@@ -53,8 +53,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             });
         }
         let layout = self.layout_of(value)?;
-        let lo: u32 = from.shape[axis as usize + 1..].iter().map(|d| d.trailing_zeros()).sum();
-        let width = from.shape[axis as usize].trailing_zeros();
+        let (lo, width) = axis_bits(&from.shape, axis as usize);
 
         let (mut reg_mask, mut lane_bits, mut warp_bits) = (0usize, Vec::new(), Vec::new());
         for bit in lo..lo + width {
