@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use sparsefill_compiler::args::ArgError;
 use sparsefill_compiler::interp::InterpError;
 use sparsefill_compiler::ir::DType;
+use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::CompileError;
 
 use crate::layout::LayoutError;
@@ -23,6 +24,10 @@ pub enum RuntimeError {
     NoSuchDevice { ordinal: usize, count: usize },
     #[error("GPU `{name}` has compute capability {major}.{minor}; supported: 8.0 and newer (sm_80, sm_90a)")]
     UnsupportedDevice { name: String, major: i32, minor: i32 },
+    #[error(
+        "SPARSEFILL_ARCH={requested} cannot run on `{name}` ({device}); supported there: {supported}"
+    )]
+    ArchOverride { requested: String, name: String, device: Arch, supported: String },
     #[error("{call} failed: {name} ({description})")]
     Cuda { call: &'static str, name: String, description: String },
     #[error(transparent)]

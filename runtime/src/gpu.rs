@@ -52,11 +52,12 @@ impl Gpu {
         let ctx = CudaContext::new(ordinal).during("cuDevicePrimaryCtxRetain")?;
         let name = ctx.name().during("cuDeviceGetName")?;
         let (major, minor) = ctx.compute_capability().during("cuDeviceGetAttribute")?;
-        let arch = Arch::for_compute_capability(major, minor).ok_or_else(|| RuntimeError::UnsupportedDevice {
+        let device_arch = Arch::for_compute_capability(major, minor).ok_or_else(|| RuntimeError::UnsupportedDevice {
             name: name.clone(),
             major,
             minor,
         })?;
+        let arch = chosen_arch(device_arch, std::env::var("SPARSEFILL_ARCH").ok().as_deref(), &name)?;
         let sm_count = ctx
             .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
             .during("cuDeviceGetAttribute")?;
@@ -95,9 +96,50 @@ impl Gpu {
     }
 }
 
+/// The code generation target: the device's own, or `requested` (`$SPARSEFILL_ARCH`, so
+/// that the sm_80 lowering can be tested on a Hopper card) when the device runs it.
+/// sm_80 code runs on every supported device; sm_90a only on compute capability 9.0.
+fn chosen_arch(device: Arch, requested: Option<&str>, name: &str) -> Result<Arch, RuntimeError> {
+    let Some(requested) = requested.filter(|r| !r.is_empty()) else {
+        return Ok(device);
+    };
+    let runs_here: Vec<Arch> = Arch::ALL.into_iter().filter(|&a| a == Arch::Sm80 || a == device).collect();
+    match requested.parse::<Arch>() {
+        Ok(arch) if runs_here.contains(&arch) => Ok(arch),
+        _ => Err(RuntimeError::ArchOverride {
+            requested: requested.to_string(),
+            name: name.to_string(),
+            device,
+            supported: runs_here.iter().map(|a| a.name()).collect::<Vec<_>>().join(", "),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_override_keeps_the_device_arch() {
+        assert_eq!(chosen_arch(Arch::Sm90a, None, "H200").ok(), Some(Arch::Sm90a));
+    }
+
+    #[test]
+    fn sm_80_runs_on_hopper() {
+        assert_eq!(chosen_arch(Arch::Sm90a, Some("sm_80"), "H200").ok(), Some(Arch::Sm80));
+    }
+
+    #[test]
+    fn sm_90a_override_on_an_ampere_card_names_what_runs_there() {
+        let err = chosen_arch(Arch::Sm80, Some("sm_90a"), "A100").map(|_| ()).unwrap_err();
+        assert_eq!(err.to_string(), "SPARSEFILL_ARCH=sm_90a cannot run on `A100` (sm_80); supported there: sm_80");
+    }
+
+    #[test]
+    fn unknown_override_is_an_error() {
+        let err = chosen_arch(Arch::Sm90a, Some("sm_70"), "H200").map(|_| ()).unwrap_err();
+        assert_eq!(err.to_string(), "SPARSEFILL_ARCH=sm_70 cannot run on `H200` (sm_90a); supported there: sm_80, sm_90a");
+    }
 
     #[test]
     #[cfg_attr(feature = "gpu", ignore = "expects a machine without a CUDA driver")]

@@ -1,11 +1,12 @@
 //! LLVM instruction-building helpers every lowering step uses: constants, intrinsic
 //! calls, aligned memory accesses, vector packing and branch diamonds.
 
+use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::basic_block::BasicBlock;
 use inkwell::builder::Builder;
 use inkwell::intrinsics::Intrinsic;
 use inkwell::module::Module;
-use inkwell::types::{BasicType, BasicTypeEnum, VectorType};
+use inkwell::types::{BasicMetadataTypeEnum, BasicType, BasicTypeEnum, VectorType};
 use inkwell::values::{
     BasicMetadataValueEnum, BasicValue, BasicValueEnum, CallSiteValue, IntValue, PointerValue, VectorValue,
 };
@@ -24,6 +25,51 @@ impl<'ctx> Lowerer<'_, 'ctx> {
 
     pub fn bool(&self, v: bool) -> IntValue<'ctx> {
         self.context.bool_type().const_int(u64::from(v), false)
+    }
+
+    /// Inline PTX returning `outs` registers. Side effects keep it after the barrier that
+    /// publishes its shared-memory inputs; `convergent` keeps the warp-wide instruction out
+    /// of divergent control flow.
+    pub fn inline_asm(
+        &self,
+        asm: &str,
+        constraints: &str,
+        outs: &[BasicTypeEnum<'ctx>],
+        args: &[BasicValueEnum<'ctx>],
+    ) -> Result<Regs<'ctx>, CodegenError> {
+        let ret = self.context.struct_type(outs, false);
+        let params: Vec<BasicMetadataTypeEnum<'ctx>> = args.iter().map(|v| v.get_type().into()).collect();
+        let fn_type = ret.fn_type(&params, false);
+        let callee =
+            self.context.create_inline_asm(fn_type, asm.to_string(), constraints.to_string(), true, false, None, false);
+        let args: Vec<BasicMetadataValueEnum<'ctx>> = args.iter().map(|&v| v.into()).collect();
+        let call = self.builder.build_indirect_call(fn_type, callee, &args, "")?;
+        let convergent = Attribute::get_named_enum_kind_id("convergent");
+        call.add_attribute(AttributeLoc::Function, self.context.create_enum_attribute(convergent, 0));
+        let value = call
+            .try_as_basic_value()
+            .basic()
+            .ok_or_else(|| CodegenError::Llvm(format!("inline asm `{asm}` returns nothing")))?;
+        let value = value.into_struct_value();
+        (0..outs.len() as u32)
+            .map(|i| {
+                self.builder
+                    .build_extract_value(value, i, "")
+                    .map_err(|e| CodegenError::Llvm(format!("extracting output {i} of `{asm}`: {e}")))
+            })
+            .collect()
+    }
+
+    /// Inline PTX with no operands and no result, kept in place like [`Lowerer::inline_asm`]
+    /// (a fence, say): it also clobbers memory, so no memory access moves across it.
+    pub fn inline_void(&self, asm: &str) -> Result<(), CodegenError> {
+        let fn_type = self.context.void_type().fn_type(&[], false);
+        let callee =
+            self.context.create_inline_asm(fn_type, asm.to_string(), "~{memory}".to_string(), true, false, None, false);
+        let call = self.builder.build_indirect_call(fn_type, callee, &[], "")?;
+        let convergent = Attribute::get_named_enum_kind_id("convergent");
+        call.add_attribute(AttributeLoc::Function, self.context.create_enum_attribute(convergent, 0));
+        Ok(())
     }
 
     /// Calls an LLVM intrinsic that returns nothing; `overloads` picks the overload.

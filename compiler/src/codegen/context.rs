@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use super::build::intrinsic_result;
 use super::layout::Layout;
+use super::operand_tile::OperandFormat;
 use super::plan::{self, Placement};
 use super::shared::SharedMemory;
 use super::CodegenError;
@@ -38,6 +39,9 @@ pub(super) struct Lowerer<'a, 'ctx> {
     pub tid: IntValue<'ctx>,
     pub params: Vec<ParamValue<'ctx>>,
     pub shared: SharedMemory<'ctx>,
+    pub arch: crate::target::Arch,
+    /// How `dot` operands sit in shared memory on this target.
+    pub operand_format: OperandFormat,
     /// Each value's placement ([`plan`]).
     placements: Vec<Placement>,
     /// `x + dot(a, b)` lowered as one accumulation ([`plan::Plan::fused_adds`]).
@@ -78,6 +82,8 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             tid: as_int(tid)?,
             params,
             shared: SharedMemory::new(arch),
+            arch,
+            operand_format: OperandFormat::for_arch(arch),
             placements: plan.placements,
             fused_adds: plan.fused_adds,
             defs,

@@ -31,21 +31,24 @@
 //!   stored as it is and read with `.x4` without `.trans`, matrix i = x rows
 //!   `8(i / 2)..`, columns `8(i % 2)..`: lane `4g + t` gets `x[g][2t..]`, which is b0.
 //!
-//! Rows are padded by [`PAD`] halves: a row stride of an odd number of 16-byte chunks puts
-//! the eight row addresses of one ldmatrix matrix in eight different bank groups.
+//! Shared tiles are in the target's [`OperandTile`] format (padded rows on sm_80, core
+//! matrices on sm_90a); the ldmatrix addresses come from it.
 //!
-//! Not done (speed): swizzled rather than padded shared tiles; more than two pipeline
-//! stages; `wgmma` on sm_90a.
+//! **wgmma on sm_90a.** When every warp lies along M and a warpgroup's four warps own
+//! 64 consecutive rows — which is the accumulator layout above — the product is one
+//! `wgmma.mma_async` per warpgroup, m-tile and k-step instead ([`super::wgmma`]): the
+//! accumulator registers are the same, and a warpgroup reads each rhs tile once rather
+//! than each warp reading it.
+//!
+//! Not done (speed): swizzled shared tiles; more than two pipeline stages.
 
-use inkwell::attributes::{Attribute, AttributeLoc};
-use inkwell::types::{BasicMetadataTypeEnum, BasicTypeEnum};
-use inkwell::values::{BasicMetadataValueEnum, BasicValueEnum, IntValue, PointerValue};
+use inkwell::values::{BasicValueEnum, IntValue, PointerValue};
 
 use super::context::{Lowerer, Regs};
 use super::layout::{Layout, WarpGrid, WARP_LANE_BITS};
 
 /// Where a `dot`'s lhs comes from.
-enum LhsOperand<'ctx> {
+pub(super) enum LhsOperand<'ctx> {
     /// Already A fragments: registers in the accumulator layout of its shape.
     Registers(Regs<'ctx>),
     /// Staged in shared memory at this `.shared` address.
@@ -53,25 +56,34 @@ enum LhsOperand<'ctx> {
 }
 use super::CodegenError;
 use crate::ir::{DType, Op, Type, ValueId};
-
-use super::prefetch::PAD;
+use super::operand_tile::{OperandFormat, OperandTile};
 
 /// The dimensions of one `dot` and its operand dtype.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct DotShape {
-    m: u32,
-    k: u32,
-    n: u32,
-    dtype: DType,
+pub(super) struct DotShape {
+    pub m: u32,
+    pub k: u32,
+    pub n: u32,
+    pub dtype: DType,
 }
 
 /// How the rhs sits in shared memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum RhsOrder {
+pub(super) enum RhsOrder {
     /// `[K, N]` rows.
     KMajor,
     /// `[N, K]` rows: the rhs was `trans(x)` and x is stored as it is.
     NMajor,
+}
+
+/// A `dot`'s operands as the product reads them.
+pub(super) struct Operands<'ctx> {
+    pub lhs: LhsOperand<'ctx>,
+    pub lhs_tile: OperandTile,
+    /// The rhs tile's `.shared` address.
+    pub rhs: IntValue<'ctx>,
+    pub rhs_tile: OperandTile,
+    pub order: RhsOrder,
 }
 
 impl DotShape {
@@ -89,27 +101,15 @@ impl DotShape {
         Ok(DotShape { m, k, n, dtype: lhs.dtype })
     }
 
-    fn lhs_stride(&self) -> u32 {
-        self.k + PAD
+    fn lhs_tile(&self, format: OperandFormat) -> OperandTile {
+        OperandTile::new(self.m, self.k, format)
     }
 
-    fn rhs_stride(&self, order: RhsOrder) -> u32 {
+    fn rhs_tile(&self, order: RhsOrder, format: OperandFormat) -> OperandTile {
         match order {
-            RhsOrder::KMajor => self.n + PAD,
-            RhsOrder::NMajor => self.k + PAD,
+            RhsOrder::KMajor => OperandTile::new(self.k, self.n, format),
+            RhsOrder::NMajor => OperandTile::new(self.n, self.k, format),
         }
-    }
-
-    fn lhs_bytes(&self) -> u64 {
-        u64::from(self.m) * u64::from(self.lhs_stride()) * 2
-    }
-
-    fn rhs_bytes(&self, order: RhsOrder) -> u64 {
-        let rows = match order {
-            RhsOrder::KMajor => self.k,
-            RhsOrder::NMajor => self.n,
-        };
-        u64::from(rows) * u64::from(self.rhs_stride(order)) * 2
     }
 }
 
@@ -164,9 +164,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             _ => (rhs, RhsOrder::KMajor),
         };
         let rhs_prefetched = self.is_in_shared(rhs_source)?;
+        let format = self.operand_format;
+        let (lhs_tile, rhs_tile) = (shape.lhs_tile(format), shape.rhs_tile(order, format));
         // Operands not in registers nor prefetched are staged in the scratch region.
-        let lhs_bytes = if lhs_in_registers || lhs_prefetched { 0 } else { shape.lhs_bytes() };
-        let rhs_bytes = if rhs_prefetched { 0 } else { shape.rhs_bytes(order) };
+        let lhs_bytes = if lhs_in_registers || lhs_prefetched { 0 } else { lhs_tile.bytes() };
+        let rhs_bytes = if rhs_prefetched { 0 } else { rhs_tile.bytes() };
         let staged = lhs_bytes + rhs_bytes > 0;
         let base = if staged {
             let base = self.shared.reserve(self.context, self.module, "dot", lhs_bytes + rhs_bytes)?;
@@ -182,7 +184,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             LhsOperand::Shared(self.shared_tile_address(lhs)?)
         } else {
             let base = base.ok_or_else(|| CodegenError::InvalidIr("dot staged no lhs".into()))?;
-            self.stage(lhs, base, shape.lhs_stride())?;
+            self.stage(lhs, base, &lhs_tile)?;
             LhsOperand::Shared(base)
         };
         let rhs_address = if rhs_prefetched {
@@ -190,13 +192,18 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         } else {
             let base = base.ok_or_else(|| CodegenError::InvalidIr("dot staged no rhs".into()))?;
             let at = self.builder.build_int_add(base, self.i32(lhs_bytes), "")?;
-            self.stage(rhs_source, at, shape.rhs_stride(order))?;
+            self.stage(rhs_source, at, &rhs_tile)?;
             at
         };
         if staged {
-            self.barrier()?;
+            self.publish_operands()?;
         }
-        self.warp_tiles(&shape, grid, &lhs_operand, rhs_address, order, init)
+        let operands = Operands { lhs: lhs_operand, lhs_tile, rhs: rhs_address, rhs_tile, order };
+        if self.takes_wgmma(&shape, grid) {
+            self.warpgroup_tiles(&shape, grid, &operands, init)
+        } else {
+            self.warp_tiles(&shape, grid, &operands, init)
+        }
     }
 
     /// Whether the lhs already sits in registers as A fragments: in the accumulator
@@ -208,37 +215,31 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         Ok(all_along_m && self.is_fixed_in(lhs, &fragments)?)
     }
 
-    /// Stores this thread's elements of the rank-2 tile `value` at `.shared` address
-    /// `base`, `stride` elements per row.
-    fn stage(&mut self, value: ValueId, base: IntValue<'ctx>, stride: u32) -> Result<(), CodegenError> {
-        let ty = self.ty(value)?;
+    /// Stores this thread's elements of the rank-2 tile `value` into `tile` at `.shared`
+    /// address `base`.
+    fn stage(&mut self, value: ValueId, base: IntValue<'ctx>, tile: &OperandTile) -> Result<(), CodegenError> {
+        let dtype = self.ty(value)?.dtype;
         let layout = self.layout_of(value)?;
         let regs = self.get(value)?;
-        self.stage_regs(ty, &layout, &regs, base, stride)
+        self.stage_regs(tile, dtype, &layout, &regs, base)
     }
 
-    /// Stores `regs`, a rank-2 `ty` in `layout`, at `.shared` address `base`, `stride`
-    /// elements per row.
+    /// Stores `regs`, a `tile`'s `dtype` elements in `layout`, into the tile at `.shared` address
+    /// `base`. A chunk never crosses a core-matrix row (it is at most 8 elements,
+    /// aligned to its length), so one offset places all of it.
     pub(super) fn stage_regs(
         &self,
-        ty: &Type,
+        tile: &OperandTile,
+        dtype: DType,
         layout: &Layout,
         regs: &Regs<'ctx>,
         base: IntValue<'ctx>,
-        stride: u32,
     ) -> Result<(), CodegenError> {
-        let cols = ty.shape.last().copied().unwrap_or(1);
         let b = &self.builder;
-        self.when(self.is_owner(&layout)?, |this| {
-            // A chunk never crosses a row (it is contiguous in the flat index and rows are
-            // a power of two long), so one row/column split per chunk places all of it.
+        self.when(self.is_owner(layout)?, |this| {
             for (slot, chunk) in regs.chunks(layout.vec()).enumerate() {
-                let first = this.flat_index(&layout, slot * layout.vec())?;
-                let row = b.build_right_shift(first, this.i32(u64::from(cols.trailing_zeros())), false, "")?;
-                let col = b.build_and(first, this.i32(u64::from(cols - 1)), "")?;
-                let at = b.build_int_add(b.build_int_mul(row, this.i32(u64::from(stride)), "")?, col, "")?;
-                let bytes = b.build_int_mul(at, this.i32(ty.dtype.size_bytes() as u64), "")?;
-                this.store_shared_address(b.build_int_add(base, bytes, "")?, ty.dtype, chunk)?;
+                let at = this.tile_element_offset(tile, layout, slot * layout.vec())?;
+                this.store_shared_address(b.build_int_add(base, at, "")?, dtype, chunk)?;
             }
             Ok(())
         })
@@ -250,11 +251,10 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         &self,
         shape: &DotShape,
         grid: WarpGrid,
-        lhs: &LhsOperand<'ctx>,
-        rhs: IntValue<'ctx>,
-        order: RhsOrder,
+        operands: &Operands<'ctx>,
         init: Option<Regs<'ctx>>,
     ) -> Result<Regs<'ctx>, CodegenError> {
+        let Operands { lhs, lhs_tile, rhs, rhs_tile, order } = operands;
         let b = &self.builder;
         let warp = b.build_right_shift(self.tid, self.i32(u64::from(WARP_LANE_BITS)), false, "warp")?;
         let lane = b.build_and(self.tid, self.i32(31), "lane")?;
@@ -270,28 +270,27 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             b.build_left_shift(b.build_int_mul(warp_n, self.i32(u64::from(grid.tiles_n)), "")?, self.i32(3), "")?;
         let m_row = |i: u32| b.build_int_add(m_first, self.i32(u64::from(16 * (i << grid.warps_m))), "");
         let n_col = |j: u32| b.build_int_add(n_first, self.i32(u64::from(8 * j)), "");
+        let k_col = |step: u32| self.i32(u64::from(16 * step));
 
         // Each lane's ldmatrix row address, relative to a block's corner (module docs).
+        // Corners are multiples of 16 (of 8 for a lone n-tile, whose x2 load reads only
+        // lanes 0-15), so a corner's offset and a lane's add (operand_tile docs).
         let lane_lo = b.build_and(lane, self.i32(7), "")?;
         let matrix = b.build_right_shift(lane, self.i32(3), false, "")?;
         let matrix_lo = b.build_and(matrix, self.i32(1), "")?;
         let matrix_hi = b.build_right_shift(matrix, self.i32(1), false, "")?;
         let eight = |x: IntValue<'ctx>| b.build_left_shift(x, self.i32(3), "");
+        let low_row = b.build_int_add(eight(matrix_lo)?, lane_lo, "")?;
+        let high_row = b.build_int_add(eight(matrix_hi)?, lane_lo, "")?;
         // A: row 8 (i % 2) + l % 8, column 8 (i / 2).
-        let a_lane =
-            self.mul_add(b.build_int_add(eight(matrix_lo)?, lane_lo, "")?, shape.lhs_stride(), eight(matrix_hi)?)?;
-        let rhs_stride = shape.rhs_stride(order);
+        let a_lane = lhs_tile.offset_of(self, low_row, eight(matrix_hi)?)?;
         let b_lane = match order {
             // k row 8 (i % 2) + l % 8, column 8 (i / 2).
-            RhsOrder::KMajor => {
-                self.mul_add(b.build_int_add(eight(matrix_lo)?, lane_lo, "")?, rhs_stride, eight(matrix_hi)?)?
-            }
+            RhsOrder::KMajor => rhs_tile.offset_of(self, low_row, eight(matrix_hi)?)?,
             // x row (n) 8 (i / 2) + l % 8, column (k) 8 (i % 2).
-            RhsOrder::NMajor => {
-                self.mul_add(b.build_int_add(eight(matrix_hi)?, lane_lo, "")?, rhs_stride, eight(matrix_lo)?)?
-            }
+            RhsOrder::NMajor => rhs_tile.offset_of(self, high_row, eight(matrix_lo)?)?,
         };
-        let b_base = self.byte_address(rhs, b_lane)?;
+        let b_base = b.build_int_add(*rhs, b_lane, "")?;
 
         let zero = self.context.f32_type().const_zero().into();
         let (tiles_m, tiles_n) = (grid.tiles_m as usize, grid.tiles_n as usize);
@@ -310,9 +309,9 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 a_frags.push(match lhs {
                     LhsOperand::Registers(regs) => self.a_fragment(regs, shape, i, step)?,
                     LhsOperand::Shared(base) => {
-                        let base = self.byte_address(*base, a_lane)?;
-                        let at = self.mul_add(m_row(i)?, shape.lhs_stride(), self.i32(u64::from(16 * step)))?;
-                        self.ldmatrix(self.byte_address(base, at)?, 4, false)?
+                        let corner = lhs_tile.offset_of(self, m_row(i)?, k_col(step))?;
+                        let at = b.build_int_add(b.build_int_add(*base, a_lane, "")?, corner, "")?;
+                        self.ldmatrix(at, 4, false)?
                     }
                 });
             }
@@ -320,12 +319,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             // a wide tile never all live together.
             for j in (0..grid.tiles_n).step_by(2) {
                 let pair = j + 1 < grid.tiles_n;
-                let at = match order {
-                    RhsOrder::KMajor => b.build_int_add(n_col(j)?, self.i32(u64::from(16 * step * rhs_stride)), "")?,
-                    RhsOrder::NMajor => self.mul_add(n_col(j)?, rhs_stride, self.i32(u64::from(16 * step)))?,
+                let corner = match order {
+                    RhsOrder::KMajor => rhs_tile.offset_of(self, k_col(step), n_col(j)?)?,
+                    RhsOrder::NMajor => rhs_tile.offset_of(self, n_col(j)?, k_col(step))?,
                 };
-                let regs =
-                    self.ldmatrix(self.byte_address(b_base, at)?, if pair { 4 } else { 2 }, order == RhsOrder::KMajor)?;
+                let at = b.build_int_add(b_base, corner, "")?;
+                let regs = self.ldmatrix(at, if pair { 4 } else { 2 }, *order == RhsOrder::KMajor)?;
                 for (jj, b_frag) in regs.chunks(2).enumerate() {
                     let j = j as usize + jj;
                     for (i, a_frag) in a_frags.iter().enumerate() {
@@ -340,7 +339,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
 
     /// A fragment (a0..a3) of m-tile `i`, k-step `step` from an lhs in the accumulator
     /// layout: n-tiles 2 step and 2 step + 1 of that layout, two 16-bit values per register.
-    fn a_fragment(&self, regs: &Regs<'ctx>, shape: &DotShape, i: u32, step: u32) -> Result<Regs<'ctx>, CodegenError> {
+    pub(super) fn a_fragment(&self, regs: &Regs<'ctx>, shape: &DotShape, i: u32, step: u32) -> Result<Regs<'ctx>, CodegenError> {
         let tiles_k = (shape.k / 8) as usize;
         let reg = |tile: usize, d: usize| regs.get(4 * (tile + tiles_k * i as usize) + d).copied();
         let mut out = Vec::with_capacity(4);
@@ -355,18 +354,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             out.push(self.builder.build_bit_cast(packed, self.context.i32_type(), "")?);
         }
         Ok(out)
-    }
-
-    /// `x * factor + plus`, in elements.
-    fn mul_add(&self, x: IntValue<'ctx>, factor: u32, plus: IntValue<'ctx>) -> Result<IntValue<'ctx>, CodegenError> {
-        let b = &self.builder;
-        Ok(b.build_int_add(b.build_int_mul(x, self.i32(u64::from(factor)), "")?, plus, "")?)
-    }
-
-    /// A 16-bit element offset added to a 32-bit shared address.
-    fn byte_address(&self, base: IntValue<'ctx>, elements: IntValue<'ctx>) -> Result<IntValue<'ctx>, CodegenError> {
-        let bytes = self.builder.build_left_shift(elements, self.i32(1), "")?;
-        Ok(self.builder.build_int_add(base, bytes, "")?)
     }
 
     /// The 32-bit `.shared` address ldmatrix takes (shared memory is far below 4 GiB).
@@ -406,39 +393,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         <[BasicValueEnum<'ctx>; 4]>::try_from(d)
             .map_err(|d| CodegenError::Llvm(format!("mma returned {} values, not 4", d.len())))
     }
-
-    /// Inline PTX returning `outs` registers. Side effects keep it after the barrier that
-    /// publishes its shared-memory inputs; `convergent` keeps the warp-wide instruction out
-    /// of divergent control flow.
-    fn inline_asm(
-        &self,
-        asm: &str,
-        constraints: &str,
-        outs: &[BasicTypeEnum<'ctx>],
-        args: &[BasicValueEnum<'ctx>],
-    ) -> Result<Regs<'ctx>, CodegenError> {
-        let ret = self.context.struct_type(outs, false);
-        let params: Vec<BasicMetadataTypeEnum<'ctx>> = args.iter().map(|v| v.get_type().into()).collect();
-        let fn_type = ret.fn_type(&params, false);
-        let callee =
-            self.context.create_inline_asm(fn_type, asm.to_string(), constraints.to_string(), true, false, None, false);
-        let args: Vec<BasicMetadataValueEnum<'ctx>> = args.iter().map(|&v| v.into()).collect();
-        let call = self.builder.build_indirect_call(fn_type, callee, &args, "")?;
-        let convergent = Attribute::get_named_enum_kind_id("convergent");
-        call.add_attribute(AttributeLoc::Function, self.context.create_enum_attribute(convergent, 0));
-        let value = call
-            .try_as_basic_value()
-            .basic()
-            .ok_or_else(|| CodegenError::Llvm(format!("inline asm `{asm}` returns nothing")))?;
-        let value = value.into_struct_value();
-        (0..outs.len() as u32)
-            .map(|i| {
-                self.builder
-                    .build_extract_value(value, i, "")
-                    .map_err(|e| CodegenError::Llvm(format!("extracting output {i} of `{asm}`: {e}")))
-            })
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -450,15 +404,15 @@ mod tests {
     }
 
     #[test]
-    fn k_major_rhs_rows_are_n_plus_padding() {
-        // 32 rows of (64 + 8) halves.
-        assert_eq!(shape(64, 32, 64).rhs_bytes(RhsOrder::KMajor), 4608);
+    fn k_major_rhs_is_k_rows_of_n() {
+        let tile = shape(64, 32, 64).rhs_tile(RhsOrder::KMajor, OperandFormat::PaddedRows);
+        assert_eq!((tile.rows, tile.cols), (32, 64));
     }
 
     #[test]
-    fn n_major_rhs_rows_are_k_plus_padding() {
-        // 64 rows of (32 + 8) halves.
-        assert_eq!(shape(64, 32, 64).rhs_bytes(RhsOrder::NMajor), 5120);
+    fn n_major_rhs_is_n_rows_of_k() {
+        let tile = shape(64, 32, 64).rhs_tile(RhsOrder::NMajor, OperandFormat::CoreMatrices);
+        assert_eq!((tile.rows, tile.cols), (64, 32));
     }
 
     #[test]
@@ -471,10 +425,5 @@ mod tests {
     fn shape_rejects_k_not_a_multiple_of_16() {
         let (a, b) = (Type::tile(DType::BF16, vec![16, 8]), Type::tile(DType::BF16, vec![8, 8]));
         assert!(DotShape::of(&a, &b, &Type::tile(DType::F32, vec![16, 8])).is_err());
-    }
-
-    #[test]
-    fn padded_rows_stay_16_byte_aligned() {
-        assert_eq!((shape(16, 48, 8).lhs_stride() * 2) % 16, 0);
     }
 }

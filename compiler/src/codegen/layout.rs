@@ -108,6 +108,40 @@ impl Layout {
         Ok(Layout { bits, thread_id_bits: threads.trailing_zeros() })
     }
 
+    /// The layout that copies a rank-2 tile of 16-bit elements into shared memory cut
+    /// in 8x8 core matrices ([`super::operand_tile`]): a thread's chunk is 8 elements of
+    /// one row (16 bytes), lanes 0-7 take the 8 rows of one core matrix, the next thread
+    /// bits the core matrices along the row, then the row groups; registers take what
+    /// threads cannot. So each 8-lane phase of a 16-byte store writes one whole core
+    /// matrix, 128 contiguous bytes, with no bank conflict, and a warp still reads 64
+    /// contiguous bytes of each of 8 rows from global memory.
+    pub fn core_matrix_copy(ty: &Type, threads: u32) -> Result<Layout, CodegenError> {
+        let elements = check_tile(ty, threads)?;
+        let &[rows, cols] = ty.shape.as_slice() else {
+            return Err(CodegenError::InvalidIr(format!("core matrices of {ty}, which is not rank 2")));
+        };
+        if rows < 8 || cols < 8 || ty.dtype.size_bytes() != 2 {
+            return Err(CodegenError::InvalidIr(format!("core matrices of {ty}: 8x8 blocks of 16-bit elements")));
+        }
+        let (col_bits, element_bits) = (cols.trailing_zeros(), elements.trailing_zeros());
+        let row_bit = |k: u32| col_bits + k;
+        // Flat positions in the order threads take them.
+        let preference: Vec<u32> = (0..3).map(row_bit).chain(3..col_bits).chain((3..rows.trailing_zeros()).map(row_bit)).collect();
+        let thread_bits = (threads.trailing_zeros() as usize).min(preference.len());
+        let mut bits = vec![FlatBit::Register(0); element_bits as usize];
+        for (k, &pos) in preference[..thread_bits].iter().enumerate() {
+            bits[pos as usize] = FlatBit::Thread(k as u32);
+        }
+        let mut next_register = 0;
+        for pos in 0..element_bits {
+            if !preference[..thread_bits].contains(&pos) {
+                bits[pos as usize] = FlatBit::Register(next_register);
+                next_register += 1;
+            }
+        }
+        Ok(Layout { bits, thread_id_bits: threads.trailing_zeros() })
+    }
+
     /// This layout with the flat bits `lo .. lo + width` removed: the layout of the tile
     /// without that axis (a reduction's result, a broadcast's source). Registers that
     /// indexed the axis disappear (the rest are renumbered in order); threads that
@@ -266,6 +300,41 @@ mod tests {
         let l = layout(shape, threads);
         let thread_bits = l.element_bits() - l.regs().trailing_zeros();
         assert_eq!((l.vec(), thread_bits, l.slots()), expected, "layout of {shape:?} over {threads} threads");
+    }
+
+    /// (row, column) of the first element of each of a thread's chunks in a core-matrix copy.
+    fn core_copy_chunks(shape: &[u32], threads: u32, tid: u32) -> Vec<(u32, u32)> {
+        let l = Layout::core_matrix_copy(&Type::tile(DType::BF16, shape.to_vec()), threads)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(l.vec(), 8, "chunks of 16 bytes");
+        let thread_term: u32 =
+            l.thread_runs().iter().map(|&(t, f, w)| ((tid >> t) & ((1 << w) - 1)) << f).sum();
+        (0..l.regs())
+            .step_by(l.vec())
+            .map(|reg| {
+                let flat = l.reg_flat_bits(reg) | thread_term;
+                (flat / shape[1], flat % shape[1])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn core_matrix_copy_gives_lanes_0_to_7_the_rows_of_one_core_matrix() {
+        let firsts: Vec<_> = (0..8).map(|t| core_copy_chunks(&[64, 128], 256, t)[0]).collect();
+        assert_eq!(firsts, (0..8).map(|r| (r, 0)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn core_matrix_copy_gives_lane_8_the_next_core_matrix_along_the_row() {
+        assert_eq!(core_copy_chunks(&[64, 128], 256, 8)[0], (0, 8));
+    }
+
+    #[test]
+    fn core_matrix_copy_covers_a_64_by_64_tile_once() {
+        let mut seen: Vec<_> = (0..128).flat_map(|t| core_copy_chunks(&[64, 64], 128, t)).collect();
+        seen.sort();
+        let all: Vec<_> = (0..64).flat_map(|r| (0..64).step_by(8).map(move |c| (r, c))).collect();
+        assert_eq!(seen, all);
     }
 
     #[test]

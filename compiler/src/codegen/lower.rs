@@ -321,7 +321,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             self.leave_block();
             copied?;
             self.wait_copies(1)?;
-            self.barrier()?;
+            self.publish_operands()?;
             for p in &prefetches {
                 let address = self.stage_address(p, stage)?;
                 self.set_shared_tile_address(p.value, address);

@@ -18,6 +18,7 @@ mod dot;
 mod layout;
 mod lower;
 mod memory;
+mod operand_tile;
 mod ops;
 mod plan;
 mod prefetch;
@@ -25,6 +26,7 @@ pub mod ptxas;
 mod reduce;
 mod shared;
 mod target;
+mod wgmma;
 #[cfg(test)]
 mod tests;
 

@@ -2,9 +2,10 @@
 //!
 //! A tile loaded in a `for` body whose only uses are `dot` operands (directly, or through
 //! `trans` into a rhs), and whose indices the loop can compute for its next iteration,
-//! is placed [`Placement::Async`](super::plan::Placement) by the planner. It never lives
-//! in registers: it goes global → shared memory with `cp.async`, into a two-stage
-//! buffer of its own (rows padded as `dot` reads them), and `dot` reads it from there.
+//! is placed [`Placement::Prefetched`](super::plan::Placement) by the planner. It never
+//! lives in registers: it goes global → shared memory with `cp.async`, into a two-stage
+//! buffer of its own (in the target's [`OperandTile`] format), and `dot` reads it from
+//! there.
 //!
 //! The schedule, with `s` the iteration's stage (0, 1, 0, ...):
 //!
@@ -30,12 +31,11 @@ use inkwell::values::{IntValue, PointerValue};
 use inkwell::AddressSpace;
 
 use super::context::Lowerer;
+use super::layout::Layout;
+use super::operand_tile::{OperandFormat, OperandTile};
 use super::plan::Placement;
 use super::CodegenError;
 use crate::ir::{BinaryOp, Block, DType, Index, Inst, Literal, Op, ValueId};
-
-/// Halves of padding after each shared-memory row: must match `dot`'s.
-pub(super) const PAD: u32 = 8;
 
 /// Buffers per prefetched tile: the one being read and the one being filled.
 const STAGES: u64 = 2;
@@ -49,11 +49,6 @@ pub(super) struct Prefetch<'ctx> {
     stage_bytes: u64,
 }
 
-/// The padded row stride (in elements) of a prefetched `[rows, cols]` tile.
-pub(super) fn row_stride(cols: u32) -> u32 {
-    cols + PAD
-}
-
 impl<'ctx> Lowerer<'_, 'ctx> {
     /// The prefetched loads of loop `body`, each with its buffers allocated.
     pub(super) fn prefetches_of(&mut self, body: &Block) -> Result<Vec<Prefetch<'ctx>>, CodegenError> {
@@ -65,12 +60,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             if *self.placement(*value)? != Placement::Prefetched {
                 continue;
             }
-            let ty = self.ty(*value)?;
-            let &[rows, cols] = ty.shape.as_slice() else {
-                return Err(CodegenError::InvalidIr(format!("prefetched load {value} is {ty}, not rank 2")));
-            };
-            let stage_bytes = u64::from(rows) * u64::from(row_stride(cols)) * ty.dtype.size_bytes() as u64;
-            let stage_bytes = stage_bytes.div_ceil(16) * 16;
+            let stage_bytes = OperandTile::of(self.ty(*value)?, self.operand_format)?.bytes();
             let buffer = self.shared.allocate(self.context, self.module, "prefetch", STAGES * stage_bytes)?;
             out.push(Prefetch { value: *value, inst: inst.clone(), buffer, stage_bytes });
         }
@@ -92,7 +82,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 return Err(CodegenError::InvalidIr(format!("prefetched {} is not a load", p.value)));
             };
             let ty = self.ty(p.value)?;
-            let layout = self.blocked(ty)?;
+            let tile = OperandTile::of(ty, self.operand_format)?;
+            let layout = tile.copy_layout(ty, self.threads)?;
             let mut scalar = |this: &mut Self, v: ValueId| this.scalar_at(v, iv, iv_value, body_values);
             let access = self.access_at(*tensor, indices, ty, &layout, &mut scalar)?;
             let vec = access.chunk_len(&layout);
@@ -101,17 +92,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 .map(|reg| self.chunk(&access, &layout, reg))
                 .collect::<Result<Vec<_>, _>>()?;
             let stage_base = self.stage_address(p, stage)?;
-            let cols = ty.shape[1];
-            // Each chunk's place in the padded buffer, as a `.shared` address.
+            // Each chunk's place in the buffer, as a `.shared` address.
             let mut destinations = Vec::with_capacity(chunks.len());
             for reg in (0..layout.regs()).step_by(vec) {
-                let first = self.flat_index(&layout, reg)?;
-                let b = &self.builder;
-                let row = b.build_right_shift(first, self.i32(u64::from(cols.trailing_zeros())), false, "")?;
-                let col = b.build_and(first, self.i32(u64::from(cols - 1)), "")?;
-                let at = b.build_int_add(b.build_int_mul(row, self.i32(u64::from(row_stride(cols))), "")?, col, "")?;
-                let bytes = b.build_int_mul(at, self.i32(ty.dtype.size_bytes() as u64), "")?;
-                destinations.push(b.build_int_add(stage_base, bytes, "")?);
+                let at = self.tile_element_offset(&tile, &layout, reg)?;
+                destinations.push(self.builder.build_int_add(stage_base, at, "")?);
             }
             let owner = self.is_owner(&layout)?;
             let fast = self.fast_path(&access, &chunks, vec)?;
@@ -144,9 +129,10 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 
     /// Lowers a run of consecutive [`Placement::Staged`] loads: each tile is loaded into
-    /// registers and stored at once to a shared buffer of its own (padded rows, as `dot`
-    /// reads them), so its registers die here rather than live until the `dot`. One
-    /// barrier before (a previous iteration may still read the buffers) and one after.
+    /// registers and stored at once to a shared buffer of its own (in the target's
+    /// [`OperandTile`] format), so its registers die here rather than live until the
+    /// `dot`. One barrier before (a previous iteration may still read the buffers) and
+    /// one after.
     pub(super) fn lower_staged(&mut self, loads: &[&Inst]) -> Result<(), CodegenError> {
         let mut tiles = Vec::with_capacity(loads.len());
         for inst in loads {
@@ -154,22 +140,44 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 return Err(CodegenError::InvalidIr("a staged tile that is not one load".into()));
             };
             let ty = self.ty(*value)?;
-            let layout = self.blocked(ty)?;
+            let tile = OperandTile::of(ty, self.operand_format)?;
+            let layout = tile.copy_layout(ty, self.threads)?;
             let regs = self.load(*tensor, indices, *value, &layout)?;
-            tiles.push((*value, ty, layout, regs));
+            tiles.push((*value, tile, ty.dtype, layout, regs));
         }
         self.barrier()?;
-        for (value, ty, layout, regs) in &tiles {
-            let &[rows, cols] = ty.shape.as_slice() else {
-                return Err(CodegenError::InvalidIr(format!("staged tile {value} is {ty}, not rank 2")));
-            };
-            let bytes = u64::from(rows) * u64::from(row_stride(cols)) * ty.dtype.size_bytes() as u64;
-            let buffer = self.shared.allocate(self.context, self.module, "staged dot operand", bytes)?;
+        for (value, tile, dtype, layout, regs) in &tiles {
+            let buffer = self.shared.allocate(self.context, self.module, "staged dot operand", tile.bytes())?;
             let base = self.builder.build_ptr_to_int(buffer, self.context.i32_type(), "")?;
-            self.stage_regs(ty, layout, regs, base, row_stride(cols))?;
+            self.stage_regs(tile, *dtype, layout, regs, base)?;
             self.set_shared_tile_address(*value, base);
         }
+        self.publish_operands()
+    }
+
+    /// Makes this thread's shared-memory operand writes visible to every thread's
+    /// readers: a barrier, after a proxy fence where `wgmma` reads them (it reads
+    /// shared memory through the async proxy, which ordinary and `cp.async` writes do
+    /// not reach without one).
+    pub(super) fn publish_operands(&self) -> Result<(), CodegenError> {
+        if self.operand_format == OperandFormat::CoreMatrices {
+            self.inline_void("fence.proxy.async.shared::cta;")?;
+        }
         self.barrier()
+    }
+
+    /// Byte offset in `tile` of the chunk in register `reg` of `layout`.
+    pub(super) fn tile_element_offset(
+        &self,
+        tile: &OperandTile,
+        layout: &Layout,
+        reg: usize,
+    ) -> Result<IntValue<'ctx>, CodegenError> {
+        let first = self.flat_index(layout, reg)?;
+        let b = &self.builder;
+        let row = b.build_right_shift(first, self.i32(u64::from(tile.cols.trailing_zeros())), false, "")?;
+        let col = b.build_and(first, self.i32(u64::from(tile.cols - 1)), "")?;
+        tile.offset_of(self, row, col)
     }
 
     /// Waits until at most `pending` committed groups of this thread are in flight.

@@ -1,4 +1,5 @@
-//! `dot` and `trans`: the tensor-core instructions they must lower to, that they assemble
+//! `dot` and `trans`: the tensor-core instructions they must lower to (mma.sync on
+//! sm_80 and for warp grids wgmma cannot take; wgmma on sm_90a), that they assemble
 //! without spills, and the shared-memory limit.
 
 use super::{check_assembles, check_no_spills, emit_ok, one_program_grid};
@@ -34,8 +35,13 @@ fn matmul(dtype: DType, [m, k, n]: [u32; 3], trans_rhs: bool) -> Kernel {
     kb.finish()
 }
 
+/// sm_80's PTX: mma.sync, operands read by ldmatrix.
 fn ptx(dtype: DType, mkn: [u32; 3]) -> String {
-    emit_ok(&matmul(dtype, mkn, false), Arch::Sm90a).ptx
+    emit_ok(&matmul(dtype, mkn, false), Arch::Sm80).ptx
+}
+
+fn hopper_ptx(mkn: [u32; 3], trans_rhs: bool) -> String {
+    emit_ok(&matmul(DType::BF16, mkn, trans_rhs), Arch::Sm90a).ptx
 }
 
 #[test]
@@ -58,6 +64,48 @@ fn lhs_loaded_only_for_dot_is_read_with_ldmatrix_x4() {
 fn lhs_shared_by_warps_comes_from_ldmatrix_x4() {
     // [16, 32]: one m-tile for four warps, so the warps split n and share the lhs.
     assert!(ptx(DType::BF16, [16, 32, 64]).contains("ldmatrix.sync.aligned.m8n8.x4.shared.b16"));
+}
+
+#[test]
+fn warps_split_along_n_keep_mma_sync_on_hopper() {
+    // No warpgroup owns 64 whole rows, so wgmma does not apply.
+    assert!(hopper_ptx([16, 32, 64], false).contains("mma.sync.aligned.m16n8k16"));
+}
+
+#[test]
+fn hopper_dot_is_one_wgmma_per_k_step() {
+    // Four warps along M: one warpgroup, 64 rows, K / 16 = 2 steps.
+    assert_eq!(hopper_ptx([64, 32, 64], false).matches("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16").count(), 2);
+}
+
+#[test]
+fn hopper_dot_is_fenced_committed_and_waited_for() {
+    let ptx = hopper_ptx([64, 32, 64], false);
+    let at = |s: &str| ptx.find(s).unwrap_or_else(|| panic!("no `{s}` in the PTX"));
+    let order = [at("wgmma.fence.sync.aligned"), at("wgmma.mma_async"), at("wgmma.commit_group"), at("wgmma.wait_group")];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+}
+
+#[test]
+fn hopper_operand_writes_are_fenced_for_the_async_proxy() {
+    assert!(hopper_ptx([64, 32, 64], false).contains("fence.proxy.async.shared::cta"));
+}
+
+#[test]
+fn hopper_plain_rhs_is_read_transposed() {
+    // [K, N] rows are MN-major: the last immediate (trans-b) is 1.
+    assert!(hopper_ptx([64, 32, 64], false).contains("p, 1, 1, 0, 1;"));
+}
+
+#[test]
+fn hopper_transposed_rhs_is_read_k_major() {
+    assert!(hopper_ptx([64, 64, 64], true).contains("p, 1, 1, 0, 0;"));
+}
+
+#[test]
+fn hopper_operands_sit_in_core_matrices_without_padding() {
+    // lhs 64 x 32 and rhs 32 x 64 halves, unpadded, and the f32 [64, 64] store's scratch.
+    assert_eq!(emit_ok(&matmul(DType::BF16, [64, 32, 64], false), Arch::Sm90a).shared_bytes, 4096 + 4096 + 16384);
 }
 
 #[test]
@@ -117,7 +165,7 @@ fn dot_with_transposed_rhs_assembles_without_spills() {
 #[test]
 fn dot_past_48_kib_of_shared_memory_is_sized_for_the_launch() {
     // lhs 16 x (128 + 8) halves + rhs 128 x (256 + 8) halves + the f32 [16, 256] store.
-    assert_eq!(emit_ok(&matmul(DType::BF16, [16, 128, 256], false), Arch::Sm90a).shared_bytes, 4352 + 67584 + 16384);
+    assert_eq!(emit_ok(&matmul(DType::BF16, [16, 128, 256], false), Arch::Sm80).shared_bytes, 4352 + 67584 + 16384);
 }
 
 #[test]

@@ -1,0 +1,219 @@
+//! How a `dot` operand tile of 16-bit elements sits in shared memory: one format per
+//! target, used by everything that writes operands there (prefetch copies, staged
+//! tiles, `dot`'s own staging) and everything that reads them (`ldmatrix`, `wgmma`
+//! descriptors).
+//!
+//! - **Padded rows** (sm_80): row-major, each row [`PAD`] halves longer than the tile,
+//!   so the eight row addresses of one `ldmatrix` matrix fall in eight bank groups.
+//! - **Core matrices** (sm_90a): the tile cut into 8x8 core matrices, each 8 rows of 16
+//!   bytes in 128 contiguous bytes, the core matrices of an 8-row group side by side:
+//!
+//!   ```text
+//!   offset(r, c) = (r / 8) * group + (c / 8) * 128 + (r % 8) * 16 + (c % 8) * 2,
+//!   group = cols / 8 * 128
+//!   ```
+//!
+//!   This is the no-swizzle canonical layout `wgmma` reads through a descriptor, in
+//!   either major order (PTX ISA, "Canonical Layouts"): core matrices are `group` bytes
+//!   apart along the rows and 128 along the columns ([`OperandTile::core_strides`]).
+//!   `ldmatrix` reads it too (one 16-byte core-matrix row per lane). Copies use
+//!   [`Layout::core_matrix_copy`](super::layout::Layout::core_matrix_copy), so a 16-byte
+//!   store phase writes one whole core matrix without bank conflicts.
+//!
+//! Both formats are linear over disjoint bit fields of the row and the column, so the
+//! offset of `(r0 + r, c0 + c)` is the sum of the offsets of `(r0, c0)` and `(r, c)`
+//! whenever `r0`, `c0` are multiples of 8 and `r, c < 8` — or more generally whenever
+//! the two rows (and the two columns) share no set bit.
+
+use inkwell::values::IntValue;
+
+use super::context::Lowerer;
+use super::layout::Layout;
+use super::CodegenError;
+use crate::ir::Type;
+use crate::target::Arch;
+
+/// Halves of padding after each row of a padded tile.
+pub(super) const PAD: u32 = 8;
+
+/// Bytes of one element: operands are bf16 or f16.
+const ELEMENT_BYTES: u32 = 2;
+
+/// Bytes of one core matrix: 8 rows of 16 bytes.
+const CORE_MATRIX_BYTES: u32 = 128;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum OperandFormat {
+    PaddedRows,
+    CoreMatrices,
+}
+
+impl OperandFormat {
+    /// Core matrices where `wgmma` can read them, padded rows elsewhere.
+    pub fn for_arch(arch: Arch) -> OperandFormat {
+        match arch {
+            Arch::Sm80 => OperandFormat::PaddedRows,
+            Arch::Sm90a => OperandFormat::CoreMatrices,
+        }
+    }
+}
+
+/// A `[rows, cols]` operand tile in shared memory, row-major as it is in the tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct OperandTile {
+    pub rows: u32,
+    pub cols: u32,
+    pub format: OperandFormat,
+}
+
+impl OperandTile {
+    pub fn new(rows: u32, cols: u32, format: OperandFormat) -> OperandTile {
+        OperandTile { rows, cols, format }
+    }
+
+    /// The tile of a rank-2 value of type `ty`.
+    pub fn of(ty: &Type, format: OperandFormat) -> Result<OperandTile, CodegenError> {
+        match ty.shape.as_slice() {
+            &[rows, cols] if ty.dtype.size_bytes() == ELEMENT_BYTES as usize => {
+                Ok(OperandTile::new(rows, cols, format))
+            }
+            _ => Err(CodegenError::InvalidIr(format!("a dot operand in shared memory of type {ty}"))),
+        }
+    }
+
+    /// Bytes the tile takes, a multiple of 16.
+    pub fn bytes(&self) -> u64 {
+        let row_elements = match self.format {
+            OperandFormat::PaddedRows => self.cols + PAD,
+            OperandFormat::CoreMatrices => self.cols,
+        };
+        (u64::from(self.rows) * u64::from(row_elements) * u64::from(ELEMENT_BYTES)).div_ceil(16) * 16
+    }
+
+    /// Byte offset of the row part of an element's position (module docs).
+    pub fn row_offset(&self, row: u32) -> u32 {
+        match self.format {
+            OperandFormat::PaddedRows => row * (self.cols + PAD) * ELEMENT_BYTES,
+            OperandFormat::CoreMatrices => (row / 8) * self.group_bytes() + (row % 8) * 16,
+        }
+    }
+
+    /// Byte offset of the column part of an element's position.
+    pub fn col_offset(&self, col: u32) -> u32 {
+        match self.format {
+            OperandFormat::PaddedRows => col * ELEMENT_BYTES,
+            OperandFormat::CoreMatrices => (col / 8) * CORE_MATRIX_BYTES + (col % 8) * ELEMENT_BYTES,
+        }
+    }
+
+    /// Byte offset of element `(row, col)` in the tile.
+    pub fn offset(&self, row: u32, col: u32) -> u32 {
+        self.row_offset(row) + self.col_offset(col)
+    }
+
+    /// [`OperandTile::offset`] of run-time coordinates.
+    pub fn offset_of<'ctx>(
+        &self,
+        lw: &Lowerer<'_, 'ctx>,
+        row: IntValue<'ctx>,
+        col: IntValue<'ctx>,
+    ) -> Result<IntValue<'ctx>, CodegenError> {
+        let b = &lw.builder;
+        let bytes = match self.format {
+            OperandFormat::PaddedRows => {
+                let at = b.build_int_add(b.build_int_mul(row, lw.i32(u64::from(self.cols + PAD)), "")?, col, "")?;
+                b.build_int_mul(at, lw.i32(u64::from(ELEMENT_BYTES)), "")?
+            }
+            OperandFormat::CoreMatrices => {
+                let group = b.build_int_mul(
+                    b.build_right_shift(row, lw.i32(3), false, "")?,
+                    lw.i32(u64::from(self.group_bytes())),
+                    "",
+                )?;
+                let in_group = b.build_left_shift(b.build_and(row, lw.i32(7), "")?, lw.i32(4), "")?;
+                let core = b.build_left_shift(b.build_right_shift(col, lw.i32(3), false, "")?, lw.i32(7), "")?;
+                let in_core = b.build_left_shift(b.build_and(col, lw.i32(7), "")?, lw.i32(1), "")?;
+                let rows = b.build_int_add(group, in_group, "")?;
+                b.build_int_add(rows, b.build_int_add(core, in_core, "")?, "")?
+            }
+        };
+        Ok(bytes)
+    }
+
+    /// The layout that copies the tile in: [`Layout::core_matrix_copy`] for core
+    /// matrices, the blocked layout for padded rows.
+    pub fn copy_layout(&self, ty: &Type, threads: u32) -> Result<Layout, CodegenError> {
+        match self.format {
+            OperandFormat::PaddedRows => Layout::blocked(ty, threads),
+            OperandFormat::CoreMatrices => Layout::core_matrix_copy(ty, threads),
+        }
+    }
+
+    /// In core-matrix format, the byte distances between adjacent core matrices
+    /// `(down the rows, along the columns)`: a wgmma descriptor's stride and leading
+    /// byte offsets for a K-major operand (rows are M or N), swapped for an MN-major one.
+    pub fn core_strides(&self) -> Option<(u32, u32)> {
+        (self.format == OperandFormat::CoreMatrices).then(|| (self.group_bytes(), CORE_MATRIX_BYTES))
+    }
+
+    /// Bytes of one 8-row group of core matrices.
+    fn group_bytes(&self) -> u32 {
+        self.cols / 8 * CORE_MATRIX_BYTES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn core(rows: u32, cols: u32) -> OperandTile {
+        OperandTile::new(rows, cols, OperandFormat::CoreMatrices)
+    }
+
+    #[test]
+    fn padded_rows_are_cols_plus_padding_halves_long() {
+        // 32 rows of (64 + 8) halves.
+        assert_eq!(OperandTile::new(32, 64, OperandFormat::PaddedRows).bytes(), 4608);
+    }
+
+    #[test]
+    fn padded_rows_stay_16_byte_aligned() {
+        assert_eq!(OperandTile::new(16, 48, OperandFormat::PaddedRows).row_offset(1) % 16, 0);
+    }
+
+    #[test]
+    fn core_matrix_tiles_have_no_padding() {
+        assert_eq!(core(64, 128).bytes(), 64 * 128 * 2);
+    }
+
+    #[test]
+    fn a_core_matrix_is_128_contiguous_bytes() {
+        let tile = core(64, 64);
+        let offsets: Vec<u32> = (0..8).flat_map(|r| (0..8).map(move |c| tile.offset(r, c))).collect();
+        assert_eq!(offsets, (0..64).map(|e| 2 * e).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn core_matrices_of_a_row_group_sit_side_by_side() {
+        assert_eq!((core(64, 64).offset(0, 8), core(64, 64).offset(8, 0)), (128, 1024));
+    }
+
+    #[test]
+    fn every_element_of_a_core_matrix_tile_has_its_own_place() {
+        let tile = core(32, 32);
+        let mut offsets: Vec<u32> = (0..32).flat_map(|r| (0..32).map(move |c| tile.offset(r, c))).collect();
+        offsets.sort();
+        assert_eq!(offsets, (0..1024).map(|e| 2 * e).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn offsets_add_over_disjoint_bits() {
+        let tile = core(128, 64);
+        assert_eq!(tile.offset(64 + 5, 32 + 3), tile.offset(64, 32) + tile.offset(5, 3));
+    }
+
+    #[test]
+    fn core_strides_are_the_row_group_and_one_core_matrix() {
+        assert_eq!(core(64, 128).core_strides(), Some((2048, 128)));
+    }
+}

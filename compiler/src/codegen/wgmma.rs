@@ -1,0 +1,271 @@
+//! `dot` on Hopper: `wgmma.mma_async.sync.aligned.m64nNk16.f32.{bf16,f16}` (sm_90a).
+//!
+//! A warpgroup (four consecutive warps) multiplies a 64-row slice of the lhs by the
+//! whole rhs per instruction. Its result registers are mma.sync's C layout repeated
+//! over the N/8 column chunks, warp w of the group owning rows 16w..16w+15
+//! (PTX-NOTES) — the accumulator layout [`super::dot`] keeps — so the dot's value is
+//! the same registers whichever way it was computed. It applies when the dot's warps
+//! all lie along M, at least four of them, and N ≤ 256 ([`Lowerer::takes_wgmma`]):
+//! warpgroup g's m-tile i then covers rows `16 (2^warps_m i + 4 g) ..` + 64.
+//!
+//! **Operands.** The rhs, and the lhs unless it is already in registers as A fragments
+//! (a softmax's probabilities), are read from shared memory through 64-bit matrix
+//! descriptors over the no-swizzle core-matrix tiles of [`super::operand_tile`]:
+//!
+//! ```text
+//!   bits 0-13   start address >> 4
+//!   bits 16-29  leading byte offset >> 4   (between core matrices along K)
+//!   bits 32-45  stride byte offset >> 4    (between core matrices along M or N)
+//! ```
+//!
+//! The lhs `[M, K]` and a `trans(x)` rhs (x `[N, K]`) are K-major; a plain rhs
+//! `[K, N]` is MN-major, read with the transpose flag.
+//!
+//! **Ordering.** `wgmma.fence` before the first product (accumulator and A registers
+//! were written by ordinary instructions), the k-steps chained on the accumulators,
+//! then `commit_group` and `wait_group 0`: the result is complete when the dot's
+//! value is used. The fence and the wait take every accumulator (and A register) as
+//! an in-out operand, so LLVM can neither sink a write below the fence nor hoist a read
+//! above the wait. Shared-memory writes that feed a product are fenced for the async
+//! proxy before their barrier ([`Lowerer::publish_operands`]).
+
+use inkwell::types::BasicTypeEnum;
+use inkwell::values::{BasicValueEnum, IntValue};
+
+use super::context::{Lowerer, Regs};
+use super::dot::{DotShape, LhsOperand, Operands, RhsOrder};
+use super::layout::{WarpGrid, WARP_LANE_BITS};
+use super::operand_tile::OperandTile;
+use super::CodegenError;
+use crate::target::Arch;
+
+/// Widest N one instruction takes.
+const MAX_N: u32 = 256;
+
+/// Warps in a warpgroup, as a log2.
+const WARPGROUP_WARP_BITS: u32 = 2;
+
+/// A core-matrix operand tile's shared-memory layout for a descriptor, per operand role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct DescriptorStrides {
+    /// Between core matrices along K.
+    pub leading: u32,
+    /// Between core matrices along M or N.
+    pub stride: u32,
+}
+
+impl DescriptorStrides {
+    /// A tile whose rows are M or N and whose columns are K (K-major).
+    pub fn k_major(tile: &OperandTile) -> Option<DescriptorStrides> {
+        tile.core_strides().map(|(down, along)| DescriptorStrides { leading: along, stride: down })
+    }
+
+    /// A tile whose rows are K and whose columns are N (MN-major).
+    pub fn mn_major(tile: &OperandTile) -> Option<DescriptorStrides> {
+        tile.core_strides().map(|(down, along)| DescriptorStrides { leading: down, stride: along })
+    }
+
+    /// The descriptor's constant part: everything but the start address.
+    pub fn bits(&self) -> u64 {
+        (u64::from(self.leading >> 4) & 0x3FFF) << 16 | (u64::from(self.stride >> 4) & 0x3FFF) << 32
+    }
+}
+
+impl<'ctx> Lowerer<'_, 'ctx> {
+    /// Whether a dot with this warp grid runs on `wgmma` (module docs).
+    pub(super) fn takes_wgmma(&self, shape: &DotShape, grid: WarpGrid) -> bool {
+        self.arch == Arch::Sm90a && grid.warps_n == 0 && grid.warps_m >= WARPGROUP_WARP_BITS && shape.n <= MAX_N
+    }
+
+    /// The product in the accumulator layout, one `wgmma` per warpgroup, m-tile and
+    /// k-step; register `d + 4 (j + tiles_n i)` is d_d of m-tile i, n-tile j, as in
+    /// [`Lowerer::warp_tiles`].
+    pub(super) fn warpgroup_tiles(
+        &self,
+        shape: &DotShape,
+        grid: WarpGrid,
+        operands: &Operands<'ctx>,
+        init: Option<Regs<'ctx>>,
+    ) -> Result<Regs<'ctx>, CodegenError> {
+        let Operands { lhs, lhs_tile, rhs, rhs_tile, order } = operands;
+        let b = &self.builder;
+        let per_tile = (shape.n / 2) as usize;
+        let tiles_m = grid.tiles_m as usize;
+        let mut acc: Regs<'ctx> = match init {
+            Some(init) if init.len() == per_tile * tiles_m => init,
+            Some(init) => {
+                return Err(CodegenError::InvalidIr(format!("a dot accumulates onto {} registers", init.len())))
+            }
+            None => vec![self.context.f32_type().const_zero().into(); per_tile * tiles_m],
+        };
+        let steps = shape.k / 16;
+        // A fragments in registers, every (m-tile, k-step) of them, fenced with the accumulators.
+        let mut a_regs: Regs<'ctx> = Vec::new();
+        if let LhsOperand::Registers(regs) = lhs {
+            for i in 0..grid.tiles_m {
+                for step in 0..steps {
+                    a_regs.extend(self.a_fragment(regs, shape, i, step)?);
+                }
+            }
+        }
+        let fenced = self.pass_through("wgmma.fence.sync.aligned;", &acc.iter().chain(&a_regs).copied().collect::<Vec<_>>())?;
+        let (fenced_acc, fenced_a) = fenced.split_at(acc.len());
+        acc = fenced_acc.to_vec();
+
+        let (rhs_strides, trans_b) = match order {
+            RhsOrder::KMajor => (DescriptorStrides::mn_major(rhs_tile), true),
+            RhsOrder::NMajor => (DescriptorStrides::k_major(rhs_tile), false),
+        };
+        let rhs_strides = rhs_strides.ok_or_else(|| CodegenError::InvalidIr("a wgmma rhs outside core matrices".into()))?;
+        let warp = b.build_right_shift(self.tid, self.i32(u64::from(WARP_LANE_BITS)), false, "warp")?;
+        let warp_m = b.build_and(warp, self.i32((1u64 << grid.warps_m) - 1), "")?;
+        // Warpgroup g's first row: 64 g = 16 (warp_m with its low two bits cleared).
+        let group_row = b.build_left_shift(b.build_and(warp_m, self.i32(!3u64 & 0xFFFF_FFFF), "")?, self.i32(4), "")?;
+        let k_col = |step: u32| self.i32(u64::from(16 * step));
+        for i in 0..grid.tiles_m {
+            let row0 = b.build_int_add(group_row, self.i32(u64::from(16 * (i << grid.warps_m))), "")?;
+            let mut tile_acc: Regs<'ctx> = acc[i as usize * per_tile..(i as usize + 1) * per_tile].to_vec();
+            for step in 0..steps {
+                let a = match lhs {
+                    LhsOperand::Registers(_) => {
+                        let at = 4 * (i * steps + step) as usize;
+                        WgmmaA::Registers(&fenced_a[at..at + 4])
+                    }
+                    LhsOperand::Shared(base) => {
+                        let strides = DescriptorStrides::k_major(lhs_tile)
+                            .ok_or_else(|| CodegenError::InvalidIr("a wgmma lhs outside core matrices".into()))?;
+                        let at = b.build_int_add(*base, lhs_tile.offset_of(self, row0, k_col(step))?, "")?;
+                        WgmmaA::Descriptor(self.descriptor(at, strides)?)
+                    }
+                };
+                let corner = match order {
+                    RhsOrder::KMajor => rhs_tile.offset(16 * step, 0),
+                    RhsOrder::NMajor => rhs_tile.offset(0, 16 * step),
+                };
+                let at = b.build_int_add(*rhs, self.i32(u64::from(corner)), "")?;
+                let b_desc = self.descriptor(at, rhs_strides)?;
+                tile_acc = self.wgmma(shape, &tile_acc, a, b_desc, trans_b)?;
+            }
+            acc[i as usize * per_tile..(i as usize + 1) * per_tile].copy_from_slice(&tile_acc);
+        }
+        self.inline_void("wgmma.commit_group.sync.aligned;")?;
+        self.pass_through("wgmma.wait_group.sync.aligned 0;", &acc)
+    }
+
+    /// The 64-bit descriptor of the core-matrix tile at `.shared` address `address`.
+    fn descriptor(&self, address: IntValue<'ctx>, strides: DescriptorStrides) -> Result<IntValue<'ctx>, CodegenError> {
+        let b = &self.builder;
+        let start = b.build_and(b.build_right_shift(address, self.i32(4), false, "")?, self.i32(0x3FFF), "")?;
+        let start = b.build_int_z_extend(start, self.context.i64_type(), "")?;
+        Ok(b.build_or(start, self.i64(strides.bits()), "desc")?)
+    }
+
+    /// One `wgmma.mma_async` m64nNk16: `acc + a @ b` for this warpgroup's 64 rows.
+    fn wgmma(
+        &self,
+        shape: &DotShape,
+        acc: &[BasicValueEnum<'ctx>],
+        a: WgmmaA<'_, 'ctx>,
+        b_desc: IntValue<'ctx>,
+        trans_b: bool,
+    ) -> Result<Regs<'ctx>, CodegenError> {
+        let count = acc.len();
+        let dtype = shape.dtype;
+        let d: Vec<String> = (0..count).map(|i| format!("${i}")).collect();
+        let mut args: Vec<BasicValueEnum<'ctx>> = Vec::new();
+        let mut constraints: Vec<String> = vec!["=f".to_string(); count];
+        let a_text = match a {
+            WgmmaA::Registers(regs) => {
+                args.extend_from_slice(regs);
+                constraints.extend(["r"; 4].map(String::from));
+                format!("{{${}, ${}, ${}, ${}}}", count, count + 1, count + 2, count + 3)
+            }
+            WgmmaA::Descriptor(desc) => {
+                args.push(desc.into());
+                constraints.push("l".into());
+                format!("${count}")
+            }
+        };
+        let b_at = count + args.len();
+        args.push(b_desc.into());
+        constraints.push("l".into());
+        // scale-d is a predicate, set from a register holding 1.
+        let scale_at = count + args.len();
+        args.push(self.i32(1).into());
+        constraints.push("r".into());
+        // Immediates: scale-a 1, scale-b 1, then the transposes; no trans-a with A in registers.
+        let transposes = match a {
+            WgmmaA::Registers(_) => format!("{}", u8::from(trans_b)),
+            WgmmaA::Descriptor(_) => format!("0, {}", u8::from(trans_b)),
+        };
+        // Every k-step accumulates (scale-d true): the first adds onto zeros or the addend.
+        let asm = format!(
+            "{{\n.reg .pred p;\nsetp.ne.b32 p, ${scale_at}, 0;\nwgmma.mma_async.sync.aligned.m64n{n}k16.f32.{dtype}.{dtype} {{{d}}}, {a_text}, ${b_at}, p, 1, 1, {transposes};\n}}",
+            n = shape.n,
+            d = d.join(", "),
+        );
+        // The accumulators are read too: tied to the outputs.
+        args.extend_from_slice(acc);
+        constraints.extend((0..count).map(|i| i.to_string()));
+        let outs: Vec<BasicTypeEnum<'ctx>> = vec![self.context.f32_type().into(); count];
+        self.inline_asm(&asm, &(constraints.join(",") + ",~{memory}"), &outs, &args)
+    }
+
+    /// `asm` with `values` passed through it as in-out operands (a fence on them).
+    fn pass_through(&self, asm: &str, values: &[BasicValueEnum<'ctx>]) -> Result<Regs<'ctx>, CodegenError> {
+        if values.is_empty() {
+            self.inline_void(asm)?;
+            return Ok(Vec::new());
+        }
+        let class = |v: &BasicValueEnum<'ctx>| if v.is_float_value() { "=f" } else { "=r" };
+        let constraints: Vec<String> = values
+            .iter()
+            .map(|v| class(v).to_string())
+            .chain((0..values.len()).map(|i| i.to_string()))
+            .chain(["~{memory}".to_string()])
+            .collect();
+        let outs: Vec<BasicTypeEnum<'ctx>> = values.iter().map(|v| v.get_type()).collect();
+        self.inline_asm(asm, &constraints.join(","), &outs, values)
+    }
+}
+
+/// Where one `wgmma`'s A comes from.
+#[derive(Clone, Copy)]
+enum WgmmaA<'r, 'ctx> {
+    /// This warp's A fragment of the k-step: four packed registers.
+    Registers(&'r [BasicValueEnum<'ctx>]),
+    /// A descriptor of the 64 x 16 slice in shared memory.
+    Descriptor(IntValue<'ctx>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codegen::operand_tile::OperandFormat;
+
+    fn core(rows: u32, cols: u32) -> OperandTile {
+        OperandTile::new(rows, cols, OperandFormat::CoreMatrices)
+    }
+
+    #[test]
+    fn k_major_lhs_steps_one_core_matrix_along_k_and_a_row_group_down() {
+        // The verified probe (PTX-NOTES): 64 x 16, LBO 128, SBO 256.
+        assert_eq!(DescriptorStrides::k_major(&core(64, 16)), Some(DescriptorStrides { leading: 128, stride: 256 }));
+    }
+
+    #[test]
+    fn mn_major_rhs_steps_a_row_group_along_k() {
+        // V [64 keys, 128]: K runs down the rows, 16 core matrices per row group.
+        assert_eq!(DescriptorStrides::mn_major(&core(64, 128)), Some(DescriptorStrides { leading: 2048, stride: 128 }));
+    }
+
+    #[test]
+    fn descriptor_bits_place_the_offsets_above_the_address() {
+        assert_eq!(DescriptorStrides { leading: 128, stride: 256 }.bits(), (8 << 16) | (16 << 32));
+    }
+
+    #[test]
+    fn padded_tiles_have_no_descriptor() {
+        assert_eq!(DescriptorStrides::k_major(&OperandTile::new(64, 16, OperandFormat::PaddedRows)), None);
+    }
+}
