@@ -33,6 +33,11 @@ fn arg(name: &str) -> Option<String> {
 }
 
 fn run() -> Result<bool, Box<dyn std::error::Error>> {
+    if std::env::args().any(|a| a == "--sweep") {
+        let gpu = Gpu::new(0)?;
+        let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
+        return sweep(&gpu, &cache, &mut rand::rngs::StdRng::from_os_rng());
+    }
     let torch: Value = match arg("--torch") {
         Some(path) => serde_json::from_str(
             &std::fs::read_to_string(&path).map_err(|e| format!("cannot read torch baselines `{path}`: {e}"))?,
@@ -110,8 +115,42 @@ fn bench_gemm(
     torch: &Value,
     rng: &mut impl Rng,
 ) -> Result<Value, Box<dyn std::error::Error>> {
-    let n = 8192usize;
-    let compiled = cache.get(sparsefill_patterns::gemm::SOURCE, Some("gemm"), &[])?;
+    let n = GEMM_N;
+    let run = time_gemm(gpu, cache, &[], rng)?;
+    let (ms, worst, check_ok) = (run.ms, run.worst_rel, run.check_ok);
+    let tflops = 2.0 * (n as f64).powi(3) / (ms * 1e9);
+    let torch_ms = torch["matmul"]["ms"].as_f64();
+    let torch_tflops = torch_ms.map(|t| 2.0 * (n as f64).powi(3) / (t * 1e9));
+    println!(
+        "\n| GEMM bf16 {n}³ ({}) | check (256 sampled elements) | ours ms | ours TFLOP/s | torch.matmul ms | torch TFLOP/s | ours vs torch |\n|---|---|---|---|---|---|---|\n| gemm.tile | {} (worst rel {worst:.1e}) | {ms:.2} | {tflops:.1} | {} | {} | {} |",
+        gpu.arch(),
+        if check_ok { "ok" } else { "FAIL" },
+        torch_ms.map(|t| format!("{t:.3}")).unwrap_or_else(|| "-".into()),
+        torch_tflops.map(|t| format!("{t:.0}")).unwrap_or_else(|| "-".into()),
+        torch_ms.map(|t| format!("{:.3}x", t / ms)).unwrap_or_else(|| "-".into()),
+    );
+    Ok(
+        json!({ "n": n, "check_ok": check_ok, "worst_rel": worst, "ms": ms, "tflops": tflops, "torch_ms": torch_ms, "torch_tflops": torch_tflops }),
+    )
+}
+
+const GEMM_N: usize = 8192;
+
+/// One GEMM specialization at 8192³: checked on 256 sampled elements, then timed.
+struct GemmRun {
+    ms: f64,
+    worst_rel: f64,
+    check_ok: bool,
+}
+
+fn time_gemm(
+    gpu: &Gpu,
+    cache: &KernelCache,
+    consts: &[(String, sparsefill_compiler::ir::ConstValue)],
+    rng: &mut impl Rng,
+) -> Result<GemmRun, Box<dyn std::error::Error>> {
+    let n = GEMM_N;
+    let compiled = cache.get(sparsefill_patterns::gemm::SOURCE, Some("gemm"), consts)?;
     let loaded = gpu.load(&compiled, cache)?;
     let mut random =
         || HostTensor::from_f64(DType::BF16, &[n, n], (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect());
@@ -132,22 +171,51 @@ fn bench_gemm(
         let err = if got.is_finite() { (got - exact).abs() / exact.abs().max(1.0) } else { f64::INFINITY };
         worst = worst.max(err);
     }
-    let check_ok = worst <= 1e-2;
     let samples = gpu.time_ms(2, 10, || gpu.launch(&loaded, &args))?;
     let ms = median(&samples).unwrap_or(f32::NAN) as f64;
-    let tflops = 2.0 * (n as f64).powi(3) / (ms * 1e9);
-    let torch_ms = torch["matmul"]["ms"].as_f64();
-    let torch_tflops = torch_ms.map(|t| 2.0 * (n as f64).powi(3) / (t * 1e9));
-    println!(
-        "\n| GEMM bf16 {n}³ | check (256 sampled elements) | ours ms | ours TFLOP/s | torch.matmul ms | torch TFLOP/s | ours vs torch |\n|---|---|---|---|---|---|---|\n| gemm.tile (mma.sync, correctness-first) | {} (worst rel {worst:.1e}) | {ms:.2} | {tflops:.1} | {} | {} | {} |",
-        if check_ok { "ok" } else { "FAIL" },
-        torch_ms.map(|t| format!("{t:.3}")).unwrap_or_else(|| "-".into()),
-        torch_tflops.map(|t| format!("{t:.0}")).unwrap_or_else(|| "-".into()),
-        torch_ms.map(|t| format!("{:.3}x", t / ms)).unwrap_or_else(|| "-".into()),
-    );
-    Ok(
-        json!({ "n": n, "check_ok": check_ok, "worst_rel": worst, "ms": ms, "tflops": tflops, "torch_ms": torch_ms, "torch_tflops": torch_tflops }),
-    )
+    Ok(GemmRun { ms, worst_rel: worst, check_ok: worst <= 1e-2 })
+}
+
+/// `--sweep`: tile sizes of the GEMM and attention kernels on this run's lowering
+/// (`SPARSEFILL_ARCH=sm_80` picks mma.sync on a Hopper card), each checked and timed,
+/// to choose the shipped defaults. No baselines: compare rows of one run.
+fn sweep(gpu: &Gpu, cache: &KernelCache, rng: &mut impl Rng) -> Result<bool, Box<dyn std::error::Error>> {
+    use sparsefill_compiler::ir::ConstValue;
+    let int = |name: &str, v: i64| (name.to_string(), ConstValue::Int(v));
+    println!("card: {} ({})\n\n| GEMM 8192³ BM×BN×BK | check | ms | TFLOP/s |\n|---|---|---|---|", gpu.info().name, gpu.arch());
+    let mut all_ok = true;
+    for (bm, bn, bk) in [(128, 128, 32), (128, 128, 64), (128, 256, 32), (128, 256, 64)] {
+        let consts = [int("BM", bm), int("BN", bn), int("BK", bk)];
+        match time_gemm(gpu, cache, &consts, rng) {
+            Ok(run) => {
+                all_ok &= run.check_ok;
+                let tflops = 2.0 * (GEMM_N as f64).powi(3) / (run.ms * 1e9);
+                println!("| {bm}×{bn}×{bk} | {} ({:.1e}) | {:.2} | {tflops:.0} |", if run.check_ok { "ok" } else { "FAIL" }, run.worst_rel, run.ms);
+            }
+            Err(e) => println!("| {bm}×{bn}×{bk} | error: {e} | - | - |"),
+        }
+    }
+    println!("\n| attention D=128 causal, BM×BN | S | check | ms | TFLOP/s |\n|---|---|---|---|---|");
+    for (bm, bn) in [(128, 64), (128, 128), (64, 64), (64, 128)] {
+        for (len, heads) in [(8192usize, 32usize), (32768, 32)] {
+            match time_attention(gpu, cache, len, heads, true, &[int("BM", bm), int("BN", bn)], rng) {
+                Ok(run) => {
+                    all_ok &= run.check.is_ok();
+                    println!(
+                        "| {bm}×{bn} | {len} | {} | {:.2} | {:.0} |",
+                        match &run.check {
+                            Ok(()) => "ok".to_string(),
+                            Err(e) => format!("FAIL: {e}"),
+                        },
+                        run.ms,
+                        run.tflops
+                    );
+                }
+                Err(e) => println!("| {bm}×{bn} | {len} | error: {e} | - | - |"),
+            }
+        }
+    }
+    Ok(all_ok)
 }
 
 /// Dense attention shapes of the tensor-core issue: (sequence length, heads), bf16,
@@ -156,8 +224,7 @@ fn bench_gemm(
 const ATTENTION_SHAPES: [(usize, usize); 3] = [(8192, 32), (32768, 32), (131072, 8)];
 
 /// attention.tile (BM = 128, BN = 64) against torch SDPA's flash (FlashAttention-2) and
-/// cuDNN backends, timed in the same run. A few rows (the first, the last and random
-/// ones) are checked against the f64 reference; o and lse are poisoned first.
+/// cuDNN backends, timed in the same run ([`time_attention`]).
 fn bench_attention(
     gpu: &Gpu,
     cache: &KernelCache,
@@ -165,47 +232,15 @@ fn bench_attention(
     rng: &mut impl Rng,
 ) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
     use sparsefill_compiler::ir::ConstValue;
-    use sparsefill_patterns::attention::{self, AttentionShape};
-    use sparsefill_patterns::gpu::{launch, upload, DeviceArg};
     println!(
-        "\n| attention bf16 D=128 | check (sampled rows) | ours ms | ours TFLOP/s | SDPA flash ms | ours vs flash | SDPA cuDNN ms | ours vs cuDNN |\n|---|---|---|---|---|---|---|---|"
+        "\n| attention bf16 D=128 ({}) | check (sampled rows) | ours ms | ours TFLOP/s | SDPA flash ms | ours vs flash | SDPA cuDNN ms | ours vs cuDNN |\n|---|---|---|---|---|---|---|---|",
+        gpu.arch()
     );
     let mut out = Vec::new();
     for (len, heads) in ATTENTION_SHAPES {
         for causal in [true, false] {
-            let shape = AttentionShape { seqlens: vec![len], heads, kv_heads: heads, head_dim: 128, causal };
-            let mut case = attention::case(&shape, 64, rng)?;
-            for (name, value) in case.consts.iter_mut() {
-                if name == "BM" {
-                    *value = ConstValue::Int(128);
-                }
-            }
-            attention::check_args(&case.args)?;
-            let compiled = cache.get(attention::SOURCE, None, &case.consts)?;
-            let loaded = gpu.load(&compiled, cache)?;
-            let device = upload(gpu, &case.args)?;
-            for index in [attention::O, attention::LSE] {
-                if let DeviceArg::Tensor(t) = &device[index] {
-                    t.poison()?;
-                }
-            }
-            launch(gpu, &loaded, &device)?;
-            gpu.synchronize()?;
-            let download = |index: usize| -> Result<HostTensor, Box<dyn std::error::Error>> {
-                match &device[index] {
-                    DeviceArg::Tensor(t) => Ok(t.download()?),
-                    _ => Err(format!("attention argument {index} is not a tensor").into()),
-                }
-            };
-            let (o, lse) = (download(attention::O)?, download(attention::LSE)?);
-            let mut rows = vec![0, len - 1];
-            rows.extend((0..2).map(|_| rng.random_range(0..len)));
-            let got = attention::gather(&shape, &o, &lse, &rows)?;
-            let check = attention::check_outputs(&got, &case.reference(&rows)?);
-            let samples = gpu.time_ms(1, 5, || launch(gpu, &loaded, &device))?;
-            let ms = median(&samples).unwrap_or(f32::NAN) as f64;
-            // 2 dots of 2·S·S·D flops per head; causal computes half of them.
-            let flops = 4.0 * (len as f64).powi(2) * 128.0 * heads as f64 / if causal { 2.0 } else { 1.0 };
+            let run = time_attention(gpu, cache, len, heads, causal, &[("BM".to_string(), ConstValue::Int(128))], rng)?;
+            let ms = run.ms;
             let key = format!("{len}x{heads}{}", if causal { "_causal" } else { "" });
             let peer = |backend: &str| torch["attention"][&key][backend].as_f64();
             let (flash, cudnn) = (peer("flash_ms"), peer("cudnn_ms"));
@@ -214,21 +249,79 @@ fn bench_attention(
             println!(
                 "| S={len} H={heads} {} | {} | {ms:.2} | {:.0} | {} | {} | {} | {} |",
                 if causal { "causal" } else { "non-causal" },
-                match &check {
+                match &run.check {
                     Ok(()) => "ok".to_string(),
                     Err(e) => format!("FAIL: {e}"),
                 },
-                flops / (ms * 1e9),
+                run.tflops,
                 fmt_ms(flash),
                 fmt_ratio(flash),
                 fmt_ms(cudnn),
                 fmt_ratio(cudnn),
             );
             out.push(json!({
-                "len": len, "heads": heads, "causal": causal, "check_ok": check.is_ok(), "ms": ms,
-                "tflops": flops / (ms * 1e9), "flash_ms": flash, "cudnn_ms": cudnn,
+                "len": len, "heads": heads, "causal": causal, "check_ok": run.check.is_ok(), "ms": ms,
+                "tflops": run.tflops, "flash_ms": flash, "cudnn_ms": cudnn,
             }));
         }
     }
     Ok(out)
+}
+
+/// One timed attention specialization: sampled rows checked, then the median time.
+struct AttentionRun {
+    check: Result<(), String>,
+    ms: f64,
+    tflops: f64,
+}
+
+/// attention.tile on one sequence of `len` tokens, `heads` heads, D = 128, with the
+/// given consts over the case's defaults. A few rows (the first, the last and random
+/// ones) are checked against the f64 reference; o and lse are poisoned first.
+fn time_attention(
+    gpu: &Gpu,
+    cache: &KernelCache,
+    len: usize,
+    heads: usize,
+    causal: bool,
+    consts: &[(String, sparsefill_compiler::ir::ConstValue)],
+    rng: &mut impl Rng,
+) -> Result<AttentionRun, Box<dyn std::error::Error>> {
+    use sparsefill_patterns::attention::{self, AttentionShape};
+    use sparsefill_patterns::gpu::{launch, upload, DeviceArg};
+    let shape = AttentionShape { seqlens: vec![len], heads, kv_heads: heads, head_dim: 128, causal };
+    let mut case = attention::case(&shape, 64, rng)?;
+    for (name, value) in consts {
+        match case.consts.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = value.clone(),
+            None => case.consts.push((name.clone(), value.clone())),
+        }
+    }
+    attention::check_args(&case.args)?;
+    let compiled = cache.get(attention::SOURCE, None, &case.consts)?;
+    let loaded = gpu.load(&compiled, cache)?;
+    let device = upload(gpu, &case.args)?;
+    for index in [attention::O, attention::LSE] {
+        if let DeviceArg::Tensor(t) = &device[index] {
+            t.poison()?;
+        }
+    }
+    launch(gpu, &loaded, &device)?;
+    gpu.synchronize()?;
+    let download = |index: usize| -> Result<HostTensor, Box<dyn std::error::Error>> {
+        match &device[index] {
+            DeviceArg::Tensor(t) => Ok(t.download()?),
+            _ => Err(format!("attention argument {index} is not a tensor").into()),
+        }
+    };
+    let (o, lse) = (download(attention::O)?, download(attention::LSE)?);
+    let mut rows = vec![0, len - 1];
+    rows.extend((0..2).map(|_| rng.random_range(0..len)));
+    let got = attention::gather(&shape, &o, &lse, &rows)?;
+    let check = attention::check_outputs(&got, &case.reference(&rows)?).map_err(|e| e.to_string());
+    let samples = gpu.time_ms(1, 5, || launch(gpu, &loaded, &device))?;
+    let ms = median(&samples).unwrap_or(f32::NAN) as f64;
+    // 2 dots of 2·S·S·D flops per head; causal computes half of them.
+    let flops = 4.0 * (len as f64).powi(2) * 128.0 * heads as f64 / if causal { 2.0 } else { 1.0 };
+    Ok(AttentionRun { check, ms, tflops: flops / (ms * 1e9) })
 }
