@@ -27,7 +27,7 @@ fn cold_compile(c: &mut Criterion) {
 fn warm_cache_hit(c: &mut Criterion) {
     let mut group = c.benchmark_group("warm_cache_hit");
     // Memory only: the disk level is not involved in a warm hit.
-    let cache = KernelCache::new(CacheConfig { dir: None, arch: Arch::Sm90a });
+    let cache = KernelCache::new(CacheConfig::in_memory(Arch::Sm90a));
     for kernel in Shipped::ALL {
         let consts = kernel.consts_for(&kernel.bench_shape());
         cache.get(kernel.source(), None, &consts).expect("shipped kernels compile");

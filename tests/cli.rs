@@ -52,6 +52,16 @@ fn emits_ptx_for_sm90a() {
 }
 
 #[test]
+fn wgmma_lowering_emits_wgmma_on_sm90a() {
+    check_ok(&["compile", "patterns/kernels/gemm.tile", "--kernel", "gemm", "--mma", "wgmma"], "wgmma.mma_async");
+}
+
+#[test]
+fn unknown_mma_lowering_lists_supported() {
+    check_err(&["compile", "patterns/kernels/gemm.tile", "--kernel", "gemm", "--mma", "hmma"], "mma-sync, wgmma");
+}
+
+#[test]
 fn printed_ir_parses_back() {
     let o = sparsefill(&["compile", "patterns/kernels/rmsnorm.tile", "--emit", "ir"]);
     assert!(o.status.success(), "{}", stderr(&o));

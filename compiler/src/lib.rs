@@ -51,3 +51,12 @@ pub fn lower_source(src: &str, kernel: Option<&str>, consts: &[(String, ConstVal
 pub fn compile_ir(kernel: &Kernel, arch: target::Arch) -> Result<codegen::PtxModule, CompileError> {
     Ok(codegen::emit(kernel, arch)?)
 }
+
+/// [`compile_ir`] with code generation options.
+pub fn compile_ir_with(
+    kernel: &Kernel,
+    arch: target::Arch,
+    options: &codegen::CodegenOptions,
+) -> Result<codegen::PtxModule, CompileError> {
+    Ok(codegen::emit_with(kernel, arch, options)?)
+}

@@ -115,7 +115,7 @@ fn gpu() -> Gpu {
 }
 
 fn cache_in(gpu: &Gpu, dir: &Path) -> KernelCache {
-    KernelCache::with_toolchain(CacheConfig { dir: Some(dir.to_path_buf()), arch: gpu.arch() }, Arc::new(HandWritten))
+    KernelCache::with_toolchain(CacheConfig { dir: Some(dir.to_path_buf()), ..CacheConfig::in_memory(gpu.arch()) }, Arc::new(HandWritten))
 }
 
 fn scale_kernel(gpu: &Gpu) -> Arc<LoadedKernel> {
@@ -311,7 +311,7 @@ fn broken_ptx_reports_the_jit_log() {
         }
     }
     let gpu = gpu();
-    let cache = KernelCache::with_toolchain(CacheConfig { dir: None, arch: gpu.arch() }, Arc::new(Broken));
+    let cache = KernelCache::with_toolchain(CacheConfig::in_memory(gpu.arch()), Arc::new(Broken));
     let err = gpu.load(&cache.get("scale", None, &[]).unwrap(), &cache).err().map(|e| e.to_string());
     let err = err.unwrap_or_default();
     assert!(err.starts_with("linking the PTX of `scale` into a cubin failed") && err.contains("ptxas"), "{err}");
@@ -340,7 +340,7 @@ grid(cdiv(N, BLOCK)) warps(4) {
 fn real_pipeline_adds_vectors() {
     let gpu = gpu();
     let dir = tempfile::tempdir().unwrap();
-    let cache = KernelCache::new(CacheConfig { dir: Some(dir.path().to_path_buf()), arch: gpu.arch() });
+    let cache = KernelCache::new(CacheConfig { dir: Some(dir.path().to_path_buf()), ..CacheConfig::in_memory(gpu.arch()) });
     let compiled = cache.get(VECTOR_ADD, None, &[]).unwrap();
     let kernel = gpu.load(&compiled, &cache).unwrap();
     let (a, b) = (random(DType::F32, &[1000], 11), random(DType::F32, &[1000], 12));

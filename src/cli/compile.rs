@@ -3,11 +3,20 @@
 use super::{CliError, Emit};
 use sparsefill_compiler::ir::ConstValue;
 use sparsefill_compiler::target::Arch;
-use sparsefill_compiler::{check, compile_ir, ir, passes, syntax, CompileError};
+use sparsefill_compiler::codegen::{CodegenOptions, MmaLowering};
+use sparsefill_compiler::{check, compile_ir_with, ir, passes, syntax, CompileError};
 use std::path::Path;
 
-pub fn run(file: &Path, kernel: Option<&str>, consts: &[String], arch: &str, emit: Emit) -> Result<String, CliError> {
+pub fn run(
+    file: &Path,
+    kernel: Option<&str>,
+    consts: &[String],
+    arch: &str,
+    emit: Emit,
+    mma: MmaLowering,
+) -> Result<String, CliError> {
     let arch: Arch = arch.parse()?;
+    let options = CodegenOptions { mma };
     let consts = consts.iter().map(|c| parse_const(c)).collect::<Result<Vec<_>, _>>()?;
     let src = std::fs::read_to_string(file).map_err(|source| CliError::Read { path: file.to_path_buf(), source })?;
     let name = file.display().to_string();
@@ -23,8 +32,8 @@ pub fn run(file: &Path, kernel: Option<&str>, consts: &[String], arch: &str, emi
     Ok(match emit {
         Emit::Ast => unreachable!("handled above"),
         Emit::Ir => ir::print::print_kernel(&kernel_ir),
-        Emit::Llvm => compile_ir(&kernel_ir, arch)?.llvm_ir,
-        Emit::Ptx => compile_ir(&kernel_ir, arch)?.ptx,
+        Emit::Llvm => compile_ir_with(&kernel_ir, arch, &options)?.llvm_ir,
+        Emit::Ptx => compile_ir_with(&kernel_ir, arch, &options)?.ptx,
     })
 }
 

@@ -38,6 +38,9 @@ pub enum Command {
         /// The stage to print.
         #[arg(long, value_enum, default_value_t = Emit::Ptx)]
         emit: Emit,
+        /// How `dot` runs on the tensor cores (`wgmma` applies on sm_90a only).
+        #[arg(long, value_enum, default_value_t = Mma::MmaSync)]
+        mma: Mma,
     },
     /// Compile every shipped kernel, check it against its f64 reference (on the GPU
     /// when one is present, else on the CPU interpreter) and print a table.
@@ -60,10 +63,28 @@ pub enum Emit {
     Ptx,
 }
 
+/// The tensor-core lowering of `compile --mma`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mma {
+    /// `mma.sync` per warp (every target).
+    MmaSync,
+    /// `wgmma.mma_async` per warpgroup on sm_90a.
+    Wgmma,
+}
+
+impl From<Mma> for sparsefill_compiler::codegen::MmaLowering {
+    fn from(m: Mma) -> Self {
+        match m {
+            Mma::MmaSync => sparsefill_compiler::codegen::MmaLowering::MmaSync,
+            Mma::Wgmma => sparsefill_compiler::codegen::MmaLowering::Wgmma,
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Compile { file, kernel, consts, arch, emit } => {
-            let out = compile::run(&file, kernel.as_deref(), &consts, &arch, emit)?;
+        Command::Compile { file, kernel, consts, arch, emit, mma } => {
+            let out = compile::run(&file, kernel.as_deref(), &consts, &arch, emit, mma.into())?;
             print!("{out}");
             Ok(())
         }

@@ -40,6 +40,7 @@ pub(super) struct Lowerer<'a, 'ctx> {
     pub params: Vec<ParamValue<'ctx>>,
     pub shared: SharedMemory<'ctx>,
     pub arch: crate::target::Arch,
+    pub mma: super::MmaLowering,
     /// How `dot` operands sit in shared memory on this target.
     pub operand_format: OperandFormat,
     /// Each value's placement ([`plan`]).
@@ -67,6 +68,7 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
         kernel: &'a Kernel,
         params: Vec<ParamValue<'ctx>>,
         arch: crate::target::Arch,
+        options: &super::CodegenOptions,
     ) -> Result<Self, CodegenError> {
         let tid = intrinsic_result(module, &builder, "llvm.nvvm.read.ptx.sreg.tid.x", &[], &[])?;
         let mut defs = vec![None; kernel.value_types.len()];
@@ -83,7 +85,8 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             params,
             shared: SharedMemory::new(arch),
             arch,
-            operand_format: OperandFormat::for_arch(arch),
+            mma: options.mma,
+            operand_format: OperandFormat::for_target(arch, options.mma),
             placements: plan.placements,
             fused_adds: plan.fused_adds,
             defs,

@@ -29,6 +29,7 @@ pub(super) fn lower_kernel<'ctx>(
     module: &Module<'ctx>,
     kernel: &Kernel,
     arch: crate::target::Arch,
+    options: &super::CodegenOptions,
 ) -> Result<u32, CodegenError> {
     check_entry_name(&kernel.name)?;
     if !kernel.num_warps.is_power_of_two() || kernel.num_warps > 32 {
@@ -41,7 +42,7 @@ pub(super) fn lower_kernel<'ctx>(
     let builder = context.create_builder();
     builder.position_at_end(context.append_basic_block(function, "entry"));
     let params = entry_params(context, &builder, function, kernel)?;
-    let mut lowerer = Lowerer::new(context, module, builder, function, kernel, params, arch)?;
+    let mut lowerer = Lowerer::new(context, module, builder, function, kernel, params, arch, options)?;
     lowerer.lower_insts(&kernel.body.insts)?;
     lowerer.builder.build_return(None)?;
     let Lowerer { shared, .. } = lowerer;

@@ -81,15 +81,60 @@ impl From<inkwell::builder::BuilderError> for CodegenError {
 /// (allocas, repeated address math, empty blocks) in about 2 ms.
 const MIDDLE_END_PIPELINE: &str = "function(sroa,early-cse,simplifycfg)";
 
-/// Compiles one specialized kernel to PTX for `arch`. Safe to call from many threads.
+/// How `dot` runs on the tensor cores of targets that have a choice (sm_90a).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MmaLowering {
+    /// `mma.sync` per warp, operands through `ldmatrix` — every target.
+    #[default]
+    MmaSync,
+    /// `wgmma.mma_async` per warpgroup where the target has it (sm_90a) and the dot's
+    /// warps allow it; `mma.sync` elsewhere. Correct, and on an H200 today slower than
+    /// `MmaSync`: each product is waited for at once (docs/perf/2026-11-28-h200-wgmma.md).
+    Wgmma,
+}
+
+impl MmaLowering {
+    pub const ALL: [MmaLowering; 2] = [MmaLowering::MmaSync, MmaLowering::Wgmma];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MmaLowering::MmaSync => "mma.sync",
+            MmaLowering::Wgmma => "wgmma",
+        }
+    }
+}
+
+impl std::str::FromStr for MmaLowering {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<MmaLowering, String> {
+        MmaLowering::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
+            let names: Vec<_> = MmaLowering::ALL.iter().map(|m| m.name()).collect();
+            format!("unknown mma lowering `{s}`; supported: {}", names.join(", "))
+        })
+    }
+}
+
+/// Code generation choices that change the PTX of one kernel for one target.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CodegenOptions {
+    pub mma: MmaLowering,
+}
+
+/// Compiles one specialized kernel to PTX for `arch` with the default options.
 pub fn emit(kernel: &Kernel, arch: Arch) -> Result<PtxModule, CodegenError> {
+    emit_with(kernel, arch, &CodegenOptions::default())
+}
+
+/// Compiles one specialized kernel to PTX for `arch`. Safe to call from many threads.
+pub fn emit_with(kernel: &Kernel, arch: Arch, options: &CodegenOptions) -> Result<PtxModule, CodegenError> {
     let machine = target::machine(arch)?;
     let context = Context::create();
     let module = context.create_module(&kernel.name);
     module.set_triple(&machine.get_triple());
     module.set_data_layout(&machine.get_target_data().get_data_layout());
 
-    let shared_bytes = lower::lower_kernel(&context, &module, kernel, arch)?;
+    let shared_bytes = lower::lower_kernel(&context, &module, kernel, arch, options)?;
     module.verify().map_err(|e| CodegenError::Llvm(format!("generated module does not verify: {e}")))?;
     module
         .run_passes(MIDDLE_END_PIPELINE, &machine, PassBuilderOptions::create())

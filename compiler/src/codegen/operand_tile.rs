@@ -3,9 +3,9 @@
 //! tiles, `dot`'s own staging) and everything that reads them (`ldmatrix`, `wgmma`
 //! descriptors).
 //!
-//! - **Padded rows** (sm_80): row-major, each row [`PAD`] halves longer than the tile,
+//! - **Padded rows** (sm_80, and sm_90a with mma.sync): row-major, each row [`PAD`] halves longer than the tile,
 //!   so the eight row addresses of one `ldmatrix` matrix fall in eight bank groups.
-//! - **Core matrices** (sm_90a): the tile cut into 8x8 core matrices, each 8 rows of 16
+//! - **Core matrices** (sm_90a with [`MmaLowering::Wgmma`]): the tile cut into 8x8 core matrices, each 8 rows of 16
 //!   bytes in 128 contiguous bytes, the core matrices of an 8-row group side by side:
 //!
 //!   ```text
@@ -29,7 +29,7 @@ use inkwell::values::IntValue;
 
 use super::context::Lowerer;
 use super::layout::Layout;
-use super::CodegenError;
+use super::{CodegenError, MmaLowering};
 use crate::ir::Type;
 use crate::target::Arch;
 
@@ -49,11 +49,11 @@ pub(super) enum OperandFormat {
 }
 
 impl OperandFormat {
-    /// Core matrices where `wgmma` can read them, padded rows elsewhere.
-    pub fn for_arch(arch: Arch) -> OperandFormat {
-        match arch {
-            Arch::Sm80 => OperandFormat::PaddedRows,
-            Arch::Sm90a => OperandFormat::CoreMatrices,
+    /// Core matrices where `wgmma` reads them, padded rows elsewhere.
+    pub fn for_target(arch: Arch, mma: MmaLowering) -> OperandFormat {
+        match (arch, mma) {
+            (Arch::Sm90a, MmaLowering::Wgmma) => OperandFormat::CoreMatrices,
+            _ => OperandFormat::PaddedRows,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `dot` on Hopper: `wgmma.mma_async.sync.aligned.m64nNk16.f32.{bf16,f16}` (sm_90a).
+//! `dot` on Hopper: `wgmma.mma_async.sync.aligned.m64nNk16.f32.{bf16,f16}` (sm_90a, with
+//! [`MmaLowering::Wgmma`]).
 //!
 //! A warpgroup (four consecutive warps) multiplies a 64-row slice of the lhs by the
 //! whole rhs per instruction. Its result registers are mma.sync's C layout repeated
@@ -36,7 +37,7 @@ use super::context::{Lowerer, Regs};
 use super::dot::{DotShape, LhsOperand, Operands, RhsOrder};
 use super::layout::{WarpGrid, WARP_LANE_BITS};
 use super::operand_tile::OperandTile;
-use super::CodegenError;
+use super::{CodegenError, MmaLowering};
 use crate::target::Arch;
 
 /// Widest N one instruction takes.
@@ -74,7 +75,9 @@ impl DescriptorStrides {
 impl<'ctx> Lowerer<'_, 'ctx> {
     /// Whether a dot with this warp grid runs on `wgmma` (module docs).
     pub(super) fn takes_wgmma(&self, shape: &DotShape, grid: WarpGrid) -> bool {
-        self.arch == Arch::Sm90a && grid.warps_n == 0 && grid.warps_m >= WARPGROUP_WARP_BITS && shape.n <= MAX_N
+        self.mma == MmaLowering::Wgmma
+            && self.arch == Arch::Sm90a
+            && grid.warps_n == 0 && grid.warps_m >= WARPGROUP_WARP_BITS && shape.n <= MAX_N
     }
 
     /// The product in the accumulator layout, one `wgmma` per warpgroup, m-tile and

@@ -30,7 +30,8 @@ use sparsefill_compiler::codegen::PtxModule;
 use sparsefill_compiler::ir::print::print_kernel;
 use sparsefill_compiler::ir::{ConstValue, Kernel};
 use sparsefill_compiler::target::Arch;
-use sparsefill_compiler::{compile_ir, lower_source, CompileError};
+use sparsefill_compiler::codegen::{CodegenOptions, MmaLowering};
+use sparsefill_compiler::{compile_ir_with, lower_source, CompileError};
 
 use crate::error::RuntimeError;
 use disk::{Corruption, DiskStore, EntryKind, Lookup};
@@ -49,7 +50,10 @@ pub trait Toolchain: Send + Sync {
 }
 
 /// `sparsefill_compiler`'s pipeline: the default toolchain.
-pub struct SparsefillToolchain;
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SparsefillToolchain {
+    pub codegen: CodegenOptions,
+}
 
 impl Toolchain for SparsefillToolchain {
     fn lower(&self, src: &str, kernel: Option<&str>, consts: &[(String, ConstValue)]) -> Result<Kernel, CompileError> {
@@ -57,12 +61,12 @@ impl Toolchain for SparsefillToolchain {
     }
 
     fn codegen(&self, kernel: &Kernel, arch: Arch) -> Result<PtxModule, CompileError> {
-        compile_ir(kernel, arch)
+        compile_ir_with(kernel, arch, &self.codegen)
     }
 
     fn options(&self) -> String {
-        // `compile_ir` has no knobs yet; a new one must show up here.
-        "default".to_string()
+        // Every field of CodegenOptions must show up here.
+        format!("mma={}", self.codegen.mma.name())
     }
 }
 
@@ -71,18 +75,40 @@ pub struct CacheConfig {
     /// Where entries persist; `None` keeps them in memory only.
     pub dir: Option<PathBuf>,
     pub arch: Arch,
+    /// Code generation options of [`KernelCache::new`]'s compiler (a cache given its own
+    /// toolchain ignores them).
+    pub codegen: CodegenOptions,
 }
 
 impl CacheConfig {
+    /// In memory only, default code generation.
+    pub fn in_memory(arch: Arch) -> CacheConfig {
+        CacheConfig { dir: None, arch, codegen: CodegenOptions::default() }
+    }
+
     /// `$SPARSEFILL_CACHE_DIR`, else `~/.cache/sparsefill`; without `$HOME`, a folder in
     /// the system temp dir (with a note on stderr, since it may not survive a reboot).
+    /// `$SPARSEFILL_MMA` picks the tensor-core lowering (`mma.sync`, the default, or
+    /// `wgmma`); an unknown value is reported on stderr and the default kept.
     pub fn from_env(arch: Arch) -> CacheConfig {
         let (dir, fallback) =
             default_dir(std::env::var_os("SPARSEFILL_CACHE_DIR"), std::env::var_os("HOME"), std::env::temp_dir());
         if fallback {
             eprintln!("sparsefill: note: $HOME is not set; caching kernels in {}", dir.display());
         }
-        CacheConfig { dir: Some(dir), arch }
+        let mma = mma_lowering(std::env::var("SPARSEFILL_MMA").ok().as_deref()).unwrap_or_else(|e| {
+            eprintln!("sparsefill: warning: SPARSEFILL_MMA: {e}; using {}", MmaLowering::default().name());
+            MmaLowering::default()
+        });
+        CacheConfig { dir: Some(dir), arch, codegen: CodegenOptions { mma } }
+    }
+}
+
+/// The lowering `$SPARSEFILL_MMA` asks for; unset or empty is the default.
+fn mma_lowering(value: Option<&str>) -> Result<MmaLowering, String> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(MmaLowering::default()),
+        Some(v) => v.parse(),
     }
 }
 
@@ -191,7 +217,8 @@ pub struct KernelCache {
 impl KernelCache {
     /// A cache over the real compiler.
     pub fn new(config: CacheConfig) -> KernelCache {
-        KernelCache::with_toolchain(config, Arc::new(SparsefillToolchain))
+        let toolchain = SparsefillToolchain { codegen: config.codegen };
+        KernelCache::with_toolchain(config, Arc::new(toolchain))
     }
 
     pub fn with_toolchain(config: CacheConfig, toolchain: Arc<dyn Toolchain>) -> KernelCache {
@@ -375,4 +402,30 @@ fn trace(line: impl FnOnce() -> String) {
 
 fn lookup_line(kernel: &str, key: &str, word: &str) -> String {
     format!("cache: {kernel} {} {word}", key::short(key))
+}
+
+#[cfg(test)]
+mod mma_env_tests {
+    use super::*;
+
+    #[test]
+    fn unset_mma_is_mma_sync() {
+        assert_eq!(mma_lowering(None), Ok(MmaLowering::MmaSync));
+    }
+
+    #[test]
+    fn wgmma_is_accepted() {
+        assert_eq!(mma_lowering(Some("wgmma")), Ok(MmaLowering::Wgmma));
+    }
+
+    #[test]
+    fn unknown_mma_names_the_supported_ones() {
+        assert_eq!(mma_lowering(Some("hmma")), Err("unknown mma lowering `hmma`; supported: mma.sync, wgmma".to_string()));
+    }
+
+    #[test]
+    fn lowerings_have_different_cache_options() {
+        let option = |mma| SparsefillToolchain { codegen: CodegenOptions { mma } }.options();
+        assert_ne!(option(MmaLowering::MmaSync), option(MmaLowering::Wgmma));
+    }
 }

@@ -61,7 +61,7 @@ impl Toolchain for Fake {
 
 fn cache_in(dir: Option<&Path>, arch: Arch) -> (KernelCache, Arc<Fake>) {
     let fake = Arc::new(Fake::default());
-    let config = CacheConfig { dir: dir.map(Path::to_path_buf), arch };
+    let config = CacheConfig { dir: dir.map(Path::to_path_buf), ..CacheConfig::in_memory(arch) };
     (KernelCache::with_toolchain(config, fake.clone()), fake)
 }
 

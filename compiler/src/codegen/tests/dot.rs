@@ -2,7 +2,8 @@
 //! sm_80 and for warp grids wgmma cannot take; wgmma on sm_90a), that they assemble
 //! without spills, and the shared-memory limit.
 
-use super::{check_assembles, check_no_spills, emit_ok, one_program_grid};
+use super::{check_assembles, check_assembles_with, check_no_spills, emit_ok, emit_ok_with, one_program_grid};
+use crate::codegen::{CodegenOptions, MmaLowering};
 use crate::ir::builder::KernelBuilder;
 use crate::ir::{DType, Index, Kernel};
 use crate::target::Arch;
@@ -35,13 +36,38 @@ fn matmul(dtype: DType, [m, k, n]: [u32; 3], trans_rhs: bool) -> Kernel {
     kb.finish()
 }
 
-/// sm_80's PTX: mma.sync, operands read by ldmatrix.
+/// sm_80's PTX: mma.sync, operands read by ldmatrix from padded rows.
 fn ptx(dtype: DType, mkn: [u32; 3]) -> String {
     emit_ok(&matmul(dtype, mkn, false), Arch::Sm80).ptx
 }
 
+const WGMMA: CodegenOptions = CodegenOptions { mma: MmaLowering::Wgmma };
+
+/// sm_90a's PTX with the wgmma lowering.
 fn hopper_ptx(mkn: [u32; 3], trans_rhs: bool) -> String {
-    emit_ok(&matmul(DType::BF16, mkn, trans_rhs), Arch::Sm90a).ptx
+    emit_ok_with(&matmul(DType::BF16, mkn, trans_rhs), Arch::Sm90a, &WGMMA).ptx
+}
+
+#[test]
+fn hopper_dot_uses_mma_sync_by_default() {
+    let ptx = emit_ok(&matmul(DType::BF16, [64, 32, 64], false), Arch::Sm90a).ptx;
+    assert!(ptx.contains("mma.sync.aligned.m16n8k16") && !ptx.contains("wgmma"));
+}
+
+#[test]
+fn wgmma_lowering_keeps_mma_sync_on_sm_80() {
+    let ptx = emit_ok_with(&matmul(DType::BF16, [64, 32, 64], false), Arch::Sm80, &WGMMA).ptx;
+    assert!(!ptx.contains("wgmma"));
+}
+
+#[test]
+fn wgmma_dot_assembles_without_spills() {
+    check_no_spills(&check_assembles_with(&matmul(DType::BF16, [64, 32, 64], false), &WGMMA));
+}
+
+#[test]
+fn wgmma_dot_with_transposed_rhs_assembles_without_spills() {
+    check_no_spills(&check_assembles_with(&matmul(DType::BF16, [64, 64, 64], true), &WGMMA));
 }
 
 #[test]
@@ -105,7 +131,8 @@ fn hopper_transposed_rhs_is_read_k_major() {
 #[test]
 fn hopper_operands_sit_in_core_matrices_without_padding() {
     // lhs 64 x 32 and rhs 32 x 64 halves, unpadded, and the f32 [64, 64] store's scratch.
-    assert_eq!(emit_ok(&matmul(DType::BF16, [64, 32, 64], false), Arch::Sm90a).shared_bytes, 4096 + 4096 + 16384);
+    let module = emit_ok_with(&matmul(DType::BF16, [64, 32, 64], false), Arch::Sm90a, &WGMMA);
+    assert_eq!(module.shared_bytes, 4096 + 4096 + 16384);
 }
 
 #[test]

@@ -10,7 +10,7 @@ mod ops;
 mod pipeline;
 
 use super::ptxas::{assemble, available_for_tests, PtxasReport};
-use super::{emit, PtxModule};
+use super::{emit_with, CodegenOptions, PtxModule};
 use crate::ir::builder::KernelBuilder;
 use crate::ir::verify::verify;
 use crate::ir::{Kernel, ParamId};
@@ -19,10 +19,14 @@ use crate::target::Arch;
 /// `kernel`'s PTX for `arch`; the kernel must be valid IR, so a test cannot pass on
 /// code generation of IR the front end would never produce.
 pub(super) fn emit_ok(kernel: &Kernel, arch: Arch) -> PtxModule {
+    emit_ok_with(kernel, arch, &CodegenOptions::default())
+}
+
+pub(super) fn emit_ok_with(kernel: &Kernel, arch: Arch, options: &CodegenOptions) -> PtxModule {
     if let Err(e) = verify(kernel) {
         panic!("test kernel `{}` is invalid: {e}", kernel.name);
     }
-    match emit(kernel, arch) {
+    match emit_with(kernel, arch, options) {
         Ok(module) => module,
         Err(e) => panic!("emit `{}` for {arch}: {e}", kernel.name),
     }
@@ -31,12 +35,16 @@ pub(super) fn emit_ok(kernel: &Kernel, arch: Arch) -> PtxModule {
 /// ptxas's report for `kernel` on every target; empty (with a notice) when ptxas is
 /// missing and not required.
 pub(super) fn check_assembles(kernel: &Kernel) -> Vec<(Arch, PtxasReport)> {
+    check_assembles_with(kernel, &CodegenOptions::default())
+}
+
+pub(super) fn check_assembles_with(kernel: &Kernel, options: &CodegenOptions) -> Vec<(Arch, PtxasReport)> {
     if !available_for_tests(&format!("`{}`", kernel.name)) {
         return Vec::new();
     }
     Arch::ALL
         .into_iter()
-        .map(|arch| match assemble(&emit_ok(kernel, arch).ptx, arch) {
+        .map(|arch| match assemble(&emit_ok_with(kernel, arch, options).ptx, arch) {
             Ok(report) => {
                 eprintln!("{} on {arch}: {} registers", kernel.name, report.registers);
                 (arch, report)
