@@ -182,7 +182,11 @@ fn time_gemm(
 fn sweep(gpu: &Gpu, cache: &KernelCache, rng: &mut impl Rng) -> Result<bool, Box<dyn std::error::Error>> {
     use sparsefill_compiler::ir::ConstValue;
     let int = |name: &str, v: i64| (name.to_string(), ConstValue::Int(v));
-    println!("card: {} ({})\n\n| GEMM 8192³ BM×BN×BK | check | ms | TFLOP/s |\n|---|---|---|---|", gpu.info().name, gpu.arch());
+    println!(
+        "card: {} ({})\n\n| GEMM 8192³ BM×BN×BK | check | ms | TFLOP/s |\n|---|---|---|---|",
+        gpu.info().name,
+        gpu.arch()
+    );
     let mut all_ok = true;
     for (bm, bn, bk) in [(128, 128, 32), (128, 128, 64), (128, 256, 32), (128, 256, 64)] {
         let consts = [int("BM", bm), int("BN", bn), int("BK", bk)];
@@ -190,7 +194,12 @@ fn sweep(gpu: &Gpu, cache: &KernelCache, rng: &mut impl Rng) -> Result<bool, Box
             Ok(run) => {
                 all_ok &= run.check_ok;
                 let tflops = 2.0 * (GEMM_N as f64).powi(3) / (run.ms * 1e9);
-                println!("| {bm}×{bn}×{bk} | {} ({:.1e}) | {:.2} | {tflops:.0} |", if run.check_ok { "ok" } else { "FAIL" }, run.worst_rel, run.ms);
+                println!(
+                    "| {bm}×{bn}×{bk} | {} ({:.1e}) | {:.2} | {tflops:.0} |",
+                    if run.check_ok { "ok" } else { "FAIL" },
+                    run.worst_rel,
+                    run.ms
+                );
             }
             Err(e) => println!("| {bm}×{bn}×{bk} | error: {e} | - | - |"),
         }

@@ -64,7 +64,9 @@ pub enum ShapeError {
     CuSeqlensNotIncreasing { index: usize, prev: i64, next: i64 },
     #[error("cu_seqlens ends at {last}, past the {tokens} tokens q, k and v hold")]
     CuSeqlensPastTensor { last: i64, tokens: usize },
-    #[error("max_seqlen is {max_seqlen}, but sequence {index} has {len} tokens; programs past max_seqlen would never run")]
+    #[error(
+        "max_seqlen is {max_seqlen}, but sequence {index} has {len} tokens; programs past max_seqlen would never run"
+    )]
     MaxSeqlenTooSmall { max_seqlen: i64, index: usize, len: usize },
 }
 
@@ -252,11 +254,7 @@ impl AttentionCase {
     /// `mask` keeps: the sparse patterns' oracle, "dense attention with the same mask".
     /// `mask` sees positions local to the row's sequence; a row whose mask keeps no key
     /// gets `o = 0` and `lse = -inf` (what a kernel that computes no tile writes).
-    pub fn reference_masked(
-        &self,
-        rows: &[usize],
-        mask: impl Fn(KeyMask) -> bool,
-    ) -> Result<RowOutputs, ShapeError> {
+    pub fn reference_masked(&self, rows: &[usize], mask: impl Fn(KeyMask) -> bool) -> Result<RowOutputs, ShapeError> {
         let s = &self.shape;
         check_rows(s, rows)?;
         let (q, k, v) = (self.tensor(Q)?, self.tensor(K)?, self.tensor(V)?);

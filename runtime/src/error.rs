@@ -24,9 +24,7 @@ pub enum RuntimeError {
     NoSuchDevice { ordinal: usize, count: usize },
     #[error("GPU `{name}` has compute capability {major}.{minor}; supported: 8.0 and newer (sm_80, sm_90a)")]
     UnsupportedDevice { name: String, major: i32, minor: i32 },
-    #[error(
-        "SPARSEFILL_ARCH={requested} cannot run on `{name}` ({device}); supported there: {supported}"
-    )]
+    #[error("SPARSEFILL_ARCH={requested} cannot run on `{name}` ({device}); supported there: {supported}")]
     ArchOverride { requested: String, name: String, device: Arch, supported: String },
     #[error("{call} failed: {name} ({description})")]
     Cuda { call: &'static str, name: String, description: String },

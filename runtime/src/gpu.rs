@@ -52,11 +52,8 @@ impl Gpu {
         let ctx = CudaContext::new(ordinal).during("cuDevicePrimaryCtxRetain")?;
         let name = ctx.name().during("cuDeviceGetName")?;
         let (major, minor) = ctx.compute_capability().during("cuDeviceGetAttribute")?;
-        let device_arch = Arch::for_compute_capability(major, minor).ok_or_else(|| RuntimeError::UnsupportedDevice {
-            name: name.clone(),
-            major,
-            minor,
-        })?;
+        let device_arch = Arch::for_compute_capability(major, minor)
+            .ok_or_else(|| RuntimeError::UnsupportedDevice { name: name.clone(), major, minor })?;
         let arch = chosen_arch(device_arch, std::env::var("SPARSEFILL_ARCH").ok().as_deref(), &name)?;
         let sm_count = ctx
             .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
@@ -138,7 +135,10 @@ mod tests {
     #[test]
     fn unknown_override_is_an_error() {
         let err = chosen_arch(Arch::Sm90a, Some("sm_70"), "H200").map(|_| ()).unwrap_err();
-        assert_eq!(err.to_string(), "SPARSEFILL_ARCH=sm_70 cannot run on `H200` (sm_90a); supported there: sm_80, sm_90a");
+        assert_eq!(
+            err.to_string(),
+            "SPARSEFILL_ARCH=sm_70 cannot run on `H200` (sm_90a); supported there: sm_80, sm_90a"
+        );
     }
 
     #[test]

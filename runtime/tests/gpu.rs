@@ -115,7 +115,10 @@ fn gpu() -> Gpu {
 }
 
 fn cache_in(gpu: &Gpu, dir: &Path) -> KernelCache {
-    KernelCache::with_toolchain(CacheConfig { dir: Some(dir.to_path_buf()), ..CacheConfig::in_memory(gpu.arch()) }, Arc::new(HandWritten))
+    KernelCache::with_toolchain(
+        CacheConfig { dir: Some(dir.to_path_buf()), ..CacheConfig::in_memory(gpu.arch()) },
+        Arc::new(HandWritten),
+    )
 }
 
 fn scale_kernel(gpu: &Gpu) -> Arc<LoadedKernel> {
@@ -340,7 +343,8 @@ grid(cdiv(N, BLOCK)) warps(4) {
 fn real_pipeline_adds_vectors() {
     let gpu = gpu();
     let dir = tempfile::tempdir().unwrap();
-    let cache = KernelCache::new(CacheConfig { dir: Some(dir.path().to_path_buf()), ..CacheConfig::in_memory(gpu.arch()) });
+    let cache =
+        KernelCache::new(CacheConfig { dir: Some(dir.path().to_path_buf()), ..CacheConfig::in_memory(gpu.arch()) });
     let compiled = cache.get(VECTOR_ADD, None, &[]).unwrap();
     let kernel = gpu.load(&compiled, &cache).unwrap();
     let (a, b) = (random(DType::F32, &[1000], 11), random(DType::F32, &[1000], 12));

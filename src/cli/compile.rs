@@ -1,9 +1,9 @@
 //! `sparsefill compile`: print one stage of the pipeline for a .tile file.
 
 use super::{CliError, Emit};
+use sparsefill_compiler::codegen::{CodegenOptions, MmaLowering};
 use sparsefill_compiler::ir::ConstValue;
 use sparsefill_compiler::target::Arch;
-use sparsefill_compiler::codegen::{CodegenOptions, MmaLowering};
 use sparsefill_compiler::{check, compile_ir_with, ir, passes, syntax, CompileError};
 use std::path::Path;
 

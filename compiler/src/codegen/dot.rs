@@ -54,9 +54,9 @@ pub(super) enum LhsOperand<'ctx> {
     /// Staged in shared memory at this `.shared` address.
     Shared(IntValue<'ctx>),
 }
+use super::operand_tile::{OperandFormat, OperandTile};
 use super::CodegenError;
 use crate::ir::{DType, Op, Type, ValueId};
-use super::operand_tile::{OperandFormat, OperandTile};
 
 /// The dimensions of one `dot` and its operand dtype.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -339,7 +339,13 @@ impl<'ctx> Lowerer<'_, 'ctx> {
 
     /// A fragment (a0..a3) of m-tile `i`, k-step `step` from an lhs in the accumulator
     /// layout: n-tiles 2 step and 2 step + 1 of that layout, two 16-bit values per register.
-    pub(super) fn a_fragment(&self, regs: &Regs<'ctx>, shape: &DotShape, i: u32, step: u32) -> Result<Regs<'ctx>, CodegenError> {
+    pub(super) fn a_fragment(
+        &self,
+        regs: &Regs<'ctx>,
+        shape: &DotShape,
+        i: u32,
+        step: u32,
+    ) -> Result<Regs<'ctx>, CodegenError> {
         let tiles_k = (shape.k / 8) as usize;
         let reg = |tile: usize, d: usize| regs.get(4 * (tile + tiles_k * i as usize) + d).copied();
         let mut out = Vec::with_capacity(4);

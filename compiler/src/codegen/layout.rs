@@ -126,7 +126,8 @@ impl Layout {
         let (col_bits, element_bits) = (cols.trailing_zeros(), elements.trailing_zeros());
         let row_bit = |k: u32| col_bits + k;
         // Flat positions in the order threads take them.
-        let preference: Vec<u32> = (0..3).map(row_bit).chain(3..col_bits).chain((3..rows.trailing_zeros()).map(row_bit)).collect();
+        let preference: Vec<u32> =
+            (0..3).map(row_bit).chain(3..col_bits).chain((3..rows.trailing_zeros()).map(row_bit)).collect();
         let thread_bits = (threads.trailing_zeros() as usize).min(preference.len());
         let mut bits = vec![FlatBit::Register(0); element_bits as usize];
         for (k, &pos) in preference[..thread_bits].iter().enumerate() {
@@ -307,8 +308,7 @@ mod tests {
         let l = Layout::core_matrix_copy(&Type::tile(DType::BF16, shape.to_vec()), threads)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(l.vec(), 8, "chunks of 16 bytes");
-        let thread_term: u32 =
-            l.thread_runs().iter().map(|&(t, f, w)| ((tid >> t) & ((1 << w) - 1)) << f).sum();
+        let thread_term: u32 = l.thread_runs().iter().map(|&(t, f, w)| ((tid >> t) & ((1 << w) - 1)) << f).sum();
         (0..l.regs())
             .step_by(l.vec())
             .map(|reg| {

@@ -26,9 +26,9 @@ pub mod ptxas;
 mod reduce;
 mod shared;
 mod target;
-mod wgmma;
 #[cfg(test)]
 mod tests;
+mod wgmma;
 
 use inkwell::context::Context;
 use inkwell::passes::PassBuilderOptions;

@@ -77,7 +77,9 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     pub(super) fn takes_wgmma(&self, shape: &DotShape, grid: WarpGrid) -> bool {
         self.mma == MmaLowering::Wgmma
             && self.arch == Arch::Sm90a
-            && grid.warps_n == 0 && grid.warps_m >= WARPGROUP_WARP_BITS && shape.n <= MAX_N
+            && grid.warps_n == 0
+            && grid.warps_m >= WARPGROUP_WARP_BITS
+            && shape.n <= MAX_N
     }
 
     /// The product in the accumulator layout, one `wgmma` per warpgroup, m-tile and
@@ -111,7 +113,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 }
             }
         }
-        let fenced = self.pass_through("wgmma.fence.sync.aligned;", &acc.iter().chain(&a_regs).copied().collect::<Vec<_>>())?;
+        let fenced =
+            self.pass_through("wgmma.fence.sync.aligned;", &acc.iter().chain(&a_regs).copied().collect::<Vec<_>>())?;
         let (fenced_acc, fenced_a) = fenced.split_at(acc.len());
         acc = fenced_acc.to_vec();
 
@@ -119,7 +122,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             RhsOrder::KMajor => (DescriptorStrides::mn_major(rhs_tile), true),
             RhsOrder::NMajor => (DescriptorStrides::k_major(rhs_tile), false),
         };
-        let rhs_strides = rhs_strides.ok_or_else(|| CodegenError::InvalidIr("a wgmma rhs outside core matrices".into()))?;
+        let rhs_strides =
+            rhs_strides.ok_or_else(|| CodegenError::InvalidIr("a wgmma rhs outside core matrices".into()))?;
         let warp = b.build_right_shift(self.tid, self.i32(u64::from(WARP_LANE_BITS)), false, "warp")?;
         let warp_m = b.build_and(warp, self.i32((1u64 << grid.warps_m) - 1), "")?;
         // Warpgroup g's first row: 64 g = 16 (warp_m with its low two bits cleared).

@@ -27,10 +27,10 @@ use std::sync::{Arc, LazyLock};
 
 use dashmap::DashMap;
 use sparsefill_compiler::codegen::PtxModule;
+use sparsefill_compiler::codegen::{CodegenOptions, MmaLowering};
 use sparsefill_compiler::ir::print::print_kernel;
 use sparsefill_compiler::ir::{ConstValue, Kernel};
 use sparsefill_compiler::target::Arch;
-use sparsefill_compiler::codegen::{CodegenOptions, MmaLowering};
 use sparsefill_compiler::{compile_ir_with, lower_source, CompileError};
 
 use crate::error::RuntimeError;
@@ -420,7 +420,10 @@ mod mma_env_tests {
 
     #[test]
     fn unknown_mma_names_the_supported_ones() {
-        assert_eq!(mma_lowering(Some("hmma")), Err("unknown mma lowering `hmma`; supported: mma.sync, wgmma".to_string()));
+        assert_eq!(
+            mma_lowering(Some("hmma")),
+            Err("unknown mma lowering `hmma`; supported: mma.sync, wgmma".to_string())
+        );
     }
 
     #[test]

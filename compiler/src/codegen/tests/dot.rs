@@ -101,14 +101,18 @@ fn warps_split_along_n_keep_mma_sync_on_hopper() {
 #[test]
 fn hopper_dot_is_one_wgmma_per_k_step() {
     // Four warps along M: one warpgroup, 64 rows, K / 16 = 2 steps.
-    assert_eq!(hopper_ptx([64, 32, 64], false).matches("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16").count(), 2);
+    assert_eq!(
+        hopper_ptx([64, 32, 64], false).matches("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16").count(),
+        2
+    );
 }
 
 #[test]
 fn hopper_dot_is_fenced_committed_and_waited_for() {
     let ptx = hopper_ptx([64, 32, 64], false);
     let at = |s: &str| ptx.find(s).unwrap_or_else(|| panic!("no `{s}` in the PTX"));
-    let order = [at("wgmma.fence.sync.aligned"), at("wgmma.mma_async"), at("wgmma.commit_group"), at("wgmma.wait_group")];
+    let order =
+        [at("wgmma.fence.sync.aligned"), at("wgmma.mma_async"), at("wgmma.commit_group"), at("wgmma.wait_group")];
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
 }
 
