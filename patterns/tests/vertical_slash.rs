@@ -165,7 +165,43 @@ fn buffer_mut(plan: &mut Plan, which: Buffer) -> &mut HostTensor {
     plan.buffer_mut(which).unwrap_or_else(|| panic!("the plan holds {which:?}"))
 }
 
-const SCORE_KERNELS: [&str; 3] = ["vs_row_stats", "vs_column_scores", "vs_diagonal_scores"];
+const SCORE_KERNELS: [&str; 4] = ["vs_row_stats", "vs_combine_stats", "vs_column_scores", "vs_diagonal_scores"];
+
+/// Runs the row statistics with the plan's launches, `vs_row_stats`'s key chunk replaced
+/// by `chunk` if given, and checks them against the single-pass f64 reference.
+fn check_row_stats(chunk: Option<i32>, seed: u64) -> usize {
+    let params = estimation_params();
+    let (mut plan, inputs, _) = new_plan(&params, seed);
+    for launch in plan.estimate.iter_mut().filter(|l| l.kernel == "vs_row_stats") {
+        if let (Some(c), Some(last)) = (chunk, launch.args.last_mut()) {
+            *last = plan::Arg::I32(c);
+        }
+    }
+    run_estimate(&mut plan, &["vs_row_stats", "vs_combine_stats"]);
+    ok(check::row_stats(&plan, &inputs, &params, 1e-5));
+    plan.buffer(Buffer::ChunkMax).map_or(0, |t| t.shape[2])
+}
+
+/// The plan's chunk for these lengths is one tile: the 300-token sequence spreads over 5
+/// chunks, the 77-token one over 2 (3 past its end), the 20-token one is shorter than one.
+#[test]
+fn row_stats_from_key_chunks_match_the_single_pass_reference() {
+    assert_eq!(plan::key_chunk(300, HEADS, SEQLENS.len()), 64);
+    assert_eq!(check_row_stats(None, 30), 5);
+}
+
+#[test]
+fn row_stats_from_one_chunk_match_the_single_pass_reference() {
+    check_row_stats(Some(320), 31);
+}
+
+#[test]
+fn key_chunks_spread_long_sequences_over_about_1024_programs() {
+    // 128K tokens x 32 heads: 2048 tiles a head in 32 chunks of 64 tiles.
+    assert_eq!(plan::key_chunk(131072, 32, 1), 4096);
+    assert_eq!(plan::key_chunk(32768, 8, 1), 256);
+    assert_eq!(plan::key_chunk(1, 1, 1), 64);
+}
 
 fn check_scores(params: VerticalSlashParams, seed: u64) {
     let (mut plan, inputs, _) = new_plan(&params, seed);
@@ -183,28 +219,57 @@ fn scores_from_16_queries_match_the_reference() {
     check_scores(VerticalSlashParams { last_q: 16, ..estimation_params() }, 11);
 }
 
-/// Scores drawn from a few values, so that ties are common, with infinities, NaN,
-/// negatives and denormals among them; every other position continuous.
-fn tie_heavy_scores(t: &mut HostTensor, rng: &mut Rng64) {
+/// A score drawn from a few values, so that ties are common, with infinities, NaN,
+/// negatives and denormals among them, at even positions; continuous at odd ones.
+fn tie_heavy_score(at: usize, rng: &mut Rng64) -> f64 {
     let few = [0.25, 0.5, 2.0, 1e-30, 1e-40, -3.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
-    let values: Vec<f64> = (0..t.data.len())
-        .map(|i| if i % 2 == 0 { few[rng.random_range(0..few.len())] } else { rng.random_range(-1.0..4.0) })
-        .collect();
-    *t = HostTensor::from_f64(DType::F32, &t.shape, values);
+    if at % 2 == 0 {
+        few[rng.random_range(0..few.len())]
+    } else {
+        rng.random_range(-1.0..4.0)
+    }
 }
 
-fn check_topk(params: VerticalSlashParams, seed: u64) {
+/// Both score buffers filled with `draw(position, rng)`, then the selections on the
+/// interpreter against the host top-k.
+fn check_topk_with(params: VerticalSlashParams, seed: u64, mut draw: impl FnMut(usize, &mut Rng64) -> f64) {
     let (mut plan, _, mut rng) = new_plan(&params, seed);
     for which in [Buffer::VerticalScores, Buffer::SlashScores] {
-        tie_heavy_scores(buffer_mut(&mut plan, which), &mut rng);
+        let t = buffer_mut(&mut plan, which);
+        let values: Vec<f64> = (0..t.data.len()).map(|at| draw(at, &mut rng)).collect();
+        *t = HostTensor::from_f64(DType::F32, &t.shape, values);
     }
     run_estimate(&mut plan, &["topk"]);
     ok(check::selections(&plan, &params, &SEQLENS, HEADS));
 }
 
+fn check_topk(params: VerticalSlashParams, seed: u64) {
+    check_topk_with(params, seed, tie_heavy_score);
+}
+
 #[test]
 fn topk_matches_the_reference_on_ties_infinities_and_nan() {
     check_topk(VerticalSlashParams { vertical_size: 40, slash_size: 7, last_q: 64 }, 12);
+}
+
+/// Finite scores drawn from random bit patterns (every exponent, subnormals, both signs),
+/// where a bisection on the value alone would need hundreds of steps.
+#[test]
+fn topk_matches_the_reference_across_the_whole_f32_range() {
+    let params = VerticalSlashParams { vertical_size: 37, slash_size: 150, last_q: 64 };
+    check_topk_with(params, 32, |_, rng| loop {
+        let x = f32::from_bits(rng.random::<u32>());
+        if x.is_finite() {
+            break f64::from(x);
+        }
+    });
+}
+
+/// Many equal scores at the threshold: the lowest positions among them are taken.
+#[test]
+fn topk_takes_the_lowest_positions_among_ties_at_the_threshold() {
+    let params = VerticalSlashParams { vertical_size: 50, slash_size: 3, last_q: 64 };
+    check_topk_with(params, 33, |_, rng| if rng.random_bool(0.1) { 2.0 } else { 1.0 });
 }
 
 #[test]
@@ -233,10 +298,18 @@ fn set_selection(plan: &mut Plan, list: Buffer, count: Buffer, picks: &[Vec<usiz
 }
 
 /// Random choices (the main diagonal not always among them) converted on the interpreter
-/// and on the host.
+/// and on the host, `vs_convert`'s chunk C specialized to `chunk` if given.
 fn check_conversion(density: f64, seed: u64) {
-    let params = VerticalSlashParams { vertical_size: 48, slash_size: 40, last_q: 64 };
+    check_conversion_with(VerticalSlashParams { vertical_size: 48, slash_size: 40, last_q: 64 }, density, None, seed);
+}
+
+fn check_conversion_with(params: VerticalSlashParams, density: f64, chunk: Option<i64>, seed: u64) {
     let (mut plan, _, mut rng) = new_plan(&params, seed);
+    if let Some(c) = chunk {
+        for launch in plan.estimate.iter_mut().filter(|l| l.kernel == "vs_convert") {
+            launch.consts = vec![("C".to_string(), ConstValue::Int(c))];
+        }
+    }
     let mut chosen: Vec<Selection> = Vec::new();
     for &len in &SEQLENS {
         for _ in 0..HEADS {
@@ -265,6 +338,23 @@ fn conversion_of_dense_choices_matches_the_reference() {
 #[test]
 fn conversion_without_choices_is_empty() {
     check_conversion(0.0, 17);
+}
+
+/// Every position chosen, and 200 columns: one range per block, and more columns than
+/// one 64-entry chunk of the conversion holds.
+#[test]
+fn conversion_of_every_position_matches_the_reference() {
+    check_conversion_with(VerticalSlashParams { vertical_size: 200, slash_size: 300, last_q: 64 }, 1.0, None, 34);
+}
+
+/// With 4-entry chunks, lists span many chunks: ranges closed mid-chunk, several ranges
+/// in one chunk, and tiles and columns staged across many stores.
+#[test]
+fn conversion_in_4_entry_chunks_matches_the_reference() {
+    let params = VerticalSlashParams { vertical_size: 200, slash_size: 300, last_q: 64 };
+    for (density, seed) in [(0.05, 35), (0.3, 36), (0.9, 37)] {
+        check_conversion_with(params, density, Some(4), seed);
+    }
 }
 
 /// Every estimation launch in order; each step, and the index against the reference estimate.
@@ -360,11 +450,12 @@ fn attention_assembles_without_spills_on_sm90a() {
 }
 
 fn check_estimation_assembles(arch: Arch) {
-    for kernel in SCORE_KERNELS {
+    for kernel in ["vs_row_stats", "vs_column_scores", "vs_diagonal_scores"] {
         for d in [64, 128] {
             check_assembles_without_spills(plan::ESTIMATE_SOURCE, kernel, &head_dim(d), arch);
         }
     }
+    check_assembles_without_spills(plan::ESTIMATE_SOURCE, "vs_combine_stats", &[], arch);
     check_assembles_without_spills(plan::ESTIMATE_SOURCE, "vs_convert", &[], arch);
     check_assembles_without_spills(plan::TOPK_SOURCE, "topk", &[], arch);
 }

@@ -2,7 +2,7 @@
 //! from a GPU) against the host reference, each step on that step's own inputs from the
 //! run, so that the exact steps can be compared exactly:
 //!
-//! - [`scores`]: against the f64 reference, within a relative tolerance;
+//! - [`row_stats`] and [`scores`]: against the f64 reference, within a relative tolerance;
 //! - [`selections`]: the host top-k of the run's own scores, exactly;
 //! - [`conversion`]: the host conversion of the run's own selections, exactly.
 
@@ -50,6 +50,32 @@ pub fn scores(
                     let close = if e.is_finite() { (g - e).abs() <= tolerance * e.abs().max(1e-3) } else { g == e };
                     if !close {
                         return Err(format!("{which:?} [{b}, {h}, {c}] = {g}; expected {e}"));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The run's per-row softmax statistics (`RowMax`, `RowSum`) against the f64 reference:
+/// the slots that are not live exactly -inf and 0, the rest within `tolerance` relative.
+pub fn row_stats(
+    plan: &Plan,
+    inputs: &AttentionInputs,
+    params: &VerticalSlashParams,
+    tolerance: f64,
+) -> Result<(), String> {
+    let shape = input_shape(inputs).map_err(|e| e.to_string())?;
+    for b in 0..shape.seqlens.len() {
+        for h in 0..shape.heads {
+            let (max, sum) = reference::row_stats(inputs, &shape, params.last_q, b, h);
+            for (which, exp) in [(Buffer::RowMax, &max), (Buffer::RowSum, &sum)] {
+                let got = plan.row(which, b, h).ok_or(format!("the run has no {which:?} [{b}, {h}]"))?;
+                for (slot, (&g, &e)) in got.iter().zip(exp).enumerate() {
+                    let close = if e.is_finite() { (g - e).abs() <= tolerance * e.abs().max(1.0) } else { g == e };
+                    if !close || (e == 0.0 && g != 0.0) {
+                        return Err(format!("{which:?} [{b}, {h}, {slot}] = {g}; expected {e}"));
                     }
                 }
             }

@@ -11,9 +11,11 @@ use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::lower_source;
 use sparsefill_compiler::tensor::HostTensor;
 
-/// The attention kernel, after attention.tile for its `softmax_step` helper.
+/// The attention kernel, after attention.tile and query_block.tile for their
+/// `fold_tile` and `finish_rows` helpers.
 pub const ATTEND_SOURCE: &str = concat!(
     include_str!("../../../kernels/attention.tile"),
+    include_str!("../../../kernels/query_block.tile"),
     include_str!("../../../kernels/sparse_vertical_slash.tile")
 );
 pub const ATTEND_KERNEL: &str = "sparse_vertical_slash";
@@ -27,6 +29,18 @@ pub const TOPK_SOURCE: &str = include_str!("../../../kernels/topk.tile");
 /// Key columns per gathered chunk in the attention kernel.
 const COLUMN_CHUNK: usize = 64;
 
+/// Key tiles (of 64) per `vs_row_stats` program: enough chunks that all heads and
+/// sequences together make about this many programs, a few per SM of a large GPU.
+const ROW_STATS_PROGRAMS: usize = 1024;
+
+/// The keys per `vs_row_stats` program for sequences up to `longest` tokens, `heads`
+/// query heads and `batch` sequences: a multiple of 64, so that chunks hold whole tiles,
+/// and at least one tile.
+pub fn key_chunk(longest: usize, heads: usize, batch: usize) -> usize {
+    let tiles = longest.div_ceil(64);
+    64 * (tiles * heads * batch).div_ceil(ROW_STATS_PROGRAMS).max(1)
+}
+
 /// A tensor the launches share. Inputs and outputs of the pattern, and what the estimator
 /// passes between its kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -35,6 +49,10 @@ pub enum Buffer {
     K,
     V,
     CuSeqlens,
+    /// `[B, H, NC, 64]` f32: each estimation row's softmax max (log2 units) and sum over
+    /// each chunk of [`key_chunk`] keys, NC chunks covering the longest sequence.
+    ChunkMax,
+    ChunkSum,
     /// `[B, H, 64]` f32: each estimation row's softmax max (log2 units) and sum.
     RowMax,
     RowSum,
@@ -156,8 +174,9 @@ fn io_buffers(inputs: &AttentionInputs, heads: usize, head_dim: usize) -> Vec<(B
     ]
 }
 
-/// The launch plan of the whole pattern: estimation (row statistics, column and diagonal
-/// scores, the two selections, the conversion), then attention. Every intermediate and
+/// The launch plan of the whole pattern: estimation (row statistics per key chunk and
+/// their combination, column and diagonal scores, the two selections, the conversion),
+/// then attention. Every intermediate and
 /// output buffer is poisoned: floats with NaN, i32 with -1.
 pub fn plan(inputs: &AttentionInputs, params: &VerticalSlashParams) -> Result<Plan, VerticalSlashError> {
     use Buffer::*;
@@ -170,8 +189,12 @@ pub fn plan(inputs: &AttentionInputs, params: &VerticalSlashParams) -> Result<Pl
     let nnz_s = params.tile_capacity(&shape.seqlens);
     let float = |dims: &[usize]| HostTensor::filled(DType::F32, dims, f64::NAN);
     let int = |dims: &[usize]| HostTensor::filled(DType::I32, dims, -1.0);
+    let chunk = key_chunk(longest, heads, batch);
+    let chunks = longest.div_ceil(chunk).max(1);
     let mut buffers = io_buffers(inputs, heads, d);
     buffers.extend([
+        (ChunkMax, float(&[batch, heads, chunks, MAX_LAST_Q])),
+        (ChunkSum, float(&[batch, heads, chunks, MAX_LAST_Q])),
         (RowMax, float(&[batch, heads, MAX_LAST_Q])),
         (RowSum, float(&[batch, heads, MAX_LAST_Q])),
         (VerticalScores, float(&[batch, heads, longest])),
@@ -200,8 +223,16 @@ pub fn plan(inputs: &AttentionInputs, params: &VerticalSlashParams) -> Result<Pl
         // validate() bounds the sizes by i32::MAX.
         args: vec![Arg::Buffer(scores), Arg::I32(size as i32), Arg::Buffer(index), Arg::Buffer(count)],
     };
+    // chunk <= 64 * ceil(longest / 64), and validated lengths fit in i32.
+    let chunk_arg = Arg::I32(chunk as i32);
     let estimate = vec![
-        estimator("vs_row_stats", bufs(&[Q, K, CuSeqlens, RowMax, RowSum]), &[scale, last_q]),
+        estimator("vs_row_stats", bufs(&[Q, K, CuSeqlens, ChunkMax, ChunkSum]), &[scale, last_q, chunk_arg]),
+        Launch {
+            source: ESTIMATE_SOURCE,
+            kernel: "vs_combine_stats",
+            consts: vec![int_const("LQ", MAX_LAST_Q)],
+            args: bufs(&[ChunkMax, ChunkSum, RowMax, RowSum]),
+        },
         estimator(
             "vs_column_scores",
             bufs(&[Q, K, CuSeqlens, RowMax, RowSum, VerticalScores]),

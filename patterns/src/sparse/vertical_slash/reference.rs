@@ -2,7 +2,7 @@
 //! define it, in f64: scores, top-k selection, and the conversion to index lists. Each
 //! step is a function of its own so that a kernel can be checked on its own inputs.
 
-use super::{input_shape, VerticalSlashError, VerticalSlashParams, FORCED_SLASHES, FORCED_VERTICALS};
+use super::{input_shape, VerticalSlashError, VerticalSlashParams, FORCED_SLASHES, FORCED_VERTICALS, MAX_LAST_Q};
 use crate::attention::AttentionShape;
 use crate::sparse::index::{causal_limit, query_blocks, BlockLists, SparseIndex, BLOCK};
 use crate::sparse::AttentionInputs;
@@ -61,6 +61,36 @@ pub fn head_sums(
         }
     }
     scores
+}
+
+/// Step 1's softmax statistics for sequence `seq`, query head `head`, as the device keeps
+/// them: per estimation slot `0 .. 64` (rows `n - 64 ..`), the row's largest scaled score
+/// in log2 units and its sum of `2^(x - max)`; `-inf` and 0 for slots that are not live.
+pub fn row_stats(
+    inputs: &AttentionInputs,
+    shape: &AttentionShape,
+    last_q: usize,
+    seq: usize,
+    head: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let (d, heads, kv_heads) = (shape.head_dim, shape.heads, shape.kv_heads);
+    let hk = head / (heads / kv_heads);
+    let start: usize = shape.seqlens[..seq].iter().sum();
+    let n = shape.seqlens[seq];
+    let log2_scale = shape.scale() as f64 * std::f64::consts::LOG2_E;
+    let q_row = |r: usize| &inputs.q.data[((start + r) * heads + head) * d..][..d];
+    let k_row = |c: usize| &inputs.k.data[((start + c) * kv_heads + hk) * d..][..d];
+    let (mut max, mut sum) = (vec![f64::NEG_INFINITY; MAX_LAST_Q], vec![0.0; MAX_LAST_Q]);
+    for r in n - last_q.min(n)..n {
+        let s: Vec<f64> =
+            (0..=r).map(|c| log2_scale * q_row(r).iter().zip(k_row(c)).map(|(a, b)| a * b).sum::<f64>()).collect();
+        let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        // Slot of row r: rows n - 64 .. n fill slots 0 .. 64.
+        let slot = r + MAX_LAST_Q - n;
+        max[slot] = m;
+        sum[slot] = s.iter().map(|x| (x - m).exp2()).sum();
+    }
+    (max, sum)
 }
 
 /// The `k` best of `scores` by the tie rule (larger score, then lower index), ascending.
