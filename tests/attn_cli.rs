@@ -583,6 +583,19 @@ fn cuda_without_the_gpu_feature_is_a_clear_error() {
     );
 }
 
+/// vertical_slash has a GPU path like the other patterns: without the feature it fails
+/// the same way, not with an error of its own.
+#[cfg(not(feature = "gpu"))]
+#[test]
+fn vertical_slash_on_cuda_without_the_gpu_feature_is_the_same_clear_error() {
+    check_err(
+        "vs-cuda",
+        &qkv(DIMS, DType::BF16, 1),
+        &["--pattern", "vertical_slash:vertical=8,slash=8", "--device", "cuda"],
+        "needs a build with the `gpu` feature",
+    );
+}
+
 /// The strided pattern (ours, not MInference's) through the config-format syntax: every
 /// second 64-key block plus the 3 nearest keys.
 #[test]

@@ -1,6 +1,9 @@
 //! Running the shipped kernels on a GPU: one path shared by the demo, the GPU tests
 //! and the benchmark, so that what is timed is exactly what is checked.
 
+#[cfg(feature = "gpu")]
+pub mod vertical_slash;
+
 use crate::shipped::{Case, Shipped};
 use rand::Rng;
 use sparsefill_compiler::interp::ArgValue;

@@ -1,6 +1,6 @@
 //! `sparsefill attn`: one attention layer read from a safetensors file, run through a
-//! pattern (on the CPU interpreter), written to a safetensors file with the index the
-//! pattern used; optionally with its recall against dense attention.
+//! pattern (on the CPU interpreter or a GPU), written to a safetensors file with the
+//! index the pattern used; optionally with its recall against dense attention.
 
 mod io;
 mod pattern;
@@ -99,8 +99,6 @@ pub enum AttnError {
     Pattern { pattern: &'static str, source: Box<dyn std::error::Error + Send + Sync> },
     #[error("--device cuda needs a build with the `gpu` feature (cargo build --release --features gpu); this build runs patterns on the CPU interpreter only (--device cpu)")]
     NoGpuBuild,
-    #[error("--device cuda does not run {pattern} in attn yet (its GPU launches are in patterns::sparse::vertical_slash::plan); use --device cpu")]
-    NoGpuPath { pattern: &'static str },
     #[error("--device cuda: cannot use the GPU: {0}")]
     Gpu(#[from] sparsefill_runtime::RuntimeError),
     #[error("{0}")]

@@ -9,11 +9,10 @@
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use sparsefill_patterns::attention::{self, AttentionShape};
-use sparsefill_patterns::sparse::vertical_slash::plan::{self, Arg, Buffer, Launch, Plan};
+use sparsefill_patterns::gpu::vertical_slash::{PlanGpuError, PlanOnGpu};
+use sparsefill_patterns::sparse::vertical_slash::plan::{self, Buffer};
 use sparsefill_patterns::sparse::vertical_slash::{check, VerticalSlashParams};
-use sparsefill_runtime::{median, CacheConfig, DeviceTensor, Gpu, KernelCache, LaunchArg, LoadedKernel};
-use std::collections::HashMap;
-use std::sync::Arc;
+use sparsefill_runtime::{median, CacheConfig, Gpu, KernelCache};
 
 const SEQLENS: [usize; 3] = [1000, 3000, 17];
 /// Rows checked per sequence besides its first and last 64: the f64 reference costs O(len) a row.
@@ -21,54 +20,11 @@ const ROW_SAMPLE: usize = 128;
 /// Relative tolerance of the scores: the GPU sums in another order and uses `ex2.approx`.
 const SCORE_TOLERANCE: f64 = 1e-4;
 
-/// A plan's kernels loaded and its buffers uploaded.
-struct OnGpu {
-    gpu: Gpu,
-    kernels: Vec<Arc<LoadedKernel>>,
-    buffers: HashMap<Buffer, DeviceTensor>,
-}
-
-impl OnGpu {
-    fn new(plan: &Plan) -> OnGpu {
-        let gpu = Gpu::new(0).expect("a GPU is present on the GPU machine");
-        let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
-        let load = |l: &Launch| {
-            let compiled =
-                cache.get(l.source, Some(l.kernel), &l.consts).unwrap_or_else(|e| panic!("{}: {e}", l.kernel));
-            gpu.load(&compiled, &cache).unwrap_or_else(|e| panic!("load {}: {e}", l.kernel))
-        };
-        let kernels = plan.estimate.iter().chain([&plan.attend]).map(load).collect();
-        let buffers = plan
-            .buffers
-            .iter()
-            .map(|(b, t)| (*b, DeviceTensor::upload(&gpu, t).unwrap_or_else(|e| panic!("upload {b:?}: {e}"))))
-            .collect();
-        OnGpu { gpu, kernels, buffers }
-    }
-
-    /// Queues launch `at` of the plan (estimation in order, then attention).
-    fn launch(&self, plan: &Plan, at: usize) {
-        let launch = plan.estimate.get(at).unwrap_or(&plan.attend);
-        let args: Vec<LaunchArg> = launch
-            .args
-            .iter()
-            .map(|a| match a {
-                Arg::Buffer(b) => LaunchArg::Tensor(&self.buffers[b]),
-                Arg::F32(x) => LaunchArg::F32(*x),
-                Arg::I32(x) => LaunchArg::I32(*x),
-            })
-            .collect();
-        self.gpu.launch(&self.kernels[at], &args).unwrap_or_else(|e| panic!("launch {}: {e}", launch.kernel));
-    }
-
-    /// The plan with every buffer replaced by its device contents.
-    fn download(&self, plan: &Plan) -> Plan {
-        let mut out = plan.clone();
-        for (b, t) in &mut out.buffers {
-            *t = self.buffers[b].download().unwrap_or_else(|e| panic!("download {b:?}: {e}"));
-        }
-        out
-    }
+/// The GPU and its kernel cache, as every test here opens them.
+fn open() -> (Gpu, KernelCache) {
+    let gpu = Gpu::new(0).expect("a GPU is present on the GPU machine");
+    let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
+    (gpu, cache)
 }
 
 fn check_on_gpu(head_dim: usize, seed: u64) {
@@ -78,12 +34,10 @@ fn check_on_gpu(head_dim: usize, seed: u64) {
     let case = attention::case(&shape, 64, &mut rng).unwrap_or_else(|e| panic!("{e}"));
     let inputs = check::inputs_of(&case).unwrap_or_else(|e| panic!("{e}"));
     let plan = plan::plan(&inputs, &params).unwrap_or_else(|e| panic!("{e}"));
-    let on = OnGpu::new(&plan);
-    for at in 0..=plan.estimate.len() {
-        on.launch(&plan, at);
-    }
-    on.gpu.synchronize().unwrap_or_else(|e| panic!("synchronize: {e}"));
-    let run = on.download(&plan);
+    let (gpu, cache) = open();
+    let on = PlanOnGpu::new(&gpu, &cache, &plan).unwrap_or_else(|e| panic!("{e}"));
+    on.launch_all(0..on.launches().len()).unwrap_or_else(|e| panic!("{e}"));
+    let run = on.downloaded(&plan).unwrap_or_else(|e| panic!("{e}"));
 
     check::scores(&run, &inputs, &params, SCORE_TOLERANCE).unwrap_or_else(|e| panic!("D {head_dim}: {e}"));
     check::selections(&run, &params, &SEQLENS, shape.heads).unwrap_or_else(|e| panic!("D {head_dim}: {e}"));
@@ -135,24 +89,35 @@ fn vertical_slash_timing_at_32k() {
     let case = attention::case(&shape, 64, &mut rng).unwrap_or_else(|e| panic!("{e}"));
     let inputs = check::inputs_of(&case).unwrap_or_else(|e| panic!("{e}"));
     let plan = plan::plan(&inputs, &params).unwrap_or_else(|e| panic!("{e}"));
-    let on = OnGpu::new(&plan);
+    let (gpu, cache) = open();
+    let on = PlanOnGpu::new(&gpu, &cache, &plan).unwrap_or_else(|e| panic!("{e}"));
     let time = |launches: std::ops::Range<usize>| {
-        let samples = on
-            .gpu
-            .time_ms(1, 5, || {
-                launches.clone().for_each(|at| on.launch(&plan, at));
-                Ok(())
-            })
-            .unwrap_or_else(|e| panic!("timing: {e}"));
+        let samples = on.time_ms(launches, 1, 5).unwrap_or_else(|e| panic!("timing: {e}"));
         median(&samples).unwrap_or(f32::NAN)
     };
-    let estimate_ms = time(0..plan.estimate.len());
-    let attend_ms = time(plan.estimate.len()..plan.estimate.len() + 1);
-    let run = on.download(&plan);
+    let estimate_ms = time(on.estimation());
+    let attend_ms = time(on.attention()..on.attention() + 1);
+    let run = on.downloaded(&plan).unwrap_or_else(|e| panic!("{e}"));
     let index = check::conversion(&run, &params, &shape.seqlens, shape.heads).unwrap_or_else(|e| panic!("{e}"));
     let density = index.density(&shape.seqlens, shape.heads);
     eprintln!(
         "vertical-slash 32K x 8 heads, D 128 (1000, 6096): estimate {estimate_ms:.3} ms, attention {attend_ms:.3} ms, \
          density {density:.3}"
     );
+}
+
+/// Launch positions past the plan are an error, not a panic or a stray launch.
+#[test]
+fn a_launch_past_the_plan_is_an_error() {
+    let shape = AttentionShape { seqlens: vec![100], heads: 2, kv_heads: 1, head_dim: 64, causal: true };
+    let params = VerticalSlashParams { vertical_size: 8, slash_size: 8, last_q: 64 };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let case = attention::case(&shape, 64, &mut rng).unwrap_or_else(|e| panic!("{e}"));
+    let inputs = check::inputs_of(&case).unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan::plan(&inputs, &params).unwrap_or_else(|e| panic!("{e}"));
+    let (gpu, cache) = open();
+    let on = PlanOnGpu::new(&gpu, &cache, &plan).unwrap_or_else(|e| panic!("{e}"));
+    let past = on.launches().len();
+    let err = on.launch(past).map(|_| ()).unwrap_err();
+    assert!(matches!(err, PlanGpuError::NoLaunch { at, count } if at == past && count == past), "{err}");
 }

@@ -1,5 +1,5 @@
 //! Which pattern each head runs (`--pattern NAME[:ARGS]` or a per-head `--config`) and
-//! running it on the interpreter.
+//! running it on the interpreter or a GPU.
 
 use super::sparse::local::query_blocks::Backend;
 use super::sparse::{block_sparse, local, vertical_slash, AttentionInputs, SparseOutput};
@@ -144,9 +144,6 @@ fn run_kind(kind: PatternKind, inputs: &AttentionInputs, backend: &Backend) -> R
             local::run(backend, inputs, &local::LocalParams::tri_shape(n_init, n_local, n_last))
                 .map_err(failed("tri_shape"))
         }
-        PatternKind::VerticalSlash { .. } if matches!(backend, Backend::Gpu { .. }) => {
-            Err(AttnError::NoGpuPath { pattern: "vertical_slash" })
-        }
         PatternKind::VerticalSlash { vertical, slash } => {
             // MInference estimates from the last 64 queries; the config format has no field for it.
             let params = vertical_slash::VerticalSlashParams {
@@ -154,7 +151,17 @@ fn run_kind(kind: PatternKind, inputs: &AttentionInputs, backend: &Backend) -> R
                 slash_size: slash as usize,
                 ..Default::default()
             };
-            vertical_slash::run_interp(inputs, &params).map_err(failed("vertical_slash"))
+            match backend {
+                Backend::Interp => vertical_slash::run_interp(inputs, &params).map_err(failed("vertical_slash")),
+                #[cfg(feature = "gpu")]
+                Backend::Gpu { gpu, cache } => {
+                    sparsefill_patterns::gpu::vertical_slash::run(gpu, cache, inputs, &params)
+                        .map_err(failed("vertical_slash"))
+                }
+                // open_device gives no GPU to a build without the feature.
+                #[cfg(not(feature = "gpu"))]
+                Backend::Gpu { .. } => Err(AttnError::NoGpuBuild),
+            }
         }
         PatternKind::BlockSparse { top_k } => {
             let params = block_sparse::BlockSparseParams { top_k };
