@@ -2,7 +2,7 @@
 //! (kernels/estimate_block.tile) gives exactly the host reference's index, and the
 //! kernel (kernels/sparse_block.tile) over an index equals dense attention restricted to
 //! the index's mask, on fresh random inputs: two ragged sequences, 4 query heads sharing
-//! 2 key/value heads, head dim 64, outputs poisoned with NaN.
+//! 2 key/value heads, head dim 64 (one index also at 128), outputs poisoned with NaN.
 
 use rand::SeedableRng;
 use sparsefill_compiler::target::Arch;
@@ -13,13 +13,18 @@ use sparsefill_patterns::sparse::block_sparse::{
 use sparsefill_patterns::sparse::local::query_blocks::{self, Backend};
 use sparsefill_patterns::sparse::AttentionInputs;
 
-fn shape(seqlens: &[usize]) -> AttentionShape {
-    AttentionShape { seqlens: seqlens.to_vec(), heads: 4, kv_heads: 2, head_dim: 64, causal: true }
+fn shape(seqlens: &[usize], head_dim: usize) -> AttentionShape {
+    AttentionShape { seqlens: seqlens.to_vec(), heads: 4, kv_heads: 2, head_dim, causal: true }
 }
 
+/// Head dim 64, unless a test names another ([`inputs_with`]).
 fn inputs(seqlens: &[usize], seed: u64) -> (attention::AttentionCase, AttentionInputs) {
+    inputs_with(seqlens, 64, seed)
+}
+
+fn inputs_with(seqlens: &[usize], head_dim: usize, seed: u64) -> (attention::AttentionCase, AttentionInputs) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    query_blocks::random_inputs(&shape(seqlens), &mut rng).unwrap_or_else(|e| panic!("{e}"))
+    query_blocks::random_inputs(&shape(seqlens, head_dim), &mut rng).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn check_estimators_agree(seqlens: &[usize], top_k: u32, seed: u64) {
@@ -124,9 +129,8 @@ fn one_token_sequences_match_reference() {
 }
 
 /// A caller's index with gaps, a list without its diagonal and an empty list.
-#[test]
-fn a_given_index_matches_reference() {
-    let (case, inputs) = inputs(&[300, 150], 9);
+fn check_given_index(head_dim: usize) {
+    let (case, inputs) = inputs_with(&[300, 150], head_dim, 9);
     let index = BlockIndex::from_lists(&case.shape, 3, |b, h, qb| match (b, h, qb) {
         (0, 1, 4) => vec![0, 2],
         (0, _, 4) => vec![1, 3, 4],
@@ -136,8 +140,19 @@ fn a_given_index_matches_reference() {
     });
     let out = block_sparse::run_interp_with_index(&inputs, &index).unwrap_or_else(|e| panic!("{e}"));
     if let Err(e) = query_blocks::check_rows(&case, &out, |at| index.keeps(at)) {
-        panic!("{e}");
+        panic!("head dim {head_dim}: {e}");
     }
+}
+
+#[test]
+fn a_given_index_matches_reference() {
+    check_given_index(64);
+}
+
+/// Head dim 128 folds each key block as two 32-key halves (the kernel's head comment).
+#[test]
+fn a_given_index_at_head_dim_128_matches_reference() {
+    check_given_index(128);
 }
 
 /// Query block 1 of sequence 0, head 0, lists nothing: its rows get o = 0, lse = -inf.

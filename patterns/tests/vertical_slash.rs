@@ -29,14 +29,19 @@ const HEADS: usize = 4;
 /// block and a bit, one shorter than last_q.
 const SEQLENS: [usize; 3] = [300, 77, 20];
 
-/// 4 query heads over 2 key/value heads, head dim 64.
-fn shape(seqlens: &[usize]) -> AttentionShape {
-    AttentionShape { seqlens: seqlens.to_vec(), heads: HEADS, kv_heads: 2, head_dim: 64, causal: true }
+/// 4 query heads over 2 key/value heads.
+fn shape(seqlens: &[usize], head_dim: usize) -> AttentionShape {
+    AttentionShape { seqlens: seqlens.to_vec(), heads: HEADS, kv_heads: 2, head_dim, causal: true }
 }
 
+/// Head dim 64, unless a test names another ([`random_case_with`]).
 fn random_case(seqlens: &[usize], seed: u64) -> (AttentionCase, AttentionInputs, Rng64) {
+    random_case_with(seqlens, 64, seed)
+}
+
+fn random_case_with(seqlens: &[usize], head_dim: usize, seed: u64) -> (AttentionCase, AttentionInputs, Rng64) {
     let mut rng = Rng64::seed_from_u64(seed);
-    let shape = shape(seqlens);
+    let shape = shape(seqlens, head_dim);
     let case = attention::case(&shape, 64, &mut rng).unwrap_or_else(|e| panic!("{shape:?}: {e}"));
     let inputs = check::inputs_of(&case).unwrap_or_else(|e| panic!("{e}"));
     (case, inputs, rng)
@@ -49,10 +54,14 @@ fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
 // ---- The attention kernel with a given index ----
 
 /// A random valid index: per block, tiles at random ascending starts at least 64 apart,
-/// then random columns outside them; about one block in eight left empty.
+/// then random columns outside them (at most 24); about one block in eight left empty.
 fn random_index(seqlens: &[usize], rng: &mut Rng64) -> SparseIndex {
-    let blocks = query_blocks(seqlens);
-    let (nnz_s, nnz_v) = (blocks, 24);
+    random_index_with(seqlens, 24, rng)
+}
+
+/// [`random_index`] with at most `nnz_v` columns per block.
+fn random_index_with(seqlens: &[usize], nnz_v: usize, rng: &mut Rng64) -> SparseIndex {
+    let nnz_s = query_blocks(seqlens);
     ok(SparseIndex::from_lists(seqlens, HEADS, nnz_s, nnz_v, |b, _, i| {
         let limit = causal_limit(seqlens[b], i);
         let mut lists = BlockLists::default();
@@ -94,7 +103,16 @@ fn check_empty_rows(got: &RowOutputs, expected: &RowOutputs, d: usize) {
 }
 
 fn check_attention(seqlens: &[usize], index_of: impl FnOnce(&AttentionInputs, &mut Rng64) -> SparseIndex, seed: u64) {
-    let (case, inputs, mut rng) = random_case(seqlens, seed);
+    check_attention_with(seqlens, 64, index_of, seed);
+}
+
+fn check_attention_with(
+    seqlens: &[usize],
+    head_dim: usize,
+    index_of: impl FnOnce(&AttentionInputs, &mut Rng64) -> SparseIndex,
+    seed: u64,
+) {
+    let (case, inputs, mut rng) = random_case_with(seqlens, head_dim, seed);
     let index = index_of(&inputs, &mut rng);
     let out = ok(attend_interp(&inputs, &index));
     check_outputs(&case, &out.o, &out.lse, &index);
@@ -103,6 +121,24 @@ fn check_attention(seqlens: &[usize], index_of: impl FnOnce(&AttentionInputs, &m
 #[test]
 fn random_index_on_ragged_sequences_matches_the_masked_reference() {
     check_attention(&[300, 77], |inputs, rng| random_index(&inputs.seqlens, rng), 1);
+}
+
+/// Head dim 128 folds each slash tile as two 32-key halves and gathers 32 columns a
+/// step (the kernel's head comment): up to 48 columns a block, so some blocks take a
+/// second, partial column step.
+#[test]
+fn random_index_at_head_dim_128_matches_the_masked_reference() {
+    check_attention_with(
+        &[300, 77],
+        128,
+        |inputs, rng| {
+            let index = random_index_with(&inputs.seqlens, 48, rng);
+            let most = index.column_count.data.iter().fold(0.0f64, |a, &b| a.max(b));
+            assert!(most > 32.0, "no block has more than one column step ({most} columns at most)");
+            index
+        },
+        12,
+    );
 }
 
 #[test]
