@@ -16,20 +16,12 @@ use sparsefill_patterns::{compare, Shipped};
 use sparsefill_runtime::{median, CacheConfig, DeviceTensor, Gpu, KernelCache, LaunchArg};
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
-    match run() {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::arg;
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+fn main() -> ExitCode {
+    common::exit_code(run())
 }
 
 fn run() -> Result<bool, Box<dyn std::error::Error>> {

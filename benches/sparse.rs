@@ -15,9 +15,10 @@
 //! turns into a BlockMask (the JSON says its shape and packing).
 //!
 //! Attention FLOPs count what the kernel computes, not what the mask keeps: per query
-//! block of 64 rows inside the sequence, every 64-key slash tile and every 64-column
-//! chunk of gathered columns (a partial chunk is computed whole) costs two 64×64×D
-//! products, 4·64·64·D flops.
+//! block of 64 rows inside the sequence, every key it multiplies costs two 64×D
+//! products, 4·64·D flops; the keys are its slash tiles (64 each) and its gathered
+//! columns rounded up to the kernel's gather step ([`COLUMN_CHUNK`]; a partial step is
+//! computed whole).
 
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
@@ -40,23 +41,16 @@ type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 const HEAD_DIM: usize = 128;
 /// FlexAttention's default (and the kernel's supported) block-mask block, both axes.
 const FLEX_BLOCK: usize = 128;
-/// Key columns per gathered chunk in sparse_vertical_slash.tile (its BN).
-const COLUMN_CHUNK: usize = 64;
+/// Key columns per gathered step of sparse_vertical_slash.tile at head dim 128: BN / 2
+/// (it halves its steps above D = 64 to stay in registers).
+const COLUMN_CHUNK: usize = 32;
+
+#[path = "common/mod.rs"]
+mod common;
+use common::arg;
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    common::exit_code(run())
 }
 
 /// `--lengths LEN:HEADS,...`.
@@ -234,17 +228,17 @@ fn bench_length(
 
 /// Flops of sparse_vertical_slash.tile over a valid `index` (see the module docs).
 fn attention_flops(index: &SparseIndex, shape: &AttentionShape) -> f64 {
-    let mut chunks = 0usize;
+    let mut keys = 0usize;
     for h in 0..shape.heads {
         for block in 0..query_blocks(&shape.seqlens) {
             if block * BLOCK < shape.seqlens[0] {
                 let lists = index.lists(0, h, block);
-                chunks += lists.tiles.len() + lists.columns.len().div_ceil(COLUMN_CHUNK);
+                keys += lists.tiles.len() * BLOCK + lists.columns.len().div_ceil(COLUMN_CHUNK) * COLUMN_CHUNK;
             }
         }
     }
     let d = shape.head_dim as f64;
-    chunks as f64 * 4.0 * (BLOCK * BLOCK) as f64 * d
+    keys as f64 * 4.0 * BLOCK as f64 * d
 }
 
 /// Checks every row of o and lse is finite (the kernel wrote it), then `count` rows
