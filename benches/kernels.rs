@@ -168,7 +168,7 @@ fn time_gemm(
     Ok(GemmRun { ms, worst_rel: worst, check_ok: worst <= 1e-2 })
 }
 
-/// `--sweep`: tile sizes of the GEMM and attention kernels on this run's lowering
+/// `--sweep`: tile sizes and pipeline stages of the GEMM and attention kernels on this run's lowering
 /// (`SPARSEFILL_ARCH=sm_80` picks mma.sync on a Hopper card), each checked and timed,
 /// to choose the shipped defaults. No baselines: compare rows of one run.
 fn sweep(gpu: &Gpu, cache: &KernelCache, rng: &mut impl Rng) -> Result<bool, Box<dyn std::error::Error>> {
@@ -180,30 +180,31 @@ fn sweep(gpu: &Gpu, cache: &KernelCache, rng: &mut impl Rng) -> Result<bool, Box
         gpu.arch()
     );
     let mut all_ok = true;
-    for (bm, bn, bk) in [(128, 128, 32), (128, 128, 64), (128, 256, 32), (128, 256, 64)] {
-        let consts = [int("BM", bm), int("BN", bn), int("BK", bk)];
+    for (bm, bn, bk, stages) in [(128, 256, 32, 2), (128, 256, 32, 3), (128, 256, 32, 4), (128, 128, 64, 3)] {
+        let consts = [int("BM", bm), int("BN", bn), int("BK", bk), int("STAGES", stages)];
         match time_gemm(gpu, cache, &consts, rng) {
             Ok(run) => {
                 all_ok &= run.check_ok;
                 let tflops = 2.0 * (GEMM_N as f64).powi(3) / (run.ms * 1e9);
                 println!(
-                    "| {bm}×{bn}×{bk} | {} ({:.1e}) | {:.2} | {tflops:.0} |",
+                    "| {bm}×{bn}×{bk} stages {stages} | {} ({:.1e}) | {:.2} | {tflops:.0} |",
                     if run.check_ok { "ok" } else { "FAIL" },
                     run.worst_rel,
                     run.ms
                 );
             }
-            Err(e) => println!("| {bm}×{bn}×{bk} | error: {e} | - | - |"),
+            Err(e) => println!("| {bm}×{bn}×{bk} stages {stages} | error: {e} | - | - |"),
         }
     }
     println!("\n| attention D=128 causal, BM×BN | S | check | ms | TFLOP/s |\n|---|---|---|---|---|");
-    for (bm, bn) in [(128, 64), (128, 128), (64, 64), (64, 128)] {
-        for (len, heads) in [(8192usize, 32usize), (32768, 32)] {
-            match time_attention(gpu, cache, len, heads, true, &[int("BM", bm), int("BN", bn)], rng) {
+    for (bm, bn, stages) in [(128, 64, 2), (128, 64, 3), (128, 128, 2)] {
+        for (len, heads) in [(32768usize, 32usize)] {
+            let consts = [int("BM", bm), int("BN", bn), int("STAGES", stages)];
+            match time_attention(gpu, cache, len, heads, true, &consts, rng) {
                 Ok(run) => {
                     all_ok &= run.check.is_ok();
                     println!(
-                        "| {bm}×{bn} | {len} | {} | {:.2} | {:.0} |",
+                        "| {bm}×{bn} stages {stages} | {len} | {} | {:.2} | {:.0} |",
                         match &run.check {
                             Ok(()) => "ok".to_string(),
                             Err(e) => format!("FAIL: {e}"),
@@ -212,7 +213,7 @@ fn sweep(gpu: &Gpu, cache: &KernelCache, rng: &mut impl Rng) -> Result<bool, Box
                         run.tflops
                     );
                 }
-                Err(e) => println!("| {bm}×{bn} | {len} | error: {e} | - | - |"),
+                Err(e) => println!("| {bm}×{bn} stages {stages} | {len} | error: {e} | - | - |"),
             }
         }
     }

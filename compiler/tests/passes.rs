@@ -137,7 +137,7 @@ pass_tests!(
     fold_dce_loop_after_zero_trip,
 );
 
-roundtrip_tests!(attention_tile, control_flow, odd_names_and_floats, ill_typed, undefined_ids);
+roundtrip_tests!(attention_tile, control_flow, odd_names_and_floats, ill_typed, undefined_ids, stages);
 
 #[test]
 fn every_pass_fixture_has_a_test() {
@@ -290,6 +290,19 @@ fn every_op_kernel_verifies() {
 fn every_op_kernel_roundtrips() {
     let k = every_op();
     assert_eq!(roundtrip(&k), Ok(k));
+}
+
+#[test]
+fn num_stages_roundtrips_and_the_default_is_not_printed() {
+    let mut k = every_op();
+    assert_eq!(k.num_stages, DEFAULT_STAGES);
+    assert!(!print_kernel(&k).contains("stages("), "the default is left out of the text");
+    for stages in MIN_STAGES..=MAX_STAGES {
+        k.num_stages = stages;
+        let back = roundtrip(&k);
+        assert_eq!(back.as_ref().map(|b| b.num_stages), Ok(stages));
+        assert_eq!(back, Ok(k.clone()));
+    }
 }
 
 #[test]

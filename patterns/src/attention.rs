@@ -24,6 +24,9 @@ pub const O: usize = 4;
 pub const LSE: usize = 5;
 pub const MAX_SEQLEN: usize = 7;
 
+/// The element types attention.tile's `DT` (q, k, v and o) may take: `dot`'s operand types.
+pub const DTYPES: [DType; 2] = [DType::BF16, DType::F16];
+
 /// What one attention call computes; the kernel's specialization follows from it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttentionShape {
@@ -48,6 +51,8 @@ pub enum ShapeError {
     HeadDim(usize),
     #[error("the query/key block must be a power of two from 16 to 128 (a dot operand dimension); got {0}")]
     Block(usize),
+    #[error("q, k, v and o must be bf16 or f16 (dot operand types); got {0}")]
+    DType(DType),
     #[error("row {row} is out of range; the sequences hold {tokens} tokens")]
     Row { row: usize, tokens: usize },
     #[error("argument {index} of an attention case must be the tensor the case built; it is missing or a scalar")]
@@ -194,14 +199,28 @@ pub struct AttentionCase {
 
 /// Builds random bf16 q, k, v (uniform in [-2, 2]) for `shape`, with BM = BN = `block`.
 pub fn case(shape: &AttentionShape, block: usize, rng: &mut impl Rng) -> Result<AttentionCase, ShapeError> {
+    case_in(shape, block, DType::BF16, rng)
+}
+
+/// [`case`] with q, k, v and o in `dtype` (the kernel's `DT`, one of [`DTYPES`]): the
+/// random inputs are rounded to it, so the f64 reference sees what the kernel reads.
+pub fn case_in(
+    shape: &AttentionShape,
+    block: usize,
+    dtype: DType,
+    rng: &mut impl Rng,
+) -> Result<AttentionCase, ShapeError> {
     shape.validate()?;
     if !is_dot_dim(block) {
         return Err(ShapeError::Block(block));
     }
+    if !DTYPES.contains(&dtype) {
+        return Err(ShapeError::DType(dtype));
+    }
     let (t, d) = (shape.tokens(), shape.head_dim);
     let mut random = |heads: usize| {
         let data = (0..t * heads * d).map(|_| rng.random_range(-2.0..2.0)).collect();
-        HostTensor::from_f64(DType::BF16, &[t, heads, d], data)
+        HostTensor::from_f64(dtype, &[t, heads, d], data)
     };
     let (q, k, v) = (random(shape.heads), random(shape.kv_heads), random(shape.kv_heads));
     let cu = shape.cu_seqlens();
@@ -213,13 +232,14 @@ pub fn case(shape: &AttentionShape, block: usize, rng: &mut impl Rng) -> Result<
         ("BN".to_string(), int(block)),
         ("D".to_string(), int(d)),
         ("CAUSAL".to_string(), ConstValue::Bool(shape.causal)),
+        ("DT".to_string(), ConstValue::DType(dtype)),
     ];
     let args = vec![
         ArgValue::Tensor(q),
         ArgValue::Tensor(k),
         ArgValue::Tensor(v),
         ArgValue::Tensor(cu_seqlens),
-        ArgValue::Tensor(HostTensor::filled(DType::BF16, &[t, shape.heads, d], f64::NAN)),
+        ArgValue::Tensor(HostTensor::filled(dtype, &[t, shape.heads, d], f64::NAN)),
         ArgValue::Tensor(HostTensor::filled(DType::F32, &[shape.heads, t], f64::NAN)),
         ArgValue::F32(shape.scale()),
         // validate() bounds every length by i32::MAX.
@@ -328,7 +348,7 @@ fn check_rows(shape: &AttentionShape, rows: &[usize]) -> Result<(), ShapeError> 
     }
 }
 
-/// Relative L2 error allowed on `o` (bf16 output).
+/// Relative L2 error allowed on `o`, bf16 or f16 (bf16, the coarser, sets it).
 pub const O_TOLERANCE: f64 = 1e-2;
 /// Absolute error allowed on `lse`, relative to its largest magnitude.
 pub const LSE_TOLERANCE: f64 = 1e-3;
@@ -396,6 +416,29 @@ mod tests {
     fn block_must_fit_dot() {
         let err = case(&shape(&[4], 2, 1, 64), 8, &mut rng()).err();
         assert_eq!(err, Some(ShapeError::Block(8)));
+    }
+
+    #[test]
+    fn dtype_must_be_a_dot_operand_type() {
+        let err = case_in(&shape(&[4], 2, 1, 64), 16, DType::F32, &mut rng()).err();
+        assert_eq!(
+            err.map(|e| e.to_string()),
+            Some("q, k, v and o must be bf16 or f16 (dot operand types); got f32".into())
+        );
+    }
+
+    #[test]
+    fn f16_case_rounds_inputs_to_f16_and_specializes_dt() {
+        use sparsefill_compiler::tensor::round_to;
+        let c = case_in(&shape(&[3, 2], 2, 1, 16), 16, DType::F16, &mut rng()).unwrap();
+        let dtypes: Vec<DType> = [Q, K, V, O].iter().map(|&i| c.tensor(i).unwrap().dtype).collect();
+        assert_eq!(dtypes, [DType::F16; 4]);
+        // Every input is an f16 value, and some are not bf16 values (8 significant bits
+        // against 11), so the rounding really is f16's.
+        let q = &c.tensor(Q).unwrap().data;
+        assert!(q.iter().all(|&x| round_to(DType::F16, x) == x));
+        assert!(q.iter().any(|&x| round_to(DType::BF16, x) != x));
+        assert!(c.consts.contains(&("DT".to_string(), ConstValue::DType(DType::F16))));
     }
 
     #[test]

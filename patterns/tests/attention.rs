@@ -1,15 +1,17 @@
 //! attention.tile end to end on the CPU: through the front end and the interpreter against
 //! the f64 reference on ragged packed sequences with grouped-query heads (outputs poisoned
 //! with NaN, so a row left unwritten fails), and through code generation to PTX that uses
-//! tensor cores and assembles without spills.
+//! tensor cores and assembles without spills; in bf16 and in f16 (`DT`).
 
 use rand::SeedableRng;
 use sparsefill_compiler::codegen::ptxas;
 use sparsefill_compiler::interp::{self, ArgValue};
+use sparsefill_compiler::ir::print::print_kernel;
 use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_compiler::{compile_ir, lower_source};
+use sparsefill_patterns::accuracy::{compare, Accuracy};
 use sparsefill_patterns::attention::{self, AttentionShape};
 
 /// Interpreter shapes stay tiny: it evaluates every dot element by element.
@@ -19,16 +21,22 @@ fn shape(causal: bool) -> AttentionShape {
 
 /// Runs the case on the interpreter and compares every row of o and lse with the reference.
 fn check_on_interpreter(shape: AttentionShape, block: usize, seed: u64) {
+    check_on_interpreter_in(shape, block, DType::BF16, seed);
+}
+
+/// [`check_on_interpreter`] with q, k, v and o in `dtype`; returns o's accuracy.
+fn check_on_interpreter_in(shape: AttentionShape, block: usize, dtype: DType, seed: u64) -> Accuracy {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut case = attention::case(&shape, block, &mut rng).unwrap_or_else(|e| panic!("{shape:?}: {e}"));
+    let mut case = attention::case_in(&shape, block, dtype, &mut rng).unwrap_or_else(|e| panic!("{shape:?}: {e}"));
     let ir = lower_source(attention::SOURCE, None, &case.consts).unwrap_or_else(|e| panic!("{:?}: {e}", case.consts));
     interp::run(&ir, &mut case.args).unwrap_or_else(|e| panic!("{shape:?}: {e}"));
     let rows: Vec<usize> = (0..shape.tokens()).collect();
     let expected = case.reference(&rows).unwrap_or_else(|e| panic!("{e}"));
     let got = case.outputs(&rows).unwrap_or_else(|e| panic!("{e}"));
     if let Err(e) = attention::check_outputs(&got, &expected) {
-        panic!("{shape:?} block {block}: {e}");
+        panic!("{shape:?} block {block} {dtype}: {e}");
     }
+    compare(&HostTensor::from_f64(DType::F32, &[got.o.len()], got.o), &expected.o)
 }
 
 #[test]
@@ -58,6 +66,33 @@ fn one_token_sequences_match_reference() {
 }
 
 #[test]
+fn f16_causal_block_16_matches_reference() {
+    check_on_interpreter_in(shape(true), 16, DType::F16, 21);
+}
+
+#[test]
+fn f16_non_causal_block_32_matches_reference() {
+    check_on_interpreter_in(shape(false), 32, DType::F16, 22);
+}
+
+#[test]
+fn f16_one_token_sequences_match_reference() {
+    let shape = AttentionShape { seqlens: vec![1, 1, 3], heads: 2, kv_heads: 1, head_dim: 16, causal: true };
+    check_on_interpreter_in(shape, 16, DType::F16, 23);
+}
+
+/// f16 keeps 3 more significant bits than bf16, so if the f16 specialization really
+/// rounds p and o to f16 (not bf16), its error is several times smaller on the same
+/// shape; both runs take one seed, so their inputs differ only in their rounding.
+#[test]
+fn f16_is_more_accurate_than_bf16() {
+    let bf16 = check_on_interpreter_in(shape(true), 16, DType::BF16, 24);
+    let f16 = check_on_interpreter_in(shape(true), 16, DType::F16, 24);
+    eprintln!("o rel_l2: bf16 {:.2e}, f16 {:.2e}", bf16.rel_l2, f16.rel_l2);
+    assert!(f16.rel_l2 * 4.0 < bf16.rel_l2, "bf16 {bf16}, f16 {f16}");
+}
+
+#[test]
 fn sequences_of_whole_blocks_match_reference() {
     let shape = AttentionShape { seqlens: vec![32, 16], heads: 2, kv_heads: 2, head_dim: 32, causal: true };
     check_on_interpreter(shape, 16, 6);
@@ -78,10 +113,24 @@ fn rows_after_the_last_sequence_are_never_written() {
     assert!(got.o.iter().chain(&got.lse).all(|x| x.is_nan()));
 }
 
+fn f16_ir() -> String {
+    let consts = [("DT".to_string(), ConstValue::DType(DType::F16))];
+    let ir = lower_source(attention::SOURCE, None, &consts).unwrap_or_else(|e| panic!("DT f16: {e}"));
+    print_kernel(&ir)
+}
+
 fn default_ptx(d: usize, causal: bool, arch: Arch) -> String {
-    let consts = [("D".to_string(), ConstValue::Int(d as i64)), ("CAUSAL".to_string(), ConstValue::Bool(causal))];
-    let ir = lower_source(attention::SOURCE, None, &consts).unwrap_or_else(|e| panic!("D {d}: {e}"));
-    compile_ir(&ir, arch).unwrap_or_else(|e| panic!("D {d} causal {causal} for {arch}: {e}")).ptx
+    default_ptx_in(d, causal, DType::BF16, arch)
+}
+
+fn default_ptx_in(d: usize, causal: bool, dtype: DType, arch: Arch) -> String {
+    let consts = [
+        ("D".to_string(), ConstValue::Int(d as i64)),
+        ("CAUSAL".to_string(), ConstValue::Bool(causal)),
+        ("DT".to_string(), ConstValue::DType(dtype)),
+    ];
+    let ir = lower_source(attention::SOURCE, None, &consts).unwrap_or_else(|e| panic!("D {d} {dtype}: {e}"));
+    compile_ir(&ir, arch).unwrap_or_else(|e| panic!("D {d} causal {causal} {dtype} for {arch}: {e}")).ptx
 }
 
 #[test]
@@ -89,20 +138,61 @@ fn default_ptx_uses_mma_sync() {
     assert!(default_ptx(128, true, Arch::Sm90a).contains("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
 }
 
+#[test]
+fn f16_ptx_uses_f16_mma_sync_only() {
+    let ptx = default_ptx_in(128, true, DType::F16, Arch::Sm90a);
+    assert!(ptx.contains("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"));
+    assert!(!ptx.contains("bf16"));
+}
+
+/// The f16 specialization keeps lse and the accumulator in f32 and has no bf16 left.
+#[test]
+fn f16_specialization_is_f16_through() {
+    let ir = f16_ir();
+    assert!(!ir.contains("bf16"), "{ir}");
+    for param in ["%q: tensor<f16>", "%k: tensor<f16>", "%v: tensor<f16>", "%o: tensor<f16>", "%lse: tensor<f32>"] {
+        assert!(ir.contains(param), "{param} missing in\n{ir}");
+    }
+}
+
 /// The shipped specialization (BM = BN = 64) for head dim `d`, causal and not.
 fn check_assembles_without_spills(d: usize, arch: Arch) {
+    check_assembles_without_spills_in(d, DType::BF16, arch);
+}
+
+fn check_assembles_without_spills_in(d: usize, dtype: DType, arch: Arch) {
     if !ptxas::available_for_tests("attention.tile") {
         return;
     }
     for causal in [true, false] {
-        let report = ptxas::assemble(&default_ptx(d, causal, arch), arch)
-            .unwrap_or_else(|e| panic!("D {d} causal {causal} {arch}: {e}"));
+        let report = ptxas::assemble(&default_ptx_in(d, causal, dtype, arch), arch)
+            .unwrap_or_else(|e| panic!("D {d} causal {causal} {dtype} {arch}: {e}"));
         eprintln!(
-            "D {d} causal {causal} on {arch}: {} registers, {} bytes shared",
+            "D {d} causal {causal} {dtype} on {arch}: {} registers, {} bytes shared",
             report.registers, report.shared_bytes
         );
         assert_eq!((report.spill_stores, report.spill_loads, report.stack_bytes), (0, 0, 0), "{}", report.raw);
     }
+}
+
+#[test]
+fn f16_head_dim_64_assembles_without_spills_on_sm80() {
+    check_assembles_without_spills_in(64, DType::F16, Arch::Sm80);
+}
+
+#[test]
+fn f16_head_dim_64_assembles_without_spills_on_sm90a() {
+    check_assembles_without_spills_in(64, DType::F16, Arch::Sm90a);
+}
+
+#[test]
+fn f16_head_dim_128_assembles_without_spills_on_sm80() {
+    check_assembles_without_spills_in(128, DType::F16, Arch::Sm80);
+}
+
+#[test]
+fn f16_head_dim_128_assembles_without_spills_on_sm90a() {
+    check_assembles_without_spills_in(128, DType::F16, Arch::Sm90a);
 }
 
 #[test]

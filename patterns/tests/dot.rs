@@ -5,7 +5,7 @@
 use rand::SeedableRng;
 use sparsefill_compiler::codegen::ptxas;
 use sparsefill_compiler::interp::{self, ArgValue};
-use sparsefill_compiler::ir::{DType, Kernel};
+use sparsefill_compiler::ir::{ConstValue, DType, Kernel};
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_compiler::{compile_ir, lower_source};
@@ -14,6 +14,12 @@ use sparsefill_patterns::gemm::{random, reference, SOURCE as GEMM, TOLERANCE};
 
 fn kernel(name: &str) -> Kernel {
     lower_source(GEMM, Some(name), &[]).unwrap_or_else(|e| panic!("gemm.tile `{name}`: {e}"))
+}
+
+/// gemm.tile's `gemm` with `stages(STAGES)`, the other consts at their defaults.
+fn gemm_with_stages(stages: i64) -> Kernel {
+    let consts = [("STAGES".to_string(), ConstValue::Int(stages))];
+    lower_source(GEMM, Some("gemm"), &consts).unwrap_or_else(|e| panic!("gemm.tile `gemm` STAGES={stages}: {e}"))
 }
 
 /// Runs gemm.tile on the interpreter for `[m, n, k]` into a NaN-poisoned output and
@@ -100,6 +106,84 @@ fn gemm_assembles_without_spills_on_sm80() {
 #[test]
 fn gemm_assembles_without_spills_on_sm90a() {
     check_assembles_without_spills("gemm", Arch::Sm90a);
+}
+
+#[test]
+fn gemm_interpreter_ignores_stages() {
+    // `stages` only shapes the GPU's copy pipeline: the interpreter's result is bit for bit
+    // the same, and still matches the reference.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+    let (a, b) = (random(&mut rng, [96, 160]), random(&mut rng, [160, 80]));
+    let outputs: Vec<HostTensor> = [2, 3]
+        .map(|stages| {
+            let c = HostTensor::filled(DType::BF16, &[96, 80], f64::NAN);
+            let mut args = vec![ArgValue::Tensor(a.clone()), ArgValue::Tensor(b.clone()), ArgValue::Tensor(c)];
+            interp::run(&gemm_with_stages(stages), &mut args).unwrap_or_else(|e| panic!("STAGES={stages}: {e}"));
+            match args.pop() {
+                Some(ArgValue::Tensor(out)) => out,
+                other => panic!("STAGES={stages}: the output argument is {other:?}"),
+            }
+        })
+        .into();
+    assert_eq!(outputs[0], outputs[1]);
+    let acc = compare(&outputs[1], &reference(&a, &b, false));
+    assert!(acc.passes(TOLERANCE), "gemm STAGES=3: {acc}");
+}
+
+/// Shared bytes of one stage of gemm.tile's default tiles: a [128, 32] and b [32, 256],
+/// each row padded by 8 halves.
+const GEMM_STAGE_BYTES: u32 = 128 * (32 + 8) * 2 + 32 * (256 + 8) * 2;
+/// The bf16 [128, 256] result goes to its store layout through the scratch region.
+const GEMM_SCRATCH_BYTES: u32 = 128 * 256 * 2;
+
+#[test]
+fn gemm_three_stages_wait_for_two_groups_and_hold_three_stages() {
+    for arch in [Arch::Sm80, Arch::Sm90a] {
+        let module = compile_ir(&gemm_with_stages(3), arch).unwrap_or_else(|e| panic!("STAGES=3 {arch}: {e}"));
+        let waits: Vec<String> = module
+            .ptx
+            .lines()
+            .filter(|l| l.contains("cp.async.wait_group"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        assert_eq!(waits, ["cp.async.wait_group 2;", "cp.async.wait_group 0;"], "{arch}");
+        assert_eq!(module.shared_bytes, 3 * GEMM_STAGE_BYTES + GEMM_SCRATCH_BYTES, "{arch}");
+    }
+    let two = compile_ir(&kernel("gemm"), Arch::Sm80).map(|m| m.shared_bytes).map_err(|e| e.to_string());
+    assert_eq!(two, Ok(2 * GEMM_STAGE_BYTES + GEMM_SCRATCH_BYTES));
+}
+
+#[test]
+fn gemm_with_too_many_stages_for_sm80_names_them() {
+    // 4 stages (108544 bytes) and the scratch after them exceed sm_80's 163 KiB.
+    let err = compile_ir(&gemm_with_stages(4), Arch::Sm80).map(|_| ()).map_err(|e| e.to_string());
+    let expected = format!(
+        "`convert_layout` needs {} bytes of shared memory (with the buffers before it: \
+         stages(4) prefetch of bf16[128, 32]: 40960 bytes; stages(4) prefetch of bf16[32, 256]: 67584 bytes); \
+         at most 166912 bytes per block are supported",
+        4 * GEMM_STAGE_BYTES + GEMM_SCRATCH_BYTES
+    );
+    assert_eq!(err, Err(expected));
+}
+
+fn check_stages_assemble_without_spills(stages: i64, arch: Arch) {
+    if !ptxas::available_for_tests("gemm.tile") {
+        return;
+    }
+    let module = compile_ir(&gemm_with_stages(stages), arch).unwrap_or_else(|e| panic!("STAGES={stages} {arch}: {e}"));
+    let report = ptxas::assemble(&module.ptx, arch).unwrap_or_else(|e| panic!("STAGES={stages} {arch}: {e}"));
+    eprintln!("gemm STAGES={stages} on {arch}: {} registers, {} bytes shared", report.registers, module.shared_bytes);
+    assert_eq!((report.spill_stores, report.spill_loads, report.stack_bytes), (0, 0, 0), "{}", report.raw);
+}
+
+#[test]
+fn gemm_three_stages_assemble_without_spills_on_sm80() {
+    check_stages_assemble_without_spills(3, Arch::Sm80);
+}
+
+#[test]
+fn gemm_three_stages_assemble_without_spills_on_sm90a() {
+    check_stages_assemble_without_spills(3, Arch::Sm90a);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use super::{CliError, Emit};
 use sparsefill_compiler::codegen::{CodegenOptions, MmaLowering};
-use sparsefill_compiler::ir::ConstValue;
+use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::{check, compile_ir_with, ir, passes, syntax, CompileError};
 use std::path::Path;
@@ -37,7 +37,7 @@ pub fn run(
     })
 }
 
-/// `NAME=VALUE` where VALUE is an integer or `true`/`false`.
+/// `NAME=VALUE` where VALUE is an integer, `true`/`false` or a dtype name (for a `dtype` const).
 pub fn parse_const(given: &str) -> Result<(String, ConstValue), CliError> {
     let err = |why: &str| CliError::Const { given: given.to_string(), why: why.to_string() };
     let (name, value) = given.split_once('=').ok_or_else(|| err("expected NAME=VALUE"))?;
@@ -48,7 +48,14 @@ pub fn parse_const(given: &str) -> Result<(String, ConstValue), CliError> {
     let value = match value.trim() {
         "true" => ConstValue::Bool(true),
         "false" => ConstValue::Bool(false),
-        v => ConstValue::Int(v.parse().map_err(|_| err("the value must be an integer, `true` or `false`"))?),
+        v => match (v.parse(), DType::from_name(v)) {
+            (Ok(i), _) => ConstValue::Int(i),
+            (_, Some(d)) => ConstValue::DType(d),
+            _ => {
+                let why = format!("the value must be an integer, `true`, `false` or a dtype ({})", DType::names());
+                return Err(err(&why));
+            }
+        },
     };
     Ok((name.to_string(), value))
 }
@@ -64,6 +71,11 @@ mod tests {
     }
 
     #[test]
+    fn parses_dtype_consts() {
+        assert_eq!(parse_const("DT=f16").unwrap(), ("DT".to_string(), ConstValue::DType(DType::F16)));
+    }
+
+    #[test]
     fn rejects_const_without_value() {
         assert_eq!(parse_const("BLOCK").unwrap_err().to_string(), "invalid --const `BLOCK`: expected NAME=VALUE");
     }
@@ -72,7 +84,8 @@ mod tests {
     fn rejects_non_numeric_const() {
         assert_eq!(
             parse_const("BLOCK=big").unwrap_err().to_string(),
-            "invalid --const `BLOCK=big`: the value must be an integer, `true` or `false`"
+            "invalid --const `BLOCK=big`: the value must be an integer, `true`, `false` or a dtype \
+             (bool, i32, f16, bf16, f32)"
         );
     }
 }

@@ -29,7 +29,7 @@ pub enum Command {
         /// Kernel to compile when the file holds several.
         #[arg(long)]
         kernel: Option<String>,
-        /// Set a const parameter, e.g. `--const BLOCK=1024` or `--const CAUSAL=false`.
+        /// Set a const parameter, e.g. `--const BLOCK=1024`, `--const CAUSAL=false` or `--const DT=f16`.
         #[arg(long = "const", value_name = "NAME=VALUE")]
         consts: Vec<String>,
         /// Target architecture for `--emit llvm|ptx`.

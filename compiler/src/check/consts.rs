@@ -8,7 +8,7 @@
 //! by zero.
 
 use super::types::ElemTy;
-use crate::ir::{ConstValue, DType, Literal};
+use crate::ir::{DType, Literal};
 use crate::syntax::ast::BinaryOp;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -38,11 +38,9 @@ impl Constant {
         Constant { value: Scalar::Bool(v), ty: ElemTy::typed(DType::Bool) }
     }
 
-    pub fn from_const_value(v: &ConstValue) -> Constant {
-        match *v {
-            ConstValue::Int(i) => Constant { value: Scalar::Int(i), ty: ElemTy::typed(DType::I32) },
-            ConstValue::Bool(b) => Constant::bool(b),
-        }
+    /// An i32 const parameter's value: typed, unlike a literal.
+    pub fn typed_int(v: i64) -> Constant {
+        Constant { value: Scalar::Int(v), ty: ElemTy::typed(DType::I32) }
     }
 
     pub fn as_int(&self) -> Option<i64> {

@@ -45,7 +45,7 @@ impl<'f> Fns<'f> {
 
 /// A const or parameter name declared twice in one signature.
 fn duplicate_names(f: &ast::Fn) -> Vec<Diagnostic> {
-    let names: Vec<&ast::Ident> = f.consts.iter().chain(f.params.iter().map(|p| &p.name)).collect();
+    let names: Vec<&ast::Ident> = f.consts.iter().map(|c| &c.name).chain(f.params.iter().map(|p| &p.name)).collect();
     names
         .iter()
         .enumerate()
@@ -57,21 +57,35 @@ fn duplicate_names(f: &ast::Fn) -> Vec<Diagnostic> {
         .collect()
 }
 
-/// Consts are inferred from argument shapes only, so each must be a whole
-/// dimension of some parameter.
+/// Consts are inferred from the arguments only, so each i32 const must be a
+/// whole dimension of some parameter and each dtype const the dtype of one.
 fn uninferable_consts(f: &ast::Fn) -> Vec<Diagnostic> {
     f.consts
         .iter()
-        .filter(|c| !f.params.iter().any(|p| p.ty.dims.iter().any(|d| is_name(d, &c.name))))
+        .filter(|c| !f.params.iter().any(|p| infers(&p.ty, c)))
         .map(|c| {
-            let message = format!(
-                "const `{}` of fn `{}` is not a dimension of any parameter, so calls cannot infer it; \
-                 use it as a whole dimension, e.g. `x: f32[{}]`",
-                c.name, f.name.name, c.name
-            );
-            Diagnostic::new(DiagKind::Const, c.span, message)
+            let (name, fname) = (&c.name.name, &f.name.name);
+            let message = match c.ty {
+                ast::ConstType::DType => format!(
+                    "dtype const `{name}` of fn `{fname}` is not the dtype of any parameter, so calls cannot infer \
+                     it; use it as one, e.g. `x: {name}[N]`"
+                ),
+                _ => format!(
+                    "const `{name}` of fn `{fname}` is not a dimension of any parameter, so calls cannot infer it; \
+                     use it as a whole dimension, e.g. `x: f32[{name}]`"
+                ),
+            };
+            Diagnostic::new(DiagKind::Const, c.name.span, message)
         })
         .collect()
+}
+
+/// Whether a parameter of type `ty` gives const `c` its value at a call.
+pub fn infers(ty: &ast::ValueType, c: &ast::FnConst) -> bool {
+    match c.ty {
+        ast::ConstType::DType => matches!(&ty.dtype, ast::DTypeName::Const(id) if id.name == c.name.name),
+        _ => ty.dims.iter().any(|d| is_name(d, &c.name.name)),
+    }
 }
 
 /// Whether `dim` is exactly the name `name`: the dimensions a const is inferred from.

@@ -1,14 +1,13 @@
-//! One kernel's specialization: const values, parameters, `warps`, grid and
-//! body, in that order, since each step may use the names the previous defined.
+//! One kernel's specialization: const values, parameters, `warps` and `stages`, grid
+//! and body, in that order, since each step may use the names the previous defined.
 
-use super::consts::Constant;
 use super::fns::Fns;
 use super::lower::{Lowerer, Mode, Val};
 use super::scope::{Global, Globals};
 use super::suggest;
 use crate::diag::{DiagKind, Diagnostic, Diagnostics};
 use crate::ir::builder::KernelBuilder;
-use crate::ir::{self, ConstValue, Param, ParamId};
+use crate::ir::{self, ConstValue, DType, Param, ParamId};
 use crate::syntax::ast::{self, ConstType, ParamType};
 
 /// Warps per program when the kernel does not say.
@@ -27,6 +26,7 @@ pub fn lower_kernel(k: &ast::Kernel, fns: &Fns, overrides: &[(String, ConstValue
     }
     declare_params(k, &mut b, &mut globals, &mut errors);
     let warps = num_warps(k, fns, &mut b, &globals, &mut errors);
+    let stages = num_stages(k, fns, &mut b, &globals, &mut errors);
 
     let mut grid = Lowerer::new(&globals, fns, Mode::Grid);
     b.grid(|b| {
@@ -51,6 +51,7 @@ pub fn lower_kernel(k: &ast::Kernel, fns: &Fns, overrides: &[(String, ConstValue
     }
     let mut kernel = b.finish();
     kernel.num_warps = warps;
+    kernel.num_stages = stages;
     Ok(kernel)
 }
 
@@ -102,7 +103,7 @@ fn bind_consts(
         };
         match value {
             Ok(v) => {
-                if globals.define(name, Global::Const(Constant::from_const_value(&v))) {
+                if globals.define(name, Global::of_const(&v)) {
                     b.add_const(name.as_str(), v);
                 } else {
                     errors.push(duplicate(&c.name));
@@ -121,7 +122,9 @@ fn override_value(c: &ast::ConstParam, v: &ConstValue) -> Result<ConstValue, Vec
             c.name.span,
             format!("value {i} for const `{name}` does not fit in i32"),
         )]),
-        (ConstType::I32, ConstValue::Int(_)) | (ConstType::Bool, ConstValue::Bool(_)) => Ok(v.clone()),
+        (ConstType::I32, ConstValue::Int(_))
+        | (ConstType::Bool, ConstValue::Bool(_))
+        | (ConstType::DType, ConstValue::DType(_)) => Ok(v.clone()),
         _ => Err(vec![Diagnostic::new(
             DiagKind::Type,
             c.name.span,
@@ -137,6 +140,18 @@ fn default_value(
     b: &mut KernelBuilder,
     globals: &Globals,
 ) -> Result<ConstValue, Vec<Diagnostic>> {
+    let named = match &default.kind {
+        ast::ExprKind::Name(n) => Some(n.as_str()),
+        _ => None,
+    };
+    if c.ty == ConstType::DType {
+        return dtype_default(c, default, named, globals);
+    }
+    if let Some(d) = named.and_then(DType::from_name) {
+        let message =
+            format!("the default of `{}: {}` must be an {}; got the dtype {d}", c.name.name, c.ty.name(), c.ty.name());
+        return Err(vec![Diagnostic::new(DiagKind::Type, default.span, message)]);
+    }
     let mut lw = Lowerer::new(globals, fns, Mode::Const("a const default"));
     let value = lw.expr(b, default);
     let constant = match value {
@@ -150,6 +165,7 @@ fn default_value(
     let value = match c.ty {
         ConstType::I32 => constant.as_int().map(ConstValue::Int),
         ConstType::Bool => constant.as_bool().map(ConstValue::Bool),
+        ConstType::DType => None,
     };
     value.ok_or_else(|| {
         vec![Diagnostic::new(
@@ -167,6 +183,30 @@ fn default_value(
     })
 }
 
+/// A `dtype` const's default: a dtype name, or an earlier `dtype` const. Dtypes
+/// have no operators, so there is no expression to evaluate.
+fn dtype_default(
+    c: &ast::ConstParam,
+    default: &ast::Expr,
+    named: Option<&str>,
+    globals: &Globals,
+) -> Result<ConstValue, Vec<Diagnostic>> {
+    let Some(name) = named else {
+        let message = format!(
+            "the default of `{}: dtype` must be a dtype ({}) or an earlier dtype const; got `{}`",
+            c.name.name,
+            DType::names(),
+            crate::syntax::print_expr(default)
+        );
+        return Err(vec![Diagnostic::new(DiagKind::Type, default.span, message)]);
+    };
+    let written = match DType::from_name(name) {
+        Some(d) => ast::DTypeName::Builtin(d),
+        None => ast::DTypeName::Const(ast::Ident { name: name.to_string(), span: default.span }),
+    };
+    globals.dtype(&written).map(ConstValue::DType).map_err(|e| vec![e])
+}
+
 fn duplicate(name: &ast::Ident) -> Diagnostic {
     Diagnostic::new(DiagKind::Duplicate, name.span, format!("`{}` is declared twice in this kernel", name.name))
 }
@@ -177,11 +217,19 @@ fn declare_params(k: &ast::Kernel, b: &mut KernelBuilder, globals: &mut Globals,
     for p in &k.params {
         let name = p.name.name.clone();
         let (param, global): (Param, fn(ParamId) -> Global) = match &p.ty {
-            ParamType::Scalar(dtype) => (Param::Scalar { name: name.clone(), dtype: *dtype }, Global::Scalar),
+            ParamType::Scalar(dtype) => {
+                let dtype = param_dtype(dtype, globals, errors);
+                if !matches!(dtype, DType::F32 | DType::I32 | DType::Bool) {
+                    let message = format!("scalar parameters must be f32, i32 or bool; `{}` is {dtype}", p.name.name);
+                    errors.push(Diagnostic::new(DiagKind::Type, p.name.span, message));
+                }
+                (Param::Scalar { name: name.clone(), dtype }, Global::Scalar)
+            }
             ParamType::Tensor { dtype, dims } => {
+                let dtype = param_dtype(dtype, globals, errors);
                 let const_dims = dims.iter().map(|d| const_dim(d, &p.name, globals, errors)).collect();
                 let dim_names = dims.iter().map(|d| d.name.clone()).collect();
-                (Param::Tensor { name: name.clone(), dtype: *dtype, dims: dim_names, const_dims }, Global::Tensor)
+                (Param::Tensor { name: name.clone(), dtype, dims: dim_names, const_dims }, Global::Tensor)
             }
         };
         let id = b.add_param(param);
@@ -200,8 +248,9 @@ fn declare_params(k: &ast::Kernel, b: &mut KernelBuilder, globals: &mut Globals,
                     d.span,
                     format!("dimension `{}` has the name of a parameter; use a different name", d.name),
                 )),
-                // A const fixes the size; an existing dim was declared by an earlier tensor.
-                Some(Global::Const(_) | Global::Dim { .. }) => {}
+                // A const fixes the size (`const_dim` rejects a dtype const); an existing
+                // dim was declared by an earlier tensor.
+                Some(Global::Const(_) | Global::DType(_) | Global::Dim { .. }) => {}
                 None => {
                     globals.define(&d.name, Global::Dim { tensor, axis: axis as u32 });
                 }
@@ -210,10 +259,29 @@ fn declare_params(k: &ast::Kernel, b: &mut KernelBuilder, globals: &mut Globals,
     }
 }
 
+/// A parameter's dtype. A name that is no dtype is reported and the parameter is
+/// still declared (as f32) so the rest of the kernel is checked: the kernel is
+/// rejected either way.
+fn param_dtype(d: &ast::DTypeName, globals: &Globals, errors: &mut Vec<Diagnostic>) -> DType {
+    globals.dtype(d).unwrap_or_else(|e| {
+        errors.push(e);
+        DType::F32
+    })
+}
+
 /// The fixed size of dimension `d` when it is named after a const parameter.
 fn const_dim(d: &ast::Ident, tensor: &ast::Ident, globals: &Globals, errors: &mut Vec<Diagnostic>) -> Option<u32> {
-    let Some(Global::Const(c)) = globals.get(&d.name) else { return None };
     let (name, t) = (&d.name, &tensor.name);
+    let c = match globals.get(name) {
+        Some(Global::Const(c)) => c,
+        Some(Global::DType(dtype)) => {
+            let message =
+                format!("dimension `{name}` of `{t}` names the dtype const `{name}` ({dtype}); a size must be i32");
+            errors.push(Diagnostic::new(DiagKind::Type, d.span, message));
+            return None;
+        }
+        _ => return None,
+    };
     match c.as_int() {
         Some(v) if v >= 1 => Some(v as u32),
         Some(v) => {
@@ -237,16 +305,54 @@ fn num_warps(
     globals: &Globals,
     errors: &mut Vec<Diagnostic>,
 ) -> u32 {
-    let Some(e) = &k.warps else { return DEFAULT_WARPS };
-    let mut lw = Lowerer::new(globals, fns, Mode::Const("`warps`"));
-    let warps = match lw.const_int(b, e, "`warps`") {
-        Ok(w) if (1..=32).contains(&w) && (w as u32).is_power_of_two() => w as u32,
-        Ok(w) => {
-            lw.error(DiagKind::Const, e.span, format!("`warps` must be a power of two from 1 to 32; got {w}"));
-            DEFAULT_WARPS
-        }
-        Err(_) => DEFAULT_WARPS,
+    let check = |w: i64| match u32::try_from(w) {
+        Ok(w) if (1..=32).contains(&w) && w.is_power_of_two() => Ok(w),
+        _ => Err(format!("`warps` must be a power of two from 1 to 32; got {w}")),
     };
-    errors.append(&mut lw.errors);
-    warps
+    header_option(k.warps.as_ref(), "`warps`", DEFAULT_WARPS, check, fns, b, globals, errors)
+}
+
+fn num_stages(
+    k: &ast::Kernel,
+    fns: &Fns,
+    b: &mut KernelBuilder,
+    globals: &Globals,
+    errors: &mut Vec<Diagnostic>,
+) -> u32 {
+    let (min, max) = (ir::MIN_STAGES, ir::MAX_STAGES);
+    let check = |s: i64| match u32::try_from(s) {
+        Ok(s) if (min..=max).contains(&s) => Ok(s),
+        _ => {
+            let why = if s < i64::from(min) { " (a loop reads one stage while the next is copied)" } else { "" };
+            Err(format!("`stages` must be from {min} to {max}; got {s}{why}"))
+        }
+    };
+    header_option(k.stages.as_ref(), "`stages`", ir::DEFAULT_STAGES, check, fns, b, globals, errors)
+}
+
+/// A header option such as `warps(E)`: E folded to a constant and accepted by `check`,
+/// which returns the value or the message that says what is supported. Absent, the
+/// option is `default`; wrong, the error is reported and `default` keeps checking going.
+#[allow(clippy::too_many_arguments)]
+fn header_option(
+    option: Option<&ast::Expr>,
+    name: &'static str,
+    default: u32,
+    check: impl Fn(i64) -> Result<u32, String>,
+    fns: &Fns,
+    b: &mut KernelBuilder,
+    globals: &Globals,
+    errors: &mut Vec<Diagnostic>,
+) -> u32 {
+    let Some(e) = option else { return default };
+    let mut lowerer = Lowerer::new(globals, fns, Mode::Const(name));
+    let value = match lowerer.const_int(b, e, name) {
+        Ok(v) => check(v).unwrap_or_else(|message| {
+            lowerer.error(DiagKind::Const, e.span, message);
+            default
+        }),
+        Err(_) => default,
+    };
+    errors.append(&mut lowerer.errors);
+    value
 }

@@ -3,13 +3,18 @@
 
 use super::consts::Constant;
 use super::lower::Val;
-use crate::ir::ParamId;
+use super::suggest;
+use crate::diag::{DiagKind, Diagnostic};
+use crate::ir::{ConstValue, DType, ParamId};
+use crate::syntax::ast::DTypeName;
 
 /// A kernel-level name.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Global {
     /// A const parameter after specialization.
     Const(Constant),
+    /// A `dtype` const after specialization: names an element type, never a value.
+    DType(DType),
     Scalar(ParamId),
     Tensor(ParamId),
     /// A runtime dimension size, read from the first tensor that declares it.
@@ -17,6 +22,17 @@ pub enum Global {
         tensor: ParamId,
         axis: u32,
     },
+}
+
+impl Global {
+    /// What the name of a const with value `v` means.
+    pub fn of_const(v: &ConstValue) -> Global {
+        match *v {
+            ConstValue::Int(i) => Global::Const(Constant::typed_int(i)),
+            ConstValue::Bool(b) => Global::Const(Constant::bool(b)),
+            ConstValue::DType(d) => Global::DType(d),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -40,6 +56,38 @@ impl Globals {
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// The dtype a written dtype stands for: a builtin, or a `dtype` const's value.
+    /// Locals are values, never dtypes, so only these kernel-level names are looked up.
+    pub fn dtype(&self, d: &DTypeName) -> Result<DType, Diagnostic> {
+        let id = match d {
+            DTypeName::Builtin(d) => return Ok(*d),
+            DTypeName::Const(id) => id,
+        };
+        let name = &id.name;
+        let (kind, what) = match self.get(name) {
+            Some(Global::DType(d)) => return Ok(d),
+            Some(Global::Const(c)) => {
+                (DiagKind::Type, format!("`{name}` is a const of type {}, not a dtype", c.ty.dtype))
+            }
+            Some(Global::Scalar(_) | Global::Tensor(_)) => {
+                (DiagKind::Type, format!("`{name}` is a parameter, not a dtype"))
+            }
+            Some(Global::Dim { .. }) => (DiagKind::Type, format!("`{name}` is a tensor size, not a dtype")),
+            None => (DiagKind::UnknownName, format!("unknown dtype `{name}`")),
+        };
+        let consts: Vec<&str> =
+            self.entries.iter().filter(|(_, g)| matches!(g, Global::DType(_))).map(|(n, _)| n.as_str()).collect();
+        let mut message = format!("{what}; expected one of {}", DType::names());
+        if !consts.is_empty() {
+            message = format!("{message} or a dtype const ({})", consts.join(", "));
+        }
+        if kind == DiagKind::UnknownName {
+            let candidates = DType::ALL.map(DType::name);
+            message = suggest::did_you_mean(message, name, candidates.into_iter().chain(consts));
+        }
+        Err(Diagnostic::new(kind, id.span, message))
     }
 }
 

@@ -10,7 +10,7 @@ use inkwell::{AddressSpace, IntPredicate};
 use super::context::{as_int, Lowerer, ParamValue, Regs};
 use super::layout::Layout;
 use super::plan::Placement;
-use super::prefetch::defined_in;
+use super::prefetch::{checked_stages, defined_in};
 use super::CodegenError;
 use crate::abi::{abi_params, AbiKind};
 use crate::ir::{op_name, Block, DType, Inst, Kernel, Op, Param, ValueId};
@@ -38,6 +38,7 @@ pub(super) fn lower_kernel<'ctx>(
             supported: "a power of two from 1 to 32".into(),
         });
     }
+    checked_stages(kernel.num_stages)?;
     let function = declare_entry(context, module, kernel);
     let builder = context.create_builder();
     builder.position_at_end(context.append_basic_block(function, "entry"));
@@ -269,13 +270,14 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             init_regs.push(self.get_in(v, &layout)?);
         }
 
-        // Prefetched dot operands: iteration 0's tiles into stage 0 (`codegen::prefetch`).
+        // Prefetched dot operands: iterations 0 .. N - 1's tiles into stages 0 .. N - 1
+        // (`codegen::prefetch`).
         let shared_mark = self.shared.mark();
         let prefetches = self.prefetches_of(body)?;
         let mut body_values = HashSet::new();
         defined_in(body, &mut body_values);
         if !prefetches.is_empty() {
-            self.copy_ahead(&prefetches, *iv, lower, &body_values, self.i32(0))?;
+            self.copy_prologue(&prefetches, *iv, lower, step, &body_values)?;
         }
 
         let preheader = self.current_block()?;
@@ -311,17 +313,24 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         for (&arg, phis) in carried.iter().zip(&phis) {
             self.define(arg, phis.iter().map(|p| p.as_basic_value()).collect())?;
         }
-        let next_stage = self.builder.build_xor(stage, self.i32(1), "stage.next")?;
+        let next_stage = self.stage_plus(stage, 1)?;
         if !prefetches.is_empty() {
-            // Everyone is done reading the other stage (last iteration's), so it can be
-            // refilled with the next iteration's tiles; then this stage must be complete.
+            // Everyone is done reading the stage the last iteration read, so it can be
+            // refilled with the tiles of iteration + N - 1; then this stage must be complete.
             self.barrier()?;
-            let next_iv = self.builder.build_int_add(iv_value, step, "")?;
+            let stages = self.num_stages()?;
+            let (ahead, fill_stage) = if stages == 2 {
+                (step, next_stage)
+            } else {
+                let ahead = self.builder.build_int_mul(step, self.i32(u64::from(stages - 1)), "")?;
+                (ahead, self.stage_plus(stage, stages - 1)?)
+            };
+            let ahead_iv = self.builder.build_int_add(iv_value, ahead, "")?;
             self.enter_block();
-            let copied = self.copy_ahead(&prefetches, *iv, next_iv, &body_values, next_stage);
+            let copied = self.copy_ahead(&prefetches, *iv, ahead_iv, &body_values, fill_stage);
             self.leave_block();
             copied?;
-            self.wait_copies(1)?;
+            self.wait_copies(stages - 1)?;
             self.publish_operands()?;
             for p in &prefetches {
                 let address = self.stage_address(p, stage)?;
@@ -342,7 +351,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
 
         self.builder.position_at_end(exit);
         if !prefetches.is_empty() {
-            // The copy past the last iteration is still in flight.
+            // The copies past the last iteration are still in flight.
             self.wait_copies(0)?;
         }
         if self.shared.mark() != shared_mark {

@@ -58,13 +58,29 @@ pub enum CodegenError {
     #[error("tile {ty} needs {per_thread} elements per thread over {threads} threads; at most {limit} are supported")]
     TileTooLarge { ty: String, threads: u32, per_thread: u64, limit: u64 },
     #[error(
-        "`{op}` needs {bytes} bytes of shared memory (with the buffers before it); at most {limit} bytes per block are supported"
+        "`{op}` needs {bytes} bytes of shared memory (with the buffers before it{}); at most {limit} bytes per block are supported",
+        held_list(.held)
     )]
-    SharedMemory { op: String, bytes: u64, limit: u64 },
+    SharedMemory {
+        op: String,
+        bytes: u64,
+        limit: u64,
+        /// The buffers already held when `op` asked, each `what: N bytes`.
+        held: Vec<String>,
+    },
     #[error("invalid Tile IR reached code generation (run ir::verify first): {0}")]
     InvalidIr(String),
     #[error("LLVM failed: {0}")]
     Llvm(String),
+}
+
+/// `: a; b` after "with the buffers before it", or nothing when there are none.
+fn held_list(held: &[String]) -> String {
+    if held.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", held.join("; "))
+    }
 }
 
 impl From<inkwell::builder::BuilderError> for CodegenError {

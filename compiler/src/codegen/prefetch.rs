@@ -1,25 +1,35 @@
-//! `dot` operands prefetched with `cp.async`, one loop iteration ahead.
+//! `dot` operands prefetched with `cp.async`, `N - 1` loop iterations ahead.
 //!
 //! A tile loaded in a `for` body whose only uses are `dot` operands (directly, or through
-//! `trans` into a rhs), and whose indices the loop can compute for its next iteration,
+//! `trans` into a rhs), and whose indices the loop can compute for a later iteration,
 //! is placed [`Placement::Prefetched`](super::plan::Placement) by the planner. It never
-//! lives in registers: it goes global → shared memory with `cp.async`, into a two-stage
-//! buffer of its own (in the target's [`OperandTile`] format), and `dot` reads it from
+//! lives in registers: it goes global → shared memory with `cp.async`, into a ring of
+//! `N` stages of its own (`N` is the kernel's `stages(N)`, [`crate::ir::Kernel::num_stages`], 2 by
+//! default; each stage in the target's [`OperandTile`] format), and `dot` reads it from
 //! there.
 //!
-//! The schedule, with `s` the iteration's stage (0, 1, 0, ...):
+//! The schedule of iteration `i`, with `s = i mod N` its stage, carried through the loop
+//! as a phi (0, 1, .., N - 1, 0, ..):
 //!
 //! ```text
-//!   before the loop:  copy iteration 0's tiles into stage 0; commit
-//!   top of body:      barrier                     (everyone is done with stage 1 - s)
-//!                     copy iteration + 1's tiles into stage 1 - s; commit
-//!                     wait until one group is pending; barrier   (stage s is complete)
-//!   the body's dots read stage s, while the next tiles are on their way
+//!   before the loop:  for j in 0 .. N - 1: copy iteration j's tiles into stage j; commit
+//!   top of body:      barrier                 (everyone is done with stage s - 1 mod N,
+//!                                              which iteration i - 1 read)
+//!                     copy iteration i + N - 1's tiles into stage s - 1 mod N; commit
+//!                     wait until N - 1 groups are pending; barrier
+//!                                             (iteration i's group, and so stage s, is complete)
+//!   the body's dots read stage s, while the next N - 1 iterations' tiles are on their way
 //!   after the loop:   wait for all groups
 //! ```
 //!
-//! The copy past the last iteration reads tiles nobody uses; like every load, it is
-//! masked against the tensor's sizes. A thread whose chunks are all in bounds,
+//! With N = 2 this is one copy ahead into stage `s ^ 1` and `wait_group 1`, the schedule
+//! this module always had. Groups complete in commit order, and by the wait of iteration
+//! `i` this thread has committed `N + i` groups (N - 1 before the loop, one per iteration
+//! so far), so at most N - 1 pending means the first `i + 1`, iterations 0 ..= i, landed.
+//!
+//! The copies past the last iteration read tiles nobody uses; like every load, they are
+//! masked against the tensor's sizes (an index that wrapped around i32 is out of bounds
+//! too: the masks compare unsigned). A thread whose chunks are all in bounds,
 //! contiguous and aligned copies 16-byte (or smaller) chunks with `cp.async`; otherwise
 //! it loads element by element under masks and stores to shared memory itself (the
 //! ragged last tile of a sequence, or a strided view), which the next barriers publish
@@ -36,9 +46,6 @@ use super::operand_tile::{OperandFormat, OperandTile};
 use super::plan::Placement;
 use super::CodegenError;
 use crate::ir::{BinaryOp, Block, DType, Index, Inst, Literal, Op, ValueId};
-
-/// Buffers per prefetched tile: the one being read and the one being filled.
-const STAGES: u64 = 2;
 
 /// One prefetched tile of a loop: where its stages live.
 pub(super) struct Prefetch<'ctx> {
@@ -60,8 +67,13 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             if *self.placement(*value)? != Placement::Prefetched {
                 continue;
             }
-            let stage_bytes = OperandTile::of(self.ty(*value)?, self.operand_format)?.bytes();
-            let buffer = self.shared.allocate(self.context, self.module, "prefetch", STAGES * stage_bytes)?;
+            let ty = self.ty(*value)?;
+            let stage_bytes = OperandTile::of(ty, self.operand_format)?.bytes();
+            let stages = self.kernel.num_stages;
+            // Named after the header option, so a kernel whose stages do not fit in shared
+            // memory says which option to lower.
+            let what = format!("stages({stages}) prefetch of {ty}");
+            let buffer = self.shared.allocate(self.context, self.module, &what, u64::from(stages) * stage_bytes)?;
             out.push(Prefetch { value: *value, inst: inst.clone(), buffer, stage_bytes });
         }
         Ok(out)
@@ -180,6 +192,49 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         tile.offset_of(self, row, col)
     }
 
+    /// Before a loop: the tiles of iterations 0 .. N - 1 (induction variable `lower`,
+    /// `lower + step`, ..) into stages 0 .. N - 1, one commit group each.
+    pub(super) fn copy_prologue(
+        &mut self,
+        prefetches: &[Prefetch<'ctx>],
+        iv: ValueId,
+        lower: IntValue<'ctx>,
+        step: IntValue<'ctx>,
+        body_values: &HashSet<ValueId>,
+    ) -> Result<(), CodegenError> {
+        let mut iv_value = lower;
+        for stage in 0..self.num_stages()? - 1 {
+            if stage > 0 {
+                iv_value = self.builder.build_int_add(iv_value, step, "")?;
+            }
+            self.copy_ahead(prefetches, iv, iv_value, body_values, self.i32(u64::from(stage)))?;
+        }
+        Ok(())
+    }
+
+    /// The kernel's stage count, checked ([`checked_stages`]).
+    pub(super) fn num_stages(&self) -> Result<u32, CodegenError> {
+        checked_stages(self.kernel.num_stages)
+    }
+
+    /// `(stage + k) mod N` for a stage index `stage < N` and `k < N`.
+    pub(super) fn stage_plus(&self, stage: IntValue<'ctx>, k: u32) -> Result<IntValue<'ctx>, CodegenError> {
+        let stages = self.num_stages()?;
+        let b = &self.builder;
+        if stages == 2 {
+            // The xor N = 2 always used, so its code is unchanged (k is 1 here).
+            return Ok(b.build_xor(stage, self.i32(u64::from(k % 2)), "stage.next")?);
+        }
+        let sum = b.build_int_add(stage, self.i32(u64::from(k)), "")?;
+        if stages.is_power_of_two() {
+            return Ok(b.build_and(sum, self.i32(u64::from(stages - 1)), "stage.next")?);
+        }
+        // stage + k < 2N, so one subtraction wraps it.
+        let past = b.build_int_compare(inkwell::IntPredicate::UGE, sum, self.i32(u64::from(stages)), "")?;
+        let wrapped = b.build_int_sub(sum, self.i32(u64::from(stages)), "")?;
+        Ok(b.build_select(past, wrapped, sum, "stage.next")?.into_int_value())
+    }
+
     /// Waits until at most `pending` committed groups of this thread are in flight.
     pub(super) fn wait_copies(&self, pending: u32) -> Result<(), CodegenError> {
         self.intrinsic_void("llvm.nvvm.cp.async.wait.group", &[], &[self.i32(u64::from(pending)).into()])
@@ -269,6 +324,20 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             }
             _ => Err(CodegenError::InvalidIr(format!("prefetched index {v} is not loop arithmetic"))),
         }
+    }
+}
+
+/// `stages` if code generation supports it: the stage arithmetic needs at least 2 (and
+/// `wait_group N - 1` at least 1), and [`crate::ir::MAX_STAGES`] bounds the prologue.
+pub(super) fn checked_stages(stages: u32) -> Result<u32, CodegenError> {
+    use crate::ir::{MAX_STAGES, MIN_STAGES};
+    if (MIN_STAGES..=MAX_STAGES).contains(&stages) {
+        Ok(stages)
+    } else {
+        Err(CodegenError::Unsupported {
+            what: format!("stages({stages})"),
+            supported: format!("{MIN_STAGES} to {MAX_STAGES} prefetch stages"),
+        })
     }
 }
 

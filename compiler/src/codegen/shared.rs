@@ -45,6 +45,12 @@ pub(super) struct SharedMemory<'ctx> {
     /// so sibling loops reuse the same bytes.
     persistent_top: u64,
     persistent_peak: u64,
+    /// The persistent buffers allocated and not released: where each ends and what it
+    /// is, so an error can say what else holds the shared memory (`stages(3) prefetch`).
+    live: Vec<(u64, String)>,
+    /// What `live` held when the persistent region reached its peak: the buffers that
+    /// push the scratch region (which starts at the peak) up, even once released.
+    peak_held: Vec<String>,
 }
 
 impl<'ctx> SharedMemory<'ctx> {
@@ -56,6 +62,8 @@ impl<'ctx> SharedMemory<'ctx> {
             persistent: None,
             persistent_top: 0,
             persistent_peak: 0,
+            live: Vec::new(),
+            peak_held: Vec::new(),
         }
     }
 
@@ -67,7 +75,7 @@ impl<'ctx> SharedMemory<'ctx> {
         op: &str,
         bytes: u64,
     ) -> Result<PointerValue<'ctx>, CodegenError> {
-        self.check(op, self.persistent_peak + bytes.max(self.scratch_bytes))?;
+        self.check(op, self.persistent_peak + bytes.max(self.scratch_bytes), &self.peak_held)?;
         self.scratch_bytes = self.scratch_bytes.max(bytes);
         let global = *self.scratch.get_or_insert_with(|| placeholder(context, module, "smem.scratch"));
         Ok(global.as_pointer_value())
@@ -83,9 +91,14 @@ impl<'ctx> SharedMemory<'ctx> {
     ) -> Result<PointerValue<'ctx>, CodegenError> {
         let offset = self.persistent_top;
         let end = offset + bytes.div_ceil(ALIGN) * ALIGN;
-        self.check(op, end.max(self.persistent_peak) + self.scratch_bytes)?;
+        let held = if end > self.persistent_peak { self.labels() } else { self.peak_held.clone() };
+        self.check(op, end.max(self.persistent_peak) + self.scratch_bytes, &held)?;
         self.persistent_top = end;
-        self.persistent_peak = self.persistent_peak.max(end);
+        self.live.push((end, format!("{op}: {bytes} bytes")));
+        if end > self.persistent_peak {
+            self.persistent_peak = end;
+            self.peak_held = self.labels();
+        }
         let global = *self.persistent.get_or_insert_with(|| placeholder(context, module, "smem.persistent"));
         let i8_type = context.i8_type();
         // SAFETY: the offset stays inside the persistent region `finish` lays out.
@@ -101,11 +114,18 @@ impl<'ctx> SharedMemory<'ctx> {
     /// (with a barrier) that no thread still reads them.
     pub fn release(&mut self, mark: u64) {
         self.persistent_top = mark.min(self.persistent_top);
+        self.live.retain(|(end, _)| *end <= self.persistent_top);
     }
 
-    fn check(&self, op: &str, total: u64) -> Result<(), CodegenError> {
+    fn labels(&self) -> Vec<String> {
+        self.live.iter().map(|(_, what)| what.clone()).collect()
+    }
+
+    /// Errors if `total` bytes exceed the limit; `held` names the buffers counted in it.
+    fn check(&self, op: &str, total: u64, held: &[String]) -> Result<(), CodegenError> {
         if total > self.limit {
-            return Err(CodegenError::SharedMemory { op: op.to_string(), bytes: total, limit: self.limit });
+            let held = held.to_vec();
+            return Err(CodegenError::SharedMemory { op: op.to_string(), bytes: total, limit: self.limit, held });
         }
         Ok(())
     }

@@ -20,6 +20,7 @@ impl KernelBuilder {
                 consts: Vec::new(),
                 params: Vec::new(),
                 num_warps,
+                num_stages: DEFAULT_STAGES,
                 grid: Block::default(),
                 body: Block::default(),
                 value_types: Vec::new(),

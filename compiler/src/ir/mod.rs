@@ -50,6 +50,11 @@ impl DType {
         DType::ALL.into_iter().find(|d| d.name() == name)
     }
 
+    /// Every dtype's name, for messages that list what is supported: "bool, i32, f16, bf16, f32".
+    pub fn names() -> String {
+        DType::ALL.map(DType::name).join(", ")
+    }
+
     /// Size of one element in a tensor in memory. `Bool` tensors are one byte per element.
     pub fn size_bytes(self) -> usize {
         match self {
@@ -172,6 +177,8 @@ impl Param {
 pub enum ConstValue {
     Int(i64),
     Bool(bool),
+    /// A `dtype` const: an element type chosen per specialization (`DT = f16`).
+    DType(DType),
 }
 
 impl fmt::Display for ConstValue {
@@ -179,6 +186,7 @@ impl fmt::Display for ConstValue {
         match self {
             ConstValue::Int(v) => write!(f, "{v}"),
             ConstValue::Bool(v) => write!(f, "{v}"),
+            ConstValue::DType(d) => write!(f, "{d}"),
         }
     }
 }
@@ -431,6 +439,17 @@ pub struct Block {
     pub insts: Vec<Inst>,
 }
 
+/// Prefetch stages when the kernel does not say: one buffer read while the next fills.
+pub const DEFAULT_STAGES: u32 = 2;
+/// Fewer than two stages would leave nothing to overlap: the copy would have to finish
+/// before the buffer it fills is read in the same iteration.
+pub const MIN_STAGES: u32 = 2;
+/// A cap, not a hardware limit: the prologue emits its `num_stages - 1` copies
+/// unrolled, so code size grows with every stage, and deep pipelines are past what
+/// Triton and CUTLASS use for these tile sizes (3 to 5). Shared memory bounds it sooner
+/// for large tiles: `codegen::shared` reports a kernel whose stages do not fit.
+pub const MAX_STAGES: u32 = 8;
+
 /// One specialized kernel.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Kernel {
@@ -440,6 +459,10 @@ pub struct Kernel {
     pub params: Vec<Param>,
     /// Threads per program = 32 * num_warps. A power of two in 1..=32.
     pub num_warps: u32,
+    /// Shared-memory buffers per `dot` operand prefetched with `cp.async` across a
+    /// loop's iterations (`codegen::prefetch`): the copy runs `num_stages - 1`
+    /// iterations ahead. In [`MIN_STAGES`]..=[`MAX_STAGES`]; code generation only.
+    pub num_stages: u32,
     /// Evaluated on the host at launch: scalar-only ops (`Const`, `Dim`, `Arg`,
     /// `Binary`, `Cmp`, `Select`, `Unary` on scalars) ending in a `Yield` of three i32.
     pub grid: Block,

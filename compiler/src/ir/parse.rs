@@ -478,7 +478,14 @@ impl Parser {
         self.punct('(', "`(`")?;
         let num_warps = self.u32()?;
         self.punct(')', "`)`")?;
-        self.punct('{', "`{`")?;
+        // Absent means the default, as the printer writes it.
+        let mut num_stages = super::DEFAULT_STAGES;
+        if self.eat_word("stages") {
+            self.punct('(', "`(`")?;
+            num_stages = self.u32()?;
+            self.punct(')', "`)`")?;
+        }
+        self.punct('{', "`stages` or `{`")?;
         self.line_end()?;
         let mut params = Vec::new();
         while self.eat_word("param") {
@@ -507,7 +514,7 @@ impl Parser {
             return Err(self.expected("end of input"));
         }
         let value_types = self.value_types(close)?;
-        Ok(Kernel { name, consts, params, num_warps, grid, body, value_types })
+        Ok(Kernel { name, consts, params, num_warps, num_stages, grid, body, value_types })
     }
 
     /// An error for the token just consumed by `advance`.
@@ -546,9 +553,13 @@ impl Parser {
     fn const_value(&mut self) -> Result<ConstValue> {
         match self.advance() {
             Tok::Int(v) => Ok(ConstValue::Int(self.fit(v, "i64", 1)?)),
-            Tok::Word(w) if w == "true" => Ok(ConstValue::Bool(true)),
-            Tok::Word(w) if w == "false" => Ok(ConstValue::Bool(false)),
-            _ => Err(self.back_expected("an integer, `true` or `false`")),
+            Tok::Word(w) => match (w.as_str(), DType::from_name(&w)) {
+                ("true", _) => Ok(ConstValue::Bool(true)),
+                ("false", _) => Ok(ConstValue::Bool(false)),
+                (_, Some(d)) => Ok(ConstValue::DType(d)),
+                _ => Err(self.back_expected("an integer, `true`, `false` or a dtype")),
+            },
+            _ => Err(self.back_expected("an integer, `true`, `false` or a dtype")),
         }
     }
 
@@ -977,6 +988,22 @@ kernel @copy consts(BLOCK = 64, \"odd name\" = false) warps(2) {
     #[test]
     fn parses_comments_quoted_names_and_nan_bits() {
         check(VALID, expect!["parsed `copy`"]);
+    }
+
+    #[test]
+    fn dtype_const_parses_back() {
+        let text = with_body("    %1 = program_id 0 : i32").replace("kernel @k", "kernel @k consts(DT = f16, B = 4)");
+        let consts = parse_kernel(&text).map(|k| k.consts).map_err(|e| e.to_string());
+        assert_eq!(
+            consts,
+            Ok(vec![("DT".to_string(), ConstValue::DType(DType::F16)), ("B".to_string(), ConstValue::Int(4))])
+        );
+    }
+
+    #[test]
+    fn const_value_that_is_no_dtype_is_an_error() {
+        let text = with_body("    %1 = program_id 0 : i32").replace("kernel @k", "kernel @k consts(DT = f64)");
+        check(&text, expect!["1:23: expected an integer, `true`, `false` or a dtype, found `f64`"]);
     }
 
     #[test]

@@ -79,7 +79,13 @@ impl fmt::Display for KernelText<'_> {
             }
             f.write_str(")")?;
         }
-        writeln!(f, " warps({}) {{", k.num_warps)?;
+        write!(f, " warps({})", k.num_warps)?;
+        // Printed only when it is not the default, so the text (and the runtime's cache
+        // keys, which hash it) of every kernel that does not ask for stages is unchanged.
+        if k.num_stages != super::DEFAULT_STAGES {
+            write!(f, " stages({})", k.num_stages)?;
+        }
+        f.write_str(" {\n")?;
         for param in &k.params {
             writeln!(f, "  param {}", ParamDecl(param))?;
         }

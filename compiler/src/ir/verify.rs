@@ -16,6 +16,8 @@ use std::collections::HashSet;
 pub enum VerifyError {
     #[error("num_warps is {0}; it must be a power of two in 1..=32")]
     NumWarps(u32),
+    #[error("num_stages is {0}; it must be in {min}..={max}", min = super::MIN_STAGES, max = super::MAX_STAGES)]
+    NumStages(u32),
     #[error("param `{0}` is declared more than once; params are named in the text form, so names must be unique")]
     DuplicateParam(String),
     #[error(
@@ -86,6 +88,9 @@ pub enum Violation {
 pub fn verify(kernel: &Kernel) -> Result<(), VerifyError> {
     if !(1..=32).contains(&kernel.num_warps) || !kernel.num_warps.is_power_of_two() {
         return Err(VerifyError::NumWarps(kernel.num_warps));
+    }
+    if !(super::MIN_STAGES..=super::MAX_STAGES).contains(&kernel.num_stages) {
+        return Err(VerifyError::NumStages(kernel.num_stages));
     }
     let mut names = HashSet::new();
     for param in &kernel.params {
@@ -727,6 +732,37 @@ mod tests {
         let mut k = built();
         k.num_warps = 64;
         check_kernel(&k, expect!["num_warps is 64; it must be a power of two in 1..=32"]);
+    }
+
+    #[test]
+    fn num_stages_at_least_2() {
+        let mut k = built();
+        for stages in [0, 1] {
+            k.num_stages = stages;
+            assert_eq!(
+                verify(&k).map_err(|e| e.to_string()),
+                Err(format!("num_stages is {stages}; it must be in 2..=8"))
+            );
+        }
+    }
+
+    #[test]
+    fn num_stages_at_most_8() {
+        let mut k = built();
+        k.num_stages = 8;
+        check_kernel(&k, expect!["ok"]);
+        k.num_stages = 9;
+        check_kernel(&k, expect!["num_stages is 9; it must be in 2..=8"]);
+    }
+
+    #[test]
+    fn num_stages_parsed_from_text_is_verified() {
+        let text = HEAD.replace("warps(4) {", "warps(4) stages(1) {") + "  body {\n  }\n}\n";
+        let k = parse_kernel(&text).map_err(|e| e.to_string());
+        assert_eq!(
+            k.map(|k| verify(&k).map_err(|e| e.to_string())),
+            Ok(Err("num_stages is 1; it must be in 2..=8".into()))
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub struct Ident {
     pub span: Span,
 }
 
-/// `kernel NAME<CONSTS>(PARAMS) grid(...) warps(...) { body }`.
+/// `kernel NAME<CONSTS>(PARAMS) grid(...) warps(...) stages(...) { body }`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Kernel {
     pub name: Ident,
@@ -28,6 +28,8 @@ pub struct Kernel {
     pub grid: Vec<Expr>,
     pub grid_span: Span,
     pub warps: Option<Expr>,
+    /// `stages(E)`: how many buffers each `cp.async`-prefetched `dot` operand gets.
+    pub stages: Option<Expr>,
     pub body: Block,
 }
 
@@ -36,13 +38,21 @@ pub struct Kernel {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fn {
     pub name: Ident,
-    /// `<N: i32, ...>`: sizes inferred from the arguments' shapes at each call.
-    pub consts: Vec<Ident>,
+    /// `<N: i32, DT: dtype, ...>`: sizes inferred from the arguments' shapes and
+    /// dtypes inferred from their element types, at each call.
+    pub consts: Vec<FnConst>,
     pub params: Vec<FnParam>,
     pub result: FnResult,
     pub body: Block,
     /// The tail expression: the fn's value.
     pub value: Expr,
+}
+
+/// A fn const: `N: i32` (a size) or `DT: dtype` (an element type).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FnConst {
+    pub name: Ident,
+    pub ty: ConstType,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +66,7 @@ pub struct FnParam {
 /// expressions over the fn's consts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValueType {
-    pub dtype: DType,
+    pub dtype: DTypeName,
     pub dims: Vec<Expr>,
     pub span: Span,
 }
@@ -77,7 +87,34 @@ impl FnResult {
     }
 }
 
-/// A specialization constant: `NAME: i32 = 64` or `NAME: bool`.
+/// A dtype as written: a builtin (`bf16`) or the name of a `dtype` const (`DT`),
+/// which the checker resolves, since its value depends on the specialization.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DTypeName {
+    Builtin(DType),
+    Const(Ident),
+}
+
+impl DTypeName {
+    pub fn text(&self) -> &str {
+        match self {
+            DTypeName::Builtin(d) => d.name(),
+            DTypeName::Const(id) => &id.name,
+        }
+    }
+
+    fn same_as(&self, other: &DTypeName) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl std::fmt::Display for DTypeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+/// A specialization constant: `NAME: i32 = 64`, `NAME: bool` or `NAME: dtype = bf16`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConstParam {
     pub name: Ident,
@@ -89,6 +126,8 @@ pub struct ConstParam {
 pub enum ConstType {
     I32,
     Bool,
+    /// An element type; its values are the dtype names.
+    DType,
 }
 
 impl ConstType {
@@ -96,6 +135,7 @@ impl ConstType {
         match self {
             ConstType::I32 => "i32",
             ConstType::Bool => "bool",
+            ConstType::DType => "dtype",
         }
     }
 }
@@ -109,9 +149,9 @@ pub struct Param {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParamType {
     /// `tensor<bf16>[N, D]`: each dimension is named, never a number.
-    Tensor { dtype: DType, dims: Vec<Ident> },
-    /// `f32`, `i32` or `bool`, passed by value.
-    Scalar(DType),
+    Tensor { dtype: DTypeName, dims: Vec<Ident> },
+    /// `f32`, `i32` or `bool` (or a `dtype` const that is one), passed by value.
+    Scalar(DTypeName),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -199,7 +239,7 @@ pub enum ExprKind {
     },
     /// `cast<f32>(value)`.
     Cast {
-        dtype: DType,
+        dtype: DTypeName,
         value: Box<Expr>,
     },
     If {
@@ -324,7 +364,7 @@ impl Expr {
                             && x.value.same_as(&y.value)
                     })
             }
-            (K::Cast { dtype: d1, value: v1 }, K::Cast { dtype: d2, value: v2 }) => d1 == d2 && v1.same_as(v2),
+            (K::Cast { dtype: d1, value: v1 }, K::Cast { dtype: d2, value: v2 }) => d1.same_as(d2) && v1.same_as(v2),
             (
                 K::If { cond: c1, then_value: t1, else_value: e1 },
                 K::If { cond: c2, then_value: t2, else_value: e2 },

@@ -111,11 +111,14 @@ impl Parser {
         }
     }
 
-    fn dtype(&mut self) -> PResult<(DType, Span)> {
+    /// A builtin dtype, or any other name, which may be a `dtype` const: what a
+    /// name means is the checker's to decide (it reports unknown dtypes).
+    fn dtype(&mut self) -> PResult<(DTypeName, Span)> {
         let id = self.ident("a dtype")?;
+        let span = id.span;
         match DType::from_name(&id.name) {
-            Some(d) => Ok((d, id.span)),
-            None => Err(syntax(id.span, format!("unknown dtype `{}`; expected one of {}", id.name, dtype_list()))),
+            Some(d) => Ok((DTypeName::Builtin(d), span)),
+            None => Ok((DTypeName::Const(id), span)),
         }
     }
 
@@ -191,16 +194,32 @@ impl Parser {
         if grid.is_empty() || grid.len() > 3 {
             return Err(syntax(grid_span, format!("grid takes 1 to 3 sizes; got {}", grid.len())));
         }
-        let warps = if self.eat(&T::Warps) {
+        let (mut warps, mut stages) = (None, None);
+        // Header options, in either order, each at most once. `stages` is not a keyword
+        // (it stays a usable name everywhere else): here, before the body's `{`, a name
+        // followed by `(` can only be an option.
+        loop {
+            let slot = match self.peek() {
+                T::Warps => &mut warps,
+                T::Ident(name) if name == "stages" && self.peek_at(1) == &T::LParen => &mut stages,
+                T::Ident(name) if self.peek_at(1) == &T::LParen => {
+                    let message = format!("unknown kernel option `{name}`; the options are warps(E) and stages(E)");
+                    return Err(syntax(self.span(), message));
+                }
+                _ => break,
+            };
+            let option = self.bump();
             self.expect(&T::LParen)?;
             let e = self.expr()?;
             self.expect(&T::RParen)?;
-            Some(e)
-        } else {
-            None
-        };
+            if slot.is_some() {
+                let message = format!("`{}` is given twice; a kernel takes each option once", option.kind);
+                return Err(syntax(self.since(option.span), message));
+            }
+            *slot = Some(e);
+        }
         let body = self.block()?;
-        Ok(Kernel { name, consts, params, grid, grid_span, warps, body })
+        Ok(Kernel { name, consts, params, grid, grid_span, warps, stages, body })
     }
 
     fn fn_item(&mut self) -> PResult<Fn> {
@@ -228,18 +247,23 @@ impl Parser {
         Ok(Fn { name, consts, params, result, body, value })
     }
 
-    /// `N: i32`; fn consts are sizes, so i32 is the only type.
-    fn fn_const(&mut self) -> PResult<Ident> {
+    /// `N: i32` or `DT: dtype`; fn consts are inferred from the arguments, so they
+    /// are sizes or element types, never flags.
+    fn fn_const(&mut self) -> PResult<FnConst> {
         let name = self.ident("a const parameter name")?;
         self.expect(&T::Colon)?;
-        let ty = self.ident("`i32`")?;
-        if ty.name != "i32" {
-            return Err(syntax(
-                ty.span,
-                format!("fn const parameters must be i32 (they are sizes); got `{}`", ty.name),
-            ));
-        }
-        Ok(name)
+        let ty = self.ident("`i32` or `dtype`")?;
+        let ty = match ty.name.as_str() {
+            "i32" => ConstType::I32,
+            "dtype" => ConstType::DType,
+            other => {
+                return Err(syntax(
+                    ty.span,
+                    format!("fn const parameters must be i32 (sizes) or dtype (element types); got `{other}`"),
+                ))
+            }
+        };
+        Ok(FnConst { name, ty })
     }
 
     fn fn_param(&mut self) -> PResult<FnParam> {
@@ -298,11 +322,14 @@ impl Parser {
     fn const_param(&mut self) -> PResult<ConstParam> {
         let name = self.ident("a const parameter name")?;
         self.expect(&T::Colon)?;
-        let ty_id = self.ident("`i32` or `bool`")?;
+        let ty_id = self.ident("`i32`, `bool` or `dtype`")?;
         let ty = match ty_id.name.as_str() {
             "i32" => ConstType::I32,
             "bool" => ConstType::Bool,
-            other => return Err(syntax(ty_id.span, format!("const parameters must be i32 or bool; got `{other}`"))),
+            "dtype" => ConstType::DType,
+            other => {
+                return Err(syntax(ty_id.span, format!("const parameters must be i32, bool or dtype; got `{other}`")))
+            }
         };
         // Stop below comparisons: in `<A: i32 = 4>` the `>` closes the list.
         let default = if self.eat(&T::Eq) { Some(self.binary(BinaryOp::Add.precedence())?) } else { None };
@@ -324,8 +351,9 @@ impl Parser {
             return Ok(Param { name, ty: ParamType::Tensor { dtype, dims } });
         }
         let (dtype, span) = self.dtype()?;
-        if !matches!(dtype, DType::F32 | DType::I32 | DType::Bool) {
-            return Err(syntax(span, format!("scalar parameters must be f32, i32 or bool; got {dtype}")));
+        // A `dtype` const is checked once its value is known (`check::header`).
+        if let DTypeName::Builtin(d @ (DType::F16 | DType::BF16)) = dtype {
+            return Err(syntax(span, format!("scalar parameters must be f32, i32 or bool; got {d}")));
         }
         Ok(Param { name, ty: ParamType::Scalar(dtype) })
     }
@@ -690,8 +718,4 @@ fn binary_op(t: &T) -> Option<BinaryOp> {
         T::OrOr => BinaryOp::Or,
         _ => return None,
     })
-}
-
-fn dtype_list() -> String {
-    DType::ALL.iter().map(|d| d.name()).collect::<Vec<_>>().join(", ")
 }

@@ -29,7 +29,7 @@ pub fn print_file(file: &File) -> String {
 fn function(out: &mut String, f: &Fn) {
     write!(out, "fn {}", f.name.name).ok();
     if !f.consts.is_empty() {
-        let consts: Vec<String> = f.consts.iter().map(|c| format!("{}: i32", c.name)).collect();
+        let consts: Vec<String> = f.consts.iter().map(|c| format!("{}: {}", c.name.name, c.ty.name())).collect();
         write!(out, "<{}>", consts.join(", ")).ok();
     }
     let params: Vec<String> = f
@@ -94,6 +94,9 @@ fn kernel(out: &mut String, k: &Kernel) {
     write!(out, ") grid({})", list(&k.grid)).ok();
     if let Some(w) = &k.warps {
         write!(out, " warps({})", expr(w, 0)).ok();
+    }
+    if let Some(s) = &k.stages {
+        write!(out, " stages({})", expr(s, 0)).ok();
     }
     out.push(' ');
     block(out, &k.body, 0);

@@ -1,10 +1,11 @@
 //! attention.tile on the GPU against the f64 reference: packed sequences of 1000, 3000 and
 //! 17 tokens, 8 query heads sharing 2 key/value heads, head dims 64 and 128, causal and
-//! not. o and lse are poisoned on host and device, so an unwritten row fails.
+//! not, bf16 and f16. o and lse are poisoned on host and device, so an unwritten row fails.
 //! Runs only with `--features gpu`, on the GPU machine.
 
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
+use sparsefill_compiler::ir::DType;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_patterns::attention::{self, AttentionShape};
 use sparsefill_patterns::gpu::{launch, upload, DeviceArg};
@@ -27,9 +28,13 @@ fn checked_rows(rng: &mut impl rand::Rng) -> Vec<usize> {
 }
 
 fn check_on_gpu(head_dim: usize, causal: bool, seed: u64) {
+    check_on_gpu_in(head_dim, causal, DType::BF16, seed);
+}
+
+fn check_on_gpu_in(head_dim: usize, causal: bool, dtype: DType, seed: u64) {
     let shape = AttentionShape { seqlens: SEQLENS.to_vec(), heads: 8, kv_heads: 2, head_dim, causal };
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let case = attention::case(&shape, 64, &mut rng).unwrap_or_else(|e| panic!("{shape:?}: {e}"));
+    let case = attention::case_in(&shape, 64, dtype, &mut rng).unwrap_or_else(|e| panic!("{shape:?}: {e}"));
     attention::check_args(&case.args).unwrap_or_else(|e| panic!("{shape:?}: {e}"));
     let gpu = Gpu::new(0).expect("a GPU is present on the GPU machine");
     let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
@@ -52,13 +57,13 @@ fn check_on_gpu(head_dim: usize, causal: bool, seed: u64) {
     let got = attention::gather(&shape, &o, &lse, &rows).unwrap_or_else(|e| panic!("{e}"));
     let expected = case.reference(&rows).unwrap_or_else(|e| panic!("{e}"));
     if let Err(e) = attention::check_outputs(&got, &expected) {
-        panic!("D {head_dim} causal {causal}: {e}");
+        panic!("D {head_dim} causal {causal} {dtype}: {e}");
     }
     let all: Vec<usize> = (0..shape.tokens()).collect();
     let every = attention::gather(&shape, &o, &lse, &all).unwrap_or_else(|e| panic!("{e}"));
     assert!(
         every.o.iter().chain(&every.lse).all(|x| x.is_finite()),
-        "D {head_dim} causal {causal}: a row was not written"
+        "D {head_dim} causal {causal} {dtype}: a row was not written"
     );
 }
 
@@ -80,4 +85,24 @@ fn causal_head_dim_64_on_gpu() {
 #[test]
 fn non_causal_head_dim_64_on_gpu() {
     check_on_gpu(64, false, 4);
+}
+
+#[test]
+fn f16_causal_head_dim_128_on_gpu() {
+    check_on_gpu_in(128, true, DType::F16, 5);
+}
+
+#[test]
+fn f16_non_causal_head_dim_128_on_gpu() {
+    check_on_gpu_in(128, false, DType::F16, 6);
+}
+
+#[test]
+fn f16_causal_head_dim_64_on_gpu() {
+    check_on_gpu_in(64, true, DType::F16, 7);
+}
+
+#[test]
+fn f16_non_causal_head_dim_64_on_gpu() {
+    check_on_gpu_in(64, false, DType::F16, 8);
 }

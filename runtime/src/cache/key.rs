@@ -107,6 +107,14 @@ mod tests {
     }
 
     #[test]
+    fn request_hash_sees_dtype_consts() {
+        use sparsefill_compiler::ir::DType;
+        let a = request_hash("src", None, &[("DT".into(), ConstValue::DType(DType::F16))]);
+        let b = request_hash("src", None, &[("DT".into(), ConstValue::DType(DType::BF16))]);
+        assert_ne!(a, b);
+    }
+
+    #[test]
     fn short_key_keeps_twelve_characters() {
         assert_eq!(short("0123456789abcdef"), "0123456789ab");
     }

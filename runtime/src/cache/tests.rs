@@ -231,6 +231,16 @@ fn key_changes_with_consts() {
 }
 
 #[test]
+fn key_changes_with_dtype_consts() {
+    let (cache, fake) = cache_in(None, Arch::Sm80);
+    let f16 = [("DT".to_string(), ConstValue::DType(DType::F16))];
+    let bf16 = [("DT".to_string(), ConstValue::DType(DType::BF16))];
+    assert_ne!(key_of(&cache, SRC, &f16), key_of(&cache, SRC, &bf16));
+    // Two requests, two kernels: the warm path did not hand f16's kernel to bf16.
+    assert_eq!(fake.lowers.load(Ordering::SeqCst), 2);
+}
+
+#[test]
 fn key_changes_with_arch() {
     let (sm80, _) = cache_in(None, Arch::Sm80);
     let (sm90a, _) = cache_in(None, Arch::Sm90a);

@@ -28,8 +28,10 @@ impl Lowerer<'_> {
             }
             ExprKind::Call { func, args } => self.call(b, func, args, e.span),
             ExprKind::Cast { dtype, value } => {
+                // Both before giving up, so both errors are reported.
+                let dtype = self.dtype(dtype);
                 let v = self.expr(b, value)?;
-                self.cast(b, v, *dtype, e.span)
+                self.cast(b, v, dtype?, e.span)
             }
             ExprKind::If { cond, then_value, else_value } => self.if_expr(b, cond, then_value, else_value, e.span),
             ExprKind::Index { base, indices } => self.index(b, base, indices, e.span),

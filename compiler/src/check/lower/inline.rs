@@ -6,8 +6,8 @@
 //! it point into the body and carry a note naming the call.
 
 use super::{LResult, Lowerer, Mode, Reported, Val};
-use crate::check::consts::{self, Constant};
-use crate::check::fns::is_name;
+use crate::check::consts;
+use crate::check::fns::{infers, is_name};
 use crate::check::scope::{Binding, Global, Globals};
 use crate::check::types::{self, ElemTy};
 use crate::diag::{DiagKind, Span};
@@ -110,8 +110,8 @@ impl Lowerer<'_> {
             return Err(self.error(DiagKind::Type, args[i].value.span, message));
         }
         let mut globals = Globals::default();
-        for (c, size) in inferred {
-            globals.define(&c, Global::Const(Constant::from_const_value(&ConstValue::Int(size))));
+        for (c, value) in inferred {
+            globals.define(&c, Global::of_const(&value));
         }
         let mut callee = Lowerer::new(&globals, self.fns, Mode::Body);
         callee.inlining.stack = self.inlining.stack.clone();
@@ -225,12 +225,13 @@ impl Lowerer<'_> {
 
     /// A declared parameter or result type, its dims evaluated over the fn's consts.
     fn declared_type(&mut self, b: &mut KernelBuilder, ty: &ast::ValueType) -> LResult<Type> {
+        let dtype = self.dtype(&ty.dtype)?;
         let mut shape = Vec::new();
         for d in &ty.dims {
             shape.push(self.tile_dim(b, d)?);
         }
         types::tile_size(&shape).map_err(|m| self.error(DiagKind::Shape, ty.span, m))?;
-        Ok(Type::tile(ty.dtype, shape))
+        Ok(Type::tile(dtype, shape))
     }
 
     /// Checks argument `i` (0-based) against its parameter type `ty` and returns
@@ -262,32 +263,47 @@ impl Lowerer<'_> {
     }
 }
 
-/// Each const of `f` with the size it takes: the size of the first argument
-/// dimension its name stands for. A const left out (the argument's rank did not
-/// match) makes that argument's type check fail, which reports it.
-fn infer_consts(b: &KernelBuilder, lw: &Lowerer, f: &ast::Fn, arg_vals: &[Val]) -> Vec<(String, i64)> {
-    let mut found: Vec<(String, i64)> = Vec::new();
+/// Each const of `f` with the value it takes: an i32 const the size of the
+/// first argument dimension its name stands for, a dtype const the dtype of the
+/// first argument whose parameter is declared with it (a typed argument before a
+/// literal, which would adapt to any float dtype). A const left out (the
+/// argument's rank did not match) makes that argument's type check fail, which
+/// reports it.
+fn infer_consts(b: &KernelBuilder, lw: &Lowerer, f: &ast::Fn, arg_vals: &[Val]) -> Vec<(String, ConstValue)> {
+    let mut found: Vec<(String, ConstValue)> = Vec::new();
     for (param, v) in f.params.iter().zip(arg_vals) {
         let shape = lw.type_of(b, v).shape;
         if shape.len() != param.ty.dims.len() {
             continue;
         }
         for (dim, &size) in param.ty.dims.iter().zip(&shape) {
-            let c = f.consts.iter().find(|c| is_name(dim, &c.name));
-            if let Some(c) = c.filter(|c| !found.iter().any(|(n, _)| *n == c.name)) {
-                found.push((c.name.clone(), i64::from(size)));
+            let c = f.consts.iter().find(|c| c.ty == ast::ConstType::I32 && is_name(dim, &c.name.name));
+            if let Some(c) = c.filter(|c| !found.iter().any(|(n, _)| *n == c.name.name)) {
+                found.push((c.name.name.clone(), ConstValue::Int(i64::from(size))));
+            }
+        }
+    }
+    for weak in [false, true] {
+        for (param, v) in f.params.iter().zip(arg_vals) {
+            let elem = lw.elem_ty(b, v);
+            let c = f.consts.iter().find(|c| c.ty == ast::ConstType::DType && infers(&param.ty, c));
+            if let Some(c) = c.filter(|c| elem.weak == weak && !found.iter().any(|(n, _)| *n == c.name.name)) {
+                found.push((c.name.name.clone(), ConstValue::DType(elem.dtype)));
             }
         }
     }
     found
 }
 
-/// The first parameter that a const not in `inferred` is a dimension of: its
-/// argument's rank did not match.
-fn first_uninferred(f: &ast::Fn, inferred: &[(String, i64)]) -> Option<usize> {
-    let missing: Vec<&str> =
-        f.consts.iter().map(|c| c.name.as_str()).filter(|c| !inferred.iter().any(|(n, _)| n == c)).collect();
-    f.params.iter().position(|p| p.ty.dims.iter().any(|d| missing.iter().any(|c| is_name(d, c))))
+/// The first parameter that an i32 const not in `inferred` is a dimension of:
+/// its argument's rank did not match.
+fn first_uninferred(f: &ast::Fn, inferred: &[(String, ConstValue)]) -> Option<usize> {
+    let missing: Vec<&ast::FnConst> = f
+        .consts
+        .iter()
+        .filter(|c| c.ty == ast::ConstType::I32 && !inferred.iter().any(|(n, _)| *n == c.name.name))
+        .collect();
+    f.params.iter().position(|p| missing.iter().any(|c| infers(&p.ty, c)))
 }
 
 /// `n` and `what`, plural unless `n` is 1: "2 values".

@@ -190,6 +190,14 @@ impl<'a> Lowerer<'a> {
         }
         match global {
             Some(Global::Const(c)) => Ok(Val::Const(c)),
+            Some(Global::DType(d)) => Err(self.error(
+                DiagKind::Type,
+                span,
+                format!(
+                    "`{name}` is a dtype const ({d}), not a value; it can be used only where a dtype is written \
+                     (`tensor<{name}>`, `cast<{name}>(x)`, a fn parameter type)"
+                ),
+            )),
             Some(Global::Scalar(p)) => Ok(Val::Value(b.arg(p))),
             Some(Global::Dim { tensor, axis }) => Ok(Val::Value(b.dim(tensor, axis))),
             Some(Global::Tensor(_)) => Err(self.error(
@@ -199,6 +207,14 @@ impl<'a> Lowerer<'a> {
             )),
             None => Err(self.unknown_name(name, span)),
         }
+    }
+
+    /// The dtype a written dtype stands for: a builtin, or a `dtype` const's value.
+    fn dtype(&mut self, d: &ast::DTypeName) -> LResult<DType> {
+        self.globals.dtype(d).map_err(|e| {
+            self.errors.push(e);
+            Reported
+        })
     }
 
     fn unknown_name(&mut self, name: &str, span: Span) -> Reported {

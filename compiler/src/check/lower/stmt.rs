@@ -118,7 +118,7 @@ impl Lowerer<'_> {
             Some(Binding::Poisoned) => return Err(Reported),
             None => {
                 let kind = match self.globals.get(name) {
-                    Some(Global::Const(_)) => "a const parameter",
+                    Some(Global::Const(_) | Global::DType(_)) => "a const parameter",
                     Some(Global::Scalar(_) | Global::Tensor(_)) => "a parameter",
                     Some(Global::Dim { .. }) => "a tensor size",
                     None => return Err(self.unknown_name(name, target.span)),
@@ -149,7 +149,7 @@ impl Lowerer<'_> {
             let what = match (self.scopes.lookup(name), self.globals.get(name)) {
                 (Some(_), _) => "a local variable",
                 (None, Some(Global::Scalar(_))) => "a scalar parameter",
-                (None, Some(Global::Const(_))) => "a const parameter",
+                (None, Some(Global::Const(_) | Global::DType(_))) => "a const parameter",
                 (None, Some(_)) => "a tensor size",
                 (None, None) => return Err(self.unknown_name(name, tensor.span)),
             };

@@ -30,7 +30,8 @@ fn every_example_in_the_reference_compiles() {
 #[test]
 fn the_reference_shows_a_helper_fn() {
     let with_fns = examples().into_iter().filter(|src| parse(src).is_ok_and(|f| !f.fns.is_empty())).count();
-    assert_eq!(with_fns, 1);
+    // The helper-fn section and the `dtype` fn const example.
+    assert!(with_fns >= 1, "found {with_fns}");
 }
 
 #[test]

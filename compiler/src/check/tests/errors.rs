@@ -138,6 +138,55 @@ fn warps_too_large() {
     assert_eq!(errors("kernel k() grid(1) warps(64) { }"), "1:26: `warps` must be a power of two from 1 to 32; got 64");
 }
 
+#[test]
+fn stages_below_two() {
+    let why = "(a loop reads one stage while the next is copied)";
+    assert_eq!(errors("kernel k() grid(1) stages(1) { }"), format!("1:27: `stages` must be from 2 to 8; got 1 {why}"));
+    assert_eq!(errors("kernel k() grid(1) stages(0) { }"), format!("1:27: `stages` must be from 2 to 8; got 0 {why}"));
+    assert_eq!(
+        errors("kernel k() grid(1) stages(-3) { }"),
+        format!("1:27: `stages` must be from 2 to 8; got -3 {why}")
+    );
+}
+
+#[test]
+fn stages_too_many() {
+    assert_eq!(errors("kernel k() grid(1) warps(4) stages(9) { }"), "1:36: `stages` must be from 2 to 8; got 9");
+}
+
+#[test]
+fn stages_from_a_const_override_are_checked() {
+    let src = "kernel k<S: i32 = 2>() grid(1) stages(S) { }";
+    assert_eq!(
+        errors_with(src, &[("S", ConstValue::Int(1))]),
+        "1:39: `stages` must be from 2 to 8; got 1 (a loop reads one stage while the next is copied)"
+    );
+}
+
+#[test]
+fn stages_from_a_parameter() {
+    assert_eq!(
+        errors("kernel k(n: i32) grid(1) stages(n) { }"),
+        "1:33: `stages` must be a compile-time constant; parameter `n` is not"
+    );
+}
+
+#[test]
+fn header_option_given_twice() {
+    assert_eq!(
+        errors("kernel k() grid(1) stages(3) warps(4) stages(4) { }"),
+        "1:39: `stages` is given twice; a kernel takes each option once"
+    );
+}
+
+#[test]
+fn unknown_header_option() {
+    assert_eq!(
+        errors("kernel k() grid(1) stage(3) { }"),
+        "1:20: unknown kernel option `stage`; the options are warps(E) and stages(E)"
+    );
+}
+
 // ---- Kernel selection and consts --------------------------------------------------
 
 const TWO: &str = "kernel a() grid(1) { }\nkernel b() grid(1) { }";

@@ -134,6 +134,27 @@ fn warps_default_to_four() {
 }
 
 #[test]
+fn stages_default_to_two() {
+    assert_eq!(lower("kernel k() grid(1) warps(8) { }").num_stages, ir::DEFAULT_STAGES);
+    assert_eq!(ir::DEFAULT_STAGES, 2);
+}
+
+#[test]
+fn stages_fold_from_consts_in_either_order_with_warps() {
+    let src = "kernel k<S: i32 = 2>() grid(1) stages(S + 1) warps(2) { }";
+    let k = lower(src);
+    assert_eq!((k.num_stages, k.num_warps), (3, 2));
+    assert_eq!(lower_with(src, &[("S", int(7))]).num_stages, 8);
+}
+
+#[test]
+fn stages_is_still_an_ordinary_name() {
+    // Only the header gives `stages` a meaning; a body may bind it.
+    let k = lower("kernel k(o: tensor<i32>[N]) grid(1) stages(3) { let stages = 3; o[0] = stages; }");
+    assert_eq!(k.num_stages, 3);
+}
+
+#[test]
 fn warps_fold_from_consts() {
     assert_eq!(lower("kernel k<W: i32 = 4>() grid(1) warps(W * 2) { }").num_warps, 8);
 }

@@ -3,6 +3,7 @@
 //! text, so these tests do not depend on the IR printer's format.
 
 mod docs;
+mod dtype_consts;
 mod errors;
 mod fns;
 mod lowering;

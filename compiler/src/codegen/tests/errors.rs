@@ -85,6 +85,41 @@ fn warp_count_must_be_a_power_of_two() {
 }
 
 #[test]
+fn stage_count_outside_the_range_is_unsupported() {
+    // The verifier rejects these too; code generation does not rely on it.
+    for stages in [0, 1, 9] {
+        let mut kernel = body(1, |_| {});
+        kernel.num_stages = stages;
+        assert_eq!(
+            error_of(&kernel),
+            format!("code generation does not support stages({stages}); supported: 2 to 8 prefetch stages")
+        );
+    }
+}
+
+#[test]
+fn stages_past_shared_memory_are_rejected_naming_the_stages() {
+    // Per stage a is 128 x (64 + 8) and b 64 x (256 + 8) halves: 18432 + 33792 bytes, so
+    // 5 stages of both (261120 bytes) exceed the 232448 of sm_90a; the error comes from
+    // b's buffers, allocated after a's.
+    let src = "kernel mm<S: i32 = 2>(a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N]) \
+               grid(1) warps(8) stages(S) {
+        let mut acc = zeros([128, 256]);
+        for k0 in (0 .. K).step_by(64) {
+            acc = acc + dot(a[0 .. 128, k0 .. k0 + 64], b[k0 .. k0 + 64, 0 .. 256]);
+        }
+        c[0 .. 128, 0 .. 256] = acc;
+    }";
+    let kernel = crate::lower_source(src, None, &[("S".into(), crate::ir::ConstValue::Int(5))]);
+    let kernel = kernel.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        error_of(&kernel),
+        "`stages(5) prefetch of bf16[64, 256]` needs 261120 bytes of shared memory (with the buffers before it: \
+         stages(5) prefetch of bf16[128, 64]: 92160 bytes); at most 232448 bytes per block are supported"
+    );
+}
+
+#[test]
 fn kernel_name_must_be_a_ptx_identifier() {
     let mut kernel = body(1, |_| {});
     kernel.name = "my-kernel".into();

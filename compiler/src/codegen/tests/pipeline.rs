@@ -3,7 +3,7 @@
 //! operands are prefetched with `cp.async`.
 
 use super::{check_assembles, check_no_spills, emit_ok};
-use crate::ir::Kernel;
+use crate::ir::{ConstValue, Kernel};
 use crate::lower_source;
 use crate::target::Arch;
 
@@ -50,6 +50,22 @@ fn kernel(src: &str) -> Kernel {
     }
 }
 
+/// [`GEMM`] with `stages(stages)`.
+fn gemm_with_stages(stages: i64) -> Kernel {
+    let src = GEMM.replace("BK: i32 = 32>", "BK: i32 = 32, S: i32 = 2>").replace("warps(4)", "warps(4) stages(S)");
+    match lower_source(&src, None, &[("S".to_string(), ConstValue::Int(stages))]) {
+        Ok(k) => k,
+        Err(e) => panic!("GEMM with stages({stages}) does not compile: {e}"),
+    }
+}
+
+/// The `N` of every `cp.async.wait_group N;` line, in order.
+fn waits(ptx: &str) -> Vec<u32> {
+    ptx.lines()
+        .filter_map(|l| l.trim().strip_prefix("cp.async.wait_group")?.trim().strip_suffix(';')?.trim().parse().ok())
+        .collect()
+}
+
 fn ptx(src: &str) -> String {
     emit_ok(&kernel(src), Arch::Sm90a).ptx
 }
@@ -82,6 +98,51 @@ fn pipelined_gemm_has_both_stages_of_both_operands() {
     // a: 2 x 64 x (32 + 8) halves; b: 2 x 32 x (64 + 8) halves; the f32 result is stored
     // through the 16 KiB scratch region.
     assert_eq!(emit_ok(&kernel(GEMM), Arch::Sm80).shared_bytes, 10240 + 9216 + 16384);
+}
+
+#[test]
+fn explicit_two_stages_are_the_default_schedule() {
+    let default = emit_ok(&kernel(GEMM), Arch::Sm80);
+    let two = emit_ok(&gemm_with_stages(2), Arch::Sm80);
+    assert_eq!(waits(&default.ptx), [1, 0]);
+    assert_eq!((waits(&two.ptx), two.shared_bytes), (waits(&default.ptx), default.shared_bytes));
+}
+
+#[test]
+fn n_stages_wait_for_all_but_the_n_minus_1_newest_groups() {
+    // In the loop: N - 1 groups may stay in flight; after it: none.
+    for stages in 3..=8 {
+        assert_eq!(waits(&ptx_of(&gemm_with_stages(stages))), [stages as u32 - 1, 0], "stages({stages})");
+    }
+}
+
+fn ptx_of(k: &Kernel) -> String {
+    emit_ok(k, Arch::Sm90a).ptx
+}
+
+#[test]
+fn n_stages_copy_n_minus_1_iterations_before_the_loop_and_one_in_it() {
+    // A thread's share of a (64 x 32) and of b (32 x 64) is two 16-byte copies each, so
+    // every iteration copied is 4 `cp.async`: N - 1 in the prologue and 1 in the body.
+    for stages in 2..=5 {
+        let ptx = ptx_of(&gemm_with_stages(stages));
+        assert_eq!(ptx.matches("cp.async.cg.shared.global").count(), 4 * stages as usize, "stages({stages})");
+        assert_eq!(ptx.matches("cp.async.commit_group").count(), stages as usize, "stages({stages})");
+    }
+}
+
+#[test]
+fn three_stages_of_both_operands_in_shared_memory() {
+    // Per stage a is 64 x (32 + 8) halves and b 32 x (64 + 8) halves; the 16 KiB scratch
+    // region for the f32 result store comes after them.
+    assert_eq!(emit_ok(&gemm_with_stages(3), Arch::Sm80).shared_bytes, 3 * (5120 + 4608) + 16384);
+}
+
+#[test]
+fn three_and_four_stage_gemms_assemble_without_spills() {
+    // 3 wraps its stage counter with a compare and select, 4 with a mask.
+    check_no_spills(&check_assembles(&gemm_with_stages(3)));
+    check_no_spills(&check_assembles(&gemm_with_stages(4)));
 }
 
 #[test]
