@@ -197,24 +197,23 @@ fn sweep(gpu: &Gpu, cache: &KernelCache, rng: &mut impl Rng) -> Result<bool, Box
         }
     }
     println!("\n| attention D=128 causal, BM×BN | S | check | ms | TFLOP/s |\n|---|---|---|---|---|");
+    let (len, heads) = (32768usize, 32usize);
     for (bm, bn, stages) in [(128, 64, 2), (128, 64, 3), (128, 128, 2)] {
-        for (len, heads) in [(32768usize, 32usize)] {
-            let consts = [int("BM", bm), int("BN", bn), int("STAGES", stages)];
-            match time_attention(gpu, cache, len, heads, true, &consts, rng) {
-                Ok(run) => {
-                    all_ok &= run.check.is_ok();
-                    println!(
-                        "| {bm}×{bn} stages {stages} | {len} | {} | {:.2} | {:.0} |",
-                        match &run.check {
-                            Ok(()) => "ok".to_string(),
-                            Err(e) => format!("FAIL: {e}"),
-                        },
-                        run.ms,
-                        run.tflops
-                    );
-                }
-                Err(e) => println!("| {bm}×{bn} stages {stages} | {len} | error: {e} | - | - |"),
+        let consts = [int("BM", bm), int("BN", bn), int("STAGES", stages)];
+        match time_attention(gpu, cache, len, heads, true, &consts, rng) {
+            Ok(run) => {
+                all_ok &= run.check.is_ok();
+                println!(
+                    "| {bm}×{bn} stages {stages} | {len} | {} | {:.2} | {:.0} |",
+                    match &run.check {
+                        Ok(()) => "ok".to_string(),
+                        Err(e) => format!("FAIL: {e}"),
+                    },
+                    run.ms,
+                    run.tflops
+                );
             }
+            Err(e) => println!("| {bm}×{bn} stages {stages} | {len} | error: {e} | - | - |"),
         }
     }
     Ok(all_ok)

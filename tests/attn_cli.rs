@@ -602,6 +602,6 @@ fn vertical_slash_on_cuda_without_the_gpu_feature_is_the_same_clear_error() {
 fn strided_matches_the_reference_with_its_mask() {
     let tensors = qkv([1, 2, 1, 130, 16], DType::BF16, 9);
     let (out, _) = run_ok("strided", &tensors, &["--pattern", "strided:stride=2,n_local=3"]);
-    let mask = |at: KeyMask| at.key <= at.query && ((at.key / 64) % 2 == 0 || at.query - at.key < 3);
+    let mask = |at: KeyMask| at.key <= at.query && ((at.key / 64).is_multiple_of(2) || at.query - at.key < 3);
     check_matches(&rows_of(&out), &reference(&tensors, mask));
 }

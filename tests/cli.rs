@@ -63,7 +63,7 @@ fn unknown_mma_lowering_lists_supported() {
 
 #[test]
 fn printed_ir_parses_back() {
-    let o = sparsefill(&["compile", "patterns/kernels/rmsnorm.tile", "--emit", "ir"]);
+    let o = sparsefill(["compile", "patterns/kernels/rmsnorm.tile", "--emit", "ir"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     let kernel = sparsefill::compiler::ir::parse::parse_kernel(&text).unwrap();
@@ -104,7 +104,7 @@ fn malformed_const_flag_is_explained() {
 #[test]
 fn demo_checks_every_shipped_kernel() {
     assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("patterns/kernels").is_dir());
-    let o = sparsefill(&["demo"]);
+    let o = sparsefill(["demo"]);
     assert!(o.status.success(), "demo failed:\n{}\n{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     for name in ["vector_add", "softmax", "rmsnorm"] {

@@ -259,7 +259,7 @@ fn scores_from_16_queries_match_the_reference() {
 /// negatives and denormals among them, at even positions; continuous at odd ones.
 fn tie_heavy_score(at: usize, rng: &mut Rng64) -> f64 {
     let few = [0.25, 0.5, 2.0, 1e-30, 1e-40, -3.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
-    if at % 2 == 0 {
+    if at.is_multiple_of(2) {
         few[rng.random_range(0..few.len())]
     } else {
         rng.random_range(-1.0..4.0)

@@ -67,8 +67,7 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
         function: FunctionValue<'ctx>,
         kernel: &'a Kernel,
         params: Vec<ParamValue<'ctx>>,
-        arch: crate::target::Arch,
-        options: &super::CodegenOptions,
+        (arch, options): (crate::target::Arch, &super::CodegenOptions),
     ) -> Result<Self, CodegenError> {
         let tid = intrinsic_result(module, &builder, "llvm.nvvm.read.ptx.sreg.tid.x", &[], &[])?;
         let mut defs = vec![None; kernel.value_types.len()];

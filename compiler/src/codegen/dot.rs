@@ -256,9 +256,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     ) -> Result<Regs<'ctx>, CodegenError> {
         let Operands { lhs, lhs_tile, rhs, rhs_tile, order } = operands;
         let b = &self.builder;
-        let warp = b.build_right_shift(self.tid, self.i32(u64::from(WARP_LANE_BITS)), false, "warp")?;
+        let (warp, warp_m) = self.warp_along_m(grid)?;
         let lane = b.build_and(self.tid, self.i32(31), "lane")?;
-        let warp_m = b.build_and(warp, self.i32((1u64 << grid.warps_m) - 1), "")?;
         let warp_n = b.build_and(
             b.build_right_shift(warp, self.i32(u64::from(grid.warps_m)), false, "")?,
             self.i32((1u64 << grid.warps_n) - 1),
@@ -335,6 +334,14 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             }
         }
         Ok(acc.into_iter().flatten().collect())
+    }
+
+    /// This thread's warp index and the warp's position along M in `grid`.
+    pub(super) fn warp_along_m(&self, grid: WarpGrid) -> Result<(IntValue<'ctx>, IntValue<'ctx>), CodegenError> {
+        let b = &self.builder;
+        let warp = b.build_right_shift(self.tid, self.i32(u64::from(WARP_LANE_BITS)), false, "warp")?;
+        let warp_m = b.build_and(warp, self.i32((1u64 << grid.warps_m) - 1), "")?;
+        Ok((warp, warp_m))
     }
 
     /// A fragment (a0..a3) of m-tile `i`, k-step `step` from an lhs in the accumulator

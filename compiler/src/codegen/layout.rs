@@ -94,7 +94,7 @@ impl Layout {
     pub fn mma_accumulator(m: u32, n: u32, threads: u32) -> Result<Layout, CodegenError> {
         let ty = Type::tile(crate::ir::DType::F32, vec![m, n]);
         check_tile(&ty, threads)?;
-        if m % 16 != 0 || n % 8 != 0 || threads < 32 {
+        if !m.is_multiple_of(16) || !n.is_multiple_of(8) || threads < 32 {
             return Err(CodegenError::InvalidIr(format!("an mma accumulator of {ty} over {threads} threads")));
         }
         let WarpGrid { warps_m, warps_n, tiles_m, tiles_n } = WarpGrid::of(m, n, threads);

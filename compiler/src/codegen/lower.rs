@@ -43,7 +43,7 @@ pub(super) fn lower_kernel<'ctx>(
     let builder = context.create_builder();
     builder.position_at_end(context.append_basic_block(function, "entry"));
     let params = entry_params(context, &builder, function, kernel)?;
-    let mut lowerer = Lowerer::new(context, module, builder, function, kernel, params, arch, options)?;
+    let mut lowerer = Lowerer::new(context, module, builder, function, kernel, params, (arch, options))?;
     lowerer.lower_insts(&kernel.body.insts)?;
     lowerer.builder.build_return(None)?;
     let Lowerer { shared, .. } = lowerer;

@@ -116,12 +116,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let vec = access.chunk_len(layout);
         let chunks = (0..layout.regs())
             .step_by(vec)
-            .map(|reg| self.chunk(&access, layout, reg))
+            .map(|reg| self.chunk(access, layout, reg))
             .collect::<Result<Vec<_>, _>>()?;
-        let Some((fast, align)) = self.fast_path(&access, &chunks, vec)? else {
+        let Some((fast, align)) = self.fast_path(access, &chunks, vec)? else {
             let mut out = Vec::with_capacity(layout.regs());
             for chunk in &chunks {
-                for v in self.load_elements(&access, chunk, vec)? {
+                for v in self.load_elements(access, chunk, vec)? {
                     out.push(self.loaded(access.dtype, v)?);
                 }
             }
@@ -139,7 +139,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 let mut out = Vec::with_capacity(types.len());
                 for chunk in &chunks {
                     for piece in (0..vec).step_by(per_access) {
-                        out.push(this.aligned_load(words, this.piece_ptr(&access, chunk.offset, piece)?, align)?);
+                        out.push(this.aligned_load(words, this.piece_ptr(access, chunk.offset, piece)?, align)?);
                     }
                 }
                 Ok(out)
@@ -147,7 +147,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             |this| {
                 let mut out = Vec::with_capacity(types.len());
                 for chunk in &chunks {
-                    for part in this.load_elements(&access, chunk, vec)?.chunks(per_access) {
+                    for part in this.load_elements(access, chunk, vec)?.chunks(per_access) {
                         let packed = this.pack(this.mem_vector(access.dtype, per_access), part)?;
                         out.push(this.builder.build_bit_cast(packed, words, "")?);
                     }

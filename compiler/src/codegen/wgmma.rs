@@ -35,7 +35,7 @@ use inkwell::values::{BasicValueEnum, IntValue};
 
 use super::context::{Lowerer, Regs};
 use super::dot::{DotShape, LhsOperand, Operands, RhsOrder};
-use super::layout::{WarpGrid, WARP_LANE_BITS};
+use super::layout::WarpGrid;
 use super::operand_tile::OperandTile;
 use super::{CodegenError, MmaLowering};
 use crate::target::Arch;
@@ -124,8 +124,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         };
         let rhs_strides =
             rhs_strides.ok_or_else(|| CodegenError::InvalidIr("a wgmma rhs outside core matrices".into()))?;
-        let warp = b.build_right_shift(self.tid, self.i32(u64::from(WARP_LANE_BITS)), false, "warp")?;
-        let warp_m = b.build_and(warp, self.i32((1u64 << grid.warps_m) - 1), "")?;
+        let (_, warp_m) = self.warp_along_m(grid)?;
         // Warpgroup g's first row: 64 g = 16 (warp_m with its low two bits cleared).
         let group_row = b.build_left_shift(b.build_and(warp_m, self.i32(!3u64 & 0xFFFF_FFFF), "")?, self.i32(4), "")?;
         let k_col = |step: u32| self.i32(u64::from(16 * step));

@@ -46,13 +46,28 @@ pub fn scores(
                         got[len + c]
                     ));
                 }
-                for (c, (&g, &e)) in got.iter().zip(exp).enumerate() {
-                    let close = if e.is_finite() { (g - e).abs() <= tolerance * e.abs().max(1e-3) } else { g == e };
-                    if !close {
-                        return Err(format!("{which:?} [{b}, {h}, {c}] = {g}; expected {e}"));
-                    }
-                }
+                within(which, [b, h], got, exp, Tolerance { relative: tolerance, floor: 1e-3, exact_zero: false })?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// How close a run's value must be to the reference's: `relative` of the reference's
+/// magnitude, at least of `floor`; non-finite references exactly, and zeros exactly
+/// when `exact_zero`.
+struct Tolerance {
+    relative: f64,
+    floor: f64,
+    exact_zero: bool,
+}
+
+/// Row `[b, h]` of buffer `which`, `got`, against the reference `expected`.
+fn within(which: Buffer, [b, h]: [usize; 2], got: &[f64], expected: &[f64], t: Tolerance) -> Result<(), String> {
+    for (at, (&g, &e)) in got.iter().zip(expected).enumerate() {
+        let close = if e.is_finite() { (g - e).abs() <= t.relative * e.abs().max(t.floor) } else { g == e };
+        if !close || (t.exact_zero && e == 0.0 && g != 0.0) {
+            return Err(format!("{which:?} [{b}, {h}, {at}] = {g}; expected {e}"));
         }
     }
     Ok(())
@@ -72,12 +87,7 @@ pub fn row_stats(
             let (max, sum) = reference::row_stats(inputs, &shape, params.last_q, b, h);
             for (which, exp) in [(Buffer::RowMax, &max), (Buffer::RowSum, &sum)] {
                 let got = plan.row(which, b, h).ok_or(format!("the run has no {which:?} [{b}, {h}]"))?;
-                for (slot, (&g, &e)) in got.iter().zip(exp).enumerate() {
-                    let close = if e.is_finite() { (g - e).abs() <= tolerance * e.abs().max(1.0) } else { g == e };
-                    if !close || (e == 0.0 && g != 0.0) {
-                        return Err(format!("{which:?} [{b}, {h}, {slot}] = {g}; expected {e}"));
-                    }
-                }
+                within(which, [b, h], got, exp, Tolerance { relative: tolerance, floor: 1.0, exact_zero: true })?;
             }
         }
     }
