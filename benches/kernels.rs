@@ -180,7 +180,15 @@ fn sweep(gpu: &Gpu, cache: &KernelCache, rng: &mut impl Rng) -> Result<bool, Box
         gpu.arch()
     );
     let mut all_ok = true;
-    for (bm, bn, bk, stages) in [(128, 256, 32, 2), (128, 256, 32, 3), (128, 256, 32, 4), (128, 128, 64, 3)] {
+    for (bm, bn, bk, stages) in [
+        (128, 256, 32, 2),
+        (128, 256, 32, 3),
+        (128, 256, 32, 4),
+        (128, 256, 64, 2),
+        (128, 256, 64, 3),
+        (128, 256, 64, 4),
+        (128, 128, 64, 3),
+    ] {
         let consts = [int("BM", bm), int("BN", bn), int("BK", bk), int("STAGES", stages)];
         match time_gemm(gpu, cache, &consts, rng) {
             Ok(run) => {

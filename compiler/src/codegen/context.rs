@@ -56,6 +56,9 @@ pub(super) struct Lowerer<'a, 'ctx> {
     other_layouts: Vec<HashMap<(ValueId, Layout), Regs<'ctx>>>,
     /// This iteration's stage of each prefetched tile (`codegen::prefetch`).
     prefetched_stages: HashMap<ValueId, IntValue<'ctx>>,
+    /// Fused adds of the loop being lowered whose `wgmma` completes in a later
+    /// iteration ([`Lowerer::deferred_accumulators`]).
+    pub deferred: std::collections::HashSet<ValueId>,
 }
 
 impl<'a, 'ctx> Lowerer<'a, 'ctx> {
@@ -92,6 +95,7 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             values: vec![None; kernel.value_types.len()],
             other_layouts: vec![HashMap::new()],
             prefetched_stages: HashMap::new(),
+            deferred: Default::default(),
         })
     }
 

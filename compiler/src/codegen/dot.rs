@@ -88,7 +88,7 @@ pub(super) struct Operands<'ctx> {
 
 impl DotShape {
     /// Checks what the verifier checks, so that malformed IR is an error, never bad code.
-    fn of(lhs: &Type, rhs: &Type, result: &Type) -> Result<DotShape, CodegenError> {
+    pub(super) fn of(lhs: &Type, rhs: &Type, result: &Type) -> Result<DotShape, CodegenError> {
         let invalid = || CodegenError::InvalidIr(format!("dot of {lhs} and {rhs} into {result}"));
         let (&[m, k], &[k2, n]) = (lhs.shape.as_slice(), rhs.shape.as_slice()) else {
             return Err(invalid());
@@ -121,7 +121,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         result: ValueId,
         layout: &Layout,
     ) -> Result<Regs<'ctx>, CodegenError> {
-        self.dot_from(lhs, rhs, result, layout, None)
+        self.dot_from(lhs, rhs, result, layout, None, true)
     }
 
     /// `addend + dot(a, b)` as one accumulation ([`super::plan::Plan::fused_adds`]).
@@ -137,11 +137,13 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let (lhs, rhs) = (*lhs, *rhs);
         self.same_type(result, addend)?;
         let init = self.get_in(addend, layout)?;
-        self.dot_from(lhs, rhs, dot, layout, Some(init))
+        let complete = !self.deferred.contains(&result);
+        self.dot_from(lhs, rhs, dot, layout, Some(init), complete)
     }
 
     /// The product `lhs @ rhs` (the `dot` defining `result`), accumulated onto `init`
-    /// (zeros when `None`) in the accumulator layout.
+    /// (zeros when `None`) in the accumulator layout. Unless `complete`, the product may
+    /// still be running when this returns (a deferred `wgmma`, see [`super::wgmma`]).
     fn dot_from(
         &mut self,
         lhs: ValueId,
@@ -149,6 +151,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         result: ValueId,
         layout: &Layout,
         init: Option<Regs<'ctx>>,
+        complete: bool,
     ) -> Result<Regs<'ctx>, CodegenError> {
         let (lhs_ty, rhs_ty, result_ty) = (self.ty(lhs)?, self.ty(rhs)?, self.ty(result)?);
         let shape = DotShape::of(lhs_ty, rhs_ty, result_ty)?;
@@ -200,9 +203,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         }
         let operands = Operands { lhs: lhs_operand, lhs_tile, rhs: rhs_address, rhs_tile, order };
         if self.takes_wgmma(&shape, grid) {
-            self.warpgroup_tiles(&shape, grid, &operands, init)
-        } else {
+            self.warpgroup_tiles(&shape, grid, &operands, init, complete)
+        } else if complete {
             self.warp_tiles(&shape, grid, &operands, init)
+        } else {
+            Err(CodegenError::InvalidIr(format!("dot {result} is deferred but does not run on wgmma")))
         }
     }
 

@@ -276,8 +276,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let prefetches = self.prefetches_of(body)?;
         let mut body_values = HashSet::new();
         defined_in(body, &mut body_values);
+        // Deferred products keep one more iteration's stage busy, so copies run one
+        // iteration less far ahead (`codegen::wgmma`).
+        let deferred = if prefetches.is_empty() { Vec::new() } else { self.deferred_accumulators(body, carried)? };
+        let copies_ahead = self.num_stages()? - 1 - u32::from(!deferred.is_empty());
         if !prefetches.is_empty() {
-            self.copy_prologue(&prefetches, *iv, lower, step, &body_values)?;
+            self.copy_prologue(&prefetches, *iv, lower, step, copies_ahead, &body_values)?;
         }
 
         let preheader = self.current_block()?;
@@ -315,29 +319,36 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         }
         let next_stage = self.stage_plus(stage, 1)?;
         if !prefetches.is_empty() {
-            // Everyone is done reading the stage the last iteration read, so it can be
-            // refilled with the tiles of iteration + N - 1; then this stage must be complete.
+            // Everyone is done reading the stage the iteration `N - copies_ahead` back read
+            // (the last one, or with deferred products the one before), so it can be
+            // refilled with the tiles of iteration + copies_ahead; then this stage must be
+            // complete.
+            if !deferred.is_empty() {
+                self.wait_products(deferred.len() as u32)?;
+            }
             self.barrier()?;
-            let stages = self.num_stages()?;
-            let (ahead, fill_stage) = if stages == 2 {
+            let (ahead, fill_stage) = if copies_ahead == 1 {
                 (step, next_stage)
             } else {
-                let ahead = self.builder.build_int_mul(step, self.i32(u64::from(stages - 1)), "")?;
-                (ahead, self.stage_plus(stage, stages - 1)?)
+                let ahead = self.builder.build_int_mul(step, self.i32(u64::from(copies_ahead)), "")?;
+                (ahead, self.stage_plus(stage, copies_ahead)?)
             };
             let ahead_iv = self.builder.build_int_add(iv_value, ahead, "")?;
             self.enter_block();
             let copied = self.copy_ahead(&prefetches, *iv, ahead_iv, &body_values, fill_stage);
             self.leave_block();
             copied?;
-            self.wait_copies(stages - 1)?;
+            self.wait_copies(copies_ahead)?;
             self.publish_operands()?;
             for p in &prefetches {
                 let address = self.stage_address(p, stage)?;
                 self.set_shared_tile_address(p.value, address);
             }
         }
-        let next_regs = self.lower_nested(body, carried)?;
+        let outer_deferred = std::mem::replace(&mut self.deferred, deferred.iter().copied().collect());
+        let next_regs = self.lower_nested(body, carried);
+        self.deferred = outer_deferred;
+        let next_regs = next_regs?;
         let latch = self.current_block()?;
         let next_iv = self.builder.build_int_add(iv_value, step, "iv.next")?;
         self.builder.build_unconditional_branch(header)?;
@@ -359,8 +370,17 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             self.barrier()?;
             self.shared.release(shared_mark);
         }
-        for (&result, phis) in results.iter().zip(&phis) {
-            self.define(result, phis.iter().map(|p| p.as_basic_value()).collect())?;
+        let yielded = match body.insts.last().map(|inst| &inst.op) {
+            Some(Op::Yield { values }) => values.as_slice(),
+            _ => &[],
+        };
+        for ((&result, phis), yielded) in
+            results.iter().zip(&phis).zip(yielded.iter().map(Some).chain(std::iter::repeat(None)))
+        {
+            let regs: Regs<'ctx> = phis.iter().map(|p| p.as_basic_value()).collect();
+            let regs =
+                if yielded.is_some_and(|y| deferred.contains(y)) { self.complete_products(&regs)? } else { regs };
+            self.define(result, regs)?;
         }
         Ok(())
     }

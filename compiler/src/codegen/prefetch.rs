@@ -22,6 +22,10 @@
 //!   after the loop:   wait for all groups
 //! ```
 //!
+//! A loop whose `wgmma` products are deferred ([`super::wgmma`]) copies N - 2 iterations
+//! ahead instead, into stage `s - 2 mod N`, after waiting at the top of the body until
+//! only the last iteration's products run: those still read stage `s - 1`.
+//!
 //! With N = 2 this is one copy ahead into stage `s ^ 1` and `wait_group 1`, the schedule
 //! this module always had. Groups complete in commit order, and by the wait of iteration
 //! `i` this thread has committed `N + i` groups (N - 1 before the loop, one per iteration
@@ -192,18 +196,20 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         tile.offset_of(self, row, col)
     }
 
-    /// Before a loop: the tiles of iterations 0 .. N - 1 (induction variable `lower`,
-    /// `lower + step`, ..) into stages 0 .. N - 1, one commit group each.
+    /// Before a loop: the tiles of iterations 0 .. `count` (induction variable `lower`,
+    /// `lower + step`, ..) into stages 0 .. `count`, one commit group each; `count` is
+    /// N - 1, or N - 2 when the loop defers products ([`super::wgmma`]).
     pub(super) fn copy_prologue(
         &mut self,
         prefetches: &[Prefetch<'ctx>],
         iv: ValueId,
         lower: IntValue<'ctx>,
         step: IntValue<'ctx>,
+        count: u32,
         body_values: &HashSet<ValueId>,
     ) -> Result<(), CodegenError> {
         let mut iv_value = lower;
-        for stage in 0..self.num_stages()? - 1 {
+        for stage in 0..count {
             if stage > 0 {
                 iv_value = self.builder.build_int_add(iv_value, step, "")?;
             }

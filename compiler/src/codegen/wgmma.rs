@@ -29,6 +29,17 @@
 //! an in-out operand, so LLVM can neither sink a write below the fence nor hoist a read
 //! above the wait. Shared-memory writes that feed a product are fenced for the async
 //! proxy before their barrier ([`Lowerer::publish_operands`]).
+//!
+//! **Pipelining across loop iterations.** A loop accumulator `acc = acc + dot(a, b)`
+//! whose operands are prefetched tiles, and which the body reads nowhere else, need
+//! not be complete until the loop ends ([`Lowerer::deferred_accumulators`]): its
+//! products are committed without a wait, and the next iteration's copies run while
+//! they execute. The loop's schedule then waits, at the top of each iteration, until
+//! only this iteration's predecessor's groups are pending (`wait_group k`, k deferred
+//! products per iteration), so the stage read two iterations back is free
+//! ([`super::prefetch`]); after the loop, `wait_group 0` completes the accumulators
+//! before anything reads them. Consecutive products on the same accumulators need no
+//! wait between them: the hardware orders them.
 
 use inkwell::types::BasicTypeEnum;
 use inkwell::values::{BasicValueEnum, IntValue};
@@ -37,7 +48,10 @@ use super::context::{Lowerer, Regs};
 use super::dot::{DotShape, LhsOperand, Operands, RhsOrder};
 use super::layout::WarpGrid;
 use super::operand_tile::OperandTile;
+use super::plan::Placement;
 use super::{CodegenError, MmaLowering};
+use crate::ir::{Block, Op, ValueId};
+use crate::passes::operands::operands;
 use crate::target::Arch;
 
 /// Widest N one instruction takes.
@@ -82,15 +96,65 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             && shape.n <= MAX_N
     }
 
+    /// The fused adds `c + dot(a, b)` of loop `body` (carrying `carried`) that may
+    /// complete in a later iteration (module docs): yielded as the value of the `c` they
+    /// add to, which nothing else in the body reads, on `wgmma` with both operands
+    /// prefetched (so the loop's schedule owns the shared memory they read).
+    pub(super) fn deferred_accumulators(
+        &self,
+        body: &Block,
+        carried: &[ValueId],
+    ) -> Result<Vec<ValueId>, CodegenError> {
+        let Some(Op::Yield { values }) = body.insts.last().map(|inst| &inst.op) else {
+            return Ok(Vec::new());
+        };
+        let mut deferred = Vec::new();
+        for (&yielded, &acc) in values.iter().zip(carried) {
+            let Some(&(dot, addend)) = self.fused_adds.get(&yielded) else { continue };
+            let top_level = body.insts.iter().any(|inst| inst.results.contains(&yielded));
+            if addend != acc || !top_level || uses_in(body, acc) != 1 || uses_in(body, yielded) != 1 {
+                continue;
+            }
+            let Some(Op::Dot { lhs, rhs }) = self.defining_op(dot) else { continue };
+            let (lhs, rhs) = (*lhs, *rhs);
+            let rhs_source = match self.defining_op(rhs) {
+                Some(Op::Trans { value }) => *value,
+                _ => rhs,
+            };
+            let prefetched = |v| self.placement(v).map(|p| *p == Placement::Prefetched);
+            if !prefetched(lhs)? || !prefetched(rhs_source)? {
+                continue;
+            }
+            let shape = DotShape::of(self.ty(lhs)?, self.ty(rhs)?, self.ty(dot)?)?;
+            if self.takes_wgmma(&shape, WarpGrid::of(shape.m, shape.n, self.threads)) {
+                deferred.push(yielded);
+            }
+        }
+        Ok(deferred)
+    }
+
+    /// Waits until at most `pending` committed `wgmma` groups of this warp are running.
+    pub(super) fn wait_products(&self, pending: u32) -> Result<(), CodegenError> {
+        self.inline_void(&format!("wgmma.wait_group.sync.aligned {pending};"))
+    }
+
+    /// `values` once every `wgmma` group of this warp completed: the end of a loop whose
+    /// accumulators were deferred.
+    pub(super) fn complete_products(&self, values: &[BasicValueEnum<'ctx>]) -> Result<Regs<'ctx>, CodegenError> {
+        self.pass_through("wgmma.wait_group.sync.aligned 0;", values)
+    }
+
     /// The product in the accumulator layout, one `wgmma` per warpgroup, m-tile and
     /// k-step; register `d + 4 (j + tiles_n i)` is d_d of m-tile i, n-tile j, as in
-    /// [`Lowerer::warp_tiles`].
+    /// [`Lowerer::warp_tiles`]. Unless `complete`, the products are committed and left
+    /// running (module docs).
     pub(super) fn warpgroup_tiles(
         &self,
         shape: &DotShape,
         grid: WarpGrid,
         operands: &Operands<'ctx>,
         init: Option<Regs<'ctx>>,
+        complete: bool,
     ) -> Result<Regs<'ctx>, CodegenError> {
         let Operands { lhs, lhs_tile, rhs, rhs_tile, order } = operands;
         let b = &self.builder;
@@ -155,7 +219,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             acc[i as usize * per_tile..(i as usize + 1) * per_tile].copy_from_slice(&tile_acc);
         }
         self.inline_void("wgmma.commit_group.sync.aligned;")?;
-        self.pass_through("wgmma.wait_group.sync.aligned 0;", &acc)
+        if complete {
+            self.complete_products(&acc)
+        } else {
+            Ok(acc)
+        }
     }
 
     /// The 64-bit descriptor of the core-matrix tile at `.shared` address `address`.
@@ -233,6 +301,23 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let outs: Vec<BasicTypeEnum<'ctx>> = values.iter().map(|v| v.get_type()).collect();
         self.inline_asm(asm, &constraints.join(","), &outs, values)
     }
+}
+
+/// How many instructions in `block`, nested blocks included, read `v`.
+fn uses_in(block: &Block, v: ValueId) -> usize {
+    block
+        .insts
+        .iter()
+        .map(|inst| {
+            let direct = operands(&inst.op).iter().filter(|&&x| x == v).count();
+            let nested = match &inst.op {
+                Op::For { body, .. } => uses_in(body, v),
+                Op::If { then_block, else_block, .. } => uses_in(then_block, v) + uses_in(else_block, v),
+                _ => 0,
+            };
+            direct + nested
+        })
+        .sum()
 }
 
 /// Where one `wgmma`'s A comes from.

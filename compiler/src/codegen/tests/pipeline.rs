@@ -2,7 +2,8 @@
 //! PTX must (and must not) contain once dot results stay in registers and loop
 //! operands are prefetched with `cp.async`.
 
-use super::{check_assembles, check_no_spills, emit_ok};
+use super::{check_assembles, check_assembles_with, check_no_spills, emit_ok, emit_ok_with};
+use crate::codegen::{CodegenOptions, MmaLowering};
 use crate::ir::{ConstValue, Kernel};
 use crate::lower_source;
 use crate::target::Arch;
@@ -156,4 +157,69 @@ fn tile_with_another_use_is_not_prefetched() {
     // 16-byte copies, issued before the loop and at the top of its body.
     let ptx = ptx(LOAD_ALSO_STORED);
     assert_eq!(ptx.matches("cp.async.cg.shared.global").count(), 4);
+}
+
+const WGMMA: CodegenOptions = CodegenOptions { mma: MmaLowering::Wgmma };
+
+/// [`GEMM`]'s sm_90a PTX on wgmma with `stages(stages)`.
+fn wgmma_gemm_ptx(stages: i64) -> String {
+    emit_ok_with(&gemm_with_stages(stages), Arch::Sm90a, &WGMMA).ptx
+}
+
+/// The `N` of every `wgmma.wait_group.sync.aligned N;` line, in order.
+fn product_waits(ptx: &str) -> Vec<u32> {
+    ptx.lines()
+        .filter_map(|l| {
+            l.trim().strip_prefix("wgmma.wait_group.sync.aligned")?.trim().strip_suffix(';')?.trim().parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn loop_accumulator_on_wgmma_waits_a_loop_later() {
+    // The body waits for all but the last iteration's products; only after the loop for all.
+    assert_eq!(product_waits(&wgmma_gemm_ptx(3)), [1, 0]);
+}
+
+#[test]
+fn deferred_products_are_committed_before_the_wait_that_lets_them_run() {
+    let ptx = wgmma_gemm_ptx(3);
+    let at = |s: &str| ptx.find(s).unwrap_or_else(|| panic!("no `{s}` in the PTX"));
+    assert!(at("wgmma.commit_group") < at("wgmma.wait_group.sync.aligned 1;"));
+}
+
+#[test]
+fn deferred_products_copy_one_iteration_less_ahead() {
+    // Stage s - 1 is still read by the last iteration's products: N - 2 iterations are
+    // copied before the loop (4 cp.async each, as above) and one in it, and the copies
+    // may leave N - 2 groups in flight.
+    for stages in 2..=5 {
+        let ptx = wgmma_gemm_ptx(stages);
+        assert_eq!(ptx.matches("cp.async.cg.shared.global").count(), 4 * (stages as usize - 1), "stages({stages})");
+        assert_eq!(waits(&ptx), [stages as u32 - 2, 0], "stages({stages})");
+    }
+}
+
+#[test]
+fn accumulator_read_in_the_loop_is_waited_for_at_once() {
+    // acc feeds a store each iteration, so its products must be complete there.
+    let src = GEMM.replace(
+        "acc = acc + dot(a[m0 .. m0 + BM, k0 .. k0 + BK], b[k0 .. k0 + BK, n0 .. n0 + BN]);",
+        "acc = acc + dot(a[m0 .. m0 + BM, k0 .. k0 + BK], b[k0 .. k0 + BK, n0 .. n0 + BN]);\n        c[m0 .. m0 + BM, n0 .. n0 + BN] = acc;",
+    );
+    assert_ne!(src, GEMM, "the replacement must hit the loop body");
+    let ptx = emit_ok_with(&kernel(&src), Arch::Sm90a, &WGMMA).ptx;
+    assert_eq!(product_waits(&ptx), [0]);
+}
+
+#[test]
+fn deferred_wgmma_gemm_assembles_without_spills_or_serialization() {
+    for stages in [2, 3, 4] {
+        let reports = check_assembles_with(&gemm_with_stages(stages), &WGMMA);
+        check_no_spills(&reports);
+        // ptxas says so when it has to serialize wgmma (accumulators touched in flight).
+        for (arch, report) in &reports {
+            assert!(!report.raw.contains("serialized"), "stages({stages}) on {arch}: {}", report.raw);
+        }
+    }
 }
