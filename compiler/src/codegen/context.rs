@@ -85,7 +85,7 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             threads: kernel.threads_per_program(),
             tid: as_int(tid)?,
             params,
-            shared: SharedMemory::new(arch),
+            shared: SharedMemory::new(arch, OperandFormat::for_target(arch, options.mma).alignment()),
             arch,
             mma: options.mma,
             operand_format: OperandFormat::for_target(arch, options.mma),

@@ -170,7 +170,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let format = self.operand_format;
         let (lhs_tile, rhs_tile) = (shape.lhs_tile(format), shape.rhs_tile(order, format));
         // Operands not in registers nor prefetched are staged in the scratch region.
-        let lhs_bytes = if lhs_in_registers || lhs_prefetched { 0 } else { lhs_tile.bytes() };
+        // The rhs follows the lhs on the boundary a swizzled tile needs.
+        let lhs_bytes = if lhs_in_registers || lhs_prefetched {
+            0
+        } else {
+            lhs_tile.bytes().next_multiple_of(format.alignment())
+        };
         let rhs_bytes = if rhs_prefetched { 0 } else { rhs_tile.bytes() };
         let staged = lhs_bytes + rhs_bytes > 0;
         let base = if staged {
@@ -287,14 +292,17 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let low_row = b.build_int_add(eight(matrix_lo)?, lane_lo, "")?;
         let high_row = b.build_int_add(eight(matrix_hi)?, lane_lo, "")?;
         // A: row 8 (i % 2) + l % 8, column 8 (i / 2).
-        let a_lane = lhs_tile.offset_of(self, low_row, eight(matrix_hi)?)?;
+        let a_lane = LaneAddress::new(self, lhs_tile, (low_row, eight(matrix_hi)?))?;
         let b_lane = match order {
             // k row 8 (i % 2) + l % 8, column 8 (i / 2).
-            RhsOrder::KMajor => rhs_tile.offset_of(self, low_row, eight(matrix_hi)?)?,
+            RhsOrder::KMajor => LaneAddress::new(self, rhs_tile, (low_row, eight(matrix_hi)?))?,
             // x row (n) 8 (i / 2) + l % 8, column (k) 8 (i % 2).
-            RhsOrder::NMajor => rhs_tile.offset_of(self, high_row, eight(matrix_lo)?)?,
+            RhsOrder::NMajor => LaneAddress::new(self, rhs_tile, (high_row, eight(matrix_lo)?))?,
         };
-        let b_base = b.build_int_add(*rhs, b_lane, "")?;
+        let b_base = match b_lane.offset {
+            Some(lane) => b.build_int_add(*rhs, lane, "")?,
+            None => *rhs,
+        };
 
         let zero = self.context.f32_type().const_zero().into();
         let (tiles_m, tiles_n) = (grid.tiles_m as usize, grid.tiles_n as usize);
@@ -313,8 +321,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 a_frags.push(match lhs {
                     LhsOperand::Registers(regs) => self.a_fragment(regs, shape, i, step)?,
                     LhsOperand::Shared(base) => {
-                        let corner = lhs_tile.offset_of(self, m_row(i)?, k_col(step))?;
-                        let at = b.build_int_add(b.build_int_add(*base, a_lane, "")?, corner, "")?;
+                        let base = match a_lane.offset {
+                            Some(lane) => b.build_int_add(*base, lane, "")?,
+                            None => *base,
+                        };
+                        let at = a_lane.at(self, lhs_tile, base, (m_row(i)?, k_col(step)))?;
                         self.ldmatrix(at, 4, false)?
                     }
                 });
@@ -324,10 +335,10 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             for j in (0..grid.tiles_n).step_by(2) {
                 let pair = j + 1 < grid.tiles_n;
                 let corner = match order {
-                    RhsOrder::KMajor => rhs_tile.offset_of(self, k_col(step), n_col(j)?)?,
-                    RhsOrder::NMajor => rhs_tile.offset_of(self, n_col(j)?, k_col(step))?,
+                    RhsOrder::KMajor => (k_col(step), n_col(j)?),
+                    RhsOrder::NMajor => (n_col(j)?, k_col(step)),
                 };
-                let at = b.build_int_add(b_base, corner, "")?;
+                let at = b_lane.at(self, rhs_tile, b_base, corner)?;
                 let regs = self.ldmatrix(at, if pair { 4 } else { 2 }, *order == RhsOrder::KMajor)?;
                 for (jj, b_frag) in regs.chunks(2).enumerate() {
                     let j = j as usize + jj;
@@ -410,6 +421,45 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let d = self.inline_asm(&asm, "=f,=f,=f,=f,r,r,r,r,r,r,f,f,f,f", &[f32_type; 4], &args)?;
         <[BasicValueEnum<'ctx>; 4]>::try_from(d)
             .map_err(|d| CodegenError::Llvm(format!("mma returned {} values, not 4", d.len())))
+    }
+}
+
+/// One lane's `ldmatrix` row address within a block of a tile: its coordinates from the
+/// block's corner, and their offset where offsets add ([`OperandTile::is_additive`]), so
+/// each block adds only its corner's offset. A swizzled tile places whole coordinates.
+struct LaneAddress<'ctx> {
+    coords: (IntValue<'ctx>, IntValue<'ctx>),
+    offset: Option<IntValue<'ctx>>,
+}
+
+impl<'ctx> LaneAddress<'ctx> {
+    fn new(
+        lw: &Lowerer<'_, 'ctx>,
+        tile: &OperandTile,
+        coords: (IntValue<'ctx>, IntValue<'ctx>),
+    ) -> Result<LaneAddress<'ctx>, CodegenError> {
+        let offset = if tile.is_additive() { Some(tile.offset_of(lw, coords.0, coords.1)?) } else { None };
+        Ok(LaneAddress { coords, offset })
+    }
+
+    /// The `.shared` address of this lane's row in the block at `corner`, from `base`
+    /// (which already includes the lane's offset when offsets add).
+    fn at(
+        &self,
+        lw: &Lowerer<'_, 'ctx>,
+        tile: &OperandTile,
+        base: IntValue<'ctx>,
+        corner: (IntValue<'ctx>, IntValue<'ctx>),
+    ) -> Result<IntValue<'ctx>, CodegenError> {
+        let b = &lw.builder;
+        match self.offset {
+            Some(_) => Ok(b.build_int_add(base, tile.offset_of(lw, corner.0, corner.1)?, "")?),
+            None => {
+                let row = b.build_int_add(corner.0, self.coords.0, "")?;
+                let col = b.build_int_add(corner.1, self.coords.1, "")?;
+                Ok(b.build_int_add(base, tile.offset_of(lw, row, col)?, "")?)
+            }
+        }
     }
 }
 

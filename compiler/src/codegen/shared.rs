@@ -26,7 +26,7 @@ use crate::target::Arch;
 pub(super) const ADDRESS_SPACE: u16 = 3;
 
 /// 16 bytes, so the widest vector access (and a 16-byte `cp.async`) is always aligned.
-const ALIGN: u64 = 16;
+pub(super) const ALIGN: u64 = 16;
 
 /// Shared memory one block may use on `arch` (the opt-in maximum, in bytes).
 pub fn limit_bytes(arch: Arch) -> u64 {
@@ -38,6 +38,10 @@ pub fn limit_bytes(arch: Arch) -> u64 {
 
 pub(super) struct SharedMemory<'ctx> {
     limit: u64,
+    /// Every buffer and the scratch region start at a multiple of this: [`ALIGN`], or
+    /// a swizzle pattern's 1024 bytes where operand tiles may be swizzled
+    /// ([`super::operand_tile::OperandFormat::alignment`]).
+    align: u64,
     scratch: Option<GlobalValue<'ctx>>,
     scratch_bytes: u64,
     persistent: Option<GlobalValue<'ctx>>,
@@ -54,9 +58,10 @@ pub(super) struct SharedMemory<'ctx> {
 }
 
 impl<'ctx> SharedMemory<'ctx> {
-    pub fn new(arch: Arch) -> Self {
+    pub fn new(arch: Arch, align: u64) -> Self {
         SharedMemory {
             limit: limit_bytes(arch),
+            align: align.max(ALIGN),
             scratch: None,
             scratch_bytes: 0,
             persistent: None,
@@ -90,7 +95,7 @@ impl<'ctx> SharedMemory<'ctx> {
         bytes: u64,
     ) -> Result<PointerValue<'ctx>, CodegenError> {
         let offset = self.persistent_top;
-        let end = offset + bytes.div_ceil(ALIGN) * ALIGN;
+        let end = offset + bytes.div_ceil(self.align) * self.align;
         let held = if end > self.persistent_peak { self.labels() } else { self.peak_held.clone() };
         self.check(op, end.max(self.persistent_peak) + self.scratch_bytes, &held)?;
         self.persistent_top = end;
@@ -138,7 +143,7 @@ impl<'ctx> SharedMemory<'ctx> {
         }
         let array = module.add_global(context.i8_type().array_type(0), Some(AddressSpace::from(ADDRESS_SPACE)), "smem");
         array.set_linkage(Linkage::External);
-        array.set_alignment(ALIGN as u32);
+        array.set_alignment(self.align as u32);
         let base = array.as_pointer_value();
         let i32_type = context.i32_type();
         for (global, offset) in [(self.persistent, 0), (self.scratch, self.persistent_peak)] {

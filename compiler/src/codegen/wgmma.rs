@@ -47,7 +47,7 @@ use inkwell::values::{BasicValueEnum, IntValue};
 use super::context::{Lowerer, Regs};
 use super::dot::{DotShape, LhsOperand, Operands, RhsOrder};
 use super::layout::WarpGrid;
-use super::operand_tile::OperandTile;
+use super::operand_tile::{OperandFormat, OperandTile, SWIZZLE_BYTES};
 use super::plan::Placement;
 use super::{CodegenError, MmaLowering};
 use crate::ir::{Block, Op, ValueId};
@@ -60,29 +60,56 @@ const MAX_N: u32 = 256;
 /// Warps in a warpgroup, as a log2.
 const WARPGROUP_WARP_BITS: u32 = 2;
 
-/// A core-matrix operand tile's shared-memory layout for a descriptor, per operand role.
+/// An operand tile's shared-memory layout for a descriptor, per operand role: the two
+/// byte offsets and the swizzle mode (PTX ISA, "Matrix Descriptor Format" and
+/// "Canonical Layouts"). Without swizzle the offsets step between core matrices: the
+/// leading one along K, the stride one along M or N. With the 128-byte swizzle, a
+/// K-major tile's leading offset is unused (K per instruction stays in one 128-byte
+/// row) and its stride steps 8 rows; an MN-major tile's leading offset steps between
+/// 64-element columns along M or N and its stride 8 rows along K.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct DescriptorStrides {
-    /// Between core matrices along K.
     pub leading: u32,
-    /// Between core matrices along M or N.
     pub stride: u32,
+    pub swizzle_128: bool,
 }
 
 impl DescriptorStrides {
     /// A tile whose rows are M or N and whose columns are K (K-major).
     pub fn k_major(tile: &OperandTile) -> Option<DescriptorStrides> {
-        tile.core_strides().map(|(down, along)| DescriptorStrides { leading: along, stride: down })
+        match tile.format {
+            OperandFormat::Swizzled128 => {
+                Some(DescriptorStrides { leading: 16, stride: SWIZZLE_BYTES, swizzle_128: true })
+            }
+            _ => tile.core_strides().map(|(down, along)| DescriptorStrides {
+                leading: along,
+                stride: down,
+                swizzle_128: false,
+            }),
+        }
     }
 
     /// A tile whose rows are K and whose columns are N (MN-major).
     pub fn mn_major(tile: &OperandTile) -> Option<DescriptorStrides> {
-        tile.core_strides().map(|(down, along)| DescriptorStrides { leading: down, stride: along })
+        match tile.format {
+            OperandFormat::Swizzled128 => Some(DescriptorStrides {
+                leading: tile.swizzle_column_bytes(),
+                stride: SWIZZLE_BYTES,
+                swizzle_128: true,
+            }),
+            _ => tile.core_strides().map(|(down, along)| DescriptorStrides {
+                leading: down,
+                stride: along,
+                swizzle_128: false,
+            }),
+        }
     }
 
     /// The descriptor's constant part: everything but the start address.
     pub fn bits(&self) -> u64 {
-        (u64::from(self.leading >> 4) & 0x3FFF) << 16 | (u64::from(self.stride >> 4) & 0x3FFF) << 32
+        (u64::from(self.leading >> 4) & 0x3FFF) << 16
+            | (u64::from(self.stride >> 4) & 0x3FFF) << 32
+            | u64::from(self.swizzle_128) << 62
     }
 }
 
@@ -332,31 +359,64 @@ enum WgmmaA<'r, 'ctx> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codegen::operand_tile::OperandFormat;
 
     fn core(rows: u32, cols: u32) -> OperandTile {
-        OperandTile::new(rows, cols, OperandFormat::CoreMatrices)
+        OperandTile::exact(rows, cols, OperandFormat::CoreMatrices)
+    }
+
+    fn swizzled(rows: u32, cols: u32) -> OperandTile {
+        OperandTile::exact(rows, cols, OperandFormat::Swizzled128)
     }
 
     #[test]
     fn k_major_lhs_steps_one_core_matrix_along_k_and_a_row_group_down() {
         // The verified probe (PTX-NOTES): 64 x 16, LBO 128, SBO 256.
-        assert_eq!(DescriptorStrides::k_major(&core(64, 16)), Some(DescriptorStrides { leading: 128, stride: 256 }));
+        assert_eq!(
+            DescriptorStrides::k_major(&core(64, 16)),
+            Some(DescriptorStrides { leading: 128, stride: 256, swizzle_128: false })
+        );
     }
 
     #[test]
     fn mn_major_rhs_steps_a_row_group_along_k() {
         // V [64 keys, 128]: K runs down the rows, 16 core matrices per row group.
-        assert_eq!(DescriptorStrides::mn_major(&core(64, 128)), Some(DescriptorStrides { leading: 2048, stride: 128 }));
+        assert_eq!(
+            DescriptorStrides::mn_major(&core(64, 128)),
+            Some(DescriptorStrides { leading: 2048, stride: 128, swizzle_128: false })
+        );
     }
 
     #[test]
     fn descriptor_bits_place_the_offsets_above_the_address() {
-        assert_eq!(DescriptorStrides { leading: 128, stride: 256 }.bits(), (8 << 16) | (16 << 32));
+        assert_eq!(DescriptorStrides { leading: 128, stride: 256, swizzle_128: false }.bits(), (8 << 16) | (16 << 32));
     }
 
     #[test]
     fn padded_tiles_have_no_descriptor() {
         assert_eq!(DescriptorStrides::k_major(&OperandTile::new(64, 16, OperandFormat::PaddedRows)), None);
+    }
+
+    #[test]
+    fn swizzled_k_major_steps_8_rows_of_128_bytes() {
+        // The leading offset is unused: K per instruction stays in one 128-byte row.
+        assert_eq!(
+            DescriptorStrides::k_major(&swizzled(64, 64)),
+            Some(DescriptorStrides { leading: 16, stride: 1024, swizzle_128: true })
+        );
+    }
+
+    #[test]
+    fn swizzled_mn_major_steps_64_columns_along_n_and_8_rows_along_k() {
+        // b [64 k, 256 n]: a 64-wide column of n holds all 64 k rows of 128 bytes.
+        assert_eq!(
+            DescriptorStrides::mn_major(&swizzled(64, 256)),
+            Some(DescriptorStrides { leading: 8192, stride: 1024, swizzle_128: true })
+        );
+    }
+
+    #[test]
+    fn swizzle_mode_128_is_bit_62() {
+        let bits = DescriptorStrides { leading: 16, stride: 1024, swizzle_128: true }.bits();
+        assert_eq!(bits, (1 << 16) | (64 << 32) | (1 << 62));
     }
 }
