@@ -44,7 +44,16 @@ pub struct HeadKnobs {
     pub repeat: f64,
     /// Standard deviation of the random part of every logit.
     pub noise: f64,
+    /// Distance decay: the exponent `a` of a power law `p(d) ∝ d^(−a)` that the head's
+    /// attention follows over distances from [`DECAY_START`] to tens of thousands of
+    /// tokens (a slowly varying content shared by q and k at geometric scales). Not a
+    /// logit: [`HeadKnobs::for_length`] leaves it alone. 0 turns it off.
+    pub decay: f64,
 }
+
+/// The shortest scale of the distance decay, in tokens: nearer keys are the `local`
+/// feature's and the vertical-slash estimator's forced diagonals' business.
+pub const DECAY_START: usize = 64;
 
 impl HeadKnobs {
     /// No structure: scores are noise only (a head with no preferred keys).
@@ -58,10 +67,11 @@ impl HeadKnobs {
         repeat_offset: None,
         repeat: 0.0,
         noise: 1.0,
+        decay: 0.0,
     };
 
-    /// A local head: attention mostly within a few dozen tokens.
-    pub const LOCAL: HeadKnobs = HeadKnobs { local: 6.0, window: 32, ..HeadKnobs::DIFFUSE };
+    /// A local head: attention mostly within a few dozen tokens, then a power-law tail.
+    pub const LOCAL: HeadKnobs = HeadKnobs { local: 6.0, window: 32, decay: 1.5, ..HeadKnobs::DIFFUSE };
 
     /// An A-shape head: sinks plus the local window (MInference's "stream_llm").
     pub const A_SHAPE: HeadKnobs = HeadKnobs { sinks: 4, sink: 8.0, ..HeadKnobs::LOCAL };
@@ -78,6 +88,7 @@ impl HeadKnobs {
         repeat_offset: Some(1024),
         repeat: 6.0,
         noise: 1.0,
+        decay: 1.5,
     };
 
     /// Knobs for `heads` heads cycling through vertical-slash, A-shape, local and
@@ -88,12 +99,17 @@ impl HeadKnobs {
         (0..heads).map(|h| cycle[h % cycle.len()]).collect()
     }
 
-    /// These knobs with every feature strength raised by ln(len / 256) when `len` is
-    /// longer than 256 tokens. A feature's share of the mass is about
-    /// `keys · e^strength / (keys · e^strength + len · background)`: raising the logit
-    /// by the log of the length keeps the share the presets have at 256 tokens.
+    /// These knobs with every feature strength raised by `ln(B(len) / B(256))` when
+    /// `len` is longer than 256 tokens, where `B(n) = Σ_{d<n} (1 + d / DECAY_START)^(−decay)`
+    /// is the background mass a query sees over `n` keys. A feature's share of the mass
+    /// is about `keys · e^strength / (keys · e^strength + B(len))`: raising the logit by
+    /// the log of the background's growth keeps the share the presets have at 256
+    /// tokens. Without decay `B(n) = n` and the lift is `ln(len / 256)`; with a decay
+    /// steeper than 1 the background converges and the lift stays below a logit.
     pub fn for_length(self, len: usize) -> HeadKnobs {
-        let lift = (len as f64 / 256.0).ln().max(0.0);
+        let background =
+            |n: usize| -> f64 { (0..n).map(|d| (1.0 + d as f64 / DECAY_START as f64).powf(-self.decay)).sum() };
+        let lift = if len > 256 && self.decay.is_finite() { (background(len) / background(256)).ln() } else { 0.0 };
         let up = |x: f64| if x > 0.0 { x + lift } else { x };
         HeadKnobs { local: up(self.local), sink: up(self.sink), heavy: up(self.heavy), repeat: up(self.repeat), ..self }
     }
@@ -105,6 +121,7 @@ impl HeadKnobs {
             ("heavy", self.heavy),
             ("repeat", self.repeat),
             ("noise", self.noise),
+            ("decay", self.decay),
         ];
         for (knob, value) in strengths {
             if !(value.is_finite() && value >= 0.0) {
@@ -129,7 +146,7 @@ pub enum SyntheticError {
     NoHeads,
     #[error("the generator needs one HeadKnobs per query head: {heads} heads, {knobs} knobs given")]
     KnobCount { heads: usize, knobs: usize },
-    #[error("head {head}: knob `{knob}` must be a finite logit >= 0; got {value}")]
+    #[error("head {head}: knob `{knob}` must be finite and >= 0; got {value}")]
     Strength { head: usize, knob: &'static str, value: f64 },
     #[error("head {head}: `window` must be at least 1 token; got 0")]
     Window { head: usize },
@@ -148,15 +165,57 @@ pub struct Synthetic {
     seed: u64,
     /// `heavy[seq][head]`: sorted positions, local to the sequence.
     heavy: Vec<Vec<Vec<usize>>>,
-    /// Per query head, the unit directions its sinks and heavy keys share with its queries.
+    /// Per query head, the unit directions its sinks and heavy keys share with its
+    /// queries, inside the focused block.
     sink_dir: Vec<Vec<f64>>,
     heavy_dir: Vec<Vec<f64>>,
-    /// Per kv head, the amplitude of the keys' noise: the square root of the largest
-    /// `noise` in its group, so that every query head's noise logit has its own `noise`
-    /// as its standard deviation and a group without noise has none.
-    key_noise: Vec<f64>,
+    /// Per kv head, the key-side amplitude of each shared feature: noise, local content
+    /// per window, repeat codes per offset, decay content. The heads of a GQA group
+    /// share their keys' features and differ in how strongly their queries read them.
+    key_amp: Vec<KeyAmplitudes>,
     /// RoPE's frequencies, one per pair of dimensions (i, i + D/2): LLaMA's rotate_half.
     theta: Vec<f64>,
+    blocks: Blocks,
+}
+
+/// Disjoint blocks of the head dimensions, one per kind of feature, so that features of
+/// different kinds do not meet in `q · k` (module docs: "Cross-talk"). Blocks are sets
+/// of RoPE pairs `(i, i + D/2)`; sizes are shares of D (D is 16 to 128).
+#[derive(Clone, Debug)]
+struct Blocks {
+    /// Local content and repeat codes: pairs `0 .. D/4` (half the dims, RoPE's fastest).
+    content: Vec<usize>,
+    /// Query and key noise: pairs `D/4 .. 5D/16`.
+    noise: Vec<usize>,
+    /// Sink and heavy directions: pairs `5D/16 .. 3D/8`.
+    focused: Vec<usize>,
+    /// Decay scales, one pair each: pairs `3D/8 .. D/2` (RoPE's slowest).
+    decay_pairs: Vec<usize>,
+}
+
+impl Blocks {
+    fn new(d: usize) -> Blocks {
+        let half = d / 2;
+        let dims = |pairs: std::ops::Range<usize>| pairs.clone().chain(pairs.map(|p| p + half)).collect::<Vec<_>>();
+        Blocks {
+            content: dims(0..d / 4),
+            noise: dims(d / 4..5 * d / 16),
+            focused: dims(5 * d / 16..3 * d / 8),
+            decay_pairs: (3 * d / 8..half).collect(),
+        }
+    }
+}
+
+/// One kv head's key-side amplitudes (0: no query head of the group uses the feature).
+#[derive(Clone, Debug, Default)]
+struct KeyAmplitudes {
+    noise: f64,
+    /// `(window, amplitude)` per distinct window of the group's local heads.
+    local: Vec<(usize, f64)>,
+    /// `(repeat_offset, amplitude)` per distinct offset of the group's repeat heads.
+    repeat: Vec<(usize, f64)>,
+    /// Per decay scale (every scale has the same strength).
+    decay: f64,
 }
 
 /// Packed `q [T, H, D]`, `k`, `v [T, HKV, D]` in any element type.
@@ -180,6 +239,7 @@ enum Stream {
     QueryNoise = 5,
     KeyNoise = 6,
     Value = 7,
+    Decay = 8,
 }
 
 impl Synthetic {
@@ -207,12 +267,53 @@ impl Synthetic {
             return Err(SyntheticError::RopeBase(rope_base));
         }
         let d = shape.head_dim;
+        let blocks = Blocks::new(d);
+        let root_d = (d as f64).sqrt();
         let direction = |which: u64, head: usize| {
-            let raw: Vec<f64> =
-                (0..d).map(|c| unit(hash(&[seed, Stream::Direction as u64, which, head as u64, c as u64]))).collect();
-            let norm = raw.iter().map(|x| x * x).sum::<f64>().sqrt();
-            raw.into_iter().map(|x| x / norm).collect::<Vec<f64>>()
+            let mut out = vec![0.0; d];
+            for &c in &blocks.focused {
+                out[c] = unit(hash(&[seed, Stream::Direction as u64, which, head as u64, c as u64]));
+            }
+            let norm = out.iter().map(|x| x * x).sum::<f64>().sqrt();
+            out.into_iter().map(|x| x / norm).collect::<Vec<f64>>()
         };
+        // Key amplitudes from the group's largest strength, for a feature spread over
+        // `n` unit-variance dims: q and k amplitudes γ, β score γ·β·n/√D when matched.
+        let group = shape.heads / shape.kv_heads;
+        let key_amp = knobs
+            .chunks(group)
+            .map(|g| {
+                let amp = |x: f64, n: usize| (x * root_d / n as f64).sqrt();
+                let n_content = blocks.content.len();
+                let mut local: Vec<(usize, f64)> = Vec::new();
+                let mut repeat: Vec<(usize, f64)> = Vec::new();
+                for k in g {
+                    if k.local > 0.0 && !local.iter().any(|&(w, _)| w == k.window) {
+                        let max = g.iter().filter(|o| o.window == k.window).map(|o| o.local).fold(0.0, f64::max);
+                        local.push((k.window, amp(max, n_content)));
+                    }
+                    if let (Some(offset), true) = (k.repeat_offset, k.repeat > 0.0) {
+                        if !repeat.iter().any(|&(o, _)| o == offset) {
+                            let max = g
+                                .iter()
+                                .filter(|o| o.repeat_offset == Some(offset))
+                                .map(|o| o.repeat)
+                                .fold(0.0, f64::max);
+                            repeat.push((offset, amp(max, n_content)));
+                        }
+                    }
+                }
+                // Noise: a random logit of standard deviation γ·β·√n/√D.
+                let noise_max = g.iter().map(|k| k.noise).fold(0.0, f64::max);
+                let n_noise = blocks.noise.len() as f64;
+                KeyAmplitudes {
+                    noise: (noise_max * root_d / n_noise.sqrt()).sqrt(),
+                    local,
+                    repeat,
+                    decay: amp(g.iter().map(|k| k.decay).fold(0.0, f64::max) * std::f64::consts::LN_2, 2),
+                }
+            })
+            .collect();
         let heavy = shape
             .seqlens
             .iter()
@@ -225,14 +326,12 @@ impl Synthetic {
             shape: shape.clone(),
             sink_dir: (0..shape.heads).map(|h| direction(0, h)).collect(),
             heavy_dir: (0..shape.heads).map(|h| direction(1, h)).collect(),
-            key_noise: knobs
-                .chunks(shape.heads / shape.kv_heads)
-                .map(|group| group.iter().map(|k| k.noise).fold(0.0, f64::max).sqrt())
-                .collect(),
+            key_amp,
             theta: (0..d / 2).map(|i| rope_base.powf(-2.0 * i as f64 / d as f64)).collect(),
             knobs,
             seed,
             heavy,
+            blocks,
         })
     }
 
@@ -317,79 +416,150 @@ impl Synthetic {
         for (i, theta) in self.theta.iter().enumerate() {
             (rows.sin[i], rows.cos[i]) = (pos as f64 * theta).sin_cos();
         }
+        rows.q.fill(0.0);
         rows.k.fill(0.0);
         let root_d = (d as f64).sqrt();
-        // A feature carried by q and k with amplitude sqrt(x / sqrt(D)) on unit-variance
-        // entries, or sqrt(x * sqrt(D)) on a unit vector, scores x after the 1/sqrt(D) scale.
-        let spread = |x: f64| (x / root_d).sqrt();
+        let b = &self.blocks;
+        // A feature carried with amplitude sqrt(x * sqrt(D)) on a unit vector scores x
+        // after the 1/sqrt(D) scale; the query amplitude of a shared key feature of
+        // amplitude β spread over n dims is x·sqrt(D) / (n·β).
         let focused = |x: f64| (x * root_d).sqrt();
-        for h in 0..s.heads {
-            let kn = &self.knobs[h];
-            let (qh, kh) = (&mut rows.q[h * d..][..d], &mut rows.k[(h / group) * d..][..d]);
-            let noise = hash(&[self.seed, Stream::QueryNoise as u64, seq as u64, h as u64, pos as u64]);
-            let key = self.key_noise[h / group];
-            let amplitude = if key > 0.0 { kn.noise / key } else { 0.0 };
-            for (c, x) in qh.iter_mut().enumerate() {
-                *x = amplitude * unit(mix(noise, c as u64));
-            }
-            if kn.local > 0.0 {
-                self.content(seq, h, pos, kn.window, &mut rows.content);
-                rotate(&mut rows.content, &rows.cos, &rows.sin);
-                let a = spread(kn.local);
-                add_scaled(qh, &rows.content, a);
-                add_scaled(kh, &rows.content, a);
-            }
-            if kn.sinks > 0 && kn.sink > 0.0 {
-                let a = focused(kn.sink);
-                add_scaled(qh, &self.sink_dir[h], a);
-                if pos < kn.sinks {
-                    add_scaled(kh, &self.sink_dir[h], a);
-                }
-            }
-            if kn.heavy_columns > 0 && kn.heavy > 0.0 {
-                let a = focused(kn.heavy);
-                add_scaled(qh, &self.heavy_dir[h], a);
-                if self.heavy[seq][h].binary_search(&pos).is_ok() {
-                    add_scaled(kh, &self.heavy_dir[h], a);
-                }
-            }
-            if let (Some(offset), true) = (kn.repeat_offset, kn.repeat > 0.0) {
-                // The text repeats every offset + 1 tokens and a key carries the token
-                // before it (as induction heads' keys do): query t's token equals key
-                // (t − offset)'s previous token, and never key t's own.
-                let period = offset as u64 + 1;
-                let token = |p: i64| p.rem_euclid(period as i64) as u64;
-                let a = spread(kn.repeat);
-                let at = |p: i64| hash(&[self.seed, Stream::Match as u64, seq as u64, h as u64, token(p)]);
-                let (q_token, k_token) = (at(pos as i64), at(pos as i64 - 1));
-                for c in 0..d {
-                    qh[c] += a * unit(mix(q_token, c as u64));
-                    kh[c] += a * unit(mix(k_token, c as u64));
-                }
-            }
-        }
+        let reader = |x: f64, beta: f64, n: usize| if beta > 0.0 { x * root_d / (n as f64 * beta) } else { 0.0 };
         for hk in 0..s.kv_heads {
+            let amp = &self.key_amp[hk];
+            let heads = hk * group..(hk + 1) * group;
+            let (krow, qrows) = (&mut rows.k[hk * d..][..d], &mut rows.q[heads.start * d..heads.end * d]);
+            // Noise: per query head and per kv head, in its own block.
             let key_noise = hash(&[self.seed, Stream::KeyNoise as u64, seq as u64, hk as u64, pos as u64]);
+            for &c in &b.noise {
+                krow[c] = amp.noise * unit(mix(key_noise, c as u64));
+            }
+            for (i, h) in heads.clone().enumerate() {
+                // γ·β·sqrt(n)/sqrt(D) = noise: the standard deviation of the noise logit.
+                let n = (b.noise.len() as f64).sqrt();
+                let a = if amp.noise > 0.0 { self.knobs[h].noise * root_d / (n * amp.noise) } else { 0.0 };
+                let noise = hash(&[self.seed, Stream::QueryNoise as u64, seq as u64, h as u64, pos as u64]);
+                for &c in &b.noise {
+                    qrows[i * d + c] = a * unit(mix(noise, c as u64));
+                }
+            }
+            // RoPE locality: one content per window, shared by the group's keys.
+            for &(window, beta) in &amp.local {
+                self.content(seq, hk, window, pos, &b.content, &mut rows.content);
+                rotate(&mut rows.content, &rows.cos, &rows.sin);
+                add_scaled(krow, &rows.content, beta);
+                for (i, h) in heads.clone().enumerate() {
+                    let kn = &self.knobs[h];
+                    if kn.local > 0.0 && kn.window == window {
+                        add_scaled(&mut qrows[i * d..][..d], &rows.content, reader(kn.local, beta, b.content.len()));
+                    }
+                }
+            }
+            // Repeated segments: the text repeats every offset + 1 tokens and a key
+            // carries the token before it (as induction heads' keys do): query t's token
+            // equals key (t − offset)'s previous token, and never key t's own.
+            for &(offset, beta) in &amp.repeat {
+                let period = offset as i64 + 1;
+                let at = |p: i64| {
+                    hash(&[
+                        self.seed,
+                        Stream::Match as u64,
+                        seq as u64,
+                        hk as u64,
+                        offset as u64,
+                        p.rem_euclid(period) as u64,
+                    ])
+                };
+                let (q_token, k_token) = (at(pos as i64), at(pos as i64 - 1));
+                for &c in &b.content {
+                    krow[c] += beta * unit(mix(k_token, c as u64));
+                }
+                for (i, h) in heads.clone().enumerate() {
+                    let kn = &self.knobs[h];
+                    if kn.repeat > 0.0 && kn.repeat_offset == Some(offset) {
+                        let a = reader(kn.repeat, beta, b.content.len());
+                        for &c in &b.content {
+                            qrows[i * d + c] += a * unit(mix(q_token, c as u64));
+                        }
+                    }
+                }
+            }
+            // Distance decay: per scale W_j = DECAY_START · 2^j, a unit direction in one
+            // RoPE pair that drifts to a new random direction every W_j tokens. q · k
+            // at distance d keeps the scales longer than d: a logit that falls by
+            // a·ln 2 per doubling of the distance, a power law d^(−a).
+            if amp.decay > 0.0 {
+                for (j, &pair) in b.decay_pairs.iter().enumerate() {
+                    let (x, y) = self.drift(seq, hk, j, pos);
+                    let dims = [pair, pair + d / 2];
+                    krow[dims[0]] += amp.decay * x;
+                    krow[dims[1]] += amp.decay * y;
+                    for (i, h) in heads.clone().enumerate() {
+                        let a = reader(self.knobs[h].decay * std::f64::consts::LN_2, amp.decay, 2);
+                        qrows[i * d + dims[0]] += a * x;
+                        qrows[i * d + dims[1]] += a * y;
+                    }
+                }
+            }
+            for (i, h) in heads.clone().enumerate() {
+                let kn = &self.knobs[h];
+                let qh = &mut qrows[i * d..][..d];
+                if kn.sinks > 0 && kn.sink > 0.0 {
+                    let a = focused(kn.sink);
+                    add_scaled(qh, &self.sink_dir[h], a);
+                    if pos < kn.sinks {
+                        add_scaled(krow, &self.sink_dir[h], a);
+                    }
+                }
+                if kn.heavy_columns > 0 && kn.heavy > 0.0 {
+                    let a = focused(kn.heavy);
+                    add_scaled(qh, &self.heavy_dir[h], a);
+                    if self.heavy[seq][h].binary_search(&pos).is_ok() {
+                        add_scaled(krow, &self.heavy_dir[h], a);
+                    }
+                }
+            }
             let value = hash(&[self.seed, Stream::Value as u64, seq as u64, hk as u64, pos as u64]);
-            let amplitude = self.key_noise[hk];
             for c in 0..d {
-                rows.k[hk * d + c] += amplitude * unit(mix(key_noise, c as u64));
                 rows.v[hk * d + c] = unit(mix(value, c as u64));
             }
         }
     }
 
-    /// The slowly varying content vector of head `head` at `pos`: unit-variance entries
-    /// interpolated between independent anchors `window` tokens apart.
-    fn content(&self, seq: usize, head: usize, pos: usize, window: usize, out: &mut [f64]) {
+    /// The slowly varying content vector of kv head `hk` at `pos` on the dims `dims`
+    /// (zero elsewhere): unit-variance entries interpolated between independent anchors
+    /// `window` tokens apart.
+    fn content(&self, seq: usize, hk: usize, window: usize, pos: usize, dims: &[usize], out: &mut [f64]) {
         let (j, f) = ((pos / window) as u64, (pos % window) as f64 / window as f64);
-        let anchor = |j: u64| hash(&[self.seed, Stream::Content as u64, seq as u64, head as u64, j]);
+        let anchor = |j: u64| hash(&[self.seed, Stream::Content as u64, seq as u64, hk as u64, window as u64, j]);
         let (a, b) = (anchor(j), anchor(j + 1));
         // Rescaled so that the variance stays 1 between the anchors.
         let norm = ((1.0 - f).powi(2) + f * f).sqrt();
-        for (c, x) in out.iter_mut().enumerate() {
-            *x = ((1.0 - f) * unit(mix(a, c as u64)) + f * unit(mix(b, c as u64))) / norm;
+        out.fill(0.0);
+        for &c in dims {
+            out[c] = ((1.0 - f) * unit(mix(a, c as u64)) + f * unit(mix(b, c as u64))) / norm;
         }
+    }
+
+    /// Decay scale `j`'s direction at `pos`: sqrt(2) times a unit 2-vector whose angle
+    /// moves linearly from one random anchor angle to the next over DECAY_START · 2^j
+    /// tokens. Its norm is fixed, so a query scores every scale it shares with a key at
+    /// the full strength, and an unrelated pair scores 0 on average.
+    fn drift(&self, seq: usize, hk: usize, j: usize, pos: usize) -> (f64, f64) {
+        let window = DECAY_START << j;
+        let (n, f) = ((pos / window) as u64, (pos % window) as f64 / window as f64);
+        let angle = |n: u64| {
+            let h = hash(&[self.seed, Stream::Decay as u64, seq as u64, hk as u64, j as u64, n]);
+            std::f64::consts::PI * (h >> 11) as f64 / (1u64 << 52) as f64
+        };
+        let (a0, a1) = (angle(n), angle(n + 1));
+        // The shorter way round, so that the direction moves at most half a turn.
+        let mut delta = (a1 - a0).rem_euclid(std::f64::consts::TAU);
+        if delta > std::f64::consts::PI {
+            delta -= std::f64::consts::TAU;
+        }
+        let (y, x) = (a0 + f * delta).sin_cos();
+        (std::f64::consts::SQRT_2 * x, std::f64::consts::SQRT_2 * y)
     }
 }
 
