@@ -101,11 +101,12 @@ const MIDDLE_END_PIPELINE: &str = "function(sroa,early-cse,simplifycfg)";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum MmaLowering {
     /// `mma.sync` per warp, operands through `ldmatrix` — every target.
-    #[default]
     MmaSync,
     /// `wgmma.mma_async` per warpgroup where the target has it (sm_90a) and the dot's
-    /// warps allow it; `mma.sync` elsewhere. Correct, and on an H200 today slower than
-    /// `MmaSync`: each product is waited for at once (docs/perf/2026-11-28-h200-wgmma.md).
+    /// warps allow it; `mma.sync` elsewhere. The default: with 128-byte swizzled operands
+    /// and loop accumulators that complete a loop later it runs GEMM and attention about
+    /// 1.6x faster than `MmaSync` on an H200 (docs/perf/2026-11-28-h200-swizzle.md).
+    #[default]
     Wgmma,
 }
 

@@ -88,8 +88,9 @@ impl CacheConfig {
 
     /// `$SPARSEFILL_CACHE_DIR`, else `~/.cache/sparsefill`; without `$HOME`, a folder in
     /// the system temp dir (with a note on stderr, since it may not survive a reboot).
-    /// `$SPARSEFILL_MMA` picks the tensor-core lowering (`mma.sync`, the default, or
-    /// `wgmma`); an unknown value is reported on stderr and the default kept.
+    /// `$SPARSEFILL_MMA` picks the tensor-core lowering (`wgmma`, the default, which
+    /// sm_80 lowers as `mma.sync` anyway, or `mma.sync`); an unknown value is reported on
+    /// stderr and the default kept.
     pub fn from_env(arch: Arch) -> CacheConfig {
         let (dir, fallback) =
             default_dir(std::env::var_os("SPARSEFILL_CACHE_DIR"), std::env::var_os("HOME"), std::env::temp_dir());
@@ -409,13 +410,13 @@ mod mma_env_tests {
     use super::*;
 
     #[test]
-    fn unset_mma_is_mma_sync() {
-        assert_eq!(mma_lowering(None), Ok(MmaLowering::MmaSync));
+    fn unset_mma_is_wgmma() {
+        assert_eq!(mma_lowering(None), Ok(MmaLowering::Wgmma));
     }
 
     #[test]
-    fn wgmma_is_accepted() {
-        assert_eq!(mma_lowering(Some("wgmma")), Ok(MmaLowering::Wgmma));
+    fn mma_sync_is_accepted() {
+        assert_eq!(mma_lowering(Some("mma.sync")), Ok(MmaLowering::MmaSync));
     }
 
     #[test]

@@ -49,8 +49,15 @@ fn hopper_ptx(mkn: [u32; 3], trans_rhs: bool) -> String {
 }
 
 #[test]
-fn hopper_dot_uses_mma_sync_by_default() {
+fn hopper_dot_uses_wgmma_by_default() {
     let ptx = emit_ok(&matmul(DType::BF16, [64, 32, 64], false), Arch::Sm90a).ptx;
+    assert!(ptx.contains("wgmma.mma_async") && !ptx.contains("mma.sync.aligned"));
+}
+
+#[test]
+fn hopper_dot_lowers_to_mma_sync_on_request() {
+    let options = CodegenOptions { mma: MmaLowering::MmaSync };
+    let ptx = emit_ok_with(&matmul(DType::BF16, [64, 32, 64], false), Arch::Sm90a, &options).ptx;
     assert!(ptx.contains("mma.sync.aligned.m16n8k16") && !ptx.contains("wgmma"));
 }
 

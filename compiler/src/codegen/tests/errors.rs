@@ -99,9 +99,10 @@ fn stage_count_outside_the_range_is_unsupported() {
 
 #[test]
 fn stages_past_shared_memory_are_rejected_naming_the_stages() {
-    // Per stage a is 128 x (64 + 8) and b 64 x (256 + 8) halves: 18432 + 33792 bytes, so
-    // 5 stages of both (261120 bytes) exceed the 232448 of sm_90a; the error comes from
-    // b's buffers, allocated after a's.
+    // On sm_90a's default (wgmma) lowering a stage of a is 128 x 64 and of b 64 x 256
+    // unpadded halves in the 128-byte swizzle: 16384 + 32768 bytes, so 5 stages of both
+    // (245760 bytes) exceed the 232448 of sm_90a; the error comes from b's buffers,
+    // allocated after a's.
     let src = "kernel mm<S: i32 = 2>(a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N]) \
                grid(1) warps(8) stages(S) {
         let mut acc = zeros([128, 256]);
@@ -114,8 +115,8 @@ fn stages_past_shared_memory_are_rejected_naming_the_stages() {
     let kernel = kernel.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         error_of(&kernel),
-        "`stages(5) prefetch of bf16[64, 256]` needs 261120 bytes of shared memory (with the buffers before it: \
-         stages(5) prefetch of bf16[128, 64]: 92160 bytes); at most 232448 bytes per block are supported"
+        "`stages(5) prefetch of bf16[64, 256]` needs 245760 bytes of shared memory (with the buffers before it: \
+         stages(5) prefetch of bf16[128, 64]: 81920 bytes); at most 232448 bytes per block are supported"
     );
 }
 

@@ -67,8 +67,11 @@ fn waits(ptx: &str) -> Vec<u32> {
         .collect()
 }
 
+/// The mma.sync schedule these tests pin (the wgmma one is tested below), on sm_90a.
+const MMA_SYNC: CodegenOptions = CodegenOptions { mma: MmaLowering::MmaSync };
+
 fn ptx(src: &str) -> String {
-    emit_ok(&kernel(src), Arch::Sm90a).ptx
+    emit_ok_with(&kernel(src), Arch::Sm90a, &MMA_SYNC).ptx
 }
 
 #[test]
@@ -118,7 +121,7 @@ fn n_stages_wait_for_all_but_the_n_minus_1_newest_groups() {
 }
 
 fn ptx_of(k: &Kernel) -> String {
-    emit_ok(k, Arch::Sm90a).ptx
+    emit_ok_with(k, Arch::Sm90a, &MMA_SYNC).ptx
 }
 
 #[test]
