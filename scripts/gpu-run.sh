@@ -2,7 +2,7 @@
 # Runs on the GPU machine from the packed folder (see scripts/gpu-pack, docs/gpu.md):
 # every GPU test, the demo, the torch baselines and our benchmarks in one go, all in
 # the same run so that ratios compare like with like. Logs and JSON go to $OUT.
-# ONLY=sparse (or a comma list of tests, demo, attn, kernels, sparse) runs just those parts.
+# ONLY=sparse (or a comma list of tests, demo, attn, kernels, sparse, model) runs just those parts.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 OUT="${OUT:-$here/out}"
@@ -50,20 +50,56 @@ if want kernels; then
     timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --torch "$OUT/torch.json" --json "$OUT/bench.json" >"$OUT/bench.log" 2>&1 || { status=1; log "FAILED: bench"; }
 fi
 
-# Vertical-slash end to end, then SDPA (cuDNN, flash) and FlexAttention with our mask's
-# cover, in the same run; SPARSE_ARGS passes options to bench-sparse (e.g. --lengths).
+# Sparse patterns vs our dense kernel over lengths (`sparsefill bench`), then SDPA
+# (cuDNN, flash) and FlexAttention over our masks' covers (sparse_peers.py) in the same
+# run, then one report with both (`bench --merge-peers`). SPARSE_ARGS passes options to
+# `sparsefill bench` (e.g. --lengths 32768,131072 --patterns vertical_slash); a COMMIT
+# file beside this script (or $SPARSEFILL_COMMIT) names the commit in bench.json.
 if want sparse; then
     mkdir -p "$OUT/sparse"
-    log "sparse bench: vertical-slash (bench-sparse)"
+    # A peers.json left by an earlier run must not be merged into this one.
+    rm -f "$OUT/sparse/peers.json"
+    [ -f "$here/COMMIT" ] && export SPARSEFILL_COMMIT="${SPARSEFILL_COMMIT:-$(cat "$here/COMMIT")}"
+    log "sparse bench: sparsefill bench (patterns vs our dense)"
     # shellcheck disable=SC2086
-    timeout "${SPARSE_TIMEOUT:-300}" bin/bench-sparse --out "$OUT/sparse" ${SPARSE_ARGS:-} >"$OUT/sparse-bench.log" 2>&1 || { status=1; log "FAILED: bench-sparse (see sparse-bench.log)"; }
-    if [ -f "$OUT/sparse/sparse.json" ]; then
+    timeout "${SPARSE_TIMEOUT:-360}" bin/sparsefill bench --out "$OUT/sparse" ${SPARSE_ARGS:-} >"$OUT/sparse-bench.log" 2>&1 || { status=1; log "FAILED: sparsefill bench (see sparse-bench.log)"; }
+    if [ -f "$OUT/sparse/bench.json" ]; then
         log "sparse peers: SDPA cuDNN / flash, FlexAttention (sparse_peers.py)"
-        PYTHONUNBUFFERED=1 timeout "${PEERS_TIMEOUT:-240}" python3 sparse_peers.py --bench "$OUT/sparse/sparse.json" --out "$OUT/sparse" >"$OUT/sparse-peers.log" 2>&1 || { status=1; log "FAILED: sparse_peers.py (see sparse-peers.log)"; }
+        PYTHONUNBUFFERED=1 timeout "${PEERS_TIMEOUT:-220}" python3 sparse_peers.py --bench "$OUT/sparse/bench.json" --out "$OUT/sparse/peers.json" >"$OUT/sparse-peers.log" 2>&1 || { status=1; log "FAILED: sparse_peers.py (see sparse-peers.log)"; }
     fi
+    if [ -f "$OUT/sparse/peers.json" ]; then
+        bin/sparsefill bench --merge-peers "$OUT/sparse" >>"$OUT/sparse-bench.log" 2>&1 || { status=1; log "FAILED: sparsefill bench --merge-peers (see sparse-bench.log)"; }
+    fi
+    [ -f "$OUT/sparse/bench.md" ] && tee -a "$OUT/summary.log" <"$OUT/sparse/bench.md"
 fi
 
-for f in demo.log bench.log sparse-bench.log sparse/sparse.md; do
+# The model executor against Hugging Face transformers on the same random checkpoints
+# (LLaMA with GQA and llama3 rope scaling, Qwen2 with biases): last-token logits and 32
+# greedy tokens at 2K and 32K, then the time to first token at 128K, each side in its
+# own process. The prompts are letters without t and h, so the byte-level tokenizer
+# gives one token per character on both sides.
+if want model; then
+    models="$here/models"
+    mkdir -p "$models" "$OUT/model"
+    prompt() { python3 -c "import random,sys; random.seed(int(sys.argv[1])); n=int(sys.argv[1]); print(''.join(random.choice('abcdefgijklmnopqrsuvwxyz ') for _ in range(n)), end='')" "$1" >"$models/prompt-$1.txt"; }
+    for len in 2047 32767 131000; do prompt "$len"; done
+    for arch in llama qwen2; do
+        log "model: $arch checkpoint (make_checkpoint.py --preset small)"
+        python3 make_checkpoint.py --arch "$arch" --out "$models/$arch" >>"$OUT/model/checkpoints.log" 2>&1 || { status=1; log "FAILED: make_checkpoint.py $arch"; continue; }
+        for len in 2047 32767; do
+            name="$arch-$len"
+            PYTHONUNBUFFERED=1 timeout 300 python3 hf_reference.py --model "$models/$arch" --prompt-file "$models/prompt-$len.txt" --out "$OUT/model/$name-hf.json" >>"$OUT/model/hf.log" 2>&1 || { status=1; log "FAILED: hf_reference.py $name (see model/hf.log)"; continue; }
+            timeout 300 bin/sparsefill generate --model "$models/$arch" --prompt-file "$models/prompt-$len.txt" --device cuda --max-new-tokens 32 --logits-out "$OUT/model/$name-ours.json" >"$OUT/model/$name-ours.txt" 2>"$OUT/model/$name-ours.log" || { status=1; log "FAILED: sparsefill generate $name (see model/$name-ours.log)"; continue; }
+            log "model: $name against transformers"
+            python3 compare_hf.py "$OUT/model/$name-ours.json" "$OUT/model/$name-hf.json" 2>&1 | tee -a "$OUT/summary.log" || status=1
+        done
+    done
+    log "model: llama time to first token at 128K (ours dense, transformers SDPA)"
+    PYTHONUNBUFFERED=1 timeout 400 python3 hf_reference.py --model "$models/llama" --prompt-file "$models/prompt-131000.txt" --new-tokens 1 --out "$OUT/model/llama-128k-hf.json" 2>&1 | tail -n1 | tee -a "$OUT/summary.log" || status=1
+    timeout 400 bin/sparsefill generate --model "$models/llama" --prompt-file "$models/prompt-131000.txt" --device cuda --max-new-tokens 1 2>&1 >/dev/null | grep -E "prefill|first token" | tee -a "$OUT/summary.log" || status=1
+fi
+
+for f in demo.log bench.log sparse-bench.log sparse/bench.md; do
     [ -f "$OUT/$f" ] && cat "$OUT/$f"
 done
 echo

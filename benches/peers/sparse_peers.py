@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""The peers of bench-sparse (benches/sparse.rs), timed in the same GPU run at the same
-shapes, then merged with its JSON into one table (issue 4's acceptance benchmark).
+"""The peers of `sparsefill bench`, timed in the same GPU run at the same shapes from
+its bench.json, written to peers.json for `sparsefill bench --merge-peers DIR`, which
+renders them beside ours in bench.md and the plots.
 
-    python3 sparse_peers.py --bench DIR/sparse.json --out DIR [--iters 5]
+    python3 sparse_peers.py --bench DIR/bench.json [--out DIR/peers.json] [--iters 5]
 
-For each length bench-sparse measured (one sequence, H heads, H/4 kv heads, D 128, bf16),
+For each length the bench measured (one sequence, H heads, H/4 kv heads, D 128, bf16),
 on fresh random q, k, v (never zeros):
   - torch SDPA, dense and causal, with the cuDNN backend and with the flash backend;
-  - FlexAttention (torch.compile'd flex_attention) with a BlockMask built from OUR index:
-    bench-sparse writes, per length, the cover of our mask at Flex's block size (128 query
-    rows x 128 keys): a block is set when some row of the 128-row query block keeps some
-    key of the 128-key block under our index. The BlockMask (BlockMask.from_kv_blocks,
-    causal mask_mod) therefore computes a superset of our mask: every causal key of each
-    covered block, where our kernel computes only the 64-key tiles and the listed columns.
+  - FlexAttention (torch.compile'd flex_attention) with a BlockMask built from OUR mask,
+    once per pattern with a cover: the bench writes, per length and pattern, the cover
+    of our mask at Flex's block size (128 query rows x 128 keys): a block is set when
+    some row of the 128-row query block keeps some key of the 128-key block. The
+    BlockMask (BlockMask.from_kv_blocks, causal mask_mod) therefore computes a superset
+    of our mask: every causal key of each covered block, where our kernels compute only
+    their 64-key tiles and listed columns.
 
 GQA: SDPA and Flex take the H/4 kv heads with enable_gqa=True; a backend that refuses
 that is timed on k, v expanded to H heads instead (the "gqa" field says which).
@@ -21,6 +23,7 @@ error) is reported as failed with its error, and the rest still runs.
 """
 import argparse
 import json
+import os
 import sys
 import traceback
 
@@ -29,12 +32,6 @@ import torch
 
 # torch_ops.py travels beside this script (scripts/gpu-pack copies benches/peers/*.py).
 from torch_ops import median_ms
-
-# The ratio to cuDNN's dense kernel issue 4 asks for at each length, and the largest
-# share of the total the estimation (with the index build) may take at 128K.
-TARGETS = {32768: 1.5, 131072: 5.0, 524288: 15.0}
-ESTIMATION_SHARE = {131072: 0.15}
-
 
 def sdpa_ms(backend, q, k, v, iters):
     """Dense causal SDPA on one backend: GQA natively if the backend takes it, else on
@@ -72,113 +69,66 @@ def flex_block_mask(cover_path, heads, length, block):
                                     seq_lengths=(length, length))
 
 
-def peers(entry, bench_dir, iters, flex):
+def peers(entry, head_dim, bench_dir, iters, flex):
     from torch.nn.attention import SDPBackend
 
-    length, heads, kv_heads, d = entry["len"], entry["heads"], entry["kv_heads"], entry["head_dim"]
-    q = torch.randn(1, heads, length, d, device="cuda", dtype=torch.bfloat16)
-    k = torch.randn(1, kv_heads, length, d, device="cuda", dtype=torch.bfloat16)
-    v = torch.randn(1, kv_heads, length, d, device="cuda", dtype=torch.bfloat16)
-    out = {}
-    for name, backend in (("cudnn", SDPBackend.CUDNN_ATTENTION), ("flash", SDPBackend.FLASH_ATTENTION)):
+    length, heads, kv_heads = entry["len"], entry["heads"], entry["kv_heads"]
+    q = torch.randn(1, heads, length, head_dim, device="cuda", dtype=torch.bfloat16)
+    k = torch.randn(1, kv_heads, length, head_dim, device="cuda", dtype=torch.bfloat16)
+    v = torch.randn(1, kv_heads, length, head_dim, device="cuda", dtype=torch.bfloat16)
+    out = {"len": length, "heads": heads, "kv_heads": kv_heads, "flex": []}
+    for name, backend in (("sdpa_cudnn", SDPBackend.CUDNN_ATTENTION), ("sdpa_flash", SDPBackend.FLASH_ATTENTION)):
         try:
             out[name] = sdpa_ms(backend, q, k, v, iters)
         except Exception as e:  # noqa: BLE001 - any failure is reported, not fatal
             out[name] = {"error": f"{type(e).__name__}: {e}"}
-        print(f"S={length} H={heads} SDPA {name}: {out[name]}", file=sys.stderr)
+        print(f"S={length} H={heads} {name}: {out[name]}", file=sys.stderr)
         torch.cuda.empty_cache()
-    try:
-        cover = entry["cover"]
-        mask = flex_block_mask(f"{bench_dir}/{cover['file']}", heads, length, cover["block"])
-        ms = median_ms(lambda: flex(q, k, v, block_mask=mask, enable_gqa=True), iters, warmup=2)
-        out["flex"] = {"ms": ms, "blocks": cover["blocks_set"], "causal_blocks": cover["causal_blocks"],
-                       "block_density": cover["blocks_set"] / cover["causal_blocks"]}
-    except Exception as e:  # noqa: BLE001
-        out["flex"] = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
-    shown = {key: val for key, val in out["flex"].items() if key != "traceback"}
-    print(f"S={length} H={heads} Flex: {shown}", file=sys.stderr)
-    return out
-
-
-def cell_ms(peer):
-    return f"{peer['ms']:.2f}" if "ms" in peer else "failed"
-
-
-def ratio(peer, ours):
-    return f"{peer['ms'] / ours:.2f}x" if "ms" in peer and ours else "-"
-
-
-def table(card, rows):
-    lines = [
-        f"Vertical-slash (1000, 6096) vs dense and FlexAttention on **{card}** "
-        "(same run; ms are CUDA-event medians; ratios are peer ms / our total ms):",
-        "",
-        "| S | H | density | ours est / attn / total ms | cuDNN ms | flash ms | Flex ms | vs cuDNN (target) "
-        "| vs flash | vs Flex | est share | attn TFLOP/s (computed tiles) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    failures = []
-    for r in rows:
-        if "error" in r:
-            lines.append(f"| {r['len']} | {r['heads']} | bench-sparse failed: {r['error']} |" + " |" * 9)
+    for run in entry["patterns"]:
+        cover = run.get("cover")
+        if cover is None:
             continue
-        ms, p = r["ms"], r["peers"]
-        total = ms["total"]
-        target = TARGETS.get(r["len"])
-        vs_cudnn = ratio(p["cudnn"], total)
-        if target and "ms" in p["cudnn"]:
-            met = p["cudnn"]["ms"] / total >= target
-            vs_cudnn += f" ({target:g}x {'met' if met else 'MISSED'})"
-        share = f"{100 * r['estimation_share']:.1f}%"
-        if r["len"] in ESTIMATION_SHARE:
-            limit = ESTIMATION_SHARE[r["len"]]
-            share += f" (<= {100 * limit:g}% {'met' if r['estimation_share'] <= limit else 'MISSED'})"
-        lines.append(
-            f"| {r['len']} | {r['heads']} | {r['density']:.4f} | {ms['estimation']:.2f} / {ms['attention']:.2f} / "
-            f"{total:.2f} | {cell_ms(p['cudnn'])} | {cell_ms(p['flash'])} | {cell_ms(p['flex'])} | {vs_cudnn} | "
-            f"{ratio(p['flash'], total)} | {ratio(p['flex'], total)} | {share} | {r['attention_tflops']:.0f} |")
-        for name in ("cudnn", "flash", "flex"):
-            if "error" in p[name]:
-                failures.append(f"- S={r['len']} {name} failed: {p[name]['error'].splitlines()[0][:300]}")
-            elif p[name].get("gqa") == "expanded":
-                failures.append(f"- S={r['len']} {name}: no native GQA ({p[name]['native_error'][:200]}); "
-                                "timed on k, v expanded to H heads")
-        if not r.get("check_ok"):
-            failures.append(f"- S={r['len']} our check: {r.get('check')}")
-    return "\n".join(lines + ([""] + failures if failures else [])) + "\n"
+        result = {"pattern": run["pattern"]}
+        try:
+            mask = flex_block_mask(f"{bench_dir}/{cover['file']}", heads, length, cover["block"])
+            result["ms"] = median_ms(lambda: flex(q, k, v, block_mask=mask, enable_gqa=True), iters, warmup=2)
+            result["block_density"] = cover["blocks_set"] / cover["causal_blocks"]
+            del mask
+        except Exception as e:  # noqa: BLE001
+            result["error"] = f"{type(e).__name__}: {e}"
+            result["traceback"] = traceback.format_exc()
+        shown = {key: val for key, val in result.items() if key != "traceback"}
+        print(f"S={length} H={heads} Flex: {shown}", file=sys.stderr)
+        out["flex"].append(result)
+        torch.cuda.empty_cache()
+    return out
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--bench", required=True, help="sparse.json written by bench-sparse")
-    p.add_argument("--out", required=True)
+    p.add_argument("--bench", required=True, help="bench.json written by `sparsefill bench`")
+    p.add_argument("--out", help="peers.json to write (default: beside bench.json)")
     p.add_argument("--iters", type=int, default=5)
     a = p.parse_args()
     if not torch.cuda.is_available():
         sys.exit("torch sees no CUDA device")
     with open(a.bench) as f:
         bench = json.load(f)
-    bench_dir = a.bench.rsplit("/", 1)[0] if "/" in a.bench else "."
+    bench_dir = os.path.dirname(a.bench) or "."
+    out_path = a.out or os.path.join(bench_dir, "peers.json")
     from torch.nn.attention.flex_attention import flex_attention
 
     flex = torch.compile(flex_attention)
-    card = torch.cuda.get_device_name(0)
-    rows = []
+    lengths = []
     for entry in bench["lengths"]:
-        row = dict(entry)
-        if "error" not in entry:
-            row["peers"] = peers(entry, bench_dir, a.iters, flex)
-            # This length's tensors went with peers()' frame: hand their memory back.
-            torch.cuda.empty_cache()
-        rows.append(row)
-    merged = {"card": card, "torch": torch.__version__, "bench": {k: v for k, v in bench.items() if k != "lengths"},
-              "lengths": rows}
-    with open(f"{a.out}/sparse-merged.json", "w") as f:
+        lengths.append(peers(entry, bench["head_dim"], bench_dir, a.iters, flex))
+        # This length's tensors went with peers()' frame: hand their memory back.
+        torch.cuda.empty_cache()
+    merged = {"card": torch.cuda.get_device_name(0), "torch": torch.__version__, "iters": a.iters,
+              "lengths": lengths}
+    with open(out_path, "w") as f:
         json.dump(merged, f, indent=2)
-    md = table(card, rows)
-    with open(f"{a.out}/sparse.md", "w") as f:
-        f.write(md)
-    print(md)
+    print(f"wrote {out_path}; render with: sparsefill bench --merge-peers {bench_dir}")
 
 
 if __name__ == "__main__":

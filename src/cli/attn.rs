@@ -3,7 +3,8 @@
 //! index the pattern used; optionally with its recall against dense attention.
 
 mod io;
-mod pattern;
+// `bench --patterns` parses with the same parser.
+pub(super) mod pattern;
 mod report;
 
 use super::CliError;

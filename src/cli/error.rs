@@ -25,4 +25,6 @@ pub enum CliError {
     Attn(#[from] super::attn::AttnError),
     #[error(transparent)]
     Generate(#[from] super::generate::GenerateError),
+    #[error(transparent)]
+    Bench(#[from] super::bench::BenchError),
 }

@@ -1,8 +1,8 @@
 //! The vertical-slash launch plan ([`crate::sparse::vertical_slash::plan`]) on a GPU: its
 //! buffers uploaded once, its kernels loaded through the kernel cache, launches queued
-//! on the stream with nothing read back in between. One runner for the GPU tests, the
-//! CLI (`attn --device cuda`) and the benchmark (`benches/sparse.rs`), so that what is
-//! timed is what is checked.
+//! on the stream with nothing read back in between. One runner for the GPU tests and the
+//! CLI (`attn --device cuda`); `sparsefill bench` launches the same plan stage by stage
+//! to time each.
 
 use crate::sparse::index::SparseIndex;
 use crate::sparse::vertical_slash::plan::{self, Arg, Buffer, Launch, Plan};

@@ -1,0 +1,166 @@
+//! A pattern's launches on the GPU, in stages (estimation, index build, attention):
+//! its tensors uploaded once, its kernels loaded through the kernel cache, and each
+//! stage (or launch) queued and timed alone with CUDA events.
+
+use super::BenchError;
+use sparsefill_compiler::interp::ArgValue;
+use sparsefill_compiler::ir::ConstValue;
+use sparsefill_compiler::tensor::HostTensor;
+use sparsefill_runtime::{median, DeviceTensor, Gpu, KernelCache, LaunchArg, LoadedKernel};
+use std::ops::Range;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Estimation,
+    Index,
+    Attention,
+}
+
+/// A launch argument: a tensor of the pipeline, by position, or a scalar.
+#[derive(Clone, Copy, Debug)]
+pub enum Slot {
+    Tensor(usize),
+    F32(f32),
+    I32(i32),
+    Bool(bool),
+}
+
+/// One launch as the host describes it.
+pub struct LaunchSpec {
+    pub stage: Stage,
+    pub source: &'static str,
+    pub kernel: &'static str,
+    pub consts: Vec<(String, ConstValue)>,
+    pub args: Vec<Slot>,
+}
+
+/// The host side: tensors and launches in stage order.
+#[derive(Default)]
+pub struct Spec {
+    pub tensors: Vec<HostTensor>,
+    pub launches: Vec<LaunchSpec>,
+}
+
+impl Spec {
+    /// Adds a tensor and returns its slot.
+    pub fn tensor(&mut self, t: HostTensor) -> usize {
+        self.tensors.push(t);
+        self.tensors.len() - 1
+    }
+
+    /// A kernel's argument list as slots, its tensors added.
+    pub fn args(&mut self, args: Vec<ArgValue>) -> Vec<Slot> {
+        args.into_iter()
+            .map(|a| match a {
+                ArgValue::Tensor(t) => Slot::Tensor(self.tensor(t)),
+                ArgValue::F32(v) => Slot::F32(v),
+                ArgValue::I32(v) => Slot::I32(v),
+                ArgValue::Bool(v) => Slot::Bool(v),
+            })
+            .collect()
+    }
+}
+
+struct Step {
+    stage: Stage,
+    kernel: &'static str,
+    loaded: Arc<LoadedKernel>,
+    args: Vec<Slot>,
+}
+
+pub struct Pipeline<'g> {
+    gpu: &'g Gpu,
+    tensors: Vec<DeviceTensor>,
+    steps: Vec<Step>,
+}
+
+impl<'g> Pipeline<'g> {
+    /// Compiles and loads every kernel, then uploads every tensor (outputs arrive
+    /// poisoned from the host, so a row no kernel writes shows).
+    pub fn new(gpu: &'g Gpu, cache: &KernelCache, spec: Spec) -> Result<Pipeline<'g>, BenchError> {
+        let steps = spec
+            .launches
+            .into_iter()
+            .map(|l| {
+                let failed = |e| BenchError::Kernel { kernel: l.kernel, source: Box::new(e) };
+                let compiled = cache.get(l.source, Some(l.kernel), &l.consts).map_err(failed)?;
+                let loaded = gpu.load(&compiled, cache).map_err(failed)?;
+                Ok(Step { stage: l.stage, kernel: l.kernel, loaded, args: l.args })
+            })
+            .collect::<Result<_, BenchError>>()?;
+        let tensors = spec
+            .tensors
+            .iter()
+            .map(|t| {
+                DeviceTensor::upload(gpu, t)
+                    .map_err(|e| BenchError::Device { step: "uploading inputs", source: Box::new(e) })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Pipeline { gpu, tensors, steps })
+    }
+
+    /// The launches of `stage`, in order (stages are contiguous).
+    pub fn stage(&self, stage: Stage) -> Range<usize> {
+        let first = self.steps.iter().position(|s| s.stage == stage).unwrap_or(self.steps.len());
+        let count = self.steps.iter().filter(|s| s.stage == stage).count();
+        first..first + count
+    }
+
+    pub fn kernel(&self, at: usize) -> &'static str {
+        self.steps.get(at).map_or("?", |s| s.kernel)
+    }
+
+    /// Queues the launches at `range`.
+    pub fn launch(&self, range: Range<usize>) -> Result<(), BenchError> {
+        for step in &self.steps[range] {
+            let args = step
+                .args
+                .iter()
+                .map(|a| match *a {
+                    Slot::Tensor(i) => LaunchArg::Tensor(&self.tensors[i]),
+                    Slot::F32(v) => LaunchArg::F32(v),
+                    Slot::I32(v) => LaunchArg::I32(v),
+                    Slot::Bool(v) => LaunchArg::Bool(v),
+                })
+                .collect::<Vec<_>>();
+            self.gpu
+                .launch(&step.loaded, &args)
+                .map_err(|e| BenchError::Kernel { kernel: step.kernel, source: Box::new(e) })?;
+        }
+        Ok(())
+    }
+
+    /// Runs the launches at `range` and waits for them.
+    pub fn run(&self, range: Range<usize>) -> Result<(), BenchError> {
+        self.launch(range)?;
+        self.gpu.synchronize().map_err(|e| BenchError::Device { step: "running the kernels", source: Box::new(e) })
+    }
+
+    /// Median and samples (ms) of `iters` runs of the launches at `range`, after
+    /// `warmup` untimed runs.
+    pub fn time(&self, range: Range<usize>, warmup: usize, iters: usize) -> Result<(f64, Vec<f64>), BenchError> {
+        // Gpu::time_ms takes runtime errors only: keep the first of ours and stop queueing.
+        let mut failed = None;
+        let samples = self
+            .gpu
+            .time_ms(warmup, iters, || {
+                if failed.is_none() {
+                    failed = self.launch(range.clone()).err();
+                }
+                Ok(())
+            })
+            .map_err(|e| BenchError::Device { step: "timing", source: Box::new(e) })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let ms = median(&samples).map_or(f64::NAN, f64::from);
+        Ok((ms, samples.into_iter().map(f64::from).collect()))
+    }
+
+    pub fn download(&self, slot: usize) -> Result<HostTensor, BenchError> {
+        self.tensors[slot]
+            .download()
+            .map_err(|e| BenchError::Device { step: "downloading outputs", source: Box::new(e) })
+    }
+}

@@ -1,0 +1,466 @@
+//! The measurements: per length, synthetic inputs, then our dense kernel and each
+//! pattern built as a staged [`Pipeline`], run once and checked (index valid, o and
+//! lse finite, sampled rows against the masked f64 reference), then timed stage by
+//! stage. Inputs of at least a few hundred MiB (the default shapes) do not fit in L2,
+//! so repeated runs read them from memory; smaller ones are flagged as they run.
+
+use super::pipeline::{LaunchSpec, Pipeline, Slot, Spec, Stage};
+use super::results::{self, causal_tiles, Cover, LaunchTime, LengthRun, PatternRun, Timing, DENSE};
+use super::spec::{vertical_slash_params, Pattern, Workload, GQA_GROUP};
+use super::work::Work;
+use super::BenchError;
+use rand::seq::IndexedRandom;
+use rand::SeedableRng;
+use sparsefill_compiler::interp::ArgValue;
+use sparsefill_compiler::ir::{ConstValue, DType};
+use sparsefill_compiler::tensor::HostTensor;
+use sparsefill_patterns::attention::{self, AttentionCase, AttentionShape};
+use sparsefill_patterns::config::PatternKind;
+use sparsefill_patterns::recall::dense_case;
+use sparsefill_patterns::sparse::block_sparse::{self, BlockIndex};
+use sparsefill_patterns::sparse::index::SparseIndex;
+use sparsefill_patterns::sparse::local::{self, query_blocks, strided};
+use sparsefill_patterns::sparse::vertical_slash::plan::{self, Arg, Buffer};
+use sparsefill_patterns::sparse::AttentionInputs;
+use sparsefill_patterns::synthetic::{HeadKnobs, Synthetic};
+use sparsefill_runtime::{Gpu, KernelCache};
+use std::path::Path;
+use std::time::Instant;
+
+pub const HEAD_DIM: usize = 128;
+/// Below this much q, k and v, inputs may stay in a large L2 between timed runs.
+const L2_SAFE_BYTES: usize = 256 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Knobs {
+    /// Every head a vertical-slash head (MInference's common case).
+    VerticalSlash,
+    /// Heads cycling through vertical-slash, A-shape, local and short-repeat heads.
+    Mixed,
+}
+
+impl Knobs {
+    pub fn name(self) -> &'static str {
+        match self {
+            Knobs::VerticalSlash => "vertical_slash",
+            Knobs::Mixed => "mixed",
+        }
+    }
+}
+
+pub struct Settings {
+    pub warmup: usize,
+    pub iters: usize,
+    pub check_rows: usize,
+    pub knobs: Knobs,
+    pub seed: u64,
+}
+
+/// Every workload, dense first then each pattern; a measurement that fails is
+/// recorded with its error and the sweep goes on.
+pub fn run(
+    gpu: &Gpu,
+    cache: &KernelCache,
+    workloads: &[Workload],
+    patterns: &[Pattern],
+    settings: &Settings,
+    out: &Path,
+) -> Vec<LengthRun> {
+    let weight = |w: &Workload| (w.len as f64).powi(2) * w.heads as f64;
+    let total: f64 = workloads.iter().map(|w| weight(w) * (patterns.len() + 1) as f64).sum();
+    let (started, mut done) = (Instant::now(), 0.0);
+    let steps = workloads.len() * (patterns.len() + 1);
+    let mut step = 0;
+    let mut lengths = Vec::new();
+    for w in workloads {
+        let shape = AttentionShape {
+            seqlens: vec![w.len],
+            heads: w.heads,
+            kv_heads: w.heads / GQA_GROUP,
+            head_dim: HEAD_DIM,
+            causal: true,
+        };
+        println!(
+            "S={} H={} kv_heads={}: generating {} inputs ...",
+            w.len,
+            w.heads,
+            shape.kv_heads,
+            settings.knobs.name()
+        );
+        let length = match generate(&shape, settings) {
+            Ok(length) => length,
+            Err(e) => {
+                println!("S={} H={}: FAILED to generate inputs: {e}", w.len, w.heads);
+                let runs = std::iter::once(DENSE.to_string())
+                    .chain(patterns.iter().map(|p| p.spec.clone()))
+                    .map(|pattern| PatternRun { pattern, result: Err(e.to_string()) })
+                    .collect();
+                lengths.push(LengthRun { len: w.len, heads: w.heads, kv_heads: shape.kv_heads, runs });
+                step += patterns.len() + 1;
+                done += weight(w) * (patterns.len() + 1) as f64;
+                continue;
+            }
+        };
+        let inputs = &length.inputs;
+        let bytes = (inputs.q.data.len() + inputs.k.data.len() + inputs.v.data.len()) * 2;
+        if bytes < L2_SAFE_BYTES {
+            println!(
+                "S={} H={}: note: q, k, v hold {} MiB, under {} MiB: part may stay in L2 between timed runs",
+                w.len,
+                w.heads,
+                bytes >> 20,
+                L2_SAFE_BYTES >> 20
+            );
+        }
+        let mut runs = Vec::new();
+        let todo = std::iter::once((DENSE.to_string(), PatternKind::Dense))
+            .chain(patterns.iter().map(|p| (p.spec.clone(), p.kind)));
+        for (i, (pattern, kind)) in todo.enumerate() {
+            step += 1;
+            let began = Instant::now();
+            let result = measure(gpu, cache, kind, &length, settings, &out.join(cover_file(w.len, i, &kind)))
+                .map_err(|e| e.to_string());
+            done += weight(w);
+            let elapsed = started.elapsed().as_secs_f64();
+            let left = elapsed * (total - done) / done.max(1.0);
+            let dense_total = runs.first().and_then(|r: &PatternRun| r.result.as_ref().ok()).map(Timing::total_ms);
+            println!(
+                "[{step}/{steps}] S={} H={} {pattern}: {} ({:.1} s; elapsed {elapsed:.0} s, about {left:.0} s left)",
+                w.len,
+                w.heads,
+                summary(&result, dense_total),
+                began.elapsed().as_secs_f64()
+            );
+            runs.push(PatternRun { pattern, result });
+        }
+        lengths.push(LengthRun { len: w.len, heads: w.heads, kv_heads: shape.kv_heads, runs });
+    }
+    lengths
+}
+
+/// The cover's file name: the length, the pattern's position and its name.
+fn cover_file(len: usize, position: usize, kind: &PatternKind) -> String {
+    format!("cover-{len}-{position}-{}.bin", kind.name())
+}
+
+fn summary(result: &Result<Timing, String>, dense_total: Option<f64>) -> String {
+    let t = match result {
+        Ok(t) => t,
+        Err(e) => return format!("FAILED: {e}"),
+    };
+    let stage = |s: &Option<results::Stage>| s.as_ref().map_or("-".to_string(), |s| format!("{:.3}", s.ms));
+    format!(
+        "density {:.4} | est {} ms | index {} ms | attn {:.3} ms | total {:.3} ms | {:.0} TFLOP/s on computed tiles | {} vs our dense | check {}",
+        t.density(),
+        stage(&t.estimation),
+        stage(&t.index),
+        t.attention.ms,
+        t.total_ms(),
+        t.attention_tflops(HEAD_DIM),
+        dense_total.map_or("-".into(), |d| format!("{:.2}x", d / t.total_ms())),
+        match &t.check {
+            Ok(rows) => format!("ok ({rows} rows)"),
+            Err(e) => format!("FAILED: {e}"),
+        }
+    )
+}
+
+fn generate(shape: &AttentionShape, settings: &Settings) -> Result<Length, BenchError> {
+    let len = shape.seqlens[0];
+    let knobs = match settings.knobs {
+        Knobs::VerticalSlash => vec![HeadKnobs::VERTICAL_SLASH; shape.heads],
+        Knobs::Mixed => HeadKnobs::mixed(shape.heads),
+    };
+    let knobs = knobs.into_iter().map(|k| k.for_length(len)).collect();
+    let synthetic = Synthetic::new(shape, knobs, settings.seed).map_err(|e| BenchError::Inputs(e.to_string()))?;
+    let inputs = synthetic.inputs();
+    let case = dense_case(&inputs).map_err(|e| BenchError::Inputs(e.to_string()))?;
+    Ok(Length { inputs, case })
+}
+
+/// The index a pattern's estimation leaves on the device, by slot.
+enum IndexSlots {
+    None,
+    VerticalSlash([usize; 4]),
+    BlockSparse([usize; 2]),
+}
+
+/// Downloaded after the estimation, validated before the attention reads it.
+enum Index {
+    None,
+    VerticalSlash(SparseIndex),
+    BlockSparse(BlockIndex),
+}
+
+/// The pipeline of `kind` with the slots of o, lse and the index.
+fn build(
+    kind: PatternKind,
+    inputs: &AttentionInputs,
+    case: &AttentionCase,
+    shape: &AttentionShape,
+) -> Result<(Spec, [usize; 2], IndexSlots), BenchError> {
+    let mut spec = Spec::default();
+    let d = shape.head_dim;
+    let attention_args = |spec: &mut Spec, own: Vec<ArgValue>| spec.args(query_blocks::kernel_args(inputs, shape, own));
+    let tensor_of = |slots: &[Slot], at: usize| match slots.get(at) {
+        Some(&Slot::Tensor(i)) => Ok(i),
+        _ => Err(BenchError::Inputs(format!("argument {at} of the attention kernel is not a tensor"))),
+    };
+    let launch = |stage, source, kernel, consts, args| LaunchSpec { stage, source, kernel, consts, args };
+    let int = |v: u32| ArgValue::I32(v as i32);
+    let outputs =
+        |args: &[Slot]| Ok::<_, BenchError>([tensor_of(args, attention::O)?, tensor_of(args, attention::LSE)?]);
+    Ok(match kind {
+        PatternKind::Dense => {
+            let args = spec.args(case.args.clone());
+            // The dense kernel's fastest tile at D = 128 (docs/perf): 128 query rows.
+            let mut consts = case.consts.clone();
+            consts.retain(|(name, _)| name != "BM");
+            consts.push(("BM".into(), ConstValue::Int(128)));
+            let out = outputs(&args)?;
+            spec.launches.push(launch(Stage::Attention, attention::SOURCE, "attention", consts, args));
+            (spec, out, IndexSlots::None)
+        }
+        PatternKind::AShape { .. } | PatternKind::TriShape { .. } => {
+            let p = local::LocalParams::from_pattern(&kind).ok_or(BenchError::Inputs("not a local pattern".into()))?;
+            let args = attention_args(&mut spec, vec![int(p.n_init), int(p.n_local), int(p.n_last)]);
+            let out = outputs(&args)?;
+            spec.launches.push(launch(Stage::Attention, local::SOURCE, local::KERNEL, query_blocks::consts(d), args));
+            (spec, out, IndexSlots::None)
+        }
+        PatternKind::Strided { stride, n_local } => {
+            let args = attention_args(&mut spec, vec![int(stride), int(n_local)]);
+            let out = outputs(&args)?;
+            spec.launches.push(launch(
+                Stage::Attention,
+                strided::SOURCE,
+                strided::KERNEL,
+                query_blocks::consts(d),
+                args,
+            ));
+            (spec, out, IndexSlots::None)
+        }
+        PatternKind::BlockSparse { top_k } => {
+            let (h, hkv, nb, k) = (shape.heads, shape.kv_heads, query_blocks::max_blocks(shape), top_k as usize);
+            // Poisoned: the estimator writes every count and entry, the pool every mean.
+            let count = spec.tensor(HostTensor::filled(DType::I32, &[1, h, nb], -7.0));
+            let index = spec.tensor(HostTensor::filled(DType::I32, &[1, h, nb, k], -7.0));
+            let pooled_q = spec.tensor(HostTensor::filled(DType::F32, &[1, h, nb, d], f64::NAN));
+            let pooled_k = spec.tensor(HostTensor::filled(DType::F32, &[1, hkv, nb, d], f64::NAN));
+            let mut args = attention_args(&mut spec, Vec::new());
+            args.extend([Slot::Tensor(count), Slot::Tensor(index)]);
+            let (q, k_in, cu) = (
+                tensor_of(&args, attention::Q)?,
+                tensor_of(&args, attention::K)?,
+                tensor_of(&args, attention::CU_SEQLENS)?,
+            );
+            let pool = |x, pooled| {
+                let args = vec![Slot::Tensor(x), Slot::Tensor(cu), Slot::Tensor(pooled)];
+                launch(
+                    Stage::Estimation,
+                    block_sparse::ESTIMATOR_SOURCE,
+                    block_sparse::POOL_KERNEL,
+                    block_sparse::pool_consts(d),
+                    args,
+                )
+            };
+            spec.launches.push(pool(q, pooled_q));
+            spec.launches.push(pool(k_in, pooled_k));
+            let select = [pooled_q, pooled_k, cu, count, index].map(Slot::Tensor).to_vec();
+            let consts = block_sparse::select_consts(d, k, block_sparse::CHUNK);
+            spec.launches.push(launch(
+                Stage::Index,
+                block_sparse::ESTIMATOR_SOURCE,
+                block_sparse::SELECT_KERNEL,
+                consts,
+                select,
+            ));
+            let out = outputs(&args)?;
+            spec.launches.push(launch(
+                Stage::Attention,
+                block_sparse::SOURCE,
+                block_sparse::KERNEL,
+                query_blocks::consts(d),
+                args,
+            ));
+            (spec, out, IndexSlots::BlockSparse([count, index]))
+        }
+        PatternKind::VerticalSlash { vertical, slash } => {
+            let plan = plan::plan(inputs, &vertical_slash_params(vertical, slash))
+                .map_err(|e| BenchError::Inputs(e.to_string()))?;
+            let mut buffers: Vec<(Buffer, usize)> = Vec::new();
+            for (buffer, tensor) in plan.buffers {
+                buffers.push((buffer, spec.tensor(tensor)));
+            }
+            let slot = |b: Buffer| {
+                buffers
+                    .iter()
+                    .find(|(x, _)| *x == b)
+                    .map(|&(_, s)| s)
+                    .ok_or(BenchError::Inputs(format!("the plan has no buffer {b:?}")))
+            };
+            for (l, is_attention) in plan.estimate.into_iter().map(|l| (l, false)).chain([(plan.attend, true)]) {
+                let args = l
+                    .args
+                    .iter()
+                    .map(|a| match *a {
+                        Arg::Buffer(b) => slot(b).map(Slot::Tensor),
+                        Arg::F32(v) => Ok(Slot::F32(v)),
+                        Arg::I32(v) => Ok(Slot::I32(v)),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                // vs_convert turns the chosen columns and diagonals into the block index.
+                let stage = match (is_attention, l.kernel) {
+                    (true, _) => Stage::Attention,
+                    (false, "vs_convert") => Stage::Index,
+                    (false, _) => Stage::Estimation,
+                };
+                spec.launches.push(LaunchSpec { stage, source: l.source, kernel: l.kernel, consts: l.consts, args });
+            }
+            let index = [
+                slot(Buffer::BlockCount)?,
+                slot(Buffer::BlockOffset)?,
+                slot(Buffer::ColumnCount)?,
+                slot(Buffer::ColumnIndex)?,
+            ];
+            let out = [slot(Buffer::O)?, slot(Buffer::Lse)?];
+            (spec, out, IndexSlots::VerticalSlash(index))
+        }
+    })
+}
+
+/// The inputs of one length: the pattern's, and the dense case (the reference and
+/// the dense kernel's arguments) built from them.
+struct Length {
+    inputs: AttentionInputs,
+    case: AttentionCase,
+}
+
+fn measure(
+    gpu: &Gpu,
+    cache: &KernelCache,
+    kind: PatternKind,
+    length: &Length,
+    settings: &Settings,
+    cover_path: &Path,
+) -> Result<Timing, BenchError> {
+    let (inputs, case, shape) = (&length.inputs, &length.case, &length.case.shape);
+    let (spec, [o, lse], slots) = build(kind, inputs, case, shape)?;
+    let pipe = Pipeline::new(gpu, cache, spec)?;
+    let attention = pipe.stage(Stage::Attention);
+    // One checked run: the estimation, its index validated (a bad one would make the
+    // attention read out of bounds), then the attention.
+    pipe.run(0..attention.start)?;
+    let len = shape.seqlens[0];
+    let invalid = |why: String| BenchError::Inputs(format!("the estimated index is invalid: {why}"));
+    let index = match slots {
+        IndexSlots::None => Index::None,
+        IndexSlots::VerticalSlash([bc, bo, cc, ci]) => {
+            let index = SparseIndex {
+                block_count: pipe.download(bc)?,
+                block_offset: pipe.download(bo)?,
+                column_count: pipe.download(cc)?,
+                column_index: pipe.download(ci)?,
+            };
+            index.validate(&shape.seqlens, shape.heads).map_err(|e| invalid(e.to_string()))?;
+            Index::VerticalSlash(index)
+        }
+        IndexSlots::BlockSparse([count, entries]) => {
+            let index = BlockIndex { count: pipe.download(count)?, index: pipe.download(entries)? };
+            index.validate(shape).map_err(|e| invalid(e.to_string()))?;
+            Index::BlockSparse(index)
+        }
+    };
+    pipe.run(attention.clone())?;
+    let (o, lse) = (pipe.download(o)?, pipe.download(lse)?);
+    let work = match (&index, kind) {
+        (Index::VerticalSlash(i), _) => Work::VerticalSlash(i),
+        (Index::BlockSparse(i), _) => Work::BlockSparse(i),
+        (Index::None, PatternKind::Strided { stride, n_local }) => {
+            Work::Strided(strided::StridedParams { stride, n_local })
+        }
+        (Index::None, PatternKind::Dense) => Work::Dense,
+        (Index::None, _) => Work::Local(
+            local::LocalParams::from_pattern(&kind).ok_or(BenchError::Inputs("not a local pattern".into()))?,
+        ),
+    };
+    let check = check_rows(case, &work, &o, &lse, settings.check_rows, settings.seed);
+    drop((o, lse));
+
+    let time = |stage: Stage| -> Result<Option<results::Stage>, BenchError> {
+        let range = pipe.stage(stage);
+        if range.is_empty() {
+            return Ok(None);
+        }
+        let (ms, samples) = pipe.time(range, settings.warmup, settings.iters)?;
+        Ok(Some(results::Stage { ms, samples }))
+    };
+    let estimation = time(Stage::Estimation)?;
+    let index_stage = time(Stage::Index)?;
+    let attention_stage =
+        time(Stage::Attention)?.ok_or(BenchError::Inputs("the pattern has no attention launch".into()))?;
+    let mut launches = Vec::new();
+    for at in 0..attention.start {
+        launches.push(LaunchTime {
+            kernel: pipe.kernel(at).to_string(),
+            ms: pipe.time(at..at + 1, settings.warmup, settings.iters)?.0,
+        });
+    }
+    let tally = work.tally(len, shape.heads);
+    let cover = match kind {
+        PatternKind::Dense => None,
+        _ => {
+            std::fs::write(cover_path, &tally.cover.bits)
+                .map_err(|source| BenchError::Write { path: cover_path.to_path_buf(), source })?;
+            let file = cover_path.file_name().map_or(String::new(), |f| f.to_string_lossy().into_owned());
+            Some(Cover { file, blocks_set: tally.cover.set, causal_blocks: tally.cover.causal })
+        }
+    };
+    Ok(Timing {
+        estimation,
+        index: index_stage,
+        attention: attention_stage,
+        launches,
+        computed_tiles: tally.computed_tiles,
+        causal_tiles: causal_tiles(len, shape.heads),
+        check,
+        cover,
+    })
+}
+
+/// o and lse finite in every row, then `count` rows (the first, the last and random
+/// ones, every head) against the f64 reference under the pattern's mask, one thread
+/// a row. Returns how many rows matched.
+fn check_rows(
+    case: &AttentionCase,
+    work: &Work,
+    o: &HostTensor,
+    lse: &HostTensor,
+    count: usize,
+    seed: u64,
+) -> Result<usize, String> {
+    if let Some(at) = o.data.iter().chain(&lse.data).position(|x| !x.is_finite()) {
+        return Err(format!("o/lse element {at} is not finite: a row was not written"));
+    }
+    let shape = &case.shape;
+    let len = shape.seqlens[0];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ len as u64);
+    let middle: Vec<usize> = (1..len.saturating_sub(1)).collect();
+    let mut rows = vec![0, len - 1];
+    rows.extend(middle.choose_multiple(&mut rng, count.saturating_sub(2)));
+    rows.truncate(count);
+    rows.sort_unstable();
+    rows.dedup();
+    let check_row = |row: usize| -> Result<(), String> {
+        let masks: Vec<Vec<bool>> = (0..shape.heads).map(|h| work.row_mask(len, h, row)).collect();
+        let expected = case.reference_masked(&[row], |at| masks[at.head][at.key]).map_err(|e| e.to_string())?;
+        let got = attention::gather(shape, o, lse, &[row]).map_err(|e| e.to_string())?;
+        attention::check_outputs(&got, &expected).map_err(|e| format!("row {row}: {e}"))
+    };
+    let results: Vec<Result<(), String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = rows.iter().map(|&row| scope.spawn(move || check_row(row))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a check thread panicked".into()))).collect()
+    });
+    results.into_iter().collect::<Result<Vec<()>, String>>()?;
+    Ok(rows.len())
+}

@@ -1,0 +1,244 @@
+//! `sparsefill bench` as a user runs it, without a GPU: every argument error before
+//! any device work, the output folder checks, the missing GPU (build or driver), and
+//! `--merge-peers` over a bench.json and peers.json written here.
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+mod common;
+
+use common::{stderr, stdout};
+
+/// `sparsefill bench ARGS...`.
+fn bench(args: &[&str]) -> Output {
+    common::sparsefill(["bench"].iter().chain(args))
+}
+
+fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().expect("scratch directory")
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Fails with exactly one `error: ...` line that contains `expected`.
+fn assert_error(out: &Output, expected: &str) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "succeeded; stdout: {}", stdout(out));
+    assert!(err.starts_with("error: ") && err.contains(expected), "stderr: {err}");
+}
+
+/// Arguments that pass every check, so a test varies one thing.
+fn valid(out: &Path) -> Vec<String> {
+    ["--out", &path_str(out), "--lengths", "8192", "--patterns", "a_shape:n_init=64,n_local=1024"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn with(out: &Path, flag: &str, value: &str) -> Output {
+    let mut args = valid(out);
+    match args.iter().position(|a| a == flag) {
+        Some(at) => args[at + 1] = value.to_string(),
+        None => args.extend([flag.to_string(), value.to_string()]),
+    }
+    bench(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn malformed_lengths_are_refused() {
+    let dir = scratch();
+    assert_error(&with(dir.path(), "--lengths", "32k"), "--lengths `32k`: `32k` is not a whole number of tokens");
+    assert_error(&with(dir.path(), "--lengths", "8192,,16384"), "is not a whole number of tokens");
+    assert_error(&with(dir.path(), "--lengths", "0"), "0 is outside 1 ..= 2147483647 tokens");
+}
+
+#[test]
+fn malformed_heads_are_refused() {
+    let dir = scratch();
+    assert_error(&with(dir.path(), "--heads", "6"), "--heads `6`: `6` is not a positive multiple of 4");
+}
+
+#[test]
+fn malformed_patterns_are_refused() {
+    let dir = scratch();
+    assert_error(&with(dir.path(), "--patterns", "a_shape,,dense"), "--patterns `a_shape,,dense`: an empty entry");
+    assert_error(&with(dir.path(), "--patterns", "top_k=4"), "`top_k=4` is an argument with no pattern name before it");
+    assert_error(
+        &with(dir.path(), "--patterns", "block_sparse:top_k=many"),
+        "invalid pattern `block_sparse:top_k=many`",
+    );
+    assert_error(&with(dir.path(), "--patterns", "a_shape:n_init=1,n_local=0"), "n_local must be at least 1");
+}
+
+#[test]
+fn an_unknown_pattern_names_the_known_ones() {
+    let dir = scratch();
+    assert_error(
+        &with(dir.path(), "--patterns", "diagonal"),
+        "unknown pattern `diagonal` in --patterns; known: dense, a_shape, tri_shape, vertical_slash, block_sparse, strided",
+    );
+}
+
+#[test]
+fn a_length_below_a_patterns_minimum_is_refused() {
+    let dir = scratch();
+    let out = bench(&["--out", &path_str(dir.path()), "--lengths", "4096", "--patterns", "vertical_slash"]);
+    assert_error(&out, "--lengths 4096 is below `vertical_slash:vertical=1000,slash=6096`'s minimum of 6097 tokens");
+    let out = bench(&["--out", &path_str(dir.path()), "--lengths", "1024", "--patterns", "block_sparse:top_k=16"]);
+    assert_error(&out, "--lengths 1024 is below `block_sparse:top_k=16`'s minimum of 1025 tokens");
+}
+
+#[test]
+fn a_file_in_place_of_the_output_folder_is_refused() {
+    let dir = scratch();
+    let file = dir.path().join("taken");
+    std::fs::write(&file, "x").expect("write");
+    assert_error(
+        &with(dir.path(), "--out", &path_str(&file)),
+        &format!("cannot write the output folder `{}`", file.display()),
+    );
+    let below = file.join("sub");
+    assert_error(
+        &with(dir.path(), "--out", &path_str(&below)),
+        &format!("cannot write the output folder `{}`", below.display()),
+    );
+}
+
+#[cfg(not(feature = "gpu"))]
+#[test]
+fn a_build_without_the_gpu_feature_says_how_to_get_one() {
+    let dir = scratch();
+    let out = bench(&valid(dir.path()).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_error(&out, "needs a build with the `gpu` feature (cargo build --release --features gpu)");
+}
+
+/// A `gpu` build on a machine without a driver (CI, this repository's build host).
+#[cfg(feature = "gpu")]
+#[test]
+fn a_machine_without_a_gpu_is_a_clear_error() {
+    if sparsefill::runtime::Gpu::new(0).is_ok() {
+        eprintln!("skipped: this machine has a GPU");
+        return;
+    }
+    let dir = scratch();
+    let out = bench(&valid(dir.path()).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_error(&out, "sparsefill bench: cannot use the GPU: the CUDA driver");
+}
+
+#[test]
+fn merge_peers_and_out_are_exclusive() {
+    let dir = scratch();
+    let out = bench(&["--out", &path_str(dir.path()), "--merge-peers", &path_str(dir.path())]);
+    assert!(!out.status.success() && stderr(&out).contains("cannot be used with"), "{}", stderr(&out));
+}
+
+/// A bench.json as `sparsefill bench` writes it: dense and one pattern at two lengths,
+/// the pattern at a quarter of the dense time.
+fn bench_json(dir: &Path) -> Value {
+    let lengths: Vec<Value> = [(8192usize, 8usize), (16384, 4)]
+        .iter()
+        .map(|&(len, heads)| {
+            let blocks = (len / 64) as f64;
+            let causal = heads as f64 * blocks * (blocks + 1.0) / 2.0;
+            let dense_ms = causal * 4.0 * 64.0 * 64.0 * 128.0 / 200e9;
+            let run = |pattern: &str, share: f64, cover: Option<&str>| {
+                let mut run = json!({
+                    "pattern": pattern,
+                    "ms": { "estimation": null, "index": null, "attention": dense_ms * share, "total": dense_ms * share },
+                    "samples": { "estimation": null, "index": null, "attention": [dense_ms * share] },
+                    "launches": [], "computed_tiles": causal * share, "causal_tiles": causal,
+                    "check_ok": true, "check_rows": 4,
+                });
+                if let Some(file) = cover {
+                    run["cover"] = json!({ "file": file, "blocks_set": 10, "causal_blocks": 40 });
+                }
+                run
+            };
+            let pattern = "a_shape:n_init=64,n_local=1024";
+            json!({ "len": len, "heads": heads, "kv_heads": heads / 4, "patterns": [
+                run("dense", 1.0, None), run(pattern, 0.25, Some(&format!("cover-{len}-1-a_shape.bin"))),
+            ]})
+        })
+        .collect();
+    let report = json!({
+        "card": "Test Card", "driver": "1.0 (CUDA 13.0)", "arch": "sm_90a", "date": "2026-11-28 12:00 UTC",
+        "command": "sparsefill bench", "commit": null, "knobs": "vertical_slash", "head_dim": 128,
+        "warmup": 1, "iters": 1, "lengths": lengths,
+    });
+    std::fs::write(dir.join("bench.json"), report.to_string()).expect("write bench.json");
+    report
+}
+
+/// peers.json for [`bench_json`]: cuDNN at half our dense time, Flex failing once.
+fn peers_json(dir: &Path, report: &Value) -> Value {
+    let lengths: Vec<Value> = report["lengths"]
+        .as_array()
+        .expect("lengths")
+        .iter()
+        .map(|l| {
+            let dense = l["patterns"][0]["ms"]["total"].as_f64().expect("dense ms");
+            let flex =
+                if l["len"] == 8192 { json!({ "ms": dense * 0.3 }) } else { json!({ "error": "CompileError: boom" }) };
+            let mut flex = flex;
+            flex["pattern"] = l["patterns"][1]["pattern"].clone();
+            json!({ "len": l["len"], "heads": l["heads"], "sdpa_cudnn": { "ms": dense * 0.5 },
+                    "sdpa_flash": { "ms": dense * 0.8 }, "flex": [flex] })
+        })
+        .collect();
+    let peers = json!({ "card": "Test Card", "torch": "2.9.0", "lengths": lengths });
+    std::fs::write(dir.join("peers.json"), peers.to_string()).expect("write peers.json");
+    peers
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn merge_peers_renders_ours_and_theirs_together() {
+    let dir = scratch();
+    let report = bench_json(dir.path());
+    peers_json(dir.path(), &report);
+    let out = bench(&["--merge-peers", &path_str(dir.path())]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let md = read(dir.path(), "bench.md");
+    assert!(md.starts_with("# sparsefill bench on Test Card\n"), "{md}");
+    // cuDNN at half our dense time: our dense is 0.50x of it, the pattern (a quarter) 2.00x.
+    let row = |name: &str| md.lines().filter(|l| l.contains(name)).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(row("SDPA cuDNN (torch)").len(), 2);
+    assert!(row("dense (ours)")[0].contains("| 0.50x"), "{md}");
+    assert!(row("| a_shape:n_init=64,n_local=1024")[0].contains("| 2.00x"), "{md}");
+    assert!(md.contains("Flex over a_shape:n_init=64,n_local=1024 (torch): failed: CompileError: boom"), "{md}");
+    for svg in ["latency.svg", "speedup.svg", "tflops.svg"] {
+        let text = read(dir.path(), svg);
+        assert!(text.starts_with("<svg ") && text.trim_end().ends_with("</svg>"), "{svg}");
+        assert!(text.contains("Test Card") && text.contains("SDPA cuDNN (torch)"), "{svg}");
+    }
+}
+
+#[test]
+fn merge_peers_names_a_missing_or_malformed_peers_file() {
+    let dir = scratch();
+    let report = bench_json(dir.path());
+    let peers_path: PathBuf = dir.path().join("peers.json");
+    let out = bench(&["--merge-peers", &path_str(dir.path())]);
+    assert_error(&out, &format!("cannot read `{}`", peers_path.display()));
+    let mut peers = peers_json(dir.path(), &report);
+    peers["lengths"][1]["sdpa_flash"] = json!({ "milliseconds": 3 });
+    std::fs::write(&peers_path, peers.to_string()).expect("write");
+    let out = bench(&["--merge-peers", &path_str(dir.path())]);
+    assert_error(&out, &format!("`{}`: field `lengths[1].sdpa_flash.ms` is missing", peers_path.display()));
+}
+
+#[test]
+fn merge_peers_names_a_malformed_bench_file() {
+    let dir = scratch();
+    let mut report = bench_json(dir.path());
+    peers_json(dir.path(), &report);
+    report["lengths"][0]["heads"] = json!("eight");
+    std::fs::write(dir.path().join("bench.json"), report.to_string()).expect("write");
+    let out = bench(&["--merge-peers", &path_str(dir.path())]);
+    assert_error(&out, "bench.json`: field `lengths[0].heads` must be a whole number");
+}
