@@ -125,10 +125,47 @@ fn malformed_pattern_config_names_the_file() {
     );
 }
 
+/// Without the `gpu` feature the build says how to get one; with it, a machine without a driver says which
+/// library it looked for (CI has no driver).
 #[test]
-fn cuda_is_not_yet_supported() {
+#[cfg_attr(feature = "gpu", ignore = "expects a machine without a CUDA driver")]
+fn cuda_without_gpu_support_or_driver_is_refused() {
     let dir = checkpoint(&SyntheticSpec::tiny_qwen2());
-    fails_with(dir.path(), &["--prompt", "x", "--device", "cuda"], "--device cuda is not yet supported in this build");
+    let expected = if cfg!(feature = "gpu") {
+        "--device cuda: the CUDA driver library could not be loaded (looked for libcuda.so"
+    } else {
+        "--device cuda needs a build with the `gpu` feature (cargo build --release --features gpu); use --device cpu"
+    };
+    fails_with(dir.path(), &["--prompt", "x", "--device", "cuda"], expected);
+}
+
+#[test]
+fn logits_out_writes_the_prompt_logits_and_tokens() {
+    let spec = SyntheticSpec::tiny_llama();
+    let dir = checkpoint(&spec);
+    let out = dir.path().join("ours.json");
+    let path = out.to_string_lossy().into_owned();
+    succeeds(dir.path(), &["--prompt", "the cat sat on the mat", "--max-new-tokens", "5", "--logits-out", &path]);
+    let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let list = |key: &str| record[key].as_array().unwrap_or_else(|| panic!("no list `{key}` in {record}")).clone();
+    let logits: Vec<f64> = list("last_logits").iter().map(|v| v.as_f64().unwrap()).collect();
+    let greedy: Vec<u64> = list("greedy_tokens").iter().map(|v| v.as_u64().unwrap()).collect();
+    let best = (0..logits.len()).fold(0, |b, i| if logits[i] > logits[b] { i } else { b });
+    assert_eq!((list("prompt_tokens").len(), logits.len(), greedy.len()), (18, spec.vocab_size, 5));
+    // Greedy decoding's first token is the argmax of the logits written.
+    assert_eq!(greedy[0], best as u64);
+}
+
+#[test]
+fn unwritable_logits_out_is_named() {
+    let dir = checkpoint(&SyntheticSpec::tiny_llama());
+    let path = dir.path().join("missing-dir").join("ours.json");
+    let path = path.to_string_lossy().into_owned();
+    fails_with(
+        dir.path(),
+        &["--prompt", "x", "--max-new-tokens", "1", "--logits-out", &path],
+        "cannot write --logits-out",
+    );
 }
 
 #[test]
@@ -168,4 +205,30 @@ fn a_prompt_is_required() {
 fn negative_temperature_is_refused() {
     let dir = checkpoint(&SyntheticSpec::tiny_qwen2());
     fails_with(dir.path(), &["--prompt", "x", "--temperature=-0.5"], "temperature must be a finite number above 0");
+}
+
+/// On a GPU (a `gpu` build's test): `--device cuda` writes the logits `--device cpu` does, within bf16's
+/// tolerance (2% of the largest logit on this two-layer model), and the same greedy tokens.
+#[cfg(feature = "gpu")]
+#[test]
+fn cuda_logits_match_cpu() {
+    let dir = checkpoint(&SyntheticSpec::tiny_qwen2());
+    let run = |device: &str| {
+        let out = dir.path().join(format!("{device}.json"));
+        let path = out.to_string_lossy().into_owned();
+        let args =
+            ["--prompt", "the cat sat on the mat", "--max-new-tokens", "6", "--device", device, "--logits-out", &path];
+        succeeds(dir.path(), &args);
+        let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        record
+    };
+    let (cpu, cuda) = (run("cpu"), run("cuda"));
+    let logits = |r: &serde_json::Value| -> Vec<f64> {
+        r["last_logits"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+    };
+    let (expected, got) = (logits(&cpu), logits(&cuda));
+    let scale = expected.iter().fold(0f64, |m, v| m.max(v.abs()));
+    let err = expected.iter().zip(&got).map(|(e, g)| (e - g).abs()).fold(0.0, f64::max) / scale;
+    assert!(err <= 0.02, "relative max logit error {err:.3e}");
+    assert_eq!((cuda["device"].as_str(), &cuda["greedy_tokens"]), (Some("cuda"), &cpu["greedy_tokens"]));
 }

@@ -100,6 +100,19 @@ impl Generation {
     }
 }
 
+/// One layer's attention inputs during a pre-fill, copied to the host: `q` is `[rows, heads * head_dim]`,
+/// `k` and `v` are `[rows, kv_heads * head_dim]`, row-major, after RoPE (what the attention reads).
+#[derive(Clone, Copy, Debug)]
+pub struct LayerQkv<'a> {
+    pub layer: usize,
+    pub q: &'a [f32],
+    pub k: &'a [f32],
+    pub v: &'a [f32],
+}
+
+/// Receives every layer's [`LayerQkv`] from [`Model::prefill_observed`], in layer order.
+pub type Observer<'a> = dyn FnMut(LayerQkv<'_>) + 'a;
+
 /// The cache and how many positions it holds.
 struct State<C> {
     cache: C,
@@ -167,7 +180,20 @@ impl<B: Backend> Model<B> {
 
     /// Runs the prompt through the model into a fresh cache; returns the last token's logits.
     pub fn prefill(&mut self, tokens: &[u32], patterns: &Patterns) -> Result<Vec<f32>, ModelError> {
-        let logits = self.prefill_on(tokens, patterns, tokens.len(), &mut |_| {})?;
+        let logits = self.prefill_on(tokens, patterns, tokens.len(), &mut |_| {}, None)?;
+        Ok(self.backend.to_host(&logits)?)
+    }
+
+    /// [`Model::prefill`] that also hands each layer's post-RoPE q, k and v to `observer` (offline analysis
+    /// such as the pattern search). The copies to the host are made only here, so a plain pre-fill pays
+    /// nothing for the hook.
+    pub fn prefill_observed(
+        &mut self,
+        tokens: &[u32],
+        patterns: &Patterns,
+        observer: &mut Observer<'_>,
+    ) -> Result<Vec<f32>, ModelError> {
+        let logits = self.prefill_on(tokens, patterns, tokens.len(), &mut |_| {}, Some(observer))?;
         Ok(self.backend.to_host(&logits)?)
     }
 
@@ -189,7 +215,7 @@ impl<B: Backend> Model<B> {
         let mut sampler = Sampler::new(options.sampling)?;
         let started = Instant::now();
         let capacity = prompt.len() + options.max_new_tokens;
-        let mut logits = self.prefill_on(prompt, patterns, capacity, &mut |p| on_event(Event::Prefill(p)))?;
+        let mut logits = self.prefill_on(prompt, patterns, capacity, &mut |p| on_event(Event::Prefill(p)), None)?;
         let prefill = started.elapsed();
         let mut generation = Generation {
             tokens: Vec::with_capacity(options.max_new_tokens),
@@ -237,6 +263,7 @@ impl<B: Backend> Model<B> {
         patterns: &Patterns,
         capacity: usize,
         progress: &mut dyn FnMut(PrefillProgress),
+        observer: Option<&mut Observer<'_>>,
     ) -> Result<B::Tensor, ModelError> {
         patterns.check(&self.config)?;
         if tokens.is_empty() {
@@ -256,7 +283,7 @@ impl<B: Backend> Model<B> {
             capacity: capacity.min(max),
         };
         let mut state = State { cache: self.backend.new_kv_cache(shape)?, position: 0 };
-        let logits = self.forward(&mut state, tokens, Some(patterns), progress)?;
+        let logits = self.forward(&mut state, tokens, Some(patterns), progress, observer)?;
         self.state = Some(state);
         Ok(logits)
     }
@@ -268,7 +295,7 @@ impl<B: Backend> Model<B> {
         }
         self.check_tokens(&[token], state.position)?;
         let mut state = self.state.take().ok_or(ModelError::NotPrefilled)?;
-        let logits = self.forward(&mut state, &[token], None, &mut |_| {})?;
+        let logits = self.forward(&mut state, &[token], None, &mut |_| {}, None)?;
         self.state = Some(state);
         Ok(logits)
     }
@@ -281,6 +308,7 @@ impl<B: Backend> Model<B> {
         tokens: &[u32],
         patterns: Option<&Patterns>,
         progress: &mut dyn FnMut(PrefillProgress),
+        mut observer: Option<&mut Observer<'_>>,
     ) -> Result<B::Tensor, ModelError> {
         let (b, c, w) = (&self.backend, &self.config, &self.weights);
         let started = Instant::now();
@@ -297,7 +325,7 @@ impl<B: Backend> Model<B> {
                 window: c.sliding_window,
                 patterns: patterns.and_then(|p| p.for_layer(l, tokens.len())),
             };
-            self.attention_block(&mut x, layer, &mut state.cache, &call)?;
+            self.attention_block(&mut x, layer, &mut state.cache, &call, observer.as_deref_mut())?;
             self.mlp_block(&mut x, layer)?;
             progress(PrefillProgress {
                 layers_done: l + 1,
@@ -318,6 +346,7 @@ impl<B: Backend> Model<B> {
         layer: &LayerWeights<B::Tensor>,
         cache: &mut B::KvCache,
         call: &AttentionCall<'_>,
+        observer: Option<&mut Observer<'_>>,
     ) -> Result<(), ModelError> {
         let b = &self.backend;
         let h = b.rmsnorm(x, &layer.input_norm, self.config.rms_norm_eps)?;
@@ -327,6 +356,10 @@ impl<B: Backend> Model<B> {
         drop(h);
         b.rope(&mut q, &self.rope, call.start)?;
         b.rope(&mut k, &self.rope, call.start)?;
+        if let Some(observe) = observer {
+            let (q, k, v) = (b.to_host(&q)?, b.to_host(&k)?, b.to_host(&v)?);
+            observe(LayerQkv { layer: call.layer, q: &q, k: &k, v: &v });
+        }
         b.append_kv(cache, call.layer, &k, &v)?;
         drop((k, v));
         let attended = b.attention(&q, cache, call)?;

@@ -42,6 +42,21 @@ impl Rope {
         Rope { head_dim, inv_freq }
     }
 
+    /// `(cos, sin)` of every pair's angle at positions `0 .. positions`, row-major `[positions, head_dim / 2]`:
+    /// the angles of [`Rope::rotate`], computed in f64 and rounded once, for a device to rotate by.
+    pub fn tables(&self, positions: usize) -> (Vec<f32>, Vec<f32>) {
+        let mut cos = Vec::with_capacity(positions * self.inv_freq.len());
+        let mut sin = Vec::with_capacity(positions * self.inv_freq.len());
+        for p in 0..positions {
+            for &freq in &self.inv_freq {
+                let (s, c) = (p as f64 * freq as f64).sin_cos();
+                cos.push(c as f32);
+                sin.push(s as f32);
+            }
+        }
+        (cos, sin)
+    }
+
     /// Rotates one head's vector (length `head_dim`) to position `position`, in place.
     pub fn rotate(&self, x: &mut [f32], position: usize) {
         let half = self.head_dim / 2;
@@ -130,6 +145,16 @@ mod tests {
             })
             .unwrap();
         assert!(scaled[medium] < plain[medium] && scaled[medium] > plain[medium] / 8.0);
+    }
+
+    #[test]
+    fn tables_hold_each_positions_angles() {
+        let rope = Rope::new(4, 10_000.0, RopeScaling::None);
+        let (cos, sin) = rope.tables(3);
+        // Row 2, pair 1: angle 2 · 0.01.
+        let angle = 2.0 * rope.inv_freq[1] as f64;
+        assert!((angle - 0.02).abs() < 1e-9);
+        assert_eq!((cos.len(), cos[5], sin[5]), (6, angle.cos() as f32, angle.sin() as f32));
     }
 
     #[test]

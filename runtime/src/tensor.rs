@@ -109,6 +109,14 @@ impl DeviceTensor {
         DeviceTensor { layout: Layout { shape: shape.to_vec(), strides: strides.to_vec(), offset }, ..self.clone() }
     }
 
+    /// Device address of element `[0, 0, ...]`, for handing the tensor to another CUDA library (cuBLAS).
+    /// Checked like a launch argument: the view must stay inside its buffer and belong to `gpu`'s context.
+    /// Work that library queues must go on [`Gpu::stream`], which orders it with every other use.
+    pub fn device_address(&self, gpu: &Gpu, what: &str) -> Result<u64, RuntimeError> {
+        self.check_usable(&gpu.ctx, what)?;
+        Ok(self.address())
+    }
+
     pub fn dtype(&self) -> DType {
         self.dtype
     }

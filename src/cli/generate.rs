@@ -7,6 +7,8 @@ use sparsefill_model::{
     Backend, CpuBackend, Event, FinishReason, GenerateOptions, Generation, LoadOptions, Model, ModelError, Patterns,
     PatternsError, PrefillProgress, Sampling, Tokenizer,
 };
+#[cfg(feature = "gpu")]
+use sparsefill_model::{BackendError, CudaBackend};
 use sparsefill_patterns::config::{ConfigError as PatternConfigError, ModelConfig as PatternConfig};
 use std::io::Write;
 use std::path::PathBuf;
@@ -41,20 +43,33 @@ pub struct GenerateArgs {
     /// Seed of the sampler, so that a sampled run can be repeated.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also write the prompt's token ids, the last prompt token's logits and the generated tokens to this
+    /// JSON file, in scripts/hf_reference.py's keys (compare the two with scripts/compare_hf.py). Costs one
+    /// more pre-fill.
+    #[arg(long, value_name = "FILE.json")]
+    logits_out: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Device {
     /// The host backend (f32; every head dense).
     Cpu,
-    /// The GPU backend.
+    /// The GPU backend (bf16, cuBLAS and the .tile kernels; needs a build with `--features gpu`).
     Cuda,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
-    #[error("--device cuda is not yet supported in this build; use --device cpu")]
+    #[cfg(not(feature = "gpu"))]
+    #[error(
+        "--device cuda needs a build with the `gpu` feature (cargo build --release --features gpu); use --device cpu"
+    )]
     CudaUnsupported,
+    #[cfg(feature = "gpu")]
+    #[error("--device cuda: {0}")]
+    Cuda(BackendError),
+    #[error("cannot write --logits-out `{}`: {source}", path.display())]
+    LogitsOut { path: PathBuf, source: std::io::Error },
     #[error("cannot read prompt file `{}`: {source}", path.display())]
     PromptFile { path: PathBuf, source: std::io::Error },
     #[error("--patterns: {0}")]
@@ -72,9 +87,16 @@ pub fn run(args: GenerateArgs) -> Result<(), CliError> {
 }
 
 fn execute(args: &GenerateArgs) -> Result<(), GenerateError> {
-    if args.device == Device::Cuda {
-        return Err(GenerateError::CudaUnsupported);
+    match args.device {
+        Device::Cpu => generate_on(CpuBackend, args),
+        #[cfg(feature = "gpu")]
+        Device::Cuda => generate_on(CudaBackend::new(0).map_err(GenerateError::Cuda)?, args),
+        #[cfg(not(feature = "gpu"))]
+        Device::Cuda => Err(GenerateError::CudaUnsupported),
     }
+}
+
+fn generate_on<B: Backend>(backend: B, args: &GenerateArgs) -> Result<(), GenerateError> {
     let text = match (&args.prompt, &args.prompt_file) {
         (Some(text), _) => text.clone(),
         (None, Some(path)) => {
@@ -83,7 +105,7 @@ fn execute(args: &GenerateArgs) -> Result<(), GenerateError> {
         // clap requires one of the two.
         (None, None) => String::new(),
     };
-    let mut model = Model::load(&args.model, &LoadOptions::default())?;
+    let mut model = Model::load_on(backend, &args.model, &LoadOptions::default())?;
     let patterns = load_patterns(args, &model)?;
     let prompt = model.tokenizer()?.encode(&text).map_err(ModelError::from)?;
     let sampling = if args.temperature == 0.0 {
@@ -102,6 +124,11 @@ fn execute(args: &GenerateArgs) -> Result<(), GenerateError> {
         model.config().num_layers,
         model.backend().name()
     );
+    // Generation starts from a fresh pre-fill, so this one only reads the logits.
+    let last_logits = match &args.logits_out {
+        Some(_) => Some(model.prefill(&prompt, &patterns)?),
+        None => None,
+    };
     let mut stream = TextStream::new(model.tokenizer()?.clone(), std::io::stdout());
     let generation = model.generate(&prompt, &patterns, &options, &mut |event| match event {
         Event::Prefill(progress) => show_progress(&progress),
@@ -109,10 +136,26 @@ fn execute(args: &GenerateArgs) -> Result<(), GenerateError> {
     })?;
     stream.finish()?;
     report(&generation);
+    if let (Some(path), Some(logits)) = (&args.logits_out, last_logits) {
+        let record = logits_record(&prompt, &logits, &generation.tokens, model.backend().name());
+        std::fs::write(path, record.to_string())
+            .map_err(|source| GenerateError::LogitsOut { path: path.clone(), source })?;
+    }
     Ok(())
 }
 
-fn load_patterns(args: &GenerateArgs, model: &Model<CpuBackend>) -> Result<Patterns, GenerateError> {
+/// What `--logits-out` writes: scripts/hf_reference.py's keys for the prompt, the last prompt token's logits
+/// and the continuation (`greedy_tokens` even when sampled, so that the two files compare key for key).
+fn logits_record(prompt: &[u32], logits: &[f32], generated: &[u32], device: &str) -> serde_json::Value {
+    serde_json::json!({
+        "device": device,
+        "prompt_tokens": prompt,
+        "last_logits": logits,
+        "greedy_tokens": generated,
+    })
+}
+
+fn load_patterns<B: Backend>(args: &GenerateArgs, model: &Model<B>) -> Result<Patterns, GenerateError> {
     let Some(path) = &args.patterns else { return Ok(Patterns::dense()) };
     let patterns = Patterns::sparse(PatternConfig::load(path)?, args.dense_below);
     patterns.check(model.config()).map_err(|source| GenerateError::PatternMismatch { path: path.clone(), source })?;
@@ -224,6 +267,15 @@ mod tests {
         let (_dir, mut stream) = stream();
         bytes.iter().for_each(|&b| stream.push(u32::from(b)));
         String::from_utf8(stream.finish().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn logits_record_uses_the_hf_reference_keys() {
+        let record = logits_record(&[1, 2], &[0.5, -1.0], &[7], "cpu");
+        assert_eq!(
+            record.to_string(),
+            r#"{"device":"cpu","greedy_tokens":[7],"last_logits":[0.5,-1.0],"prompt_tokens":[1,2]}"#
+        );
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Command-line definitions and dispatch; each subcommand lives in its own module.
 
 mod attn;
+mod bench;
 mod compile;
 mod demo;
 mod error;
 mod generate;
 mod gpu;
+mod search;
 mod table;
 
 pub use error::CliError;
@@ -38,8 +40,8 @@ pub enum Command {
         /// The stage to print.
         #[arg(long, value_enum, default_value_t = Emit::Ptx)]
         emit: Emit,
-        /// How `dot` runs on the tensor cores (`wgmma` applies on sm_90a only).
-        #[arg(long, value_enum, default_value_t = Mma::MmaSync)]
+        /// How `dot` runs on the tensor cores (`wgmma` applies on sm_90a only; sm_80 always runs `mma.sync`).
+        #[arg(long, value_enum, default_value_t = Mma::Wgmma)]
         mma: Mma,
     },
     /// Compile every shipped kernel, check it against its f64 reference (on the GPU
@@ -49,6 +51,10 @@ pub enum Command {
     Attn(attn::AttnArgs),
     /// Pre-fill a prompt through a LLaMA/Qwen2/Mistral checkpoint and generate from it.
     Generate(generate::GenerateArgs),
+    /// Time sparse patterns against our dense kernel over context lengths (GPU).
+    Bench(bench::BenchArgs),
+    /// Search each head's sparse pattern on one sample, at a fixed kernel cost (docs/search.md).
+    Search(search::SearchArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -91,5 +97,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo => demo::run(),
         Command::Generate(args) => generate::run(args),
         Command::Attn(args) => attn::run(args),
+        Command::Search(args) => search::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -6,8 +6,12 @@
 //! by side, so no operation needs a layout other than rows.
 
 mod cpu;
+#[cfg(feature = "gpu")]
+mod cuda;
 
 pub use cpu::{CpuBackend, CpuKvCache, CpuTensor};
+#[cfg(feature = "gpu")]
+pub use cuda::{CudaBackend, CudaKvCache, CudaTensor};
 
 use crate::checkpoint::WeightView;
 use crate::rope::Rope;
@@ -27,6 +31,37 @@ pub enum BackendError {
     Layer { op: &'static str, layer: usize, layers: usize },
     #[error(transparent)]
     Sampling(#[from] SamplingError),
+    #[error(
+        "out of GPU memory allocating {what}: asked for {requested} bytes ({}), but only {free} of the GPU's \
+         {total} bytes are free",
+        gib(*requested)
+    )]
+    OutOfMemory { what: String, requested: usize, free: usize, total: usize },
+    #[error("{op}: {what} is not supported on the {backend} backend; supported: {supported}")]
+    Unsupported { op: &'static str, backend: &'static str, what: String, supported: &'static str },
+    #[error(
+        "the cuBLAS library could not be loaded (looked for {searched}); install the CUDA toolkit's libcublas \
+         or add the directory holding it to LD_LIBRARY_PATH"
+    )]
+    NoCublas { searched: String },
+    #[error("{call} failed: {status}")]
+    Cublas { call: &'static str, status: String },
+    /// Boxed: the runtime's errors carry shapes and paths, and would make every `Result` of the executor large.
+    #[cfg(feature = "gpu")]
+    #[error(transparent)]
+    Runtime(Box<sparsefill_runtime::RuntimeError>),
+}
+
+#[cfg(feature = "gpu")]
+impl From<sparsefill_runtime::RuntimeError> for BackendError {
+    fn from(error: sparsefill_runtime::RuntimeError) -> BackendError {
+        BackendError::Runtime(Box::new(error))
+    }
+}
+
+/// A byte count in GiB, for messages.
+fn gib(bytes: usize) -> String {
+    format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
 }
 
 /// The size of a key/value cache; `capacity` is a hint (tokens the caller expects to store), not a limit.
@@ -125,5 +160,51 @@ pub trait Backend {
     /// backend can override it to sample where the logits are.
     fn sample(&self, logits: &Self::Tensor, sampler: &mut Sampler) -> Result<u32, BackendError> {
         Ok(sampler.sample(&self.to_host(logits)?)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_memory_names_the_request_and_what_is_free() {
+        let err = BackendError::OutOfMemory {
+            what: "layer 3 keys [8, 131072, 128] bf16".into(),
+            requested: 268_435_456,
+            free: 1_073_741_824,
+            total: 150_000_000_000,
+        };
+        assert_eq!(
+            err.to_string(),
+            "out of GPU memory allocating layer 3 keys [8, 131072, 128] bf16: asked for 268435456 bytes (0.25 GiB), \
+             but only 1073741824 of the GPU's 150000000000 bytes are free"
+        );
+    }
+
+    #[test]
+    fn missing_cublas_names_the_library() {
+        let err = BackendError::NoCublas { searched: "libcublas.so, libcublas.so.13".into() };
+        assert!(err.to_string().starts_with("the cuBLAS library could not be loaded (looked for libcublas.so, "));
+    }
+
+    #[test]
+    fn unsupported_names_the_backend_and_what_is_supported() {
+        let err = BackendError::Unsupported {
+            op: "attention",
+            backend: "cuda",
+            what: "head_dim 96".into(),
+            supported: "head_dim 16, 32, 64 or 128",
+        };
+        assert_eq!(
+            err.to_string(),
+            "attention: head_dim 96 is not supported on the cuda backend; supported: head_dim 16, 32, 64 or 128"
+        );
+    }
+
+    #[test]
+    fn cublas_failure_names_the_call() {
+        let err = BackendError::Cublas { call: "cublasGemmEx", status: "CUBLAS_STATUS_NOT_SUPPORTED".into() };
+        assert_eq!(err.to_string(), "cublasGemmEx failed: CUBLAS_STATUS_NOT_SUPPORTED");
     }
 }

@@ -10,7 +10,7 @@ pub mod strided;
 use super::{AttentionInputs, SparseOutput};
 use crate::attention::KeyMask;
 use crate::config::PatternKind;
-use query_blocks::{Backend, RunError};
+use query_blocks::{Backend, RunError, BLOCK};
 use sparsefill_compiler::interp::ArgValue;
 use thiserror::Error;
 
@@ -82,6 +82,20 @@ impl LocalParams {
         j <= i && (j < self.n_init as usize || i - j < self.n_local as usize || i + self.n_last as usize >= at.len)
     }
 
+    /// The 64-key tiles `sparse_local.tile` computes for query block `block` of a sequence of `len` tokens:
+    /// its loop bound, mirrored here so that a search can size patterns by what the kernel costs.
+    pub fn tiles(&self, len: usize, block: usize) -> usize {
+        let m0 = block * BLOCK;
+        if m0 >= len {
+            return 0;
+        }
+        let n_end = len.min(m0 + BLOCK);
+        let dense = n_end + self.n_last as usize > len;
+        let sink_tiles = if dense { n_end.div_ceil(BLOCK) } else { (self.n_init as usize).min(n_end).div_ceil(BLOCK) };
+        let first_window = sink_tiles.max((m0 + 1).saturating_sub(self.n_local as usize) / BLOCK);
+        sink_tiles + n_end.div_ceil(BLOCK).saturating_sub(first_window)
+    }
+
     /// The kernel's scalars after max_seqlen, in order.
     fn args(&self) -> Vec<ArgValue> {
         // validate() keeps each below i32::MAX.
@@ -142,6 +156,26 @@ mod tests {
     #[test]
     fn future_keys_are_never_kept() {
         assert!(!LocalParams::tri_shape(10, 10, 10).keeps(at(3, 4, 5)));
+    }
+
+    /// The 64-key tiles holding at least one (query, key) pair of `block` that `keeps` keeps: what a kernel
+    /// that skips nothing it needs and computes nothing it does not must visit.
+    pub(crate) fn touched_tiles(keeps: impl Fn(KeyMask) -> bool, len: usize, block: usize) -> usize {
+        let rows = block * BLOCK..len.min(block * BLOCK + BLOCK);
+        (0..len.div_ceil(BLOCK))
+            .filter(|t| rows.clone().any(|i| (t * BLOCK..len.min(t * BLOCK + BLOCK)).any(|j| keeps(at(i, j, len)))))
+            .count()
+    }
+
+    #[test]
+    fn tile_count_is_the_tiles_the_mask_touches() {
+        let sizes = [(0, 1, 0), (4, 1, 0), (64, 64, 0), (100, 130, 0), (1, 200, 10), (70, 65, 100), (0, 500, 0)];
+        for (n_init, n_local, n_last) in sizes {
+            let p = LocalParams::tri_shape(n_init, n_local, n_last);
+            for (len, block) in [(300, 0), (300, 1), (300, 4), (300, 5), (257, 4), (64, 0)] {
+                assert_eq!(p.tiles(len, block), touched_tiles(|m| p.keeps(m), len, block), "{p:?} {len} {block}");
+            }
+        }
     }
 
     #[test]

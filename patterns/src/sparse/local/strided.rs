@@ -58,6 +58,18 @@ impl StridedParams {
         let (i, j) = (at.query, at.key);
         j <= i && ((j / BLOCK).is_multiple_of(self.stride as usize) || i - j < self.n_local as usize)
     }
+
+    /// The 64-key tiles `sparse_strided.tile` computes for query block `block` of a sequence of `len`
+    /// tokens: its loop bound, mirrored so that a search can size patterns by what the kernel costs.
+    pub fn tiles(&self, len: usize, block: usize) -> usize {
+        let m0 = block * BLOCK;
+        if m0 >= len || self.stride == 0 {
+            return 0;
+        }
+        let window = (m0 + 1).saturating_sub(self.n_local as usize) / BLOCK;
+        let strided = if window == 0 { 0 } else { (window - 1) / self.stride as usize + 1 };
+        strided + len.min(m0 + BLOCK).div_ceil(BLOCK) - window
+    }
 }
 
 /// Runs the pattern on `backend`: o `[T, H, D]` bf16 and lse `[H, T]`.
@@ -94,6 +106,17 @@ mod tests {
     fn stride_one_is_dense_causal() {
         let p = StridedParams { stride: 1, n_local: 1 };
         assert!((0..=300).all(|j| p.keeps(at(300, j))) && !p.keeps(at(300, 301)));
+    }
+
+    #[test]
+    fn tile_count_is_the_tiles_the_mask_touches() {
+        for (stride, n_local) in [(1, 1), (2, 3), (3, 64), (4, 130), (7, 1000)] {
+            let p = StridedParams { stride, n_local };
+            for (len, block) in [(600, 0), (600, 1), (600, 6), (600, 9), (577, 9)] {
+                let touched = super::super::tests::touched_tiles(|m| p.keeps(m), len, block);
+                assert_eq!(p.tiles(len, block), touched, "{p:?} {len} {block}");
+            }
+        }
     }
 
     #[test]
