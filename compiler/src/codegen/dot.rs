@@ -171,11 +171,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let (lhs_tile, rhs_tile) = (shape.lhs_tile(format), shape.rhs_tile(order, format));
         // Operands not in registers nor prefetched are staged in the scratch region.
         // The rhs follows the lhs on the boundary a swizzled tile needs.
-        let lhs_bytes = if lhs_in_registers || lhs_prefetched {
-            0
-        } else {
-            lhs_tile.bytes().next_multiple_of(format.alignment())
-        };
+        let lhs_bytes =
+            if lhs_in_registers || lhs_prefetched { 0 } else { lhs_tile.bytes().next_multiple_of(format.alignment()) };
         let rhs_bytes = if rhs_prefetched { 0 } else { rhs_tile.bytes() };
         let staged = lhs_bytes + rhs_bytes > 0;
         let base = if staged {
