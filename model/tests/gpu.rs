@@ -9,16 +9,27 @@
 //! tenths of a percent of the largest logit, so 2% of the largest |logit| leaves a wide margin while still
 //! catching a wrong kernel (a missing RoPE, head mix-up or bias is tens of percent). Attention alone, on
 //! bf16-rounded inputs the CPU also sees, is held to 1%.
+//!
+//! Sparse pre-fill (per-head patterns): the CPU backend computes pattern heads densely, so each head's output
+//! is checked against its pattern run by the patterns crate on the CPU interpreter over the same inputs (1%,
+//! as attention), and against dense attention, from which it must differ (so ignored patterns fail); a model
+//! pre-fill with a mixed config must give finite logits that differ from the dense pre-fill's.
 
 mod common;
 
 use common::{argmax, checkpoint, prompt};
+use sparsefill_compiler::ir::DType;
+use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_model::backend::{AttentionCall, CpuBackend, CpuTensor, KvShape};
 use sparsefill_model::checkpoint::WeightView;
 use sparsefill_model::synthetic::SyntheticSpec;
 use sparsefill_model::{
     Backend, BackendError, CudaBackend, GenerateOptions, LoadOptions, Model, Patterns, WeightDType,
 };
+use sparsefill_patterns::config::{HeadConfig, ModelConfig as PatternConfig, PatternKind};
+use sparsefill_patterns::sparse::dispatch::run_pattern;
+use sparsefill_patterns::sparse::local::query_blocks::Backend as PatternBackend;
+use sparsefill_patterns::sparse::AttentionInputs;
 
 const LOGIT_TOLERANCE: f64 = 0.02;
 const ATTENTION_TOLERANCE: f64 = 0.01;
@@ -252,4 +263,169 @@ fn token_past_the_table_is_rejected_before_launch() {
     let (_, table) = upload_pair(&cuda, 10, 32, random(10, 32, 1));
     let err = cuda.embed(&table, &[3, 10]).map(|_| ()).unwrap_err();
     assert!(matches!(err, BackendError::TokenOutOfRange { token: 10, rows: 10 }), "{err}");
+}
+
+const A_SHAPE: PatternKind = PatternKind::AShape { n_init: 4, n_local: 48 };
+const BLOCK_SPARSE: PatternKind = PatternKind::BlockSparse { top_k: 2 };
+const VERTICAL_SLASH: PatternKind = PatternKind::VerticalSlash { vertical: 8, slash: 24 };
+
+/// The least a sparse head must differ from dense attention (relative max error) for the case to show that
+/// its pattern was applied: ten times the tolerance it is held to against its own pattern.
+const SPARSE_DIFFERS: f64 = 10.0 * ATTENTION_TOLERANCE;
+
+fn head_configs(kinds: &[PatternKind]) -> Vec<HeadConfig> {
+    kinds.iter().map(|&pattern| HeadConfig { pattern, score: None }).collect()
+}
+
+/// Column `head` of a `[rows, heads * d]` matrix, every row.
+fn head_of(values: &[f32], rows: usize, heads: usize, head: usize, d: usize) -> Vec<f32> {
+    (0..rows).flat_map(|r| values[(r * heads + head) * d..][..d].iter().copied()).collect()
+}
+
+/// Random keys and values of `rows` tokens in layer 0 of a cache on both backends (growing the GPU cache),
+/// and random queries: the GPU tensor, and the same values as the patterns crate takes them.
+fn sparse_case(
+    cuda: &CudaBackend,
+    heads: usize,
+    kv_heads: usize,
+    d: usize,
+    rows: usize,
+    seed: u64,
+) -> (sparsefill_model::CudaTensor, sparsefill_model::CudaKvCache, AttentionInputs) {
+    let shape = KvShape { layers: 1, kv_heads, head_dim: d, capacity: 16 };
+    let mut cache = cuda.new_kv_cache(shape).unwrap_or_else(|e| panic!("{e}"));
+    let (kc, kg) = upload_pair(cuda, rows, kv_heads * d, random(rows, kv_heads * d, seed));
+    let (vc, vg) = upload_pair(cuda, rows, kv_heads * d, random(rows, kv_heads * d, seed + 1));
+    cuda.append_kv(&mut cache, 0, &kg, &vg).unwrap_or_else(|e| panic!("append: {e}"));
+    let (qc, qg) = upload_pair(cuda, rows, heads * d, random(rows, heads * d, seed + 2));
+    let packed = |t: &CpuTensor, n: usize| {
+        HostTensor::from_f64(DType::BF16, &[rows, n, d], t.data.iter().map(|&v| v as f64).collect())
+    };
+    let inputs = AttentionInputs {
+        q: packed(&qc, heads),
+        k: packed(&kc, kv_heads),
+        v: packed(&vc, kv_heads),
+        seqlens: vec![rows],
+    };
+    (qg, cache, inputs)
+}
+
+fn prefill_call(heads: usize, kv_heads: usize, d: usize, patterns: Option<&[HeadConfig]>) -> AttentionCall<'_> {
+    AttentionCall {
+        layer: 0,
+        start: 0,
+        heads,
+        kv_heads,
+        head_dim: d,
+        scale: 1.0 / (d as f32).sqrt(),
+        window: None,
+        patterns,
+    }
+}
+
+/// `CudaBackend::attention` with per-head patterns against each pattern on the CPU interpreter over all
+/// heads (not through the head selection the backend uses), head by head.
+fn check_sparse_prefill(kinds: &[PatternKind], kv_heads: usize, rows: usize, seed: u64) {
+    let cuda = backend();
+    let (h, d) = (kinds.len(), 64);
+    let (q, cache, inputs) = sparse_case(&cuda, h, kv_heads, d, rows, seed);
+    let patterns = head_configs(kinds);
+    let call = prefill_call(h, kv_heads, d, Some(&patterns));
+    let got = cuda.attention(&q, &cache, &call).unwrap_or_else(|e| panic!("cuda sparse attention: {e}"));
+    let got = cuda.to_host(&got).unwrap_or_else(|e| panic!("{e}"));
+    let on_interp = |kind: &PatternKind| {
+        let out = run_pattern(&PatternBackend::Interp, &inputs, kind).unwrap_or_else(|e| panic!("interpreter: {e}"));
+        out.o.data.iter().map(|&v| v as f32).collect::<Vec<f32>>()
+    };
+    let dense = on_interp(&PatternKind::Dense);
+    for kind in kinds.iter().enumerate().filter(|(i, k)| !kinds[..*i].contains(k)).map(|(_, k)| k) {
+        let expected = if *kind == PatternKind::Dense { dense.clone() } else { on_interp(kind) };
+        for head in (0..h).filter(|&x| kinds[x] == *kind) {
+            let got = head_of(&got, rows, h, head, d);
+            let err = relative_error(&got, &head_of(&expected, rows, h, head, d));
+            let from_dense = relative_error(&got, &head_of(&dense, rows, h, head, d));
+            eprintln!("head {head} {}: error {err:.2e}, from dense {from_dense:.2e}", kind.name());
+            assert!(err <= ATTENTION_TOLERANCE, "head {head} {kind:?}: error {err:.3e} > {ATTENTION_TOLERANCE}");
+            if *kind != PatternKind::Dense {
+                assert!(from_dense > SPARSE_DIFFERS, "head {head} {kind:?} is dense attention ({from_dense:.3e})");
+            }
+        }
+    }
+}
+
+#[test]
+fn sparse_prefill_heads_match_their_patterns_across_gqa_groups() {
+    // 6 query heads on 2 kv heads (groups of 3): a_shape takes heads 1 and 3 (two runs, two GQA groups),
+    // so every pattern group cuts a GQA group and gets one kv head per query head.
+    let kinds = [PatternKind::Dense, A_SHAPE, BLOCK_SPARSE, A_SHAPE, VERTICAL_SLASH, PatternKind::Dense];
+    check_sparse_prefill(&kinds, 2, 256, 11);
+}
+
+#[test]
+fn sparse_prefill_of_whole_gqa_groups_without_dense_heads_writes_every_head() {
+    // Each pattern holds whole GQA groups (kept grouped), and no head is dense, so the dense kernel is
+    // skipped: the poisoned output shows any column the patterns left unwritten.
+    check_sparse_prefill(&[BLOCK_SPARSE, BLOCK_SPARSE, A_SHAPE, A_SHAPE], 2, 200, 12);
+}
+
+#[test]
+fn sparse_prefill_with_a_pattern_per_head_count_mismatch_is_an_error() {
+    let cuda = backend();
+    let (q, cache, _) = sparse_case(&cuda, 4, 2, 64, 70, 13);
+    let patterns = head_configs(&[A_SHAPE, A_SHAPE]);
+    let err = cuda.attention(&q, &cache, &prefill_call(4, 2, 64, Some(&patterns))).map(|_| ()).unwrap_err();
+    assert!(matches!(err, BackendError::Shape { .. }), "{err}");
+    assert_eq!(err.to_string(), "attention: the per-head patterns must be 4; got 2");
+}
+
+#[test]
+fn sparse_prefill_with_another_scale_is_unsupported() {
+    let cuda = backend();
+    let (q, cache, _) = sparse_case(&cuda, 2, 1, 64, 70, 14);
+    let patterns = head_configs(&[A_SHAPE, PatternKind::Dense]);
+    let call = AttentionCall { scale: 0.5, ..prefill_call(2, 1, 64, Some(&patterns)) };
+    let err = cuda.attention(&q, &cache, &call).map(|_| ()).unwrap_err();
+    assert!(matches!(err, BackendError::Unsupported { .. }), "{err}");
+    assert!(err.to_string().contains("scale 0.5 with sparse patterns"), "{err}");
+}
+
+#[test]
+fn a_pattern_that_fails_names_the_layer_and_the_pattern() {
+    let cuda = backend();
+    let (q, cache, _) = sparse_case(&cuda, 2, 1, 64, 70, 15);
+    let patterns = head_configs(&[PatternKind::Dense, PatternKind::AShape { n_init: 1, n_local: 0 }]);
+    let err = cuda.attention(&q, &cache, &prefill_call(2, 1, 64, Some(&patterns))).map(|_| ()).unwrap_err();
+    assert!(matches!(err, BackendError::Pattern { layer: 0, .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.starts_with("attention layer 0: pattern `a_shape`: "), "{message}");
+    assert!(message.contains("n_local must be at least 1"), "{message}");
+}
+
+/// A model pre-fill with a mixed per-head config: finite logits, different from the dense pre-fill's (the
+/// patterns were applied in both layers' sparse heads), and the dense pre-fill's exactly when the prompt is
+/// shorter than the config's `dense_below`.
+#[test]
+fn model_prefill_with_a_mixed_config_applies_the_patterns() {
+    // hidden 256 over 4 heads: head_dim 64, one the attention kernels take.
+    let spec = SyntheticSpec { hidden_size: 256, max_positions: 1024, ..SyntheticSpec::tiny_llama() };
+    let dir = checkpoint(&spec);
+    let mut gpu =
+        Model::load_on(backend(), dir.path(), &LoadOptions::default()).unwrap_or_else(|e| panic!("cuda load: {e}"));
+    let layers = vec![
+        head_configs(&[PatternKind::Dense, A_SHAPE, BLOCK_SPARSE, VERTICAL_SLASH]),
+        head_configs(&[A_SHAPE, A_SHAPE, PatternKind::Dense, BLOCK_SPARSE]),
+    ];
+    let config = PatternConfig::new(layers).unwrap_or_else(|e| panic!("{e}"));
+    let tokens = prompt(512, spec.vocab_size, 21);
+    let dense = gpu.prefill(&tokens, &Patterns::dense()).unwrap_or_else(|e| panic!("dense prefill: {e}"));
+    let sparse =
+        gpu.prefill(&tokens, &Patterns::sparse(config.clone(), 0)).unwrap_or_else(|e| panic!("sparse prefill: {e}"));
+    let from_dense = relative_error(&sparse, &dense);
+    eprintln!("sparse pre-fill of 512 tokens: logits {from_dense:.2e} from dense");
+    assert!(from_dense > 1e-3, "the sparse pre-fill's logits are the dense ones ({from_dense:.3e})");
+    let below = gpu
+        .prefill(&tokens, &Patterns::sparse(config, tokens.len() + 1))
+        .unwrap_or_else(|e| panic!("prefill below dense_below: {e}"));
+    let err = relative_error(&below, &dense);
+    assert!(err <= 1e-6, "a prompt below dense_below must run dense; its logits are {err:.3e} from dense");
 }

@@ -11,7 +11,7 @@ use super::CliError;
 use std::path::PathBuf;
 
 use sparsefill_patterns::sparse::local::query_blocks::Backend;
-use sparsefill_patterns::{attention, recall, sparse};
+use sparsefill_patterns::{recall, sparse};
 use sparsefill_runtime::{CacheConfig, Gpu, KernelCache};
 
 const AFTER_HELP: &str = "\

@@ -50,6 +50,11 @@ pub enum BackendError {
     #[cfg(feature = "gpu")]
     #[error(transparent)]
     Runtime(Box<sparsefill_runtime::RuntimeError>),
+    /// A sparse pattern's runner failed (the CUDA backend runs pattern heads through the patterns crate); boxed
+    /// like `Runtime`.
+    #[cfg(feature = "gpu")]
+    #[error("attention layer {layer}: {source}")]
+    Pattern { layer: usize, source: Box<sparsefill_patterns::sparse::dispatch::DispatchError> },
 }
 
 #[cfg(feature = "gpu")]
@@ -87,8 +92,9 @@ pub struct AttentionCall<'a> {
     pub scale: f32,
     /// Mistral's sliding window: the most keys one query sees, itself included.
     pub window: Option<usize>,
-    /// Per-head sparse patterns for this layer, or `None` for dense attention. A backend without sparse
-    /// kernels computes these heads densely, which is the result the patterns approximate.
+    /// Per-head sparse patterns for this layer, or `None` for dense attention. The CPU backend computes these
+    /// heads densely, which is the result the patterns approximate; the CUDA backend runs them in a pre-fill
+    /// from position 0.
     pub patterns: Option<&'a [HeadConfig]>,
 }
 

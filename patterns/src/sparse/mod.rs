@@ -8,6 +8,7 @@
 //! positions local to the sequence.
 
 pub mod block_sparse;
+pub mod dispatch;
 pub mod index;
 pub mod local;
 pub mod vertical_slash;

@@ -1,25 +1,21 @@
 //! Which pattern each head runs (`--pattern NAME[:ARGS]` or a per-head `--config`) and
 //! running it on the interpreter or a GPU.
 
+use super::sparse::dispatch::{group_heads, run_pattern, select_heads, DispatchError, HeadGroup};
 use super::sparse::local::query_blocks::Backend;
-use super::sparse::{block_sparse, local, vertical_slash, AttentionInputs, SparseOutput};
-use super::{attention, recall, AttnError};
+use super::sparse::{AttentionInputs, SparseOutput};
+use super::AttnError;
 use serde_json::{Map, Value};
 use sparsefill_compiler::ir::DType;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_patterns::config::{ModelConfig, PatternKind, PATTERNS};
 use std::path::Path;
 
-/// Heads that run the same pattern.
-struct Group {
-    kind: PatternKind,
-    heads: Vec<usize>,
-}
-
 /// What runs: one pattern for every head, or the heads of one config layer grouped by
 /// pattern.
 pub struct Plan {
-    groups: Vec<Group>,
+    /// Heads grouped by pattern (one group with no heads listed for `--pattern`: it runs every head).
+    groups: Vec<HeadGroup>,
     /// How the plan was given, for the output's metadata.
     source: String,
     /// The head count a config fixes (`None` for one pattern, which fits any count).
@@ -29,22 +25,15 @@ pub struct Plan {
 impl Plan {
     pub fn single(spec: &str) -> Result<Plan, AttnError> {
         let kind = parse(spec)?;
-        Ok(Plan { groups: vec![Group { kind, heads: Vec::new() }], source: spec.to_string(), config_heads: None })
+        Ok(Plan { groups: vec![HeadGroup { kind, heads: Vec::new() }], source: spec.to_string(), config_heads: None })
     }
 
     pub fn from_config(path: &Path, layer: usize) -> Result<Plan, AttnError> {
         let config = ModelConfig::load(path)?;
         let layers = config.num_layers();
         let heads = config.layers().get(layer).ok_or(AttnError::Layer { path: path.to_path_buf(), layer, layers })?;
-        let mut groups: Vec<Group> = Vec::new();
-        for (h, head) in heads.iter().enumerate() {
-            match groups.iter_mut().find(|g| g.kind == head.pattern) {
-                Some(group) => group.heads.push(h),
-                None => groups.push(Group { kind: head.pattern, heads: vec![h] }),
-            }
-        }
         Ok(Plan {
-            groups,
+            groups: group_heads(heads.iter().map(|head| head.pattern)),
             source: format!("{} layer {layer}", path.display()),
             config_heads: Some((path.to_path_buf(), heads.len())),
         })
@@ -66,7 +55,7 @@ impl Plan {
 
     pub fn run(&self, inputs: &AttentionInputs, backend: &Backend) -> Result<SparseOutput, AttnError> {
         if let [only] = &self.groups[..] {
-            return run_kind(only.kind, inputs, backend);
+            return run_pattern(backend, inputs, &only.kind).map_err(|e| dispatch_error(only.kind, e));
         }
         let (t, h, d) = (inputs.q.shape[0], inputs.q.shape[1], inputs.q.shape[2]);
         // Poisoned: a head that no group wrote would show.
@@ -74,7 +63,9 @@ impl Plan {
         let mut lse = HostTensor::filled(DType::F32, &[h, t], f64::NAN);
         let mut index = Vec::new();
         for (g, group) in self.groups.iter().enumerate() {
-            let part = run_kind(group.kind, &select_heads(inputs, &group.heads), backend)?;
+            let part = select_heads(inputs, &group.heads)
+                .and_then(|selected| run_pattern(backend, &selected, &group.kind))
+                .map_err(|e| dispatch_error(group.kind, e))?;
             for (i, &head) in group.heads.iter().enumerate() {
                 for row in 0..t {
                     o.data[(row * h + head) * d..][..d]
@@ -87,28 +78,6 @@ impl Plan {
             index.extend(part.index.into_iter().map(|(name, tensor)| (format!("group{g}.{name}"), tensor)));
         }
         Ok(SparseOutput { o, lse, index })
-    }
-}
-
-/// The query heads `heads` with, for each, its own copy of its kv head: a group of
-/// heads runs as plain multi-head attention whatever GQA groups it cuts across.
-fn select_heads(inputs: &AttentionInputs, heads: &[usize]) -> AttentionInputs {
-    let (t, h, d) = (inputs.q.shape[0], inputs.q.shape[1], inputs.q.shape[2]);
-    let kv_heads = inputs.k.shape[1];
-    let group = h / kv_heads;
-    let pick = |tensor: &HostTensor, n: usize, head_of: &dyn Fn(usize) -> usize| {
-        let data = (0..t)
-            .flat_map(|row| {
-                heads.iter().flat_map(move |&x| tensor.data[(row * n + head_of(x)) * d..][..d].iter().copied())
-            })
-            .collect();
-        HostTensor { dtype: tensor.dtype, shape: vec![t, heads.len(), d], data }
-    };
-    AttentionInputs {
-        q: pick(&inputs.q, h, &|x| x),
-        k: pick(&inputs.k, kv_heads, &|x| x / group),
-        v: pick(&inputs.v, kv_heads, &|x| x / group),
-        seqlens: inputs.seqlens.clone(),
     }
 }
 
@@ -134,64 +103,80 @@ pub fn parse(spec: &str) -> Result<PatternKind, AttnError> {
     serde_json::from_value(Value::Object(fields)).map_err(|e| bad(e.to_string()))
 }
 
-fn run_kind(kind: PatternKind, inputs: &AttentionInputs, backend: &Backend) -> Result<SparseOutput, AttnError> {
-    match kind {
-        PatternKind::Dense => run_dense(inputs, backend),
-        PatternKind::AShape { n_init, n_local } => {
-            local::run(backend, inputs, &local::LocalParams::a_shape(n_init, n_local)).map_err(failed("a_shape"))
-        }
-        PatternKind::TriShape { n_init, n_local, n_last } => {
-            local::run(backend, inputs, &local::LocalParams::tri_shape(n_init, n_local, n_last))
-                .map_err(failed("tri_shape"))
-        }
-        PatternKind::VerticalSlash { vertical, slash } => {
-            // MInference estimates from the last 64 queries; the config format has no field for it.
-            let params = vertical_slash::VerticalSlashParams {
-                vertical_size: vertical as usize,
-                slash_size: slash as usize,
-                ..Default::default()
-            };
-            match backend {
-                Backend::Interp => vertical_slash::run_interp(inputs, &params).map_err(failed("vertical_slash")),
-                #[cfg(feature = "gpu")]
-                Backend::Gpu { gpu, cache } => {
-                    sparsefill_patterns::gpu::vertical_slash::run(gpu, cache, inputs, &params)
-                        .map_err(failed("vertical_slash"))
-                }
-                // open_device gives no GPU to a build without the feature.
-                #[cfg(not(feature = "gpu"))]
-                Backend::Gpu { .. } => Err(AttnError::NoGpuBuild),
-            }
-        }
-        PatternKind::BlockSparse { top_k } => {
-            let params = block_sparse::BlockSparseParams { top_k };
-            let index = block_sparse::estimate(backend, inputs, &params, block_sparse::CHUNK)
-                .map_err(failed("block_sparse"))?;
-            block_sparse::run_with_index(backend, inputs, &index).map_err(failed("block_sparse"))
-        }
-        PatternKind::Strided { stride, n_local } => {
-            local::strided::run(backend, inputs, &local::strided::StridedParams { stride, n_local })
-                .map_err(failed("strided"))
-        }
+/// The dispatch's error as the CLI reports it: a pattern's failure names the pattern.
+fn dispatch_error(kind: PatternKind, error: DispatchError) -> AttnError {
+    match error {
+        DispatchError::Pattern { pattern, source } => AttnError::Pattern { pattern, source },
+        DispatchError::NoGpuBuild => AttnError::NoGpuBuild,
+        other => AttnError::Pattern { pattern: kind.name(), source: Box::new(other) },
     }
 }
 
-fn failed<E: std::error::Error + Send + Sync + 'static>(pattern: &'static str) -> impl FnOnce(E) -> AttnError {
-    move |e| AttnError::Pattern { pattern, source: Box::new(e) }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+    use sparsefill_patterns::attention::AttentionShape;
+    use sparsefill_patterns::sparse::local::query_blocks::random_inputs;
 
-/// The dense kernel (attention.tile) on `backend`; it uses no index.
-fn run_dense(inputs: &AttentionInputs, backend: &Backend) -> Result<SparseOutput, AttnError> {
-    let case = recall::dense_case(inputs)?;
-    attention::check_args(&case.args).map_err(failed("dense"))?;
-    let wanted = [attention::O, attention::LSE];
-    let outputs =
-        backend.run("attention", attention::SOURCE, &case.consts, case.args, &wanted).map_err(failed("dense"))?;
-    match <[HostTensor; 2]>::try_from(outputs) {
-        Ok([o, lse]) => Ok(SparseOutput { o, lse, index: Vec::new() }),
-        Err(got) => Err(AttnError::Pattern {
-            pattern: "dense",
-            source: format!("{} outputs instead of o and lse", got.len()).into(),
-        }),
+    fn inputs(heads: usize, kv_heads: usize) -> AttentionInputs {
+        let shape = AttentionShape { seqlens: vec![70], heads, kv_heads, head_dim: 16, causal: true };
+        random_inputs(&shape, &mut StdRng::seed_from_u64(3)).map(|(_, inputs)| inputs).unwrap()
+    }
+
+    fn config_plan(kinds: &[PatternKind]) -> Plan {
+        Plan { groups: group_heads(kinds.iter().copied()), source: "test".into(), config_heads: None }
+    }
+
+    /// Each head of a per-head plan holds exactly what the patterns crate's dispatch gives for its group:
+    /// the CLI runs patterns through `run_pattern` and `select_heads`, not a copy of them.
+    #[test]
+    fn a_per_head_plan_is_the_dispatch_of_each_group() {
+        let a_shape = parse("a_shape:n_init=1,n_local=5").unwrap();
+        let strided = parse("strided:stride=2,n_local=3").unwrap();
+        let kinds = [a_shape, PatternKind::Dense, a_shape, strided];
+        let inputs = inputs(4, 2);
+        let got = config_plan(&kinds).run(&inputs, &Backend::Interp).unwrap();
+        let (t, h, d) = (70, 4, 16);
+        for group in group_heads(kinds) {
+            let selected = select_heads(&inputs, &group.heads).unwrap();
+            let expected = run_pattern(&Backend::Interp, &selected, &group.kind).unwrap();
+            let n = group.heads.len();
+            for (i, &head) in group.heads.iter().enumerate() {
+                for row in 0..t {
+                    let o = &got.o.data[(row * h + head) * d..][..d];
+                    assert_eq!(o, &expected.o.data[(row * n + i) * d..][..d], "head {head} row {row}");
+                }
+                assert_eq!(&got.lse.data[head * t..][..t], &expected.lse.data[i * t..][..t], "head {head}");
+            }
+        }
+    }
+
+    /// Only the dispatch's head selection knows this error: it reaching the CLI shows the CLI selects
+    /// heads through it.
+    #[test]
+    fn a_head_past_the_input_is_the_dispatchs_error() {
+        let a_shape = parse("a_shape:n_init=1,n_local=5").unwrap();
+        let plan = config_plan(&[PatternKind::Dense, a_shape, a_shape]);
+        let err = plan.run(&inputs(2, 1), &Backend::Interp).map(|_| ()).unwrap_err();
+        let AttnError::Pattern { pattern: "a_shape", source } = &err else { panic!("{err}") };
+        let source = source.downcast_ref::<DispatchError>();
+        assert!(matches!(source, Some(DispatchError::Head { head: 2, heads: 2 })), "{err}");
+    }
+
+    #[test]
+    fn a_pattern_failure_keeps_the_patterns_name() {
+        let err = Plan::single("a_shape:n_init=1,n_local=0").unwrap().run(&inputs(2, 1), &Backend::Interp);
+        let err = err.map(|_| ()).unwrap_err();
+        assert!(matches!(err, AttnError::Pattern { pattern: "a_shape", .. }), "{err}");
+        assert!(err.to_string().starts_with("pattern `a_shape`: "), "{err}");
+        assert!(!err.to_string().contains("pattern `a_shape`: pattern"), "named twice: {err}");
+    }
+
+    #[test]
+    fn a_gpu_pattern_in_a_build_without_the_gpu_is_the_clis_own_error() {
+        let err = dispatch_error(PatternKind::VerticalSlash { vertical: 8, slash: 8 }, DispatchError::NoGpuBuild);
+        assert!(matches!(err, AttnError::NoGpuBuild), "{err}");
     }
 }

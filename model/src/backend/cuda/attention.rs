@@ -3,7 +3,9 @@
 //! - a pre-fill from position 0 whose rows all see every earlier key (no sliding window cutting in) runs the
 //!   dense FlashAttention kernel, patterns/kernels/attention.tile, over strided views: q `[rows, heads *
 //!   head_dim]` is its `[T, H, D]`, and the cache's `[kv_heads, capacity, head_dim]` keys and values are its
-//!   `[T, HKV, D]` with strides `(head_dim, capacity * head_dim, 1)`, so nothing is copied;
+//!   `[T, HKV, D]` with strides `(head_dim, capacity * head_dim, 1)`, so nothing is copied. When the call's
+//!   per-head patterns give heads a sparse pattern, those heads then run it ([`super::sparse`]) and overwrite
+//!   their columns; if no head is dense, the dense kernel is skipped;
 //! - everything else runs the split-KV kernels of model/kernels/decode_attention.tile: decode (one row), a
 //!   pre-fill chunk after cached tokens (attention.tile has one `cu_seqlens` for queries and keys, so its
 //!   queries cannot start after the keys do) and Mistral's sliding window (attention.tile has no window).
@@ -11,6 +13,7 @@
 //!   runs slower than the dense kernel would: correct, not tuned.
 
 use super::kv::{view, CudaKvCache, LayerCache};
+use super::sparse::SparseHeads;
 use super::{as_i32, shape, CudaBackend, CudaTensor};
 use crate::backend::{AttentionCall, BackendError};
 use crate::kernels::{self, DECODE_BN};
@@ -33,6 +36,10 @@ pub(super) fn run(
     if q.cols != call.heads * d {
         return Err(shape("attention", "the query width", call.heads * d, q.cols));
     }
+    let sparse = match call.patterns {
+        Some(patterns) => SparseHeads::new(patterns, call)?,
+        None => None,
+    };
     if (cache.kv_heads(), cache.head_dim()) != (call.kv_heads, d) {
         return Err(shape("attention", "the cache width", call.kv_heads * d, cache.width()));
     }
@@ -58,7 +65,12 @@ pub(super) fn run(
     };
     let out = b.matrix("attention", q.rows, q.cols)?;
     if call.start == 0 && q.rows > 1 && window.is_none() {
-        dense(b, q, layer, call, &out)?;
+        if sparse.as_ref().is_none_or(SparseHeads::any_dense) {
+            dense(b, q, layer, call, &out)?;
+        }
+        if let Some(sparse) = &sparse {
+            sparse.run(b, q, layer, call, &out)?;
+        }
     } else {
         split_kv(b, q, layer, call, window, &out)?;
     }

@@ -90,9 +90,10 @@ impl CudaKvCache {
         }
         let stride = cache.capacity * head_dim;
         for (source, target) in [(k, &cache.keys), (v, &cache.values)] {
-            // Row r's head h goes to [h, len + r]: the source read as [kv_heads, rows, head_dim].
-            let src = source.data.as_strided(&[kv_heads, k.rows, head_dim], &[head_dim, k.cols, 1], 0);
-            let dst = target.as_strided(&[kv_heads, k.rows, head_dim], &[stride, head_dim, 1], cache.len * head_dim);
+            // Row r's head h goes to [h, len + r]. Rows lead the copy's views: they are its grid's first axis,
+            // which takes 2^31 - 1 programs where the second takes 65535 (a 128K-token pre-fill).
+            let src = source.data.as_strided(&[k.rows, kv_heads, head_dim], &[k.cols, head_dim, 1], 0);
+            let dst = target.as_strided(&[k.rows, kv_heads, head_dim], &[head_dim, stride, 1], cache.len * head_dim);
             backend.copy(&src, &dst)?;
         }
         cache.len = needed;
@@ -124,10 +125,11 @@ fn grow(
     head_dim: usize,
 ) -> Result<(), BackendError> {
     let (keys, values) = alloc_pair(backend, layer, kv_heads, capacity, head_dim)?;
-    let new_strides = [capacity * head_dim, head_dim, 1];
+    // Positions lead, as in `append`: they can outnumber the copy grid's second axis.
+    let dims = [cache.len, kv_heads, head_dim];
     for (old, new) in [(&cache.keys, &keys), (&cache.values, &values)] {
-        let dst = new.as_strided(&[kv_heads, cache.len, head_dim], &new_strides, 0);
-        backend.copy(&view(old, kv_heads, cache.capacity, head_dim, cache.len), &dst)?;
+        let src = old.as_strided(&dims, &[head_dim, cache.capacity * head_dim, 1], 0);
+        backend.copy(&src, &new.as_strided(&dims, &[head_dim, capacity * head_dim, 1], 0))?;
     }
     *cache = LayerCache { keys, values, len: cache.len, capacity };
     Ok(())
