@@ -75,18 +75,19 @@ fi
 
 # The model executor against Hugging Face transformers on the same random checkpoints
 # (LLaMA with GQA and llama3 rope scaling, Qwen2 with biases): last-token logits and 32
-# greedy tokens at 2K and 32K, then the time to first token at 128K, each side in its
-# own process. The prompts are letters without t and h, so the byte-level tokenizer
+# greedy tokens at MODEL_LENGTHS (default 2K and 32K; empty skips them), then the time
+# to first token at 128K, dense and with a per-head config, each side in its own process. The prompts are letters without t and h, so the byte-level tokenizer
 # gives one token per character on both sides.
 if want model; then
     models="$here/models"
     mkdir -p "$models" "$OUT/model"
     prompt() { python3 -c "import random,sys; random.seed(int(sys.argv[1])); n=int(sys.argv[1]); print(''.join(random.choice('abcdefgijklmnopqrsuvwxyz ') for _ in range(n)), end='')" "$1" >"$models/prompt-$1.txt"; }
-    for len in 2047 32767 131000; do prompt "$len"; done
-    for arch in llama qwen2; do
+    for len in ${MODEL_LENGTHS-2047 32767} 131000; do prompt "$len"; done
+    lengths="${MODEL_LENGTHS-2047 32767}"
+    for arch in llama ${lengths:+qwen2}; do
         log "model: $arch checkpoint (make_checkpoint.py --preset small)"
         python3 make_checkpoint.py --arch "$arch" --out "$models/$arch" >>"$OUT/model/checkpoints.log" 2>&1 || { status=1; log "FAILED: make_checkpoint.py $arch"; continue; }
-        for len in 2047 32767; do
+        for len in $lengths; do
             name="$arch-$len"
             PYTHONUNBUFFERED=1 timeout 300 python3 hf_reference.py --model "$models/$arch" --prompt-file "$models/prompt-$len.txt" --out "$OUT/model/$name-hf.json" >>"$OUT/model/hf.log" 2>&1 || { status=1; log "FAILED: hf_reference.py $name (see model/hf.log)"; continue; }
             timeout 300 bin/sparsefill generate --model "$models/$arch" --prompt-file "$models/prompt-$len.txt" --device cuda --max-new-tokens 32 --logits-out "$OUT/model/$name-ours.json" >"$OUT/model/$name-ours.txt" 2>"$OUT/model/$name-ours.log" || { status=1; log "FAILED: sparsefill generate $name (see model/$name-ours.log)"; continue; }
@@ -94,9 +95,17 @@ if want model; then
             python3 compare_hf.py "$OUT/model/$name-ours.json" "$OUT/model/$name-hf.json" 2>&1 | tee -a "$OUT/summary.log" || status=1
         done
     done
-    log "model: llama time to first token at 128K (ours dense, transformers SDPA)"
+    # A per-head config for the 128K pre-fill: in every layer the first half of the heads
+    # (whole GQA groups) vertical-slash (1000, 6096), the rest A-shape (128 sinks, 4096 window).
+    python3 -c "import json,sys; c=json.load(open(sys.argv[1])); h=c['num_attention_heads']; vs={'pattern':'vertical_slash','vertical':1000,'slash':6096}; a={'pattern':'a_shape','n_init':128,'n_local':4096}; print(json.dumps({'format':'sparsefill-patterns/1','layers':[[vs if i < h//2 else a for i in range(h)] for _ in range(c['num_hidden_layers'])]}))" "$models/llama/config.json" >"$models/llama-patterns.json"
+    log "model: llama time to first token at 128K: transformers SDPA, ours dense, ours with the per-head config"
     PYTHONUNBUFFERED=1 timeout 400 python3 hf_reference.py --model "$models/llama" --prompt-file "$models/prompt-131000.txt" --new-tokens 1 --out "$OUT/model/llama-128k-hf.json" 2>&1 | tail -n1 | tee -a "$OUT/summary.log" || status=1
-    timeout 400 bin/sparsefill generate --model "$models/llama" --prompt-file "$models/prompt-131000.txt" --device cuda --max-new-tokens 1 2>&1 >/dev/null | grep -E "prefill|first token" | tee -a "$OUT/summary.log" || status=1
+    for label in dense patterns; do
+        extra=()
+        [ "$label" = patterns ] && extra=(--patterns "$models/llama-patterns.json")
+        timeout 400 bin/sparsefill generate --model "$models/llama" --prompt-file "$models/prompt-131000.txt" --device cuda --max-new-tokens 1 "${extra[@]}" >/dev/null 2>"$OUT/model/llama-128k-ours-$label.log" || { status=1; log "FAILED: 128K generate, $label (see model/llama-128k-ours-$label.log)"; }
+        echo "ours ($label): $(tr '\r' '\n' <"$OUT/model/llama-128k-ours-$label.log" | grep -E 'time to first token' | tail -n1)" | tee -a "$OUT/summary.log"
+    done
 fi
 
 for f in demo.log bench.log sparse-bench.log sparse/bench.md; do
