@@ -2,7 +2,7 @@
 //! reference the CUDA backend is checked against, and the `--device cpu` path of the CLI; it runs every
 //! head densely, whatever the pattern config says.
 
-use super::{AttentionCall, Backend, BackendError, KvShape};
+use super::{same_dims, shape, AttentionCall, Backend, BackendError, KvShape};
 use crate::checkpoint::WeightView;
 use crate::config::WeightDType;
 use crate::rope::Rope;
@@ -49,20 +49,8 @@ impl CpuKvCache {
     }
 }
 
-fn shape(op: &'static str, what: &'static str, expected: impl ToString, got: impl ToString) -> BackendError {
-    BackendError::Shape { op, what, expected: expected.to_string(), got: got.to_string() }
-}
-
 fn same_shape(op: &'static str, a: &CpuTensor, b: &CpuTensor) -> Result<(), BackendError> {
-    if (a.rows, a.cols) != (b.rows, b.cols) {
-        return Err(shape(
-            op,
-            "the second operand's shape",
-            format!("{}x{}", a.rows, a.cols),
-            format!("{}x{}", b.rows, b.cols),
-        ));
-    }
-    Ok(())
+    same_dims(op, (a.rows, a.cols), (b.rows, b.cols))
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f64 {
@@ -223,12 +211,7 @@ impl Backend for CpuBackend {
         call: &AttentionCall<'_>,
     ) -> Result<CpuTensor, BackendError> {
         let d = call.head_dim;
-        if call.kv_heads == 0 || !call.heads.is_multiple_of(call.kv_heads) {
-            return Err(shape("attention", "heads", format!("a multiple of kv_heads ({})", call.kv_heads), call.heads));
-        }
-        if q.cols != call.heads * d {
-            return Err(shape("attention", "the query width", call.heads * d, q.cols));
-        }
+        call.check_heads(q.cols)?;
         if cache.width != call.kv_heads * d {
             return Err(shape("attention", "the cache width", call.kv_heads * d, cache.width));
         }

@@ -69,6 +69,19 @@ fn gib(bytes: usize) -> String {
     format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
 }
 
+/// A [`BackendError::Shape`] for `what` of `op`.
+pub(crate) fn shape(op: &'static str, what: &'static str, expected: impl ToString, got: impl ToString) -> BackendError {
+    BackendError::Shape { op, what, expected: expected.to_string(), got: got.to_string() }
+}
+
+/// Errors unless `op`'s second operand has the first one's `(rows, cols)`.
+pub(crate) fn same_dims(op: &'static str, a: (usize, usize), b: (usize, usize)) -> Result<(), BackendError> {
+    if a != b {
+        return Err(shape(op, "the second operand's shape", format!("{}x{}", a.0, a.1), format!("{}x{}", b.0, b.1)));
+    }
+    Ok(())
+}
+
 /// The size of a key/value cache; `capacity` is a hint (tokens the caller expects to store), not a limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KvShape {
@@ -96,6 +109,20 @@ pub struct AttentionCall<'a> {
     /// heads densely, which is the result the patterns approximate; the CUDA backend runs them in a pre-fill
     /// from position 0.
     pub patterns: Option<&'a [HeadConfig]>,
+}
+
+impl AttentionCall<'_> {
+    /// Errors unless the heads group evenly over the kv heads and `q` has `q_cols` = heads x head_dim
+    /// columns: what every backend's attention needs before it reads the cache.
+    pub(crate) fn check_heads(&self, q_cols: usize) -> Result<(), BackendError> {
+        if self.kv_heads == 0 || !self.heads.is_multiple_of(self.kv_heads) {
+            return Err(shape("attention", "heads", format!("a multiple of kv_heads ({})", self.kv_heads), self.heads));
+        }
+        if q_cols != self.heads * self.head_dim {
+            return Err(shape("attention", "the query width", self.heads * self.head_dim, q_cols));
+        }
+        Ok(())
+    }
 }
 
 /// The operations of a forward pass. `matmul` takes weights in the Hugging Face `Linear` layout

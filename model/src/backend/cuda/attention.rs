@@ -30,12 +30,7 @@ pub(super) fn run(
     call: &AttentionCall<'_>,
 ) -> Result<CudaTensor, BackendError> {
     let d = call.head_dim;
-    if call.kv_heads == 0 || !call.heads.is_multiple_of(call.kv_heads) {
-        return Err(shape("attention", "heads", format!("a multiple of kv_heads ({})", call.kv_heads), call.heads));
-    }
-    if q.cols != call.heads * d {
-        return Err(shape("attention", "the query width", call.heads * d, q.cols));
-    }
+    call.check_heads(q.cols)?;
     let sparse = match call.patterns {
         Some(patterns) => SparseHeads::new(patterns, call)?,
         None => None,

@@ -11,7 +11,7 @@ mod sparse;
 
 pub use kv::CudaKvCache;
 
-use super::{AttentionCall, Backend, BackendError, KvShape};
+use super::{same_dims, shape, AttentionCall, Backend, BackendError, KvShape};
 use crate::checkpoint::WeightView;
 use crate::config::WeightDType;
 use crate::kernels::{self, KernelSpec};
@@ -62,20 +62,8 @@ impl CudaTensor {
     }
 }
 
-fn shape(op: &'static str, what: &'static str, expected: impl ToString, got: impl ToString) -> BackendError {
-    BackendError::Shape { op, what, expected: expected.to_string(), got: got.to_string() }
-}
-
 fn same_shape(op: &'static str, a: &CudaTensor, b: &CudaTensor) -> Result<(), BackendError> {
-    if (a.rows, a.cols) != (b.rows, b.cols) {
-        return Err(shape(
-            op,
-            "the second operand's shape",
-            format!("{}x{}", a.rows, a.cols),
-            format!("{}x{}", b.rows, b.cols),
-        ));
-    }
-    Ok(())
+    same_dims(op, (a.rows, a.cols), (b.rows, b.cols))
 }
 
 /// A size or position as the i32 the kernels index with.
