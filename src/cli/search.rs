@@ -85,8 +85,14 @@ pub enum Format {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchCliError {
-    #[error("--device cuda: the search runs the model on the CPU backend only for now (the CUDA backend is not wired into `search` yet); use --device cpu")]
-    CudaNotReady,
+    #[cfg(not(feature = "gpu"))]
+    #[error(
+        "--device cuda needs a build with the `gpu` feature (cargo build --release --features gpu); use --device cpu"
+    )]
+    CudaUnsupported,
+    #[cfg(feature = "gpu")]
+    #[error("--device cuda: {0}")]
+    Cuda(sparsefill_model::BackendError),
     #[error("--target: {0}")]
     Target(AttnError),
     #[error("cannot read sample file `{}`: {source}", path.display())]
@@ -107,9 +113,17 @@ pub fn run(args: SearchArgs) -> Result<(), CliError> {
 }
 
 fn execute(args: &SearchArgs) -> Result<(), SearchCliError> {
-    if args.device == Device::Cuda {
-        return Err(SearchCliError::CudaNotReady);
+    match args.device {
+        Device::Cpu => search_on(sparsefill_model::CpuBackend, args),
+        #[cfg(feature = "gpu")]
+        Device::Cuda => search_on(sparsefill_model::CudaBackend::new(0).map_err(SearchCliError::Cuda)?, args),
+        #[cfg(not(feature = "gpu"))]
+        Device::Cuda => Err(SearchCliError::CudaUnsupported),
     }
+}
+
+/// The search with the model's forward pass on `backend`; the scoring runs on the host either way.
+fn search_on<B: sparsefill_model::Backend>(backend: B, args: &SearchArgs) -> Result<(), SearchCliError> {
     let target = match args.target_density {
         Some(density) => Target::Density(density),
         None => Target::Pattern(pattern::parse(&args.target).map_err(SearchCliError::Target)?),
@@ -119,7 +133,7 @@ fn execute(args: &SearchArgs) -> Result<(), SearchCliError> {
     if let Some(report) = &args.report {
         check_writable(report)?;
     }
-    let mut model = Model::load(&args.model, &LoadOptions::default())?;
+    let mut model = Model::load_on(backend, &args.model, &LoadOptions::default())?;
     let tokens = sample(args, &model)?;
     let options = SearchOptions {
         target,
