@@ -134,15 +134,22 @@ fn default_ptx_in(d: usize, causal: bool, dtype: DType, arch: Arch) -> String {
 }
 
 #[test]
-fn default_ptx_uses_mma_sync() {
-    assert!(default_ptx(128, true, Arch::Sm90a).contains("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
+fn sm_80_ptx_uses_mma_sync() {
+    assert!(default_ptx(128, true, Arch::Sm80).contains("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
 }
 
 #[test]
-fn f16_ptx_uses_f16_mma_sync_only() {
-    let ptx = default_ptx_in(128, true, DType::F16, Arch::Sm90a);
-    assert!(ptx.contains("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"));
-    assert!(!ptx.contains("bf16"));
+fn sm_90a_ptx_uses_wgmma_by_default() {
+    let ptx = default_ptx(128, true, Arch::Sm90a);
+    assert!(ptx.contains("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16") && !ptx.contains("mma.sync.aligned"));
+}
+
+#[test]
+fn f16_ptx_uses_f16_tensor_core_instructions_only() {
+    let sm80 = default_ptx_in(128, true, DType::F16, Arch::Sm80);
+    assert!(sm80.contains("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32") && !sm80.contains("bf16"));
+    let sm90a = default_ptx_in(128, true, DType::F16, Arch::Sm90a);
+    assert!(sm90a.contains("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16") && !sm90a.contains("bf16"));
 }
 
 /// The f16 specialization keeps lse and the accumulator in f32 and has no bf16 left.
