@@ -68,9 +68,9 @@ pub mod plan;
 pub mod reference;
 
 use super::index::IndexError;
-use crate::attention::{AttentionShape, ShapeError};
+use super::local::query_blocks::{self, InputError};
+use crate::attention::AttentionShape;
 use sparsefill_compiler::interp::InterpError;
-use sparsefill_compiler::ir::DType;
 use sparsefill_compiler::CompileError;
 use thiserror::Error;
 
@@ -108,14 +108,8 @@ pub enum VerticalSlashError {
     SlashSize { got: usize, max: usize },
     #[error("last_q must be from 1 to {MAX_LAST_Q} (the estimation queries form one tile); got {0}")]
     LastQ(usize),
-    #[error("`{name}` must be {expected}; got {got}")]
-    InputDType { name: &'static str, expected: DType, got: DType },
-    #[error("`{name}` must have shape {expected}; got {got:?}")]
-    InputShape { name: &'static str, expected: String, got: Vec<usize> },
-    #[error("the sequence lengths sum to {total}, but q holds {tokens} tokens; they must be equal")]
-    Seqlens { total: usize, tokens: usize },
-    #[error("{0}")]
-    Shape(#[from] ShapeError),
+    #[error(transparent)]
+    Inputs(#[from] InputError),
     #[error("sparse index: {0}")]
     Index(#[from] IndexError),
     #[error("`{kernel}` takes the buffer {buffer:?}, which the launch plan does not hold")]
@@ -154,37 +148,18 @@ impl VerticalSlashParams {
     }
 }
 
-/// The attention shape of `inputs` (causal), after checking dtypes, shapes and lengths.
+/// The attention shape of `inputs` (causal), after checking dtypes, shapes and lengths: the
+/// checks every query-block pattern makes ([`query_blocks::validate`]).
 pub fn input_shape(inputs: &super::AttentionInputs) -> Result<AttentionShape, VerticalSlashError> {
-    for (name, t) in [("q", &inputs.q), ("k", &inputs.k), ("v", &inputs.v)] {
-        if t.dtype != DType::BF16 {
-            return Err(VerticalSlashError::InputDType { name, expected: DType::BF16, got: t.dtype });
-        }
-        if t.shape.len() != 3 || t.data.len() != t.shape.iter().product::<usize>() {
-            let expected = format!("[T, {}, D] with as many elements", if name == "q" { "H" } else { "HKV" });
-            return Err(VerticalSlashError::InputShape { name, expected, got: t.shape.clone() });
-        }
-    }
-    let [tokens, heads, head_dim] = [inputs.q.shape[0], inputs.q.shape[1], inputs.q.shape[2]];
-    let kv_heads = inputs.k.shape[1];
-    for (name, t) in [("k", &inputs.k), ("v", &inputs.v)] {
-        if t.shape != [tokens, kv_heads, head_dim] {
-            let expected = format!("[{tokens}, {kv_heads}, {head_dim}] (q's tokens and head dim, k's heads)");
-            return Err(VerticalSlashError::InputShape { name, expected, got: t.shape.clone() });
-        }
-    }
-    let shape = AttentionShape { seqlens: inputs.seqlens.clone(), heads, kv_heads, head_dim, causal: true };
-    shape.validate()?;
-    if shape.tokens() != tokens {
-        return Err(VerticalSlashError::Seqlens { total: shape.tokens(), tokens });
-    }
-    Ok(shape)
+    Ok(query_blocks::validate(inputs)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attention::ShapeError;
     use crate::sparse::AttentionInputs;
+    use sparsefill_compiler::ir::DType;
     use sparsefill_compiler::tensor::HostTensor;
 
     fn params(vertical_size: usize, slash_size: usize, last_q: usize) -> VerticalSlashParams {
@@ -248,31 +223,32 @@ mod tests {
     fn f32_inputs_are_rejected() {
         let mut i = inputs(&[30, 4, 64], &[30, 2, 64], &[30]);
         i.k.dtype = DType::F32;
-        assert!(matches!(input_shape(&i), Err(VerticalSlashError::InputDType { name: "k", .. })));
+        assert!(matches!(input_shape(&i), Err(VerticalSlashError::Inputs(InputError::DType { name: "k", .. }))));
     }
 
     #[test]
     fn a_rank_2_q_is_rejected() {
         let err = input_shape(&inputs(&[30, 64], &[30, 2, 64], &[30])).unwrap_err();
-        assert_eq!(err.to_string(), "`q` must have shape [T, H, D] with as many elements; got [30, 64]");
+        assert_eq!(err.to_string(), "`q` must have 3 dimensions [T, heads, head_dim]; got shape [30, 64]");
     }
 
     #[test]
     fn v_unlike_k_is_rejected() {
         let mut i = inputs(&[30, 4, 64], &[30, 2, 64], &[30]);
         i.v = HostTensor::zeros(DType::BF16, &[30, 1, 64]);
-        assert!(matches!(input_shape(&i), Err(VerticalSlashError::InputShape { name: "v", .. })));
+        assert!(matches!(input_shape(&i), Err(VerticalSlashError::Inputs(InputError::VShape { .. }))));
     }
 
     #[test]
     fn seqlens_that_miss_tokens_are_rejected() {
         let err = input_shape(&inputs(&[30, 4, 64], &[30, 2, 64], &[10, 10])).unwrap_err();
-        assert!(matches!(err, VerticalSlashError::Seqlens { total: 20, tokens: 30 }));
+        assert!(matches!(err, VerticalSlashError::Inputs(InputError::Tokens { sum: 20, tokens: 30 })));
     }
 
     #[test]
     fn ungrouped_heads_are_rejected() {
         let err = input_shape(&inputs(&[30, 3, 64], &[30, 2, 64], &[30])).unwrap_err();
-        assert!(matches!(err, VerticalSlashError::Shape(ShapeError::HeadsNotGrouped { heads: 3, kv_heads: 2 })));
+        let grouping = ShapeError::HeadsNotGrouped { heads: 3, kv_heads: 2 };
+        assert!(matches!(err, VerticalSlashError::Inputs(InputError::Shape(e)) if e == grouping));
     }
 }
