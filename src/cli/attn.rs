@@ -7,6 +7,7 @@ mod io;
 pub(super) mod pattern;
 mod report;
 
+use super::device::Device;
 use super::CliError;
 use std::path::PathBuf;
 
@@ -58,12 +59,6 @@ pub struct AttnArgs {
     /// dense attention computed in f64.
     #[arg(long)]
     recall: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Device {
-    Cpu,
-    Cuda,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,14 +1,13 @@
 //! `sparsefill generate`: pre-fill a prompt through a Hugging Face checkpoint and generate from it, with
 //! pre-fill progress, time to first token and decode throughput on stderr and the text on stdout.
 
+use super::device::{Device, ModelDeviceError};
 use super::CliError;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use sparsefill_model::{
     Backend, CpuBackend, Event, FinishReason, GenerateOptions, Generation, LoadOptions, Model, ModelError, Patterns,
     PatternsError, PrefillProgress, Sampling, Tokenizer,
 };
-#[cfg(feature = "gpu")]
-use sparsefill_model::{BackendError, CudaBackend};
 use sparsefill_patterns::config::{ConfigError as PatternConfigError, ModelConfig as PatternConfig};
 use std::io::Write;
 use std::path::PathBuf;
@@ -50,24 +49,10 @@ pub struct GenerateArgs {
     logits_out: Option<PathBuf>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Device {
-    /// The host backend (f32; every head dense).
-    Cpu,
-    /// The GPU backend (bf16, cuBLAS and the .tile kernels; needs a build with `--features gpu`).
-    Cuda,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
-    #[cfg(not(feature = "gpu"))]
-    #[error(
-        "--device cuda needs a build with the `gpu` feature (cargo build --release --features gpu); use --device cpu"
-    )]
-    CudaUnsupported,
-    #[cfg(feature = "gpu")]
-    #[error("--device cuda: {0}")]
-    Cuda(BackendError),
+    #[error(transparent)]
+    Device(#[from] ModelDeviceError),
     #[error("cannot write --logits-out `{}`: {source}", path.display())]
     LogitsOut { path: PathBuf, source: std::io::Error },
     #[error("cannot read prompt file `{}`: {source}", path.display())]
@@ -90,9 +75,9 @@ fn execute(args: &GenerateArgs) -> Result<(), GenerateError> {
     match args.device {
         Device::Cpu => generate_on(CpuBackend, args),
         #[cfg(feature = "gpu")]
-        Device::Cuda => generate_on(CudaBackend::new(0).map_err(GenerateError::Cuda)?, args),
+        Device::Cuda => generate_on(super::device::cuda_backend()?, args),
         #[cfg(not(feature = "gpu"))]
-        Device::Cuda => Err(GenerateError::CudaUnsupported),
+        Device::Cuda => Err(ModelDeviceError::CudaUnsupported.into()),
     }
 }
 

@@ -4,6 +4,7 @@ mod attn;
 mod bench;
 mod compile;
 mod demo;
+mod device;
 mod error;
 mod generate;
 mod gpu;

@@ -4,6 +4,7 @@
 //! comparison with every single fixed pattern on stdout.
 
 use super::attn::{pattern, AttnError};
+use super::device::{Device, ModelDeviceError};
 use super::table::Table;
 use super::CliError;
 use clap::{Args, ValueEnum};
@@ -68,14 +69,6 @@ pub struct SearchArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Device {
-    /// The host backend.
-    Cpu,
-    /// The GPU backend.
-    Cuda,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// sparsefill-patterns/1 (docs/patterns-config.md).
     Ours,
@@ -85,14 +78,8 @@ pub enum Format {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchCliError {
-    #[cfg(not(feature = "gpu"))]
-    #[error(
-        "--device cuda needs a build with the `gpu` feature (cargo build --release --features gpu); use --device cpu"
-    )]
-    CudaUnsupported,
-    #[cfg(feature = "gpu")]
-    #[error("--device cuda: {0}")]
-    Cuda(sparsefill_model::BackendError),
+    #[error(transparent)]
+    Device(#[from] ModelDeviceError),
     #[error("--target: {0}")]
     Target(AttnError),
     #[error("cannot read sample file `{}`: {source}", path.display())]
@@ -116,9 +103,9 @@ fn execute(args: &SearchArgs) -> Result<(), SearchCliError> {
     match args.device {
         Device::Cpu => search_on(sparsefill_model::CpuBackend, args),
         #[cfg(feature = "gpu")]
-        Device::Cuda => search_on(sparsefill_model::CudaBackend::new(0).map_err(SearchCliError::Cuda)?, args),
+        Device::Cuda => search_on(super::device::cuda_backend()?, args),
         #[cfg(not(feature = "gpu"))]
-        Device::Cuda => Err(SearchCliError::CudaUnsupported),
+        Device::Cuda => Err(ModelDeviceError::CudaUnsupported.into()),
     }
 }
 
