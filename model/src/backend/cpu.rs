@@ -2,7 +2,7 @@
 //! reference the CUDA backend is checked against, and the `--device cpu` path of the CLI; it runs every
 //! head densely, whatever the pattern config says.
 
-use super::{same_dims, shape, AttentionCall, Backend, BackendError, KvShape};
+use super::{same_dims, shape, weight_dims, AttentionCall, Backend, BackendError, KvShape};
 use crate::checkpoint::WeightView;
 use crate::config::WeightDType;
 use crate::rope::Rope;
@@ -99,11 +99,7 @@ impl Backend for CpuBackend {
     }
 
     fn upload(&self, weight: &WeightView<'_>) -> Result<CpuTensor, BackendError> {
-        let (rows, cols) = match *weight.shape {
-            [cols] => (1, cols),
-            [rows, cols] => (rows, cols),
-            _ => return Err(shape("upload", "a weight's rank", "1 or 2", weight.shape.len())),
-        };
+        let (rows, cols) = weight_dims(weight)?;
         CpuTensor::new(rows, cols, decode(weight))
     }
 

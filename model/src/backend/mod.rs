@@ -74,6 +74,15 @@ pub(crate) fn shape(op: &'static str, what: &'static str, expected: impl ToStrin
     BackendError::Shape { op, what, expected: expected.to_string(), got: got.to_string() }
 }
 
+/// A checkpoint tensor as the `[rows, cols]` matrix backends hold: a vector is one row.
+pub(crate) fn weight_dims(weight: &WeightView<'_>) -> Result<(usize, usize), BackendError> {
+    match *weight.shape {
+        [cols] => Ok((1, cols)),
+        [rows, cols] => Ok((rows, cols)),
+        _ => Err(shape("upload", "a weight's rank", "1 or 2", weight.shape.len())),
+    }
+}
+
 /// Errors unless `op`'s second operand has the first one's `(rows, cols)`.
 pub(crate) fn same_dims(op: &'static str, a: (usize, usize), b: (usize, usize)) -> Result<(), BackendError> {
     if a != b {

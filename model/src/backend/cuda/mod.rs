@@ -11,7 +11,7 @@ mod sparse;
 
 pub use kv::CudaKvCache;
 
-use super::{same_dims, shape, AttentionCall, Backend, BackendError, KvShape};
+use super::{same_dims, shape, weight_dims, AttentionCall, Backend, BackendError, KvShape};
 use crate::checkpoint::WeightView;
 use crate::config::WeightDType;
 use crate::kernels::{self, KernelSpec};
@@ -178,11 +178,7 @@ impl Backend for CudaBackend {
     }
 
     fn upload(&self, weight: &WeightView<'_>) -> Result<CudaTensor, BackendError> {
-        let (rows, cols) = match *weight.shape {
-            [cols] => (1, cols),
-            [rows, cols] => (rows, cols),
-            _ => return Err(shape("upload", "a weight's rank", "1 or 2", weight.shape.len())),
-        };
+        let (rows, cols) = weight_dims(weight)?;
         let bytes = to_bf16_bytes(weight);
         let data = DeviceTensor::from_bytes(&self.gpu, DType::BF16, &[rows, cols], &bytes)
             .map_err(|e| self.allocation_error(|| format!("a weight [{rows}, {cols}] bf16"), bytes.len(), e))?;
