@@ -55,11 +55,14 @@ pub struct GenerateOptions {
     pub sampling: Sampling,
     /// Generation stops after emitting one of these (the config's `eos_token_id` by default in the CLI).
     pub stop_tokens: Vec<u32>,
+    /// Copy the last prompt token's logits to the host into [`Generation::prompt_logits`] (for comparisons
+    /// with a reference implementation), instead of running a second pre-fill to get them.
+    pub keep_prompt_logits: bool,
 }
 
 impl GenerateOptions {
     pub fn greedy(max_new_tokens: usize) -> GenerateOptions {
-        GenerateOptions { max_new_tokens, sampling: Sampling::Greedy, stop_tokens: vec![] }
+        GenerateOptions { max_new_tokens, sampling: Sampling::Greedy, stop_tokens: vec![], keep_prompt_logits: false }
     }
 }
 
@@ -90,6 +93,8 @@ pub struct Generation {
     /// Time spent producing the tokens after the first.
     pub decode: Duration,
     pub finish: FinishReason,
+    /// The last prompt token's logits, when [`GenerateOptions::keep_prompt_logits`] asked for them.
+    pub prompt_logits: Option<Vec<f32>>,
 }
 
 impl Generation {
@@ -217,6 +222,7 @@ impl<B: Backend> Model<B> {
         let capacity = prompt.len() + options.max_new_tokens;
         let mut logits = self.prefill_on(prompt, patterns, capacity, &mut |p| on_event(Event::Prefill(p)), None)?;
         let prefill = started.elapsed();
+        let prompt_logits = if options.keep_prompt_logits { Some(self.backend.to_host(&logits)?) } else { None };
         let mut generation = Generation {
             tokens: Vec::with_capacity(options.max_new_tokens),
             prompt_tokens: prompt.len(),
@@ -224,6 +230,7 @@ impl<B: Backend> Model<B> {
             time_to_first_token: prefill,
             decode: Duration::ZERO,
             finish: FinishReason::Length,
+            prompt_logits,
         };
         while generation.tokens.len() < options.max_new_tokens {
             let token = self.backend.sample(&logits, &mut sampler)?;

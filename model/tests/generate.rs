@@ -117,3 +117,20 @@ fn timings_are_ordered() {
     let g = generate(&spec, &prompt(8, spec.vocab_size, 8), &GenerateOptions::greedy(4));
     assert!(g.prefill <= g.time_to_first_token && g.decode_tokens_per_second().is_some_and(|r| r > 0.0), "{g:?}");
 }
+
+#[test]
+fn kept_prompt_logits_are_the_prefills() {
+    let spec = SyntheticSpec::tiny_qwen2();
+    let dir = checkpoint(&spec);
+    let mut model = Model::load(dir.path(), &LoadOptions::default()).unwrap();
+    let tokens = prompt(10, spec.vocab_size, 8);
+    let options = GenerateOptions { keep_prompt_logits: true, ..GenerateOptions::greedy(2) };
+    let kept = model.generate(&tokens, &Patterns::dense(), &options, &mut |_| {}).unwrap().prompt_logits;
+    assert_eq!(kept, Some(model.prefill(&tokens, &Patterns::dense()).unwrap()));
+}
+
+#[test]
+fn prompt_logits_are_not_copied_unless_asked() {
+    let spec = SyntheticSpec::tiny_llama();
+    assert_eq!(generate(&spec, &prompt(5, spec.vocab_size, 9), &GenerateOptions::greedy(1)).prompt_logits, None);
+}

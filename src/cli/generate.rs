@@ -43,8 +43,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Also write the prompt's token ids, the last prompt token's logits and the generated tokens to this
-    /// JSON file, in scripts/hf_reference.py's keys (compare the two with scripts/compare_hf.py). Costs one
-    /// more pre-fill.
+    /// JSON file, in scripts/hf_reference.py's keys (compare the two with scripts/compare_hf.py).
     #[arg(long, value_name = "FILE.json")]
     logits_out: Option<PathBuf>,
 }
@@ -102,6 +101,7 @@ fn generate_on<B: Backend>(backend: B, args: &GenerateArgs) -> Result<(), Genera
         max_new_tokens: args.max_new_tokens,
         sampling,
         stop_tokens: model.config().eos_token_ids.clone(),
+        keep_prompt_logits: args.logits_out.is_some(),
     };
     eprintln!(
         "prompt: {} tokens, {} layers, device {}",
@@ -109,11 +109,6 @@ fn generate_on<B: Backend>(backend: B, args: &GenerateArgs) -> Result<(), Genera
         model.config().num_layers,
         model.backend().name()
     );
-    // Generation starts from a fresh pre-fill, so this one only reads the logits.
-    let last_logits = match &args.logits_out {
-        Some(_) => Some(model.prefill(&prompt, &patterns)?),
-        None => None,
-    };
     let mut stream = TextStream::new(model.tokenizer()?.clone(), std::io::stdout());
     let generation = model.generate(&prompt, &patterns, &options, &mut |event| match event {
         Event::Prefill(progress) => show_progress(&progress),
@@ -121,8 +116,8 @@ fn generate_on<B: Backend>(backend: B, args: &GenerateArgs) -> Result<(), Genera
     })?;
     stream.finish()?;
     report(&generation);
-    if let (Some(path), Some(logits)) = (&args.logits_out, last_logits) {
-        let record = logits_record(&prompt, &logits, &generation.tokens, model.backend().name());
+    if let (Some(path), Some(logits)) = (&args.logits_out, &generation.prompt_logits) {
+        let record = logits_record(&prompt, logits, &generation.tokens, model.backend().name());
         std::fs::write(path, record.to_string())
             .map_err(|source| GenerateError::LogitsOut { path: path.clone(), source })?;
     }
