@@ -46,7 +46,7 @@ pub fn validate(kernel: &Kernel, args: &[ArgDesc]) -> Result<(), ArgError> {
     let mut seen: HashMap<&str, (&str, usize)> = HashMap::new();
     for (param, arg) in kernel.params.iter().zip(args) {
         match (param, arg) {
-            (Param::Tensor { name, dtype, dims, const_dims }, ArgDesc::Tensor { dtype: got, shape }) => {
+            (Param::Tensor { name, dtype, dims, const_dims, .. }, ArgDesc::Tensor { dtype: got, shape }) => {
                 if got != dtype {
                     return Err(ArgError::DType { param: name.clone(), expected: *dtype, got: *got });
                 }
@@ -194,6 +194,7 @@ mod tests {
             dtype: DType::F32,
             dims: vec!["N".into(), "D".into()],
             const_dims: vec![None, Some(64)],
+            aligned: false,
         });
         let k = b.finish();
         let err = validate(&k, &[t(DType::F32, &[2, 32])]).unwrap_err();

@@ -178,6 +178,7 @@ fn every_op() -> Kernel {
         dtype: DType::BF16,
         dims: vec!["N".into(), "D".into()],
         const_dims: vec![None, Some(16)],
+        aligned: false,
     });
     let h = b.tensor_param("h", DType::F16, &["N"]);
     let mask = b.tensor_param("mask", DType::Bool, &["N"]);

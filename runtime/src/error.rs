@@ -36,6 +36,12 @@ pub enum RuntimeError {
     Grid { kernel: String, source: InterpError },
     #[error("launch grid of `{kernel}` has {value} programs along axis {axis}; CUDA allows at most {max}")]
     GridTooLarge { kernel: String, axis: usize, value: u32, max: u32 },
+    #[error(
+        "argument `{param}` of `{kernel}` breaks the `aligned` contract the kernel was compiled with: {why}; \
+         pass a 16-byte-aligned tensor with a contiguous last dimension and other strides in multiples of 16 bytes, \
+         or launch a kernel compiled without the contract"
+    )]
+    Misaligned { kernel: String, param: String, why: crate::layout::Misalignment },
     #[error("internal error: launch arguments of `{kernel}` do not match PTX parameter {index} of the kernel ABI")]
     AbiMismatch { kernel: String, index: usize },
     #[error("linking the PTX of `{entry}` into a cubin failed at {call}: {name}\n{log}")]

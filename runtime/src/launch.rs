@@ -1,13 +1,23 @@
 //! Validated kernel launches. Everything a bad argument could break is checked on the
 //! host first (dtypes, ranks, shared dimensions, const dimensions, views inside their
 //! buffers, grid limits), so a launch either fails with an error or runs in bounds.
+//!
+//! A launch also specializes on where its tensors lie, as Triton does on divisibility
+//! by 16: the kernel runs as its variant with the `aligned` contract
+//! ([`sparsefill_compiler::ir::Param::Tensor`]) on exactly the tensor arguments that
+//! meet it ([`Layout::check_aligned`]), built through the kernel's cache on first use
+//! and kept on the kernel. Most launches pass aligned, contiguous tensors, and their
+//! variant moves 16-byte chunks with no alignment tests and no element-by-element
+//! fallback. `SPARSEFILL_ALIGNED=0` turns this off (every launch runs the kernel as
+//! compiled), to measure what it gains.
 
 use std::ffi::c_void;
 use std::ptr;
+use std::sync::{Arc, LazyLock};
 
 use sparsefill_compiler::abi::{AbiKind, AbiParam, AbiRole};
 use sparsefill_compiler::interp::{eval_grid, GridArg, InterpError};
-use sparsefill_compiler::ir::Kernel;
+use sparsefill_compiler::ir::{Kernel, Param};
 
 use crate::driver::During;
 use crate::error::RuntimeError;
@@ -44,10 +54,12 @@ impl Gpu {
     /// threads per program. Returns once the launch is queued; a grid with zero
     /// programs along some axis launches nothing.
     pub fn launch(&self, kernel: &LoadedKernel, args: &[LaunchArg]) -> Result<(), RuntimeError> {
-        let ir = &kernel.compiled.ir;
         if kernel.context() != &self.ctx {
-            return Err(RuntimeError::WrongDevice { what: format!("kernel `{}`", ir.name) });
+            return Err(RuntimeError::WrongDevice { what: format!("kernel `{}`", kernel.compiled.ir.name) });
         }
+        let variant = self.variant_for(kernel, args)?;
+        let kernel = variant.as_deref().unwrap_or(kernel);
+        let ir = &kernel.compiled.ir;
         let grid_args: Vec<GridArg> = args.iter().map(LaunchArg::grid_arg).collect();
         // eval_grid validates the arguments first; keep its argument errors unwrapped.
         let grid = eval_grid(ir, &grid_args).map_err(|e| match e {
@@ -59,6 +71,11 @@ impl Gpu {
             abi_args.push(match arg {
                 LaunchArg::Tensor(t) => {
                     t.check_usable(&self.ctx, &format!("argument `{}` of `{}`", param.name(), ir.name))?;
+                    if let Param::Tensor { aligned: true, .. } = param {
+                        t.layout().check_aligned(t.address(), t.dtype().size_bytes()).map_err(|why| {
+                            RuntimeError::Misaligned { kernel: ir.name.clone(), param: param.name().to_string(), why }
+                        })?;
+                    }
                     AbiArg::Tensor { address: t.address(), layout: t.layout() }
                 }
                 LaunchArg::F32(v) => AbiArg::F32(*v),
@@ -93,6 +110,45 @@ impl Gpu {
             )
         };
         launched.result().during("cuLaunchKernel")
+    }
+}
+
+/// Whether launches specialize on the `aligned` contract (`SPARSEFILL_ALIGNED=0` says no).
+static SPECIALIZE: LazyLock<bool> = LazyLock::new(|| std::env::var("SPARSEFILL_ALIGNED").map_or(true, |v| v != "0"));
+
+impl Gpu {
+    /// The variant of `kernel` to launch on `args`: the kernel with the `aligned` contract
+    /// on exactly the tensor arguments that meet it, or `None` when that is `kernel`
+    /// itself (or specializing is off). Arguments that are not what the kernel takes are
+    /// left for the launch's validation to report.
+    pub fn variant_for(&self, kernel: &LoadedKernel, args: &[LaunchArg]) -> Result<Option<Arc<LoadedKernel>>, RuntimeError> {
+        let ir = &kernel.compiled.ir;
+        if !*SPECIALIZE || args.len() != ir.params.len() {
+            return Ok(None);
+        }
+        let mut key = String::with_capacity(args.len());
+        let mut differs = false;
+        for (param, arg) in ir.params.iter().zip(args) {
+            let (Param::Tensor { aligned, .. }, LaunchArg::Tensor(t)) = (param, arg) else {
+                key.push('-');
+                continue;
+            };
+            let meets = t.layout().check_aligned(t.address(), t.dtype().size_bytes()).is_ok();
+            differs |= meets != *aligned;
+            key.push(if meets { 'a' } else { '-' });
+        }
+        if !differs {
+            return Ok(None);
+        }
+        let variant = kernel.variants.get_or_try_init(&key, || {
+            let mut specialized = ir.clone();
+            for (param, flag) in ir.params.iter().zip(key.chars()) {
+                specialized.set_aligned(param.name(), flag == 'a');
+            }
+            let compiled = kernel.cache.get_ir(specialized)?;
+            self.load(&compiled, &kernel.cache)
+        })?;
+        Ok(Some(Arc::clone(&variant)))
     }
 }
 

@@ -30,7 +30,43 @@ pub enum LayoutError {
     NotContiguous { shape: Vec<usize>, strides: Vec<usize>, expected: Vec<usize> },
 }
 
+/// Why a tensor argument does not meet the `aligned` contract a kernel may be compiled
+/// with ([`sparsefill_compiler::ir::Param::Tensor`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Misalignment {
+    #[error("its address {address:#x} is not a multiple of 16 bytes")]
+    Address { address: u64 },
+    #[error("its last dimension has stride {stride}, not 1 (it is not contiguous)")]
+    LastStride { stride: usize },
+    #[error("dimension {axis} has stride {stride} elements ({bytes} bytes), not a multiple of 16 bytes")]
+    Stride { axis: usize, stride: usize, bytes: usize },
+}
+
 impl Layout {
+    /// Whether a tensor with this layout, its element `[0, ..]` at `address`, meets the
+    /// `aligned` contract: a 16-byte-aligned address, a contiguous last dimension, and
+    /// every other stride a multiple of 16 bytes. Dimensions of one element are never
+    /// stepped along, so their strides do not matter.
+    pub fn check_aligned(&self, address: u64, element_bytes: usize) -> Result<(), Misalignment> {
+        if address % 16 != 0 {
+            return Err(Misalignment::Address { address });
+        }
+        let last = self.shape.len().saturating_sub(1);
+        for (axis, (&size, &stride)) in self.shape.iter().zip(&self.strides).enumerate() {
+            if size <= 1 {
+                continue;
+            }
+            if axis == last && stride != 1 {
+                return Err(Misalignment::LastStride { stride });
+            }
+            let bytes = stride.saturating_mul(element_bytes);
+            if axis != last && bytes % 16 != 0 {
+                return Err(Misalignment::Stride { axis, stride, bytes });
+            }
+        }
+        Ok(())
+    }
+
     /// Row-major, starting at element 0.
     pub fn contiguous(shape: &[usize]) -> Layout {
         Layout { shape: shape.to_vec(), strides: row_major_strides(shape), offset: 0 }
@@ -154,6 +190,41 @@ mod tests {
 
     fn view(offset: usize, shape: &[usize], strides: &[usize]) -> Layout {
         Layout { shape: shape.to_vec(), strides: strides.to_vec(), offset }
+    }
+
+    fn aligned(layout: &Layout, address: u64, element_bytes: usize) -> String {
+        match layout.check_aligned(address, element_bytes) {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn contiguous_bf16_rows_of_eight_are_aligned() {
+        assert_eq!(aligned(&view(0, &[5, 4, 8], &[32, 8, 1]), 0x1000, 2), "ok");
+    }
+
+    #[test]
+    fn an_odd_address_breaks_the_contract() {
+        assert_eq!(aligned(&view(0, &[4, 8], &[8, 1]), 0x1002, 2), "its address 0x1002 is not a multiple of 16 bytes");
+    }
+
+    #[test]
+    fn a_strided_last_dimension_breaks_the_contract() {
+        assert_eq!(aligned(&view(0, &[4, 8], &[16, 2]), 0x1000, 2), "its last dimension has stride 2, not 1 (it is not contiguous)");
+    }
+
+    #[test]
+    fn a_row_stride_off_16_bytes_breaks_the_contract() {
+        assert_eq!(
+            aligned(&view(0, &[3, 5], &[5, 1]), 0x1000, 4),
+            "dimension 0 has stride 5 elements (20 bytes), not a multiple of 16 bytes"
+        );
+    }
+
+    #[test]
+    fn strides_of_single_element_dimensions_do_not_matter() {
+        assert_eq!(aligned(&view(0, &[1, 4, 1], &[3, 8, 7]), 0x1000, 2), "ok");
     }
 
     fn fits(layout: &Layout, capacity: usize) -> String {

@@ -10,6 +10,7 @@ use cudarc::driver::{sys, CudaContext};
 use sparsefill_compiler::abi::{abi_params, AbiParam};
 use sparsefill_compiler::codegen::PtxModule;
 
+use crate::cache::memory::OnceMap;
 use crate::cache::{CompiledKernel, KernelCache};
 use crate::driver::{error_name, During};
 use crate::error::RuntimeError;
@@ -27,6 +28,11 @@ pub struct LoadedKernel {
     pub local_bytes: i32,
     /// Keeps the module (and so `function`) alive; unloaded on drop.
     module: Module,
+    /// The cache this kernel came from, which builds its launch-time specializations.
+    pub(crate) cache: KernelCache,
+    /// This kernel specialized on the `aligned` contract of the tensor arguments that
+    /// meet it, one per set of such arguments (keyed by [`crate::launch`]'s mask).
+    pub(crate) variants: OnceMap<Arc<LoadedKernel>>,
 }
 
 // SAFETY: CUfunction and CUmodule are driver handles, valid from any thread once the
@@ -65,7 +71,7 @@ impl Gpu {
     pub fn load(&self, compiled: &Arc<CompiledKernel>, cache: &KernelCache) -> Result<Arc<LoadedKernel>, RuntimeError> {
         self.loaded.get_or_try_init(&compiled.key, || {
             let cubin = cache.cubin(compiled, &self.device_tag(), || link_ptx(&self.ctx, &compiled.module))?;
-            load_cubin(&self.ctx, compiled, &cubin)
+            load_cubin(&self.ctx, compiled, &cubin, cache)
         })
     }
 }
@@ -140,6 +146,7 @@ fn load_cubin(
     ctx: &Arc<CudaContext>,
     compiled: &Arc<CompiledKernel>,
     cubin: &[u8],
+    cache: &KernelCache,
 ) -> Result<LoadedKernel, RuntimeError> {
     let entry = &compiled.module.entry;
     let entry_name = nul_terminated(entry, || "the kernel name".to_string())?;
@@ -189,6 +196,8 @@ fn load_cubin(
         registers,
         local_bytes,
         module,
+        cache: cache.clone(),
+        variants: OnceMap::default(),
     })
 }
 

@@ -11,6 +11,7 @@ pub fn run(
     file: &Path,
     kernel: Option<&str>,
     consts: &[String],
+    aligned: &[String],
     arch: &str,
     emit: Emit,
     mma: MmaLowering,
@@ -26,6 +27,13 @@ pub fn run(
         return Ok(syntax::print_ast(&ast));
     }
     let mut kernel_ir = check::specialize(&ast, kernel, &consts).map_err(rendered)?;
+    for name in aligned {
+        if !kernel_ir.set_aligned(name, true) {
+            let tensors = kernel_ir.params.iter().filter(|p| matches!(p, ir::Param::Tensor { .. }));
+            let names: Vec<&str> = tensors.map(ir::Param::name).collect();
+            return Err(CliError::Aligned { given: name.clone(), kernel: kernel_ir.name.clone(), tensors: names.join(", ") });
+        }
+    }
     ir::verify::verify(&kernel_ir).map_err(CompileError::from)?;
     passes::run_default(&mut kernel_ir);
     ir::verify::verify(&kernel_ir).map_err(CompileError::from)?;

@@ -8,6 +8,8 @@ pub enum CliError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("invalid --const `{given}`: {why}")]
     Const { given: String, why: String },
+    #[error("--aligned `{given}`: kernel `{kernel}` has no tensor parameter of that name (its tensors: {tensors})")]
+    Aligned { given: String, kernel: String, tensors: String },
     #[error(transparent)]
     Arch(#[from] sparsefill_compiler::target::UnknownArch),
     /// Source diagnostics, already rendered against the file.

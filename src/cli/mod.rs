@@ -44,6 +44,10 @@ pub enum Command {
         /// How `dot` runs on the tensor cores (`wgmma` applies on sm_90a only; sm_80 always runs `mma.sync`).
         #[arg(long, value_enum, default_value_t = Mma::Wgmma)]
         mma: Mma,
+        /// Compile as the runtime does for a tensor argument that is 16-byte aligned with a
+        /// contiguous last dimension (the `aligned` contract); repeat for several tensors.
+        #[arg(long, value_name = "TENSOR")]
+        aligned: Vec<String>,
     },
     /// Compile every shipped kernel, check it against its f64 reference (on the GPU
     /// when one is present, else on the CPU interpreter) and print a table.
@@ -90,8 +94,8 @@ impl From<Mma> for sparsefill_compiler::codegen::MmaLowering {
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Compile { file, kernel, consts, arch, emit, mma } => {
-            let out = compile::run(&file, kernel.as_deref(), &consts, &arch, emit, mma.into())?;
+        Command::Compile { file, kernel, consts, arch, emit, mma, aligned } => {
+            let out = compile::run(&file, kernel.as_deref(), &consts, &aligned, &arch, emit, mma.into())?;
             print!("{out}");
             Ok(())
         }

@@ -24,7 +24,8 @@ pub(super) type Regs<'ctx> = Vec<BasicValueEnum<'ctx>>;
 
 /// A kernel parameter as the entry function receives it (see [`crate::abi`]).
 pub(super) enum ParamValue<'ctx> {
-    Tensor { base: PointerValue<'ctx>, sizes: Vec<IntValue<'ctx>>, strides: Vec<IntValue<'ctx>> },
+    /// `aligned`: the parameter's [`crate::ir::Param::Tensor`] contract holds.
+    Tensor { base: PointerValue<'ctx>, sizes: Vec<IntValue<'ctx>>, strides: Vec<IntValue<'ctx>>, aligned: bool },
     Scalar(BasicValueEnum<'ctx>),
 }
 
@@ -59,6 +60,8 @@ pub(super) struct Lowerer<'a, 'ctx> {
     /// Fused adds of the loop being lowered whose `wgmma` completes in a later
     /// iteration ([`Lowerer::deferred_accumulators`]).
     pub deferred: std::collections::HashSet<ValueId>,
+    /// The power-of-two factor each i32 scalar is known to have ([`super::divisibility`]).
+    pub multiples: HashMap<ValueId, u64>,
 }
 
 impl<'a, 'ctx> Lowerer<'a, 'ctx> {
@@ -96,6 +99,7 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             other_layouts: vec![HashMap::new()],
             prefetched_stages: HashMap::new(),
             deferred: Default::default(),
+            multiples: super::divisibility::known_multiples(kernel),
         })
     }
 

@@ -4,7 +4,7 @@
 use inkwell::context::Context;
 use inkwell::module::Module;
 use inkwell::types::BasicMetadataTypeEnum;
-use inkwell::values::{BasicValueEnum, FunctionValue, PhiValue};
+use inkwell::values::{BasicValueEnum, FunctionValue, IntValue, PhiValue};
 use inkwell::{AddressSpace, IntPredicate};
 
 use super::context::{as_int, Lowerer, ParamValue, Regs};
@@ -108,13 +108,18 @@ fn entry_params<'ctx>(
     let mut out = Vec::with_capacity(kernel.params.len());
     for param in &kernel.params {
         out.push(match param {
-            Param::Tensor { dims, .. } => {
+            Param::Tensor { dims, aligned, .. } => {
                 let BasicValueEnum::PointerValue(base) = next("pointer")? else {
                     return Err(CodegenError::Llvm("a tensor's first entry parameter is not a pointer".into()));
                 };
                 let sizes = (0..dims.len()).map(|_| next("size").and_then(as_int)).collect::<Result<_, _>>()?;
-                let strides = (0..dims.len()).map(|_| next("stride").and_then(as_int)).collect::<Result<_, _>>()?;
-                ParamValue::Tensor { base, sizes, strides }
+                let mut strides: Vec<IntValue> =
+                    (0..dims.len()).map(|_| next("stride").and_then(as_int)).collect::<Result<_, _>>()?;
+                // The contract makes the last stride 1: a constant folds into every address.
+                if let (true, Some(last)) = (*aligned, strides.last_mut()) {
+                    *last = context.i64_type().const_int(1, false);
+                }
+                ParamValue::Tensor { base, sizes, strides, aligned: *aligned }
             }
             Param::Scalar { dtype: DType::F32 | DType::I32, .. } => ParamValue::Scalar(next("scalar")?),
             Param::Scalar { dtype: DType::Bool, .. } => {

@@ -75,6 +75,11 @@ pub(super) struct Access<'ctx> {
     /// The tensor dimension of the tile's last axis when that is a `Range`: chunks run
     /// along it. `None` when the tile has no axis or its last one is a gather.
     run_dim: Option<usize>,
+    /// The tensor's `aligned` contract holds ([`crate::ir::Param::Tensor`]).
+    aligned: bool,
+    /// The start of the run dimension's range, and the power of two it is known to be a
+    /// multiple of ([`super::divisibility`]).
+    run_start: Option<(IntValue<'ctx>, u64)>,
 }
 
 impl Access<'_> {
@@ -94,9 +99,14 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         tensor: ParamId,
     ) -> Result<(PointerValue<'ctx>, &[IntValue<'ctx>], &[IntValue<'ctx>]), CodegenError> {
         match self.params.get(tensor.0 as usize) {
-            Some(ParamValue::Tensor { base, sizes, strides }) => Ok((*base, sizes, strides)),
+            Some(ParamValue::Tensor { base, sizes, strides, .. }) => Ok((*base, sizes, strides)),
             _ => Err(CodegenError::InvalidIr(format!("parameter {} is used as a tensor but is not one", tensor.0))),
         }
+    }
+
+    /// Whether tensor parameter `tensor` is specialized on the `aligned` contract.
+    fn is_aligned_param(&self, tensor: ParamId) -> bool {
+        matches!(self.params.get(tensor.0 as usize), Some(ParamValue::Tensor { aligned: true, .. }))
     }
 
     pub fn load(
@@ -259,6 +269,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let mut lo = lens.iter().map(|l| l.trailing_zeros()).sum::<u32>();
         let mut dims = Vec::with_capacity(indices.len());
         let mut run_dim = None;
+        let mut run_start = None;
         for (d, index) in indices.iter().enumerate() {
             let index = match index {
                 Index::Point(v) => DimIndex::Point(scalar(self, *v)?),
@@ -266,7 +277,9 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                     let width = len.trailing_zeros();
                     lo -= width;
                     run_dim = Some(d);
-                    DimIndex::Range { start: scalar(self, *start)?, lo, width }
+                    let at = scalar(self, *start)?;
+                    run_start = Some((at, super::divisibility::multiple_of(&self.multiples, *start)));
+                    DimIndex::Range { start: at, lo, width }
                 }
                 Index::Gather(v) => {
                     let positions = self.ty(*v)?;
@@ -275,12 +288,13 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                     };
                     lo -= len.trailing_zeros();
                     run_dim = None;
+                    run_start = None;
                     DimIndex::Gather(self.spread_index(*v, &lens, lo, layout)?)
                 }
             };
             dims.push(Dim { index, size: sizes[d], stride: strides[d] });
         }
-        Ok(Access { base, dtype, dims, run_dim })
+        Ok(Access { base, dtype, dims, run_dim, aligned: self.is_aligned_param(tensor), run_start })
     }
 
     /// Offset and masks of the chunk that starts at register `reg` of `layout` in this thread.
@@ -338,21 +352,86 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let b = &self.builder;
         let dim = &access.dims[d];
         let align = access_bytes(access.dtype, vec) as u32;
-        let mut fast = b.build_int_compare(IntPredicate::EQ, dim.stride, self.i64(1), "")?;
+        let aligned_start = self.aligned_start(access, align)?;
+        let mut fast = match aligned_start {
+            Some(start_ok) => start_ok,
+            None => b.build_int_compare(IntPredicate::EQ, dim.stride, self.i64(1), "")?,
+        };
         for chunk in chunks {
             let Some(room) = chunk.room else {
                 return Ok(None);
             };
-            let conditions = [
-                b.build_int_compare(IntPredicate::UGE, room, self.i32(vec as u64), "")?,
-                chunk.others_ok,
-                self.is_aligned(self.element_ptr(access, chunk.offset)?, align)?,
-            ];
-            for c in conditions {
-                fast = b.build_and(fast, c, "")?;
+            fast = b.build_and(fast, b.build_int_compare(IntPredicate::UGE, room, self.i32(vec as u64), "")?, "")?;
+            fast = b.build_and(fast, chunk.others_ok, "")?;
+            if aligned_start.is_none() {
+                fast = b.build_and(fast, self.is_aligned(self.element_ptr(access, chunk.offset)?, align)?, "")?;
             }
         }
         Ok(Some((fast, align)))
+    }
+
+    /// For an access to an `aligned` tensor, whether its chunks are `align`-byte aligned:
+    /// the contract aligns every term of an address but the run dimension's start, so one
+    /// test of that start covers every chunk, and none is needed where the start is a
+    /// known multiple of `align` bytes. `None` without the contract.
+    pub(super) fn aligned_start(&self, access: &Access<'ctx>, align: u32) -> Result<Option<IntValue<'ctx>>, CodegenError> {
+        // Chunks along another dimension than the last are not contiguous, contract or not.
+        let runs_along_last = access.run_dim.is_some_and(|d| d + 1 == access.dims.len());
+        let (true, true, Some((start, _))) = (access.aligned, runs_along_last, access.run_start) else {
+            return Ok(None);
+        };
+        if self.statically_aligned(access, align) {
+            return Ok(Some(self.bool(true)));
+        }
+        let elements = (u64::from(align) / access.dtype.size_bytes() as u64).max(1);
+        let b = &self.builder;
+        let low = b.build_and(start, self.i32(elements - 1), "")?;
+        Ok(Some(b.build_int_compare(IntPredicate::EQ, low, self.i32(0), "")?))
+    }
+
+    /// Whether every chunk of `access` is `align`-byte aligned by the `aligned` contract
+    /// and the known multiples alone, with nothing to test at run time.
+    pub(super) fn statically_aligned(&self, access: &Access<'ctx>, align: u32) -> bool {
+        let runs_along_last = access.run_dim.is_some_and(|d| d + 1 == access.dims.len());
+        let elements = (u64::from(align) / access.dtype.size_bytes() as u64).max(1);
+        access.aligned && runs_along_last && access.run_start.is_some_and(|(_, multiple)| multiple % elements == 0)
+    }
+
+    /// The bytes of `chunk` (of `vec` elements) that lie inside the tensor, counted from its
+    /// first element: 0 when the chunk is outside. With a contiguous run dimension these
+    /// are the bytes a zero-filling copy reads (`cp.async`'s src-size).
+    pub(super) fn chunk_bytes_inside(
+        &self,
+        access: &Access<'ctx>,
+        chunk: &Chunk<'ctx>,
+        vec: usize,
+    ) -> Result<IntValue<'ctx>, CodegenError> {
+        let b = &self.builder;
+        let elements = match chunk.room {
+            Some(room) => {
+                let full = self.i32(vec as u64);
+                let short = b.build_int_compare(IntPredicate::ULT, room, full, "")?;
+                b.build_select(short, room, full, "")?.into_int_value()
+            }
+            None => self.i32(vec as u64),
+        };
+        let elements = b.build_select(chunk.others_ok, elements, self.i32(0), "")?.into_int_value();
+        Ok(b.build_int_mul(elements, self.i32(access.dtype.size_bytes() as u64), "")?)
+    }
+
+    /// The address a zero-filling copy of `chunk` reads from: the chunk's own when some
+    /// of it is inside (`bytes` > 0), else the tensor's base, so that no address outside
+    /// the tensor is ever formed for the hardware.
+    pub(super) fn chunk_source(
+        &self,
+        access: &Access<'ctx>,
+        chunk: &Chunk<'ctx>,
+        bytes: IntValue<'ctx>,
+    ) -> Result<PointerValue<'ctx>, CodegenError> {
+        let b = &self.builder;
+        let inside = b.build_int_compare(IntPredicate::NE, bytes, self.i32(0), "")?;
+        let at = self.element_ptr(access, chunk.offset)?;
+        Ok(b.build_select(inside, at, access.base, "")?.into_pointer_value())
     }
 
     fn is_aligned(&self, ptr: PointerValue<'ctx>, align: u32) -> Result<IntValue<'ctx>, CodegenError> {

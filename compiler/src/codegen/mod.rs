@@ -14,6 +14,7 @@
 mod build;
 mod context;
 mod convert;
+mod divisibility;
 mod dot;
 mod layout;
 mod lower;

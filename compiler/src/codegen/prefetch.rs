@@ -115,6 +115,20 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 destinations.push(self.builder.build_int_add(stage_base, at, "")?);
             }
             let owner = self.is_owner(&layout)?;
+            let chunk_bytes = vec * ty.dtype.size_bytes();
+            if chunk_bytes <= 16 && self.statically_aligned(&access, chunk_bytes as u32) {
+                // Every chunk is one aligned copy; the part outside the tensor is zero-filled
+                // by the copy itself, so there is no branch and no element path.
+                self.when(owner, |this| {
+                    for (chunk, &dst) in chunks.iter().zip(&destinations) {
+                        let bytes = this.chunk_bytes_inside(&access, chunk, vec)?;
+                        let src = this.chunk_source(&access, chunk, bytes)?;
+                        this.cp_async_zero_fill(dst, src, chunk_bytes as u32, bytes)?;
+                    }
+                    Ok(())
+                })?;
+                continue;
+            }
             let fast = self.fast_path(&access, &chunks, vec)?;
             self.when(owner, |this| {
                 let slow = |this: &Self| -> Result<Vec<_>, CodegenError> {
@@ -269,6 +283,26 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let shared = self.context.ptr_type(AddressSpace::from(super::shared::ADDRESS_SPACE));
         let dst = self.builder.build_int_to_ptr(dst, shared, "")?;
         self.intrinsic_void(name, &[], &[dst.into(), src.into()])
+    }
+
+    /// One `cp.async` of `bytes` (4, 8 or 16) to `.shared` address `dst` that reads only the
+    /// first `src_bytes` from global `src` and zero-fills the rest (`src_bytes` may be 0).
+    fn cp_async_zero_fill(
+        &self,
+        dst: IntValue<'ctx>,
+        src: PointerValue<'ctx>,
+        bytes: u32,
+        src_bytes: IntValue<'ctx>,
+    ) -> Result<(), CodegenError> {
+        let name = match bytes {
+            16 => "llvm.nvvm.cp.async.cg.shared.global.16.s",
+            8 => "llvm.nvvm.cp.async.ca.shared.global.8.s",
+            4 => "llvm.nvvm.cp.async.ca.shared.global.4.s",
+            other => return Err(CodegenError::InvalidIr(format!("a cp.async of {other} bytes"))),
+        };
+        let shared = self.context.ptr_type(AddressSpace::from(super::shared::ADDRESS_SPACE));
+        let dst = self.builder.build_int_to_ptr(dst, shared, "")?;
+        self.intrinsic_void(name, &[], &[dst.into(), src.into(), src_bytes.into()])
     }
 
     /// Stores `values` (memory form) at the `.shared` address `dst`, as one vector.

@@ -45,6 +45,7 @@ impl KernelBuilder {
             dtype,
             dims: dims.iter().map(|d| d.to_string()).collect(),
             const_dims: vec![None; dims.len()],
+            aligned: false,
         })
     }
 

@@ -153,7 +153,14 @@ pub enum Param {
     /// source (`tensor<bf16>[N, D]`); two tensors that share a name must agree on
     /// that size at launch. A name that is also a const parameter must equal it;
     /// `const_dims` records those (`None` = free runtime size).
-    Tensor { name: String, dtype: DType, dims: Vec<String>, const_dims: Vec<Option<u32>> },
+    ///
+    /// `aligned` specializes on where the argument lies, never on its sizes: its base
+    /// address is 16-byte aligned, its last dimension's stride is 1 and every other
+    /// stride is a multiple of 16 bytes. Code generation then moves whole 16-byte chunks
+    /// without run-time alignment tests or an element-by-element fallback for them. The
+    /// runtime sets it at launch on the arguments that satisfy it ([`TensorLayout`]), and
+    /// refuses to launch a kernel that claims it for an argument that does not.
+    Tensor { name: String, dtype: DType, dims: Vec<String>, const_dims: Vec<Option<u32>>, aligned: bool },
     /// A scalar passed by value (`Bool` is passed as a 32-bit 0/1).
     Scalar { name: String, dtype: DType },
 }
@@ -478,6 +485,18 @@ impl Kernel {
 
     pub fn param(&self, p: ParamId) -> &Param {
         &self.params[p.0 as usize]
+    }
+
+    /// Sets or clears the `aligned` contract of the tensor parameter named `name`
+    /// ([`Param::Tensor`]). `false` when the kernel has no tensor parameter of that name.
+    pub fn set_aligned(&mut self, name: &str, value: bool) -> bool {
+        match self.params.iter_mut().find(|p| p.name() == name) {
+            Some(Param::Tensor { aligned, .. }) => {
+                *aligned = value;
+                true
+            }
+            _ => false,
+        }
     }
 
     pub fn threads_per_program(&self) -> u32 {

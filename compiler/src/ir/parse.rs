@@ -611,7 +611,8 @@ impl Parser {
             }
             self.punct(']', "`,` or `]`")?;
         }
-        Ok(Param::Tensor { name, dtype, dims, const_dims })
+        let aligned = self.eat_word("aligned");
+        Ok(Param::Tensor { name, dtype, dims, const_dims, aligned })
     }
 
     fn dtype(&mut self) -> Result<DType> {

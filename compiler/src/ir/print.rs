@@ -266,7 +266,7 @@ impl fmt::Display for ParamDecl<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Param::Scalar { name, dtype } => write!(f, "%{}: {dtype}", Name(name)),
-            Param::Tensor { name, dtype, dims, const_dims } => {
+            Param::Tensor { name, dtype, dims, const_dims, aligned } => {
                 write!(f, "%{}: tensor<{dtype}>[", Name(name))?;
                 for i in 0..dims.len().max(const_dims.len()) {
                     write!(f, "{}{}", sep(i), Opt(dims.get(i).map(|d| Name(d))))?;
@@ -276,7 +276,11 @@ impl fmt::Display for ParamDecl<'_> {
                         None => f.write_str(" = ?")?,
                     }
                 }
-                f.write_str("]")
+                f.write_str("]")?;
+                if *aligned {
+                    f.write_str(" aligned")?;
+                }
+                Ok(())
             }
         }
     }
@@ -424,6 +428,7 @@ mod tests {
             dtype: DType::BF16,
             dims: vec!["N".into(), "D".into()],
             const_dims: vec![None, Some(64)],
+            aligned: true,
         });
         let out = b.tensor_param("out", DType::F32, &["N"]);
         let s = b.scalar_param("s", DType::F32);
@@ -462,7 +467,7 @@ mod tests {
             print_kernel(&row_sum()),
             expect![[r#"
                 kernel @row_sum consts(BLOCK = 16, SCALE = true) warps(4) {
-                  param %x: tensor<bf16>[N, D = 64]
+                  param %x: tensor<bf16>[N, D = 64] aligned
                   param %out: tensor<f32>[N]
                   param %s: f32
                   grid {
@@ -657,6 +662,7 @@ mod tests {
             dtype: DType::F32,
             dims: vec!["A".into(), "B".into()],
             const_dims: vec![None],
+            aligned: false,
         };
         check(ParamDecl(&p).to_string(), expect!["%t: tensor<f32>[A, B = ?]"]);
     }

@@ -205,7 +205,14 @@ struct Request {
     compiled: Arc<CompiledKernel>,
 }
 
+/// The cache. A handle: clones share one cache, so a loaded kernel can keep the cache
+/// it came from to build its launch-time specializations ([`crate::LoadedKernel`]).
+#[derive(Clone)]
 pub struct KernelCache {
+    state: Arc<CacheState>,
+}
+
+pub struct CacheState {
     arch: Arch,
     toolchain: Arc<dyn Toolchain>,
     options: String,
@@ -213,6 +220,14 @@ pub struct KernelCache {
     compiled: OnceMap<CompiledKernel>,
     disk: Option<DiskStore>,
     counters: Counters,
+}
+
+impl std::ops::Deref for KernelCache {
+    type Target = CacheState;
+
+    fn deref(&self) -> &CacheState {
+        &self.state
+    }
 }
 
 impl KernelCache {
@@ -223,7 +238,7 @@ impl KernelCache {
     }
 
     pub fn with_toolchain(config: CacheConfig, toolchain: Arc<dyn Toolchain>) -> KernelCache {
-        KernelCache {
+        let state = CacheState {
             arch: config.arch,
             options: toolchain.options(),
             toolchain,
@@ -231,7 +246,8 @@ impl KernelCache {
             compiled: OnceMap::default(),
             disk: config.dir.map(DiskStore::new),
             counters: Counters::default(),
-        }
+        };
+        KernelCache { state: Arc::new(state) }
     }
 
     pub fn arch(&self) -> Arch {
