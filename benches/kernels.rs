@@ -84,7 +84,7 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         }));
     }
     let gemm = bench_gemm(&gpu, &cache, &torch, &mut rng)?;
-    all_ok &= gemm["check_ok"].as_bool().unwrap_or(false);
+    all_ok &= gemm.as_array().is_some_and(|rows| rows.iter().all(|g| g["check_ok"].as_bool().unwrap_or(false)));
     let attention = bench_attention(&gpu, &cache, &torch, &mut rng)?;
     all_ok &= attention.iter().all(|a| a["check_ok"].as_bool().unwrap_or(false));
     let report = json!({
@@ -107,23 +107,42 @@ fn bench_gemm(
     torch: &Value,
     rng: &mut impl Rng,
 ) -> Result<Value, Box<dyn std::error::Error>> {
+    use sparsefill_compiler::ir::ConstValue;
     let n = GEMM_N;
-    let run = time_gemm(gpu, cache, &[], rng)?;
-    let (ms, worst, check_ok) = (run.ms, run.worst_rel, run.check_ok);
-    let tflops = 2.0 * (n as f64).powi(3) / (ms * 1e9);
     let torch_ms = torch["matmul"]["ms"].as_f64();
     let torch_tflops = torch_ms.map(|t| 2.0 * (n as f64).powi(3) / (t * 1e9));
     println!(
-        "\n| GEMM bf16 {n}³ ({}) | check (256 sampled elements) | ours ms | ours TFLOP/s | torch.matmul ms | torch TFLOP/s | ours vs torch |\n|---|---|---|---|---|---|---|\n| gemm.tile | {} (worst rel {worst:.1e}) | {ms:.2} | {tflops:.1} | {} | {} | {} |",
-        gpu.arch(),
-        if check_ok { "ok" } else { "FAIL" },
-        torch_ms.map(|t| format!("{t:.3}")).unwrap_or_else(|| "-".into()),
-        torch_tflops.map(|t| format!("{t:.0}")).unwrap_or_else(|| "-".into()),
-        torch_ms.map(|t| format!("{:.3}x", t / ms)).unwrap_or_else(|| "-".into()),
+        "\n| GEMM bf16 {n}³ ({}) | check (256 sampled elements) | ours ms | ours TFLOP/s | torch.matmul ms | torch TFLOP/s | ours vs torch |\n|---|---|---|---|---|---|---|",
+        gpu.arch()
     );
-    Ok(
-        json!({ "n": n, "check_ok": check_ok, "worst_rel": worst, "ms": ms, "tflops": tflops, "torch_ms": torch_ms, "torch_tflops": torch_tflops }),
-    )
+    let mut rows = Vec::new();
+    // The shipped defaults (they fit an A100), then the larger k step that fits an H100/H200.
+    let int = |name: &str, v: i64| (name.to_string(), ConstValue::Int(v));
+    let specializations = [
+        ("gemm.tile (defaults)", vec![]),
+        ("gemm.tile BK 64, 3 stages", vec![int("BK", 64), int("STAGES", 3)]),
+        ("gemm.tile BK 64, 4 stages", vec![int("BK", 64), int("STAGES", 4)]),
+    ];
+    for (label, consts) in specializations {
+        let run = match time_gemm(gpu, cache, &consts, rng) {
+            Ok(run) => run,
+            Err(e) => {
+                println!("| {label} | error: {e} | - | - | - | - | - |");
+                continue;
+            }
+        };
+        let (ms, worst, check_ok) = (run.ms, run.worst_rel, run.check_ok);
+        let tflops = 2.0 * (n as f64).powi(3) / (ms * 1e9);
+        println!(
+            "| {label} | {} (worst rel {worst:.1e}) | {ms:.2} | {tflops:.1} | {} | {} | {} |",
+            if check_ok { "ok" } else { "FAIL" },
+            torch_ms.map(|t| format!("{t:.3}")).unwrap_or_else(|| "-".into()),
+            torch_tflops.map(|t| format!("{t:.0}")).unwrap_or_else(|| "-".into()),
+            torch_ms.map(|t| format!("{:.3}x", t / ms)).unwrap_or_else(|| "-".into()),
+        );
+        rows.push(json!({ "label": label, "n": n, "check_ok": check_ok, "worst_rel": worst, "ms": ms, "tflops": tflops, "torch_ms": torch_ms, "torch_tflops": torch_tflops }));
+    }
+    Ok(Value::Array(rows))
 }
 
 const GEMM_N: usize = 8192;
@@ -188,6 +207,7 @@ fn sweep(gpu: &Gpu, cache: &KernelCache, rng: &mut impl Rng) -> Result<bool, Box
         (128, 256, 64, 3),
         (128, 256, 64, 4),
         (128, 128, 64, 3),
+        (128, 128, 64, 4),
     ] {
         let consts = [int("BM", bm), int("BN", bn), int("BK", bk), int("STAGES", stages)];
         match time_gemm(gpu, cache, &consts, rng) {
@@ -241,37 +261,40 @@ fn bench_attention(
     rng: &mut impl Rng,
 ) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
     use sparsefill_compiler::ir::ConstValue;
-    println!(
-        "\n| attention bf16 D=128 ({}) | check (sampled rows) | ours ms | ours TFLOP/s | SDPA flash ms | ours vs flash | SDPA cuDNN ms | ours vs cuDNN |\n|---|---|---|---|---|---|---|---|",
-        gpu.arch()
-    );
     let mut out = Vec::new();
-    for (len, heads) in ATTENTION_SHAPES {
-        for causal in [true, false] {
-            let run = time_attention(gpu, cache, len, heads, causal, &[("BM".to_string(), ConstValue::Int(128))], rng)?;
-            let ms = run.ms;
-            let key = format!("{len}x{heads}{}", if causal { "_causal" } else { "" });
-            let peer = |backend: &str| torch["attention"][&key][backend].as_f64();
-            let (flash, cudnn) = (peer("flash_ms"), peer("cudnn_ms"));
-            let fmt_ms = |t: Option<f64>| t.map(|t| format!("{t:.2}")).unwrap_or_else(|| "-".into());
-            let fmt_ratio = |t: Option<f64>| t.map(|t| format!("{:.2}x", t / ms)).unwrap_or_else(|| "-".into());
-            println!(
-                "| S={len} H={heads} {} | {} | {ms:.2} | {:.0} | {} | {} | {} | {} |",
-                if causal { "causal" } else { "non-causal" },
-                match &run.check {
-                    Ok(()) => "ok".to_string(),
-                    Err(e) => format!("FAIL: {e}"),
-                },
-                run.tflops,
-                fmt_ms(flash),
-                fmt_ratio(flash),
-                fmt_ms(cudnn),
-                fmt_ratio(cudnn),
-            );
-            out.push(json!({
-                "len": len, "heads": heads, "causal": causal, "check_ok": run.check.is_ok(), "ms": ms,
-                "tflops": run.tflops, "flash_ms": flash, "cudnn_ms": cudnn,
-            }));
+    for bn in [64i64, 128] {
+        println!(
+            "\n| attention bf16 D=128 BM 128 × BN {bn} ({}) | check (sampled rows) | ours ms | ours TFLOP/s | SDPA flash ms | ours vs flash | SDPA cuDNN ms | ours vs cuDNN |\n|---|---|---|---|---|---|---|---|",
+            gpu.arch()
+        );
+        let consts = [("BM".to_string(), ConstValue::Int(128)), ("BN".to_string(), ConstValue::Int(bn))];
+        for (len, heads) in ATTENTION_SHAPES {
+            for causal in [true, false] {
+                let run = time_attention(gpu, cache, len, heads, causal, &consts, rng)?;
+                let ms = run.ms;
+                let key = format!("{len}x{heads}{}", if causal { "_causal" } else { "" });
+                let peer = |backend: &str| torch["attention"][&key][backend].as_f64();
+                let (flash, cudnn) = (peer("flash_ms"), peer("cudnn_ms"));
+                let fmt_ms = |t: Option<f64>| t.map(|t| format!("{t:.2}")).unwrap_or_else(|| "-".into());
+                let fmt_ratio = |t: Option<f64>| t.map(|t| format!("{:.2}x", t / ms)).unwrap_or_else(|| "-".into());
+                println!(
+                    "| S={len} H={heads} {} | {} | {ms:.2} | {:.0} | {} | {} | {} | {} |",
+                    if causal { "causal" } else { "non-causal" },
+                    match &run.check {
+                        Ok(()) => "ok".to_string(),
+                        Err(e) => format!("FAIL: {e}"),
+                    },
+                    run.tflops,
+                    fmt_ms(flash),
+                    fmt_ratio(flash),
+                    fmt_ms(cudnn),
+                    fmt_ratio(cudnn),
+                );
+                out.push(json!({
+                    "bn": bn, "len": len, "heads": heads, "causal": causal, "check_ok": run.check.is_ok(), "ms": ms,
+                    "tflops": run.tflops, "flash_ms": flash, "cudnn_ms": cudnn,
+                }));
+            }
         }
     }
     Ok(out)

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 use sparsefill_compiler::codegen::PtxModule;
 use sparsefill_compiler::ir::builder::KernelBuilder;
-use sparsefill_compiler::ir::{BinaryOp, ConstValue, DType, Kernel};
+use sparsefill_compiler::ir::{BinaryOp, ConstValue, DType, Kernel, Param};
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_compiler::CompileError;
@@ -353,5 +353,60 @@ fn real_pipeline_adds_vectors() {
     o.poison().unwrap();
     gpu.launch(&kernel, &[LaunchArg::Tensor(&da), LaunchArg::Tensor(&db), LaunchArg::Tensor(&o)]).unwrap();
     let expected: Vec<f64> = a.data.iter().zip(&b.data).map(|(x, y)| f64::from(*x as f32 + *y as f32)).collect();
+    assert_eq!(o.download().unwrap().data, expected);
+}
+
+/// The tensor parameters that carry the `aligned` contract in the variant a launch of
+/// `kernel` on `args` runs.
+fn aligned_params(gpu: &Gpu, kernel: &LoadedKernel, args: &[LaunchArg]) -> Vec<String> {
+    let variant = gpu.variant_for(kernel, args).unwrap();
+    let ir = &variant.as_deref().unwrap_or(kernel).compiled.ir;
+    let aligned = ir.params.iter().filter(|p| matches!(p, Param::Tensor { aligned: true, .. }));
+    aligned.map(|p| p.name().to_string()).collect()
+}
+
+/// `b` of vector_add read one f32 (4 bytes) past a 16-byte boundary, and what a + b is.
+fn shifted_operands(gpu: &Gpu, n: usize) -> (DeviceTensor, DeviceTensor, DeviceTensor, Vec<f64>) {
+    let (a, b) = (random(DType::F32, &[n], 21), random(DType::F32, &[n], 22));
+    let padded = HostTensor::from_f64(DType::F32, &[n + 1], std::iter::once(0.0).chain(b.data.clone()).collect());
+    let b_padded = DeviceTensor::upload(gpu, &padded).unwrap();
+    let b_shifted = b_padded.as_strided(&[n], &[1], 1);
+    let expected = a.data.iter().zip(&b.data).map(|(x, y)| f64::from(*x as f32 + *y as f32)).collect();
+    (DeviceTensor::upload(gpu, &a).unwrap(), DeviceTensor::upload(gpu, &b).unwrap(), b_shifted, expected)
+}
+
+#[test]
+fn real_pipeline_specializes_on_the_aligned_tensors_only() {
+    let gpu = gpu();
+    let cache = KernelCache::new(CacheConfig::in_memory(gpu.arch()));
+    let kernel = gpu.load(&cache.get(VECTOR_ADD, None, &[]).unwrap(), &cache).unwrap();
+    let n = 1001;
+    let (a, b, b_shifted, expected) = shifted_operands(&gpu, n);
+    let o = DeviceTensor::alloc(&gpu, DType::F32, &[n]).unwrap();
+    for (b, contract) in [(&b, vec!["a", "b", "o"]), (&b_shifted, vec!["a", "o"])] {
+        o.poison().unwrap();
+        let args = [LaunchArg::Tensor(&a), LaunchArg::Tensor(b), LaunchArg::Tensor(&o)];
+        assert_eq!(aligned_params(&gpu, &kernel, &args), contract);
+        gpu.launch(&kernel, &args).unwrap();
+        assert_eq!(o.download().unwrap().data, expected, "contract on {contract:?}");
+    }
+}
+
+#[test]
+fn a_kernel_compiled_aligned_runs_without_the_contract_on_a_misaligned_tensor() {
+    let gpu = gpu();
+    let cache = KernelCache::new(CacheConfig::in_memory(gpu.arch()));
+    let mut ir = cache.get(VECTOR_ADD, None, &[]).unwrap().ir.clone();
+    for name in ["a", "b", "o"] {
+        assert!(ir.set_aligned(name, true));
+    }
+    let kernel = gpu.load(&cache.get_ir(ir).unwrap(), &cache).unwrap();
+    let n = 700;
+    let (a, _, b_shifted, expected) = shifted_operands(&gpu, n);
+    let o = DeviceTensor::alloc(&gpu, DType::F32, &[n]).unwrap();
+    o.poison().unwrap();
+    let args = [LaunchArg::Tensor(&a), LaunchArg::Tensor(&b_shifted), LaunchArg::Tensor(&o)];
+    assert_eq!(aligned_params(&gpu, &kernel, &args), ["a", "o"]);
+    gpu.launch(&kernel, &args).unwrap();
     assert_eq!(o.download().unwrap().data, expected);
 }

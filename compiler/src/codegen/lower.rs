@@ -370,11 +370,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             // The copies past the last iteration are still in flight.
             self.wait_copies(0)?;
         }
-        if self.shared.mark() != shared_mark {
-            // The loop's shared buffers go back to the stack once no thread reads them.
-            self.barrier()?;
-            self.shared.release(shared_mark);
-        }
         let yielded = match body.insts.last().map(|inst| &inst.op) {
             Some(Op::Yield { values }) => values.as_slice(),
             _ => &[],
@@ -386,6 +381,13 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             let regs =
                 if yielded.is_some_and(|y| deferred.contains(y)) { self.complete_products(&regs)? } else { regs };
             self.define(result, regs)?;
+        }
+        if self.shared.mark() != shared_mark {
+            // The loop's shared buffers go back to the stack once no thread reads them:
+            // its copies and (just above) its deferred products, which read its stages,
+            // are complete in this thread, and the barrier makes that so in every thread.
+            self.barrier()?;
+            self.shared.release(shared_mark);
         }
         Ok(())
     }

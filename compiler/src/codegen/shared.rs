@@ -1,16 +1,17 @@
 //! The kernel's shared memory: one dynamic array (`.extern .shared smem[]`), sized at
-//! launch from [`crate::codegen::PtxModule::shared_bytes`], in two regions.
+//! launch from [`crate::codegen::PtxModule::shared_bytes`], used as a stack.
 //!
-//! - **Persistent** buffers come first: each is owned by one use while it lives (the
-//!   multi-stage buffers of operands prefetched with `cp.async` across a loop's
-//!   iterations, tiles staged for `dot`), so it never overlaps anything live. They are
-//!   a stack: what a loop allocates is released after it.
-//! - **Scratch** follows: every op that exchanges data between threads uses it from its
-//!   start, one op after another (each use is fenced by barriers), so its size is the
-//!   largest single use.
+//! - **Persistent** buffers are each owned by one use while they live (the multi-stage
+//!   buffers of operands prefetched with `cp.async` across a loop's iterations, tiles
+//!   staged for `dot`), so they never overlap anything live. What a loop allocates is
+//!   released after it (behind a barrier).
+//! - **Scratch**: an op that exchanges data between threads (a layout conversion, a
+//!   cross-warp reduction, a staged `dot` operand) uses bytes just above the live
+//!   buffers, from a barrier to its end. So an epilogue after a loop reuses the loop's
+//!   prefetch stages: a GEMM's stages and its output conversion never add up.
 //!
-//! Sizes are only known once the whole body is lowered, so uses address two placeholder
-//! globals, and [`SharedMemory::finish`] swaps in offsets into the one array.
+//! The size is only known once the whole body is lowered, so uses address a placeholder
+//! global, and [`SharedMemory::finish`] swaps in the one array.
 //!
 //! Dynamic shared memory lets a kernel use more than the 48 KiB static limit: up to what
 //! the architecture allows one block ([`limit_bytes`]); the runtime opts in above 48 KiB.
@@ -38,41 +39,30 @@ pub fn limit_bytes(arch: Arch) -> u64 {
 
 pub(super) struct SharedMemory<'ctx> {
     limit: u64,
-    /// Every buffer and the scratch region start at a multiple of this: [`ALIGN`], or
-    /// a swizzle pattern's 1024 bytes where operand tiles may be swizzled
+    /// Every buffer and scratch use starts at a multiple of this: [`ALIGN`], or a swizzle
+    /// pattern's 1024 bytes where operand tiles may be swizzled
     /// ([`super::operand_tile::OperandFormat::alignment`]).
     align: u64,
-    scratch: Option<GlobalValue<'ctx>>,
-    scratch_bytes: u64,
-    persistent: Option<GlobalValue<'ctx>>,
-    /// The persistent region is a stack: a loop's buffers are released when it ends,
-    /// so sibling loops reuse the same bytes.
-    persistent_top: u64,
-    persistent_peak: u64,
+    array: Option<GlobalValue<'ctx>>,
+    /// The persistent buffers are a stack: a loop's buffers are released when it ends,
+    /// so sibling loops, and the scratch uses after them, reuse the same bytes.
+    top: u64,
+    /// The most bytes in use at once, by buffers and a scratch use together.
+    peak: u64,
     /// The persistent buffers allocated and not released: where each ends and what it
     /// is, so an error can say what else holds the shared memory (`stages(3) prefetch`).
     live: Vec<(u64, String)>,
-    /// What `live` held when the persistent region reached its peak: the buffers that
-    /// push the scratch region (which starts at the peak) up, even once released.
-    peak_held: Vec<String>,
 }
 
 impl<'ctx> SharedMemory<'ctx> {
     pub fn new(arch: Arch, align: u64) -> Self {
-        SharedMemory {
-            limit: limit_bytes(arch),
-            align: align.max(ALIGN),
-            scratch: None,
-            scratch_bytes: 0,
-            persistent: None,
-            persistent_top: 0,
-            persistent_peak: 0,
-            live: Vec::new(),
-            peak_held: Vec::new(),
-        }
+        SharedMemory { limit: limit_bytes(arch), align: align.max(ALIGN), array: None, top: 0, peak: 0, live: Vec::new() }
     }
 
-    /// The scratch region's start, for an op (named in errors) that uses its first `bytes`.
+    /// Scratch for one op (named in errors) that uses `bytes` and is done with them when
+    /// it ends: it sits just above the persistent buffers live now, over whatever a
+    /// finished loop released. Every user writes only after a barrier (the previous
+    /// user, or a released buffer's last reader, may still be reading).
     pub fn reserve(
         &mut self,
         context: &'ctx Context,
@@ -80,13 +70,13 @@ impl<'ctx> SharedMemory<'ctx> {
         op: &str,
         bytes: u64,
     ) -> Result<PointerValue<'ctx>, CodegenError> {
-        self.check(op, self.persistent_peak + bytes.max(self.scratch_bytes), &self.peak_held)?;
-        self.scratch_bytes = self.scratch_bytes.max(bytes);
-        let global = *self.scratch.get_or_insert_with(|| placeholder(context, module, "smem.scratch"));
-        Ok(global.as_pointer_value())
+        let offset = self.top;
+        self.check(op, offset + bytes)?;
+        self.peak = self.peak.max(offset + bytes);
+        Ok(self.at(context, module, offset))
     }
 
-    /// A buffer of `bytes` of its own for the rest of the kernel, for `op` (named in errors).
+    /// A persistent buffer of `bytes` for `op` (named in errors), live until released.
     pub fn allocate(
         &mut self,
         context: &'ctx Context,
@@ -94,32 +84,33 @@ impl<'ctx> SharedMemory<'ctx> {
         op: &str,
         bytes: u64,
     ) -> Result<PointerValue<'ctx>, CodegenError> {
-        let offset = self.persistent_top;
+        let offset = self.top;
         let end = offset + bytes.div_ceil(self.align) * self.align;
-        let held = if end > self.persistent_peak { self.labels() } else { self.peak_held.clone() };
-        self.check(op, end.max(self.persistent_peak) + self.scratch_bytes, &held)?;
-        self.persistent_top = end;
+        self.check(op, end)?;
+        self.top = end;
+        self.peak = self.peak.max(end);
         self.live.push((end, format!("{op}: {bytes} bytes")));
-        if end > self.persistent_peak {
-            self.persistent_peak = end;
-            self.peak_held = self.labels();
-        }
-        let global = *self.persistent.get_or_insert_with(|| placeholder(context, module, "smem.persistent"));
-        let i8_type = context.i8_type();
-        // SAFETY: the offset stays inside the persistent region `finish` lays out.
-        Ok(unsafe { global.as_pointer_value().const_gep(i8_type, &[context.i32_type().const_int(offset, false)]) })
+        Ok(self.at(context, module, offset))
     }
 
-    /// Where the persistent stack stands, to [`SharedMemory::release`] back to.
+    /// Where the stack is now, for [`SharedMemory::release`].
     pub fn mark(&self) -> u64 {
-        self.persistent_top
+        self.top
     }
 
-    /// Frees the persistent buffers allocated since `mark`. The caller must make sure
-    /// (with a barrier) that no thread still reads them.
+    /// Releases every buffer allocated since `mark`. The caller makes sure that no
+    /// thread reads them any more (a barrier) before anything else may write there.
     pub fn release(&mut self, mark: u64) {
-        self.persistent_top = mark.min(self.persistent_top);
-        self.live.retain(|(end, _)| *end <= self.persistent_top);
+        self.top = mark.min(self.top);
+        self.live.retain(|(end, _)| *end <= self.top);
+    }
+
+    /// `offset` bytes into the array, through a placeholder until [`SharedMemory::finish`].
+    fn at(&mut self, context: &'ctx Context, module: &Module<'ctx>, offset: u64) -> PointerValue<'ctx> {
+        let global = *self.array.get_or_insert_with(|| placeholder(context, module, "smem.stack"));
+        let i8_type = context.i8_type();
+        // SAFETY: a constant offset inside the array, which finish() sizes to the peak.
+        unsafe { global.as_pointer_value().const_gep(i8_type, &[context.i32_type().const_int(offset, false)]) }
     }
 
     fn labels(&self) -> Vec<String> {
@@ -127,36 +118,25 @@ impl<'ctx> SharedMemory<'ctx> {
     }
 
     /// Errors if `total` bytes exceed the limit; `held` names the buffers counted in it.
-    fn check(&self, op: &str, total: u64, held: &[String]) -> Result<(), CodegenError> {
+    fn check(&self, op: &str, total: u64) -> Result<(), CodegenError> {
         if total > self.limit {
-            let held = held.to_vec();
-            return Err(CodegenError::SharedMemory { op: op.to_string(), bytes: total, limit: self.limit, held });
+            return Err(CodegenError::SharedMemory { op: op.to_string(), bytes: total, limit: self.limit, held: self.labels() });
         }
         Ok(())
     }
 
-    /// Replaces the placeholders by offsets into the one dynamic array; returns the
-    /// bytes a launch must provide.
     pub fn finish(self, context: &'ctx Context, module: &Module<'ctx>) -> u32 {
-        if self.scratch.is_none() && self.persistent.is_none() {
+        let Some(placeholder) = self.array else {
             return 0;
-        }
+        };
         let array = module.add_global(context.i8_type().array_type(0), Some(AddressSpace::from(ADDRESS_SPACE)), "smem");
         array.set_linkage(Linkage::External);
         array.set_alignment(self.align as u32);
-        let base = array.as_pointer_value();
-        let i32_type = context.i32_type();
-        for (global, offset) in [(self.persistent, 0), (self.scratch, self.persistent_peak)] {
-            if let Some(global) = global {
-                // SAFETY: the offset is inside the array the launch sizes to the total.
-                let at = unsafe { base.const_gep(context.i8_type(), &[i32_type.const_int(offset, false)]) };
-                global.as_pointer_value().replace_all_uses_with(at);
-                // SAFETY: every use of the placeholder was just redirected.
-                unsafe { global.delete() };
-            }
-        }
-        // `check` kept the total under the limit, which fits u32.
-        (self.persistent_peak + self.scratch_bytes) as u32
+        placeholder.as_pointer_value().replace_all_uses_with(array.as_pointer_value());
+        // SAFETY: every use of the placeholder was just redirected.
+        unsafe { placeholder.delete() };
+        // `check` kept the peak under the limit, which fits u32.
+        self.peak as u32
     }
 }
 

@@ -1,6 +1,7 @@
 //! Code generation tests. CI has no GPU, so these check the emitted PTX text and, where
 //! ptxas is installed, that it assembles for every target without spilling.
 
+mod aligned;
 mod dot;
 mod emit;
 mod errors;

@@ -100,8 +100,8 @@ fn pipelined_gemm_assembles_without_spills() {
 #[test]
 fn pipelined_gemm_has_both_stages_of_both_operands() {
     // a: 2 x 64 x (32 + 8) halves; b: 2 x 32 x (64 + 8) halves; the f32 result is stored
-    // through the 16 KiB scratch region.
-    assert_eq!(emit_ok(&kernel(GEMM), Arch::Sm80).shared_bytes, 10240 + 9216 + 16384);
+    // through 16 KiB of scratch after the loop, over the stages it released.
+    assert_eq!(emit_ok(&kernel(GEMM), Arch::Sm80).shared_bytes, (10240 + 9216).max(16384));
 }
 
 #[test]
@@ -137,9 +137,9 @@ fn n_stages_copy_n_minus_1_iterations_before_the_loop_and_one_in_it() {
 
 #[test]
 fn three_stages_of_both_operands_in_shared_memory() {
-    // Per stage a is 64 x (32 + 8) halves and b 32 x (64 + 8) halves; the 16 KiB scratch
-    // region for the f32 result store comes after them.
-    assert_eq!(emit_ok(&gemm_with_stages(3), Arch::Sm80).shared_bytes, 3 * (5120 + 4608) + 16384);
+    // Per stage a is 64 x (32 + 8) halves and b 32 x (64 + 8) halves; the 16 KiB of
+    // scratch for the f32 result store reuses them once the loop is done.
+    assert_eq!(emit_ok(&gemm_with_stages(3), Arch::Sm80).shared_bytes, 3 * (5120 + 4608));
 }
 
 #[test]
