@@ -48,7 +48,7 @@ impl Layout {
     /// every other stride a multiple of 16 bytes. Dimensions of one element are never
     /// stepped along, so their strides do not matter.
     pub fn check_aligned(&self, address: u64, element_bytes: usize) -> Result<(), Misalignment> {
-        if address % 16 != 0 {
+        if !address.is_multiple_of(16) {
             return Err(Misalignment::Address { address });
         }
         let last = self.shape.len().saturating_sub(1);
