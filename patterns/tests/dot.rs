@@ -138,7 +138,8 @@ fn gemm_interpreter_ignores_stages() {
 /// Shared bytes of one stage of gemm.tile's default tiles: a [128, 32] and b [32, 256],
 /// each row padded by 8 halves.
 const GEMM_STAGE_BYTES: u32 = 128 * (32 + 8) * 2 + 32 * (256 + 8) * 2;
-/// The bf16 [128, 256] result goes to its store layout through the scratch region.
+/// The bf16 [128, 256] result goes to its store layout through scratch, after the loop
+/// and inside the stages it released: the kernel needs the larger of the two.
 const GEMM_SCRATCH_BYTES: u32 = 128 * 256 * 2;
 
 /// `cp.async.wait_group N` lines of `ptx`, whitespace normalized.
@@ -153,7 +154,7 @@ fn copy_waits(ptx: &str) -> Vec<String> {
 fn gemm_three_stages_wait_for_two_groups_and_hold_three_stages_on_sm_80() {
     let module = compile_ir(&gemm_with_stages(3), Arch::Sm80).unwrap_or_else(|e| panic!("STAGES=3: {e}"));
     assert_eq!(copy_waits(&module.ptx), ["cp.async.wait_group 2;", "cp.async.wait_group 0;"]);
-    assert_eq!(module.shared_bytes, 3 * GEMM_STAGE_BYTES + GEMM_SCRATCH_BYTES);
+    assert_eq!(module.shared_bytes, (3 * GEMM_STAGE_BYTES).max(GEMM_SCRATCH_BYTES));
 }
 
 #[test]
@@ -163,24 +164,23 @@ fn gemm_on_sm_90a_copies_a_stage_less_ahead_while_its_products_run() {
     let module = compile_ir(&gemm_with_stages(3), Arch::Sm90a).unwrap_or_else(|e| panic!("STAGES=3: {e}"));
     assert_eq!(copy_waits(&module.ptx), ["cp.async.wait_group 1;", "cp.async.wait_group 0;"]);
     assert!(module.ptx.contains("wgmma.wait_group.sync.aligned 1;"));
-    assert_eq!(module.shared_bytes, 3 * (128 * 32 * 2 + 32 * 256 * 2) + GEMM_SCRATCH_BYTES);
+    assert_eq!(module.shared_bytes, (3 * (128 * 32 * 2 + 32 * 256 * 2)).max(GEMM_SCRATCH_BYTES));
 }
 
 #[test]
 fn gemm_default_is_three_stages() {
     let default = compile_ir(&kernel("gemm"), Arch::Sm80).map(|m| m.shared_bytes).map_err(|e| e.to_string());
-    assert_eq!(default, Ok(3 * GEMM_STAGE_BYTES + GEMM_SCRATCH_BYTES));
+    assert_eq!(default, Ok((3 * GEMM_STAGE_BYTES).max(GEMM_SCRATCH_BYTES)));
 }
 
 #[test]
 fn gemm_with_too_many_stages_for_sm80_names_them() {
-    // 4 stages (108544 bytes) and the scratch after them exceed sm_80's 163 KiB.
-    let err = compile_ir(&gemm_with_stages(4), Arch::Sm80).map(|_| ()).map_err(|e| e.to_string());
+    // 7 stages (189952 bytes) exceed sm_80's 163 KiB; b's ring is the allocation that does.
+    let err = compile_ir(&gemm_with_stages(7), Arch::Sm80).map(|_| ()).map_err(|e| e.to_string());
     let expected = format!(
-        "`convert_layout` needs {} bytes of shared memory (with the buffers before it: \
-         stages(4) prefetch of bf16[128, 32]: 40960 bytes; stages(4) prefetch of bf16[32, 256]: 67584 bytes); \
-         at most 166912 bytes per block are supported",
-        4 * GEMM_STAGE_BYTES + GEMM_SCRATCH_BYTES
+        "`stages(7) prefetch of bf16[32, 256]` needs {} bytes of shared memory (with the buffers before it: \
+         stages(7) prefetch of bf16[128, 32]: 71680 bytes); at most 166912 bytes per block are supported",
+        7 * GEMM_STAGE_BYTES
     );
     assert_eq!(err, Err(expected));
 }
