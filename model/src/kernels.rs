@@ -6,6 +6,7 @@
 //! behind the key/value cache, RoPE) and `decode_attention.tile` (split-KV attention over the cache).
 
 use sparsefill_compiler::ir::{ConstValue, DType};
+use sparsefill_compiler::target::Arch;
 use sparsefill_patterns::Shipped;
 
 pub const ROWS: &str = include_str!("../kernels/rows.tile");
@@ -80,13 +81,15 @@ pub fn attention_head_dim_supported(head_dim: usize) -> bool {
     head_dim.is_power_of_two() && (16..=128).contains(&head_dim)
 }
 
-/// The dense causal pre-fill: attention.tile's shipped tiles (128 query rows, 64 keys; the ones its tests
-/// assemble without spills), bf16.
-pub fn prefill_attention(head_dim: usize) -> KernelSpec {
+/// The dense causal pre-fill on `arch`: attention.tile with 128 query rows and the key tile
+/// [`sparsefill_patterns::attention::block_n`] picks for `arch` (its tests assemble the variants
+/// our aligned views launch without spills), bf16.
+pub fn prefill_attention(head_dim: usize, arch: Arch) -> KernelSpec {
     KernelSpec {
         source: sparsefill_patterns::attention::SOURCE,
         kernel: None,
         consts: vec![
+            int("BN", sparsefill_patterns::attention::block_n(arch)),
             int("D", head_dim),
             ("CAUSAL".to_string(), ConstValue::Bool(true)),
             ("DT".to_string(), ConstValue::DType(DType::BF16)),

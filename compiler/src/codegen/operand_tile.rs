@@ -4,7 +4,9 @@
 //! descriptors).
 //!
 //! - **Padded rows** (sm_80, and sm_90a with mma.sync): row-major, each row [`PAD`] halves longer than the tile,
-//!   so the eight row addresses of one `ldmatrix` matrix fall in eight bank groups.
+//!   so the eight row addresses of one `ldmatrix` matrix fall in eight bank groups. Tiles of
+//!   whole 64-element rows use the 128-byte swizzle below instead, which spreads the same
+//!   eight rows over eight bank groups without the padding ([`OperandTile::new`]).
 //! - **Core matrices** (sm_90a with [`MmaLowering::Wgmma`]): the tile cut into 8x8 core matrices, each 8 rows of 16
 //!   bytes in 128 contiguous bytes, the core matrices of an 8-row group side by side:
 //!
@@ -20,8 +22,8 @@
 //!   [`Layout::core_matrix_copy`](super::layout::Layout::core_matrix_copy), so a 16-byte
 //!   store phase writes one whole core matrix without bank conflicts.
 //!
-//! - **128-byte swizzle** (sm_90a with [`MmaLowering::Wgmma`], for tiles whose rows
-//!   are a multiple of 64 elements — [`OperandTile::new`] picks it over core matrices):
+//! - **128-byte swizzle** (for tiles whose rows are a multiple of 64 elements, on every
+//!   target — [`OperandTile::new`] picks it over core matrices and padded rows):
 //!   the tile cut into columns of 64 elements (128 bytes), each column's rows stored one
 //!   after another, and in each row the 16-byte chunk index XORed with the row mod 8:
 //!
@@ -84,10 +86,8 @@ impl OperandFormat {
 
     /// Where shared buffers of tiles in this target format must start.
     pub fn alignment(self) -> u64 {
-        match self {
-            OperandFormat::PaddedRows => super::shared::ALIGN,
-            OperandFormat::CoreMatrices | OperandFormat::Swizzled128 => u64::from(SWIZZLE_BYTES),
-        }
+        // Either format holds its 64-element-wide tiles swizzled (`OperandTile::new`).
+        u64::from(SWIZZLE_BYTES)
     }
 }
 
@@ -100,14 +100,16 @@ pub(super) struct OperandTile {
 }
 
 impl OperandTile {
-    /// A `[rows, cols]` tile in the target's `format`: core matrices become the 128-byte
-    /// swizzle where rows are whole swizzle rows (a multiple of 64 elements) and the tile
-    /// has whole patterns (rows a multiple of 8). Every writer and reader of a tile builds
+    /// A `[rows, cols]` tile in the target's `format`: core matrices and padded rows
+    /// become the 128-byte swizzle where rows are whole swizzle rows (a multiple of 64
+    /// elements) and the tile has whole patterns (rows a multiple of 8). Every writer and reader of a tile builds
     /// it here, so they agree.
     pub fn new(rows: u32, cols: u32, format: OperandFormat) -> OperandTile {
         let swizzles = cols.is_multiple_of(SWIZZLE_ELEMENTS) && rows.is_multiple_of(8);
         match format {
-            OperandFormat::CoreMatrices if swizzles => OperandTile::exact(rows, cols, OperandFormat::Swizzled128),
+            OperandFormat::CoreMatrices | OperandFormat::PaddedRows if swizzles => {
+                OperandTile::exact(rows, cols, OperandFormat::Swizzled128)
+            }
             _ => OperandTile::exact(rows, cols, format),
         }
     }
@@ -245,8 +247,15 @@ mod tests {
 
     #[test]
     fn padded_rows_are_cols_plus_padding_halves_long() {
-        // 32 rows of (64 + 8) halves.
-        assert_eq!(OperandTile::new(32, 64, OperandFormat::PaddedRows).bytes(), 4608);
+        // 32 rows of (32 + 8) halves.
+        assert_eq!(OperandTile::new(32, 32, OperandFormat::PaddedRows).bytes(), 2560);
+    }
+
+    #[test]
+    fn padded_format_swizzles_tiles_of_whole_64_element_rows() {
+        // mma.sync reads them with ldmatrix from the same 128-byte swizzle wgmma reads.
+        let tile = OperandTile::new(32, 64, OperandFormat::PaddedRows);
+        assert_eq!((tile.format, tile.bytes()), (OperandFormat::Swizzled128, 4096));
     }
 
     #[test]

@@ -98,7 +98,7 @@ fn dense(
         LaunchArg::F32(call.scale),
         LaunchArg::I32(tokens),
     ];
-    b.launch(&kernels::prefill_attention(d), &args)
+    b.launch(&kernels::prefill_attention(d, b.gpu.arch()), &args)
 }
 
 /// Keys per split-KV program: enough chunks that the partial pass runs about two programs per SM, none
