@@ -82,14 +82,14 @@ pub fn attention_head_dim_supported(head_dim: usize) -> bool {
 }
 
 /// The dense causal pre-fill on `arch`: attention.tile with 128 query rows and the key tile
-/// [`sparsefill_patterns::attention::block_n`] picks for `arch` (its tests assemble the variants
-/// our aligned views launch without spills), bf16.
-pub fn prefill_attention(head_dim: usize, arch: Arch) -> KernelSpec {
+/// [`sparsefill_patterns::attention::block_n`] picks for `arch` and whether q, k, v and o are
+/// `aligned` (the tests assemble every variant that can launch without spills), bf16.
+pub fn prefill_attention(head_dim: usize, arch: Arch, aligned: bool) -> KernelSpec {
     KernelSpec {
         source: sparsefill_patterns::attention::SOURCE,
         kernel: None,
         consts: vec![
-            int("BN", sparsefill_patterns::attention::block_n(arch)),
+            int("BN", sparsefill_patterns::attention::block_n(arch, aligned)),
             int("D", head_dim),
             ("CAUSAL".to_string(), ConstValue::Bool(true)),
             ("DT".to_string(), ConstValue::DType(DType::BF16)),

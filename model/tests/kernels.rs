@@ -298,25 +298,25 @@ fn every_model_kernel_assembles_without_spills() {
     }
 }
 
-/// The dense pre-fill, per target, in the variants the backend's launches run: q, k, v,
-/// cu_seqlens and o are aligned views, and lse is aligned when the length is a multiple of 4.
+/// The dense pre-fill, per target, in every variant the backend's launches can run: with
+/// q, k, v and o aligned (cu_seqlens too; lse when the length is a multiple of 4), and
+/// with none of them aligned (the tiles it then picks).
 #[test]
 fn prefill_attention_assembles_without_spills_in_the_variants_it_launches() {
     if !ptxas::available_for_tests("prefill_attention") {
         return;
     }
-    for arch in Arch::ALL {
-        let spec = kernels::prefill_attention(128, arch);
+    let variants = [(true, false), (true, true), (false, false)];
+    for (arch, (aligned, lse_aligned)) in Arch::ALL.into_iter().flat_map(|a| variants.map(|v| (a, v))) {
+        let spec = kernels::prefill_attention(128, arch, aligned);
         let mut ir = lower_source(spec.source, spec.kernel, &spec.consts).unwrap_or_else(|e| panic!("{arch}: {e}"));
         for name in sparsefill_patterns::attention::ALIGNED_ON_CONTIGUOUS {
-            assert!(ir.set_aligned(name, true), "no tensor `{name}`");
+            assert!(ir.set_aligned(name, aligned), "no tensor `{name}`");
         }
-        for lse_aligned in [false, true] {
-            ir.set_aligned("lse", lse_aligned);
-            let module = compile_ir(&ir, arch).unwrap_or_else(|e| panic!("{arch}: {e}"));
-            let report = ptxas::assemble(&module.ptx, arch).unwrap_or_else(|e| panic!("{arch}: {e}"));
-            let spills = (report.spill_stores, report.spill_loads, report.stack_bytes);
-            assert_eq!(spills, (0, 0, 0), "{arch} lse aligned {lse_aligned}:\n{}", report.raw);
-        }
+        ir.set_aligned("lse", lse_aligned);
+        let module = compile_ir(&ir, arch).unwrap_or_else(|e| panic!("{arch}: {e}"));
+        let report = ptxas::assemble(&module.ptx, arch).unwrap_or_else(|e| panic!("{arch}: {e}"));
+        let spills = (report.spill_stores, report.spill_loads, report.stack_bytes);
+        assert_eq!(spills, (0, 0, 0), "{arch} aligned {aligned} lse aligned {lse_aligned}:\n{}", report.raw);
     }
 }

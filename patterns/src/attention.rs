@@ -28,18 +28,17 @@ pub const MAX_SEQLEN: usize = 7;
 /// The element types attention.tile's `DT` (q, k, v and o) may take: `dot`'s operand types.
 pub const DTYPES: [DType; 2] = [DType::BF16, DType::F16];
 
-/// The key tile (`BN`) that launches of attention.tile use on `arch`, with the default
-/// 128 query rows (docs/perf/2026-11-28-h200-aligned.md, H200): 128 on sm_90a (1.09-1.26x
-/// SDPA flash at 8K-128K, against 0.98-1.14x at 64), 64 on sm_80, where 128 spills.
-///
-/// At 128 the kernel is spill-free in the variants that launches on aligned q, k, v and
-/// o run (`aligned` contract; every contiguous allocation with a head dim that is a
-/// multiple of 8 is aligned, whatever the length does to `lse`). Only strided or offset
-/// views that break the contract run the unaligned variant, which spills 24 bytes there.
-pub fn block_n(arch: Arch) -> usize {
-    match arch {
-        Arch::Sm90a => 128,
-        Arch::Sm80 => 64,
+/// The key tile (`BN`) for a launch of attention.tile on `arch`, with the default 128
+/// query rows, when q, k, v and o all meet the `aligned` contract or not
+/// (docs/perf/2026-11-28-h200-aligned.md, H200): 128 on sm_90a with aligned inputs
+/// (1.09-1.26x SDPA flash at 8K-128K, against 0.96-1.16x at 64), else 64. The unaligned
+/// variant spills at 128 on sm_90a, and 128 spills on sm_80, so no launch that follows
+/// this runs a spilling specialization. Every contiguous allocation with a head dim that
+/// is a multiple of 8 is aligned, whatever the length does to `lse`.
+pub fn block_n(arch: Arch, aligned: bool) -> usize {
+    match (arch, aligned) {
+        (Arch::Sm90a, true) => 128,
+        _ => 64,
     }
 }
 
@@ -392,6 +391,12 @@ pub fn check_outputs(got: &RowOutputs, expected: &RowOutputs) -> Result<(), Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_tile_is_128_only_on_aligned_sm_90a_inputs() {
+        let tiles = [(Arch::Sm90a, true), (Arch::Sm90a, false), (Arch::Sm80, true)].map(|(a, al)| block_n(a, al));
+        assert_eq!(tiles, [128, 64, 64]);
+    }
     use rand::SeedableRng;
 
     fn shape(seqlens: &[usize], heads: usize, kv_heads: usize, head_dim: usize) -> AttentionShape {

@@ -137,7 +137,7 @@ fn variant_ptx(d: usize, causal: bool, dtype: DType, arch: Arch, aligned: Option
         ("DT".to_string(), ConstValue::DType(dtype)),
     ];
     if aligned.is_some() {
-        consts.push(("BN".to_string(), ConstValue::Int(attention::block_n(arch) as i64)));
+        consts.push(("BN".to_string(), ConstValue::Int(attention::block_n(arch, true) as i64)));
     }
     let mut ir = lower_source(attention::SOURCE, None, &consts).unwrap_or_else(|e| panic!("D {d} {dtype}: {e}"));
     if let Some(lse_aligned) = aligned {

@@ -121,7 +121,11 @@ impl Gpu {
     /// on exactly the tensor arguments that meet it, or `None` when that is `kernel`
     /// itself (or specializing is off). Arguments that are not what the kernel takes are
     /// left for the launch's validation to report.
-    pub fn variant_for(&self, kernel: &LoadedKernel, args: &[LaunchArg]) -> Result<Option<Arc<LoadedKernel>>, RuntimeError> {
+    pub fn variant_for(
+        &self,
+        kernel: &LoadedKernel,
+        args: &[LaunchArg],
+    ) -> Result<Option<Arc<LoadedKernel>>, RuntimeError> {
         let ir = &kernel.compiled.ir;
         if !*SPECIALIZE || args.len() != ir.params.len() {
             return Ok(None);
@@ -133,7 +137,7 @@ impl Gpu {
                 key.push('-');
                 continue;
             };
-            let meets = t.layout().check_aligned(t.address(), t.dtype().size_bytes()).is_ok();
+            let meets = t.is_aligned();
             differs |= meets != *aligned;
             key.push(if meets { 'a' } else { '-' });
         }

@@ -211,7 +211,10 @@ mod tests {
 
     #[test]
     fn a_strided_last_dimension_breaks_the_contract() {
-        assert_eq!(aligned(&view(0, &[4, 8], &[16, 2]), 0x1000, 2), "its last dimension has stride 2, not 1 (it is not contiguous)");
+        assert_eq!(
+            aligned(&view(0, &[4, 8], &[16, 2]), 0x1000, 2),
+            "its last dimension has stride 2, not 1 (it is not contiguous)"
+        );
     }
 
     #[test]

@@ -129,6 +129,12 @@ impl DeviceTensor {
         &self.layout.strides
     }
 
+    /// Whether this tensor meets the `aligned` contract that launches specialize on
+    /// ([`Layout::check_aligned`]): hosts pick tiles by it, as the launch picks variants.
+    pub fn is_aligned(&self) -> bool {
+        self.layout.check_aligned(self.address(), self.dtype.size_bytes()).is_ok()
+    }
+
     pub fn layout(&self) -> &Layout {
         &self.layout
     }

@@ -31,7 +31,11 @@ pub fn run(
         if !kernel_ir.set_aligned(name, true) {
             let tensors = kernel_ir.params.iter().filter(|p| matches!(p, ir::Param::Tensor { .. }));
             let names: Vec<&str> = tensors.map(ir::Param::name).collect();
-            return Err(CliError::Aligned { given: name.clone(), kernel: kernel_ir.name.clone(), tensors: names.join(", ") });
+            return Err(CliError::Aligned {
+                given: name.clone(),
+                kernel: kernel_ir.name.clone(),
+                tensors: names.join(", "),
+            });
         }
     }
     ir::verify::verify(&kernel_ir).map_err(CompileError::from)?;

@@ -229,7 +229,10 @@ fn declare_params(k: &ast::Kernel, b: &mut KernelBuilder, globals: &mut Globals,
                 let dtype = param_dtype(dtype, globals, errors);
                 let const_dims = dims.iter().map(|d| const_dim(d, &p.name, globals, errors)).collect();
                 let dim_names = dims.iter().map(|d| d.name.clone()).collect();
-                (Param::Tensor { name: name.clone(), dtype, dims: dim_names, const_dims, aligned: false }, Global::Tensor)
+                (
+                    Param::Tensor { name: name.clone(), dtype, dims: dim_names, const_dims, aligned: false },
+                    Global::Tensor,
+                )
             }
         };
         let id = b.add_param(param);

@@ -25,7 +25,12 @@ pub(super) type Regs<'ctx> = Vec<BasicValueEnum<'ctx>>;
 /// A kernel parameter as the entry function receives it (see [`crate::abi`]).
 pub(super) enum ParamValue<'ctx> {
     /// `aligned`: the parameter's [`crate::ir::Param::Tensor`] contract holds.
-    Tensor { base: PointerValue<'ctx>, sizes: Vec<IntValue<'ctx>>, strides: Vec<IntValue<'ctx>>, aligned: bool },
+    Tensor {
+        base: PointerValue<'ctx>,
+        sizes: Vec<IntValue<'ctx>>,
+        strides: Vec<IntValue<'ctx>>,
+        aligned: bool,
+    },
     Scalar(BasicValueEnum<'ctx>),
 }
 

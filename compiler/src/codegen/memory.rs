@@ -374,7 +374,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     /// the contract aligns every term of an address but the run dimension's start, so one
     /// test of that start covers every chunk, and none is needed where the start is a
     /// known multiple of `align` bytes. `None` without the contract.
-    pub(super) fn aligned_start(&self, access: &Access<'ctx>, align: u32) -> Result<Option<IntValue<'ctx>>, CodegenError> {
+    pub(super) fn aligned_start(
+        &self,
+        access: &Access<'ctx>,
+        align: u32,
+    ) -> Result<Option<IntValue<'ctx>>, CodegenError> {
         // Chunks along another dimension than the last are not contiguous, contract or not.
         let runs_along_last = access.run_dim.is_some_and(|d| d + 1 == access.dims.len());
         let (true, true, Some((start, _))) = (access.aligned, runs_along_last, access.run_start) else {

@@ -56,7 +56,14 @@ pub(super) struct SharedMemory<'ctx> {
 
 impl<'ctx> SharedMemory<'ctx> {
     pub fn new(arch: Arch, align: u64) -> Self {
-        SharedMemory { limit: limit_bytes(arch), align: align.max(ALIGN), array: None, top: 0, peak: 0, live: Vec::new() }
+        SharedMemory {
+            limit: limit_bytes(arch),
+            align: align.max(ALIGN),
+            array: None,
+            top: 0,
+            peak: 0,
+            live: Vec::new(),
+        }
     }
 
     /// Scratch for one op (named in errors) that uses `bytes` and is done with them when
@@ -120,7 +127,12 @@ impl<'ctx> SharedMemory<'ctx> {
     /// Errors if `total` bytes exceed the limit; `held` names the buffers counted in it.
     fn check(&self, op: &str, total: u64) -> Result<(), CodegenError> {
         if total > self.limit {
-            return Err(CodegenError::SharedMemory { op: op.to_string(), bytes: total, limit: self.limit, held: self.labels() });
+            return Err(CodegenError::SharedMemory {
+                op: op.to_string(),
+                bytes: total,
+                limit: self.limit,
+                held: self.labels(),
+            });
         }
         Ok(())
     }

@@ -778,7 +778,13 @@ mod tests {
     #[test]
     fn const_dims_must_match_dims() {
         let mut k = built();
-        k.params[0] = Param::Tensor { name: "x".into(), dtype: DType::F32, dims: vec!["N".into()], const_dims: vec![], aligned: false };
+        k.params[0] = Param::Tensor {
+            name: "x".into(),
+            dtype: DType::F32,
+            dims: vec!["N".into()],
+            const_dims: vec![],
+            aligned: false,
+        };
         check_kernel(&k, expect!["tensor param `x` has 1 dimension name(s) but 0 const_dims entries; there must be one entry per dimension"]);
     }
 

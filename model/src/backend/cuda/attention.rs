@@ -98,7 +98,8 @@ fn dense(
         LaunchArg::F32(call.scale),
         LaunchArg::I32(tokens),
     ];
-    b.launch(&kernels::prefill_attention(d, b.gpu.arch()), &args)
+    let aligned = [&qv, &k, &v, &o].iter().all(|t| t.is_aligned());
+    b.launch(&kernels::prefill_attention(d, b.gpu.arch(), aligned), &args)
 }
 
 /// Keys per split-KV program: enough chunks that the partial pass runs about two programs per SM, none
