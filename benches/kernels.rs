@@ -3,22 +3,23 @@
 //! (scripts/gpu-run.sh runs that first and passes its JSON here).
 //!
 //!   bench-kernels --torch torch.json [--json bench.json]
+//!   bench-kernels --sweep              # tile sizes and stages, no baselines
+//!   bench-kernels --criterion DIR      # criterion statistics per kernel, reports in DIR
 //!
 //! Each kernel is first checked against its f64 reference at the benchmark shape
 //! (fresh random inputs, output poisoned), then timed with CUDA events (median).
 
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use sparsefill_compiler::ir::DType;
-use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_patterns::gpu::{run_case, time_kernel};
 use sparsefill_patterns::{compare, Shipped};
-use sparsefill_runtime::{median, CacheConfig, DeviceTensor, Gpu, KernelCache, LaunchArg};
+use sparsefill_runtime::{median, CacheConfig, Gpu, KernelCache, RuntimeError};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::arg;
+use common::{arg, CheckedAttention, CheckedGemm};
 
 fn main() -> ExitCode {
     common::exit_code(run())
@@ -29,6 +30,11 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         let gpu = Gpu::new(0)?;
         let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
         return sweep(&gpu, &cache, &mut rand::rngs::StdRng::from_os_rng());
+    }
+    if let Some(dir) = arg("--criterion") {
+        let gpu = Gpu::new(0)?;
+        let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
+        return criterion_benches(&gpu, &cache, &dir);
     }
     let torch: Value = match arg("--torch") {
         Some(path) => serde_json::from_str(
@@ -160,31 +166,10 @@ fn time_gemm(
     consts: &[(String, sparsefill_compiler::ir::ConstValue)],
     rng: &mut impl Rng,
 ) -> Result<GemmRun, Box<dyn std::error::Error>> {
-    let n = GEMM_N;
-    let compiled = cache.get(sparsefill_patterns::gemm::SOURCE, Some("gemm"), consts)?;
-    let loaded = gpu.load(&compiled, cache)?;
-    let mut random =
-        || HostTensor::from_f64(DType::BF16, &[n, n], (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect());
-    let (a, b) = (random(), random());
-    let (da, db) = (DeviceTensor::upload(gpu, &a)?, DeviceTensor::upload(gpu, &b)?);
-    let dc = DeviceTensor::alloc(gpu, DType::BF16, &[n, n])?;
-    dc.poison()?;
-    let args = [LaunchArg::Tensor(&da), LaunchArg::Tensor(&db), LaunchArg::Tensor(&dc)];
-    gpu.launch(&loaded, &args)?;
-    gpu.synchronize()?;
-    let c = dc.download()?;
-    let mut worst = 0.0f64;
-    for _ in 0..256 {
-        let (i, j) = (rng.random_range(0..n), rng.random_range(0..n));
-        let exact: f64 = (0..n).map(|k| a.data[i * n + k] * b.data[k * n + j]).sum();
-        let got = c.data[i * n + j];
-        // bf16 output: half an ulp of bf16 relative to the value, plus f32 accumulation.
-        let err = if got.is_finite() { (got - exact).abs() / exact.abs().max(1.0) } else { f64::INFINITY };
-        worst = worst.max(err);
-    }
-    let samples = gpu.time_ms(2, 10, || gpu.launch(&loaded, &args))?;
+    let gemm = CheckedGemm::new(gpu, cache, GEMM_N, consts, rng)?;
+    let samples = gpu.time_ms(2, 10, || gemm.launch(gpu))?;
     let ms = median(&samples).unwrap_or(f32::NAN) as f64;
-    Ok(GemmRun { ms, worst_rel: worst, check_ok: worst <= 1e-2 })
+    Ok(GemmRun { ms, worst_rel: gemm.worst_rel, check_ok: gemm.check_ok() })
 }
 
 /// `--sweep`: tile sizes and pipeline stages of the GEMM and attention kernels on this run's lowering
@@ -319,41 +304,64 @@ fn time_attention(
     consts: &[(String, sparsefill_compiler::ir::ConstValue)],
     rng: &mut impl Rng,
 ) -> Result<AttentionRun, Box<dyn std::error::Error>> {
-    use sparsefill_patterns::attention::{self, AttentionShape};
-    use sparsefill_patterns::gpu::{launch, upload, DeviceArg};
-    let shape = AttentionShape { seqlens: vec![len], heads, kv_heads: heads, head_dim: 128, causal };
-    let mut case = attention::case(&shape, 64, rng)?;
-    for (name, value) in consts {
-        match case.consts.iter_mut().find(|(n, _)| n == name) {
-            Some((_, v)) => *v = value.clone(),
-            None => case.consts.push((name.clone(), value.clone())),
-        }
-    }
-    attention::check_args(&case.args)?;
-    let compiled = cache.get(attention::SOURCE, None, &case.consts)?;
-    let loaded = gpu.load(&compiled, cache)?;
-    let device = upload(gpu, &case.args)?;
-    for index in [attention::O, attention::LSE] {
-        if let DeviceArg::Tensor(t) = &device[index] {
-            t.poison()?;
-        }
-    }
-    launch(gpu, &loaded, &device)?;
-    gpu.synchronize()?;
-    let download = |index: usize| -> Result<HostTensor, Box<dyn std::error::Error>> {
-        match &device[index] {
-            DeviceArg::Tensor(t) => Ok(t.download()?),
-            _ => Err(format!("attention argument {index} is not a tensor").into()),
-        }
-    };
-    let (o, lse) = (download(attention::O)?, download(attention::LSE)?);
-    let mut rows = vec![0, len - 1];
-    rows.extend((0..2).map(|_| rng.random_range(0..len)));
-    let got = attention::gather(&shape, &o, &lse, &rows)?;
-    let check = attention::check_outputs(&got, &case.reference(&rows)?).map_err(|e| e.to_string());
-    let samples = gpu.time_ms(1, 5, || launch(gpu, &loaded, &device))?;
+    let attention = CheckedAttention::new(gpu, cache, (len, heads, causal), consts, rng)?;
+    let samples = gpu.time_ms(1, 5, || attention.launch(gpu))?;
     let ms = median(&samples).unwrap_or(f32::NAN) as f64;
-    // 2 dots of 2·S·S·D flops per head; causal computes half of them.
-    let flops = 4.0 * (len as f64).powi(2) * 128.0 * heads as f64 / if causal { 2.0 } else { 1.0 };
-    Ok(AttentionRun { check, ms, tflops: flops / (ms * 1e9) })
+    Ok(AttentionRun { check: attention.check.clone(), ms, tflops: attention.flops / (ms * 1e9) })
+}
+
+/// The device time of `iters` runs of `work`, as criterion's `iter_custom` wants it. A
+/// timing closure cannot return an error, so a failure here stops the run with it.
+fn device_time(gpu: &Gpu, iters: u64, work: impl FnMut() -> Result<(), RuntimeError>) -> Duration {
+    let samples = gpu.time_ms(0, iters as usize, work).unwrap_or_else(|e| panic!("timing on the GPU: {e}"));
+    Duration::from_secs_f64(samples.iter().map(|&ms| f64::from(ms)).sum::<f64>() / 1e3)
+}
+
+/// `--criterion DIR`: criterion's statistics of each shipped kernel's device time per
+/// launch (CUDA events through `iter_custom`), each kernel first launched once into a
+/// poisoned output and checked against its f64 reference; reports go to DIR. The card
+/// and arch name the group: numbers from two cards never compare.
+fn criterion_benches(gpu: &Gpu, cache: &KernelCache, dir: &str) -> Result<bool, Box<dyn std::error::Error>> {
+    use criterion::Criterion;
+    use sparsefill_compiler::ir::ConstValue;
+    use sparsefill_patterns::gpu::{launch, load, upload};
+    let mut c = Criterion::default().output_directory(std::path::Path::new(dir)).sample_size(20);
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    let mut group = c.benchmark_group(format!("{} ({})", gpu.info().name, gpu.arch()));
+
+    for kernel in Shipped::ALL {
+        let case = kernel.case(&kernel.bench_shape(), None, &mut rng);
+        let accuracy = compare(&run_case(gpu, cache, kernel, &case)?, &kernel.reference(&case));
+        if !accuracy.passes(kernel.tolerance()) {
+            return Err(format!("{} fails its check: {accuracy}", kernel.name()).into());
+        }
+        let (loaded, args) = (load(gpu, cache, kernel, &case)?, upload(gpu, &case.args)?);
+        group.bench_function(format!("{} {:?}", kernel.name(), kernel.bench_shape()), |b| {
+            b.iter_custom(|iters| device_time(gpu, iters, || launch(gpu, &loaded, &args)))
+        });
+    }
+
+    let n = 4096;
+    let gemm = CheckedGemm::new(gpu, cache, n, &[], &mut rng)?;
+    if !gemm.check_ok() {
+        return Err(format!("gemm {n}³ fails its check: worst relative error {:.1e}", gemm.worst_rel).into());
+    }
+    group.bench_function(format!("gemm bf16 {n}³"), |b| {
+        b.iter_custom(|iters| device_time(gpu, iters, || gemm.launch(gpu)))
+    });
+
+    // The tiles the model's pre-fill uses on this target (the inputs are contiguous).
+    let bn = sparsefill_patterns::attention::block_n(gpu.arch(), true) as i64;
+    let consts = [("BM".to_string(), ConstValue::Int(128)), ("BN".to_string(), ConstValue::Int(bn))];
+    let (len, heads) = (8192, 32);
+    let dense = CheckedAttention::new(gpu, cache, (len, heads, true), &consts, &mut rng)?;
+    if let Err(e) = &dense.check {
+        return Err(format!("attention fails its check: {e}").into());
+    }
+    group.bench_function(format!("attention bf16 causal S={len} H={heads} D=128 BN={bn}"), |b| {
+        b.iter_custom(|iters| device_time(gpu, iters, || dense.launch(gpu)))
+    });
+    group.finish();
+    c.final_summary();
+    Ok(true)
 }

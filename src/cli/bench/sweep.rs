@@ -13,6 +13,7 @@ use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use sparsefill_compiler::interp::ArgValue;
 use sparsefill_compiler::ir::{ConstValue, DType};
+use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_patterns::attention::{self, AttentionCase, AttentionShape};
 use sparsefill_patterns::config::PatternKind;
@@ -198,6 +199,7 @@ fn build(
     inputs: &AttentionInputs,
     case: &AttentionCase,
     shape: &AttentionShape,
+    arch: Arch,
 ) -> Result<(Spec, [usize; 2], IndexSlots), BenchError> {
     let mut spec = Spec::default();
     let d = shape.head_dim;
@@ -213,10 +215,13 @@ fn build(
     Ok(match kind {
         PatternKind::Dense => {
             let args = spec.args(case.args.clone());
-            // The dense kernel's fastest tile at D = 128 (docs/perf): 128 query rows.
+            // The dense kernel's fastest tiles at D = 128 (docs/perf): 128 query rows, and the
+            // key tile the model's pre-fill uses on this target (the inputs are contiguous
+            // uploads, so they meet the aligned contract).
             let mut consts = case.consts.clone();
-            consts.retain(|(name, _)| name != "BM");
+            consts.retain(|(name, _)| name != "BM" && name != "BN");
             consts.push(("BM".into(), ConstValue::Int(128)));
+            consts.push(("BN".into(), ConstValue::Int(attention::block_n(arch, true) as i64)));
             let out = outputs(&args)?;
             spec.launches.push(launch(Stage::Attention, attention::SOURCE, "attention", consts, args));
             (spec, out, IndexSlots::None)
@@ -345,7 +350,7 @@ fn measure(
     cover_path: &Path,
 ) -> Result<Timing, BenchError> {
     let (inputs, case, shape) = (&length.inputs, &length.case, &length.case.shape);
-    let (spec, [o, lse], slots) = build(kind, inputs, case, shape)?;
+    let (spec, [o, lse], slots) = build(kind, inputs, case, shape, gpu.arch())?;
     let pipe = Pipeline::new(gpu, cache, spec)?;
     let attention = pipe.stage(Stage::Attention);
     // One checked run: the estimation, its index validated (a bad one would make the
