@@ -62,6 +62,20 @@ fn unknown_mma_lowering_lists_supported() {
 }
 
 #[test]
+fn aligned_flag_prints_the_variant_with_the_contract() {
+    let args = ["compile", "patterns/kernels/gemm.tile", "--kernel", "gemm", "--aligned", "a", "--emit", "ir"];
+    check_ok(&args, "param %a: tensor<bf16>[M, K] aligned\n  param %b: tensor<bf16>[K, N]\n");
+}
+
+#[test]
+fn aligned_flag_on_an_unknown_tensor_lists_the_tensors() {
+    check_err(
+        &["compile", "patterns/kernels/gemm.tile", "--kernel", "gemm", "--aligned", "scale"],
+        "--aligned `scale`: kernel `gemm` has no tensor parameter of that name (its tensors: a, b, c)",
+    );
+}
+
+#[test]
 fn printed_ir_parses_back() {
     let o = sparsefill(["compile", "patterns/kernels/rmsnorm.tile", "--emit", "ir"]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -278,6 +278,18 @@ mod tests {
     }
 
     #[test]
+    fn a_misaligned_argument_is_named_with_the_broken_rule_and_the_fix() {
+        let why = crate::layout::Misalignment::LastStride { stride: 2 };
+        let e = RuntimeError::Misaligned { kernel: "gemm".into(), param: "b".into(), why };
+        assert_eq!(
+            e.to_string(),
+            "argument `b` of `gemm` breaks the `aligned` contract the kernel was compiled with: its last dimension \
+             has stride 2, not 1 (it is not contiguous); pass a 16-byte-aligned tensor with a contiguous last \
+             dimension and other strides in multiples of 16 bytes, or launch a kernel compiled without the contract"
+        );
+    }
+
+    #[test]
     fn grid_within_limits_passes() {
         assert!(check_grid("k", [i32::MAX as u32, 65535, 65535]).is_ok());
     }
