@@ -31,7 +31,8 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
         return sweep(&gpu, &cache, &mut rand::rngs::StdRng::from_os_rng());
     }
-    if let Some(dir) = arg("--criterion") {
+    if std::env::args().any(|a| a == "--criterion") {
+        let dir = arg("--criterion").ok_or("--criterion needs the directory for its reports: --criterion DIR")?;
         let gpu = Gpu::new(0)?;
         let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
         return criterion_benches(&gpu, &cache, &dir);

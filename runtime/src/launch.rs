@@ -59,6 +59,9 @@ impl Gpu {
         }
         let variant = self.variant_for(kernel, args)?;
         let kernel = variant.as_deref().unwrap_or(kernel);
+        // variant_for matched the contract to these arguments; only a launch it did not
+        // match (specializing off) checks each claimed tensor here.
+        let contract_matched = *SPECIALIZE && args.len() == kernel.compiled.ir.params.len();
         let ir = &kernel.compiled.ir;
         let grid_args: Vec<GridArg> = args.iter().map(LaunchArg::grid_arg).collect();
         // eval_grid validates the arguments first; keep its argument errors unwrapped.
@@ -71,7 +74,7 @@ impl Gpu {
             abi_args.push(match arg {
                 LaunchArg::Tensor(t) => {
                     t.check_usable(&self.ctx, &format!("argument `{}` of `{}`", param.name(), ir.name))?;
-                    if let Param::Tensor { aligned: true, .. } = param {
+                    if let (false, Param::Tensor { aligned: true, .. }) = (contract_matched, param) {
                         t.layout().check_aligned(t.address(), t.dtype().size_bytes()).map_err(|why| {
                             RuntimeError::Misaligned { kernel: ir.name.clone(), param: param.name().to_string(), why }
                         })?;

@@ -158,8 +158,9 @@ pub enum Param {
     /// address is 16-byte aligned, its last dimension's stride is 1 and every other
     /// stride is a multiple of 16 bytes. Code generation then moves whole 16-byte chunks
     /// without run-time alignment tests or an element-by-element fallback for them. The
-    /// runtime sets it at launch on the arguments that satisfy it ([`TensorLayout`]), and
-    /// refuses to launch a kernel that claims it for an argument that does not.
+    /// runtime launches each kernel as its variant with the contract on exactly the
+    /// arguments that satisfy it, and with specializing turned off refuses one that claims
+    /// it for an argument that does not.
     Tensor { name: String, dtype: DType, dims: Vec<String>, const_dims: Vec<Option<u32>>, aligned: bool },
     /// A scalar passed by value (`Bool` is passed as a 32-bit 0/1).
     Scalar { name: String, dtype: DType },

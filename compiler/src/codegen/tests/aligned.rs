@@ -3,31 +3,20 @@
 //! and that it changes nothing where it cannot prove alignment.
 
 use super::emit_ok_with;
+use super::pipeline::GEMM;
 use crate::codegen::{CodegenOptions, MmaLowering};
 use crate::ir::Kernel;
 use crate::lower_source;
 use crate::target::Arch;
 
-/// A GEMM whose k loop prefetches both operands: `a[m0 .. , k0 + OFF ..]` starts OFF
-/// elements into a row.
-const GEMM: &str = r#"
-kernel mm<BM: i32 = 64, BN: i32 = 64, BK: i32 = 32, OFF: i32 = 0>(
-    a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N],
-) grid(cdiv(M, BM), cdiv(N, BN)) warps(4) {
-    let m0 = program_id(0) * BM;
-    let n0 = program_id(1) * BN;
-    let mut acc = zeros([BM, BN]);
-    for k0 in (0 .. K).step_by(BK) {
-        acc = acc + dot(a[m0 .. m0 + BM, k0 + OFF .. k0 + OFF + BK], b[k0 .. k0 + BK, n0 .. n0 + BN]);
-    }
-    c[m0 .. m0 + BM, n0 .. n0 + BN] = acc;
-}
-"#;
-
-/// [`GEMM`] with `a`'s rows read from `offset` on, and the contract on `aligned`.
+/// The pipeline tests' GEMM with `a`'s rows read from `offset` elements on, and the
+/// contract on `aligned`.
 fn gemm(offset: i64, aligned: &[&str]) -> Kernel {
-    let consts = [("OFF".to_string(), crate::ir::ConstValue::Int(offset))];
-    let mut k = lower_source(GEMM, None, &consts).unwrap_or_else(|e| panic!("test GEMM does not compile: {e}"));
+    let (row, shifted) =
+        ("a[m0 .. m0 + BM, k0 .. k0 + BK]", format!("a[m0 .. m0 + BM, k0 + {offset} .. k0 + {offset} + BK]"));
+    assert!(GEMM.contains(row), "the pipeline tests' GEMM no longer reads `{row}`");
+    let src = GEMM.replace(row, &shifted);
+    let mut k = lower_source(&src, None, &[]).unwrap_or_else(|e| panic!("test GEMM does not compile: {e}"));
     for name in aligned {
         assert!(k.set_aligned(name, true), "no tensor `{name}`");
     }

@@ -9,7 +9,7 @@ use crate::lower_source;
 use crate::target::Arch;
 
 /// A GEMM whose k loop feeds both operands to `dot` only, accumulating into `acc`.
-const GEMM: &str = r#"
+pub(super) const GEMM: &str = r#"
 kernel mm<BM: i32 = 64, BN: i32 = 64, BK: i32 = 32>(
     a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N],
 ) grid(cdiv(M, BM), cdiv(N, BN)) warps(4) {
