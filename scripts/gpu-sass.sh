@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SASS of the shipped attention and GEMM specializations on the GPU machine (ptxas and
 # cuobjdump are there, not on the dev machine): instruction counts per kernel, with the
-# tensor-core (HGMMA/HMMA), ldmatrix (LDSM), cp.async (LDGSTS) and spill (LDL/STL) lines.
+# tensor-core (HGMMA/HMMA), ldmatrix (LDSM), cp.async (LDGSTS), TMA (UTMALDG) and spill (LDL/STL) lines.
 # Run from the pack: bash pack/sass.sh
 cd "$(dirname "$0")/.."
 S=pack/bin/sparsefill
@@ -12,12 +12,14 @@ one() { # name arch args...
   ptxas -arch="$arch" -v /tmp/k.ptx -o /tmp/k.cubin 2>/tmp/k.ptxas || { echo "$name $arch: ptxas failed"; return; }
   cuobjdump -sass /tmp/k.cubin > /tmp/k.sass
   c() { grep -c "$1" /tmp/k.sass; }
-  echo "$name $arch: HGMMA $(c HGMMA) HMMA $(c HMMA) LDSM $(c LDSM) LDGSTS $(c LDGSTS) LDL $(c 'LDL') STL $(c 'STL') | $(grep -oE 'Used [0-9]+ registers' /tmp/k.ptxas)"
+  echo "$name $arch: HGMMA $(c HGMMA) HMMA $(c HMMA) LDSM $(c LDSM) LDGSTS $(c LDGSTS) UTMALDG $(c UTMALDG) LDL $(c 'LDL') STL $(c 'STL') | $(grep -oE 'Used [0-9]+ registers' /tmp/k.ptxas)"
 }
 one "attention BN128 aligned" sm_90a patterns/kernels/attention.tile --kernel attention --const BN=128 $AL
 one "attention BN128 aligned+lse" sm_90a patterns/kernels/attention.tile --kernel attention --const BN=128 $AL --aligned lse
 one "attention BN64 generic" sm_90a patterns/kernels/attention.tile --kernel attention
+one "attention BN64 aligned" sm_90a patterns/kernels/attention.tile --kernel attention $AL
 one "attention BN64 generic" sm_80 patterns/kernels/attention.tile --kernel attention
 one "attention BN64 aligned" sm_80 patterns/kernels/attention.tile --kernel attention $AL
 one "gemm aligned" sm_90a patterns/kernels/gemm.tile --kernel gemm --aligned a --aligned b --aligned c
 one "gemm aligned" sm_80 patterns/kernels/gemm.tile --kernel gemm --aligned a --aligned b --aligned c
+one "sparse vertical_slash aligned" sm_90a patterns/kernels/sparse_vertical_slash.tile --kernel sparse_vertical_slash --aligned q --aligned k --aligned v --aligned o

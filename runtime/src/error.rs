@@ -42,6 +42,8 @@ pub enum RuntimeError {
          or launch a kernel compiled without the contract"
     )]
     Misaligned { kernel: String, param: String, why: crate::layout::Misalignment },
+    #[error("argument `{param}` of `{kernel}` cannot be described by the TMA tensor map the kernel copies it through: {source}")]
+    TensorMap { kernel: String, param: String, source: crate::tensor_map::TensorMapError },
     #[error("internal error: launch arguments of `{kernel}` do not match PTX parameter {index} of the kernel ABI")]
     AbiMismatch { kernel: String, index: usize },
     #[error("linking the PTX of `{entry}` into a cubin failed at {call}: {name}\n{log}")]

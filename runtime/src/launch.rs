@@ -15,9 +15,10 @@ use std::ffi::c_void;
 use std::ptr;
 use std::sync::{Arc, LazyLock};
 
-use sparsefill_compiler::abi::{AbiKind, AbiParam, AbiRole};
+use cudarc::driver::sys;
+use sparsefill_compiler::abi::{AbiKind, AbiParam, AbiRole, TensorMap};
 use sparsefill_compiler::interp::{eval_grid, GridArg, InterpError};
-use sparsefill_compiler::ir::{Kernel, Param};
+use sparsefill_compiler::ir::{DType, Kernel, Param};
 
 use crate::driver::During;
 use crate::error::RuntimeError;
@@ -25,6 +26,7 @@ use crate::gpu::Gpu;
 use crate::layout::Layout;
 use crate::module::LoadedKernel;
 use crate::tensor::DeviceTensor;
+use crate::tensor_map;
 
 /// One kernel argument, in the order of the kernel's parameters.
 #[derive(Clone, Copy)]
@@ -79,7 +81,7 @@ impl Gpu {
                             RuntimeError::Misaligned { kernel: ir.name.clone(), param: param.name().to_string(), why }
                         })?;
                     }
-                    AbiArg::Tensor { address: t.address(), layout: t.layout() }
+                    AbiArg::Tensor { address: t.address(), layout: t.layout(), dtype: t.dtype() }
                 }
                 LaunchArg::F32(v) => AbiArg::F32(*v),
                 LaunchArg::I32(v) => AbiArg::U32(*v as u32),
@@ -98,7 +100,7 @@ impl Gpu {
         // also follows); `params` outlives the call, which copies them. Tensor
         // addresses point into live buffers with every addressed element in bounds.
         let launched = unsafe {
-            cudarc::driver::sys::cuLaunchKernel(
+            sys::cuLaunchKernel(
                 kernel.function,
                 grid[0],
                 grid[1],
@@ -170,17 +172,19 @@ fn check_grid(kernel: &str, grid: [u32; 3]) -> Result<(), RuntimeError> {
 
 /// A launch argument reduced to what the ABI passes.
 enum AbiArg<'a> {
-    Tensor { address: u64, layout: &'a Layout },
+    Tensor { address: u64, layout: &'a Layout, dtype: DType },
     F32(f32),
     U32(u32),
 }
 
 /// One PTX parameter's value, kept in place while the driver reads it.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 enum Packed {
     U32(u32),
     U64(u64),
     F32(f32),
+    /// Boxed: the map is 128 bytes and must stay 64-byte aligned where it lies.
+    TensorMap(Box<sys::CUtensorMap>),
 }
 
 impl Packed {
@@ -189,8 +193,25 @@ impl Packed {
             Packed::U32(v) => (v as *mut u32).cast(),
             Packed::U64(v) => (v as *mut u64).cast(),
             Packed::F32(v) => (v as *mut f32).cast(),
+            Packed::TensorMap(map) => (&mut **map as *mut sys::CUtensorMap).cast(),
         }
     }
+}
+
+/// The tensor map `map` of `ir`'s tensor argument, encoded.
+fn tensor_map(ir: &Kernel, map: &TensorMap, arg: Option<&AbiArg>) -> Result<Option<Packed>, RuntimeError> {
+    let Some(AbiArg::Tensor { address, layout, dtype }) = arg else {
+        return Ok(None);
+    };
+    let failed = |source| RuntimeError::TensorMap {
+        kernel: ir.name.clone(),
+        param: ir.params.get(map.param).map_or_else(|| map.param.to_string(), |p| p.name().to_string()),
+        source,
+    };
+    let geometry = tensor_map::geometry(map, layout, *dtype).map_err(failed)?;
+    let encoded = tensor_map::encode(&geometry, *address)
+        .map_err(|e| crate::driver::cuda_error("cuTensorMapEncodeTiled", cudarc::driver::result::DriverError(e)))?;
+    Ok(Some(Packed::TensorMap(Box::new(encoded))))
 }
 
 /// The PTX parameter values, in `abi` order. Arguments already passed validation, so
@@ -200,6 +221,7 @@ fn pack(ir: &Kernel, abi: &[AbiParam], args: &[AbiArg]) -> Result<Vec<Packed>, R
         .enumerate()
         .map(|(index, p)| {
             let value = match (&p.role, p.kind) {
+                (AbiRole::TensorMap(map), AbiKind::TensorMap) => tensor_map(ir, map, args.get(map.param))?,
                 (AbiRole::Pointer { param }, AbiKind::Ptr) => match args.get(*param) {
                     Some(AbiArg::Tensor { address, .. }) => Some(Packed::U64(*address)),
                     _ => None,
@@ -234,7 +256,6 @@ mod tests {
     use super::*;
     use sparsefill_compiler::abi::abi_params;
     use sparsefill_compiler::ir::builder::KernelBuilder;
-    use sparsefill_compiler::ir::DType;
 
     fn kernel() -> Kernel {
         let mut b = KernelBuilder::new("k", 4);
@@ -250,7 +271,7 @@ mod tests {
         let k = kernel();
         let layout = Layout { shape: vec![3, 64], strides: vec![128, 1], offset: 0 };
         let args = [
-            AbiArg::Tensor { address: 0x7000, layout: &layout },
+            AbiArg::Tensor { address: 0x7000, layout: &layout, dtype: DType::BF16 },
             AbiArg::F32(0.5),
             AbiArg::U32(-2i32 as u32),
             AbiArg::U32(1),

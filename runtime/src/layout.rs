@@ -40,21 +40,32 @@ pub enum Misalignment {
     LastStride { stride: usize },
     #[error("dimension {axis} has stride {stride} elements ({bytes} bytes), not a multiple of 16 bytes")]
     Stride { axis: usize, stride: usize, bytes: usize },
+    #[error("dimension {axis} has {size} elements and stride 0 (a broadcast)")]
+    Broadcast { axis: usize, size: usize },
+    #[error("dimension {axis} is empty")]
+    Empty { axis: usize },
 }
 
 impl Layout {
     /// Whether a tensor with this layout, its element `[0, ..]` at `address`, meets the
     /// `aligned` contract: a 16-byte-aligned address, a contiguous last dimension, and
-    /// every other stride a multiple of 16 bytes. Dimensions of one element are never
+    /// every other stride a nonzero multiple of 16 bytes, with no empty dimension (what a
+    /// TMA tensor map takes, [`crate::tensor_map`]). Dimensions of one element are never
     /// stepped along, so their strides do not matter.
     pub fn check_aligned(&self, address: u64, element_bytes: usize) -> Result<(), Misalignment> {
         if !address.is_multiple_of(16) {
             return Err(Misalignment::Address { address });
         }
+        if let Some(axis) = self.shape.iter().position(|&size| size == 0) {
+            return Err(Misalignment::Empty { axis });
+        }
         let last = self.shape.len().saturating_sub(1);
         for (axis, (&size, &stride)) in self.shape.iter().zip(&self.strides).enumerate() {
             if size <= 1 {
                 continue;
+            }
+            if stride == 0 {
+                return Err(Misalignment::Broadcast { axis, size });
             }
             if axis == last && stride != 1 {
                 return Err(Misalignment::LastStride { stride });
@@ -215,6 +226,19 @@ mod tests {
             aligned(&view(0, &[4, 8], &[16, 2]), 0x1000, 2),
             "its last dimension has stride 2, not 1 (it is not contiguous)"
         );
+    }
+
+    #[test]
+    fn a_broadcast_dimension_breaks_the_contract() {
+        assert_eq!(
+            aligned(&view(0, &[4, 8], &[0, 1]), 0x1000, 2),
+            "dimension 0 has 4 elements and stride 0 (a broadcast)"
+        );
+    }
+
+    #[test]
+    fn an_empty_dimension_breaks_the_contract() {
+        assert_eq!(aligned(&view(0, &[4, 0], &[8, 1]), 0x1000, 2), "dimension 1 is empty");
     }
 
     #[test]

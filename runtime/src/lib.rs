@@ -18,6 +18,7 @@ pub mod launch;
 pub mod layout;
 pub mod module;
 pub mod tensor;
+pub mod tensor_map;
 pub mod timing;
 
 pub use cache::{CacheConfig, CacheStats, CompiledKernel, KernelCache, SparsefillToolchain, Toolchain};

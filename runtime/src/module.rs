@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use cudarc::driver::result::DriverError;
 use cudarc::driver::{sys, CudaContext};
-use sparsefill_compiler::abi::{abi_params, AbiParam};
+use sparsefill_compiler::abi::{kernel_abi, AbiParam};
 use sparsefill_compiler::codegen::PtxModule;
 
 use crate::cache::memory::OnceMap;
@@ -191,7 +191,7 @@ fn load_cubin(
     }
     Ok(LoadedKernel {
         compiled: compiled.clone(),
-        abi: abi_params(&compiled.ir),
+        abi: kernel_abi(&compiled.ir, &compiled.module.tensor_maps),
         function,
         registers,
         local_bytes,

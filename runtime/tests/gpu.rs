@@ -102,6 +102,7 @@ impl Toolchain for HandWritten {
             entry: kernel.name.clone(),
             threads: kernel.threads_per_program(),
             shared_bytes: 0,
+            tensor_maps: Vec::new(),
         })
     }
 

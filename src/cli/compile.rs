@@ -17,7 +17,7 @@ pub fn run(
     mma: MmaLowering,
 ) -> Result<String, CliError> {
     let arch: Arch = arch.parse()?;
-    let options = CodegenOptions { mma };
+    let options = CodegenOptions { mma, ..CodegenOptions::default() };
     let consts = consts.iter().map(|c| parse_const(c)).collect::<Result<Vec<_>, _>>()?;
     let src = std::fs::read_to_string(file).map_err(|source| CliError::Read { path: file.to_path_buf(), source })?;
     let name = file.display().to_string();

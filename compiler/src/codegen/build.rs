@@ -63,10 +63,19 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     /// Inline PTX with no operands and no result, kept in place like [`Lowerer::inline_asm`]
     /// (a fence, say): it also clobbers memory, so no memory access moves across it.
     pub fn inline_void(&self, asm: &str) -> Result<(), CodegenError> {
-        let fn_type = self.context.void_type().fn_type(&[], false);
-        let callee =
-            self.context.create_inline_asm(fn_type, asm.to_string(), "~{memory}".to_string(), true, false, None, false);
-        let call = self.builder.build_indirect_call(fn_type, callee, &[], "")?;
+        self.asm_void(asm, "", &[])
+    }
+
+    /// Inline PTX taking `args` (after `constraints`) and returning nothing, kept in place
+    /// and clobbering memory like [`Lowerer::inline_void`].
+    pub fn asm_void(&self, asm: &str, constraints: &str, args: &[BasicValueEnum<'ctx>]) -> Result<(), CodegenError> {
+        let params: Vec<BasicMetadataTypeEnum<'ctx>> = args.iter().map(|v| v.get_type().into()).collect();
+        let fn_type = self.context.void_type().fn_type(&params, false);
+        let constraints =
+            if constraints.is_empty() { "~{memory}".to_string() } else { format!("{constraints},~{{memory}}") };
+        let callee = self.context.create_inline_asm(fn_type, asm.to_string(), constraints, true, false, None, false);
+        let args: Vec<BasicMetadataValueEnum<'ctx>> = args.iter().map(|&v| v.into()).collect();
+        let call = self.builder.build_indirect_call(fn_type, callee, &args, "")?;
         let convergent = Attribute::get_named_enum_kind_id("convergent");
         call.add_attribute(AttributeLoc::Function, self.context.create_enum_attribute(convergent, 0));
         Ok(())

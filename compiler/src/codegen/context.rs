@@ -67,6 +67,8 @@ pub(super) struct Lowerer<'a, 'ctx> {
     pub deferred: std::collections::HashSet<ValueId>,
     /// The power-of-two factor each i32 scalar is known to have ([`super::divisibility`]).
     pub multiples: HashMap<ValueId, u64>,
+    /// The entry's tensor map parameters ([`super::tma`]).
+    pub tensor_maps: super::tma::MapParams<'ctx>,
 }
 
 impl<'a, 'ctx> Lowerer<'a, 'ctx> {
@@ -79,11 +81,11 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
         kernel: &'a Kernel,
         params: Vec<ParamValue<'ctx>>,
         (arch, options): (crate::target::Arch, &super::CodegenOptions),
+        plan: plan::Plan,
     ) -> Result<Self, CodegenError> {
         let tid = intrinsic_result(module, &builder, "llvm.nvvm.read.ptx.sreg.tid.x", &[], &[])?;
         let mut defs = vec![None; kernel.value_types.len()];
         record_defs(&kernel.body, &mut defs);
-        let plan = plan::assign(kernel)?;
         Ok(Lowerer {
             context,
             module,
@@ -105,6 +107,7 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             prefetched_stages: HashMap::new(),
             deferred: Default::default(),
             multiples: super::divisibility::known_multiples(kernel),
+            tensor_maps: Default::default(),
         })
     }
 

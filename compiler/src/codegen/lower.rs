@@ -9,11 +9,15 @@ use inkwell::{AddressSpace, IntPredicate};
 
 use super::context::{as_int, Lowerer, ParamValue, Regs};
 use super::layout::Layout;
+use super::operand_tile::OperandFormat;
 use super::plan::Placement;
-use super::prefetch::{checked_stages, defined_in};
+use super::prefetch::{checked_stages, defined_in, TmaLoop};
+use super::tma::{kernel_maps, MapParams};
 use super::CodegenError;
-use crate::abi::{abi_params, AbiKind};
+use crate::abi::{kernel_abi, AbiKind, AbiParam, TensorMap, TENSOR_MAP_ALIGN, TENSOR_MAP_BYTES};
 use crate::ir::{op_name, Block, DType, Inst, Kernel, Op, Param, ValueId};
+use inkwell::attributes::Attribute;
+use inkwell::types::AnyType;
 use std::collections::HashSet;
 
 /// PTX's `.entry` calling convention (LLVM's `ptx_kernel`).
@@ -23,14 +27,15 @@ const GLOBAL_ADDRESS_SPACE: u16 = 1;
 const REGISTERS_PER_SM: u32 = 65536;
 const MAX_REGISTERS_PER_THREAD: u32 = 255;
 
-/// Lowers `kernel` into `module` as one entry function; returns the shared memory it uses.
+/// Lowers `kernel` into `module` as one entry function; returns the shared memory it uses
+/// and the tensor maps it takes after its parameters.
 pub(super) fn lower_kernel<'ctx>(
     context: &'ctx Context,
     module: &Module<'ctx>,
     kernel: &Kernel,
     arch: crate::target::Arch,
     options: &super::CodegenOptions,
-) -> Result<u32, CodegenError> {
+) -> Result<(u32, Vec<TensorMap>), CodegenError> {
     check_entry_name(&kernel.name)?;
     if !kernel.num_warps.is_power_of_two() || kernel.num_warps > 32 {
         return Err(CodegenError::Unsupported {
@@ -39,15 +44,22 @@ pub(super) fn lower_kernel<'ctx>(
         });
     }
     checked_stages(kernel.num_stages)?;
-    let function = declare_entry(context, module, kernel);
+    let plan = super::plan::assign(kernel)?;
+    let maps = match options.tma {
+        true => kernel_maps(kernel, &plan.placements, OperandFormat::for_target(arch, options.mma)),
+        false => Vec::new(),
+    };
+    let abi = kernel_abi(kernel, &maps);
+    let function = declare_entry(context, module, kernel, &abi);
     let builder = context.create_builder();
     builder.position_at_end(context.append_basic_block(function, "entry"));
-    let params = entry_params(context, &builder, function, kernel)?;
-    let mut lowerer = Lowerer::new(context, module, builder, function, kernel, params, (arch, options))?;
+    let (params, map_params) = entry_params(context, &builder, function, kernel, &maps)?;
+    let mut lowerer = Lowerer::new(context, module, builder, function, kernel, params, (arch, options), plan)?;
+    lowerer.tensor_maps = map_params;
     lowerer.lower_insts(&kernel.body.insts)?;
     lowerer.builder.build_return(None)?;
     let Lowerer { shared, .. } = lowerer;
-    Ok(shared.finish(context, module))
+    Ok((shared.finish(context, module), maps))
 }
 
 /// The PTX `.entry` name is the kernel name, so it must be a PTX identifier LLVM keeps as is.
@@ -65,21 +77,40 @@ fn check_entry_name(name: &str) -> Result<(), CodegenError> {
     }
 }
 
-/// The entry function: parameters as [`abi_params`] lists them, the `ptx_kernel`
+/// The entry function: parameters as `abi` ([`kernel_abi`]) lists them, the `ptx_kernel`
 /// calling convention, and `.maxntid` so ptxas budgets registers for the real block size.
-fn declare_entry<'ctx>(context: &'ctx Context, module: &Module<'ctx>, kernel: &Kernel) -> FunctionValue<'ctx> {
+fn declare_entry<'ctx>(
+    context: &'ctx Context,
+    module: &Module<'ctx>,
+    kernel: &Kernel,
+    abi: &[AbiParam],
+) -> FunctionValue<'ctx> {
     let global = context.ptr_type(AddressSpace::from(GLOBAL_ADDRESS_SPACE));
-    let params: Vec<BasicMetadataTypeEnum> = abi_params(kernel)
+    let generic = context.ptr_type(AddressSpace::default());
+    let params: Vec<BasicMetadataTypeEnum> = abi
         .iter()
         .map(|p| match p.kind {
             AbiKind::Ptr => global.into(),
             AbiKind::U32 => context.i32_type().into(),
             AbiKind::U64 => context.i64_type().into(),
             AbiKind::F32 => context.f32_type().into(),
+            AbiKind::TensorMap => generic.into(),
         })
         .collect();
     let function = module.add_function(&kernel.name, context.void_type().fn_type(&params, false), None);
     function.set_call_conventions(PTX_KERNEL_CALL_CONV);
+    // A tensor map is a by-value `.param` the kernel reads in place: `byval` of its 128
+    // bytes, 64-byte aligned, and `nvvm.grid_constant` so NVPTX hands out the param's
+    // generic address (`cvta.param`) instead of copying it to local memory.
+    let map_type = context.i8_type().array_type(TENSOR_MAP_BYTES as u32);
+    for (i, _) in abi.iter().enumerate().filter(|(_, p)| p.kind == AbiKind::TensorMap) {
+        let at = inkwell::attributes::AttributeLoc::Param(i as u32);
+        let byval = Attribute::get_named_enum_kind_id("byval");
+        function.add_attribute(at, context.create_type_attribute(byval, map_type.as_any_type_enum()));
+        let align = Attribute::get_named_enum_kind_id("align");
+        function.add_attribute(at, context.create_enum_attribute(align, TENSOR_MAP_ALIGN as u64));
+        function.add_attribute(at, context.create_string_attribute("nvvm.grid_constant", ""));
+    }
     let max_threads = kernel.threads_per_program().to_string();
     function.add_attribute(
         inkwell::attributes::AttributeLoc::Function,
@@ -95,13 +126,15 @@ fn declare_entry<'ctx>(context: &'ctx Context, module: &Module<'ctx>, kernel: &K
     function
 }
 
-/// Groups the flat entry parameters back into one [`ParamValue`] per IR parameter.
+/// Groups the flat entry parameters back into one [`ParamValue`] per IR parameter, and
+/// the tensor maps after them by the map they carry.
 fn entry_params<'ctx>(
     context: &'ctx Context,
     builder: &inkwell::builder::Builder<'ctx>,
     function: FunctionValue<'ctx>,
     kernel: &Kernel,
-) -> Result<Vec<ParamValue<'ctx>>, CodegenError> {
+    maps: &[TensorMap],
+) -> Result<(Vec<ParamValue<'ctx>>, MapParams<'ctx>), CodegenError> {
     let mut flat = function.get_param_iter();
     let mut next =
         |what: &str| flat.next().ok_or_else(|| CodegenError::Llvm(format!("entry lacks the {what} parameter")));
@@ -135,7 +168,14 @@ fn entry_params<'ctx>(
             }
         });
     }
-    Ok(out)
+    let mut map_params = MapParams::new();
+    for map in maps {
+        let BasicValueEnum::PointerValue(p) = next("tensor map")? else {
+            return Err(CodegenError::Llvm("a tensor map's entry parameter is not a pointer".into()));
+        };
+        map_params.insert(map.clone(), p);
+    }
+    Ok((out, map_params))
 }
 
 impl<'ctx> Lowerer<'_, 'ctx> {
@@ -285,8 +325,18 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         // iteration less far ahead (`codegen::wgmma`).
         let deferred = if prefetches.is_empty() { Vec::new() } else { self.deferred_accumulators(body, carried)? };
         let copies_ahead = self.num_stages()? - 1 - u32::from(!deferred.is_empty());
+        // Copies by TMA complete on one barrier per stage; the others on commit groups.
+        let tma_bytes: u32 = prefetches.iter().filter_map(|p| p.tma.as_ref()).map(|t| t.boxes * t.box_bytes).sum();
+        let tma = match tma_bytes {
+            0 => None,
+            bytes => {
+                let barriers = self.init_stage_barriers(self.num_stages()?, bytes)?;
+                Some(TmaLoop { barriers, upper })
+            }
+        };
+        let cp_async = prefetches.iter().any(|p| p.tma.is_none());
         if !prefetches.is_empty() {
-            self.copy_prologue(&prefetches, *iv, lower, step, copies_ahead, &body_values)?;
+            self.copy_prologue(&prefetches, *iv, (lower, step), copies_ahead, &body_values, tma)?;
         }
 
         let preheader = self.current_block()?;
@@ -312,6 +362,15 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             .collect::<Result<_, _>>()?;
         let stage_phi = self.builder.build_phi(self.context.i32_type(), "stage")?;
         stage_phi.add_incoming(&[(&self.i32(0), preheader)]);
+        // Bit s: the parity of the phase stage s's barrier completes next.
+        let phase_phi = match tma {
+            Some(_) => {
+                let phi = self.builder.build_phi(self.context.i32_type(), "tma.phases")?;
+                phi.add_incoming(&[(&self.i32(0), preheader)]);
+                Some(phi)
+            }
+            None => None,
+        };
         let stage = as_int(stage_phi.as_basic_value())?;
         let iv_value = as_int(iv_phi.as_basic_value())?;
         let more = self.builder.build_int_compare(IntPredicate::SLT, iv_value, upper, "")?;
@@ -323,6 +382,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             self.define(arg, phis.iter().map(|p| p.as_basic_value()).collect())?;
         }
         let next_stage = self.stage_plus(stage, 1)?;
+        let mut next_phases = None;
         if !prefetches.is_empty() {
             // Everyone is done reading the stage the iteration `N - copies_ahead` back read
             // (the last one, or with deferred products the one before), so it can be
@@ -340,11 +400,22 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             };
             let ahead_iv = self.builder.build_int_add(iv_value, ahead, "")?;
             self.enter_block();
-            let copied = self.copy_ahead(&prefetches, *iv, ahead_iv, &body_values, fill_stage);
+            let copied = self.copy_ahead(&prefetches, *iv, ahead_iv, &body_values, fill_stage, tma);
             self.leave_block();
             copied?;
-            self.wait_copies(copies_ahead)?;
-            self.publish_operands()?;
+            if cp_async {
+                self.wait_copies(copies_ahead)?;
+                self.publish_operands()?;
+            }
+            if let (Some(tma), Some(phi)) = (tma, phase_phi) {
+                let phases = as_int(phi.as_basic_value())?;
+                let b = &self.builder;
+                let parity = b.build_and(b.build_right_shift(phases, stage, false, "")?, self.i32(1), "")?;
+                self.wait_barrier(self.stage_barrier(tma.barriers, stage)?, parity)?;
+                let b = &self.builder;
+                let flipped = b.build_xor(phases, b.build_left_shift(self.i32(1), stage, "")?, "tma.phases.next")?;
+                next_phases = Some(flipped);
+            }
             for p in &prefetches {
                 let address = self.stage_address(p, stage)?;
                 self.set_shared_tile_address(p.value, address);
@@ -359,6 +430,9 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         self.builder.build_unconditional_branch(header)?;
         iv_phi.add_incoming(&[(&next_iv, latch)]);
         stage_phi.add_incoming(&[(&next_stage, latch)]);
+        if let (Some(phi), Some(next)) = (phase_phi, next_phases) {
+            phi.add_incoming(&[(&next, latch)]);
+        }
         for (phis, regs) in phis.iter().zip(&next_regs) {
             for (phi, reg) in phis.iter().zip(regs) {
                 phi.add_incoming(&[(reg, latch)]);
@@ -366,9 +440,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         }
 
         self.builder.position_at_end(exit);
-        if !prefetches.is_empty() {
+        if cp_async {
             // The copies past the last iteration are still in flight.
             self.wait_copies(0)?;
+        }
+        if let Some(tma) = tma {
+            self.release_stage_barriers(tma.barriers, self.num_stages()?)?;
         }
         let yielded = match body.insts.last().map(|inst| &inst.op) {
             Some(Op::Yield { values }) => values.as_slice(),

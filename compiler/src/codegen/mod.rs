@@ -29,6 +29,7 @@ mod shared;
 mod target;
 #[cfg(test)]
 mod tests;
+mod tma;
 mod wgmma;
 
 use inkwell::context::Context;
@@ -50,6 +51,9 @@ pub struct PtxModule {
     pub threads: u32,
     /// Static shared memory the kernel declares, in bytes.
     pub shared_bytes: u32,
+    /// The TMA tensor maps the kernel takes after its parameters
+    /// ([`crate::abi::kernel_abi`]); empty unless it copies tiles with TMA.
+    pub tensor_maps: Vec<crate::abi::TensorMap>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -134,9 +138,18 @@ impl std::str::FromStr for MmaLowering {
 }
 
 /// Code generation choices that change the PTX of one kernel for one target.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CodegenOptions {
     pub mma: MmaLowering,
+    /// Copy prefetched tiles of `aligned` tensors with TMA where the target has it
+    /// (sm_90a with `wgmma`, [`tma`]); otherwise every copy is `cp.async`.
+    pub tma: bool,
+}
+
+impl Default for CodegenOptions {
+    fn default() -> CodegenOptions {
+        CodegenOptions { mma: MmaLowering::default(), tma: true }
+    }
 }
 
 /// Compiles one specialized kernel to PTX for `arch` with the default options.
@@ -152,7 +165,7 @@ pub fn emit_with(kernel: &Kernel, arch: Arch, options: &CodegenOptions) -> Resul
     module.set_triple(&machine.get_triple());
     module.set_data_layout(&machine.get_target_data().get_data_layout());
 
-    let shared_bytes = lower::lower_kernel(&context, &module, kernel, arch, options)?;
+    let (shared_bytes, tensor_maps) = lower::lower_kernel(&context, &module, kernel, arch, options)?;
     module.verify().map_err(|e| CodegenError::Llvm(format!("generated module does not verify: {e}")))?;
     module
         .run_passes(MIDDLE_END_PIPELINE, &machine, PassBuilderOptions::create())
@@ -166,5 +179,6 @@ pub fn emit_with(kernel: &Kernel, arch: Arch, options: &CodegenOptions) -> Resul
         entry: kernel.name.clone(),
         threads: kernel.threads_per_program(),
         shared_bytes,
+        tensor_maps,
     })
 }

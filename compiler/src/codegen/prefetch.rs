@@ -48,6 +48,7 @@ use super::context::Lowerer;
 use super::layout::Layout;
 use super::operand_tile::{OperandFormat, OperandTile};
 use super::plan::Placement;
+use super::tma::{StageBarriers, TmaTile, BOX_COLUMNS};
 use super::CodegenError;
 use crate::ir::{BinaryOp, Block, DType, Index, Inst, Literal, Op, ValueId};
 
@@ -58,6 +59,16 @@ pub(super) struct Prefetch<'ctx> {
     /// Stage 0; stage `s` starts `s * stage_bytes` later.
     buffer: PointerValue<'ctx>,
     stage_bytes: u64,
+    /// Copied by TMA rather than `cp.async` ([`super::tma`]).
+    pub tma: Option<TmaTile<'ctx>>,
+}
+
+/// A loop's TMA copies: the stages' barriers, and the loop's upper bound (copies are
+/// issued only for iterations that run).
+#[derive(Clone, Copy)]
+pub(super) struct TmaLoop<'ctx> {
+    pub barriers: StageBarriers<'ctx>,
+    pub upper: IntValue<'ctx>,
 }
 
 impl<'ctx> Lowerer<'_, 'ctx> {
@@ -78,13 +89,18 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             // memory says which option to lower.
             let what = format!("stages({stages}) prefetch of {ty}");
             let buffer = self.shared.allocate(self.context, self.module, &what, u64::from(stages) * stage_bytes)?;
-            out.push(Prefetch { value: *value, inst: inst.clone(), buffer, stage_bytes });
+            let tma = match ty.shape.as_slice() {
+                &[rows, cols] => self.tma_tile(inst, rows, cols),
+                _ => None,
+            };
+            out.push(Prefetch { value: *value, inst: inst.clone(), buffer, stage_bytes, tma });
         }
         Ok(out)
     }
 
     /// Copies the tiles of `prefetches` for the iteration whose induction variable `iv`
-    /// is `iv_value` into stage `stage`, and commits them as one group.
+    /// is `iv_value` into stage `stage`: the `cp.async` ones committed as one group, the
+    /// TMA ones ([`super::tma`]) issued by thread 0 on the stage's barrier of `tma`.
     pub(super) fn copy_ahead(
         &mut self,
         prefetches: &[Prefetch<'ctx>],
@@ -92,8 +108,15 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         iv_value: IntValue<'ctx>,
         body_values: &HashSet<ValueId>,
         stage: IntValue<'ctx>,
+        tma: Option<TmaLoop<'ctx>>,
     ) -> Result<(), CodegenError> {
-        for p in prefetches {
+        if let Some(tma) = tma {
+            self.copy_ahead_tma(prefetches, iv, iv_value, body_values, stage, tma)?;
+        }
+        if prefetches.iter().all(|p| p.tma.is_some()) {
+            return Ok(());
+        }
+        for p in prefetches.iter().filter(|p| p.tma.is_none()) {
             let Op::Load { tensor, indices } = &p.inst.op else {
                 return Err(CodegenError::InvalidIr(format!("prefetched {} is not a load", p.value)));
             };
@@ -158,6 +181,51 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         self.intrinsic_void("llvm.nvvm.cp.async.commit.group", &[], &[])
     }
 
+    /// The TMA part of [`Lowerer::copy_ahead`]: every thread computes the tiles' corners
+    /// (uniform scalars), and thread 0, if the iteration runs, announces the stage's
+    /// bytes and issues one bulk copy per 64-column box.
+    fn copy_ahead_tma(
+        &mut self,
+        prefetches: &[Prefetch<'ctx>],
+        iv: ValueId,
+        iv_value: IntValue<'ctx>,
+        body_values: &HashSet<ValueId>,
+        stage: IntValue<'ctx>,
+        tma: TmaLoop<'ctx>,
+    ) -> Result<(), CodegenError> {
+        let mut copies = Vec::new();
+        for p in prefetches {
+            let Some(tile) = &p.tma else { continue };
+            let Op::Load { indices, .. } = &p.inst.op else {
+                return Err(CodegenError::InvalidIr(format!("prefetched {} is not a load", p.value)));
+            };
+            let corner = indices
+                .iter()
+                .map(|i| self.scalar_at(i.value(), iv, iv_value, body_values))
+                .collect::<Result<Vec<_>, _>>()?;
+            copies.push((tile, self.stage_address(p, stage)?, corner));
+        }
+        let b = &self.builder;
+        let runs = b.build_int_compare(inkwell::IntPredicate::SLT, iv_value, tma.upper, "")?;
+        let first = b.build_int_compare(inkwell::IntPredicate::EQ, self.tid, self.i32(0), "")?;
+        let issue = b.build_and(runs, first, "tma.issue")?;
+        let barrier = self.stage_barrier(tma.barriers, stage)?;
+        self.when(issue, |this| {
+            this.expect_bytes(barrier, tma.barriers.stage_bytes)?;
+            for (tile, base, corner) in &copies {
+                let mut coords = corner.clone();
+                let last = coords.len() - 1;
+                for j in 0..tile.boxes {
+                    let b = &this.builder;
+                    let dst = b.build_int_add(*base, this.i32(u64::from(j * tile.box_bytes)), "")?;
+                    coords[last] = b.build_int_add(corner[last], this.i32(u64::from(j * BOX_COLUMNS)), "")?;
+                    this.copy_box(tile, dst, &coords, barrier)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// Lowers a run of consecutive [`Placement::Staged`] loads: each tile is loaded into
     /// registers and stored at once to a shared buffer of its own (in the target's
     /// [`OperandTile`] format), so its registers die here rather than live until the
@@ -217,17 +285,17 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         &mut self,
         prefetches: &[Prefetch<'ctx>],
         iv: ValueId,
-        lower: IntValue<'ctx>,
-        step: IntValue<'ctx>,
+        (lower, step): (IntValue<'ctx>, IntValue<'ctx>),
         count: u32,
         body_values: &HashSet<ValueId>,
+        tma: Option<TmaLoop<'ctx>>,
     ) -> Result<(), CodegenError> {
         let mut iv_value = lower;
         for stage in 0..count {
             if stage > 0 {
                 iv_value = self.builder.build_int_add(iv_value, step, "")?;
             }
-            self.copy_ahead(prefetches, iv, iv_value, body_values, self.i32(u64::from(stage)))?;
+            self.copy_ahead(prefetches, iv, iv_value, body_values, self.i32(u64::from(stage)), tma)?;
         }
         Ok(())
     }

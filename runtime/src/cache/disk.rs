@@ -20,7 +20,7 @@ use crate::error::RuntimeError;
 
 const MAGIC: [u8; 8] = *b"SPFCACHE";
 /// Bump when the header or a payload encoding changes: older files then read as stale.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 32;
 
 /// What a file holds; part of the header so a file cannot be mistaken for another kind.

@@ -66,7 +66,7 @@ impl Toolchain for SparsefillToolchain {
 
     fn options(&self) -> String {
         // Every field of CodegenOptions must show up here.
-        format!("mma={}", self.codegen.mma.name())
+        format!("mma={} tma={}", self.codegen.mma.name(), self.codegen.tma)
     }
 }
 
@@ -90,7 +90,8 @@ impl CacheConfig {
     /// the system temp dir (with a note on stderr, since it may not survive a reboot).
     /// `$SPARSEFILL_MMA` picks the tensor-core lowering (`wgmma`, the default, which
     /// sm_80 lowers as `mma.sync` anyway, or `mma.sync`); an unknown value is reported on
-    /// stderr and the default kept.
+    /// stderr and the default kept. `$SPARSEFILL_TMA=0` copies every prefetched tile with
+    /// `cp.async` instead of TMA ([`CodegenOptions::tma`]).
     pub fn from_env(arch: Arch) -> CacheConfig {
         let (dir, fallback) =
             default_dir(std::env::var_os("SPARSEFILL_CACHE_DIR"), std::env::var_os("HOME"), std::env::temp_dir());
@@ -101,7 +102,8 @@ impl CacheConfig {
             eprintln!("sparsefill: warning: SPARSEFILL_MMA: {e}; using {}", MmaLowering::default().name());
             MmaLowering::default()
         });
-        CacheConfig { dir: Some(dir), arch, codegen: CodegenOptions { mma } }
+        let tma = std::env::var("SPARSEFILL_TMA").map_or(true, |v| v != "0");
+        CacheConfig { dir: Some(dir), arch, codegen: CodegenOptions { mma, tma } }
     }
 }
 
@@ -445,7 +447,14 @@ mod mma_env_tests {
 
     #[test]
     fn lowerings_have_different_cache_options() {
-        let option = |mma| SparsefillToolchain { codegen: CodegenOptions { mma } }.options();
+        let option = |mma| SparsefillToolchain { codegen: CodegenOptions { mma, tma: true } }.options();
         assert_ne!(option(MmaLowering::MmaSync), option(MmaLowering::Wgmma));
+    }
+
+    #[test]
+    fn tma_on_and_off_have_different_cache_options() {
+        let option =
+            |tma| SparsefillToolchain { codegen: CodegenOptions { tma, ..CodegenOptions::default() } }.options();
+        assert_ne!(option(true), option(false));
     }
 }

@@ -2,12 +2,14 @@
 //! file copied or renamed to another key's name is rejected instead of loaded.
 //!
 //! ```text
-//! PTX:   key | entry | threads u32 | shared_bytes u32 | ptx | llvm_ir
+//! PTX:   key | entry | threads u32 | shared_bytes u32 | ptx | llvm_ir | maps u32 | map*
+//! map:   param u32 | rank u32 | box u32 * rank
 //! cubin: key | cubin image
 //! ```
 //!
 //! Strings and byte strings are a u64 length and the bytes; integers are little-endian.
 
+use sparsefill_compiler::abi::TensorMap;
 use sparsefill_compiler::codegen::PtxModule;
 
 use super::disk::Corruption;
@@ -20,7 +22,21 @@ pub fn encode_ptx(key: &str, module: &PtxModule) -> Vec<u8> {
     out.extend_from_slice(&module.shared_bytes.to_le_bytes());
     put_bytes(&mut out, module.ptx.as_bytes());
     put_bytes(&mut out, module.llvm_ir.as_bytes());
+    put_u32(&mut out, module.tensor_maps.len());
+    for map in &module.tensor_maps {
+        put_u32(&mut out, map.param);
+        put_u32(&mut out, map.box_dims.len());
+        for &side in &map.box_dims {
+            out.extend_from_slice(&side.to_le_bytes());
+        }
+    }
     out
+}
+
+/// Counts and indices are far below 2^32 (a kernel's parameters, a tensor's rank);
+/// saturating keeps the encoder total, and a saturated count fails to decode.
+fn put_u32(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
 }
 
 pub fn decode_ptx(key: &str, payload: &[u8]) -> Result<PtxModule, Corruption> {
@@ -31,8 +47,16 @@ pub fn decode_ptx(key: &str, payload: &[u8]) -> Result<PtxModule, Corruption> {
     let shared_bytes = r.u32()?;
     let ptx = r.string()?;
     let llvm_ir = r.string()?;
+    let maps = r.u32()?;
+    let mut tensor_maps = Vec::new();
+    for _ in 0..maps {
+        let param = r.u32()? as usize;
+        let rank = r.u32()?;
+        let box_dims = (0..rank).map(|_| r.u32()).collect::<Result<_, _>>()?;
+        tensor_maps.push(TensorMap { param, box_dims });
+    }
     r.finish()?;
-    Ok(PtxModule { ptx, llvm_ir, entry, threads, shared_bytes })
+    Ok(PtxModule { ptx, llvm_ir, entry, threads, shared_bytes, tensor_maps })
 }
 
 pub fn encode_cubin(key: &str, cubin: &[u8]) -> Vec<u8> {
@@ -114,6 +138,7 @@ mod tests {
             entry: "k".into(),
             threads: 128,
             shared_bytes: 4096,
+            tensor_maps: vec![TensorMap { param: 1, box_dims: vec![1, 128, 64] }],
         }
     }
 

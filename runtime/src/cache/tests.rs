@@ -51,6 +51,7 @@ impl Toolchain for Fake {
             entry: kernel.name.clone(),
             threads: kernel.threads_per_program(),
             shared_bytes: 0,
+            tensor_maps: Vec::new(),
         })
     }
 

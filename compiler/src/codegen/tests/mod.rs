@@ -9,6 +9,7 @@ mod gather;
 mod kernels;
 mod ops;
 mod pipeline;
+mod tma;
 
 use super::ptxas::{assemble, available_for_tests, PtxasReport};
 use super::{emit_with, CodegenOptions, PtxModule};
