@@ -13,7 +13,9 @@
 //! Sparse pre-fill (per-head patterns): the CPU backend computes pattern heads densely, so each head's output
 //! is checked against its pattern run by the patterns crate on the CPU interpreter over the same inputs (1%,
 //! as attention), and against dense attention, from which it must differ (so ignored patterns fail); a model
-//! pre-fill with a mixed config must give finite logits that differ from the dense pre-fill's.
+//! pre-fill with a mixed config must give finite logits that differ from the dense pre-fill's. The cache is
+//! grown past the prompt, so the backend's views of it have a capacity larger than their length, and the
+//! cases cover groups taken as views (whole GQA groups), gathered (groups they cut), and both at once.
 
 mod common;
 
@@ -282,8 +284,9 @@ fn head_of(values: &[f32], rows: usize, heads: usize, head: usize, d: usize) -> 
     (0..rows).flat_map(|r| values[(r * heads + head) * d..][..d].iter().copied()).collect()
 }
 
-/// Random keys and values of `rows` tokens in layer 0 of a cache on both backends (growing the GPU cache),
-/// and random queries: the GPU tensor, and the same values as the patterns crate takes them.
+/// Random keys and values of `rows` tokens in layer 0 of a GPU cache, and random queries: the GPU tensor, and
+/// the same values as the patterns crate takes them. The keys and values go in two appends, the second past
+/// the capacity the first leaves, so the cache grows to twice that: its capacity is past `rows`.
 fn sparse_case(
     cuda: &CudaBackend,
     heads: usize,
@@ -294,17 +297,23 @@ fn sparse_case(
 ) -> (sparsefill_model::CudaTensor, sparsefill_model::CudaKvCache, AttentionInputs) {
     let shape = KvShape { layers: 1, kv_heads, head_dim: d, capacity: 16 };
     let mut cache = cuda.new_kv_cache(shape).unwrap_or_else(|e| panic!("{e}"));
-    let (kc, kg) = upload_pair(cuda, rows, kv_heads * d, random(rows, kv_heads * d, seed));
-    let (vc, vg) = upload_pair(cuda, rows, kv_heads * d, random(rows, kv_heads * d, seed + 1));
-    cuda.append_kv(&mut cache, 0, &kg, &vg).unwrap_or_else(|e| panic!("append: {e}"));
+    let width = kv_heads * d;
+    let (keys, values) = (random(rows, width, seed), random(rows, width, seed + 1));
+    let first = rows - 10;
+    for (at, n) in [(0, first), (first, rows - first)] {
+        let part = |x: &[f32]| x[at * width..(at + n) * width].to_vec();
+        let (_, kg) = upload_pair(cuda, n, width, part(&keys));
+        let (_, vg) = upload_pair(cuda, n, width, part(&values));
+        cuda.append_kv(&mut cache, 0, &kg, &vg).unwrap_or_else(|e| panic!("append: {e}"));
+    }
+    assert!(cache.capacity(0) > rows, "the cache did not grow past the prompt");
     let (qc, qg) = upload_pair(cuda, rows, heads * d, random(rows, heads * d, seed + 2));
-    let packed = |t: &CpuTensor, n: usize| {
-        HostTensor::from_f64(DType::BF16, &[rows, n, d], t.data.iter().map(|&v| v as f64).collect())
-    };
+    let packed =
+        |x: &[f32], n: usize| HostTensor::from_f64(DType::BF16, &[rows, n, d], x.iter().map(|&v| v as f64).collect());
     let inputs = AttentionInputs {
-        q: packed(&qc, heads),
-        k: packed(&kc, kv_heads),
-        v: packed(&vc, kv_heads),
+        q: packed(&qc.data, heads),
+        k: packed(&keys, kv_heads),
+        v: packed(&values, kv_heads),
         seqlens: vec![rows],
     };
     (qg, cache, inputs)
@@ -324,7 +333,7 @@ fn prefill_call(heads: usize, kv_heads: usize, d: usize, patterns: Option<&[Head
 }
 
 /// `CudaBackend::attention` with per-head patterns against each pattern on the CPU interpreter over all
-/// heads (not through the head selection the backend uses), head by head.
+/// heads (not through the views and gathers the backend uses), head by head.
 fn check_sparse_prefill(kinds: &[PatternKind], kv_heads: usize, rows: usize, seed: u64) {
     let cuda = backend();
     let (h, d) = (kinds.len(), 64);
@@ -356,16 +365,24 @@ fn check_sparse_prefill(kinds: &[PatternKind], kv_heads: usize, rows: usize, see
 #[test]
 fn sparse_prefill_heads_match_their_patterns_across_gqa_groups() {
     // 6 query heads on 2 kv heads (groups of 3): a_shape takes heads 1 and 3 (two runs, two GQA groups),
-    // so every pattern group cuts a GQA group and gets one kv head per query head.
+    // so every pattern group cuts a GQA group and is gathered, with one kv head per query head.
     let kinds = [PatternKind::Dense, A_SHAPE, BLOCK_SPARSE, A_SHAPE, VERTICAL_SLASH, PatternKind::Dense];
     check_sparse_prefill(&kinds, 2, 256, 11);
 }
 
 #[test]
 fn sparse_prefill_of_whole_gqa_groups_without_dense_heads_writes_every_head() {
-    // Each pattern holds whole GQA groups (kept grouped), and no head is dense, so the dense kernel is
+    // Each pattern holds whole GQA groups (views, no copy), and no head is dense, so the dense kernel is
     // skipped: the poisoned output shows any column the patterns left unwritten.
     check_sparse_prefill(&[BLOCK_SPARSE, BLOCK_SPARSE, A_SHAPE, A_SHAPE], 2, 200, 12);
+}
+
+#[test]
+fn sparse_prefill_of_a_group_with_whole_and_cut_gqa_groups_views_some_heads_and_gathers_the_rest() {
+    // 6 query heads on 3 kv heads (groups of 2): a_shape's heads 0, 1, 2 are kv 0's whole group (a view)
+    // and half of kv 1's (gathered); block_sparse and vertical_slash each cut kv 2's group (gathered).
+    let kinds = [A_SHAPE, A_SHAPE, A_SHAPE, PatternKind::Dense, BLOCK_SPARSE, VERTICAL_SLASH];
+    check_sparse_prefill(&kinds, 3, 230, 16);
 }
 
 #[test]

@@ -1,6 +1,14 @@
 //! Running the shipped kernels on a GPU: one path shared by the demo, the GPU tests
-//! and the benchmark, so that what is timed is exactly what is checked.
+//! and the benchmark, so that what is timed is exactly what is checked. The sparse
+//! patterns run on tensors already on the device (`device`, `pattern`); their host
+//! runners (`Backend::Gpu`) upload and call the same code.
 
+#[cfg(feature = "gpu")]
+pub mod block_sparse;
+#[cfg(feature = "gpu")]
+pub mod device;
+#[cfg(feature = "gpu")]
+pub mod pattern;
 #[cfg(feature = "gpu")]
 pub mod vertical_slash;
 
@@ -20,7 +28,7 @@ pub enum DeviceArg {
 }
 
 impl DeviceArg {
-    fn launch_arg(&self) -> LaunchArg<'_> {
+    pub(crate) fn launch_arg(&self) -> LaunchArg<'_> {
         match self {
             DeviceArg::Tensor(t) => LaunchArg::Tensor(t),
             DeviceArg::F32(v) => LaunchArg::F32(*v),

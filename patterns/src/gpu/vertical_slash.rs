@@ -1,11 +1,15 @@
 //! The vertical-slash launch plan ([`crate::sparse::vertical_slash::plan`]) on a GPU: its
-//! buffers uploaded once, its kernels loaded through the kernel cache, launches queued
-//! on the stream with nothing read back in between. One runner for the GPU tests and the
-//! CLI (`attn --device cuda`); `sparsefill bench` launches the same plan stage by stage
-//! to time each.
+//! buffers on the device once (the caller's q, k, v and o views and scratch allocated
+//! there, [`run_on_device`]; or a host plan's buffers uploaded, [`PlanOnGpu::new`]), its
+//! kernels loaded through the kernel cache, launches queued on the stream with nothing
+//! read back in between. One runner for the model, the GPU tests and the CLI
+//! (`attn --device cuda`, [`run`]: upload, then [`run_on_device`]); `sparsefill bench`
+//! launches the same plan stage by stage to time each.
 
+use super::device::{scratch, BufferError, DeviceAttention, DeviceOutput, IndexCheck, Problem, Uploaded};
 use crate::sparse::index::SparseIndex;
-use crate::sparse::vertical_slash::plan::{self, Arg, Buffer, Launch, Plan};
+use crate::sparse::local::query_blocks::RunError;
+use crate::sparse::vertical_slash::plan::{self, Arg, Buffer, Launch, Launches, Plan};
 use crate::sparse::vertical_slash::{VerticalSlashError, VerticalSlashParams};
 use crate::sparse::{AttentionInputs, SparseOutput};
 use sparsefill_compiler::tensor::HostTensor;
@@ -30,6 +34,10 @@ pub enum PlanGpuError {
     MissingBuffer { kernel: &'static str, buffer: Buffer },
     #[error(transparent)]
     Pattern(#[from] VerticalSlashError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Device(#[from] BufferError),
 }
 
 /// A plan's buffers on the device and its kernels loaded, launch `i` of
@@ -42,18 +50,11 @@ pub struct PlanOnGpu<'g> {
 }
 
 impl<'g> PlanOnGpu<'g> {
-    /// Compiles and loads every kernel of `plan` (through `cache`) and uploads every
-    /// buffer as the plan holds it: inputs, and outputs already poisoned on the host.
+    /// Uploads every buffer of `plan` as it holds it (inputs, and outputs already poisoned
+    /// on the host), then [`PlanOnGpu::with_buffers`].
     pub fn new(gpu: &'g Gpu, cache: &KernelCache, plan: &Plan) -> Result<PlanOnGpu<'g>, PlanGpuError> {
+        // Refused before any upload.
         let launches = checked_launches(plan)?;
-        let kernels = launches
-            .iter()
-            .map(|l| {
-                let failed = |step| move |e| PlanGpuError::Kernel { step, kernel: l.kernel, source: Box::new(e) };
-                let compiled = cache.get(l.source, Some(l.kernel), &l.consts).map_err(failed("compiling"))?;
-                gpu.load(&compiled, cache).map_err(failed("loading"))
-            })
-            .collect::<Result<_, _>>()?;
         let buffers = plan
             .buffers
             .iter()
@@ -66,6 +67,26 @@ impl<'g> PlanOnGpu<'g> {
                 Ok((*b, tensor))
             })
             .collect::<Result<_, PlanGpuError>>()?;
+        PlanOnGpu::with_buffers(gpu, cache, launches, buffers)
+    }
+
+    /// Compiles and loads every kernel of `launches` (through `cache`) over buffers already
+    /// on the device, after checking that every buffer a launch takes is among them.
+    pub fn with_buffers(
+        gpu: &'g Gpu,
+        cache: &KernelCache,
+        launches: Vec<Launch>,
+        buffers: HashMap<Buffer, DeviceTensor>,
+    ) -> Result<PlanOnGpu<'g>, PlanGpuError> {
+        check_buffers(&launches, |b| buffers.contains_key(&b))?;
+        let kernels = launches
+            .iter()
+            .map(|l| {
+                let failed = |step| move |e| PlanGpuError::Kernel { step, kernel: l.kernel, source: Box::new(e) };
+                let compiled = cache.get(l.source, Some(l.kernel), &l.consts).map_err(failed("compiling"))?;
+                gpu.load(&compiled, cache).map_err(failed("loading"))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(PlanOnGpu { gpu, launches, kernels, buffers })
     }
 
@@ -174,35 +195,75 @@ impl<'g> PlanOnGpu<'g> {
 /// The plan's launches in order, after checking that every buffer they take is in it.
 fn checked_launches(plan: &Plan) -> Result<Vec<Launch>, PlanGpuError> {
     let launches: Vec<Launch> = plan.estimate.iter().chain([&plan.attend]).cloned().collect();
-    for launch in &launches {
+    check_buffers(&launches, |b| plan.buffer(b).is_some())?;
+    Ok(launches)
+}
+
+/// Refuses a launch that takes a buffer `holds` does not.
+fn check_buffers(launches: &[Launch], holds: impl Fn(Buffer) -> bool) -> Result<(), PlanGpuError> {
+    for launch in launches {
         for arg in &launch.args {
-            if let Arg::Buffer(buffer) = arg {
-                if plan.buffer(*buffer).is_none() {
-                    return Err(PlanGpuError::MissingBuffer { kernel: launch.kernel, buffer: *buffer });
+            if let Arg::Buffer(buffer) = *arg {
+                if !holds(buffer) {
+                    return Err(PlanGpuError::MissingBuffer { kernel: launch.kernel, buffer });
                 }
             }
         }
     }
-    Ok(launches)
+    Ok(())
 }
 
-/// The whole pattern on a GPU, as [`crate::sparse::vertical_slash::run_interp`] runs it
-/// on the interpreter: estimation, then the index is downloaded and validated (a
-/// malformed index is an error, never an out-of-bounds read), then attention.
+/// The whole pattern on device tensors, as [`crate::sparse::vertical_slash::run_interp`]
+/// runs it on the interpreter: estimation into scratch allocated here (poisoned), the index
+/// checked as `check` says (under [`IndexCheck::OnHost`] a malformed index is an error
+/// before the attention reads it), then attention into `io.o`.
+pub fn run_on_device(
+    gpu: &Gpu,
+    cache: &KernelCache,
+    io: DeviceAttention,
+    params: &VerticalSlashParams,
+    check: IndexCheck,
+) -> Result<DeviceOutput, PlanGpuError> {
+    let p = Problem::new(gpu, io)?;
+    let Launches { scratch: wanted, estimate, attend } = plan::launches(&p.shape, params)?;
+    let mut buffers = HashMap::from([
+        (Buffer::Q, io.q.clone()),
+        (Buffer::K, io.k.clone()),
+        (Buffer::V, io.v.clone()),
+        (Buffer::O, io.o.clone()),
+        (Buffer::CuSeqlens, p.cu_seqlens.clone()),
+    ]);
+    for (buffer, dtype, dims) in wanted {
+        buffers.insert(buffer, scratch(gpu, &format!("the vertical-slash buffer {buffer:?}"), dtype, &dims)?);
+    }
+    let on = PlanOnGpu::with_buffers(gpu, cache, estimate.into_iter().chain([attend]).collect(), buffers)?;
+    on.launch_all(on.estimation())?;
+    let index = match check {
+        IndexCheck::OnHost => {
+            let index = on.index()?;
+            index.validate(&p.shape.seqlens, p.shape.heads).map_err(VerticalSlashError::from)?;
+            index.named()
+        }
+        IndexCheck::Trusted => Vec::new(),
+    };
+    on.launch(on.attention())?;
+    // The attention launch takes lse, so with_buffers checked that it is there.
+    let missing = PlanGpuError::MissingBuffer { kernel: plan::ATTEND_KERNEL, buffer: Buffer::Lse };
+    let lse = on.buffers.get(&Buffer::Lse).cloned().ok_or(missing)?;
+    Ok(DeviceOutput { lse, index })
+}
+
+/// The whole pattern on host tensors: uploaded, [`run_on_device`] with the index checked
+/// on the host, o and lse downloaded.
 pub fn run(
     gpu: &Gpu,
     cache: &KernelCache,
     inputs: &AttentionInputs,
     params: &VerticalSlashParams,
 ) -> Result<SparseOutput, PlanGpuError> {
-    let plan = plan::plan(inputs, params)?;
-    let on = PlanOnGpu::new(gpu, cache, &plan)?;
-    drop(plan);
-    on.launch_all(on.estimation())?;
-    let index = on.index()?;
-    index.validate(&inputs.seqlens, inputs.q.shape[1]).map_err(VerticalSlashError::from)?;
-    on.launch(on.attention())?;
-    Ok(SparseOutput { o: on.download(Buffer::O)?, lse: on.download(Buffer::Lse)?, index: index.named() })
+    let uploaded = Uploaded::new(gpu, inputs)?;
+    let out = run_on_device(gpu, cache, uploaded.io(), params, IndexCheck::OnHost)?;
+    Ok(uploaded.output(out)?)
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 //! longest sequence). It is estimated on the device by `kernels/estimate_block.tile` and
 //! on the host by [`estimate_host`], the reference; `kernels/sparse_block.tile` attends
 //! over it. A caller's own index is validated before any launch ([`BlockIndex::validate`]).
+//! With the `gpu` feature, `crate::gpu::block_sparse` runs the same estimator and kernel on
+//! tensors already on the device; the GPU branches here upload and call it.
 
 use super::local::query_blocks::{self, Backend, RunError, BLOCK};
 use super::{AttentionInputs, SparseOutput};
@@ -327,25 +329,52 @@ pub fn estimate_interp(inputs: &AttentionInputs, params: &BlockSparseParams) -> 
     estimate(&Backend::Interp, inputs, params, CHUNK)
 }
 
+/// The checks of the estimator's parameters, on the host and on the device.
+pub(crate) fn check_estimate(params: &BlockSparseParams, chunk: usize) -> Result<(), BlockSparseError> {
+    params.validate()?;
+    if !chunk.is_power_of_two() || chunk > CHUNK {
+        return Err(BlockSparseError::Chunk { got: chunk, max: CHUNK });
+    }
+    Ok(())
+}
+
 /// The `.tile` estimator on `backend`, scoring `chunk` candidate blocks per step
 /// ([`CHUNK`] normally; small chunks take the multi-chunk paths at the short lengths
-/// the interpreter can afford).
+/// the interpreter can afford). On a GPU the inputs are uploaded and the device estimator
+/// runs (`crate::gpu::block_sparse::estimate_uploaded`).
 pub fn estimate(
     backend: &Backend,
     inputs: &AttentionInputs,
     params: &BlockSparseParams,
     chunk: usize,
 ) -> Result<BlockIndex, BlockSparseError> {
-    params.validate()?;
-    if !chunk.is_power_of_two() || chunk > CHUNK {
-        return Err(BlockSparseError::Chunk { got: chunk, max: CHUNK });
-    }
+    check_estimate(params, chunk)?;
     let shape = query_blocks::validate(inputs).map_err(RunError::from)?;
-    let (b, nb, d) = (shape.seqlens.len(), query_blocks::max_blocks(&shape), shape.head_dim);
+    match backend {
+        Backend::Interp => estimate_on_interp(inputs, &shape, params, chunk),
+        #[cfg(feature = "gpu")]
+        Backend::Gpu { gpu, cache } => {
+            crate::gpu::block_sparse::estimate_uploaded(gpu, cache, inputs, &shape, params, chunk)
+        }
+        // A build without the feature opens no GPU, so no caller reaches this; it stays an error.
+        #[cfg(not(feature = "gpu"))]
+        Backend::Gpu { .. } => Err(RunError::NoGpuBuild.into()),
+    }
+}
+
+/// The estimator's launches on the interpreter, over checked inputs.
+fn estimate_on_interp(
+    inputs: &AttentionInputs,
+    shape: &AttentionShape,
+    params: &BlockSparseParams,
+    chunk: usize,
+) -> Result<BlockIndex, BlockSparseError> {
+    let backend = Backend::Interp;
+    let (b, nb, d) = (shape.seqlens.len(), query_blocks::max_blocks(shape), shape.head_dim);
     let pooled = |x: &HostTensor| -> Result<HostTensor, RunError> {
         let args = vec![
             ArgValue::Tensor(x.clone()),
-            ArgValue::Tensor(query_blocks::cu_seqlens(&shape)),
+            ArgValue::Tensor(query_blocks::cu_seqlens(shape)),
             ArgValue::Tensor(HostTensor::filled(DType::F32, &[b, x.shape[1], nb, d], f64::NAN)),
         ];
         let mut out = backend.run(POOL_KERNEL, ESTIMATOR_SOURCE, &pool_consts(d), args, &[2])?;
@@ -356,7 +385,7 @@ pub fn estimate(
     let args = vec![
         ArgValue::Tensor(pooled(&inputs.q)?),
         ArgValue::Tensor(pooled(&inputs.k)?),
-        ArgValue::Tensor(query_blocks::cu_seqlens(&shape)),
+        ArgValue::Tensor(query_blocks::cu_seqlens(shape)),
         ArgValue::Tensor(HostTensor::filled(DType::I32, &[b, shape.heads, nb], -7.0)),
         ArgValue::Tensor(HostTensor::filled(DType::I32, &[b, shape.heads, nb, top_k], -7.0)),
     ];

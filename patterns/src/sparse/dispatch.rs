@@ -1,7 +1,11 @@
 //! Running a layer's configured patterns: any [`PatternKind`] on a [`Backend`] ([`run_pattern`]), a
 //! layer's heads grouped by pattern ([`group_heads`]) and the inputs of one group's heads
-//! ([`select_heads`]). The one dispatch that `sparsefill attn` and the model's CUDA backend share, so
-//! that a pattern runs the same way (same parameters, same runners) wherever it is used.
+//! ([`select_heads`], which copies them on the host; [`heads`] says how a group's heads are taken on
+//! the device). The one dispatch that `sparsefill attn` and the model's CUDA backend share (the
+//! backend through its device counterpart, `crate::gpu::pattern::run_pattern`, with the same
+//! parameters), so that a pattern runs the same way wherever it is used.
+
+pub mod heads;
 
 use super::local::query_blocks::{self, Backend, InputError};
 use super::{block_sparse, local, vertical_slash, AttentionInputs, SparseOutput};
@@ -26,6 +30,12 @@ pub enum DispatchError {
     Head { head: usize, heads: usize },
     #[error("a group of heads needs at least one query head; got none")]
     NoHeads,
+    #[cfg(feature = "gpu")]
+    #[error(
+        "pattern `dense` has no device runner here: the caller runs dense heads through its dense attention \
+         kernel (attention.tile)"
+    )]
+    DenseOnDevice,
 }
 
 /// The query heads of one layer that run the same pattern, in ascending order.
@@ -140,11 +150,7 @@ pub fn run_pattern(
                 .map_err(failed("tri_shape"))
         }
         PatternKind::VerticalSlash { vertical, slash } => {
-            let params = vertical_slash::VerticalSlashParams {
-                vertical_size: vertical as usize,
-                slash_size: slash as usize,
-                ..Default::default()
-            };
+            let params = vertical_slash_params(vertical, slash);
             match backend {
                 Backend::Interp => vertical_slash::run_interp(inputs, &params).map_err(failed("vertical_slash")),
                 #[cfg(feature = "gpu")]
@@ -169,7 +175,20 @@ pub fn run_pattern(
     }
 }
 
-fn failed<E: std::error::Error + Send + Sync + 'static>(pattern: &'static str) -> impl FnOnce(E) -> DispatchError {
+/// Vertical-slash's parameters for a configured head: its sizes, with MInference's 64
+/// estimation queries (the config format has no field for them).
+pub(crate) fn vertical_slash_params(vertical: u32, slash: u32) -> vertical_slash::VerticalSlashParams {
+    vertical_slash::VerticalSlashParams {
+        vertical_size: vertical as usize,
+        slash_size: slash as usize,
+        ..Default::default()
+    }
+}
+
+/// A pattern's error, named.
+pub(crate) fn failed<E: std::error::Error + Send + Sync + 'static>(
+    pattern: &'static str,
+) -> impl FnOnce(E) -> DispatchError {
     move |e| DispatchError::Pattern { pattern, source: Box::new(e) }
 }
 

@@ -96,8 +96,8 @@ impl LocalParams {
         sink_tiles + n_end.div_ceil(BLOCK).saturating_sub(first_window)
     }
 
-    /// The kernel's scalars after max_seqlen, in order.
-    fn args(&self) -> Vec<ArgValue> {
+    /// The kernel's scalars after max_seqlen, in order (on the host and on the device).
+    pub(crate) fn args(&self) -> Vec<ArgValue> {
         // validate() keeps each below i32::MAX.
         [self.n_init, self.n_local, self.n_last].iter().map(|&v| ArgValue::I32(v as i32)).collect()
     }

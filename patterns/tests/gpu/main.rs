@@ -5,6 +5,7 @@
 
 mod attention;
 mod block_sparse;
+mod device;
 mod dot;
 mod gather;
 mod local;

@@ -4,8 +4,9 @@
 //!   dense FlashAttention kernel, patterns/kernels/attention.tile, over strided views: q `[rows, heads *
 //!   head_dim]` is its `[T, H, D]`, and the cache's `[kv_heads, capacity, head_dim]` keys and values are its
 //!   `[T, HKV, D]` with strides `(head_dim, capacity * head_dim, 1)`, so nothing is copied. When the call's
-//!   per-head patterns give heads a sparse pattern, those heads then run it ([`super::sparse`]) and overwrite
-//!   their columns; if no head is dense, the dense kernel is skipped;
+//!   per-head patterns give heads a sparse pattern, those heads then run it on the device over views of the
+//!   same tensors ([`super::sparse`]) and overwrite their columns; if no head is dense, the dense kernel is
+//!   skipped;
 //! - everything else runs the split-KV kernels of model/kernels/decode_attention.tile: decode (one row), a
 //!   pre-fill chunk after cached tokens (attention.tile has one `cu_seqlens` for queries and keys, so its
 //!   queries cannot start after the keys do) and Mistral's sliding window (attention.tile has no window).

@@ -274,10 +274,9 @@ impl Backend for CudaBackend {
     /// Dense pre-fill (`start` 0, no window cutting in) runs attention.tile over strided views of q and the
     /// cache; every other call (decode, a chunk after cached tokens, Mistral's window) runs the split-KV
     /// kernels of decode_attention.tile. On the attention.tile path, heads that `call.patterns` gives a sparse
-    /// pattern run it through the patterns crate's runners (`sparsefill_patterns::sparse::dispatch`) and
-    /// overwrite the dense result in their columns (the dense kernel is skipped when no head is dense). Those
-    /// runners take host inputs, so such a layer costs a PCIe round trip: q and the layer's keys and values
-    /// come down once, and each pattern group's inputs go up and its output comes back (module `sparse`).
+    /// pattern run it through the patterns crate's device runners (`sparsefill_patterns::gpu::pattern`) over
+    /// views of q, the cache and the output, writing their columns (the dense kernel is skipped when no head
+    /// is dense); nothing goes over PCIe but `cu_seqlens` (module `sparse`).
     /// The split-KV path computes every head densely, the result the patterns approximate: decode is dense
     /// by design, and the patterns have no kernel for a chunk after cached tokens or a window. Patterns need
     /// `scale` = 1 / sqrt(head_dim), the pattern kernels' scale, and one entry per query head.

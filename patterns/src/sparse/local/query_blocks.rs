@@ -60,38 +60,69 @@ pub enum RunError {
     Runtime { kernel: &'static str, source: Box<RuntimeError> },
     #[error("argument {index} of {kernel} is not a tensor, so it cannot be an output")]
     MissingOutput { kernel: &'static str, index: usize },
+    #[cfg(feature = "gpu")]
+    #[error(transparent)]
+    Buffer(#[from] crate::gpu::device::BufferError),
+    #[cfg(not(feature = "gpu"))]
+    #[error(
+        "the sparse patterns run on a GPU only in a build with the `gpu` feature (cargo build --release \
+         --features gpu); this build runs them on the CPU interpreter only"
+    )]
+    NoGpuBuild,
 }
 
 /// Checks the inputs' dtypes, shapes and lengths and returns the attention shape they
 /// describe (causal, as every sparse pattern is).
 pub fn validate(inputs: &AttentionInputs) -> Result<AttentionShape, InputError> {
-    for (name, t) in [("q", &inputs.q), ("k", &inputs.k), ("v", &inputs.v)] {
-        if t.dtype != DType::BF16 {
-            return Err(InputError::DType { name, got: t.dtype });
-        }
-        if t.shape.len() != 3 {
-            return Err(InputError::Rank { name, got: t.shape.clone() });
-        }
+    let tensors = [("q", &inputs.q), ("k", &inputs.k), ("v", &inputs.v)];
+    let shape = check_shapes(tensors.map(|(_, t)| (t.dtype, t.shape.as_slice())), &inputs.seqlens)?;
+    for (name, t) in tensors {
         let expected = t.shape.iter().product();
         if t.data.len() != expected {
             return Err(InputError::Length { name, shape: t.shape.clone(), len: t.data.len(), expected });
         }
     }
-    let (q, k, v) = (&inputs.q.shape, &inputs.k.shape, &inputs.v.shape);
+    Ok(shape)
+}
+
+/// The checks of [`validate`] that need only the dtypes and shapes of q, k and v (in that
+/// order), so that tensors on the device get them too.
+pub fn check_shapes(tensors: [(DType, &[usize]); 3], seqlens: &[usize]) -> Result<AttentionShape, InputError> {
+    for (name, (dtype, shape)) in ["q", "k", "v"].into_iter().zip(tensors) {
+        if dtype != DType::BF16 {
+            return Err(InputError::DType { name, got: dtype });
+        }
+        if shape.len() != 3 {
+            return Err(InputError::Rank { name, got: shape.to_vec() });
+        }
+    }
+    let [(_, q), (_, k), (_, v)] = tensors;
     let (tokens, head_dim) = (q[0], q[2]);
     if k[0] != tokens || k[2] != head_dim {
-        return Err(InputError::KvShape { name: "k", q: q.clone(), got: k.clone(), tokens, head_dim });
+        return Err(InputError::KvShape { name: "k", q: q.to_vec(), got: k.to_vec(), tokens, head_dim });
     }
     if v != k {
-        return Err(InputError::VShape { k: k.clone(), v: v.clone() });
+        return Err(InputError::VShape { k: k.to_vec(), v: v.to_vec() });
     }
-    let shape = AttentionShape { seqlens: inputs.seqlens.clone(), heads: q[1], kv_heads: k[1], head_dim, causal: true };
+    let shape = AttentionShape { seqlens: seqlens.to_vec(), heads: q[1], kv_heads: k[1], head_dim, causal: true };
     shape.validate()?;
     let sum = shape.tokens();
     if sum != tokens {
         return Err(InputError::Tokens { sum, tokens });
     }
     Ok(shape)
+}
+
+/// The check of an output `o` the caller gives (the device runners write into a caller's
+/// view): bf16, of q's shape.
+pub fn check_output(q: &[usize], (dtype, o): (DType, &[usize])) -> Result<(), InputError> {
+    if dtype != DType::BF16 {
+        return Err(InputError::DType { name: "o", got: dtype });
+    }
+    if o != q {
+        return Err(ShapeError::OutputShape { name: "o", expected: q.to_vec(), got: o.to_vec() }.into());
+    }
+    Ok(())
 }
 
 /// The specialization of a sparse kernel for head dim `d`: 64-row query and key blocks.
@@ -112,12 +143,18 @@ pub fn cu_seqlens(shape: &AttentionShape) -> HostTensor {
     HostTensor::from_f64(DType::I32, &[cu.len()], cu.iter().map(|&c| c as f64).collect())
 }
 
+/// The kernels' `max_seqlen` scalar: the longest sequence.
+pub fn max_seqlen(shape: &AttentionShape) -> i32 {
+    // validate() bounds every length by i32::MAX.
+    shape.seqlens.iter().copied().max().unwrap_or(0) as i32
+}
+
 /// The leading arguments (o and lse poisoned with NaN, so a row left unwritten shows),
-/// followed by the pattern's own.
+/// followed by the pattern's own. The device runner (`crate::gpu::device::attend`) passes
+/// the same arguments in the same order, as views.
 pub fn kernel_args(inputs: &AttentionInputs, shape: &AttentionShape, own: Vec<ArgValue>) -> Vec<ArgValue> {
     let (t, h, d) = (shape.tokens(), shape.heads, shape.head_dim);
-    // validate() bounds every length by i32::MAX.
-    let max_seqlen = shape.seqlens.iter().copied().max().unwrap_or(0) as i32;
+    let max_seqlen = max_seqlen(shape);
     let mut args = vec![
         ArgValue::Tensor(inputs.q.clone()),
         ArgValue::Tensor(inputs.k.clone()),
@@ -199,7 +236,9 @@ fn run_on_gpu(
 }
 
 /// Runs attention kernel `kernel` (prelude + `source`) with the leading arguments and
-/// the pattern's `own`, and returns o and lse with the index tensors `index`.
+/// the pattern's `own`, and returns o and lse with the index tensors `index`. On a GPU the
+/// inputs are uploaded and the device runner launches the kernel
+/// (`crate::gpu::device::run_uploaded`), as it does for tensors already there.
 pub fn run_attention(
     backend: &Backend,
     kernel: &'static str,
@@ -209,11 +248,22 @@ pub fn run_attention(
     own: Vec<ArgValue>,
     index: Vec<(String, HostTensor)>,
 ) -> Result<SparseOutput, RunError> {
-    let args = kernel_args(inputs, shape, own);
-    let mut outputs = backend.run(kernel, source, &consts(shape.head_dim), args, &[O, LSE])?.into_iter();
-    match (outputs.next(), outputs.next()) {
-        (Some(o), Some(lse)) => Ok(SparseOutput { o, lse, index }),
-        _ => Err(RunError::MissingOutput { kernel, index: LSE }),
+    match backend {
+        Backend::Interp => {
+            let args = kernel_args(inputs, shape, own);
+            let mut outputs = backend.run(kernel, source, &consts(shape.head_dim), args, &[O, LSE])?.into_iter();
+            match (outputs.next(), outputs.next()) {
+                (Some(o), Some(lse)) => Ok(SparseOutput { o, lse, index }),
+                _ => Err(RunError::MissingOutput { kernel, index: LSE }),
+            }
+        }
+        #[cfg(feature = "gpu")]
+        Backend::Gpu { gpu, cache } => {
+            crate::gpu::device::run_uploaded(gpu, cache, kernel, source, inputs, &own, index)
+        }
+        // A build without the feature opens no GPU, so no caller reaches this; it stays an error.
+        #[cfg(not(feature = "gpu"))]
+        Backend::Gpu { .. } => Err(RunError::NoGpuBuild),
     }
 }
 
@@ -322,6 +372,30 @@ mod tests {
     fn consistent_inputs_give_their_shape() {
         let shape = validate(&inputs()).map(|s| (s.seqlens, s.heads, s.kv_heads, s.head_dim));
         assert_eq!(shape, Ok((vec![3, 2], 4, 2, 16)));
+    }
+
+    #[test]
+    fn shapes_alone_give_the_shape_of_tensors_that_hold_no_data() {
+        let (q, kv) = ([5, 4, 16], [5, 2, 16]);
+        let shape = check_shapes([(DType::BF16, &q), (DType::BF16, &kv), (DType::BF16, &kv)], &[3, 2]);
+        assert_eq!(shape.map(|s| (s.heads, s.kv_heads, s.head_dim)), Ok((4, 2, 16)));
+    }
+
+    #[test]
+    fn an_output_of_q_shape_passes() {
+        assert_eq!(check_output(&[5, 4, 16], (DType::BF16, &[5, 4, 16])), Ok(()));
+    }
+
+    #[test]
+    fn an_f32_output_is_rejected() {
+        let err = check_output(&[5, 4, 16], (DType::F32, &[5, 4, 16])).err();
+        assert_eq!(err, Some(InputError::DType { name: "o", got: DType::F32 }));
+    }
+
+    #[test]
+    fn an_output_of_fewer_heads_than_q_is_rejected() {
+        let err = check_output(&[5, 4, 16], (DType::BF16, &[5, 3, 16])).map_err(|e| e.to_string()).err();
+        assert_eq!(err.as_deref(), Some("output `o` must have shape [5, 4, 16]; got [5, 3, 16]"));
     }
 
     #[test]

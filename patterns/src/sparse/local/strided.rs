@@ -70,15 +70,19 @@ impl StridedParams {
         let strided = if window == 0 { 0 } else { (window - 1) / self.stride as usize + 1 };
         strided + len.min(m0 + BLOCK).div_ceil(BLOCK) - window
     }
+
+    /// The kernel's scalars after max_seqlen, in order (on the host and on the device).
+    pub(crate) fn args(&self) -> Vec<ArgValue> {
+        // validate() keeps both below i32::MAX.
+        vec![ArgValue::I32(self.stride as i32), ArgValue::I32(self.n_local as i32)]
+    }
 }
 
 /// Runs the pattern on `backend`: o `[T, H, D]` bf16 and lse `[H, T]`.
 pub fn run(backend: &Backend, inputs: &AttentionInputs, params: &StridedParams) -> Result<SparseOutput, StridedError> {
     params.validate()?;
     let shape = query_blocks::validate(inputs).map_err(RunError::from)?;
-    // validate() keeps both below i32::MAX.
-    let own = vec![ArgValue::I32(params.stride as i32), ArgValue::I32(params.n_local as i32)];
-    Ok(query_blocks::run_attention(backend, KERNEL, SOURCE, inputs, &shape, own, Vec::new())?)
+    Ok(query_blocks::run_attention(backend, KERNEL, SOURCE, inputs, &shape, params.args(), Vec::new())?)
 }
 
 /// [`run`] on the interpreter.

@@ -1,10 +1,15 @@
 //! The vertical-slash kernels as a launch plan: the buffers they share and the launches in
-//! order, with nothing read back in between (no host synchronisation). The interpreter
-//! runs a plan here; the GPU tests upload the same buffers and launch the same list.
+//! order, with nothing read back in between (no host synchronisation). [`launches`] gives
+//! the launches and the scratch buffers for a shape; [`plan`] adds host buffers for given
+//! inputs, which the interpreter runs here and the GPU tests upload. The device runner
+//! (`crate::gpu::vertical_slash::run_on_device`) allocates the same scratch on the device
+//! around the caller's q, k, v and o, and launches the same list.
 
 use super::reference::Selection;
 use super::{input_shape, VerticalSlashError, VerticalSlashParams, FORCED_SLASHES, FORCED_VERTICALS, MAX_LAST_Q};
+use crate::attention::AttentionShape;
 use crate::sparse::index::{query_blocks, SparseIndex};
+use crate::sparse::local::query_blocks::cu_seqlens;
 use crate::sparse::{AttentionInputs, SparseOutput};
 use sparsefill_compiler::interp::{self, ArgValue};
 use sparsefill_compiler::ir::{ConstValue, DType};
@@ -89,6 +94,16 @@ pub struct Launch {
     pub args: Vec<Arg>,
 }
 
+/// The launches of the pattern for one shape, and the buffers they write besides o: lse,
+/// the estimator's intermediates and the index, each with its dtype and dims. Every one
+/// starts poisoned: floats NaN, i32 -1 (what `DeviceTensor::poison` writes).
+#[derive(Clone, Debug)]
+pub struct Launches {
+    pub scratch: Vec<(Buffer, DType, Vec<usize>)>,
+    pub estimate: Vec<Launch>,
+    pub attend: Launch,
+}
+
 /// The buffers (initial contents: the inputs, outputs poisoned) and the launches.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -155,59 +170,64 @@ fn int_const(name: &str, value: usize) -> (String, ConstValue) {
     (name.to_string(), ConstValue::Int(value as i64))
 }
 
-/// The input buffers and the poisoned outputs: o with NaN, lse with NaN.
-fn io_buffers(inputs: &AttentionInputs, heads: usize, head_dim: usize) -> Vec<(Buffer, HostTensor)> {
-    let tokens: usize = inputs.seqlens.iter().sum();
-    let cu: Vec<f64> = std::iter::once(0.0)
-        .chain(inputs.seqlens.iter().scan(0usize, |end, &n| {
-            *end += n;
-            Some(*end as f64)
-        }))
-        .collect();
+/// A host tensor poisoned as the plan's outputs start: floats NaN, i32 -1.
+fn poisoned(dtype: DType, dims: &[usize]) -> HostTensor {
+    let value = if dtype == DType::I32 { -1.0 } else { f64::NAN };
+    HostTensor::filled(dtype, dims, value)
+}
+
+/// The input buffers and the poisoned o.
+fn io_buffers(inputs: &AttentionInputs, shape: &AttentionShape) -> Vec<(Buffer, HostTensor)> {
     vec![
         (Buffer::Q, inputs.q.clone()),
         (Buffer::K, inputs.k.clone()),
         (Buffer::V, inputs.v.clone()),
-        (Buffer::CuSeqlens, HostTensor::from_f64(DType::I32, &[cu.len()], cu)),
-        (Buffer::O, HostTensor::filled(DType::BF16, &[tokens, heads, head_dim], f64::NAN)),
-        (Buffer::Lse, HostTensor::filled(DType::F32, &[heads, tokens], f64::NAN)),
+        (Buffer::CuSeqlens, cu_seqlens(shape)),
+        (Buffer::O, poisoned(DType::BF16, &[shape.tokens(), shape.heads, shape.head_dim])),
     ]
 }
 
-/// The launch plan of the whole pattern: estimation (row statistics per key chunk and
-/// their combination, column and diagonal scores, the two selections, the conversion),
-/// then attention. Every intermediate and
-/// output buffer is poisoned: floats with NaN, i32 with -1.
+/// The launch plan of the whole pattern for `inputs`: the host buffers (the inputs, then
+/// [`Launches::scratch`] poisoned) and the launches.
 pub fn plan(inputs: &AttentionInputs, params: &VerticalSlashParams) -> Result<Plan, VerticalSlashError> {
+    let shape = input_shape(inputs)?;
+    let Launches { scratch, estimate, attend } = launches(&shape, params)?;
+    let mut buffers = io_buffers(inputs, &shape);
+    buffers.extend(scratch.into_iter().map(|(buffer, dtype, dims)| (buffer, poisoned(dtype, &dims))));
+    Ok(Plan { buffers, estimate, attend })
+}
+
+/// The launches of the whole pattern on a checked `shape`: estimation (row statistics per
+/// key chunk and their combination, column and diagonal scores, the two selections, the
+/// conversion), then attention, with the scratch buffers they write.
+pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<Launches, VerticalSlashError> {
     use Buffer::*;
     params.validate()?;
-    let shape = input_shape(inputs)?;
     let (batch, heads, d) = (shape.seqlens.len(), shape.heads, shape.head_dim);
     let longest = shape.seqlens.iter().copied().max().unwrap_or(0);
     let (nv, ns) = (params.column_capacity(&shape.seqlens), params.slash_size.min(longest));
     let blocks = query_blocks(&shape.seqlens);
     let nnz_s = params.tile_capacity(&shape.seqlens);
-    let float = |dims: &[usize]| HostTensor::filled(DType::F32, dims, f64::NAN);
-    let int = |dims: &[usize]| HostTensor::filled(DType::I32, dims, -1.0);
     let chunk = key_chunk(longest, heads, batch);
     let chunks = longest.div_ceil(chunk).max(1);
-    let mut buffers = io_buffers(inputs, heads, d);
-    buffers.extend([
-        (ChunkMax, float(&[batch, heads, chunks, MAX_LAST_Q])),
-        (ChunkSum, float(&[batch, heads, chunks, MAX_LAST_Q])),
-        (RowMax, float(&[batch, heads, MAX_LAST_Q])),
-        (RowSum, float(&[batch, heads, MAX_LAST_Q])),
-        (VerticalScores, float(&[batch, heads, longest])),
-        (SlashScores, float(&[batch, heads, longest])),
-        (Verticals, int(&[batch, heads, nv])),
-        (VerticalCount, int(&[batch, heads])),
-        (Slashes, int(&[batch, heads, ns])),
-        (SlashCount, int(&[batch, heads])),
-        (BlockCount, int(&[batch, heads, blocks])),
-        (BlockOffset, int(&[batch, heads, blocks, nnz_s])),
-        (ColumnCount, int(&[batch, heads, blocks])),
-        (ColumnIndex, int(&[batch, heads, blocks, nv])),
-    ]);
+    let (float, int) = (DType::F32, DType::I32);
+    let scratch = vec![
+        (Lse, float, vec![heads, shape.tokens()]),
+        (ChunkMax, float, vec![batch, heads, chunks, MAX_LAST_Q]),
+        (ChunkSum, float, vec![batch, heads, chunks, MAX_LAST_Q]),
+        (RowMax, float, vec![batch, heads, MAX_LAST_Q]),
+        (RowSum, float, vec![batch, heads, MAX_LAST_Q]),
+        (VerticalScores, float, vec![batch, heads, longest]),
+        (SlashScores, float, vec![batch, heads, longest]),
+        (Verticals, int, vec![batch, heads, nv]),
+        (VerticalCount, int, vec![batch, heads]),
+        (Slashes, int, vec![batch, heads, ns]),
+        (SlashCount, int, vec![batch, heads]),
+        (BlockCount, int, vec![batch, heads, blocks]),
+        (BlockOffset, int, vec![batch, heads, blocks, nnz_s]),
+        (ColumnCount, int, vec![batch, heads, blocks]),
+        (ColumnIndex, int, vec![batch, heads, blocks, nv]),
+    ];
     let (scale, last_q) = (Arg::F32(shape.scale()), Arg::I32(params.last_q as i32));
     let specialized = vec![int_const("BN", 64), int_const("D", d), int_const("LQ", MAX_LAST_Q)];
     let estimator = |kernel, mut args: Vec<Arg>, tail: &[Arg]| {
@@ -262,7 +282,7 @@ pub fn plan(inputs: &AttentionInputs, params: &VerticalSlashParams) -> Result<Pl
             ]),
         },
     ];
-    Ok(Plan { buffers, estimate, attend: attend_launch(d, shape.scale()) })
+    Ok(Launches { scratch, estimate, attend: attend_launch(d, shape.scale()) })
 }
 
 /// Runs one launch on the interpreter over `buffers`, which it updates in place.
@@ -346,9 +366,10 @@ pub fn run_interp(inputs: &AttentionInputs, params: &VerticalSlashParams) -> Res
 pub fn attend_interp(inputs: &AttentionInputs, index: &SparseIndex) -> Result<SparseOutput, VerticalSlashError> {
     let shape = input_shape(inputs)?;
     index.validate(&shape.seqlens, shape.heads)?;
-    let mut buffers = io_buffers(inputs, shape.heads, shape.head_dim);
+    let mut buffers = io_buffers(inputs, &shape);
     let index = index.clone();
     buffers.extend([
+        (Buffer::Lse, poisoned(DType::F32, &[shape.heads, shape.tokens()])),
         (Buffer::BlockCount, index.block_count),
         (Buffer::BlockOffset, index.block_offset),
         (Buffer::ColumnCount, index.column_count),
@@ -356,4 +377,44 @@ pub fn attend_interp(inputs: &AttentionInputs, index: &SparseIndex) -> Result<Sp
     ]);
     run_launch(&attend_launch(shape.head_dim, shape.scale()), &mut buffers)?;
     Ok(output(buffers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs() -> AttentionInputs {
+        let t = |heads: usize| HostTensor::zeros(DType::BF16, &[100, heads, 64]);
+        AttentionInputs { q: t(2), k: t(1), v: t(1), seqlens: vec![100] }
+    }
+
+    const PARAMS: VerticalSlashParams = VerticalSlashParams { vertical_size: 8, slash_size: 8, last_q: 64 };
+
+    fn host_plan() -> Plan {
+        plan(&inputs(), &PARAMS).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_host_plan_holds_the_inputs_o_and_the_scratch_of_its_launches() {
+        use Buffer::*;
+        let shape = input_shape(&inputs()).unwrap_or_else(|e| panic!("{e}"));
+        let scratch = launches(&shape, &PARAMS).unwrap_or_else(|e| panic!("{e}")).scratch;
+        let expected: Vec<Buffer> = [Q, K, V, CuSeqlens, O].into_iter().chain(scratch.iter().map(|s| s.0)).collect();
+        assert_eq!(host_plan().buffers.iter().map(|(b, _)| *b).collect::<Vec<_>>(), expected);
+    }
+
+    #[test]
+    fn float_scratch_starts_as_nan_and_integer_scratch_as_minus_one() {
+        let plan = host_plan();
+        let (lse, count) = (plan.buffer(Buffer::Lse), plan.buffer(Buffer::BlockCount));
+        let poisoned = |t: Option<&HostTensor>, ok: fn(f64) -> bool| t.is_some_and(|t| t.data.iter().all(|&x| ok(x)));
+        assert!(poisoned(lse, f64::is_nan) && poisoned(count, |x| x == -1.0));
+    }
+
+    #[test]
+    fn lse_is_heads_by_tokens() {
+        let shape = input_shape(&inputs()).unwrap_or_else(|e| panic!("{e}"));
+        let scratch = launches(&shape, &PARAMS).unwrap_or_else(|e| panic!("{e}")).scratch;
+        assert_eq!(scratch.first(), Some(&(Buffer::Lse, DType::F32, vec![2, 100])));
+    }
 }

@@ -1,0 +1,69 @@
+//! Any sparse [`PatternKind`] on device tensors: the device counterpart of
+//! [`crate::sparse::dispatch::run_pattern`], with the same parameters, kernels and checks,
+//! for a caller whose q, k, v and o are already on the GPU (the model's CUDA backend).
+//! Dense heads are the caller's: it runs its own dense kernel over them.
+
+use super::device::{attend_with, DeviceAttention, DeviceOutput, IndexCheck, Problem};
+use super::{block_sparse, vertical_slash};
+use crate::config::PatternKind;
+use crate::sparse::block_sparse::BlockSparseParams;
+use crate::sparse::dispatch::{failed, vertical_slash_params, DispatchError};
+use crate::sparse::local::strided::{self, StridedError, StridedParams};
+use crate::sparse::local::{self, LocalError, LocalParams};
+use sparsefill_runtime::{Gpu, KernelCache};
+
+/// Runs pattern `kind` over every head of `io` on `gpu`, writing `io.o`; an estimated
+/// index is checked as `check` says.
+pub fn run_pattern(
+    gpu: &Gpu,
+    cache: &KernelCache,
+    io: DeviceAttention,
+    kind: &PatternKind,
+    check: IndexCheck,
+) -> Result<DeviceOutput, DispatchError> {
+    match *kind {
+        PatternKind::Dense => Err(DispatchError::DenseOnDevice),
+        PatternKind::AShape { n_init, n_local } => {
+            run_local(gpu, cache, io, &LocalParams::a_shape(n_init, n_local)).map_err(failed("a_shape"))
+        }
+        PatternKind::TriShape { n_init, n_local, n_last } => {
+            run_local(gpu, cache, io, &LocalParams::tri_shape(n_init, n_local, n_last)).map_err(failed("tri_shape"))
+        }
+        PatternKind::Strided { stride, n_local } => {
+            run_strided(gpu, cache, io, &StridedParams { stride, n_local }).map_err(failed("strided"))
+        }
+        PatternKind::VerticalSlash { vertical, slash } => {
+            let params = vertical_slash_params(vertical, slash);
+            vertical_slash::run_on_device(gpu, cache, io, &params, check).map_err(failed("vertical_slash"))
+        }
+        PatternKind::BlockSparse { top_k } => {
+            block_sparse::run(gpu, cache, io, &BlockSparseParams { top_k }, check).map_err(failed("block_sparse"))
+        }
+    }
+}
+
+/// A-shape or tri-shape (`kernels/sparse_local.tile`) over `io`.
+pub fn run_local(
+    gpu: &Gpu,
+    cache: &KernelCache,
+    io: DeviceAttention,
+    params: &LocalParams,
+) -> Result<DeviceOutput, LocalError> {
+    params.validate()?;
+    let p = Problem::new(gpu, io)?;
+    let lse = attend_with(gpu, cache, local::KERNEL, local::SOURCE, &p, &params.args())?;
+    Ok(DeviceOutput { lse, index: Vec::new() })
+}
+
+/// Strided attention (`kernels/sparse_strided.tile`) over `io`.
+pub fn run_strided(
+    gpu: &Gpu,
+    cache: &KernelCache,
+    io: DeviceAttention,
+    params: &StridedParams,
+) -> Result<DeviceOutput, StridedError> {
+    params.validate()?;
+    let p = Problem::new(gpu, io)?;
+    let lse = attend_with(gpu, cache, strided::KERNEL, strided::SOURCE, &p, &params.args())?;
+    Ok(DeviceOutput { lse, index: Vec::new() })
+}
