@@ -22,4 +22,6 @@ one "attention BN64 generic" sm_80 patterns/kernels/attention.tile --kernel atte
 one "attention BN64 aligned" sm_80 patterns/kernels/attention.tile --kernel attention $AL
 one "gemm aligned" sm_90a patterns/kernels/gemm.tile --kernel gemm --aligned a --aligned b --aligned c
 one "gemm aligned" sm_80 patterns/kernels/gemm.tile --kernel gemm --aligned a --aligned b --aligned c
-one "sparse vertical_slash aligned" sm_90a patterns/kernels/sparse_vertical_slash.tile --kernel sparse_vertical_slash --aligned q --aligned k --aligned v --aligned o
+# The sparse kernel's source starts with attention.tile and query_block.tile (their helpers).
+cat patterns/kernels/attention.tile patterns/kernels/query_block.tile patterns/kernels/sparse_vertical_slash.tile >/tmp/vs.tile
+one "sparse vertical_slash aligned" sm_90a /tmp/vs.tile --kernel sparse_vertical_slash --aligned q --aligned k --aligned v --aligned o

@@ -154,10 +154,13 @@ pub enum Param {
     /// that size at launch. A name that is also a const parameter must equal it;
     /// `const_dims` records those (`None` = free runtime size).
     ///
-    /// `aligned` specializes on where the argument lies, never on its sizes: its base
-    /// address is 16-byte aligned, its last dimension's stride is 1 and every other
-    /// stride is a multiple of 16 bytes. Code generation then moves whole 16-byte chunks
-    /// without run-time alignment tests or an element-by-element fallback for them. The
+    /// `aligned` specializes on where the argument lies, never on the sizes themselves:
+    /// its base address is 16-byte aligned, its last dimension's stride is 1, every other
+    /// stride (of a dimension longer than one) is a nonzero multiple of 16 bytes, and no
+    /// dimension is empty. Code generation then moves whole 16-byte chunks without
+    /// run-time alignment tests or an element-by-element fallback for them, and on sm_90a
+    /// copies swizzled `dot` tiles with TMA (`codegen::tma`), whose tensor maps take
+    /// exactly such tensors. The
     /// runtime launches each kernel as its variant with the contract on exactly the
     /// arguments that satisfy it, and with specializing turned off refuses one that claims
     /// it for an argument that does not.
