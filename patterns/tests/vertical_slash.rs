@@ -8,7 +8,7 @@
 //! - every kernel assembled by ptxas for sm_80 and sm_90a without spills.
 
 use rand::{Rng, SeedableRng};
-use sparsefill_compiler::codegen::ptxas;
+use sparsefill_compiler::codegen::{ptxas, MmaLowering};
 use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
@@ -118,6 +118,20 @@ fn check_attention_with(
     check_outputs(&case, &out.o, &out.lse, &index);
 }
 
+/// [`check_attention_with`] of the kernel as the GPU runners specialize it for sm_90a
+/// with wgmma (64-key steps at head dim 128).
+fn check_attention_as_on_wgmma(
+    seqlens: &[usize],
+    head_dim: usize,
+    index_of: impl FnOnce(&AttentionInputs, &mut Rng64) -> SparseIndex,
+    seed: u64,
+) {
+    let (case, inputs, mut rng) = random_case_with(seqlens, head_dim, seed);
+    let index = index_of(&inputs, &mut rng);
+    let out = ok(plan::attend_interp_as(&inputs, &index, Arch::Sm90a, MmaLowering::Wgmma));
+    check_outputs(&case, &out.o, &out.lse, &index);
+}
+
 #[test]
 fn random_index_on_ragged_sequences_matches_the_masked_reference() {
     check_attention(&[300, 77], |inputs, rng| random_index(&inputs.seqlens, rng), 1);
@@ -138,6 +152,23 @@ fn random_index_at_head_dim_128_matches_the_masked_reference() {
             index
         },
         12,
+    );
+}
+
+/// sm_90a's specialization folds whole 64-key slash tiles and gathers 64 columns a step:
+/// with up to 80 columns a block, some blocks take a second, partial step.
+#[test]
+fn random_index_at_head_dim_128_in_64_key_steps_matches_the_masked_reference() {
+    check_attention_as_on_wgmma(
+        &[300, 77],
+        128,
+        |inputs, rng| {
+            let index = random_index_with(&inputs.seqlens, 80, rng);
+            let most = index.column_count.data.iter().fold(0.0f64, |a, &b| a.max(b));
+            assert!(most > 64.0, "no block has more than one column step ({most} columns at most)");
+            index
+        },
+        13,
     );
 }
 
@@ -455,10 +486,24 @@ fn run_interp_rejects_bad_params() {
 
 /// Assembles `kernel` of `source` with `consts` for `arch` and requires no spills.
 fn check_assembles_without_spills(source: &str, kernel: &str, consts: &[(String, ConstValue)], arch: Arch) {
+    check_variant_assembles_without_spills(source, kernel, consts, arch, &[]);
+}
+
+/// [`check_assembles_without_spills`] of the variant with the `aligned` contract on `aligned`.
+fn check_variant_assembles_without_spills(
+    source: &str,
+    kernel: &str,
+    consts: &[(String, ConstValue)],
+    arch: Arch,
+    aligned: &[&str],
+) {
     if !ptxas::available_for_tests(kernel) {
         return;
     }
-    let ir = lower_source(source, Some(kernel), consts).unwrap_or_else(|e| panic!("{kernel} {consts:?}: {e}"));
+    let mut ir = lower_source(source, Some(kernel), consts).unwrap_or_else(|e| panic!("{kernel} {consts:?}: {e}"));
+    for name in aligned {
+        assert!(ir.set_aligned(name, true), "{kernel} has no tensor `{name}`");
+    }
     let ptx = compile_ir(&ir, arch).unwrap_or_else(|e| panic!("{kernel} {consts:?} for {arch}: {e}")).ptx;
     let report = ptxas::assemble(&ptx, arch).unwrap_or_else(|e| panic!("{kernel} {consts:?} for {arch}: {e}"));
     eprintln!("{kernel} {consts:?} on {arch}: {} registers, {} bytes shared", report.registers, report.shared_bytes);
@@ -469,10 +514,23 @@ fn head_dim(d: usize) -> Vec<(String, ConstValue)> {
     vec![("D".to_string(), ConstValue::Int(d as i64))]
 }
 
+/// The attention kernel as the GPU runners launch it on `arch` (with its target consts),
+/// on packed inputs (q, k, v and o aligned) and on strided views (nothing aligned).
 fn check_attention_assembles(arch: Arch) {
     for d in [64, 128] {
-        check_assembles_without_spills(plan::ATTEND_SOURCE, plan::ATTEND_KERNEL, &head_dim(d), arch);
+        let consts = plan::target_consts(plan::ATTEND_KERNEL, &head_dim(d), arch, MmaLowering::default());
+        for aligned in [&[][..], &["q", "k", "v", "o"]] {
+            check_variant_assembles_without_spills(plan::ATTEND_SOURCE, plan::ATTEND_KERNEL, &consts, arch, aligned);
+        }
     }
+}
+
+#[test]
+fn wgmma_takes_64_key_steps_and_mma_sync_32() {
+    let steps =
+        [(Arch::Sm90a, MmaLowering::Wgmma), (Arch::Sm90a, MmaLowering::MmaSync), (Arch::Sm80, MmaLowering::Wgmma)]
+            .map(|(arch, mma)| plan::column_step(128, arch, mma));
+    assert_eq!(steps, [64, 32, 32]);
 }
 
 #[test]

@@ -136,7 +136,10 @@ mod tests {
         Layout { shape: shape.to_vec(), strides: strides.to_vec(), offset: 0 }
     }
 
-    fn check(map: TensorMap, layout: Layout, expected: Result<(&[u64], &[u64], &[u32]), &str>) {
+    /// Dims, strides and box of a geometry, innermost first.
+    type Expected<'a> = (&'a [u64], &'a [u64], &'a [u32]);
+
+    fn check(map: TensorMap, layout: Layout, expected: Result<Expected, &str>) {
         let got = geometry(&map, &layout, DType::BF16);
         match expected {
             Ok((dims, strides, boxes)) => {

@@ -34,6 +34,13 @@ pub(super) enum ParamValue<'ctx> {
     Scalar(BasicValueEnum<'ctx>),
 }
 
+/// The entry function and its parameters, grouped back per IR parameter and per tensor map.
+pub(super) struct Entry<'ctx> {
+    pub function: FunctionValue<'ctx>,
+    pub params: Vec<ParamValue<'ctx>>,
+    pub tensor_maps: super::tma::MapParams<'ctx>,
+}
+
 pub(super) struct Lowerer<'a, 'ctx> {
     pub context: &'ctx Context,
     pub module: &'a Module<'ctx>,
@@ -77,12 +84,12 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
         context: &'ctx Context,
         module: &'a Module<'ctx>,
         builder: Builder<'ctx>,
-        function: FunctionValue<'ctx>,
         kernel: &'a Kernel,
-        params: Vec<ParamValue<'ctx>>,
+        entry: Entry<'ctx>,
         (arch, options): (crate::target::Arch, &super::CodegenOptions),
         plan: plan::Plan,
     ) -> Result<Self, CodegenError> {
+        let Entry { function, params, tensor_maps } = entry;
         let tid = intrinsic_result(module, &builder, "llvm.nvvm.read.ptx.sreg.tid.x", &[], &[])?;
         let mut defs = vec![None; kernel.value_types.len()];
         record_defs(&kernel.body, &mut defs);
@@ -107,7 +114,7 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             prefetched_stages: HashMap::new(),
             deferred: Default::default(),
             multiples: super::divisibility::known_multiples(kernel),
-            tensor_maps: Default::default(),
+            tensor_maps,
         })
     }
 

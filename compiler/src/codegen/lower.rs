@@ -7,7 +7,7 @@ use inkwell::types::BasicMetadataTypeEnum;
 use inkwell::values::{BasicValueEnum, FunctionValue, IntValue, PhiValue};
 use inkwell::{AddressSpace, IntPredicate};
 
-use super::context::{as_int, Lowerer, ParamValue, Regs};
+use super::context::{as_int, Entry, Lowerer, ParamValue, Regs};
 use super::layout::Layout;
 use super::operand_tile::OperandFormat;
 use super::plan::Placement;
@@ -53,9 +53,9 @@ pub(super) fn lower_kernel<'ctx>(
     let function = declare_entry(context, module, kernel, &abi);
     let builder = context.create_builder();
     builder.position_at_end(context.append_basic_block(function, "entry"));
-    let (params, map_params) = entry_params(context, &builder, function, kernel, &maps)?;
-    let mut lowerer = Lowerer::new(context, module, builder, function, kernel, params, (arch, options), plan)?;
-    lowerer.tensor_maps = map_params;
+    let (params, tensor_maps) = entry_params(context, &builder, function, kernel, &maps)?;
+    let entry = Entry { function, params, tensor_maps };
+    let mut lowerer = Lowerer::new(context, module, builder, kernel, entry, (arch, options), plan)?;
     lowerer.lower_insts(&kernel.body.insts)?;
     lowerer.builder.build_return(None)?;
     let Lowerer { shared, .. } = lowerer;

@@ -83,7 +83,8 @@ impl<'g> PlanOnGpu<'g> {
             .iter()
             .map(|l| {
                 let failed = |step| move |e| PlanGpuError::Kernel { step, kernel: l.kernel, source: Box::new(e) };
-                let compiled = cache.get(l.source, Some(l.kernel), &l.consts).map_err(failed("compiling"))?;
+                let consts = plan::target_consts(l.kernel, &l.consts, cache.arch(), cache.codegen().mma);
+                let compiled = cache.get(l.source, Some(l.kernel), &consts).map_err(failed("compiling"))?;
                 gpu.load(&compiled, cache).map_err(failed("loading"))
             })
             .collect::<Result<_, _>>()?;

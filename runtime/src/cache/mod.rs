@@ -216,6 +216,7 @@ pub struct KernelCache {
 
 pub struct CacheState {
     arch: Arch,
+    codegen: CodegenOptions,
     toolchain: Arc<dyn Toolchain>,
     options: String,
     requests: DashMap<u64, Vec<Request>>,
@@ -242,6 +243,7 @@ impl KernelCache {
     pub fn with_toolchain(config: CacheConfig, toolchain: Arc<dyn Toolchain>) -> KernelCache {
         let state = CacheState {
             arch: config.arch,
+            codegen: config.codegen,
             options: toolchain.options(),
             toolchain,
             requests: DashMap::new(),
@@ -254,6 +256,13 @@ impl KernelCache {
 
     pub fn arch(&self) -> Arch {
         self.arch
+    }
+
+    /// The code generation options the cache was configured with, so a caller can pick
+    /// tile sizes for the lowering its kernels get (a cache given its own toolchain
+    /// reports them but may ignore them).
+    pub fn codegen(&self) -> CodegenOptions {
+        self.codegen
     }
 
     pub fn stats(&self) -> CacheStats {

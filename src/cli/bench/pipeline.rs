@@ -6,6 +6,7 @@ use super::BenchError;
 use sparsefill_compiler::interp::ArgValue;
 use sparsefill_compiler::ir::ConstValue;
 use sparsefill_compiler::tensor::HostTensor;
+use sparsefill_patterns::sparse::vertical_slash::plan;
 use sparsefill_runtime::{median, DeviceTensor, Gpu, KernelCache, LaunchArg, LoadedKernel};
 use std::ops::Range;
 use std::sync::Arc;
@@ -84,7 +85,8 @@ impl<'g> Pipeline<'g> {
             .into_iter()
             .map(|l| {
                 let failed = |e| BenchError::Kernel { kernel: l.kernel, source: Box::new(e) };
-                let compiled = cache.get(l.source, Some(l.kernel), &l.consts).map_err(failed)?;
+                let consts = plan::target_consts(l.kernel, &l.consts, cache.arch(), cache.codegen().mma);
+                let compiled = cache.get(l.source, Some(l.kernel), &consts).map_err(failed)?;
                 let loaded = gpu.load(&compiled, cache).map_err(failed)?;
                 Ok(Step { stage: l.stage, kernel: l.kernel, loaded, args: l.args })
             })

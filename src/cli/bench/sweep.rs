@@ -379,7 +379,9 @@ fn measure(
     pipe.run(attention.clone())?;
     let (o, lse) = (pipe.download(o)?, pipe.download(lse)?);
     let work = match (&index, kind) {
-        (Index::VerticalSlash(i), _) => Work::VerticalSlash(i),
+        (Index::VerticalSlash(i), _) => {
+            Work::VerticalSlash(i, plan::column_step(shape.head_dim, cache.arch(), cache.codegen().mma))
+        }
         (Index::BlockSparse(i), _) => Work::BlockSparse(i),
         (Index::None, PatternKind::Strided { stride, n_local }) => {
             Work::Strided(strided::StridedParams { stride, n_local })

@@ -11,17 +11,15 @@ use sparsefill_patterns::sparse::local::strided::StridedParams;
 use sparsefill_patterns::sparse::local::LocalParams;
 use std::ops::Range;
 
-/// Key columns per gathered step of sparse_vertical_slash.tile at head dim 128: BN / 2
-/// (it halves its steps above D = 64 to stay in registers). A partial step is
-/// computed whole.
-pub const COLUMN_CHUNK: usize = 32;
-
 /// A pattern as its kernel sees it, on one sequence.
 pub enum Work<'a> {
     Dense,
     Local(LocalParams),
     Strided(StridedParams),
-    VerticalSlash(&'a SparseIndex),
+    /// The index, and the key columns per gathered step of the kernel that runs it
+    /// ([`sparsefill_patterns::sparse::vertical_slash::plan::column_step`]): a partial step
+    /// is computed whole.
+    VerticalSlash(&'a SparseIndex, usize),
     BlockSparse(&'a BlockIndex),
 }
 
@@ -68,11 +66,12 @@ impl Work<'_> {
                 spans.push(window(p.n_local));
                 p.tiles(len, qb) as f64
             }
-            Work::VerticalSlash(index) => {
+            Work::VerticalSlash(index, step) => {
                 let lists = index.lists(0, head, qb);
                 spans.extend(lists.tiles.iter().map(|&t| t..n_end.min(t + BLOCK)));
                 spans.extend(lists.columns.iter().map(|&c| c..c + 1));
-                let columns = lists.columns.len().div_ceil(COLUMN_CHUNK) * COLUMN_CHUNK;
+                let step = (*step).max(1);
+                let columns = lists.columns.len().div_ceil(step) * step;
                 lists.tiles.len() as f64 + columns as f64 / BLOCK as f64
             }
             Work::BlockSparse(index) => {
@@ -116,7 +115,7 @@ impl Work<'_> {
             _ => at.key <= at.query,
         };
         let mut mask: Vec<bool> = (0..len).map(|key| keeps(KeyMask { seq: 0, head, query: row, key, len })).collect();
-        if matches!(self, Work::VerticalSlash(_) | Work::BlockSparse(_)) {
+        if matches!(self, Work::VerticalSlash(..) | Work::BlockSparse(_)) {
             // The index's spans are its mask exactly; the causal limit still applies.
             let mut spans = Vec::new();
             self.block(len, head, row / BLOCK, &mut spans);
@@ -190,10 +189,12 @@ mod tests {
             columns: (0..qb * BLOCK).step_by(40 + h).take(33).collect(),
         });
         let index = index.unwrap_or_else(|e| panic!("{e}"));
-        assert_cover_matches_masks(&Work::VerticalSlash(&index));
+        assert_cover_matches_masks(&Work::VerticalSlash(&index, 32));
         let mut spans = Vec::new();
         // Block 5 of head 0 lists 2 tiles and 8 columns: 2 tiles plus one 32-column step.
-        assert_eq!(Work::VerticalSlash(&index).block(LEN, 0, 5, &mut spans), 2.5);
+        assert_eq!(Work::VerticalSlash(&index, 32).block(LEN, 0, 5, &mut spans), 2.5);
+        // The same 8 columns in one 64-column step, as sm_90a's kernel gathers them.
+        assert_eq!(Work::VerticalSlash(&index, 64).block(LEN, 0, 5, &mut spans), 3.0);
 
         let shape = AttentionShape { seqlens: seqlens.to_vec(), heads: HEADS, kv_heads: 1, head_dim: 16, causal: true };
         let block_index = BlockIndex::from_lists(&shape, 3, |_, h, qb| {

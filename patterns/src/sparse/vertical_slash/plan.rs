@@ -11,9 +11,11 @@ use crate::attention::AttentionShape;
 use crate::sparse::index::{query_blocks, SparseIndex};
 use crate::sparse::local::query_blocks::cu_seqlens;
 use crate::sparse::{AttentionInputs, SparseOutput};
+use sparsefill_compiler::codegen::MmaLowering;
 use sparsefill_compiler::interp::{self, ArgValue};
 use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::lower_source;
+use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
 
 /// The attention kernel, after attention.tile and query_block.tile for their
@@ -164,6 +166,40 @@ fn attend_launch(head_dim: usize, scale: f32) -> Launch {
         consts: vec![int_const("BN", COLUMN_CHUNK), int_const("D", head_dim)],
         args: args.into_iter().map(Arg::Buffer).chain([Arg::F32(scale)]).collect(),
     }
+}
+
+/// Keys per softmax step of the attention kernel at head dim above 64 (its `KS`): 64 where
+/// `dot` runs on wgmma (sm_90a), which fits them without spilling and runs wider products
+/// (docs/perf/2026-11-28-h200-tma.md), else 32 (a 64-key mma.sync step spills on sm_80).
+pub fn slash_step(arch: Arch, mma: MmaLowering) -> usize {
+    match (arch, mma) {
+        (Arch::Sm90a, MmaLowering::Wgmma) => 64,
+        _ => 32,
+    }
+}
+
+/// Key columns per gathered step of the attention kernel (its `cs`) for `head_dim`.
+pub fn column_step(head_dim: usize, arch: Arch, mma: MmaLowering) -> usize {
+    match head_dim {
+        0..=64 => COLUMN_CHUNK,
+        _ => COLUMN_CHUNK * slash_step(arch, mma) / 64,
+    }
+}
+
+/// `consts` of the plan's launch of `kernel`, with what the target decides added: the
+/// attention kernel's [`slash_step`]. Every GPU loader of the plan's launches takes its
+/// consts from here.
+pub fn target_consts(
+    kernel: &str,
+    consts: &[(String, ConstValue)],
+    arch: Arch,
+    mma: MmaLowering,
+) -> Vec<(String, ConstValue)> {
+    let mut out = consts.to_vec();
+    if kernel == ATTEND_KERNEL {
+        out.push(int_const("KS", slash_step(arch, mma)));
+    }
+    out
 }
 
 fn int_const(name: &str, value: usize) -> (String, ConstValue) {
@@ -364,6 +400,17 @@ pub fn run_interp(inputs: &AttentionInputs, params: &VerticalSlashParams) -> Res
 /// Sparse attention with a given index on the interpreter. The index is validated first,
 /// so a malformed one is an error before anything runs.
 pub fn attend_interp(inputs: &AttentionInputs, index: &SparseIndex) -> Result<SparseOutput, VerticalSlashError> {
+    attend_interp_as(inputs, index, Arch::Sm80, MmaLowering::MmaSync)
+}
+
+/// [`attend_interp`] of the kernel specialized as the GPU runners launch it on `arch` with
+/// `mma` ([`target_consts`]), so the interpreter checks each target's key steps.
+pub fn attend_interp_as(
+    inputs: &AttentionInputs,
+    index: &SparseIndex,
+    arch: Arch,
+    mma: MmaLowering,
+) -> Result<SparseOutput, VerticalSlashError> {
     let shape = input_shape(inputs)?;
     index.validate(&shape.seqlens, shape.heads)?;
     let mut buffers = io_buffers(inputs, &shape);
@@ -375,7 +422,9 @@ pub fn attend_interp(inputs: &AttentionInputs, index: &SparseIndex) -> Result<Sp
         (Buffer::ColumnCount, index.column_count),
         (Buffer::ColumnIndex, index.column_index),
     ]);
-    run_launch(&attend_launch(shape.head_dim, shape.scale()), &mut buffers)?;
+    let mut launch = attend_launch(shape.head_dim, shape.scale());
+    launch.consts = target_consts(launch.kernel, &launch.consts, arch, mma);
+    run_launch(&launch, &mut buffers)?;
     Ok(output(buffers))
 }
 
