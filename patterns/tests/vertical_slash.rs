@@ -112,15 +112,14 @@ fn check_attention_with(
     index_of: impl FnOnce(&AttentionInputs, &mut Rng64) -> SparseIndex,
     seed: u64,
 ) {
-    let (case, inputs, mut rng) = random_case_with(seqlens, head_dim, seed);
-    let index = index_of(&inputs, &mut rng);
-    let out = ok(attend_interp(&inputs, &index));
-    check_outputs(&case, &out.o, &out.lse, &index);
+    check_attention_as(Arch::Sm80, MmaLowering::MmaSync, seqlens, head_dim, index_of, seed);
 }
 
-/// [`check_attention_with`] of the kernel as the GPU runners specialize it for sm_90a
-/// with wgmma (64-key steps at head dim 128).
-fn check_attention_as_on_wgmma(
+/// [`check_attention_with`] of the kernel as the GPU runners specialize it for `arch` and
+/// `mma` (64-key steps at head dim 128 on sm_90a with wgmma, 32 elsewhere).
+fn check_attention_as(
+    arch: Arch,
+    mma: MmaLowering,
     seqlens: &[usize],
     head_dim: usize,
     index_of: impl FnOnce(&AttentionInputs, &mut Rng64) -> SparseIndex,
@@ -128,7 +127,7 @@ fn check_attention_as_on_wgmma(
 ) {
     let (case, inputs, mut rng) = random_case_with(seqlens, head_dim, seed);
     let index = index_of(&inputs, &mut rng);
-    let out = ok(plan::attend_interp_as(&inputs, &index, Arch::Sm90a, MmaLowering::Wgmma));
+    let out = ok(plan::attend_interp_as(&inputs, &index, arch, mma));
     check_outputs(&case, &out.o, &out.lse, &index);
 }
 
@@ -159,7 +158,9 @@ fn random_index_at_head_dim_128_matches_the_masked_reference() {
 /// with up to 80 columns a block, some blocks take a second, partial step.
 #[test]
 fn random_index_at_head_dim_128_in_64_key_steps_matches_the_masked_reference() {
-    check_attention_as_on_wgmma(
+    check_attention_as(
+        Arch::Sm90a,
+        MmaLowering::Wgmma,
         &[300, 77],
         128,
         |inputs, rng| {

@@ -301,6 +301,42 @@ mod tests {
         );
     }
 
+    /// `kernel()`'s ABI with a tensor map over `x` of box `box_dims` after it.
+    fn abi_with_map(k: &Kernel, box_dims: &[u32]) -> Vec<AbiParam> {
+        let map = TensorMap { param: 0, box_dims: box_dims.to_vec() };
+        sparsefill_compiler::abi::kernel_abi(k, &[map])
+    }
+
+    #[test]
+    fn a_tensor_map_the_argument_cannot_take_names_the_argument_and_the_limit() {
+        // Checked before the driver is asked, so this runs without a GPU.
+        let k = kernel();
+        let layout = Layout { shape: vec![3, 64], strides: vec![0, 1], offset: 0 };
+        let args = [
+            AbiArg::Tensor { address: 0x7000, layout: &layout, dtype: DType::BF16 },
+            AbiArg::F32(0.5),
+            AbiArg::U32(0),
+            AbiArg::U32(1),
+        ];
+        assert_eq!(
+            pack(&k, &abi_with_map(&k, &[64, 64]), &args).unwrap_err().to_string(),
+            "argument `x` of `k` cannot be described by the TMA tensor map the kernel copies it through: dimension 0 \
+             has a stride of 0 bytes; a tensor map takes multiples of 16 below 2^40"
+        );
+    }
+
+    #[test]
+    fn a_tensor_map_over_a_scalar_is_an_abi_mismatch() {
+        let k = kernel();
+        let args = [AbiArg::F32(1.0), AbiArg::F32(0.5), AbiArg::U32(0), AbiArg::U32(1)];
+        let abi = abi_with_map(&k, &[64, 64]);
+        // The map's slot alone, so no earlier slot fails first.
+        assert_eq!(
+            pack(&k, &abi[abi.len() - 1..], &args).unwrap_err().to_string(),
+            "internal error: launch arguments of `k` do not match PTX parameter 0 of the kernel ABI"
+        );
+    }
+
     #[test]
     fn a_misaligned_argument_is_named_with_the_broken_rule_and_the_fix() {
         let why = crate::layout::Misalignment::LastStride { stride: 2 };
