@@ -111,7 +111,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         tma: Option<TmaLoop<'ctx>>,
     ) -> Result<(), CodegenError> {
         if let Some(tma) = tma {
-            self.copy_ahead_tma(prefetches, iv, iv_value, body_values, stage, tma)?;
+            let mut scalar = |this: &mut Self, v: ValueId| this.scalar_at(v, iv, iv_value, body_values);
+            self.copy_ahead_tma(prefetches, (iv_value, stage), tma, &mut scalar)?;
         }
         if prefetches.iter().all(|p| p.tma.is_some()) {
             return Ok(());
@@ -181,17 +182,16 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         self.intrinsic_void("llvm.nvvm.cp.async.commit.group", &[], &[])
     }
 
-    /// The TMA part of [`Lowerer::copy_ahead`]: every thread computes the tiles' corners
-    /// (uniform scalars), and thread 0, if the iteration runs, announces the stage's
-    /// bytes and issues one bulk copy per 64-column box.
+    /// The TMA part of [`Lowerer::copy_ahead`] for the iteration whose induction variable
+    /// is `iv_value`: every thread computes the tiles' corners (uniform scalars, `scalar`
+    /// evaluates them for that iteration), and thread 0, if the iteration runs, announces
+    /// the stage's bytes and issues one bulk copy per 64-column box.
     fn copy_ahead_tma(
         &mut self,
         prefetches: &[Prefetch<'ctx>],
-        iv: ValueId,
-        iv_value: IntValue<'ctx>,
-        body_values: &HashSet<ValueId>,
-        stage: IntValue<'ctx>,
+        (iv_value, stage): (IntValue<'ctx>, IntValue<'ctx>),
         tma: TmaLoop<'ctx>,
+        scalar: &mut dyn FnMut(&mut Self, ValueId) -> Result<IntValue<'ctx>, CodegenError>,
     ) -> Result<(), CodegenError> {
         let mut copies = Vec::new();
         for p in prefetches {
@@ -199,10 +199,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             let Op::Load { indices, .. } = &p.inst.op else {
                 return Err(CodegenError::InvalidIr(format!("prefetched {} is not a load", p.value)));
             };
-            let corner = indices
-                .iter()
-                .map(|i| self.scalar_at(i.value(), iv, iv_value, body_values))
-                .collect::<Result<Vec<_>, _>>()?;
+            let corner = indices.iter().map(|i| scalar(self, i.value())).collect::<Result<Vec<_>, _>>()?;
             copies.push((tile, self.stage_address(p, stage)?, corner));
         }
         let b = &self.builder;
