@@ -24,4 +24,4 @@ one "gemm aligned" sm_90a patterns/kernels/gemm.tile --kernel gemm --aligned a -
 one "gemm aligned" sm_80 patterns/kernels/gemm.tile --kernel gemm --aligned a --aligned b --aligned c
 # The sparse kernel's source starts with attention.tile and query_block.tile (their helpers).
 cat patterns/kernels/attention.tile patterns/kernels/query_block.tile patterns/kernels/sparse_vertical_slash.tile >/tmp/vs.tile
-one "sparse vertical_slash aligned" sm_90a /tmp/vs.tile --kernel sparse_vertical_slash --aligned q --aligned k --aligned v --aligned o
+one "sparse vertical_slash aligned KS=64" sm_90a /tmp/vs.tile --kernel sparse_vertical_slash --const KS=64 --aligned q --aligned k --aligned v --aligned o
