@@ -116,6 +116,10 @@ fn generate_on<B: Backend>(backend: B, args: &GenerateArgs) -> Result<(), Genera
     })?;
     stream.finish()?;
     report(&generation);
+    // Compiles on first use are part of the time to first token: say whether there were any.
+    if let Some(line) = model.backend().kernel_report() {
+        eprintln!("{line}");
+    }
     if let (Some(path), Some(logits)) = (&args.logits_out, &generation.prompt_logits) {
         let record = logits_record(&prompt, logits, &generation.tokens, model.backend().name());
         std::fs::write(path, record.to_string())

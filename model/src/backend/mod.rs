@@ -143,6 +143,12 @@ pub trait Backend {
     /// Names the backend in messages and reports.
     fn name(&self) -> &'static str;
 
+    /// What the backend spent on its kernels besides running them (compiles, cache loads)
+    /// so far, as one line for a run's report; `None` where it compiles nothing.
+    fn kernel_report(&self) -> Option<String> {
+        None
+    }
+
     /// Copies one checkpoint tensor to the backend, converting it to the backend's compute type.
     fn upload(&self, weight: &WeightView<'_>) -> Result<Self::Tensor, BackendError>;
 

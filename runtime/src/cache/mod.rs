@@ -137,6 +137,18 @@ pub struct CacheStats {
     pub cubin_disk_hits: u64,
 }
 
+/// One line for a run's report: what the kernels took before they could launch.
+impl std::fmt::Display for CacheStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "kernel cache: {} compiled to PTX, {} PTX from disk, {} linked to cubins, {} cubins from disk, {} rebuilt \
+             (damaged or stale on disk), {} hits in memory",
+            self.compiles, self.disk_hits, self.links, self.cubin_disk_hits, self.rebuilt_corrupt, self.memory_hits
+        )
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     compiles: AtomicU64,
@@ -430,6 +442,22 @@ fn trace(line: impl FnOnce() -> String) {
 
 fn lookup_line(kernel: &str, key: &str, word: &str) -> String {
     format!("cache: {kernel} {} {word}", key::short(key))
+}
+
+#[cfg(test)]
+mod stats_tests {
+    use super::*;
+
+    #[test]
+    fn stats_print_as_one_report_line() {
+        let stats =
+            CacheStats { compiles: 3, memory_hits: 9, disk_hits: 2, rebuilt_corrupt: 1, links: 4, cubin_disk_hits: 5 };
+        assert_eq!(
+            stats.to_string(),
+            "kernel cache: 3 compiled to PTX, 2 PTX from disk, 4 linked to cubins, 5 cubins from disk, 1 rebuilt \
+             (damaged or stale on disk), 9 hits in memory"
+        );
+    }
 }
 
 #[cfg(test)]

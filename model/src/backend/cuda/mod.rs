@@ -177,6 +177,10 @@ impl Backend for CudaBackend {
         "cuda"
     }
 
+    fn kernel_report(&self) -> Option<String> {
+        Some(self.cache.stats().to_string())
+    }
+
     fn upload(&self, weight: &WeightView<'_>) -> Result<CudaTensor, BackendError> {
         let (rows, cols) = weight_dims(weight)?;
         let bytes = to_bf16_bytes(weight);
