@@ -4,13 +4,13 @@
 //! tensor cores and assembles without spills; in bf16 and in f16 (`DT`).
 
 use rand::SeedableRng;
-use sparsefill_compiler::codegen::ptxas;
+use sparsefill_compiler::codegen::{ptxas, CodegenOptions};
 use sparsefill_compiler::interp::{self, ArgValue};
 use sparsefill_compiler::ir::print::print_kernel;
 use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
-use sparsefill_compiler::{compile_ir, lower_source};
+use sparsefill_compiler::{compile_ir_with, lower_source};
 use sparsefill_patterns::accuracy::{compare, Accuracy};
 use sparsefill_patterns::attention::{self, AttentionShape};
 
@@ -131,6 +131,17 @@ fn default_ptx_in(d: usize, causal: bool, dtype: DType, arch: Arch) -> String {
 /// launches on contiguous inputs run: the key tile [`attention::block_n`] picks for `arch`
 /// and the `aligned` contract on q, k, v, cu_seqlens, o, and on lse too when `lse_aligned`.
 fn variant_ptx(d: usize, causal: bool, dtype: DType, arch: Arch, aligned: Option<bool>) -> String {
+    variant_ptx_with(d, causal, dtype, arch, aligned, &CodegenOptions::default())
+}
+
+fn variant_ptx_with(
+    d: usize,
+    causal: bool,
+    dtype: DType,
+    arch: Arch,
+    aligned: Option<bool>,
+    options: &CodegenOptions,
+) -> String {
     let mut consts = vec![
         ("D".to_string(), ConstValue::Int(d as i64)),
         ("CAUSAL".to_string(), ConstValue::Bool(causal)),
@@ -146,7 +157,24 @@ fn variant_ptx(d: usize, causal: bool, dtype: DType, arch: Arch, aligned: Option
         }
         ir.set_aligned("lse", lse_aligned);
     }
-    compile_ir(&ir, arch).unwrap_or_else(|e| panic!("D {d} causal {causal} {dtype} for {arch}: {e}")).ptx
+    compile_ir_with(&ir, arch, options).unwrap_or_else(|e| panic!("D {d} causal {causal} {dtype} for {arch}: {e}")).ptx
+}
+
+/// The aligned sm_90a variants with `CodegenOptions::decoupled` (warps release TMA stages
+/// on mbarriers; opt-in, not yet run on a GPU) release stages per warp and assemble
+/// without spills.
+#[test]
+fn decoupled_aligned_variants_assemble_without_spills_on_sm90a() {
+    if !ptxas::available_for_tests("attention.tile") {
+        return;
+    }
+    let options = CodegenOptions { decoupled: true, ..CodegenOptions::default() };
+    for causal in [true, false] {
+        let ptx = variant_ptx_with(128, causal, DType::BF16, Arch::Sm90a, Some(true), &options);
+        assert!(ptx.contains("mbarrier.arrive.shared::cta.b64"), "causal {causal}: no warp releases a stage");
+        let report = ptxas::assemble(&ptx, Arch::Sm90a).unwrap_or_else(|e| panic!("causal {causal}: {e}"));
+        assert_eq!((report.spill_stores, report.spill_loads, report.stack_bytes), (0, 0, 0), "{}", report.raw);
+    }
 }
 
 #[test]

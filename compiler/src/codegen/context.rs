@@ -54,6 +54,8 @@ pub(super) struct Lowerer<'a, 'ctx> {
     pub shared: SharedMemory<'ctx>,
     pub arch: crate::target::Arch,
     pub mma: super::MmaLowering,
+    /// [`super::CodegenOptions::decoupled`].
+    pub decoupled: bool,
     /// How `dot` operands sit in shared memory on this target.
     pub operand_format: OperandFormat,
     /// Each value's placement ([`plan`]).
@@ -105,6 +107,7 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             shared: SharedMemory::new(arch, OperandFormat::for_target(arch, options.mma).alignment()),
             arch,
             mma: options.mma,
+            decoupled: options.decoupled,
             operand_format: OperandFormat::for_target(arch, options.mma),
             placements: plan.placements,
             fused_adds: plan.fused_adds,

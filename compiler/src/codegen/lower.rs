@@ -327,14 +327,17 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let copies_ahead = self.num_stages()? - 1 - u32::from(!deferred.is_empty());
         // Copies by TMA complete on one barrier per stage; the others on commit groups.
         let tma_bytes: u32 = prefetches.iter().filter_map(|p| p.tma.as_ref()).map(|t| t.boxes * t.box_bytes).sum();
+        let cp_async = prefetches.iter().any(|p| p.tma.is_none());
         let tma = match tma_bytes {
             0 => None,
             bytes => {
-                let barriers = self.init_stage_barriers(self.num_stages()?, bytes)?;
-                Some(TmaLoop { barriers, upper })
+                // Warps release stages on barriers of their own only where no cp.async copy
+                // needs the CTA barrier anyway.
+                let release = self.decoupled && !cp_async;
+                let barriers = self.init_stage_barriers(self.num_stages()?, bytes, release)?;
+                Some(TmaLoop { barriers, upper, phases: None })
             }
         };
-        let cp_async = prefetches.iter().any(|p| p.tma.is_none());
         if !prefetches.is_empty() {
             self.copy_prologue(&prefetches, *iv, (lower, step), copies_ahead, &body_values, tma)?;
         }
@@ -391,7 +394,20 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             if !deferred.is_empty() {
                 self.wait_products(deferred.len() as u32)?;
             }
-            self.barrier()?;
+            match tma.filter(|t| t.barriers.release) {
+                Some(t) => {
+                    // The stage read `held` iterations ago is done with (its products are
+                    // complete in this warp), and it is the one refilled below.
+                    let held = self.num_stages()? - copies_ahead;
+                    let released = self.stage_plus(stage, copies_ahead)?;
+                    let b = &self.builder;
+                    let first_reuse =
+                        b.build_int_add(lower, b.build_int_mul(step, self.i32(u64::from(held)), "")?, "")?;
+                    let reused = b.build_int_compare(IntPredicate::SGE, iv_value, first_reuse, "")?;
+                    self.release_stage(t.barriers, released, reused)?;
+                }
+                None => self.barrier()?,
+            }
             let (ahead, fill_stage) = if copies_ahead == 1 {
                 (step, next_stage)
             } else {
@@ -400,7 +416,9 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             };
             let ahead_iv = self.builder.build_int_add(iv_value, ahead, "")?;
             self.enter_block();
-            let copied = self.copy_ahead(&prefetches, *iv, ahead_iv, &body_values, fill_stage, tma);
+            let phases = phase_phi.map(|phi| as_int(phi.as_basic_value())).transpose()?;
+            let body_tma = tma.map(|t| TmaLoop { phases, ..t });
+            let copied = self.copy_ahead(&prefetches, *iv, ahead_iv, &body_values, fill_stage, body_tma);
             self.leave_block();
             copied?;
             if cp_async {
@@ -445,7 +463,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             self.wait_copies(0)?;
         }
         if let Some(tma) = tma {
-            self.release_stage_barriers(tma.barriers, self.num_stages()?)?;
+            self.release_stage_barriers(tma.barriers)?;
         }
         let yielded = match body.insts.last().map(|inst| &inst.op) {
             Some(Op::Yield { values }) => values.as_slice(),

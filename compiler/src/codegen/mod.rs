@@ -144,11 +144,16 @@ pub struct CodegenOptions {
     /// Copy prefetched tiles of `aligned` tensors with TMA where the target has it
     /// (sm_90a with `wgmma`, [`tma`]); otherwise every copy is `cp.async`.
     pub tma: bool,
+    /// In a loop whose prefetched tiles all go through TMA, each warp releases the stage
+    /// it is done with on a per-stage mbarrier and the issuing thread waits for that
+    /// stage alone, instead of every thread meeting at a CTA barrier each iteration, so
+    /// warpgroups need not run in lockstep ([`tma`]). Off by default: not yet run on a GPU.
+    pub decoupled: bool,
 }
 
 impl Default for CodegenOptions {
     fn default() -> CodegenOptions {
-        CodegenOptions { mma: MmaLowering::default(), tma: true }
+        CodegenOptions { mma: MmaLowering::default(), tma: true, decoupled: false }
     }
 }
 

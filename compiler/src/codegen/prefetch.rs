@@ -69,6 +69,11 @@ pub(super) struct Prefetch<'ctx> {
 pub(super) struct TmaLoop<'ctx> {
     pub barriers: StageBarriers<'ctx>,
     pub upper: IntValue<'ctx>,
+    /// In the loop body with free barriers: the full barriers' phase bits (bit `s` the
+    /// parity stage `s` completes next), from which the issuing thread knows which
+    /// release of the stage it refills to wait for. `None` before the loop, where every
+    /// stage is fresh.
+    pub phases: Option<IntValue<'ctx>>,
 }
 
 impl<'ctx> Lowerer<'_, 'ctx> {
@@ -208,6 +213,16 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let issue = b.build_and(runs, first, "tma.issue")?;
         let barrier = self.stage_barrier(tma.barriers, stage)?;
         self.when(issue, |this| {
+            if let (true, Some(phases)) = (tma.barriers.release, tma.phases) {
+                // The fill of iteration j waits for the release of iteration j - N, phase
+                // (j / N - 1) of the free barrier: the opposite parity of the full barrier's
+                // next phase, (j / N) & 1. For j < N that parity is 1, which a fresh barrier
+                // reports complete.
+                let b = &this.builder;
+                let next = b.build_and(b.build_right_shift(phases, stage, false, "")?, this.i32(1), "")?;
+                let parity = b.build_xor(next, this.i32(1), "")?;
+                this.wait_barrier(this.free_barrier(tma.barriers, stage)?, parity)?;
+            }
             this.expect_bytes(barrier, tma.barriers.stage_bytes)?;
             for (tile, base, corner) in &copies {
                 let mut coords = corner.clone();

@@ -133,12 +133,16 @@ pub(super) struct TmaTile<'ctx> {
     pub box_bytes: u32,
 }
 
-/// A loop's mbarriers, one per stage, 8 bytes apart from `base` (a `.shared` address).
+/// A loop's mbarriers, 8 bytes apart from `base` (a `.shared` address): one per stage
+/// that its copies complete ("full"), then, with [`super::CodegenOptions::decoupled`],
+/// one per stage that every warp arrives on when it is done reading it ("free").
 #[derive(Clone, Copy)]
 pub(super) struct StageBarriers<'ctx> {
     pub base: IntValue<'ctx>,
+    pub stages: u32,
     /// Bytes every stage's copies bring in, which its barrier waits for.
     pub stage_bytes: u32,
+    pub release: bool,
 }
 
 impl<'ctx> Lowerer<'_, 'ctx> {
@@ -150,41 +154,42 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         Some(TmaTile { map: param, boxes: cols / BOX_COLUMNS, box_bytes: rows * BOX_COLUMNS * 2 })
     }
 
-    /// Shared memory for `stages` mbarriers, initialized to one arrival each by thread 0
-    /// and visible to every thread when this returns.
+    /// Shared memory for a loop's barriers ([`StageBarriers`]), initialized by thread 0
+    /// (a full barrier takes one arrival, a free one one per warp) and visible to every
+    /// thread when this returns.
     pub(super) fn init_stage_barriers(
         &mut self,
         stages: u32,
         stage_bytes: u32,
+        release: bool,
     ) -> Result<StageBarriers<'ctx>, CodegenError> {
+        let count = stages * (1 + u32::from(release));
         let buffer =
-            self.shared.allocate(self.context, self.module, "TMA stage barriers", u64::from(stages) * BARRIER_BYTES)?;
+            self.shared.allocate(self.context, self.module, "TMA stage barriers", u64::from(count) * BARRIER_BYTES)?;
         let base = self.builder.build_ptr_to_int(buffer, self.context.i32_type(), "")?;
         // The bytes may have been another op's scratch a moment ago.
         self.barrier()?;
         let first = self.is_thread_zero()?;
+        let warps = self.kernel.num_warps;
         self.when(first, |this| {
-            for s in 0..stages {
-                let at = this.builder.build_int_add(base, this.i32(u64::from(s) * BARRIER_BYTES), "")?;
-                this.asm_void("mbarrier.init.shared::cta.b64 [$0], 1;", "r", &[at.into()])?;
+            for b in 0..count {
+                let at = this.builder.build_int_add(base, this.i32(u64::from(b) * BARRIER_BYTES), "")?;
+                let arrivals = this.i32(u64::from(if b < stages { 1 } else { warps }));
+                this.asm_void("mbarrier.init.shared::cta.b64 [$0], $1;", "r,n", &[at.into(), arrivals.into()])?;
             }
             this.inline_void("fence.mbarrier_init.release.cluster;")
         })?;
         self.barrier()?;
-        Ok(StageBarriers { base, stage_bytes })
+        Ok(StageBarriers { base, stages, stage_bytes, release })
     }
 
     /// Thread 0 invalidates the barriers once every thread is done with them, so their
     /// bytes can go back to the shared-memory stack.
-    pub(super) fn release_stage_barriers(
-        &self,
-        barriers: StageBarriers<'ctx>,
-        stages: u32,
-    ) -> Result<(), CodegenError> {
+    pub(super) fn release_stage_barriers(&self, barriers: StageBarriers<'ctx>) -> Result<(), CodegenError> {
         self.barrier()?;
         let first = self.is_thread_zero()?;
         self.when(first, |this| {
-            for s in 0..stages {
+            for s in 0..barriers.stages * (1 + u32::from(barriers.release)) {
                 let at = this.builder.build_int_add(barriers.base, this.i32(u64::from(s) * BARRIER_BYTES), "")?;
                 this.asm_void("mbarrier.inval.shared::cta.b64 [$0];", "r", &[at.into()])?;
             }
@@ -200,6 +205,34 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     ) -> Result<IntValue<'ctx>, CodegenError> {
         let offset = self.builder.build_int_mul(stage, self.i32(BARRIER_BYTES), "")?;
         Ok(self.builder.build_int_add(barriers.base, offset, "")?)
+    }
+
+    /// The `.shared` address of stage `stage`'s free barrier (`barriers.release` only).
+    pub(super) fn free_barrier(
+        &self,
+        barriers: StageBarriers<'ctx>,
+        stage: IntValue<'ctx>,
+    ) -> Result<IntValue<'ctx>, CodegenError> {
+        let full = self.stage_barrier(barriers, stage)?;
+        Ok(self.builder.build_int_add(full, self.i32(u64::from(barriers.stages) * BARRIER_BYTES), "")?)
+    }
+
+    /// This warp is done reading stage `stage` (its `wgmma` products on it complete): lane
+    /// 0 arrives on the stage's free barrier for the warp, if `reused` (the stage held an
+    /// earlier iteration's tiles).
+    pub(super) fn release_stage(
+        &self,
+        barriers: StageBarriers<'ctx>,
+        stage: IntValue<'ctx>,
+        reused: IntValue<'ctx>,
+    ) -> Result<(), CodegenError> {
+        let free = self.free_barrier(barriers, stage)?;
+        self.inline_void("bar.warp.sync -1;")?;
+        let b = &self.builder;
+        let lane = b.build_and(self.tid, self.i32(31), "")?;
+        let lane0 = b.build_int_compare(IntPredicate::EQ, lane, self.i32(0), "")?;
+        let arrive = b.build_and(lane0, reused, "")?;
+        self.when(arrive, |this| this.asm_void("mbarrier.arrive.shared::cta.b64 _, [$0];", "r", &[free.into()]))
     }
 
     /// Announces the stage's bytes on `barrier`; thread 0 only, before its copies.

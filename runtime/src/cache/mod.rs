@@ -66,7 +66,7 @@ impl Toolchain for SparsefillToolchain {
 
     fn options(&self) -> String {
         // Every field of CodegenOptions must show up here.
-        format!("mma={} tma={}", self.codegen.mma.name(), self.codegen.tma)
+        format!("mma={} tma={} decoupled={}", self.codegen.mma.name(), self.codegen.tma, self.codegen.decoupled)
     }
 }
 
@@ -91,7 +91,8 @@ impl CacheConfig {
     /// `$SPARSEFILL_MMA` picks the tensor-core lowering (`wgmma`, the default, which
     /// sm_80 lowers as `mma.sync` anyway, or `mma.sync`); an unknown value is reported on
     /// stderr and the default kept. `$SPARSEFILL_TMA=0` copies every prefetched tile with
-    /// `cp.async` instead of TMA ([`CodegenOptions::tma`]).
+    /// `cp.async` instead of TMA ([`CodegenOptions::tma`]); `$SPARSEFILL_DECOUPLED=1` turns on
+    /// [`CodegenOptions::decoupled`].
     pub fn from_env(arch: Arch) -> CacheConfig {
         let (dir, fallback) =
             default_dir(std::env::var_os("SPARSEFILL_CACHE_DIR"), std::env::var_os("HOME"), std::env::temp_dir());
@@ -103,7 +104,8 @@ impl CacheConfig {
             MmaLowering::default()
         });
         let tma = std::env::var("SPARSEFILL_TMA").map_or(true, |v| v != "0");
-        CacheConfig { dir: Some(dir), arch, codegen: CodegenOptions { mma, tma } }
+        let decoupled = std::env::var("SPARSEFILL_DECOUPLED").is_ok_and(|v| v == "1");
+        CacheConfig { dir: Some(dir), arch, codegen: CodegenOptions { mma, tma, decoupled } }
     }
 }
 
@@ -484,7 +486,8 @@ mod mma_env_tests {
 
     #[test]
     fn lowerings_have_different_cache_options() {
-        let option = |mma| SparsefillToolchain { codegen: CodegenOptions { mma, tma: true } }.options();
+        let option =
+            |mma| SparsefillToolchain { codegen: CodegenOptions { mma, ..CodegenOptions::default() } }.options();
         assert_ne!(option(MmaLowering::MmaSync), option(MmaLowering::Wgmma));
     }
 

@@ -10,7 +10,7 @@ use crate::ir::{ConstValue, Kernel};
 use crate::lower_source;
 use crate::target::Arch;
 
-const TMA: CodegenOptions = CodegenOptions { mma: MmaLowering::Wgmma, tma: true };
+const TMA: CodegenOptions = CodegenOptions { mma: MmaLowering::Wgmma, tma: true, decoupled: false };
 
 /// The pipeline tests' GEMM with `BK` columns of `a` per step and the contract on `aligned`.
 fn gemm(bk: i64, aligned: &[&str]) -> Kernel {
@@ -92,7 +92,7 @@ fn sm_80_takes_no_tensor_map() {
 
 #[test]
 fn mma_sync_takes_no_tensor_map() {
-    let options = CodegenOptions { mma: MmaLowering::MmaSync, tma: true };
+    let options = CodegenOptions { mma: MmaLowering::MmaSync, tma: true, decoupled: false };
     assert_eq!(emit(&gemm(64, &["a", "b"]), Arch::Sm90a, &options).tensor_maps, vec![]);
 }
 
@@ -119,4 +119,43 @@ fn tma_gemm_assembles_without_spills() {
 #[test]
 fn mixed_tma_and_cp_async_gemm_assembles_without_spills() {
     check_no_spills(&check_assembles_with(&gemm(32, &["a", "b"]), &TMA));
+}
+
+const DECOUPLED: CodegenOptions = CodegenOptions { decoupled: true, ..TMA };
+
+fn count(ptx: &str, what: &str) -> usize {
+    ptx.matches(what).count()
+}
+
+#[test]
+fn decoupled_warps_release_stages_on_barriers_instead_of_meeting_each_iteration() {
+    let (meet, release) = (
+        emit(&gemm(64, &["a", "b"]), Arch::Sm90a, &TMA).ptx,
+        emit(&gemm(64, &["a", "b"]), Arch::Sm90a, &DECOUPLED).ptx,
+    );
+    let counts = |ptx: &str| {
+        (count(ptx, "bar.sync"), count(ptx, "mbarrier.arrive.shared::cta.b64"), count(ptx, "mbarrier.try_wait"))
+    };
+    // One CTA barrier fewer (the loop body's), one arrival per warp, and the issuing
+    // thread's wait for the stage it refills.
+    let (m, r) = (counts(&meet), counts(&release));
+    assert_eq!((r.0 + 1, r.1, r.2), (m.0, 1, m.2 + 1), "with a CTA barrier {m:?}, decoupled {r:?}");
+}
+
+#[test]
+fn decoupled_free_barriers_take_one_arrival_per_warp() {
+    let ptx = emit(&gemm(64, &["a", "b"]), Arch::Sm90a, &DECOUPLED).ptx;
+    // Two stages: two full barriers of one arrival, two free ones of the kernel's 4 warps.
+    assert_eq!(count(&ptx, "mbarrier.init.shared::cta.b64"), 4, "{ptx}");
+}
+
+#[test]
+fn a_loop_with_cp_async_copies_keeps_its_cta_barrier_when_decoupled() {
+    let k = gemm(32, &["a", "b"]);
+    assert_eq!(emit(&k, Arch::Sm90a, &DECOUPLED).ptx, emit(&k, Arch::Sm90a, &TMA).ptx);
+}
+
+#[test]
+fn decoupled_gemm_assembles_without_spills() {
+    check_no_spills(&check_assembles_with(&gemm(64, &["a", "b"]), &DECOUPLED));
 }
