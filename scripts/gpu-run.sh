@@ -2,7 +2,8 @@
 # Runs on the GPU machine from the packed folder (see scripts/gpu-pack, docs/gpu.md):
 # every GPU test, the demo, the torch baselines and our benchmarks in one go, all in
 # the same run so that ratios compare like with like. Logs and JSON go to $OUT.
-# ONLY=sparse (or a comma list of tests, demo, attn, kernels, sparse, model) runs just those parts.
+# ONLY=sparse (or a comma list of tests, demo, attn, kernels, sparse, model, decoupled) runs just those
+# parts; `decoupled` (not part of the default run) checks and times the opt-in SPARSEFILL_DECOUPLED=1.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 OUT="${OUT:-$here/out}"
@@ -48,6 +49,25 @@ if want kernels; then
 
     log "benchmark"
     timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --torch "$OUT/torch.json" --json "$OUT/bench.json" >"$OUT/bench.log" 2>&1 || { status=1; log "FAILED: bench"; }
+fi
+
+# The opt-in decoupled stage release (CodegenOptions::decoupled): the GPU tests of the kernels
+# with it on, then the tile sweep with it off and on, so one run says whether it is right and
+# whether it pays. Only when asked for by name: it is not the default lowering.
+if case ",${ONLY:-}," in *,decoupled,*) true ;; *) false ;; esac; then
+    for t in bin/test-sparsefill-patterns-gpu bin/test-sparsefill-model-gpu; do
+        log "test $(basename "$t") with SPARSEFILL_DECOUPLED=1"
+        if ! SPARSEFILL_DECOUPLED=1 timeout "${TEST_TIMEOUT:-300}" "$t" --test-threads=1 >>"$OUT/gpu-tests-decoupled.log" 2>&1; then
+            status=1
+            log "FAILED: $(basename "$t") with SPARSEFILL_DECOUPLED=1 (see gpu-tests-decoupled.log)"
+        fi
+        grep -E "^test result" "$OUT/gpu-tests-decoupled.log" | tail -n1 | tee -a "$OUT/summary.log"
+    done
+    for mode in 0 1; do
+        log "sweep with SPARSEFILL_DECOUPLED=$mode"
+        SPARSEFILL_DECOUPLED=$mode timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --sweep >"$OUT/sweep-decoupled-$mode.log" 2>&1 || { status=1; log "FAILED: sweep with SPARSEFILL_DECOUPLED=$mode"; }
+        tee -a "$OUT/summary.log" <"$OUT/sweep-decoupled-$mode.log"
+    done
 fi
 
 # Sparse patterns vs our dense kernel over lengths (`sparsefill bench`), then SDPA
