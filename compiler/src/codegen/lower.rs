@@ -394,19 +394,9 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             if !deferred.is_empty() {
                 self.wait_products(deferred.len() as u32)?;
             }
-            match tma.filter(|t| t.barriers.release) {
-                Some(t) => {
-                    // The stage read `held` iterations ago is done with (its products are
-                    // complete in this warp), and it is the one refilled below.
-                    let held = self.num_stages()? - copies_ahead;
-                    let released = self.stage_plus(stage, copies_ahead)?;
-                    let b = &self.builder;
-                    let first_reuse =
-                        b.build_int_add(lower, b.build_int_mul(step, self.i32(u64::from(held)), "")?, "")?;
-                    let reused = b.build_int_compare(IntPredicate::SGE, iv_value, first_reuse, "")?;
-                    self.release_stage(t.barriers, released, reused)?;
-                }
-                None => self.barrier()?,
+            let release = tma.filter(|t| t.barriers.release);
+            if release.is_none() {
+                self.barrier()?;
             }
             let (ahead, fill_stage) = if copies_ahead == 1 {
                 (step, next_stage)
@@ -414,6 +404,15 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 let ahead = self.builder.build_int_mul(step, self.i32(u64::from(copies_ahead)), "")?;
                 (ahead, self.stage_plus(stage, copies_ahead)?)
             };
+            if let Some(t) = release {
+                // The stage refilled below was read `held` iterations ago, and this warp is
+                // done with it (its products on it are complete).
+                let held = self.num_stages()? - copies_ahead;
+                let b = &self.builder;
+                let first_reuse = b.build_int_add(lower, b.build_int_mul(step, self.i32(u64::from(held)), "")?, "")?;
+                let reused = b.build_int_compare(IntPredicate::SGE, iv_value, first_reuse, "")?;
+                self.release_stage(t.barriers, fill_stage, reused)?;
+            }
             let ahead_iv = self.builder.build_int_add(iv_value, ahead, "")?;
             self.enter_block();
             let phases = phase_phi.map(|phi| as_int(phi.as_basic_value())).transpose()?;
@@ -427,8 +426,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             }
             if let (Some(tma), Some(phi)) = (tma, phase_phi) {
                 let phases = as_int(phi.as_basic_value())?;
-                let b = &self.builder;
-                let parity = b.build_and(b.build_right_shift(phases, stage, false, "")?, self.i32(1), "")?;
+                let parity = self.phase_parity(phases, stage)?;
                 self.wait_barrier(self.stage_barrier(tma.barriers, stage)?, parity)?;
                 let b = &self.builder;
                 let flipped = b.build_xor(phases, b.build_left_shift(self.i32(1), stage, "")?, "tma.phases.next")?;

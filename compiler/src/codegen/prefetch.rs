@@ -207,10 +207,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             let corner = indices.iter().map(|i| scalar(self, i.value())).collect::<Result<Vec<_>, _>>()?;
             copies.push((tile, self.stage_address(p, stage)?, corner));
         }
-        let b = &self.builder;
-        let runs = b.build_int_compare(inkwell::IntPredicate::SLT, iv_value, tma.upper, "")?;
-        let first = b.build_int_compare(inkwell::IntPredicate::EQ, self.tid, self.i32(0), "")?;
-        let issue = b.build_and(runs, first, "tma.issue")?;
+        let runs = self.builder.build_int_compare(inkwell::IntPredicate::SLT, iv_value, tma.upper, "")?;
+        let issue = self.builder.build_and(runs, self.is_thread_zero()?, "tma.issue")?;
         let barrier = self.stage_barrier(tma.barriers, stage)?;
         self.when(issue, |this| {
             if let (true, Some(phases)) = (tma.barriers.release, tma.phases) {
@@ -218,9 +216,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 // (j / N - 1) of the free barrier: the opposite parity of the full barrier's
                 // next phase, (j / N) & 1. For j < N that parity is 1, which a fresh barrier
                 // reports complete.
-                let b = &this.builder;
-                let next = b.build_and(b.build_right_shift(phases, stage, false, "")?, this.i32(1), "")?;
-                let parity = b.build_xor(next, this.i32(1), "")?;
+                let next = this.phase_parity(phases, stage)?;
+                let parity = this.builder.build_xor(next, this.i32(1), "")?;
                 this.wait_barrier(this.free_barrier(tma.barriers, stage)?, parity)?;
             }
             this.expect_bytes(barrier, tma.barriers.stage_bytes)?;

@@ -294,7 +294,18 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         Ok(())
     }
 
-    fn is_thread_zero(&self) -> Result<IntValue<'ctx>, CodegenError> {
+    /// The parity of the phase stage `stage`'s full barrier completes next: bit `stage`
+    /// of the loop's phase bits.
+    pub(super) fn phase_parity(
+        &self,
+        phases: IntValue<'ctx>,
+        stage: IntValue<'ctx>,
+    ) -> Result<IntValue<'ctx>, CodegenError> {
+        let b = &self.builder;
+        Ok(b.build_and(b.build_right_shift(phases, stage, false, "")?, self.i32(1), "")?)
+    }
+
+    pub(super) fn is_thread_zero(&self) -> Result<IntValue<'ctx>, CodegenError> {
         Ok(self.builder.build_int_compare(IntPredicate::EQ, self.tid, self.i32(0), "thread0")?)
     }
 }

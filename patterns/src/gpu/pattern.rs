@@ -8,8 +8,10 @@ use super::{block_sparse, vertical_slash};
 use crate::config::PatternKind;
 use crate::sparse::block_sparse::BlockSparseParams;
 use crate::sparse::dispatch::{failed, vertical_slash_params, DispatchError};
+use crate::sparse::local::query_blocks::RunError;
 use crate::sparse::local::strided::{self, StridedError, StridedParams};
 use crate::sparse::local::{self, LocalError, LocalParams};
+use sparsefill_compiler::interp::ArgValue;
 use sparsefill_runtime::{Gpu, KernelCache};
 
 /// Runs pattern `kind` over every head of `io` on `gpu`, writing `io.o`; an estimated
@@ -50,9 +52,7 @@ pub fn run_local(
     params: &LocalParams,
 ) -> Result<DeviceOutput, LocalError> {
     params.validate()?;
-    let p = Problem::new(gpu, io)?;
-    let lse = attend_with(gpu, cache, local::KERNEL, local::SOURCE, &p, &params.args())?;
-    Ok(DeviceOutput { lse, index: Vec::new() })
+    Ok(attend_without_index(gpu, cache, io, (local::KERNEL, local::SOURCE), &params.args())?)
 }
 
 /// Strided attention (`kernels/sparse_strided.tile`) over `io`.
@@ -63,7 +63,19 @@ pub fn run_strided(
     params: &StridedParams,
 ) -> Result<DeviceOutput, StridedError> {
     params.validate()?;
+    Ok(attend_without_index(gpu, cache, io, (strided::KERNEL, strided::SOURCE), &params.args())?)
+}
+
+/// A pattern whose kernel needs no index, only its scalars `args`: `io` checked and
+/// `cu_seqlens` uploaded ([`Problem::new`]), then the kernel queued ([`attend_with`]).
+fn attend_without_index(
+    gpu: &Gpu,
+    cache: &KernelCache,
+    io: DeviceAttention,
+    (kernel, source): (&'static str, &str),
+    args: &[ArgValue],
+) -> Result<DeviceOutput, RunError> {
     let p = Problem::new(gpu, io)?;
-    let lse = attend_with(gpu, cache, strided::KERNEL, strided::SOURCE, &p, &params.args())?;
+    let lse = attend_with(gpu, cache, kernel, source, &p, args)?;
     Ok(DeviceOutput { lse, index: Vec::new() })
 }
