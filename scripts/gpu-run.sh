@@ -2,8 +2,9 @@
 # Runs on the GPU machine from the packed folder (see scripts/gpu-pack, docs/gpu.md):
 # every GPU test, the demo, the torch baselines and our benchmarks in one go, all in
 # the same run so that ratios compare like with like. Logs and JSON go to $OUT.
-# ONLY=sparse (or a comma list of tests, demo, attn, kernels, sparse, model, decoupled) runs just those
-# parts; `decoupled` (not part of the default run) checks and times the opt-in SPARSEFILL_DECOUPLED=1.
+# ONLY=sparse (or a comma list of tests, demo, attn, kernels, sparse, model, decoupled, criterion) runs
+# just those parts; `decoupled` and `criterion` run only when named: `decoupled` checks and times the
+# opt-in SPARSEFILL_DECOUPLED=1, `criterion` runs `bench-kernels --criterion` and packs its reports.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 OUT="${OUT:-$here/out}"
@@ -68,6 +69,15 @@ if case ",${ONLY:-}," in *,decoupled,*) true ;; *) false ;; esac; then
         SPARSEFILL_DECOUPLED=$mode timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --sweep >"$OUT/sweep-decoupled-$mode.log" 2>&1 || { status=1; log "FAILED: sweep with SPARSEFILL_DECOUPLED=$mode"; }
         tee -a "$OUT/summary.log" <"$OUT/sweep-decoupled-$mode.log"
     done
+fi
+
+# criterion's statistics per shipped kernel (device time through CUDA events); its report
+# folder is packed into one archive, since only a few files come back from the GPU machine.
+if case ",${ONLY:-}," in *,criterion,*) true ;; *) false ;; esac; then
+    log "criterion: bench-kernels --criterion"
+    timeout "${CRITERION_TIMEOUT:-300}" bin/bench-kernels --criterion "$here/criterion" >"$OUT/criterion.log" 2>&1 || { status=1; log "FAILED: bench-kernels --criterion (see criterion.log)"; }
+    grep -E "^(gemm|attention|[a-z_]+ \[|.*time: )" "$OUT/criterion.log" | tee -a "$OUT/summary.log"
+    [ -d "$here/criterion" ] && tar -C "$here" -cJf "$OUT/criterion.tar.xz" criterion
 fi
 
 # Sparse patterns vs our dense kernel over lengths (`sparsefill bench`), then SDPA

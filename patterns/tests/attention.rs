@@ -225,6 +225,18 @@ fn check_assembles_without_spills_in(d: usize, dtype: DType, arch: Arch) {
             report.registers, report.shared_bytes
         );
         assert_eq!((report.spill_stores, report.spill_loads, report.stack_bytes), (0, 0, 0), "{}", report.raw);
+        // ptxas reports it when it must serialize the kernel's wgmma (C7513 and kin).
+        assert!(!report.raw.contains("serialized"), "D {d} causal {causal} aligned {aligned:?}: {}", report.raw);
+    }
+}
+
+/// The unmasked loop is software-pipelined: a tile's softmax waits for its scores alone,
+/// while the previous tile's product with the values still runs.
+#[test]
+fn softmax_overlaps_the_previous_tiles_product_on_sm90a() {
+    for aligned in [None, Some(true)] {
+        let ptx = variant_ptx(128, true, DType::BF16, Arch::Sm90a, aligned);
+        assert!(ptx.contains("wgmma.wait_group.sync.aligned 1;"), "aligned {aligned:?}: no product left running");
     }
 }
 

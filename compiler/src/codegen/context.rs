@@ -74,6 +74,10 @@ pub(super) struct Lowerer<'a, 'ctx> {
     /// Fused adds of the loop being lowered whose `wgmma` completes in a later
     /// iteration ([`Lowerer::deferred_accumulators`]).
     pub deferred: std::collections::HashSet<ValueId>,
+    /// The `wgmma` groups of the open block committed and not yet waited for, oldest
+    /// first: the value each one defines, or `None` for a deferred accumulator
+    /// ([`Lowerer::await_product`]).
+    pub in_flight: Vec<Option<ValueId>>,
     /// The power-of-two factor each i32 scalar is known to have ([`super::divisibility`]).
     pub multiples: HashMap<ValueId, u64>,
     /// The entry's tensor map parameters ([`super::tma`]).
@@ -116,6 +120,7 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             other_layouts: vec![HashMap::new()],
             prefetched_stages: HashMap::new(),
             deferred: Default::default(),
+            in_flight: Vec::new(),
             multiples: super::divisibility::known_multiples(kernel),
             tensor_maps,
         })
@@ -183,13 +188,10 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
     /// or moved there through shared memory. Each result is kept for later uses in the
     /// same block and the blocks nested in it.
     pub fn get_in(&mut self, v: ValueId, layout: &Layout) -> Result<Regs<'ctx>, CodegenError> {
+        self.await_product(v)?;
         if let Placement::Fixed(own) = self.placement(v)? {
             if own == layout {
-                return self
-                    .values
-                    .get(v.0 as usize)
-                    .and_then(Option::clone)
-                    .ok_or_else(|| CodegenError::InvalidIr(format!("{v} is used before it is defined")));
+                return self.defined_regs(v);
             }
         }
         let key = (v, layout.clone());
@@ -269,6 +271,26 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
 
     pub fn scalar_i32(&mut self, v: ValueId) -> Result<IntValue<'ctx>, CodegenError> {
         as_int(self.scalar(v, DType::I32)?)
+    }
+
+    /// Replaces the registers of `v`, already defined, by the same values passed through
+    /// a fence (a `wgmma` wait).
+    pub(super) fn redefine(&mut self, v: ValueId, regs: Regs<'ctx>) -> Result<(), CodegenError> {
+        match self.values.get_mut(v.0 as usize) {
+            Some(Some(slot)) if slot.len() == regs.len() => {
+                *slot = regs;
+                Ok(())
+            }
+            _ => Err(CodegenError::InvalidIr(format!("{v} is redefined but was not defined with as many registers"))),
+        }
+    }
+
+    /// The registers `v` was defined with, as they are (no wait, no conversion).
+    pub(super) fn defined_regs(&self, v: ValueId) -> Result<Regs<'ctx>, CodegenError> {
+        self.values
+            .get(v.0 as usize)
+            .and_then(Option::clone)
+            .ok_or_else(|| CodegenError::InvalidIr(format!("{v} is used before it is defined")))
     }
 
     pub fn define(&mut self, v: ValueId, regs: Regs<'ctx>) -> Result<(), CodegenError> {

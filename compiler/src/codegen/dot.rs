@@ -121,7 +121,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         result: ValueId,
         layout: &Layout,
     ) -> Result<Regs<'ctx>, CodegenError> {
-        self.dot_from(lhs, rhs, result, layout, None, true)
+        self.dot_from(lhs, rhs, result, layout, None, Some(result))
     }
 
     /// `addend + dot(a, b)` as one accumulation ([`super::plan::Plan::fused_adds`]).
@@ -137,13 +137,15 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let (lhs, rhs) = (*lhs, *rhs);
         self.same_type(result, addend)?;
         let init = self.get_in(addend, layout)?;
-        let complete = !self.deferred.contains(&result);
-        self.dot_from(lhs, rhs, dot, layout, Some(init), complete)
+        let defines = (!self.deferred.contains(&result)).then_some(result);
+        self.dot_from(lhs, rhs, dot, layout, Some(init), defines)
     }
 
     /// The product `lhs @ rhs` (the `dot` defining `result`), accumulated onto `init`
-    /// (zeros when `None`) in the accumulator layout. Unless `complete`, the product may
-    /// still be running when this returns (a deferred `wgmma`, see [`super::wgmma`]).
+    /// (zeros when `None`) in the accumulator layout, as the registers of `defines`
+    /// (`None`: a deferred accumulator, completed by its loop). On `wgmma` the product
+    /// may still be running when this returns; the first use of `defines` waits for it
+    /// ([`super::wgmma`]).
     fn dot_from(
         &mut self,
         lhs: ValueId,
@@ -151,7 +153,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         result: ValueId,
         layout: &Layout,
         init: Option<Regs<'ctx>>,
-        complete: bool,
+        defines: Option<ValueId>,
     ) -> Result<Regs<'ctx>, CodegenError> {
         let (lhs_ty, rhs_ty, result_ty) = (self.ty(lhs)?, self.ty(rhs)?, self.ty(result)?);
         let shape = DotShape::of(lhs_ty, rhs_ty, result_ty)?;
@@ -205,8 +207,15 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         }
         let operands = Operands { lhs: lhs_operand, lhs_tile, rhs: rhs_address, rhs_tile, order };
         if self.takes_wgmma(&shape, grid) {
-            self.warpgroup_tiles(&shape, grid, &operands, init, complete)
-        } else if complete {
+            let regs = self.warpgroup_tiles(&shape, grid, &operands, init)?;
+            if staged && defines.is_some() {
+                // The next staging reuses the scratch region this product reads.
+                self.settle_products()?;
+                return self.complete_products(&regs);
+            }
+            self.product_in_flight(defines);
+            Ok(regs)
+        } else if defines.is_some() {
             self.warp_tiles(&shape, grid, &operands, init)
         } else {
             Err(CodegenError::InvalidIr(format!("dot {result} is deferred but does not run on wgmma")))

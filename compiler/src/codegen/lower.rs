@@ -57,6 +57,7 @@ pub(super) fn lower_kernel<'ctx>(
     let entry = Entry { function, params, tensor_maps };
     let mut lowerer = Lowerer::new(context, module, builder, kernel, entry, (arch, options), plan)?;
     lowerer.lower_insts(&kernel.body.insts)?;
+    lowerer.settle_products()?;
     lowerer.builder.build_return(None)?;
     let Lowerer { shared, .. } = lowerer;
     Ok((shared.finish(context, module), maps))
@@ -190,7 +191,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let yielded = (|| {
             self.lower_insts(body)?;
             match &last.op {
-                Op::Yield { values } => self.yielded_regs(values, expected),
+                Op::Yield { values } => {
+                    let regs = self.yielded_regs(values, expected)?;
+                    self.settle_products()?;
+                    Ok(regs)
+                }
                 other => Err(CodegenError::InvalidIr(format!(
                     "a `for`/`if` block ends with `{}`, not a yield",
                     op_name(other)
@@ -237,10 +242,15 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         };
         match &inst.op {
             Op::Store { tensor, indices, value } => self.store(*tensor, indices, *value),
+            // Products do not run across control flow (`codegen::wgmma`).
             Op::For { lower, upper, step, init, body } => {
+                self.settle_products()?;
                 self.lower_for(*lower, *upper, *step, init, body, &inst.results)
             }
-            Op::If { cond, then_block, else_block } => self.lower_if(*cond, then_block, else_block, &inst.results),
+            Op::If { cond, then_block, else_block } => {
+                self.settle_products()?;
+                self.lower_if(*cond, then_block, else_block, &inst.results)
+            }
             Op::Yield { .. } => Err(CodegenError::InvalidIr("a yield that does not end a `for`/`if` block".into())),
             Op::Dot { .. } if self.fused_adds.values().any(|(dot, _)| inst.results.contains(dot)) => Ok(()),
             op => {

@@ -24,11 +24,18 @@
 //!
 //! **Ordering.** `wgmma.fence` before the first product (accumulator and A registers
 //! were written by ordinary instructions), the k-steps chained on the accumulators,
-//! then `commit_group` and `wait_group 0`: the result is complete when the dot's
-//! value is used. The fence and the wait take every accumulator (and A register) as
-//! an in-out operand, so LLVM can neither sink a write below the fence nor hoist a read
-//! above the wait. Shared-memory writes that feed a product are fenced for the async
-//! proxy before their barrier ([`Lowerer::publish_operands`]).
+//! then `commit_group`. The product then runs while the warp goes on: the wait comes
+//! at the first use of the dot's value ([`Lowerer::await_product`]), as `wait_group k`
+//! with k the groups committed after it, so an independent product issued in between
+//! (the next dot of a software-pipelined loop) keeps running while the first result
+//! is used, as in FlashAttention-3's intra-warpgroup overlap. No product stays in
+//! flight across a block boundary: `for`, `if` and the end of a block wait for them
+//! ([`Lowerer::settle_products`]), and a product whose operands were staged in the
+//! scratch region, which the next staging reuses, completes at once. The fence and the
+//! wait take every accumulator (and A register) as an in-out operand, so LLVM can
+//! neither sink a write below the fence nor hoist a read above the wait.
+//! Shared-memory writes that feed a product are fenced for the async proxy before
+//! their barrier ([`Lowerer::publish_operands`]).
 //!
 //! **Pipelining across loop iterations.** A loop accumulator `acc = acc + dot(a, b)`
 //! whose operands are prefetched tiles, and which the body reads nowhere else, need
@@ -171,17 +178,54 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         self.pass_through("wgmma.wait_group.sync.aligned 0;", values)
     }
 
+    /// Records that the product just committed defines `value` (`None`: a deferred
+    /// accumulator, which its loop completes) and is still running.
+    pub(super) fn product_in_flight(&mut self, value: Option<ValueId>) {
+        self.in_flight.push(value);
+    }
+
+    /// If `v` is a running product, waits until it and every product committed before
+    /// it completed (`wait_group` the number committed after it), and passes their
+    /// registers through the wait so that no read of them comes before it.
+    pub(super) fn await_product(&mut self, v: ValueId) -> Result<(), CodegenError> {
+        let Some(at) = self.in_flight.iter().position(|&g| g == Some(v)) else {
+            return Ok(());
+        };
+        let later = self.in_flight.len() - 1 - at;
+        let done: Vec<ValueId> = self.in_flight.drain(..=at).flatten().collect();
+        let mut regs: Regs<'ctx> = Vec::new();
+        for &d in &done {
+            regs.extend(self.defined_regs(d)?);
+        }
+        let fenced = self.pass_through(&format!("wgmma.wait_group.sync.aligned {later};"), &regs)?;
+        let mut rest = fenced.as_slice();
+        for &d in &done {
+            let (mine, tail) = rest.split_at(self.defined_regs(d)?.len());
+            self.redefine(d, mine.to_vec())?;
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    /// Completes every running product of the open block that defines a value (deferred
+    /// accumulators stay with their loop): before control flow, and where a block ends.
+    pub(super) fn settle_products(&mut self) -> Result<(), CodegenError> {
+        if let Some(newest) = self.in_flight.iter().rev().find_map(|&g| g) {
+            self.await_product(newest)?;
+        }
+        self.in_flight.clear();
+        Ok(())
+    }
+
     /// The product in the accumulator layout, one `wgmma` per warpgroup, m-tile and
     /// k-step; register `d + 4 (j + tiles_n i)` is d_d of m-tile i, n-tile j, as in
-    /// [`Lowerer::warp_tiles`]. Unless `complete`, the products are committed and left
-    /// running (module docs).
+    /// [`Lowerer::warp_tiles`]. The products are committed and left running (module docs).
     pub(super) fn warpgroup_tiles(
         &self,
         shape: &DotShape,
         grid: WarpGrid,
         operands: &Operands<'ctx>,
         init: Option<Regs<'ctx>>,
-        complete: bool,
     ) -> Result<Regs<'ctx>, CodegenError> {
         let Operands { lhs, lhs_tile, rhs, rhs_tile, order } = operands;
         let b = &self.builder;
@@ -246,11 +290,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             acc[i as usize * per_tile..(i as usize + 1) * per_tile].copy_from_slice(&tile_acc);
         }
         self.inline_void("wgmma.commit_group.sync.aligned;")?;
-        if complete {
-            self.complete_products(&acc)
-        } else {
-            Ok(acc)
-        }
+        Ok(acc)
     }
 
     /// The 64-bit descriptor of the core-matrix tile at `.shared` address `address`.

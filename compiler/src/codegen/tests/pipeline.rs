@@ -226,3 +226,48 @@ fn deferred_wgmma_gemm_assembles_without_spills_or_serialization() {
         }
     }
 }
+
+/// Two products, each result stored: x's store comes while y's product runs.
+const TWO_PRODUCTS: &str = r#"
+kernel two(a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N], d: tensor<f32>[M, N]) grid(1) warps(4) {
+    let x = dot(a[0 .. 64, 0 .. 64], b[0 .. 64, 0 .. 64]);
+    let y = dot(a[0 .. 64, 0 .. 64], b[0 .. 64, 64 .. 128]);
+    c[0 .. 64, 0 .. 64] = x;
+    d[0 .. 64, 0 .. 64] = y;
+}
+"#;
+
+#[test]
+fn an_earlier_product_is_waited_for_while_a_later_one_runs() {
+    // x's store waits for x alone (one group may stay in flight), y's for the rest.
+    assert_eq!(product_waits(&emit_ok_with(&kernel(TWO_PRODUCTS), Arch::Sm90a, &WGMMA).ptx), [1, 0]);
+}
+
+#[test]
+fn waiting_for_a_later_product_completes_the_earlier_ones() {
+    // y is scaled before x is stored: its wait covers x too, so x needs none of its own.
+    let src = TWO_PRODUCTS
+        .replace("b[0 .. 64, 64 .. 128]);", "b[0 .. 64, 64 .. 128]);\n    let z = y * 2.0;")
+        .replace("= y;", "= z;");
+    assert_ne!(src, TWO_PRODUCTS, "the replacement must hit the kernel");
+    assert_eq!(product_waits(&emit_ok_with(&kernel(&src), Arch::Sm90a, &WGMMA).ptx), [0]);
+}
+
+#[test]
+fn a_product_does_not_run_into_a_loop() {
+    // x is issued before the loop and used in it: it is complete before the loop starts.
+    let src = r#"
+kernel across(a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N]) grid(1) warps(4) {
+    let x = dot(a[0 .. 64, 0 .. 64], b[0 .. 64, 0 .. 64]);
+    for i in 0 .. 4 {
+        c[i * 64 .. i * 64 + 64, 0 .. 64] = x;
+    }
+}
+"#;
+    let ptx = emit_ok_with(&kernel(src), Arch::Sm90a, &WGMMA).ptx;
+    let at = |s: &str| ptx.find(s).unwrap_or_else(|| panic!("no `{s}` in the PTX"));
+    let commit = at("wgmma.commit_group");
+    // The first label after the product is the loop's header.
+    let header = commit + ptx[commit..].find("$L__").unwrap_or_else(|| panic!("no loop after the product:\n{ptx}"));
+    assert!(at("wgmma.wait_group.sync.aligned 0;") < header, "{ptx}");
+}
