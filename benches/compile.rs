@@ -17,7 +17,7 @@ const TENSOR_CORE_KERNELS: [(&str, &str, &str); 7] = [
     ("attention", attention::SOURCE, "attention"),
     ("gemm", gemm::SOURCE, "gemm"),
     ("sparse_vertical_slash", vertical_slash::plan::ATTEND_SOURCE, vertical_slash::plan::ATTEND_KERNEL),
-    ("vs_diagonal_scores", vertical_slash::plan::ESTIMATE_SOURCE, "vs_diagonal_scores"),
+    ("vs_column_scores", vertical_slash::plan::ESTIMATE_SOURCE, "vs_column_scores"),
     ("topk", vertical_slash::plan::TOPK_SOURCE, "topk"),
     ("sparse_block", block_sparse::SOURCE, block_sparse::KERNEL),
     ("sparse_local", local::SOURCE, local::KERNEL),

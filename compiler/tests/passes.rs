@@ -113,6 +113,7 @@ pass_tests!(
     dce_inside_blocks,
     dce_keeps_stores,
     dce_nothing_to_do,
+    dce_unused_bin_sum,
     dce_unused_chain,
     dce_unused_load,
     dce_does_not_fold,
@@ -137,7 +138,7 @@ pass_tests!(
     fold_dce_loop_after_zero_trip,
 );
 
-roundtrip_tests!(attention_tile, control_flow, odd_names_and_floats, ill_typed, undefined_ids, stages);
+roundtrip_tests!(attention_tile, control_flow, odd_names_and_floats, ill_typed, undefined_ids, stages, bin_sum);
 
 #[test]
 fn every_pass_fixture_has_a_test() {
@@ -236,6 +237,7 @@ fn every_op() -> Kernel {
         b.reduce(op, chosen, 1);
     }
     let row_sum = b.reduce(ReduceOp::Sum, chosen, 1);
+    b.bin_sum(chosen, grid8, 32);
     let point = b.load(h, vec![Index::Point(pid2)]);
     let m = b.load(mask, vec![Index::Range { start: pid, len: 8 }]);
     let half = b.cast(row_sum, DType::F16);
@@ -346,6 +348,7 @@ fn every_op_kernel_prints_every_mnemonic() {
         "reduce_sum",
         "reduce_max",
         "reduce_min",
+        "bin_sum",
         "load",
         "store",
         "for",

@@ -218,7 +218,11 @@ fn estimation_params() -> VerticalSlashParams {
 }
 
 fn new_plan(params: &VerticalSlashParams, seed: u64) -> (Plan, AttentionInputs, Rng64) {
-    let (_, inputs, rng) = random_case(&SEQLENS, seed);
+    new_plan_for(&SEQLENS, params, seed)
+}
+
+fn new_plan_for(seqlens: &[usize], params: &VerticalSlashParams, seed: u64) -> (Plan, AttentionInputs, Rng64) {
+    let (_, inputs, rng) = random_case(seqlens, seed);
     (ok(plan::plan(&inputs, params)), inputs, rng)
 }
 
@@ -272,9 +276,57 @@ fn key_chunks_spread_long_sequences_over_about_1024_programs() {
 }
 
 fn check_scores(params: VerticalSlashParams, seed: u64) {
-    let (mut plan, inputs, _) = new_plan(&params, seed);
+    check_scores_for(&SEQLENS, params, seed);
+}
+
+fn check_scores_for(seqlens: &[usize], params: VerticalSlashParams, seed: u64) {
+    let (mut plan, inputs, _) = new_plan_for(seqlens, &params, seed);
     run_estimate(&mut plan, &SCORE_KERNELS);
     ok(check::scores(&plan, &inputs, &params, 1e-5));
+}
+
+/// Lengths of whole 64-key tiles, where a diagonal's partials meet at a tile edge, and
+/// of one token.
+#[test]
+fn scores_on_whole_tiles_match_the_reference() {
+    check_scores_for(&[128, 64, 1], estimation_params(), 40);
+}
+
+/// Lengths one past and one short of a tile.
+#[test]
+fn scores_one_off_a_tile_edge_match_the_reference() {
+    check_scores_for(&[65, 63], estimation_params(), 41);
+}
+
+#[test]
+fn scores_of_one_sequence_shorter_than_last_q_match_the_reference() {
+    check_scores_for(&[40], VerticalSlashParams { last_q: 16, ..estimation_params() }, 42);
+}
+
+/// vs_column_scores' programs past each sequence's end write zero partials, so nothing
+/// of the poison is left in the buffer.
+#[test]
+fn slash_partials_past_each_sequence_are_zero() {
+    let params = estimation_params();
+    let (mut plan, _, _) = new_plan(&params, 43);
+    run_estimate(&mut plan, &SCORE_KERNELS);
+    let width = plan::SLASH_PARTIALS;
+    for (b, &len) in SEQLENS.iter().enumerate() {
+        let row = plan.row(Buffer::SlashPartials, b, 0).unwrap_or_else(|| panic!("no partials [{b}, 0]"));
+        let past = &row[len.div_ceil(plan::SCORE_KEYS) * width..];
+        assert!(past.iter().all(|&x| x == 0.0), "sequence {b}: {past:?}");
+    }
+}
+
+/// The last bin of every program's partials is empty: no element of a tile lies on it.
+#[test]
+fn the_last_slash_partial_of_each_program_is_zero() {
+    let params = estimation_params();
+    let (mut plan, _, _) = new_plan(&params, 44);
+    run_estimate(&mut plan, &SCORE_KERNELS);
+    let t = plan.buffer(Buffer::SlashPartials).unwrap_or_else(|| panic!("no partials"));
+    let last: Vec<f64> = t.data.iter().skip(plan::SLASH_PARTIALS - 1).step_by(plan::SLASH_PARTIALS).copied().collect();
+    assert!(last.iter().all(|&x| x == 0.0), "{last:?}");
 }
 
 #[test]
@@ -545,12 +597,13 @@ fn attention_assembles_without_spills_on_sm90a() {
 }
 
 fn check_estimation_assembles(arch: Arch) {
-    for kernel in ["vs_row_stats", "vs_column_scores", "vs_diagonal_scores"] {
+    for kernel in ["vs_row_stats", "vs_column_scores"] {
         for d in [64, 128] {
             check_assembles_without_spills(plan::ESTIMATE_SOURCE, kernel, &head_dim(d), arch);
         }
     }
     check_assembles_without_spills(plan::ESTIMATE_SOURCE, "vs_combine_stats", &[], arch);
+    check_assembles_without_spills(plan::ESTIMATE_SOURCE, "vs_diagonal_scores", &[], arch);
     check_assembles_without_spills(plan::ESTIMATE_SOURCE, "vs_convert", &[], arch);
     check_assembles_without_spills(plan::TOPK_SOURCE, "topk", &[], arch);
 }

@@ -11,6 +11,7 @@
 //! invariant the lowering relies on gives [`CodegenError::InvalidIr`], never a panic.
 //! Integer division by zero is undefined on the GPU (the interpreter reports it).
 
+mod bin_sum;
 mod build;
 mod context;
 mod convert;

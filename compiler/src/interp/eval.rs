@@ -325,6 +325,21 @@ impl<'k, 'a> Evaluator<'k, 'a> {
                 let [m, n] = rank2(name, &a.ty)?;
                 tile(Type::tile(a.dtype(), vec![n, m]), shape::transpose([m, n], &a.data))
             }
+            Op::BinSum { value, bins } => {
+                let a = self.env.get(name, *value)?;
+                let b = self.env.get(name, *bins)?;
+                let fits = a.dtype() == DType::F32 && b.ty == a.ty.with_dtype(DType::I32) && !a.ty.is_scalar();
+                let [n] = declared.shape[..] else {
+                    return Err(malformed(name, format!("the result {declared} is not a rank-1 tile")));
+                };
+                if !fits {
+                    return Err(malformed(
+                        name,
+                        format!("{} binned by {} is not an f32 tile and i32 bins", a.ty, b.ty),
+                    ));
+                }
+                tile(Type::tile(DType::F32, vec![n]), shape::bin_sum(n, &a.data, &b.data))
+            }
             Op::Reduce { op, value, axis } => {
                 let a = self.env.get(name, *value)?;
                 if a.dtype() == DType::Bool {

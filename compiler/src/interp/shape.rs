@@ -1,5 +1,5 @@
 //! Ops that rearrange or combine elements by position: `arange`, `broadcast`,
-//! reductions, `trans` and `dot`. Shapes are checked by the caller: each `data` has exactly
+//! reductions, `bin_sum`, `trans` and `dot`. Shapes are checked by the caller: each `data` has exactly
 //! `shape.iter().product()` elements.
 
 use crate::ir::{DType, ReduceOp};
@@ -91,6 +91,20 @@ pub(super) fn reduce(op: ReduceOp, dtype: DType, shape: &[u32], axis: usize, dat
     out
 }
 
+/// `bin_sum`: `n` sums, element `k` of `values` added to sum `bins[k]`; bins outside
+/// `0..n` are dropped. Each sum accumulates in f64 and rounds once to f32; the GPU adds
+/// in f32 in whatever order its atomics land, so compare with a tolerance.
+pub(super) fn bin_sum(n: u32, values: &[f64], bins: &[f64]) -> Vec<f64> {
+    let mut sums = vec![0.0; n as usize];
+    for (&x, &bin) in values.iter().zip(bins) {
+        // i32 bins are held exactly; a negative one or one past the end is dropped.
+        if bin >= 0.0 && bin < f64::from(n) {
+            sums[bin as usize] += x;
+        }
+    }
+    sums.into_iter().map(|s| round_to(DType::F32, s)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +119,16 @@ mod tests {
     fn reduce_middle_axis_of_rank_3() {
         let data: Vec<f64> = (0..8).map(f64::from).collect();
         assert_eq!(reduce(ReduceOp::Sum, DType::F32, &[2, 2, 2], 1, &data), vec![2.0, 4.0, 10.0, 12.0]);
+    }
+
+    #[test]
+    fn bin_sum_adds_each_element_to_its_bin() {
+        assert_eq!(bin_sum(4, &[1.0, 2.0, 3.0, 4.0], &[3.0, 0.0, 3.0, 1.0]), vec![2.0, 4.0, 0.0, 4.0]);
+    }
+
+    #[test]
+    fn bin_sum_drops_bins_out_of_range() {
+        assert_eq!(bin_sum(2, &[1.0, 2.0, 4.0], &[-1.0, 2.0, 1.0]), vec![0.0, 4.0]);
     }
 
     #[test]

@@ -393,6 +393,16 @@ pub enum Op {
     Trans {
         value: ValueId,
     },
+    /// Sums the elements of `value` (an f32 tile of rank >= 1) into bins: the result is
+    /// f32 `[N]` (N from the result type) with element `b` the sum of the elements whose
+    /// entry in `bins` (an i32 tile of `value`'s shape) is `b`. Elements whose bin is
+    /// outside `0..N` are dropped, so a mask routes elements to -1; a bin nothing falls
+    /// into is 0. The summation order is unspecified (the GPU adds with shared-memory
+    /// atomics), so float results agree only within rounding.
+    BinSum {
+        value: ValueId,
+        bins: ValueId,
+    },
     /// Reduces along `axis`, removing it from the shape (a rank-1 tile reduces to a scalar).
     Reduce {
         op: ReduceOp,
@@ -571,6 +581,7 @@ pub fn op_name(op: &Op) -> &'static str {
         Op::Cast { .. } => "cast",
         Op::Dot { .. } => "dot",
         Op::Trans { .. } => "trans",
+        Op::BinSum { .. } => "bin_sum",
         Op::Reduce { op, .. } => match op {
             ReduceOp::Sum => "reduce_sum",
             ReduceOp::Max => "reduce_max",

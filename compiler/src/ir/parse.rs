@@ -93,6 +93,7 @@ fn op_templates() -> Vec<Op> {
     ops.push(Op::Cast { value: v });
     ops.push(Op::Dot { lhs: v, rhs: v });
     ops.push(Op::Trans { value: v });
+    ops.push(Op::BinSum { value: v, bins: v });
     ops.extend(ReduceOp::ALL.map(|op| Op::Reduce { op, value: v, axis: 0 }));
     ops.extend([
         Op::Load { tensor: p, indices: Vec::new() },
@@ -807,6 +808,11 @@ impl Parser {
                 self.comma()?;
                 Op::Dot { lhs, rhs: self.use_value()? }
             }
+            Op::BinSum { .. } => {
+                let value = self.use_value()?;
+                self.comma()?;
+                Op::BinSum { value, bins: self.use_value()? }
+            }
             Op::Unary { op, .. } => Op::Unary { op, value: self.use_value()? },
             Op::ExpandDims { .. } => {
                 let value = self.use_value()?;
@@ -1035,7 +1041,7 @@ kernel @copy consts(BLOCK = 64, \"odd name\" = false) warps(2) {
 
     #[test]
     fn unknown_op() {
-        check(&with_body("    %1 = frobnicate %0 : i32"), expect!["9:10: unknown op `frobnicate`; ops are: const, program_id, dim, arg, arange, splat, expand_dims, broadcast, add, sub, mul, div, rem, max, min, and, or, neg, not, abs, exp, exp2, log2, sqrt, rsqrt, cmp_lt, cmp_le, cmp_gt, cmp_ge, cmp_eq, cmp_ne, select, cast, dot, trans, reduce_sum, reduce_max, reduce_min, load, store, for, if, yield"]);
+        check(&with_body("    %1 = frobnicate %0 : i32"), expect!["9:10: unknown op `frobnicate`; ops are: const, program_id, dim, arg, arange, splat, expand_dims, broadcast, add, sub, mul, div, rem, max, min, and, or, neg, not, abs, exp, exp2, log2, sqrt, rsqrt, cmp_lt, cmp_le, cmp_gt, cmp_ge, cmp_eq, cmp_ne, select, cast, dot, trans, bin_sum, reduce_sum, reduce_max, reduce_min, load, store, for, if, yield"]);
     }
 
     #[test]

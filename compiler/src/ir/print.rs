@@ -193,9 +193,10 @@ impl<'k> Printer<'k> {
             | Op::Cast { value }
             | Op::Trans { value }
             | Op::Unary { value, .. } => write!(f, "{name} {value}")?,
-            Op::Binary { lhs, rhs, .. } | Op::Cmp { lhs, rhs, .. } | Op::Dot { lhs, rhs } => {
-                write!(f, "{name} {lhs}, {rhs}")?
-            }
+            Op::Binary { lhs, rhs, .. }
+            | Op::Cmp { lhs, rhs, .. }
+            | Op::Dot { lhs, rhs }
+            | Op::BinSum { value: lhs, bins: rhs } => write!(f, "{name} {lhs}, {rhs}")?,
             Op::Select { cond, on_true, on_false } => write!(f, "{name} {cond}, {on_true}, {on_false}")?,
             Op::Load { tensor, indices } => write!(f, "{name} {}[{}]", self.param(*tensor), Indices(indices))?,
             Op::Store { tensor, indices, value } => {

@@ -568,6 +568,7 @@ impl<'k> Verifier<'k> {
                 let [m, n] = rank2(v, operand("value", *value), "a rank-2 tile")?;
                 same(result(r), ty, &Type::tile(v.dtype, vec![n, m]), " (`value` with its two dimensions swapped)")
             }
+            Op::BinSum { value, bins } => self.bin_sum(*value, *bins, r, ty),
             Op::Reduce { value, axis, .. } => {
                 let v = self.use_(*value)?;
                 if *axis as usize >= v.rank() {
@@ -608,6 +609,21 @@ impl<'k> Verifier<'k> {
             }
         }
         same(result(r), ty, &Type::tile(DType::F32, vec![m, n]), " (f32 [M, N])")
+    }
+
+    /// An f32 tile and i32 bins of its shape into f32 `[N]`.
+    fn bin_sum(&self, value: ValueId, bins: ValueId, r: ValueId, ty: &Type) -> Result<(), Violation> {
+        let v = self.use_(value)?;
+        supports("bin_sum", v.dtype, v.dtype == DType::F32, "f32")?;
+        if v.is_scalar() {
+            return Err(mismatch(operand("value", value)(), v, "an f32 tile"));
+        }
+        let b = self.use_(bins)?;
+        same(operand("bins", bins), b, &v.with_dtype(DType::I32), " (`value`'s shape with dtype i32)")?;
+        if ty.dtype != DType::F32 || ty.rank() != 1 {
+            return Err(mismatch(result(r)(), ty, "f32[N], one sum per bin"));
+        }
+        Ok(())
     }
 
     /// Elementwise operands agree exactly: the front end made any broadcast explicit.
@@ -1541,6 +1557,64 @@ mod tests {
         check(
             "    %1 = const 0 : i32\n    %2 = load %m[%1, %1 +: 16] : bf16[16]\n    %3 = trans %2 : bf16[16]",
             expect!["`%3 = trans %2 : bf16[16]`: operand `value` (%2) has type bf16[16]; expected a rank-2 tile"],
+        );
+    }
+
+    /// A body with an f32[4, 8] `%3`, an i32[4, 8] `%4` and an i32[8] `%5`, then `last`.
+    fn check_bin_sum(last: &str, expected: Expect) {
+        let body = format!(
+            "    %1 = const 0 : i32\n    %2 = load %m[%1 +: 4, %1 +: 8] : bf16[4, 8]\n    %3 = cast %2 : f32[4, 8]\n    \
+             %4 = cast %2 : i32[4, 8]\n    %5 = arange %1, 8 : i32[8]\n{last}"
+        );
+        check(&body, expected);
+    }
+
+    #[test]
+    fn bin_sum_is_valid() {
+        check_bin_sum("    %6 = bin_sum %3, %4 : f32[16]", expect!["ok"]);
+    }
+
+    #[test]
+    fn bin_sum_takes_f32_values() {
+        check_bin_sum(
+            "    %6 = bin_sum %4, %4 : f32[16]",
+            expect!["`%6 = bin_sum %4, %4 : f32[16]`: `bin_sum` on i32 is not supported; it takes f32"],
+        );
+    }
+
+    #[test]
+    fn bin_sum_bins_have_the_value_shape() {
+        check_bin_sum(
+            "    %6 = bin_sum %3, %5 : f32[16]",
+            expect!["`%6 = bin_sum %3, %5 : f32[16]`: operand `bins` (%5) has type i32[8]; expected i32[4, 8] (`value`'s shape with dtype i32)"],
+        );
+    }
+
+    #[test]
+    fn bin_sum_bins_are_i32() {
+        check_bin_sum(
+            "    %6 = bin_sum %3, %3 : f32[16]",
+            expect!["`%6 = bin_sum %3, %3 : f32[16]`: operand `bins` (%3) has type f32[4, 8]; expected i32[4, 8] (`value`'s shape with dtype i32)"],
+        );
+    }
+
+    #[test]
+    fn bin_sum_result_is_rank_1_f32() {
+        check_bin_sum(
+            "    %6 = bin_sum %3, %4 : f32[4, 4]",
+            expect![
+                "`%6 = bin_sum %3, %4 : f32[4, 4]`: result %6 has type f32[4, 4]; expected f32[N], one sum per bin"
+            ],
+        );
+    }
+
+    #[test]
+    fn bin_sum_result_length_is_a_power_of_two() {
+        check_bin_sum(
+            "    %6 = bin_sum %3, %4 : f32[12]",
+            expect![
+                "`%6 = bin_sum %3, %4 : f32[12]`: %6 has type f32[12], but every tile dimension must be a power of two"
+            ],
         );
     }
 }

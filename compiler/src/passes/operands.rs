@@ -16,6 +16,7 @@ pub(crate) fn operands(op: &Op) -> Vec<ValueId> {
         | Op::Reduce { value: v, .. }
         | Op::If { cond: v, .. } => vec![*v],
         Op::Binary { lhs, rhs, .. } | Op::Cmp { lhs, rhs, .. } | Op::Dot { lhs, rhs } => vec![*lhs, *rhs],
+        Op::BinSum { value, bins } => vec![*value, *bins],
         Op::Select { cond, on_true, on_false } => vec![*cond, *on_true, *on_false],
         Op::Load { indices, .. } => indices.iter().map(Index::value).collect(),
         Op::Store { indices, value, .. } => indices.iter().map(Index::value).chain([*value]).collect(),
@@ -39,6 +40,7 @@ pub(crate) fn operands_mut(op: &mut Op) -> Vec<&mut ValueId> {
         | Op::Reduce { value: v, .. }
         | Op::If { cond: v, .. } => vec![v],
         Op::Binary { lhs, rhs, .. } | Op::Cmp { lhs, rhs, .. } | Op::Dot { lhs, rhs } => vec![lhs, rhs],
+        Op::BinSum { value, bins } => vec![value, bins],
         Op::Select { cond, on_true, on_false } => vec![cond, on_true, on_false],
         Op::Load { indices, .. } => indices.iter_mut().map(Index::value_mut).collect(),
         Op::Store { indices, value, .. } => indices.iter_mut().map(Index::value_mut).chain([value]).collect(),

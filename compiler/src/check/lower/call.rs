@@ -29,6 +29,7 @@ const BUILTINS: &[(&str, &str)] = &[
     ("abs", "abs(x)"),
     ("dot", "dot(a, b)"),
     ("trans", "trans(x)"),
+    ("bin_sum", "bin_sum(x, bins, N)"),
 ];
 
 /// Whether `name` is a builtin function, which no fn may redefine.
@@ -82,6 +83,7 @@ impl Lowerer<'_> {
             "exp2" | "exp" | "log2" | "sqrt" | "rsqrt" | "abs" if arity(1) => self.math(b, name, positional[0], span),
             "dot" if arity(2) => self.dot(b, positional[0], positional[1], span),
             "trans" if arity(1) => self.trans(b, positional[0], span),
+            "bin_sum" if arity(3) => self.bin_sum(b, [positional[0], positional[1], positional[2]], span),
             _ => Err(self.arity(func, usage, args.len())),
         }
     }

@@ -6,6 +6,7 @@
 //! already been recorded, and the caller only stops what it was doing. Statements
 //! keep going after an error, so one run reports independent mistakes together.
 
+mod bin_sum;
 mod call;
 mod dot;
 mod expr;

@@ -2,6 +2,7 @@
 //! IR is inspected structurally (op counts, value types) rather than as printed
 //! text, so these tests do not depend on the IR printer's format.
 
+mod bin_sum;
 mod docs;
 mod dtype_consts;
 mod errors;

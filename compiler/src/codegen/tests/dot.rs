@@ -2,16 +2,11 @@
 //! sm_80 and for warp grids wgmma cannot take; wgmma on sm_90a), that they assemble
 //! without spills, and the shared-memory limit.
 
-use super::{check_assembles, check_assembles_with, check_no_spills, emit_ok, emit_ok_with, one_program_grid};
+use super::{check_assembles, check_assembles_with, check_no_spills, emit_ok, emit_ok_with, one_program_grid, whole};
 use crate::codegen::{CodegenOptions, MmaLowering};
 use crate::ir::builder::KernelBuilder;
-use crate::ir::{DType, Index, Kernel};
+use crate::ir::{DType, Kernel};
 use crate::target::Arch;
-
-fn whole(b: &mut KernelBuilder, shape: [u32; 2]) -> Vec<Index> {
-    let zero = b.const_i32(0);
-    shape.iter().map(|&len| Index::Range { start: zero, len }).collect()
-}
 
 /// `c = a[M, K] @ b[K, N]` with four warps, or `a @ trans(bt)` with `bt[N, K]` when `trans_rhs`.
 fn matmul(dtype: DType, [m, k, n]: [u32; 3], trans_rhs: bool) -> Kernel {
@@ -20,18 +15,18 @@ fn matmul(dtype: DType, [m, k, n]: [u32; 3], trans_rhs: bool) -> Kernel {
     let b = kb.tensor_param("b", dtype, &["R", "S"]);
     let c = kb.tensor_param("c", DType::F32, &["M", "N"]);
     one_program_grid(&mut kb, a);
-    let ai = whole(&mut kb, [m, k]);
+    let ai = whole(&mut kb, &[m, k]);
     let lhs = kb.load(a, ai);
     let rhs = if trans_rhs {
-        let bi = whole(&mut kb, [n, k]);
+        let bi = whole(&mut kb, &[n, k]);
         let bt = kb.load(b, bi);
         kb.trans(bt)
     } else {
-        let bi = whole(&mut kb, [k, n]);
+        let bi = whole(&mut kb, &[k, n]);
         kb.load(b, bi)
     };
     let product = kb.dot(lhs, rhs);
-    let ci = whole(&mut kb, [m, n]);
+    let ci = whole(&mut kb, &[m, n]);
     kb.store(c, ci, product);
     kb.finish()
 }

@@ -1,7 +1,7 @@
 //! Gather loads: a tensor dimension indexed by an i32 tile, as vertical-slash attention
 //! gathers K/V rows by column index.
 
-use super::{check_assembles, check_no_spills, emit_ok, one_program_grid};
+use super::{check_assembles, check_no_spills, emit_ok, one_program_grid, whole};
 use crate::codegen::emit;
 use crate::ir::builder::KernelBuilder;
 use crate::ir::{DType, Index, Kernel, ValueId};
@@ -27,11 +27,6 @@ fn gather_kernel(
     let all = whole(&mut b, out_shape);
     b.store(out, all, tile);
     b.finish()
-}
-
-fn whole(b: &mut KernelBuilder, shape: &[u32]) -> Vec<Index> {
-    let zero = b.const_i32(0);
-    shape.iter().map(|&len| Index::Range { start: zero, len }).collect()
 }
 
 /// `k[cols, 0 .. 64]`: 64 gathered rows of 64 bf16.

@@ -2,6 +2,7 @@
 //! ptxas is installed, that it assembles for every target without spilling.
 
 mod aligned;
+mod bin_sum;
 mod dot;
 mod emit;
 mod errors;
@@ -15,7 +16,7 @@ use super::ptxas::{assemble, available_for_tests, PtxasReport};
 use super::{emit_with, CodegenOptions, PtxModule};
 use crate::ir::builder::KernelBuilder;
 use crate::ir::verify::verify;
-use crate::ir::{Kernel, ParamId};
+use crate::ir::{Index, Kernel, ParamId};
 use crate::target::Arch;
 
 /// `kernel`'s PTX for `arch`; the kernel must be valid IR, so a test cannot pass on
@@ -63,6 +64,12 @@ pub(super) fn check_no_spills(reports: &[(Arch, PtxasReport)]) {
         .map(|(arch, r)| format!("{arch}: {}", r.raw))
         .collect();
     assert!(spilling.is_empty(), "spills or stack use:\n{}", spilling.join("\n"));
+}
+
+/// `[0 .. len]` along every dimension of `shape`.
+pub(super) fn whole(b: &mut KernelBuilder, shape: &[u32]) -> Vec<Index> {
+    let zero = b.const_i32(0);
+    shape.iter().map(|&len| Index::Range { start: zero, len }).collect()
 }
 
 /// `grid(dim(rows, 0), 1, 1)`: one program per row of `rows`.

@@ -6,6 +6,7 @@ use crate::ir::builder::KernelBuilder;
 use crate::ir::{DType, Index, Type, ValueId};
 use crate::tensor::HostTensor;
 
+mod bin_sum;
 mod control;
 mod errors;
 mod gather;

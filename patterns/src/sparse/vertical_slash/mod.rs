@@ -50,17 +50,19 @@
 //!
 //! # Known costs
 //! Estimates at 128K tokens, 32 heads (8 kv heads), head dim 128, (1000, 6096), on a
-//! 132-SM H200 (~1.7 GHz), before and after issue 4; none is measured yet:
+//! 132-SM H200 (~1.7 GHz), before and after issue 4; not measured unless noted:
 //!
 //! | step | before | after |
 //! |---|---|---|
 //! | `vs_row_stats` | 32 programs on 32 SMs, 2048 key tiles each in sequence (~1.5K cycles a tile): ~2 ms | 32 key chunks × 32 heads = 1024 programs over every SM ([`plan::key_chunk`]): ~0.3 ms, plus `vs_combine_stats` (32 programs, 32 × 64 × 2 floats each): ~10 µs |
-//! | `vs_column_scores` | 65536 programs, one 64×64×128 `dot` each: ~0.3 ms | unchanged |
-//! | `vs_diagonal_scores` | 65536 programs, 64 rows × 64 × 128 FMAs on CUDA cores each (34 G FMAs and as many bf16 conversions; 1 MB of gathered keys a program through L1): ~3–5 ms | unchanged: the largest step left |
+//! | `vs_column_scores` | 65536 programs, one 64×64×128 `dot` each: ~0.3 ms | the same, plus the tile's diagonal partials with `bin_sum`: 4096 shared-memory f32 atomic adds a program, 32 a thread, masked ones skipped (a CAS loop on sm_80 and likely sm_90, up to 4 lanes of a warp on one diagonal), and 512 bytes stored: ~0.2–1 ms more |
+//! | `vs_diagonal_scores` | 65536 programs, 64 rows × 64 × 128 FMAs on CUDA cores each (34 G FMAs and as many bf16 conversions; 1 MB of gathered keys a program through L1): ~3–5 ms (measured later: 12.5 of the estimate's 18.2 ms) | a combine: 65536 programs, 128 gathered floats each (34 MB of partials written by `vs_column_scores`, read about twice): ~0.05 ms |
 //! | `topk` (×2) | up to ~280 counting passes over a 512 KB row, 4 warps with 8 KB in flight (latency-bound, ~40 µs a pass): ~10 ms a launch | ≤ ~37 passes (geometric probes while the bounds are far apart), 16 warps, per-lane counts reduced once a pass (~10 µs a pass), then 2048 compaction chunks (~0.5K cycles each): ~1 ms a launch |
 //! | `vs_convert` | 65536 one-warp programs, each nv + ns + 3 ≈ 7100 serial steps of ~30 instructions with a dependent load: ~14 G warp-instructions, ~15 ms | 64-entry chunks: ~ns/64 + nv/64 + 2R steps a block (R ranges, tens to hundreds), ~150 instructions each: ~2 G warp-instructions, ~2 ms |
 //!
-//! So about 30 ms before and about 8 ms after, against 0.5–1 s of sparse attention.
+//! So about 30 ms before and about 5 ms after (the diagonal partials from
+//! `vs_column_scores`'s tiles are estimated, not measured yet), against 0.5–1 s of sparse
+//! attention.
 //! The GPU test `vertical_slash_timing_at_32k` times the whole estimate.
 
 pub mod check;

@@ -36,6 +36,14 @@ pub const TOPK_SOURCE: &str = include_str!("../../../kernels/topk.tile");
 /// Key columns per gathered chunk in the attention kernel.
 const COLUMN_CHUNK: usize = 64;
 
+/// Keys per `vs_column_scores` program (its `BN`), and diagonals per `vs_diagonal_scores` program.
+pub const SCORE_KEYS: usize = 64;
+
+/// Diagonal partials per `vs_column_scores` program: its tile of [`MAX_LAST_Q`] rows by
+/// [`SCORE_KEYS`] keys crosses `MAX_LAST_Q + SCORE_KEYS - 1` diagonals, one bin more
+/// keeps the count a power of two (the last bin stays 0).
+pub const SLASH_PARTIALS: usize = MAX_LAST_Q + SCORE_KEYS;
+
 /// Key tiles (of 64) per `vs_row_stats` program: enough chunks that all heads and
 /// sequences together make about this many programs, a few per SM of a large GPU.
 const ROW_STATS_PROGRAMS: usize = 1024;
@@ -66,6 +74,11 @@ pub enum Buffer {
     /// `[B, H, S]` f32, S the longest length: scores per column and per diagonal distance.
     VerticalScores,
     SlashScores,
+    /// `[B, H, ceil(S / 64) · 128]` f32: per `vs_column_scores` program `j` (keys `64 j ..
+    /// 64 j + 64`), the sums of its probability tile along each diagonal: bin `t` of
+    /// program `j` at `128 j + t` holds diagonal `len - 64 j - 127 + t` ([`SLASH_PARTIALS`]),
+    /// zeros for programs past the sequence's end. `vs_diagonal_scores` adds them up.
+    SlashPartials,
     /// `[B, H, min(size, S)]` i32 and `[B, H]` i32: the chosen positions, ascending, and their count.
     Verticals,
     VerticalCount,
@@ -234,8 +247,9 @@ pub fn plan(inputs: &AttentionInputs, params: &VerticalSlashParams) -> Result<Pl
 }
 
 /// The launches of the whole pattern on a checked `shape`: estimation (row statistics per
-/// key chunk and their combination, column and diagonal scores, the two selections, the
-/// conversion), then attention, with the scratch buffers they write.
+/// key chunk and their combination, column scores with diagonal partials, their sums per
+/// diagonal, the two selections, the conversion), then attention, with the scratch
+/// buffers they write.
 pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<Launches, VerticalSlashError> {
     use Buffer::*;
     params.validate()?;
@@ -255,6 +269,7 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
         (RowSum, float, vec![batch, heads, MAX_LAST_Q]),
         (VerticalScores, float, vec![batch, heads, longest]),
         (SlashScores, float, vec![batch, heads, longest]),
+        (SlashPartials, float, vec![batch, heads, longest.div_ceil(SCORE_KEYS) * SLASH_PARTIALS]),
         (Verticals, int, vec![batch, heads, nv]),
         (VerticalCount, int, vec![batch, heads]),
         (Slashes, int, vec![batch, heads, ns]),
@@ -265,7 +280,7 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
         (ColumnIndex, int, vec![batch, heads, blocks, nv]),
     ];
     let (scale, last_q) = (Arg::F32(shape.scale()), Arg::I32(params.last_q as i32));
-    let specialized = vec![int_const("BN", 64), int_const("D", d), int_const("LQ", MAX_LAST_Q)];
+    let specialized = vec![int_const("BN", SCORE_KEYS), int_const("D", d), int_const("LQ", MAX_LAST_Q)];
     let estimator = |kernel, mut args: Vec<Arg>, tail: &[Arg]| {
         args.extend_from_slice(tail);
         Launch { source: ESTIMATE_SOURCE, kernel, consts: specialized.clone(), args }
@@ -291,14 +306,15 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
         },
         estimator(
             "vs_column_scores",
-            bufs(&[Q, K, CuSeqlens, RowMax, RowSum, VerticalScores]),
+            bufs(&[Q, K, CuSeqlens, RowMax, RowSum, VerticalScores, SlashPartials]),
             &[scale, last_q, forced(FORCED_VERTICALS)],
         ),
-        estimator(
-            "vs_diagonal_scores",
-            bufs(&[Q, K, CuSeqlens, RowMax, RowSum, SlashScores]),
-            &[scale, last_q, forced(FORCED_SLASHES)],
-        ),
+        Launch {
+            source: ESTIMATE_SOURCE,
+            kernel: "vs_diagonal_scores",
+            consts: vec![int_const("BN", SCORE_KEYS), int_const("LQ", MAX_LAST_Q)],
+            args: bufs(&[CuSeqlens, SlashPartials, SlashScores]).into_iter().chain([forced(FORCED_SLASHES)]).collect(),
+        },
         topk(VerticalScores, params.vertical_size, Verticals, VerticalCount),
         topk(SlashScores, params.slash_size, Slashes, SlashCount),
         Launch {
@@ -465,5 +481,14 @@ mod tests {
         let shape = input_shape(&inputs()).unwrap_or_else(|e| panic!("{e}"));
         let scratch = launches(&shape, &PARAMS).unwrap_or_else(|e| panic!("{e}")).scratch;
         assert_eq!(scratch.first(), Some(&(Buffer::Lse, DType::F32, vec![2, 100])));
+    }
+
+    /// 100 tokens are two 64-key programs of 128 diagonal partials each.
+    #[test]
+    fn slash_partials_hold_128_bins_per_64_keys() {
+        let shape = input_shape(&inputs()).unwrap_or_else(|e| panic!("{e}"));
+        let scratch = launches(&shape, &PARAMS).unwrap_or_else(|e| panic!("{e}")).scratch;
+        let partials = scratch.into_iter().find(|s| s.0 == Buffer::SlashPartials);
+        assert_eq!(partials, Some((Buffer::SlashPartials, DType::F32, vec![1, 2, 256])));
     }
 }

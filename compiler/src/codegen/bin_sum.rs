@@ -1,0 +1,90 @@
+//! `bin_sum`: a tile's elements summed into bins chosen per element.
+//!
+//! Any element may land in any bin, so the sums meet in shared memory: `N` f32 of
+//! scratch above the live buffers ([`super::shared::SharedMemory::reserve`]), zeroed by
+//! all threads, then each owner of an element whose bin is in `0..N` adds it with one
+//! `red.shared.add.f32`, and after a barrier every thread reads the bins its result
+//! registers hold. Replicas add nothing, so each element counts once. Atomics land in
+//! no fixed order, which is why the op's summation order is unspecified.
+//!
+//! The scratch follows the stack's rule for every scratch user: it is written only after
+//! a barrier (the first one here), so the next op that reserves the same bytes cannot
+//! overwrite them while a thread still reads its result.
+
+use super::context::{as_int, Lowerer, Regs};
+use super::layout::Layout;
+use super::CodegenError;
+use crate::ir::{DType, ValueId};
+
+const F32_BYTES: u64 = 4;
+
+/// One predicated shared-memory add: `$0` the `.shared` address, `$1` the value, `$2`
+/// nonzero when the add happens. Predicating inside the instruction keeps the adds
+/// straight-line code rather than a branch per element.
+const ADD: &str = "{ .reg .pred p; setp.ne.b32 p, $2, 0; @p red.shared.add.f32 [$0], $1; }";
+
+impl<'ctx> Lowerer<'_, 'ctx> {
+    pub fn bin_sum(
+        &mut self,
+        value: ValueId,
+        bins: ValueId,
+        result: ValueId,
+        out_layout: &Layout,
+    ) -> Result<Regs<'ctx>, CodegenError> {
+        let (from, bins_ty, to) = (self.ty(value)?, self.ty(bins)?, self.ty(result)?);
+        let count = match to.shape[..] {
+            [n] if to.dtype == DType::F32 && from.dtype == DType::F32 && !from.is_scalar() => u64::from(n),
+            _ => return Err(CodegenError::InvalidIr(format!("bin_sum of {from} gives {to}, not f32[N]"))),
+        };
+        if *bins_ty != from.with_dtype(DType::I32) {
+            return Err(CodegenError::InvalidIr(format!("bin_sum of {from} by bins {bins_ty}")));
+        }
+        let layout = self.layout_of(value)?;
+        let values = self.get(value)?;
+        let bin_regs = self.get_in(bins, &layout)?;
+
+        let base = self.shared.reserve(self.context, self.module, "bin_sum", count * F32_BYTES)?;
+        // The previous user of these bytes may still be reading them.
+        self.barrier()?;
+        self.zero_bins(base, count)?;
+        self.barrier()?;
+
+        let b = &self.builder;
+        let owner = self.is_owner(&layout)?;
+        let base_address = b.build_ptr_to_int(base, self.context.i32_type(), "")?;
+        for (x, bin) in values.into_iter().zip(bin_regs) {
+            let bin = as_int(bin)?;
+            // Unsigned, so a negative bin is out of range too.
+            let in_range = b.build_int_compare(inkwell::IntPredicate::ULT, bin, self.i32(count), "")?;
+            let adds = b.build_int_z_extend(b.build_and(owner, in_range, "")?, self.context.i32_type(), "")?;
+            let offset = b.build_int_mul(bin, self.i32(F32_BYTES), "")?;
+            let address = b.build_int_add(base_address, offset, "")?;
+            self.asm_void(ADD, "r,f,r", &[address.into(), x, adds.into()])?;
+        }
+        self.barrier()?;
+
+        (0..out_layout.regs())
+            .map(|r| {
+                let f = self.flat_index(out_layout, r)?;
+                self.aligned_load(self.reg_type(DType::F32), self.shared_element(base, DType::F32, f)?, 4)
+            })
+            .collect()
+    }
+
+    /// Every thread zeroes bins `tid, tid + threads, ..`; only a last, partial round is guarded.
+    fn zero_bins(&self, base: inkwell::values::PointerValue<'ctx>, count: u64) -> Result<(), CodegenError> {
+        let threads = u64::from(self.threads);
+        let zero = self.zero(DType::F32);
+        for round in 0..count.div_ceil(threads) {
+            let at = self.builder.build_int_add(self.tid, self.i32(round * threads), "")?;
+            let store = |this: &Self| this.aligned_store(this.shared_element(base, DType::F32, at)?, zero, 4);
+            if (round + 1) * threads <= count {
+                store(self)?;
+            } else {
+                let inside = self.builder.build_int_compare(inkwell::IntPredicate::ULT, at, self.i32(count), "")?;
+                self.when(inside, store)?;
+            }
+        }
+        Ok(())
+    }
+}
