@@ -258,7 +258,18 @@ def main(argv):
     for shard in range(args.shards):
         part = shapes[shard * len(shapes) // args.shards : (shard + 1) * len(shapes) // args.shards]
         name = "model.safetensors" if args.shards == 1 else f"model-{shard + 1:05d}-of-{args.shards:05d}.safetensors"
-        tensors = {n: random_tensor(torch, generator, n, s).to(dtype).contiguous() for n, s in part}
+        tensors = {}
+        for n, s in part:
+            # An untied lm_head starts as a copy of the embedding. Random heads give flat
+            # logits (top two 0.06 apart, the size of bf16's error), so greedy decoding
+            # compared across implementations flips between near-ties; a head aligned with
+            # the embedding gives decisive ones, as a tied model's do.
+            if n == "lm_head.weight":
+                tensors[n] = embedding.clone()
+            else:
+                tensors[n] = random_tensor(torch, generator, n, s).to(dtype).contiguous()
+            if n == "model.embed_tokens.weight":
+                embedding = tensors[n]
         save_file(tensors, os.path.join(args.out, name), metadata={"format": "pt"})
         for n, t in tensors.items():
             weight_map[n] = name
