@@ -260,12 +260,13 @@ def main(argv):
         name = "model.safetensors" if args.shards == 1 else f"model-{shard + 1:05d}-of-{args.shards:05d}.safetensors"
         tensors = {}
         for n, s in part:
-            # An untied lm_head starts as a copy of the embedding. Random heads give flat
-            # logits (top two 0.06 apart, the size of bf16's error), so greedy decoding
-            # compared across implementations flips between near-ties; a head aligned with
-            # the embedding gives decisive ones, as a tied model's do.
+            # An untied lm_head is the embedding's rows in a random order. Random heads give
+            # flat logits (top two 0.06 apart, the size of bf16's error), so greedy decoding
+            # compared across implementations flips between near-ties. A head made of
+            # embedding rows gives decisive ones, as a tied model's do; permuted, the most
+            # likely next token need not be the current one, and greedy text need not repeat it.
             if n == "lm_head.weight":
-                tensors[n] = embedding.clone()
+                tensors[n] = embedding[torch.randperm(s[0], generator=generator)].contiguous()
             else:
                 tensors[n] = random_tensor(torch, generator, n, s).to(dtype).contiguous()
             if n == "model.embed_tokens.weight":

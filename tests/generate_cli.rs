@@ -56,6 +56,13 @@ fn prints_progress_time_to_first_token_and_decode_rate() {
 }
 
 #[test]
+fn profile_prints_the_prefill_by_stage() {
+    let dir = checkpoint(&SyntheticSpec::tiny_llama());
+    let err = stderr(&succeeds(dir.path(), &["--prompt", "the cat", "--max-new-tokens", "1", "--profile"]));
+    assert!(err.contains("pre-fill by stage") && err.contains("| attention (dense) |"), "{err}");
+}
+
+#[test]
 fn greedy_output_is_repeatable() {
     let dir = checkpoint(&SyntheticSpec::tiny_qwen2());
     let args = ["--prompt", "hello there", "--max-new-tokens", "12"];

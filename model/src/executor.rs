@@ -1,16 +1,18 @@
 //! The executor: a loaded model on a backend, its key/value cache, pre-fill, decode and generation.
 
-use crate::backend::{AttentionCall, Backend, CpuBackend, KvShape};
+use crate::backend::{AttentionCall, Backend, BackendError, CpuBackend, KvShape};
 use crate::checkpoint::Checkpoint;
 use crate::config::ModelConfig;
 use crate::error::ModelError;
 use crate::patterns::Patterns;
+use crate::profile::StageTimes;
 use crate::rope::Rope;
 use crate::sampling::{Sampler, Sampling};
 use crate::tokenizer::{Tokenizer, TOKENIZER_FILE};
 use crate::weights::{LayerWeights, Weights};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,11 +60,20 @@ pub struct GenerateOptions {
     /// Copy the last prompt token's logits to the host into [`Generation::prompt_logits`] (for comparisons
     /// with a reference implementation), instead of running a second pre-fill to get them.
     pub keep_prompt_logits: bool,
+    /// Time each stage of the pre-fill into [`Generation::prefill_stages`] (`crate::profile`). The
+    /// backend is synchronized around every stage, which makes the pre-fill itself a little slower.
+    pub profile: bool,
 }
 
 impl GenerateOptions {
     pub fn greedy(max_new_tokens: usize) -> GenerateOptions {
-        GenerateOptions { max_new_tokens, sampling: Sampling::Greedy, stop_tokens: vec![], keep_prompt_logits: false }
+        GenerateOptions {
+            max_new_tokens,
+            sampling: Sampling::Greedy,
+            stop_tokens: vec![],
+            keep_prompt_logits: false,
+            profile: false,
+        }
     }
 }
 
@@ -95,6 +106,8 @@ pub struct Generation {
     pub finish: FinishReason,
     /// The last prompt token's logits, when [`GenerateOptions::keep_prompt_logits`] asked for them.
     pub prompt_logits: Option<Vec<f32>>,
+    /// The pre-fill's time per stage, when [`GenerateOptions::profile`] asked for it.
+    pub prefill_stages: Option<StageTimes>,
 }
 
 impl Generation {
@@ -134,6 +147,8 @@ pub struct Model<B: Backend> {
     options: LoadOptions,
     /// `None` before the first pre-fill, and after a failed step left the cache half-written.
     state: Option<State<B::KvCache>>,
+    /// Stage times being collected, while a profiled pre-fill runs.
+    profile: Mutex<Option<StageTimes>>,
 }
 
 impl Model<CpuBackend> {
@@ -163,7 +178,17 @@ impl<B: Backend> Model<B> {
             false => None,
         };
         let rope = Rope::new(config.head_dim, config.rope_theta, config.rope_scaling);
-        Ok(Model { backend, config, dir: dir.to_owned(), weights, rope, tokenizer, options: *options, state: None })
+        Ok(Model {
+            backend,
+            config,
+            dir: dir.to_owned(),
+            weights,
+            rope,
+            tokenizer,
+            options: *options,
+            state: None,
+            profile: Mutex::new(None),
+        })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -220,7 +245,10 @@ impl<B: Backend> Model<B> {
         let mut sampler = Sampler::new(options.sampling)?;
         let started = Instant::now();
         let capacity = prompt.len() + options.max_new_tokens;
-        let mut logits = self.prefill_on(prompt, patterns, capacity, &mut |p| on_event(Event::Prefill(p)), None)?;
+        *self.profile_slot() = options.profile.then(StageTimes::default);
+        let prefilled = self.prefill_on(prompt, patterns, capacity, &mut |p| on_event(Event::Prefill(p)), None);
+        let prefill_stages = self.profile_slot().take();
+        let mut logits = prefilled?;
         let prefill = started.elapsed();
         let prompt_logits = if options.keep_prompt_logits { Some(self.backend.to_host(&logits)?) } else { None };
         let mut generation = Generation {
@@ -231,6 +259,7 @@ impl<B: Backend> Model<B> {
             decode: Duration::ZERO,
             finish: FinishReason::Length,
             prompt_logits,
+            prefill_stages,
         };
         while generation.tokens.len() < options.max_new_tokens {
             let token = self.backend.sample(&logits, &mut sampler)?;
@@ -320,7 +349,7 @@ impl<B: Backend> Model<B> {
         let (b, c, w) = (&self.backend, &self.config, &self.weights);
         let started = Instant::now();
         let start = state.position;
-        let mut x = b.embed(&w.embed, tokens)?;
+        let mut x = self.stage("embedding", || b.embed(&w.embed, tokens))?;
         for (l, layer) in w.layers.iter().enumerate() {
             let call = AttentionCall {
                 layer: l,
@@ -342,9 +371,32 @@ impl<B: Backend> Model<B> {
             });
         }
         state.position += tokens.len();
-        let last = b.slice_rows(&x, tokens.len() - 1..tokens.len())?;
-        let last = b.rmsnorm(&last, &w.norm, c.rms_norm_eps)?;
-        Ok(b.matmul(&last, w.output(), None)?)
+        self.stage("logits of the last row", || {
+            let last = b.slice_rows(&x, tokens.len() - 1..tokens.len())?;
+            let last = b.rmsnorm(&last, &w.norm, c.rms_norm_eps)?;
+            b.matmul(&last, w.output(), None)
+        })
+    }
+
+    fn profile_slot(&self) -> MutexGuard<'_, Option<StageTimes>> {
+        self.profile.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs one stage of the forward pass; while a profiled pre-fill runs, times it between two
+    /// synchronizations of the backend (`crate::profile`).
+    fn stage<T>(&self, name: &'static str, op: impl FnOnce() -> Result<T, BackendError>) -> Result<T, ModelError> {
+        if self.profile_slot().is_none() {
+            return Ok(op()?);
+        }
+        self.backend.synchronize()?;
+        let started = Instant::now();
+        let value = op()?;
+        self.backend.synchronize()?;
+        let took = started.elapsed();
+        if let Some(times) = self.profile_slot().as_mut() {
+            times.add(name, took);
+        }
+        Ok(value)
     }
 
     fn attention_block(
@@ -356,23 +408,28 @@ impl<B: Backend> Model<B> {
         observer: Option<&mut Observer<'_>>,
     ) -> Result<(), ModelError> {
         let b = &self.backend;
-        let h = b.rmsnorm(x, &layer.input_norm, self.config.rms_norm_eps)?;
-        let mut q = b.matmul(&h, &layer.q, layer.q_bias.as_ref())?;
-        let mut k = b.matmul(&h, &layer.k, layer.k_bias.as_ref())?;
-        let v = b.matmul(&h, &layer.v, layer.v_bias.as_ref())?;
+        let h = self.stage("rmsnorm", || b.rmsnorm(x, &layer.input_norm, self.config.rms_norm_eps))?;
+        let (mut q, mut k, v) = self.stage("q, k, v projections", || {
+            let q = b.matmul(&h, &layer.q, layer.q_bias.as_ref())?;
+            let k = b.matmul(&h, &layer.k, layer.k_bias.as_ref())?;
+            Ok((q, k, b.matmul(&h, &layer.v, layer.v_bias.as_ref())?))
+        })?;
         drop(h);
-        b.rope(&mut q, &self.rope, call.start)?;
-        b.rope(&mut k, &self.rope, call.start)?;
+        self.stage("rope", || {
+            b.rope(&mut q, &self.rope, call.start)?;
+            b.rope(&mut k, &self.rope, call.start)
+        })?;
         if let Some(observe) = observer {
             let (q, k, v) = (b.to_host(&q)?, b.to_host(&k)?, b.to_host(&v)?);
             observe(LayerQkv { layer: call.layer, q: &q, k: &k, v: &v });
         }
-        b.append_kv(cache, call.layer, &k, &v)?;
+        self.stage("key/value cache append", || b.append_kv(cache, call.layer, &k, &v))?;
         drop((k, v));
-        let attended = b.attention(&q, cache, call)?;
+        let attention = if call.patterns.is_some() { "attention (per-head patterns)" } else { "attention (dense)" };
+        let attended = self.stage(attention, || b.attention(&q, cache, call))?;
         drop(q);
-        let out = b.matmul(&attended, &layer.o, layer.o_bias.as_ref())?;
-        Ok(b.add_rows(x, 0, &out)?)
+        let out = self.stage("o projection", || b.matmul(&attended, &layer.o, layer.o_bias.as_ref()))?;
+        self.stage("residual add", || b.add_rows(x, 0, &out))
     }
 
     /// The MLP over `mlp_chunk` rows at a time, each chunk's result added into the residual stream.
@@ -381,15 +438,16 @@ impl<B: Backend> Model<B> {
         let rows = b.rows(x);
         let chunk = self.options.mlp_chunk.get();
         for first in (0..rows).step_by(chunk) {
-            let part = b.slice_rows(x, first..(first + chunk).min(rows))?;
-            let h = b.rmsnorm(&part, &layer.post_attention_norm, self.config.rms_norm_eps)?;
+            let part = self.stage("mlp chunk copy", || b.slice_rows(x, first..(first + chunk).min(rows)))?;
+            let h = self.stage("rmsnorm", || b.rmsnorm(&part, &layer.post_attention_norm, self.config.rms_norm_eps))?;
             drop(part);
-            let gate = b.matmul(&h, &layer.gate, None)?;
-            let up = b.matmul(&h, &layer.up, None)?;
-            let act = b.swiglu(&gate, &up)?;
+            let (gate, up) = self.stage("gate, up projections", || {
+                Ok((b.matmul(&h, &layer.gate, None)?, b.matmul(&h, &layer.up, None)?))
+            })?;
+            let act = self.stage("swiglu", || b.swiglu(&gate, &up))?;
             drop((gate, up));
-            let down = b.matmul(&act, &layer.down, None)?;
-            b.add_rows(x, first, &down)?;
+            let down = self.stage("down projection", || b.matmul(&act, &layer.down, None))?;
+            self.stage("residual add", || b.add_rows(x, first, &down))?;
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ mod error;
 mod executor;
 pub mod kernels;
 pub mod patterns;
+pub mod profile;
 pub mod rope;
 pub mod sampling;
 pub mod search;

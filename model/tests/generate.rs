@@ -134,3 +134,38 @@ fn prompt_logits_are_not_copied_unless_asked() {
     let spec = SyntheticSpec::tiny_llama();
     assert_eq!(generate(&spec, &prompt(5, spec.vocab_size, 9), &GenerateOptions::greedy(1)).prompt_logits, None);
 }
+
+#[test]
+fn a_profiled_prefill_times_every_stage_of_every_layer() {
+    // tiny_llama: 2 layers, and a prompt shorter than one MLP chunk.
+    let spec = SyntheticSpec::tiny_llama();
+    let options = GenerateOptions { profile: true, ..GenerateOptions::greedy(1) };
+    let generation = generate(&spec, &prompt(10, spec.vocab_size, 8), &options);
+    let stages = generation.prefill_stages.expect("a profiled pre-fill has stage times");
+    let calls: Vec<(&str, usize)> = stages.stages().iter().map(|s| (s.stage, s.calls)).collect();
+    assert_eq!(
+        calls,
+        [
+            ("embedding", 1),
+            ("rmsnorm", 4),
+            ("q, k, v projections", 2),
+            ("rope", 2),
+            ("key/value cache append", 2),
+            ("attention (dense)", 2),
+            ("o projection", 2),
+            ("residual add", 4),
+            ("mlp chunk copy", 2),
+            ("gate, up projections", 2),
+            ("swiglu", 2),
+            ("down projection", 2),
+            ("logits of the last row", 1),
+        ]
+    );
+    assert!(stages.total() <= generation.prefill, "{:?} staged in a {:?} pre-fill", stages.total(), generation.prefill);
+}
+
+#[test]
+fn an_unprofiled_prefill_has_no_stage_times() {
+    let spec = SyntheticSpec::tiny_qwen2();
+    assert_eq!(generate(&spec, &prompt(4, spec.vocab_size, 9), &GenerateOptions::greedy(1)).prefill_stages, None);
+}

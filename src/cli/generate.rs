@@ -46,6 +46,10 @@ pub struct GenerateArgs {
     /// JSON file, in scripts/hf_reference.py's keys (compare the two with scripts/compare_hf.py).
     #[arg(long, value_name = "FILE.json")]
     logits_out: Option<PathBuf>,
+    /// Time each stage of the pre-fill (norms, projections, RoPE, attention, MLP) and print the table.
+    /// The device is synchronized around every stage, so the pre-fill itself runs a little slower.
+    #[arg(long)]
+    profile: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +106,7 @@ fn generate_on<B: Backend>(backend: B, args: &GenerateArgs) -> Result<(), Genera
         sampling,
         stop_tokens: model.config().eos_token_ids.clone(),
         keep_prompt_logits: args.logits_out.is_some(),
+        profile: args.profile,
     };
     eprintln!(
         "prompt: {} tokens, {} layers, device {}",
@@ -119,6 +124,9 @@ fn generate_on<B: Backend>(backend: B, args: &GenerateArgs) -> Result<(), Genera
     // Compiles on first use are part of the time to first token: say whether there were any.
     if let Some(line) = model.backend().kernel_report() {
         eprintln!("{line}");
+    }
+    if let Some(stages) = &generation.prefill_stages {
+        eprintln!("pre-fill by stage (synchronized around each):\n{stages}");
     }
     if let (Some(path), Some(logits)) = (&args.logits_out, &generation.prompt_logits) {
         let record = logits_record(&prompt, logits, &generation.tokens, model.backend().name());

@@ -149,6 +149,12 @@ pub trait Backend {
         None
     }
 
+    /// Waits until every operation queued so far has finished (a device backend queues them; the host
+    /// backend runs each one before it returns, so it has nothing to wait for).
+    fn synchronize(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+
     /// Copies one checkpoint tensor to the backend, converting it to the backend's compute type.
     fn upload(&self, weight: &WeightView<'_>) -> Result<Self::Tensor, BackendError>;
 

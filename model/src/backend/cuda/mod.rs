@@ -181,6 +181,10 @@ impl Backend for CudaBackend {
         Some(self.cache.stats().to_string())
     }
 
+    fn synchronize(&self) -> Result<(), BackendError> {
+        Ok(self.gpu.synchronize()?)
+    }
+
     fn upload(&self, weight: &WeightView<'_>) -> Result<CudaTensor, BackendError> {
         let (rows, cols) = weight_dims(weight)?;
         let bytes = to_bf16_bytes(weight);
