@@ -42,18 +42,44 @@ impl Rope {
         Rope { head_dim, inv_freq }
     }
 
-    /// `(cos, sin)` of every pair's angle at positions `0 .. positions`, row-major `[positions, head_dim / 2]`:
-    /// the angles of [`Rope::rotate`], computed in f64 and rounded once, for a device to rotate by.
-    pub fn tables(&self, positions: usize) -> (Vec<f32>, Vec<f32>) {
-        let mut cos = Vec::with_capacity(positions * self.inv_freq.len());
-        let mut sin = Vec::with_capacity(positions * self.inv_freq.len());
-        for p in 0..positions {
-            for &freq in &self.inv_freq {
-                let (s, c) = (p as f64 * freq as f64).sin_cos();
-                cos.push(c as f32);
-                sin.push(s as f32);
-            }
+    /// `(cos, sin)` of every pair's angle at positions `0 .. positions`, row-major `[positions, head_dim / 2]`
+    /// f32 in little-endian bytes, as a device upload takes them: the angles of [`Rope::rotate`], computed
+    /// in f64 and rounded once, for a device to rotate by.
+    ///
+    /// A 128K-token pre-fill needs 262144 positions: 16.8M f64 `sin_cos`, over a second on one core
+    /// of the dev machine, and the first pre-fill pays for it. The positions are split over the
+    /// cores, and each thread writes the bytes itself; every entry is computed as it would be alone,
+    /// so the tables do not depend on the split.
+    pub fn tables_le_bytes(&self, positions: usize) -> (Vec<u8>, Vec<u8>) {
+        const F32_BYTES: usize = 4;
+        let pairs = self.inv_freq.len();
+        let mut cos = vec![0u8; positions * pairs * F32_BYTES];
+        let mut sin = vec![0u8; positions * pairs * F32_BYTES];
+        if pairs == 0 {
+            return (cos, sin);
         }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // At least 4096 positions a thread: below that a thread costs more than it saves.
+        let rows_per_thread = positions.div_ceil(threads).max(4096);
+        let row_bytes = pairs * F32_BYTES;
+        let fill = |first: usize, cos: &mut [u8], sin: &mut [u8]| {
+            for (row, (cos, sin)) in cos.chunks_mut(row_bytes).zip(sin.chunks_mut(row_bytes)).enumerate() {
+                let p = (first + row) as f64;
+                let entries = cos.chunks_exact_mut(F32_BYTES).zip(sin.chunks_exact_mut(F32_BYTES));
+                for ((c, s), &freq) in entries.zip(&self.inv_freq) {
+                    let (sine, cosine) = (p * freq as f64).sin_cos();
+                    c.copy_from_slice(&(cosine as f32).to_le_bytes());
+                    s.copy_from_slice(&(sine as f32).to_le_bytes());
+                }
+            }
+        };
+        std::thread::scope(|scope| {
+            let chunk = rows_per_thread * row_bytes;
+            for (i, (cos, sin)) in cos.chunks_mut(chunk).zip(sin.chunks_mut(chunk)).enumerate() {
+                let fill = &fill;
+                scope.spawn(move || fill(i * rows_per_thread, cos, sin));
+            }
+        });
         (cos, sin)
     }
 
@@ -147,14 +173,36 @@ mod tests {
         assert!(scaled[medium] < plain[medium] && scaled[medium] > plain[medium] / 8.0);
     }
 
+    /// Entry `at` of a little-endian f32 table.
+    fn entry(table: &[u8], at: usize) -> f32 {
+        let mut bytes = [0u8; 4];
+        bytes.copy_from_slice(&table[4 * at..4 * at + 4]);
+        f32::from_le_bytes(bytes)
+    }
+
     #[test]
     fn tables_hold_each_positions_angles() {
         let rope = Rope::new(4, 10_000.0, RopeScaling::None);
-        let (cos, sin) = rope.tables(3);
+        let (cos, sin) = rope.tables_le_bytes(3);
         // Row 2, pair 1: angle 2 · 0.01.
         let angle = 2.0 * rope.inv_freq[1] as f64;
         assert!((angle - 0.02).abs() < 1e-9);
-        assert_eq!((cos.len(), cos[5], sin[5]), (6, angle.cos() as f32, angle.sin() as f32));
+        assert_eq!((cos.len(), entry(&cos, 5), entry(&sin, 5)), (24, angle.cos() as f32, angle.sin() as f32));
+    }
+
+    #[test]
+    fn tables_split_over_threads_equal_each_entry_computed_alone() {
+        // 10000 positions span several threads' rows (4096 at least each).
+        let rope = Rope::new(8, 500_000.0, RopeScaling::None);
+        let (cos, sin) = rope.tables_le_bytes(10_000);
+        let pairs = rope.inv_freq.len();
+        for p in [0, 1, 4095, 4096, 8191, 8192, 9999] {
+            for (i, &freq) in rope.inv_freq.iter().enumerate() {
+                let (s, c) = (p as f64 * freq as f64).sin_cos();
+                let at = p * pairs + i;
+                assert_eq!((entry(&cos, at), entry(&sin, at)), (c as f32, s as f32), "position {p}, pair {i}");
+            }
+        }
     }
 
     #[test]

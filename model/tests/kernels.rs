@@ -151,9 +151,11 @@ fn check_rope(d: usize, start: usize, seed: u64) {
     let rope = Rope::new(d, 500_000.0, scaling);
     let x = random(&[rows, heads * d], &mut r);
     let positions = start + rows;
-    let (cos, sin) = rope.tables(positions);
-    let table =
-        |v: Vec<f32>| HostTensor::from_f64(DType::F32, &[positions, half], v.iter().map(|&x| x as f64).collect());
+    let (cos, sin) = rope.tables_le_bytes(positions);
+    let table = |bytes: Vec<u8>| {
+        let values = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).collect();
+        HostTensor::from_f64(DType::F32, &[positions, half], values)
+    };
     let mut args = vec![
         ArgValue::Tensor(HostTensor { shape: vec![rows, heads, 2, half], ..x.clone() }),
         ArgValue::Tensor(table(cos)),

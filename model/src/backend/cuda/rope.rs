@@ -1,5 +1,6 @@
 //! RoPE's cos/sin tables on the GPU: `[positions, head_dim / 2]` f32, computed on the host in f64 from the
-//! model's inverse frequencies exactly as [`Rope::rotate`] computes its angles, and uploaded once; a longer
+//! model's inverse frequencies exactly as [`Rope::rotate`] computes its angles (over every core:
+//! [`Rope::tables_le_bytes`]), and uploaded once; a longer
 //! sequence than the tables cover rebuilds them at twice the length, so a generation rebuilds them a
 //! logarithmic number of times.
 
@@ -36,11 +37,10 @@ impl RopeTables {
     }
 
     fn build(backend: &CudaBackend, rope: &Rope, positions: usize) -> Result<RopeTables, BackendError> {
-        let (cos, sin) = rope.tables(positions);
+        let (cos, sin) = rope.tables_le_bytes(positions);
         let shape = [positions, rope.inv_freq.len()];
-        let upload = |values: &[f32], name: &str| {
-            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            DeviceTensor::from_bytes(&backend.gpu, DType::F32, &shape, &bytes).map_err(|e| {
+        let upload = |bytes: &[u8], name: &str| {
+            DeviceTensor::from_bytes(&backend.gpu, DType::F32, &shape, bytes).map_err(|e| {
                 backend.allocation_error(|| format!("the RoPE {name} table {shape:?} f32"), bytes.len(), e)
             })
         };
