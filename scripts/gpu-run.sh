@@ -101,6 +101,8 @@ if want sparse; then
         bin/sparsefill bench --merge-peers "$OUT/sparse" >>"$OUT/sparse-bench.log" 2>&1 || { status=1; log "FAILED: sparsefill bench --merge-peers (see sparse-bench.log)"; }
     fi
     [ -f "$OUT/sparse/bench.md" ] && tee -a "$OUT/summary.log" <"$OUT/sparse/bench.md"
+    # The bench folder (tables, JSON, SVG plots) as one archive: only a few files come back.
+    tar -C "$OUT" -cJf "$OUT/sparse.tar.xz" sparse
 fi
 
 # The model executor against Hugging Face transformers on the same random checkpoints
