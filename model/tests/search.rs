@@ -8,7 +8,7 @@ use sparsefill_model::search::{
     self, score_rows, synthetic_inputs, write_config, OutputFormat, QkSource, SearchError, SearchOptions, SearchResult,
     Target,
 };
-use sparsefill_model::synthetic::SyntheticSpec;
+use sparsefill_model::synthetic::{structured_sample, SyntheticSpec};
 use sparsefill_model::{LoadOptions, Model, Patterns};
 use sparsefill_patterns::attention::{AttentionShape, KeyMask};
 use sparsefill_patterns::config::{ModelConfig as PatternConfig, PatternKind};
@@ -18,6 +18,7 @@ use sparsefill_patterns::sparse::index::BLOCK;
 use sparsefill_patterns::sparse::local::LocalParams;
 use sparsefill_patterns::sparse::vertical_slash::{reference, VerticalSlashParams};
 use sparsefill_patterns::sparse::AttentionInputs;
+use std::sync::OnceLock;
 
 const TOKENS: usize = 1024;
 const SEED: u64 = 7;
@@ -250,4 +251,84 @@ fn a_head_dim_the_kernels_cannot_take_is_refused() {
     let spec = SyntheticSpec { hidden_size: 96, ..spec() };
     let err = run(&spec, 128, &options(Target::Density(0.5), QkSource::Model)).unwrap_err();
     assert_eq!(err.to_string(), "head_dim must be a power of two from 16 to 128 (a dot operand dimension); got 24");
+}
+
+/// The structured sample's length: four sections of 256 tokens.
+const STRUCTURED_TOKENS: usize = 1024;
+/// How far layer 0's searched recall must rise above its best single fixed family for the layer to count
+/// as structured. On the plain random checkpoint every head picks the same family and the gap is 0.
+const STRUCTURE_GAP: f64 = 0.01;
+
+/// `spec` searched at density 0.35 on the structured sample with the model's own q/k. 128 spread rows,
+/// the CLI's default, so that the 64 last rows weigh a third and tri-shape's dense last block does not
+/// win on them alone.
+fn structured_search(spec: &SyntheticSpec) -> SearchResult {
+    let dir = common::checkpoint(spec);
+    let prompt = structured_sample(STRUCTURED_TOKENS, spec.vocab_size, SEED);
+    let options = SearchOptions { score_rows: 128, ..options(Target::Density(0.35), QkSource::Model) };
+    search::search(&mut model(&dir), &prompt, &options, &mut |_| {}).unwrap()
+}
+
+/// The structured checkpoint's search, run once for the tests that read it.
+fn structured_result() -> &'static SearchResult {
+    static RESULT: OnceLock<SearchResult> = OnceLock::new();
+    RESULT.get_or_init(|| structured_search(&SyntheticSpec::structured_llama()))
+}
+
+/// Layer 0 of `result`: the families its heads chose (distinct, by name), its searched mean recall and
+/// the best mean recall of one family used on all its heads.
+fn layer_zero(result: &SearchResult) -> (Vec<String>, f64, f64) {
+    let heads = &result.heads[0];
+    let mean = |recalls: Vec<f64>| recalls.iter().sum::<f64>() / recalls.len().max(1) as f64;
+    let mut chosen: Vec<String> = heads.iter().map(|h| result.families[h.chosen_family].to_string()).collect();
+    chosen.sort();
+    chosen.dedup();
+    let searched = mean(heads.iter().map(|h| h.chosen.recall).collect());
+    let fixed = (0..result.families.len())
+        .filter_map(|f| heads.iter().map(|h| h.candidates[f].map(|c| c.recall)).collect::<Option<Vec<_>>>())
+        .map(mean);
+    let best = fixed.fold(0.0, f64::max);
+    eprintln!("layer 0: searched {searched:.4}, best fixed {best:.4}, chosen {chosen:?}");
+    (chosen, searched, best)
+}
+
+/// Whether layer 0's heads took at least two families and the searched config clearly beats every single
+/// family there: what a layer with different structure in different heads gives.
+fn shows_structure(result: &SearchResult) -> bool {
+    let (chosen, searched, best) = layer_zero(result);
+    chosen.len() >= 2 && searched > best + STRUCTURE_GAP
+}
+
+/// The acceptance check on the model's own heads: on the structured checkpoint (its layer 0 built to have
+/// local, heavy-column and token-matching heads), the searched config's mean recall is at least every
+/// single fixed family's at the same cost. It holds by construction (each head takes the best of the same
+/// candidates); the recalls are recomputed independently in the `QkSource::Synthetic` test above.
+#[test]
+fn on_a_structured_checkpoint_the_searched_config_beats_every_fixed_pattern() {
+    let result = structured_result();
+    let summary = result.summary();
+    eprintln!("searched config: mean recall {:.4}", summary.searched.recall);
+    for (family, mean) in result.families.iter().zip(&summary.fixed) {
+        eprintln!(
+            "{family}: {}",
+            mean.map_or("cannot meet the target".into(), |m| format!("mean recall {:.4}", m.recall))
+        );
+    }
+    let best = summary.best_fixed().map_or(0.0, |(_, m)| m.recall);
+    assert!(summary.searched.recall >= best, "searched {} < best fixed {best}", summary.searched.recall);
+}
+
+/// The structure is the model's, not the scoring's: layer 0's heads pick different families, and the
+/// searched config beats the best single family there by more than [`STRUCTURE_GAP`].
+#[test]
+fn a_structured_checkpoints_layer_zero_heads_get_different_patterns() {
+    assert!(shows_structure(structured_result()));
+}
+
+/// What the check above guards against: the same sample through the plain random checkpoint (the same
+/// sizes, layer 0 left random) gives every head of layer 0 the same family and no gap.
+#[test]
+fn a_random_checkpoints_layer_zero_shows_no_structure() {
+    let spec = SyntheticSpec { structured: false, ..SyntheticSpec::structured_llama() };
+    assert!(!shows_structure(&structured_search(&spec)));
 }

@@ -2,8 +2,10 @@
 //! CLI tests load (CI has no Python and downloads nothing). `scripts/make_checkpoint.py` writes the same
 //! layout with torch for comparisons against transformers.
 
+mod structured;
 mod tokenizer;
 
+pub use structured::{heavy_ids, structured_sample, HEAVY_TOKENS};
 pub use tokenizer::{tokenizer_json, BOS_ID, EOS_ID, VOCAB as TOKENIZER_VOCAB};
 
 use crate::checkpoint::{INDEX_FILE, SINGLE_FILE};
@@ -30,6 +32,10 @@ pub enum SyntheticError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("cannot write {}: {source}", path.display())]
     Safetensors { path: PathBuf, source: safetensors::SafeTensorError },
+    #[error("cannot build a structured layer 0: {reason}")]
+    Structure { reason: &'static str },
+    #[error("a structured layer 0 rewrites {name}, which this config has no tensor for")]
+    MissingTensor { name: &'static str },
 }
 
 /// The hyper-parameters of a synthetic checkpoint; start from a `tiny_*` preset and change fields.
@@ -54,6 +60,9 @@ pub struct SyntheticSpec {
     /// Files the weights are split over; more than one writes `model.safetensors.index.json`.
     pub shards: usize,
     pub seed: u64,
+    /// Layer 0's heads built to show long-context structure (local with a sink, heavy columns, token
+    /// matching) instead of random; the `structured` module describes how. Off in the `tiny_*` presets.
+    pub structured: bool,
 }
 
 impl SyntheticSpec {
@@ -82,6 +91,22 @@ impl SyntheticSpec {
             dtype: WeightDType::BF16,
             shards: 2,
             seed: 1,
+            structured: false,
+        }
+    }
+
+    /// tiny_llama with a structured layer 0 (see `structured`): heads of 32 dims, so that RoPE has fast
+    /// pairs for locality and slow ones for token matching; a vocabulary of 4096, so that random filler
+    /// rarely matches by chance; 2048 positions for long samples ([`structured_sample`]).
+    pub fn structured_llama() -> SyntheticSpec {
+        SyntheticSpec {
+            vocab_size: 4096,
+            hidden_size: 128,
+            intermediate_size: 256,
+            max_positions: 2048,
+            structured: true,
+            seed: 4,
+            ..SyntheticSpec::tiny_llama()
         }
     }
 
@@ -206,9 +231,9 @@ fn write_json(path: PathBuf, value: &Value) -> Result<(), SyntheticError> {
     std::fs::write(&path, format!("{value:#}\n")).map_err(|source| SyntheticError::Write { path, source })
 }
 
-/// Writes `config.json`, the weights (sharded with an index when `spec.shards > 1`) and `tokenizer.json`
-/// into `dir`, which must exist. Returns the config as the loader reads it.
-pub fn write_checkpoint(dir: &Path, spec: &SyntheticSpec) -> Result<ModelConfig, SyntheticError> {
+/// Every weight of `spec`'s checkpoint, in [`Weights::build`] order: random, then layer 0 structured when
+/// `spec.structured` asks for it.
+fn draw_tensors(spec: &SyntheticSpec) -> Result<Vec<Tensor>, SyntheticError> {
     let config = spec.model_config()?;
     let mut rng = StdRng::seed_from_u64(spec.seed);
     let mut tensors = Vec::new();
@@ -216,6 +241,17 @@ pub fn write_checkpoint(dir: &Path, spec: &SyntheticSpec) -> Result<ModelConfig,
         tensors.push(random_tensor(&mut rng, name, shape));
         Ok(())
     })?;
+    if spec.structured {
+        structured::structure(&mut tensors, &config, spec.seed)?;
+    }
+    Ok(tensors)
+}
+
+/// Writes `config.json`, the weights (sharded with an index when `spec.shards > 1`) and `tokenizer.json`
+/// into `dir`, which must exist. Returns the config as the loader reads it.
+pub fn write_checkpoint(dir: &Path, spec: &SyntheticSpec) -> Result<ModelConfig, SyntheticError> {
+    let config = spec.model_config()?;
+    let tensors = draw_tensors(spec)?;
     if spec.shards == 0 || spec.shards > tensors.len() {
         return Err(SyntheticError::Shards { shards: spec.shards, tensors: tensors.len() });
     }
