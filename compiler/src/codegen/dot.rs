@@ -210,8 +210,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             let regs = self.warpgroup_tiles(&shape, grid, &operands, init)?;
             if staged && defines.is_some() {
                 // The next staging reuses the scratch region this product reads.
-                self.settle_products()?;
-                return self.complete_products(&regs);
+                return self.complete_with_running(&regs);
             }
             self.product_in_flight(defines);
             Ok(regs)

@@ -193,18 +193,39 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         };
         let later = self.in_flight.len() - 1 - at;
         let done: Vec<ValueId> = self.in_flight.drain(..=at).flatten().collect();
+        self.fence_completed(later, &done, &[])?;
+        Ok(())
+    }
+
+    /// `regs`, a product just committed, completed at once with every product still
+    /// running (one `wait_group 0` for all of them).
+    pub(super) fn complete_with_running(&mut self, regs: &[BasicValueEnum<'ctx>]) -> Result<Regs<'ctx>, CodegenError> {
+        let done: Vec<ValueId> = self.in_flight.drain(..).flatten().collect();
+        self.fence_completed(0, &done, regs)
+    }
+
+    /// Waits until at most `pending` products run, with the registers of the values
+    /// `done` (complete once it returns) and `extra` passed through the wait; redefines
+    /// `done` by theirs and returns `extra`'s.
+    fn fence_completed(
+        &mut self,
+        pending: usize,
+        done: &[ValueId],
+        extra: &[BasicValueEnum<'ctx>],
+    ) -> Result<Regs<'ctx>, CodegenError> {
         let mut regs: Regs<'ctx> = Vec::new();
-        for &d in &done {
+        for &d in done {
             regs.extend(self.defined_regs(d)?);
         }
-        let fenced = self.pass_through(&format!("wgmma.wait_group.sync.aligned {later};"), &regs)?;
+        regs.extend_from_slice(extra);
+        let fenced = self.pass_through(&format!("wgmma.wait_group.sync.aligned {pending};"), &regs)?;
         let mut rest = fenced.as_slice();
-        for &d in &done {
+        for &d in done {
             let (mine, tail) = rest.split_at(self.defined_regs(d)?.len());
             self.redefine(d, mine.to_vec())?;
             rest = tail;
         }
-        Ok(())
+        Ok(rest.to_vec())
     }
 
     /// Completes every running product of the open block that defines a value (deferred

@@ -254,6 +254,18 @@ fn waiting_for_a_later_product_completes_the_earlier_ones() {
 }
 
 #[test]
+fn a_product_on_staged_operands_completes_at_once_with_those_running() {
+    // y's lhs is computed, so it is staged in the scratch region the next staging reuses:
+    // y completes where it is issued, and the one wait covers x, still running, too.
+    let src = TWO_PRODUCTS.replace(
+        "dot(a[0 .. 64, 0 .. 64], b[0 .. 64, 64 .. 128])",
+        "dot(cast<bf16>(cast<f32>(a[0 .. 64, 0 .. 64]) * 2.0), b[0 .. 64, 64 .. 128])",
+    );
+    assert_ne!(src, TWO_PRODUCTS, "the replacement must hit y");
+    assert_eq!(product_waits(&emit_ok_with(&kernel(&src), Arch::Sm90a, &WGMMA).ptx), [0]);
+}
+
+#[test]
 fn a_product_does_not_run_into_a_loop() {
     // x is issued before the loop and used in it: it is complete before the loop starts.
     let src = r#"
