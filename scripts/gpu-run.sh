@@ -2,9 +2,10 @@
 # Runs on the GPU machine from the packed folder (see scripts/gpu-pack, docs/gpu.md):
 # every GPU test, the demo, the torch baselines and our benchmarks in one go, all in
 # the same run so that ratios compare like with like. Logs and JSON go to $OUT.
-# ONLY=sparse (or a comma list of tests, demo, attn, kernels, sparse, model, decoupled, criterion) runs
-# just those parts; `decoupled` and `criterion` run only when named: `decoupled` checks and times the
-# opt-in SPARSEFILL_DECOUPLED=1, `criterion` runs `bench-kernels --criterion` and packs its reports.
+# ONLY=sparse (or a comma list of tests, demo, attn, kernels, sparse, model, decoupled, pingpong,
+# criterion) runs just those parts; `decoupled`, `pingpong` and `criterion` run only when named:
+# `decoupled` and `pingpong` check and time the opt-in SPARSEFILL_DECOUPLED=1 and
+# SPARSEFILL_PINGPONG=1, `criterion` runs `bench-kernels --criterion` and packs its reports.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 OUT="${OUT:-$here/out}"
@@ -15,6 +16,8 @@ export SPARSEFILL_CACHE_DIR="$here/cache"
 status=0
 log() { echo "== $*" | tee -a "$OUT/summary.log"; }
 want() { case ",${ONLY:-all}," in *,all,* | *,"$1",*) return 0 ;; *) return 1 ;; esac; }
+# Parts that run only when ONLY names them.
+named() { case ",${ONLY:-}," in *,"$1",*) return 0 ;; *) return 1 ;; esac; }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv >"$OUT/card.txt" 2>&1
 log "card: $(tail -n1 "$OUT/card.txt")"
@@ -52,28 +55,41 @@ if want kernels; then
     timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --torch "$OUT/torch.json" --json "$OUT/bench.json" >"$OUT/bench.log" 2>&1 || { status=1; log "FAILED: bench"; }
 fi
 
-# The opt-in decoupled stage release (CodegenOptions::decoupled): the GPU tests of the kernels
-# with it on, then the tile sweep with it off and on, so one run says whether it is right and
-# whether it pays. Only when asked for by name: it is not the default lowering.
-if case ",${ONLY:-}," in *,decoupled,*) true ;; *) false ;; esac; then
-    for t in bin/test-sparsefill-patterns-gpu bin/test-sparsefill-model-gpu; do
-        log "test $(basename "$t") with SPARSEFILL_DECOUPLED=1"
-        if ! SPARSEFILL_DECOUPLED=1 timeout "${TEST_TIMEOUT:-300}" "$t" --test-threads=1 >>"$OUT/gpu-tests-decoupled.log" 2>&1; then
+# An opt-in lowering (CodegenOptions::decoupled, SPARSEFILL_DECOUPLED; CodegenOptions::pingpong,
+# SPARSEFILL_PINGPONG): the GPU tests of the kernels with it on, the benchmark with it on against
+# the torch baselines of this run's `kernels` part (when it ran), and the tile sweep with it off
+# and on, so one run says whether it is right and whether it pays. Only when asked for by name:
+# neither is the default lowering.
+opt_in_lowering() {
+    local name=$1 var=$2
+    for t in ${OPT_IN_TESTS:-bin/test-sparsefill-patterns-gpu bin/test-sparsefill-model-gpu}; do
+        log "test $(basename "$t") with $var=1"
+        if ! env "$var=1" timeout "${TEST_TIMEOUT:-300}" "$t" --test-threads=1 >>"$OUT/gpu-tests-$name.log" 2>&1; then
             status=1
-            log "FAILED: $(basename "$t") with SPARSEFILL_DECOUPLED=1 (see gpu-tests-decoupled.log)"
+            log "FAILED: $(basename "$t") with $var=1 (see gpu-tests-$name.log)"
         fi
-        grep -E "^test result" "$OUT/gpu-tests-decoupled.log" | tail -n1 | tee -a "$OUT/summary.log"
+        grep -E "^test result" "$OUT/gpu-tests-$name.log" | tail -n1 | tee -a "$OUT/summary.log"
     done
-    for mode in 0 1; do
-        log "sweep with SPARSEFILL_DECOUPLED=$mode"
-        SPARSEFILL_DECOUPLED=$mode timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --sweep >"$OUT/sweep-decoupled-$mode.log" 2>&1 || { status=1; log "FAILED: sweep with SPARSEFILL_DECOUPLED=$mode"; }
-        tee -a "$OUT/summary.log" <"$OUT/sweep-decoupled-$mode.log"
+    if [ -f "$OUT/torch.json" ]; then
+        log "benchmark with $var=1"
+        env "$var=1" timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --torch "$OUT/torch.json" --json "$OUT/bench-$name.json" >"$OUT/bench-$name.log" 2>&1 || { status=1; log "FAILED: bench with $var=1"; }
+        grep -E "^\| (attention|gemm|[0-9])" "$OUT/bench-$name.log" | tee -a "$OUT/summary.log" >/dev/null
+    fi
+    # With the benchmark's same-run baseline above, the sweep runs with the lowering on only.
+    local modes="0 1"
+    [ -f "$OUT/torch.json" ] && modes=1
+    for mode in $modes; do
+        log "sweep with $var=$mode"
+        env "$var=$mode" timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --sweep >"$OUT/sweep-$name-$mode.log" 2>&1 || { status=1; log "FAILED: sweep with $var=$mode"; }
+        tee -a "$OUT/summary.log" <"$OUT/sweep-$name-$mode.log"
     done
-fi
+}
+named decoupled && opt_in_lowering decoupled SPARSEFILL_DECOUPLED
+named pingpong && opt_in_lowering pingpong SPARSEFILL_PINGPONG
 
 # criterion's statistics per shipped kernel (device time through CUDA events); its report
 # folder is packed into one archive, since only a few files come back from the GPU machine.
-if case ",${ONLY:-}," in *,criterion,*) true ;; *) false ;; esac; then
+if named criterion; then
     log "criterion: bench-kernels --criterion"
     timeout "${CRITERION_TIMEOUT:-300}" bin/bench-kernels --criterion "$here/criterion" >"$OUT/criterion.log" 2>&1 || { status=1; log "FAILED: bench-kernels --criterion (see criterion.log)"; }
     grep -E "^(gemm|attention|[a-z_]+ \[|.*time: )" "$OUT/criterion.log" | tee -a "$OUT/summary.log"

@@ -177,6 +177,25 @@ fn decoupled_aligned_variants_assemble_without_spills_on_sm90a() {
     }
 }
 
+/// With `CodegenOptions::pingpong`, the aligned sm_90a variants' unmasked loop takes turns
+/// between the two warpgroups (named barriers 1 and 2, around the loop's products; the
+/// masked loop, whose softmax sits between its products, does not) and still assembles
+/// without spills or serialized wgmma.
+#[test]
+fn pingpong_aligned_variants_take_turns_and_assemble_on_sm90a() {
+    if !ptxas::available_for_tests("attention.tile") {
+        return;
+    }
+    let options = CodegenOptions { pingpong: true, ..CodegenOptions::default() };
+    for causal in [true, false] {
+        let ptx = variant_ptx_with(128, causal, DType::BF16, Arch::Sm90a, Some(true), &options);
+        // One loop takes turns: the hand-over that opens them and the one in its body.
+        assert_eq!(ptx.matches("bar.arrive").count(), 2, "causal {causal}");
+        let report = ptxas::assemble(&ptx, Arch::Sm90a).unwrap_or_else(|e| panic!("causal {causal}: {e}"));
+        assert_eq!((report.spill_stores, report.spill_loads, report.stack_bytes), (0, 0, 0), "{}", report.raw);
+    }
+}
+
 #[test]
 fn sm_80_ptx_uses_mma_sync() {
     assert!(default_ptx(128, true, Arch::Sm80).contains("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));

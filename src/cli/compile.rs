@@ -1,7 +1,7 @@
 //! `sparsefill compile`: print one stage of the pipeline for a .tile file.
 
 use super::{CliError, Emit};
-use sparsefill_compiler::codegen::{CodegenOptions, MmaLowering};
+use sparsefill_compiler::codegen::CodegenOptions;
 use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::{check, compile_ir_with, ir, passes, syntax, CompileError};
@@ -14,10 +14,9 @@ pub fn run(
     aligned: &[String],
     arch: &str,
     emit: Emit,
-    mma: MmaLowering,
+    options: CodegenOptions,
 ) -> Result<String, CliError> {
     let arch: Arch = arch.parse()?;
-    let options = CodegenOptions { mma, ..CodegenOptions::default() };
     let consts = consts.iter().map(|c| parse_const(c)).collect::<Result<Vec<_>, _>>()?;
     let src = std::fs::read_to_string(file).map_err(|source| CliError::Read { path: file.to_path_buf(), source })?;
     let name = file.display().to_string();

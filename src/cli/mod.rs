@@ -14,6 +14,7 @@ mod table;
 pub use error::CliError;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use sparsefill_compiler::codegen::CodegenOptions;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -48,6 +49,14 @@ pub enum Command {
         /// contiguous last dimension (the `aligned` contract); repeat for several tensors.
         #[arg(long, value_name = "TENSOR")]
         aligned: Vec<String>,
+        /// Release TMA stages per warp on mbarriers instead of a CTA barrier per iteration,
+        /// as `SPARSEFILL_DECOUPLED=1` does in the runtime (docs/hopper.md).
+        #[arg(long)]
+        decoupled: bool,
+        /// Let warpgroups take turns at issuing a loop's products, as `SPARSEFILL_PINGPONG=1`
+        /// does in the runtime (docs/hopper.md).
+        #[arg(long)]
+        pingpong: bool,
     },
     /// Compile every shipped kernel, check it against its f64 reference (on the GPU
     /// when one is present, else on the CPU interpreter) and print a table.
@@ -94,8 +103,9 @@ impl From<Mma> for sparsefill_compiler::codegen::MmaLowering {
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Compile { file, kernel, consts, arch, emit, mma, aligned } => {
-            let out = compile::run(&file, kernel.as_deref(), &consts, &aligned, &arch, emit, mma.into())?;
+        Command::Compile { file, kernel, consts, arch, emit, mma, aligned, decoupled, pingpong } => {
+            let options = CodegenOptions { mma: mma.into(), decoupled, pingpong, ..CodegenOptions::default() };
+            let out = compile::run(&file, kernel.as_deref(), &consts, &aligned, &arch, emit, options)?;
             print!("{out}");
             Ok(())
         }

@@ -101,8 +101,13 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         intrinsic_result(self.module, &self.builder, name, overloads, args)
     }
 
-    /// `bar.sync 0`: every thread of the CTA reaches it (control flow is uniform).
+    /// `bar.sync 0`: every thread of the CTA reaches it (control flow is uniform). Never
+    /// inside a warpgroup's turn, where the other warpgroups wait for the turn
+    /// ([`super::pingpong`]).
     pub fn barrier(&self) -> Result<(), CodegenError> {
+        if self.in_turn.get() {
+            return Err(CodegenError::InvalidIr("a CTA barrier inside a warpgroup's ping-pong turn".into()));
+        }
         self.intrinsic_void("llvm.nvvm.barrier.cta.sync.aligned.all", &[], &[self.i32(0).into()])
     }
 

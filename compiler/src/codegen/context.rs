@@ -56,6 +56,10 @@ pub(super) struct Lowerer<'a, 'ctx> {
     pub mma: super::MmaLowering,
     /// [`super::CodegenOptions::decoupled`].
     pub decoupled: bool,
+    /// [`super::CodegenOptions::pingpong`].
+    pub pingpong: bool,
+    /// Whether the code being emitted is inside a warpgroup's turn ([`super::pingpong`]).
+    pub in_turn: std::cell::Cell<bool>,
     /// How `dot` operands sit in shared memory on this target.
     pub operand_format: OperandFormat,
     /// Each value's placement ([`plan`]).
@@ -112,6 +116,8 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             arch,
             mma: options.mma,
             decoupled: options.decoupled,
+            pingpong: options.pingpong,
+            in_turn: std::cell::Cell::new(false),
             operand_format: OperandFormat::for_target(arch, options.mma),
             placements: plan.placements,
             fused_adds: plan.fused_adds,

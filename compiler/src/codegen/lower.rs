@@ -10,6 +10,7 @@ use inkwell::{AddressSpace, IntPredicate};
 use super::context::{as_int, Entry, Lowerer, ParamValue, Regs};
 use super::layout::Layout;
 use super::operand_tile::OperandFormat;
+use super::pingpong::Turns;
 use super::plan::Placement;
 use super::prefetch::{checked_stages, defined_in, TmaLoop};
 use super::tma::{kernel_maps, MapParams};
@@ -56,7 +57,7 @@ pub(super) fn lower_kernel<'ctx>(
     let (params, tensor_maps) = entry_params(context, &builder, function, kernel, &maps)?;
     let entry = Entry { function, params, tensor_maps };
     let mut lowerer = Lowerer::new(context, module, builder, kernel, entry, (arch, options), plan)?;
-    lowerer.lower_insts(&kernel.body.insts)?;
+    lowerer.lower_insts(&kernel.body.insts, None)?;
     lowerer.settle_products()?;
     lowerer.builder.build_return(None)?;
     let Lowerer { shared, .. } = lowerer;
@@ -183,13 +184,20 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     /// Lowers the instructions of a `for` or `if` block (its arguments already defined)
     /// and returns the registers of its closing `yield`, each in the layout of the
     /// value in `expected` it becomes.
-    fn lower_nested(&mut self, block: &Block, expected: &[ValueId]) -> Result<Vec<Regs<'ctx>>, CodegenError> {
+    /// With `turns`, this warpgroup waits for its turn before the instruction that
+    /// starts it and passes the turn on after the one that ends it ([`super::pingpong`]).
+    fn lower_nested(
+        &mut self,
+        block: &Block,
+        expected: &[ValueId],
+        turns: Option<Turns>,
+    ) -> Result<Vec<Regs<'ctx>>, CodegenError> {
         let Some((last, body)) = block.insts.split_last() else {
             return Err(CodegenError::InvalidIr("an empty `for`/`if` block; it must end with a yield".into()));
         };
         self.enter_block();
         let yielded = (|| {
-            self.lower_insts(body)?;
+            self.lower_insts(body, turns)?;
             match &last.op {
                 Op::Yield { values } => {
                     let regs = self.yielded_regs(values, expected)?;
@@ -208,7 +216,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
 
     /// Lowers `insts` in order; consecutive staged loads go together (one pair of
     /// barriers for all of them).
-    fn lower_insts(&mut self, insts: &[Inst]) -> Result<(), CodegenError> {
+    fn lower_insts(&mut self, insts: &[Inst], turns: Option<Turns>) -> Result<(), CodegenError> {
         let mut i = 0;
         while i < insts.len() {
             let staged = insts[i..]
@@ -221,7 +229,13 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 })
                 .collect::<Vec<_>>();
             if staged.is_empty() {
+                if turns.is_some_and(|t| t.first == i) {
+                    self.take_turn()?;
+                }
                 self.lower_inst(&insts[i])?;
+                if turns.is_some_and(|t| t.last == i) {
+                    self.pass_turn()?;
+                }
                 i += 1;
             } else {
                 i += staged.len();
@@ -339,18 +353,24 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         // Copies by TMA complete on one barrier per stage; the others on commit groups.
         let tma_bytes: u32 = prefetches.iter().filter_map(|p| p.tma.as_ref()).map(|t| t.boxes * t.box_bytes).sum();
         let cp_async = prefetches.iter().any(|p| p.tma.is_none());
+        // Warpgroups take turns only where no CTA barrier per iteration holds them in step.
+        let turns = if tma_bytes > 0 && !cp_async { self.turns_of(body)? } else { None };
         let tma = match tma_bytes {
             0 => None,
             bytes => {
                 // Warps release stages on barriers of their own only where no cp.async copy
                 // needs the CTA barrier anyway.
-                let release = self.decoupled && !cp_async;
+                let release = (self.decoupled || turns.is_some()) && !cp_async;
                 let barriers = self.init_stage_barriers(self.num_stages()?, bytes, release)?;
-                Some(TmaLoop { barriers, upper, phases: None })
+                let issuer = if turns.is_some() { self.turns_copy_issuer() } else { 0 };
+                Some(TmaLoop { barriers, upper, phases: None, issuer })
             }
         };
         if !prefetches.is_empty() {
             self.copy_prologue(&prefetches, *iv, (lower, step), copies_ahead, &body_values, tma)?;
+        }
+        if turns.is_some() {
+            self.open_turns()?;
         }
 
         let preheader = self.current_block()?;
@@ -449,7 +469,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             }
         }
         let outer_deferred = std::mem::replace(&mut self.deferred, deferred.iter().copied().collect());
-        let next_regs = self.lower_nested(body, carried);
+        let next_regs = self.lower_nested(body, carried, turns);
         self.deferred = outer_deferred;
         let next_regs = next_regs?;
         let latch = self.current_block()?;
@@ -467,6 +487,9 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         }
 
         self.builder.position_at_end(exit);
+        if turns.is_some() {
+            self.close_turns()?;
+        }
         if cp_async {
             // The copies past the last iteration are still in flight.
             self.wait_copies(0)?;
@@ -513,7 +536,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let mut arms = Vec::with_capacity(2);
         for (block, bb) in [(then_block, then_bb), (else_block, else_bb)] {
             self.builder.position_at_end(bb);
-            let regs = self.lower_nested(block, results)?;
+            let regs = self.lower_nested(block, results, None)?;
             arms.push((regs, self.current_block()?));
             self.builder.build_unconditional_branch(merge)?;
         }

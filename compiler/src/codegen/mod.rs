@@ -22,6 +22,7 @@ mod lower;
 mod memory;
 mod operand_tile;
 mod ops;
+mod pingpong;
 mod plan;
 mod prefetch;
 pub mod ptxas;
@@ -150,11 +151,15 @@ pub struct CodegenOptions {
     /// stage alone, instead of every thread meeting at a CTA barrier each iteration, so
     /// warpgroups need not run in lockstep ([`tma`]). Off by default: not yet run on a GPU.
     pub decoupled: bool,
+    /// Warpgroups take turns at issuing the `wgmma` products of a loop that issues its
+    /// products and then uses them, with the loop's stages released as with `decoupled`
+    /// ([`pingpong`]). Off by default until measured.
+    pub pingpong: bool,
 }
 
 impl Default for CodegenOptions {
     fn default() -> CodegenOptions {
-        CodegenOptions { mma: MmaLowering::default(), tma: true, decoupled: false }
+        CodegenOptions { mma: MmaLowering::default(), tma: true, decoupled: false, pingpong: false }
     }
 }
 

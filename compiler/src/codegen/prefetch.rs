@@ -74,6 +74,9 @@ pub(super) struct TmaLoop<'ctx> {
     /// release of the stage it refills to wait for. `None` before the loop, where every
     /// stage is fresh.
     pub phases: Option<IntValue<'ctx>>,
+    /// The thread that issues the copies: 0, or in a ping-pong loop the first of the last
+    /// warpgroup ([`super::pingpong`]).
+    pub issuer: u32,
 }
 
 impl<'ctx> Lowerer<'_, 'ctx> {
@@ -105,7 +108,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
 
     /// Copies the tiles of `prefetches` for the iteration whose induction variable `iv`
     /// is `iv_value` into stage `stage`: the `cp.async` ones committed as one group, the
-    /// TMA ones ([`super::tma`]) issued by thread 0 on the stage's barrier of `tma`.
+    /// TMA ones ([`super::tma`]) issued by `tma.issuer` on the stage's barrier of `tma`.
     pub(super) fn copy_ahead(
         &mut self,
         prefetches: &[Prefetch<'ctx>],
@@ -189,7 +192,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
 
     /// The TMA part of [`Lowerer::copy_ahead`] for the iteration whose induction variable
     /// is `iv_value`: every thread computes the tiles' corners (uniform scalars, `scalar`
-    /// evaluates them for that iteration), and thread 0, if the iteration runs, announces
+    /// evaluates them for that iteration), and the issuing thread, if the iteration runs, announces
     /// the stage's bytes and issues one bulk copy per 64-column box.
     fn copy_ahead_tma(
         &mut self,
@@ -208,7 +211,9 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             copies.push((tile, self.stage_address(p, stage)?, corner));
         }
         let runs = self.builder.build_int_compare(inkwell::IntPredicate::SLT, iv_value, tma.upper, "")?;
-        let issue = self.builder.build_and(runs, self.is_thread_zero()?, "tma.issue")?;
+        let b = &self.builder;
+        let issuer = b.build_int_compare(inkwell::IntPredicate::EQ, self.tid, self.i32(u64::from(tma.issuer)), "")?;
+        let issue = b.build_and(runs, issuer, "tma.issue")?;
         let barrier = self.stage_barrier(tma.barriers, stage)?;
         self.when(issue, |this| {
             if let (true, Some(phases)) = (tma.barriers.release, tma.phases) {

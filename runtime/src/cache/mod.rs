@@ -66,7 +66,13 @@ impl Toolchain for SparsefillToolchain {
 
     fn options(&self) -> String {
         // Every field of CodegenOptions must show up here.
-        format!("mma={} tma={} decoupled={}", self.codegen.mma.name(), self.codegen.tma, self.codegen.decoupled)
+        format!(
+            "mma={} tma={} decoupled={} pingpong={}",
+            self.codegen.mma.name(),
+            self.codegen.tma,
+            self.codegen.decoupled,
+            self.codegen.pingpong
+        )
     }
 }
 
@@ -92,7 +98,7 @@ impl CacheConfig {
     /// sm_80 lowers as `mma.sync` anyway, or `mma.sync`); an unknown value is reported on
     /// stderr and the default kept. `$SPARSEFILL_TMA=0` copies every prefetched tile with
     /// `cp.async` instead of TMA ([`CodegenOptions::tma`]); `$SPARSEFILL_DECOUPLED=1` turns on
-    /// [`CodegenOptions::decoupled`].
+    /// [`CodegenOptions::decoupled`] and `$SPARSEFILL_PINGPONG=1` [`CodegenOptions::pingpong`].
     pub fn from_env(arch: Arch) -> CacheConfig {
         let (dir, fallback) =
             default_dir(std::env::var_os("SPARSEFILL_CACHE_DIR"), std::env::var_os("HOME"), std::env::temp_dir());
@@ -105,7 +111,8 @@ impl CacheConfig {
         });
         let tma = std::env::var("SPARSEFILL_TMA").map_or(true, |v| v != "0");
         let decoupled = std::env::var("SPARSEFILL_DECOUPLED").is_ok_and(|v| v == "1");
-        CacheConfig { dir: Some(dir), arch, codegen: CodegenOptions { mma, tma, decoupled } }
+        let pingpong = std::env::var("SPARSEFILL_PINGPONG").is_ok_and(|v| v == "1");
+        CacheConfig { dir: Some(dir), arch, codegen: CodegenOptions { mma, tma, decoupled, pingpong } }
     }
 }
 

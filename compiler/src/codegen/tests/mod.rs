@@ -9,6 +9,7 @@ mod errors;
 mod gather;
 mod kernels;
 mod ops;
+mod pingpong;
 mod pipeline;
 mod tma;
 

@@ -68,7 +68,7 @@ fn waits(ptx: &str) -> Vec<u32> {
 }
 
 /// The mma.sync schedule these tests pin (the wgmma one is tested below), on sm_90a.
-const MMA_SYNC: CodegenOptions = CodegenOptions { mma: MmaLowering::MmaSync, tma: false, decoupled: false };
+const MMA_SYNC: CodegenOptions = CodegenOptions { mma: MmaLowering::MmaSync, tma: false, decoupled: false, pingpong: false };
 
 fn ptx(src: &str) -> String {
     emit_ok_with(&kernel(src), Arch::Sm90a, &MMA_SYNC).ptx
@@ -162,7 +162,7 @@ fn tile_with_another_use_is_not_prefetched() {
     assert_eq!(ptx.matches("cp.async.cg.shared.global").count(), 4);
 }
 
-const WGMMA: CodegenOptions = CodegenOptions { mma: MmaLowering::Wgmma, tma: false, decoupled: false };
+const WGMMA: CodegenOptions = CodegenOptions { mma: MmaLowering::Wgmma, tma: false, decoupled: false, pingpong: false };
 
 /// [`GEMM`]'s sm_90a PTX on wgmma with `stages(stages)`.
 fn wgmma_gemm_ptx(stages: i64) -> String {

@@ -1,0 +1,112 @@
+//! Ping-pong between warpgroups ([`crate::codegen::pingpong`]): which loops take turns,
+//! where a turn starts and ends, and that a loop that does not take turns is unchanged.
+
+use super::pipeline::GEMM;
+use super::{check_assembles_with, check_no_spills, emit_ok_with};
+use crate::codegen::{CodegenOptions, MmaLowering};
+use crate::ir::{ConstValue, Kernel};
+use crate::lower_source;
+use crate::target::Arch;
+
+const TMA: CodegenOptions = CodegenOptions { mma: MmaLowering::Wgmma, tma: true, decoupled: false, pingpong: false };
+const PINGPONG: CodegenOptions = CodegenOptions { pingpong: true, ..TMA };
+
+/// Attention's pipelined loop in small: each iteration issues tile n0's scores and the
+/// product of the previous tile's probabilities with its values, then works on the scores
+/// (`USE_FIRST` reads the scores between the two products instead).
+const ISSUE_THEN_USE: &str = "
+kernel issue_then_use<BM: i32 = 128, BN: i32 = 64, D: i32 = 64, USE_FIRST: bool = false>(
+    q: tensor<bf16>[T, D],
+    k: tensor<bf16>[T, D],
+    v: tensor<bf16>[T, D],
+    o: tensor<f32>[T, D],
+    n: i32,
+) grid(cdiv(T, BM)) warps(BM / 16) stages(2) {
+    let m0 = program_id(0) * BM;
+    let qt = q[m0 .. m0 + BM, ..];
+    let mut acc = zeros([BM, D]);
+    let mut p = zeros([BM, BN]);
+    for n0 in (BN .. n).step_by(BN) {
+        let s = dot(qt, trans(k[n0 .. n0 + BN, ..]));
+        let carried = if USE_FIRST { exp2(s) } else { p };
+        let prev = n0 - BN;
+        acc = acc * 0.5 + dot(cast<bf16>(carried), v[prev .. prev + BN, ..]);
+        p = exp2(s);
+    }
+    o[m0 .. m0 + BM, ..] = acc;
+}
+";
+
+fn kernel(source: &str, consts: &[(&str, ConstValue)]) -> Kernel {
+    let consts: Vec<(String, ConstValue)> = consts.iter().map(|(n, v)| (n.to_string(), v.clone())).collect();
+    let mut k = lower_source(source, None, &consts).unwrap_or_else(|e| panic!("test kernel does not compile: {e}"));
+    for name in ["q", "k", "v", "a", "b"] {
+        k.set_aligned(name, true);
+    }
+    k
+}
+
+fn issue_then_use(bm: i64, use_first: bool) -> Kernel {
+    kernel(ISSUE_THEN_USE, &[("BM", ConstValue::Int(bm)), ("USE_FIRST", ConstValue::Bool(use_first))])
+}
+
+/// The PTX with every run of whitespace one space, so that `bar.sync %r` finds LLVM's
+/// `bar.sync \t%r1`.
+fn ptx(k: &Kernel, options: &CodegenOptions) -> String {
+    emit_ok_with(k, Arch::Sm90a, options).ptx.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The loop body's own turn barriers: the wait takes and the hand-over names a warpgroup's
+/// barrier computed from its thread index, unlike the loop's opening and closing ones.
+fn turn_span(ptx: &str) -> &str {
+    let start = ptx.find("bar.sync %r").unwrap_or_else(|| panic!("no turn is taken:\n{ptx}"));
+    let end = ptx[start..].find("bar.arrive %r").unwrap_or_else(|| panic!("the turn is not passed on:\n{ptx}"));
+    &ptx[start..start + end]
+}
+
+#[test]
+fn a_turn_holds_both_products_and_no_wait() {
+    let ptx = ptx(&issue_then_use(128, false), &PINGPONG);
+    let span = turn_span(&ptx);
+    assert_eq!(
+        (span.matches("wgmma.commit_group").count(), span.matches("wgmma.wait_group").count()),
+        (2, 0),
+        "{span}"
+    );
+}
+
+#[test]
+fn the_last_warpgroup_opens_the_turns_and_warpgroup_0_closes_them() {
+    let ptx = ptx(&issue_then_use(128, false), &PINGPONG);
+    let (open, take, close) = (ptx.find("bar.arrive 1, 256"), ptx.find("bar.sync %r"), ptx.rfind("bar.sync 1, 256"));
+    assert!(matches!((open, take, close), (Some(o), Some(t), Some(c)) if o < t && t < c), "{open:?} {take:?} {close:?}");
+}
+
+#[test]
+fn turns_release_stages_per_warp() {
+    let ptx = ptx(&issue_then_use(128, false), &PINGPONG);
+    assert!(ptx.contains("mbarrier.arrive.shared::cta.b64"), "{ptx}");
+}
+
+#[test]
+fn one_warpgroup_takes_no_turns() {
+    let k = issue_then_use(64, false);
+    assert_eq!(ptx(&k, &PINGPONG), ptx(&k, &TMA));
+}
+
+#[test]
+fn a_loop_that_reads_a_product_between_its_products_takes_no_turns() {
+    let k = issue_then_use(128, true);
+    assert_eq!(ptx(&k, &PINGPONG), ptx(&k, &TMA));
+}
+
+#[test]
+fn a_gemm_loop_with_nothing_after_its_product_takes_no_turns() {
+    let k = kernel(GEMM, &[("BK", ConstValue::Int(64))]);
+    assert_eq!(ptx(&k, &PINGPONG), ptx(&k, &TMA));
+}
+
+#[test]
+fn turns_assemble_without_spills() {
+    check_no_spills(&check_assembles_with(&issue_then_use(128, false), &PINGPONG));
+}
