@@ -536,15 +536,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let mut arms = Vec::with_capacity(2);
         for (block, bb) in [(then_block, then_bb), (else_block, else_bb)] {
             self.builder.position_at_end(bb);
-            let shared_mark = self.shared.mark();
             let regs = self.lower_nested(block, results, None)?;
-            if self.shared.mark() != shared_mark {
-                // What an arm staged in shared memory is dead once it yields (its results
-                // are registers): its buffers go back to the stack once every thread is
-                // done with them, so a loop after the `if` can have the bytes.
-                self.barrier()?;
-                self.shared.release(shared_mark);
-            }
             arms.push((regs, self.current_block()?));
             self.builder.build_unconditional_branch(merge)?;
         }
