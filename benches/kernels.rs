@@ -212,7 +212,7 @@ fn sweep(gpu: &Gpu, cache: &KernelCache, rng: &mut impl Rng) -> Result<bool, Box
     }
     println!("\n| attention D=128 causal, BM×BN | S | check | ms | TFLOP/s |\n|---|---|---|---|---|");
     let (len, heads) = (32768usize, 32usize);
-    for (bm, bn, stages) in [(128, 64, 2), (128, 64, 3), (128, 128, 2), (128, 128, 3)] {
+    for (bm, bn, stages) in [(128, 64, 2), (128, 64, 3), (128, 64, 4), (128, 128, 2)] {
         let consts = [int("BM", bm), int("BN", bn), int("STAGES", stages)];
         match time_attention(gpu, cache, len, heads, true, &consts, rng) {
             Ok(run) => {

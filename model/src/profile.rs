@@ -14,6 +14,9 @@ pub struct StageTime {
     pub stage: &'static str,
     pub total: Duration,
     pub calls: usize,
+    /// The first call alone: where it stands far above `total / calls`, the stage paid a
+    /// one-time cost (a library's first use, a table built), not a per-call one.
+    pub first: Duration,
 }
 
 /// Stage times in the order the stages first ran.
@@ -30,7 +33,7 @@ impl StageTimes {
                 s.total += took;
                 s.calls += 1;
             }
-            None => self.stages.push(StageTime { stage, total: took, calls: 1 }),
+            None => self.stages.push(StageTime { stage, total: took, calls: 1, first: took }),
         }
     }
 
@@ -50,14 +53,15 @@ impl fmt::Display for StageTimes {
         let total = self.total().as_secs_f64();
         let mut rows: Vec<&StageTime> = self.stages.iter().collect();
         rows.sort_by_key(|s| std::cmp::Reverse(s.total));
-        writeln!(f, "| stage | ms | calls | share |")?;
-        writeln!(f, "|---|---|---|---|")?;
+        writeln!(f, "| stage | ms | calls | first call ms | share |")?;
+        writeln!(f, "|---|---|---|---|---|")?;
         for s in rows {
             let ms = s.total.as_secs_f64() * 1e3;
             let share = if total > 0.0 { 100.0 * s.total.as_secs_f64() / total } else { 0.0 };
-            writeln!(f, "| {} | {ms:.1} | {} | {share:.1}% |", s.stage, s.calls)?;
+            let first = s.first.as_secs_f64() * 1e3;
+            writeln!(f, "| {} | {ms:.1} | {} | {first:.1} | {share:.1}% |", s.stage, s.calls)?;
         }
-        write!(f, "| total | {:.1} | | |", total * 1e3)
+        write!(f, "| total | {:.1} | | | |", total * 1e3)
     }
 }
 
@@ -75,18 +79,20 @@ mod tests {
         t.add("attention", ms(5));
         t.add("mlp", ms(2));
         t.add("attention", ms(7));
-        let names: Vec<(&str, Duration, usize)> = t.stages().iter().map(|s| (s.stage, s.total, s.calls)).collect();
-        assert_eq!(names, [("attention", ms(12), 2), ("mlp", ms(2), 1)]);
+        let names: Vec<(&str, Duration, usize, Duration)> =
+            t.stages().iter().map(|s| (s.stage, s.total, s.calls, s.first)).collect();
+        assert_eq!(names, [("attention", ms(12), 2, ms(5)), ("mlp", ms(2), 1, ms(2))]);
     }
 
     #[test]
     fn the_table_lists_the_slowest_stage_first_with_its_share() {
         let mut t = StageTimes::default();
         t.add("rope", ms(1));
-        t.add("attention", ms(3));
+        t.add("attention", ms(2));
+        t.add("attention", ms(1));
         assert_eq!(
             t.to_string(),
-            "| stage | ms | calls | share |\n|---|---|---|---|\n| attention | 3.0 | 1 | 75.0% |\n| rope | 1.0 | 1 | 25.0% |\n| total | 4.0 | | |"
+            "| stage | ms | calls | first call ms | share |\n|---|---|---|---|---|\n| attention | 3.0 | 2 | 2.0 | 75.0% |\n| rope | 1.0 | 1 | 1.0 | 25.0% |\n| total | 4.0 | | | |"
         );
     }
 
@@ -94,7 +100,7 @@ mod tests {
     fn an_empty_profile_has_a_zero_total() {
         assert_eq!(
             StageTimes::default().to_string(),
-            "| stage | ms | calls | share |\n|---|---|---|---|\n| total | 0.0 | | |"
+            "| stage | ms | calls | first call ms | share |\n|---|---|---|---|---|\n| total | 0.0 | | | |"
         );
     }
 }
