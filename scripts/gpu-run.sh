@@ -159,8 +159,10 @@ if want model; then
         for run in cold warm profile; do
             flags=("${extra[@]}")
             [ "$run" = profile ] && flags+=(--profile)
+            [ "$run" = warm ] && flags+=(--repeat-prefill 2)
             ours128k "${flags[@]}" 2>"$OUT/model/llama-128k-ours-$label-$run.log" || { status=1; log "FAILED: 128K generate, $label $run (see model/llama-128k-ours-$label-$run.log)"; }
             echo "ours ($label, $run kernel cache): $(tr '\r' '\n' <"$OUT/model/llama-128k-ours-$label-$run.log" | grep -E 'time to first token' | tail -n1)" | tee -a "$OUT/summary.log"
+            grep -E "^pre-fill again" "$OUT/model/llama-128k-ours-$label-$run.log" | tee -a "$OUT/summary.log"
         done
         sed -n '/pre-fill by stage/,$p' "$OUT/model/llama-128k-ours-$label-profile.log" | tee -a "$OUT/summary.log"
     done

@@ -63,6 +63,13 @@ fn profile_prints_the_prefill_by_stage() {
 }
 
 #[test]
+fn repeat_prefill_times_the_prefill_again_that_many_times() {
+    let dir = checkpoint(&SyntheticSpec::tiny_llama());
+    let err = stderr(&succeeds(dir.path(), &["--prompt", "the cat", "--max-new-tokens", "1", "--repeat-prefill", "2"]));
+    assert_eq!(err.matches("pre-fill again: ").count(), 2, "{err}");
+}
+
+#[test]
 fn greedy_output_is_repeatable() {
     let dir = checkpoint(&SyntheticSpec::tiny_qwen2());
     let args = ["--prompt", "hello there", "--max-new-tokens", "12"];

@@ -50,6 +50,11 @@ pub struct GenerateArgs {
     /// The device is synchronized around every stage, so the pre-fill itself runs a little slower.
     #[arg(long)]
     profile: bool,
+    /// After generating, time the whole pre-fill of the prompt N more times and print each: the first
+    /// pre-fill of a process pays one-time costs (a library's first call of a shape, RoPE's tables), the
+    /// repeats show the steady state, as `hf_reference.py --repeat-prefill` does for transformers.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    repeat_prefill: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +132,11 @@ fn generate_on<B: Backend>(backend: B, args: &GenerateArgs) -> Result<(), Genera
     }
     if let Some(stages) = &generation.prefill_stages {
         eprintln!("pre-fill by stage (synchronized around each):\n{stages}");
+    }
+    for _ in 0..args.repeat_prefill {
+        let started = std::time::Instant::now();
+        model.prefill(&prompt, &patterns)?;
+        eprintln!("pre-fill again: {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
     }
     if let (Some(path), Some(logits)) = (&args.logits_out, &generation.prompt_logits) {
         let record = logits_record(&prompt, logits, &generation.tokens, model.backend().name());
