@@ -44,7 +44,7 @@ pub(super) struct Turns {
 impl<'ctx> Lowerer<'_, 'ctx> {
     /// Warpgroups of the program, if it has whole ones.
     pub(super) fn warpgroups(&self) -> u32 {
-        if self.threads % WARPGROUP_THREADS == 0 {
+        if self.threads.is_multiple_of(WARPGROUP_THREADS) {
             self.threads / WARPGROUP_THREADS
         } else {
             0
@@ -102,7 +102,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 return Ok(None);
             }
         }
-        let used_after = insts[last + 1..].iter().any(|inst| operands(&inst.op).into_iter().any(|v| products.contains(&v)));
+        let used_after =
+            insts[last + 1..].iter().any(|inst| operands(&inst.op).into_iter().any(|v| products.contains(&v)));
         Ok(used_after.then_some(Turns { first, last }))
     }
 
@@ -113,7 +114,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
 
     /// This thread's warpgroup.
     fn warpgroup(&self) -> Result<IntValue<'ctx>, CodegenError> {
-        Ok(self.builder.build_right_shift(self.tid, self.i32(u64::from(WARPGROUP_THREADS.trailing_zeros())), false, "wg")?)
+        Ok(self.builder.build_right_shift(
+            self.tid,
+            self.i32(u64::from(WARPGROUP_THREADS.trailing_zeros())),
+            false,
+            "wg",
+        )?)
     }
 
     /// The thread that issues a ping-pong loop's copies: the first of the last warpgroup.

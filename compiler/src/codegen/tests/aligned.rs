@@ -24,7 +24,12 @@ fn gemm(offset: i64, aligned: &[&str]) -> Kernel {
 }
 
 fn ptx(k: &Kernel) -> String {
-    emit_ok_with(k, Arch::Sm90a, &CodegenOptions { mma: MmaLowering::Wgmma, tma: false, decoupled: false, pingpong: false }).ptx
+    emit_ok_with(
+        k,
+        Arch::Sm90a,
+        &CodegenOptions { mma: MmaLowering::Wgmma, tma: false, decoupled: false, pingpong: false },
+    )
+    .ptx
 }
 
 /// `cp.async` lines with a source size: `cp.async.cg.shared.global [d], [s], 16, %r;`.

@@ -79,7 +79,10 @@ fn a_turn_holds_both_products_and_no_wait() {
 fn the_last_warpgroup_opens_the_turns_and_warpgroup_0_closes_them() {
     let ptx = ptx(&issue_then_use(128, false), &PINGPONG);
     let (open, take, close) = (ptx.find("bar.arrive 1, 256"), ptx.find("bar.sync %r"), ptx.rfind("bar.sync 1, 256"));
-    assert!(matches!((open, take, close), (Some(o), Some(t), Some(c)) if o < t && t < c), "{open:?} {take:?} {close:?}");
+    assert!(
+        matches!((open, take, close), (Some(o), Some(t), Some(c)) if o < t && t < c),
+        "{open:?} {take:?} {close:?}"
+    );
 }
 
 #[test]

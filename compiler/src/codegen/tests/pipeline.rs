@@ -68,7 +68,8 @@ fn waits(ptx: &str) -> Vec<u32> {
 }
 
 /// The mma.sync schedule these tests pin (the wgmma one is tested below), on sm_90a.
-const MMA_SYNC: CodegenOptions = CodegenOptions { mma: MmaLowering::MmaSync, tma: false, decoupled: false, pingpong: false };
+const MMA_SYNC: CodegenOptions =
+    CodegenOptions { mma: MmaLowering::MmaSync, tma: false, decoupled: false, pingpong: false };
 
 fn ptx(src: &str) -> String {
     emit_ok_with(&kernel(src), Arch::Sm90a, &MMA_SYNC).ptx
