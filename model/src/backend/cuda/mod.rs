@@ -100,7 +100,21 @@ impl CudaBackend {
     pub fn on(gpu: Gpu) -> Result<CudaBackend, BackendError> {
         let blas = Blas::new(&gpu)?;
         let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
-        Ok(CudaBackend { gpu, cache, blas, rope: Mutex::new(None), min_decode_chunk: 256, poison: false })
+        let backend = CudaBackend { gpu, cache, blas, rope: Mutex::new(None), min_decode_chunk: 256, poison: false };
+        backend.warm_up_blas()?;
+        Ok(backend)
+    }
+
+    /// One small GEMM, so that cuBLAS's start-up (about 70 ms on an H200, the first call of a process) is
+    /// paid when the backend opens rather than in the first pre-fill, as a warm-up forward pays it in
+    /// scripts/hf_reference.py (docs/perf/2026-11-28-h200-session8.md, round 3).
+    fn warm_up_blas(&self) -> Result<(), BackendError> {
+        const SIDE: usize = 64;
+        let tile =
+            |what: &'static str| self.alloc(|| format!("the cuBLAS warm-up's {what}"), DType::BF16, &[SIDE, SIDE]);
+        let (x, w, y) = (tile("input")?, tile("weight")?, tile("output")?);
+        self.blas.gemm(&self.gpu, &x, &w, &y, SIDE, SIDE, SIDE)?;
+        self.synchronize()
     }
 
     /// Sets the fewest keys one program of split-KV attention takes (256 by default; at least 1). Smaller
