@@ -361,8 +361,8 @@ impl<B: Backend> Model<B> {
                 window: c.sliding_window,
                 patterns: patterns.and_then(|p| p.for_layer(l, tokens.len())),
             };
-            self.attention_block(&mut x, layer, &mut state.cache, &call, observer.as_deref_mut())?;
-            self.mlp_block(&mut x, layer)?;
+            let attended = self.attention_block(&mut x, layer, &mut state.cache, &call, observer.as_deref_mut())?;
+            self.mlp_block(&mut x, &attended, layer)?;
             progress(PrefillProgress {
                 layers_done: l + 1,
                 layers: c.num_layers,
@@ -399,6 +399,8 @@ impl<B: Backend> Model<B> {
         Ok(value)
     }
 
+    /// The attention block's output (after the o projection), which [`Self::mlp_block`] adds to the
+    /// residual stream `x`.
     fn attention_block(
         &self,
         x: &mut B::Tensor,
@@ -406,7 +408,7 @@ impl<B: Backend> Model<B> {
         cache: &mut B::KvCache,
         call: &AttentionCall<'_>,
         observer: Option<&mut Observer<'_>>,
-    ) -> Result<(), ModelError> {
+    ) -> Result<B::Tensor, ModelError> {
         let b = &self.backend;
         let h = self.stage("rmsnorm", || b.rmsnorm(x, &layer.input_norm, self.config.rms_norm_eps))?;
         let (mut q, mut k, v) = self.stage("q, k, v projections", || {
@@ -428,19 +430,27 @@ impl<B: Backend> Model<B> {
         let attention = if call.patterns.is_some() { "attention (per-head patterns)" } else { "attention (dense)" };
         let attended = self.stage(attention, || b.attention(&q, cache, call))?;
         drop(q);
-        let out = self.stage("o projection", || b.matmul(&attended, &layer.o, layer.o_bias.as_ref()))?;
-        self.stage("residual add", || b.add_rows(x, 0, &out))
+        self.stage("o projection", || b.matmul(&attended, &layer.o, layer.o_bias.as_ref()))
     }
 
-    /// The MLP over `mlp_chunk` rows at a time, each chunk's result added into the residual stream.
-    fn mlp_block(&self, x: &mut B::Tensor, layer: &LayerWeights<B::Tensor>) -> Result<(), ModelError> {
+    /// The MLP over `mlp_chunk` rows at a time: each chunk's rows of the attention block's output `attended`
+    /// are added into the residual stream together with the norm before the MLP (one pass over the rows), and
+    /// the chunk's result is added after it.
+    fn mlp_block(
+        &self,
+        x: &mut B::Tensor,
+        attended: &B::Tensor,
+        layer: &LayerWeights<B::Tensor>,
+    ) -> Result<(), ModelError> {
         let b = &self.backend;
         let rows = b.rows(x);
         let chunk = self.options.mlp_chunk.get();
+        let eps = self.config.rms_norm_eps;
         for first in (0..rows).step_by(chunk) {
-            let part = self.stage("mlp chunk copy", || b.slice_rows(x, first..(first + chunk).min(rows)))?;
-            let h = self.stage("rmsnorm", || b.rmsnorm(&part, &layer.post_attention_norm, self.config.rms_norm_eps))?;
-            drop(part);
+            let span = first..(first + chunk).min(rows);
+            let h = self.stage("residual add + rmsnorm", || {
+                b.add_rmsnorm_rows(x, span, attended, &layer.post_attention_norm, eps)
+            })?;
             let (gate, up) = self.stage("gate, up projections", || {
                 Ok((b.matmul(&h, &layer.gate, None)?, b.matmul(&h, &layer.up, None)?))
             })?;

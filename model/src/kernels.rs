@@ -2,8 +2,8 @@
 //! shared by the backend and by the interpreter and ptxas tests, so that what CI checks is what runs.
 //!
 //! RMSNorm is patterns/kernels/rmsnorm.tile and dense pre-fill attention patterns/kernels/attention.tile;
-//! the rest are this crate's: `rows.tile` (embedding gather, SwiGLU, residual and bias adds, the strided copy
-//! behind the key/value cache, RoPE) and `decode_attention.tile` (split-KV attention over the cache).
+//! the rest are this crate's: `rows.tile` (embedding gather, SwiGLU, residual and bias adds, the residual add
+//! fused with RMSNorm, the strided copy behind the key/value cache, RoPE) and `decode_attention.tile` (split-KV attention over the cache).
 
 use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::target::Arch;
@@ -55,6 +55,11 @@ pub fn swiglu() -> KernelSpec {
 
 pub fn add() -> KernelSpec {
     rows_kernel("add", FLAT_BLOCK)
+}
+
+/// The residual add fused with the RMSNorm after it, over rows of `width`.
+pub fn add_rmsnorm(width: usize) -> KernelSpec {
+    rows_kernel("add_rmsnorm", row_block(width))
 }
 
 pub fn add_bias(width: usize) -> KernelSpec {

@@ -147,17 +147,17 @@ fn a_profiled_prefill_times_every_stage_of_every_layer() {
         calls,
         [
             ("embedding", 1),
-            ("rmsnorm", 4),
+            ("rmsnorm", 2),
             ("q, k, v projections", 2),
             ("rope", 2),
             ("key/value cache append", 2),
             ("attention (dense)", 2),
             ("o projection", 2),
-            ("residual add", 4),
-            ("mlp chunk copy", 2),
+            ("residual add + rmsnorm", 2),
             ("gate, up projections", 2),
             ("swiglu", 2),
             ("down projection", 2),
+            ("residual add", 2),
             ("logits of the last row", 1),
         ]
     );

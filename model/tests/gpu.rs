@@ -135,6 +135,23 @@ fn upload_pair(
     (CpuTensor::new(rows, cols, values).unwrap(), on_gpu)
 }
 
+/// The fused residual add + RMSNorm on a span of rows in the middle, rows one tile wide and wider than a
+/// tile: the updated rows and the norm against the CPU backend's (rows outside the span stay as they were).
+#[test]
+fn add_rmsnorm_rows_matches_cpu() {
+    let cuda = backend();
+    for (width, seed) in [(1024, 71), (1300, 72)] {
+        let (mut x_cpu, mut x_gpu) = upload_pair(&cuda, 7, width, random(7, width, seed));
+        let (y_cpu, y_gpu) = upload_pair(&cuda, 7, width, random(7, width, seed + 10));
+        let (w_cpu, w_gpu) = upload_pair(&cuda, 1, width, random(1, width, seed + 20));
+        let expected = CpuBackend.add_rmsnorm_rows(&mut x_cpu, 2..6, &y_cpu, &w_cpu, 1e-5).unwrap();
+        let got = cuda.add_rmsnorm_rows(&mut x_gpu, 2..6, &y_gpu, &w_gpu, 1e-5).unwrap_or_else(|e| panic!("{e}"));
+        let norm = relative_error(&cuda.to_host(&got).unwrap(), &expected.data);
+        let stream = relative_error(&cuda.to_host(&x_gpu).unwrap(), &x_cpu.data);
+        assert!(norm < ATTENTION_TOLERANCE && stream < ATTENTION_TOLERANCE, "width {width}: {norm:.2e}, {stream:.2e}");
+    }
+}
+
 struct AttentionCase {
     heads: usize,
     kv_heads: usize,

@@ -141,6 +141,43 @@ fn rmsnorm_matches_cpu() {
     check("rmsnorm", &tensor(&args, 2).data, &expected.data);
 }
 
+/// The fused residual add + RMSNorm against the CPU backend's, on rows one tile wide (96) and rows wider
+/// than a tile (1300, two passes), over a span of rows in the middle of the stream.
+fn check_add_rmsnorm(width: usize, seed: u64) {
+    let mut r = rng(seed);
+    let (rows, span) = (6, 2..5);
+    let (x, y, w) = (random(&[rows, width], &mut r), random(&[rows, width], &mut r), random(&[width], &mut r));
+    let n = span.len();
+    let view = |t: &HostTensor| HostTensor {
+        shape: vec![n, width],
+        data: t.data[span.start * width..span.end * width].to_vec(),
+        ..t.clone()
+    };
+    let mut args = vec![
+        ArgValue::Tensor(view(&x)),
+        ArgValue::Tensor(view(&y)),
+        ArgValue::Tensor(w.clone()),
+        ArgValue::Tensor(poisoned(DType::BF16, &[n, width])),
+        ArgValue::F32(1e-6),
+    ];
+    run(&kernels::add_rmsnorm(width), &mut args);
+    let mut expected_x = cpu(&x, rows);
+    let expected =
+        CpuBackend.add_rmsnorm_rows(&mut expected_x, span.clone(), &cpu(&y, rows), &cpu(&w, 1), 1e-6).unwrap();
+    check("add_rmsnorm o", &tensor(&args, 3).data, &expected.data);
+    check("add_rmsnorm x", &tensor(&args, 0).data, &expected_x.data[span.start * width..span.end * width]);
+}
+
+#[test]
+fn add_rmsnorm_matches_cpu_on_one_tile_rows() {
+    check_add_rmsnorm(96, 11);
+}
+
+#[test]
+fn add_rmsnorm_matches_cpu_on_rows_wider_than_a_tile() {
+    check_add_rmsnorm(1300, 12);
+}
+
 /// RoPE with Llama-3 scaling at positions `start ..`, head_dim `d` (a half that is not a power of two
 /// exercises the masked tile).
 fn check_rope(d: usize, start: usize, seed: u64) {
@@ -278,6 +315,7 @@ fn every_model_kernel_assembles_without_spills() {
         ("swiglu", kernels::swiglu()),
         ("add", kernels::add()),
         ("add_bias", kernels::add_bias(4096)),
+        ("add_rmsnorm", kernels::add_rmsnorm(4096)),
         ("copy", kernels::copy(128)),
         ("rope", kernels::rope(128)),
         ("rmsnorm", kernels::rmsnorm(4096)),

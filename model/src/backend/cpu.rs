@@ -2,7 +2,7 @@
 //! reference the CUDA backend is checked against, and the `--device cpu` path of the CLI; it runs every
 //! head densely, whatever the pattern config says.
 
-use super::{same_dims, shape, weight_dims, AttentionCall, Backend, BackendError, KvShape};
+use super::{check_add_rmsnorm_rows, same_dims, shape, weight_dims, AttentionCall, Backend, BackendError, KvShape};
 use crate::checkpoint::WeightView;
 use crate::config::WeightDType;
 use crate::rope::Rope;
@@ -270,6 +270,20 @@ impl Backend for CpuBackend {
         let target = &mut x.data[start * x.cols..(start + y.rows) * x.cols];
         target.iter_mut().zip(&y.data).for_each(|(a, b)| *a += b);
         Ok(())
+    }
+
+    fn add_rmsnorm_rows(
+        &self,
+        x: &mut CpuTensor,
+        rows: Range<usize>,
+        y: &CpuTensor,
+        weight: &CpuTensor,
+        eps: f64,
+    ) -> Result<CpuTensor, BackendError> {
+        check_add_rmsnorm_rows((x.rows, x.cols), &rows, (y.rows, y.cols), weight.data.len())?;
+        let span = rows.start * x.cols..rows.end * x.cols;
+        x.data[span.clone()].iter_mut().zip(&y.data[span]).for_each(|(a, b)| *a += b);
+        self.rmsnorm(&self.slice_rows(x, rows)?, weight, eps)
     }
 
     fn slice_rows(&self, x: &CpuTensor, rows: Range<usize>) -> Result<CpuTensor, BackendError> {

@@ -74,6 +74,27 @@ pub(crate) fn shape(op: &'static str, what: &'static str, expected: impl ToStrin
     BackendError::Shape { op, what, expected: expected.to_string(), got: got.to_string() }
 }
 
+/// [`Backend::add_rmsnorm_rows`]'s shapes: `x` and `y` are `[rows, cols]` alike, `range` lies within them and
+/// `weight` holds `cols` values.
+pub(crate) fn check_add_rmsnorm_rows(
+    (rows, cols): (usize, usize),
+    range: &Range<usize>,
+    (y_rows, y_cols): (usize, usize),
+    weight_len: usize,
+) -> Result<(), BackendError> {
+    let op = "add_rmsnorm_rows";
+    if (y_rows, y_cols) != (rows, cols) {
+        return Err(shape(op, "the addend's shape", format!("[{rows}, {cols}]"), format!("[{y_rows}, {y_cols}]")));
+    }
+    if range.start > range.end || range.end > rows {
+        return Err(shape(op, "the row range", format!("within 0..{rows}"), format!("{range:?}")));
+    }
+    if weight_len != cols {
+        return Err(shape(op, "the weight's length", cols, weight_len));
+    }
+    Ok(())
+}
+
 /// A checkpoint tensor as the `[rows, cols]` matrix backends hold: a vector is one row.
 pub(crate) fn weight_dims(weight: &WeightView<'_>) -> Result<(usize, usize), BackendError> {
     match *weight.shape {
@@ -200,6 +221,18 @@ pub trait Backend {
 
     /// Adds `y` to rows `start .. start + y.rows` of `x` (the residual stream), in place.
     fn add_rows(&self, x: &mut Self::Tensor, start: usize, y: &Self::Tensor) -> Result<(), BackendError>;
+
+    /// Adds rows `rows` of `y` (shaped like `x`) to the same rows of `x` in place, and returns the RMSNorm
+    /// of those rows of `x` after the add (`[rows.len(), cols]`, scaled by `weight`): a residual add and
+    /// the norm after it in one pass over the rows.
+    fn add_rmsnorm_rows(
+        &self,
+        x: &mut Self::Tensor,
+        rows: Range<usize>,
+        y: &Self::Tensor,
+        weight: &Self::Tensor,
+        eps: f64,
+    ) -> Result<Self::Tensor, BackendError>;
 
     /// A copy of rows `rows` of `x`.
     fn slice_rows(&self, x: &Self::Tensor, rows: Range<usize>) -> Result<Self::Tensor, BackendError>;

@@ -188,3 +188,32 @@ fn cache_counts_appended_tokens() {
     let cache = cache_with(&random(3, 4, 25), &random(3, 4, 26), 1, 4);
     assert_eq!((cache.tokens(0), cache.tokens(1)), (3, 0));
 }
+
+#[test]
+fn add_rmsnorm_rows_adds_then_normalizes_only_those_rows() {
+    let (x, y, w) = (random(4, 8, 31), random(4, 8, 32), random(1, 8, 33));
+    let mut fused = x.clone();
+    let got = CpuBackend.add_rmsnorm_rows(&mut fused, 1..3, &y, &w, 1e-5).unwrap();
+    let mut separate = x.clone();
+    CpuBackend.add_rows(&mut separate, 1, &CpuBackend.slice_rows(&y, 1..3).unwrap()).unwrap();
+    let expected = CpuBackend.rmsnorm(&CpuBackend.slice_rows(&separate, 1..3).unwrap(), &w, 1e-5).unwrap();
+    assert_eq!((fused.data, got.data), (separate.data, expected.data));
+}
+
+#[test]
+fn add_rmsnorm_rows_rejects_an_addend_of_another_shape() {
+    let error = CpuBackend.add_rmsnorm_rows(&mut random(4, 8, 1), 0..2, &random(2, 8, 2), &random(1, 8, 3), 1e-5);
+    assert_eq!(error.unwrap_err().to_string(), "add_rmsnorm_rows: the addend's shape must be [4, 8]; got [2, 8]");
+}
+
+#[test]
+fn add_rmsnorm_rows_rejects_rows_past_the_end() {
+    let error = CpuBackend.add_rmsnorm_rows(&mut random(4, 8, 1), 3..5, &random(4, 8, 2), &random(1, 8, 3), 1e-5);
+    assert_eq!(error.unwrap_err().to_string(), "add_rmsnorm_rows: the row range must be within 0..4; got 3..5");
+}
+
+#[test]
+fn add_rmsnorm_rows_rejects_a_weight_of_another_width() {
+    let error = CpuBackend.add_rmsnorm_rows(&mut random(4, 8, 1), 0..2, &random(4, 8, 2), &random(1, 6, 3), 1e-5);
+    assert_eq!(error.unwrap_err().to_string(), "add_rmsnorm_rows: the weight's length must be 8; got 6");
+}

@@ -11,7 +11,7 @@ mod sparse;
 
 pub use kv::CudaKvCache;
 
-use super::{same_dims, shape, weight_dims, AttentionCall, Backend, BackendError, KvShape};
+use super::{check_add_rmsnorm_rows, same_dims, shape, weight_dims, AttentionCall, Backend, BackendError, KvShape};
 use crate::checkpoint::WeightView;
 use crate::config::WeightDType;
 use crate::kernels::{self, KernelSpec};
@@ -328,6 +328,29 @@ impl Backend for CudaBackend {
         }
         let target = x.data.as_strided(&[y.rows * y.cols], &[1], start * x.cols);
         self.launch(&kernels::add(), &[LaunchArg::Tensor(&target), LaunchArg::Tensor(&y.flat())])
+    }
+
+    fn add_rmsnorm_rows(
+        &self,
+        x: &mut CudaTensor,
+        rows: Range<usize>,
+        y: &CudaTensor,
+        weight: &CudaTensor,
+        eps: f64,
+    ) -> Result<CudaTensor, BackendError> {
+        check_add_rmsnorm_rows((x.rows, x.cols), &rows, (y.rows, y.cols), weight.rows * weight.cols)?;
+        let (n, cols) = (rows.len(), x.cols);
+        let out = self.matrix("add_rmsnorm_rows", n, cols)?;
+        let span = |t: &CudaTensor| t.data.as_strided(&[n, cols], &[cols, 1], rows.start * cols);
+        let args = [
+            LaunchArg::Tensor(&span(x)),
+            LaunchArg::Tensor(&span(y)),
+            LaunchArg::Tensor(&weight.flat()),
+            LaunchArg::Tensor(&out.data),
+            LaunchArg::F32(eps as f32),
+        ];
+        self.launch(&kernels::add_rmsnorm(cols), &args)?;
+        Ok(out)
     }
 
     fn slice_rows(&self, x: &CudaTensor, rows: Range<usize>) -> Result<CudaTensor, BackendError> {
