@@ -66,6 +66,8 @@ def parse_args(argv):
         fail(f"--random-tokens must be positive; got {args.random_tokens}")
     if args.new_tokens < 0:
         fail(f"--new-tokens must be at least 0; got {args.new_tokens}")
+    if args.repeat_prefill < 0:
+        fail(f"--repeat-prefill must be at least 0; got {args.repeat_prefill}")
     return args
 
 

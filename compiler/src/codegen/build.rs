@@ -106,7 +106,10 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     /// ([`super::pingpong`]).
     pub fn barrier(&self) -> Result<(), CodegenError> {
         if self.in_turn.get() {
-            return Err(CodegenError::InvalidIr("a CTA barrier inside a warpgroup's ping-pong turn".into()));
+            return Err(CodegenError::Unsupported {
+                what: "a CTA barrier inside a warpgroup's ping-pong turn (CodegenOptions::pingpong)".into(),
+                supported: "turns whose ops need no shared memory; compile without SPARSEFILL_PINGPONG".into(),
+            });
         }
         self.intrinsic_void("llvm.nvvm.barrier.cta.sync.aligned.all", &[], &[self.i32(0).into()])
     }

@@ -88,13 +88,35 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             return Ok(None);
         };
         let fused_dot = |v: ValueId| self.fused_adds.get(&v).map(|&(dot, _)| dot);
+        let prefetched = |v: ValueId| self.placement(v).is_ok_and(|p| *p == Placement::Prefetched);
         for inst in &insts[first..=last] {
+            // Only ops that lower to registers alone (or, for a prefetched tile, to nothing
+            // here); anything else, an op added later included, keeps the loop out of turns.
             let ok = match &inst.op {
-                Op::For { .. } | Op::If { .. } | Op::Store { .. } | Op::Reduce { .. } | Op::BinSum { .. } => false,
-                Op::Load { .. } => {
-                    inst.results.iter().all(|&r| self.placement(r).is_ok_and(|p| *p == Placement::Prefetched))
-                }
-                _ => true,
+                Op::Const(_)
+                | Op::ProgramId { .. }
+                | Op::Dim { .. }
+                | Op::Arg { .. }
+                | Op::Arange { .. }
+                | Op::Splat { .. }
+                | Op::ExpandDims { .. }
+                | Op::Broadcast { .. }
+                | Op::Binary { .. }
+                | Op::Unary { .. }
+                | Op::Cmp { .. }
+                | Op::Select { .. }
+                | Op::Cast { .. }
+                | Op::Dot { .. } => true,
+                // A transposed prefetched tile is a descriptor; any other transpose goes
+                // through shared memory and a CTA barrier.
+                Op::Trans { value } => prefetched(*value),
+                Op::Load { .. } => inst.results.iter().all(|&r| prefetched(r)),
+                Op::BinSum { .. }
+                | Op::Reduce { .. }
+                | Op::Store { .. }
+                | Op::For { .. }
+                | Op::If { .. }
+                | Op::Yield { .. } => false,
             };
             let own_dot = inst.results.first().and_then(|&r| fused_dot(r));
             let reads_product = operands(&inst.op).into_iter().any(|v| products.contains(&v) && Some(v) != own_dot);

@@ -13,9 +13,11 @@ const PINGPONG: CodegenOptions = CodegenOptions { pingpong: true, ..TMA };
 
 /// Attention's pipelined loop in small: each iteration issues tile n0's scores and the
 /// product of the previous tile's probabilities with its values, then works on the scores
-/// (`USE_FIRST` reads the scores between the two products instead).
+/// (`USE_FIRST` reads the scores between the two products instead; `TRANSPOSED`, with
+/// BM = BN, feeds the second product the transpose of the carried tile, which goes through
+/// shared memory).
 const ISSUE_THEN_USE: &str = "
-kernel issue_then_use<BM: i32 = 128, BN: i32 = 64, D: i32 = 64, USE_FIRST: bool = false>(
+kernel issue_then_use<BM: i32 = 128, BN: i32 = 64, D: i32 = 64, USE_FIRST: bool = false, TRANSPOSED: bool = false>(
     q: tensor<bf16>[T, D],
     k: tensor<bf16>[T, D],
     v: tensor<bf16>[T, D],
@@ -28,7 +30,8 @@ kernel issue_then_use<BM: i32 = 128, BN: i32 = 64, D: i32 = 64, USE_FIRST: bool 
     let mut p = zeros([BM, BN]);
     for n0 in (BN .. n).step_by(BN) {
         let s = dot(qt, trans(k[n0 .. n0 + BN, ..]));
-        let carried = if USE_FIRST { exp2(s) } else { p };
+        let fresh = if USE_FIRST { exp2(s) } else { p };
+        let carried = if TRANSPOSED { trans(fresh) } else { fresh };
         let prev = n0 - BN;
         acc = acc * 0.5 + dot(cast<bf16>(carried), v[prev .. prev + BN, ..]);
         p = exp2(s);
@@ -100,6 +103,15 @@ fn one_warpgroup_takes_no_turns() {
 #[test]
 fn a_loop_that_reads_a_product_between_its_products_takes_no_turns() {
     let k = issue_then_use(128, true);
+    assert_eq!(ptx(&k, &PINGPONG), ptx(&k, &TMA));
+}
+
+#[test]
+fn a_loop_with_a_transpose_through_shared_memory_between_its_products_takes_no_turns() {
+    let k = kernel(
+        ISSUE_THEN_USE,
+        &[("BM", ConstValue::Int(128)), ("BN", ConstValue::Int(128)), ("TRANSPOSED", ConstValue::Bool(true))],
+    );
     assert_eq!(ptx(&k, &PINGPONG), ptx(&k, &TMA));
 }
 
