@@ -49,8 +49,9 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let mut rng = rand::rngs::StdRng::from_os_rng();
     let copy_gbps = torch["copy_gbps"].as_f64().ok_or("torch.json has no copy_gbps")?;
     println!(
-        "card: {card} ({}); copy ceiling measured in this run: {copy_gbps:.0} GB/s (bytes read + written)",
-        gpu.arch()
+        "card: {card} ({}, cubins by {}); copy ceiling measured in this run: {copy_gbps:.0} GB/s (bytes read + written)",
+        gpu.arch(),
+        gpu.assembler().describe()
     );
 
     let mut rows = Vec::new();
@@ -180,9 +181,10 @@ fn sweep(gpu: &Gpu, cache: &KernelCache, rng: &mut impl Rng) -> Result<bool, Box
     use sparsefill_compiler::ir::ConstValue;
     let int = |name: &str, v: i64| (name.to_string(), ConstValue::Int(v));
     println!(
-        "card: {} ({})\n\n| GEMM 8192³ BM×BN×BK | check | ms | TFLOP/s |\n|---|---|---|---|",
+        "card: {} ({}, cubins by {})\n\n| GEMM 8192³ BM×BN×BK | check | ms | TFLOP/s |\n|---|---|---|---|",
         gpu.info().name,
-        gpu.arch()
+        gpu.arch(),
+        gpu.assembler().describe()
     );
     let mut all_ok = true;
     for (bm, bn, bk, stages) in [

@@ -9,7 +9,9 @@ use sparsefill_compiler::ir::DType;
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::CompileError;
 
+use crate::assembler::ASSEMBLER_ENV;
 use crate::layout::LayoutError;
+use sparsefill_compiler::codegen::ptxas::PtxasError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -46,6 +48,12 @@ pub enum RuntimeError {
     TensorMap { kernel: String, param: String, source: crate::tensor_map::TensorMapError },
     #[error("internal error: launch arguments of `{kernel}` do not match PTX parameter {index} of the kernel ABI")]
     AbiMismatch { kernel: String, index: usize },
+    #[error("{ASSEMBLER_ENV}={requested} is not an assembler; supported: ptxas, driver (unset: ptxas when found, else driver)")]
+    AssemblerChoice { requested: String },
+    #[error("choosing the assembler: {source}")]
+    Assembler { source: PtxasError },
+    #[error("assembling the PTX of `{entry}` with ptxas failed (set {ASSEMBLER_ENV}=driver to use the driver's JIT): {source}")]
+    Assemble { entry: String, source: PtxasError },
     #[error("linking the PTX of `{entry}` into a cubin failed at {call}: {name}\n{log}")]
     Link { entry: String, call: &'static str, name: String, log: String },
     #[error(

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use cudarc::driver::{result, sys, CudaContext, CudaStream};
 use sparsefill_compiler::target::Arch;
 
+use crate::assembler::Assembler;
 use crate::cache::memory::OnceMap;
 use crate::cache::DeviceTag;
 use crate::driver::{driver_version, require_driver, During};
@@ -31,6 +32,8 @@ pub struct Gpu {
     info: DeviceInfo,
     /// Modules loaded into this context, by PTX key.
     pub(crate) loaded: OnceMap<LoadedKernel>,
+    /// What turns PTX into this GPU's cubins.
+    assembler: Assembler,
 }
 
 impl Gpu {
@@ -66,8 +69,9 @@ impl Gpu {
             sm_count,
             driver_version: driver_version()?,
         };
+        let assembler = Assembler::from_env()?;
         let stream = ctx.default_stream();
-        Ok(Gpu { ctx, stream, info, loaded: OnceMap::default() })
+        Ok(Gpu { ctx, stream, info, loaded: OnceMap::default(), assembler })
     }
 
     pub fn info(&self) -> &DeviceInfo {
@@ -76,6 +80,11 @@ impl Gpu {
 
     pub fn arch(&self) -> Arch {
         self.info.arch
+    }
+
+    /// What turns PTX into this GPU's cubins (`$SPARSEFILL_ASSEMBLER`).
+    pub fn assembler(&self) -> &Assembler {
+        &self.assembler
     }
 
     /// The stream this GPU's work goes on, for interop with other CUDA code.
@@ -89,7 +98,11 @@ impl Gpu {
     }
 
     pub(crate) fn device_tag(&self) -> DeviceTag {
-        DeviceTag { driver_version: self.info.driver_version, compute_capability: self.info.compute_capability }
+        DeviceTag {
+            driver_version: self.info.driver_version,
+            compute_capability: self.info.compute_capability,
+            assembler: self.assembler.cache_tag(),
+        }
     }
 }
 

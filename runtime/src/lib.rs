@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! KernelCache::get(src, kernel, consts) ─▶ CompiledKernel (IR + PTX; memory, disk or compiled)
-//! Gpu::load(&compiled, &cache)          ─▶ LoadedKernel (cubin from disk or the driver's JIT)
+//! Gpu::load(&compiled, &cache)          ─▶ LoadedKernel (cubin from disk, ptxas or the driver's JIT)
 //! Gpu::launch(&loaded, &[LaunchArg])    ─▶ validated launch on the GPU's stream
 //! ```
 //!
@@ -10,6 +10,7 @@
 //! without a driver gets [`RuntimeError::NoDriver`] from [`Gpu::new`], not a panic.
 //! The cache's PTX level works without a GPU.
 
+pub mod assembler;
 pub mod cache;
 mod driver;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod tensor;
 pub mod tensor_map;
 pub mod timing;
 
+pub use assembler::Assembler;
 pub use cache::{CacheConfig, CacheStats, CompiledKernel, KernelCache, SparsefillToolchain, Toolchain};
 pub use error::RuntimeError;
 pub use gpu::{DeviceInfo, Gpu};

@@ -1,5 +1,6 @@
-//! Kernels on the GPU: PTX linked into a cubin by the driver's JIT, the cubin loaded
-//! as a module, and the entry function with the resources the JIT gave it.
+//! Kernels on the GPU: PTX assembled into a cubin (by ptxas or the driver's JIT, see
+//! [`crate::assembler`]), the cubin loaded as a module, and the entry function with the
+//! resources the assembler gave it.
 
 use std::ffi::{c_void, CString};
 use std::ptr;
@@ -22,7 +23,7 @@ pub struct LoadedKernel {
     /// The PTX parameter list the launch packs, computed once.
     pub(crate) abi: Vec<AbiParam>,
     pub(crate) function: sys::CUfunction,
-    /// Registers per thread, as the JIT allocated them.
+    /// Registers per thread, as the assembler allocated them.
     pub registers: i32,
     /// Local memory per thread in bytes; non-zero means register spills or local arrays.
     pub local_bytes: i32,
@@ -66,11 +67,16 @@ impl Drop for Module {
 
 impl Gpu {
     /// `compiled` loaded into this GPU's context: the cubin comes from `cache`'s disk
-    /// level or from linking the PTX; modules are kept per key, so a second load of
+    /// level or from assembling the PTX; modules are kept per key, so a second load of
     /// the same kernel is a map lookup.
     pub fn load(&self, compiled: &Arc<CompiledKernel>, cache: &KernelCache) -> Result<Arc<LoadedKernel>, RuntimeError> {
         self.loaded.get_or_try_init(&compiled.key, || {
-            let cubin = cache.cubin(compiled, &self.device_tag(), || link_ptx(&self.ctx, &compiled.module))?;
+            let module = &compiled.module;
+            let cubin = cache.cubin(compiled, &self.device_tag(), || {
+                self.assembler()
+                    .assemble_with_ptxas(&module.entry, &module.ptx, self.arch())
+                    .unwrap_or_else(|| link_ptx(&self.ctx, module))
+            })?;
             load_cubin(&self.ctx, compiled, &cubin, cache)
         })
     }

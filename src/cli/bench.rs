@@ -137,10 +137,11 @@ fn execute(args: &BenchArgs) -> Result<(), BenchError> {
     let (gpu, cache) = open_gpu()?;
     let info = gpu.info();
     println!(
-        "card: {} ({}, driver {}); {} lengths x (dense + {} patterns); {} timed runs after {} warm-up, medians",
+        "card: {} ({}, driver {}, cubins by {}); {} lengths x (dense + {} patterns); {} timed runs after {} warm-up, medians",
         info.name,
         info.arch,
         driver(info.driver_version),
+        gpu.assembler().describe(),
         workloads.len(),
         patterns.len(),
         args.iters,

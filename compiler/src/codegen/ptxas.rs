@@ -1,4 +1,6 @@
-//! Checks generated PTX with NVIDIA's assembler, `ptxas`, and reads its resource report.
+//! NVIDIA's assembler, `ptxas`: checks generated PTX and reads its resource report, and
+//! assembles the cubins the runtime loads when it assembles with ptxas rather than the
+//! driver's JIT (`sparsefill_runtime::assembler`).
 //!
 //! CI has no GPU but has ptxas (pip `nvidia-cuda-nvcc`), so this is how a kernel's
 //! registers, spills and shared memory are checked without a device.
@@ -54,15 +56,30 @@ pub enum PtxasError {
     Rejected { arch: Arch, status: String, output: String },
     #[error("ptxas printed no resource report (expected `Used N registers` and a spill line):\n{output}")]
     NoReport { output: String },
+    #[error("ptxas ({path}) --version printed no version (expected a word like `V13.0.88`):\n{output}")]
+    NoVersion { path: PathBuf, output: String },
 }
 
-/// `$SPARSEFILL_PTXAS`, then `ptxas` on `PATH`, then the pip package `nvidia-cuda-nvcc`.
+/// A cubin and the resource report ptxas printed while assembling it.
+#[derive(Clone, Debug)]
+pub struct Assembled {
+    pub cubin: Vec<u8>,
+    pub report: PtxasReport,
+}
+
+/// `$SPARSEFILL_PTXAS`, then `ptxas` on `PATH`, then the CUDA toolkit's
+/// (`$CUDA_HOME/bin`, `/usr/local/cuda/bin`), then the pip package `nvidia-cuda-nvcc`.
 /// A set `$SPARSEFILL_PTXAS` that names no file finds nothing, rather than another ptxas.
 pub fn find_ptxas() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(PTXAS_ENV) {
         return Some(PathBuf::from(path)).filter(|p| p.is_file());
     }
-    on_path().or_else(|| pip_ptxas().clone())
+    on_path().or_else(in_toolkit).or_else(|| pip_ptxas().clone())
+}
+
+fn in_toolkit() -> Option<PathBuf> {
+    let home = std::env::var_os("CUDA_HOME").map(PathBuf::from);
+    home.into_iter().chain([PathBuf::from("/usr/local/cuda")]).map(|root| root.join("bin/ptxas")).find(|p| p.is_file())
 }
 
 fn on_path() -> Option<PathBuf> {
@@ -87,25 +104,56 @@ fn pip_layouts(nvidia_root: &Path) -> [PathBuf; 2] {
     [nvidia_root.join("cu13/bin/ptxas"), nvidia_root.join("cuda_nvcc/bin/ptxas")]
 }
 
-/// Assembles `ptx` for `arch` with `ptxas -v` and returns its resource report.
+/// Assembles `ptx` for `arch` with `ptxas -v` (the one [`find_ptxas`] finds) and returns
+/// its resource report.
 pub fn assemble(ptx: &str, arch: Arch) -> Result<PtxasReport, PtxasError> {
     let ptxas = find_ptxas().ok_or(PtxasError::NotFound)?;
+    assemble_with(&ptxas, ptx, arch).map(|assembled| assembled.report)
+}
+
+/// Assembles `ptx` for `arch` with the ptxas at `ptxas` (`-v`, default optimization)
+/// and returns the cubin with the resource report.
+pub fn assemble_with(ptxas: &Path, ptx: &str, arch: Arch) -> Result<Assembled, PtxasError> {
     let dir = ScratchDir::new().map_err(|source| PtxasError::Io { path: std::env::temp_dir(), source })?;
     let input = dir.0.join("kernel.ptx");
+    let cubin = dir.0.join("kernel.cubin");
     std::fs::write(&input, ptx).map_err(|source| PtxasError::Io { path: input.clone(), source })?;
-    let output = Command::new(&ptxas)
+    let output = Command::new(ptxas)
         .arg("-v")
         .arg(format!("-arch={}", arch.name()))
         .arg("-o")
-        .arg(dir.0.join("kernel.cubin"))
+        .arg(&cubin)
         .arg(&input)
         .output()
-        .map_err(|source| PtxasError::Io { path: ptxas.clone(), source })?;
+        .map_err(|source| PtxasError::Io { path: ptxas.to_path_buf(), source })?;
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     if !output.status.success() {
         return Err(PtxasError::Rejected { arch, status: output.status.to_string(), output: text });
     }
-    parse_report(&text).ok_or(PtxasError::NoReport { output: text })
+    let report = parse_report(&text).ok_or(PtxasError::NoReport { output: text })?;
+    let cubin = std::fs::read(&cubin).map_err(|source| PtxasError::Io { path: cubin.clone(), source })?;
+    Ok(Assembled { cubin, report })
+}
+
+/// The release of the ptxas at `ptxas`, as `ptxas --version` names it (`V13.0.88`).
+pub fn version(ptxas: &Path) -> Result<String, PtxasError> {
+    let output = Command::new(ptxas)
+        .arg("--version")
+        .output()
+        .map_err(|source| PtxasError::Io { path: ptxas.to_path_buf(), source })?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    parse_version(&text).ok_or(PtxasError::NoVersion { path: ptxas.to_path_buf(), output: text })
+}
+
+/// The `V<major>.<minor>.<patch>` word of `ptxas --version`'s output.
+fn parse_version(text: &str) -> Option<String> {
+    text.split(|c: char| c.is_whitespace() || c == ',')
+        .find(|w| {
+            w.len() > 1
+                && w.starts_with('V')
+                && w[1..].split('.').all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(str::to_string)
 }
 
 /// Reads the numbers out of lines like
@@ -215,6 +263,41 @@ ptxas info    : Used 40 registers, used 1 barriers, 32 bytes smem, 400 bytes cme
         }
         let result = assemble(".version 8.0\n.target sm_80\nnot ptx", Arch::Sm80);
         assert!(matches!(result, Err(PtxasError::Rejected { arch: Arch::Sm80, .. })), "{result:?}");
+    }
+
+    #[test]
+    fn reads_the_release_from_the_version_banner() {
+        let banner = "ptxas: NVIDIA (R) Ptx optimizing assembler\nBuilt on Wed_Aug_20_01:55:12_PM_PDT_2025\n\
+                      Cuda compilation tools, release 13.0, V13.0.88\nBuild cuda_13.0.r13.0/compiler.36424714_0\n";
+        assert_eq!(parse_version(banner).as_deref(), Some("V13.0.88"));
+    }
+
+    #[test]
+    fn a_banner_without_a_release_has_no_version() {
+        assert_eq!(parse_version("ptxas: NVIDIA (R) Ptx optimizing assembler\nVersion unknown\n"), None);
+    }
+
+    #[test]
+    fn assembles_a_cubin() {
+        let Some(ptxas) = find_ptxas().filter(|_| available_for_tests("a cubin")) else {
+            return;
+        };
+        let ptx = ".version 8.0\n.target sm_80\n.address_size 64\n.visible .entry empty() { ret; }\n";
+        let assembled = assemble_with(&ptxas, ptx, Arch::Sm80).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            assembled.cubin.starts_with(b"\x7fELF"),
+            "not an ELF image: {:?}",
+            &assembled.cubin[..4.min(assembled.cubin.len())]
+        );
+    }
+
+    #[test]
+    fn a_missing_ptxas_is_an_io_error_naming_it() {
+        let result = version(Path::new("/nonexistent/ptxas"));
+        assert!(
+            matches!(&result, Err(PtxasError::Io { path, .. }) if path == Path::new("/nonexistent/ptxas")),
+            "{result:?}"
+        );
     }
 
     #[test]

@@ -25,18 +25,22 @@ pub fn ptx_file_name(key: &str) -> String {
     format!("{key}.ptx")
 }
 
-/// The cubin depends on the driver that linked it and the exact device it targets, on
-/// top of the PTX: a driver upgrade or another card model gets a file of its own.
+/// The cubin depends on the driver, the exact device it targets and the assembler that
+/// built it, on top of the PTX: a driver upgrade, another card model or another ptxas
+/// gets a file of its own.
 pub fn cubin_file_name(key: &str, device: &DeviceTag) -> String {
-    format!("{key}-{}-sm{}{}.cubin", device.driver_version, device.compute_capability.0, device.compute_capability.1)
+    let (major, minor) = device.compute_capability;
+    format!("{key}-{}-sm{major}{minor}-{}.cubin", device.driver_version, device.assembler)
 }
 
 /// What, besides the PTX, decides a cubin.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceTag {
     /// As `cuDriverGetVersion` reports it: 13000 for CUDA 13.0.
     pub driver_version: i32,
     pub compute_capability: (i32, i32),
+    /// [`crate::assembler::Assembler::cache_tag`]: `jit` or `ptxasV13.0.88`.
+    pub assembler: String,
 }
 
 /// The fast-path hash of a `get` request. It only picks a bucket; entries compare the
@@ -95,8 +99,8 @@ mod tests {
 
     #[test]
     fn cubin_name_carries_driver_and_device() {
-        let tag = DeviceTag { driver_version: 13000, compute_capability: (9, 0) };
-        assert_eq!(cubin_file_name("abc", &tag), "abc-13000-sm90.cubin");
+        let tag = DeviceTag { driver_version: 13000, compute_capability: (9, 0), assembler: "jit".to_string() };
+        assert_eq!(cubin_file_name("abc", &tag), "abc-13000-sm90-jit.cubin");
     }
 
     #[test]

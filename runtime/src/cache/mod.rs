@@ -4,7 +4,8 @@
 //!   Keyed by [`key::ptx_key`] over the printed IR, kept in memory (built once per key
 //!   even when many threads ask at once) and on disk as `<key>.ptx`.
 //! - **Cubin level** ([`KernelCache::cubin`], driven by `Gpu::load`): PTX → cubin through
-//!   the driver's JIT linker, on disk as `<key>-<driver>-sm<cc>.cubin`.
+//!   ptxas or the driver's JIT linker ([`crate::assembler`]), on disk as
+//!   `<key>-<driver>-sm<cc>-<assembler>.cubin`.
 //!
 //! A request first tries a fast map keyed by the request itself (source text, kernel
 //! name, consts), so a warm hit neither re-runs the front end nor re-prints IR. On a

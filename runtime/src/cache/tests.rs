@@ -271,16 +271,18 @@ fn key_ignores_runtime_sizes() {
     assert!(sizes.iter().all(|args| validate(&compiled.ir, args).is_ok()));
 }
 
-const DEVICE: DeviceTag = DeviceTag { driver_version: 13000, compute_capability: (9, 0) };
+fn device() -> DeviceTag {
+    DeviceTag { driver_version: 13000, compute_capability: (9, 0), assembler: "ptxasV13.0.88".to_string() }
+}
 
 #[test]
 fn cubin_is_linked_once_then_read_from_disk() {
     let dir = tempfile::tempdir().unwrap();
     let first = cache(dir.path());
     let compiled = first.get(SRC, None, &[]).unwrap();
-    first.cubin(&compiled, &DEVICE, || Ok(b"\x7fELF-cubin".to_vec())).unwrap();
+    first.cubin(&compiled, &device(), || Ok(b"\x7fELF-cubin".to_vec())).unwrap();
     let second = cache(dir.path());
-    let cubin = second.cubin(&compiled, &DEVICE, || panic!("linked again despite a cubin on disk"));
+    let cubin = second.cubin(&compiled, &device(), || panic!("linked again despite a cubin on disk"));
     assert_eq!(cubin.unwrap(), b"\x7fELF-cubin");
 }
 
@@ -289,9 +291,19 @@ fn cubin_for_another_driver_is_linked_anew() {
     let dir = tempfile::tempdir().unwrap();
     let first = cache(dir.path());
     let compiled = first.get(SRC, None, &[]).unwrap();
-    first.cubin(&compiled, &DEVICE, || Ok(b"old".to_vec())).unwrap();
-    let newer = DeviceTag { driver_version: 13010, ..DEVICE };
+    first.cubin(&compiled, &device(), || Ok(b"old".to_vec())).unwrap();
+    let newer = DeviceTag { driver_version: 13010, ..device() };
     assert_eq!(first.cubin(&compiled, &newer, || Ok(b"new".to_vec())).unwrap(), b"new");
+}
+
+#[test]
+fn cubin_from_another_assembler_is_built_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = cache(dir.path());
+    let compiled = first.get(SRC, None, &[]).unwrap();
+    first.cubin(&compiled, &device(), || Ok(b"ptxas".to_vec())).unwrap();
+    let jit = DeviceTag { assembler: "jit".to_string(), ..device() };
+    assert_eq!(first.cubin(&compiled, &jit, || Ok(b"jit".to_vec())).unwrap(), b"jit");
 }
 
 #[test]
@@ -299,10 +311,10 @@ fn corrupt_cubin_is_relinked() {
     let dir = tempfile::tempdir().unwrap();
     let first = cache(dir.path());
     let compiled = first.get(SRC, None, &[]).unwrap();
-    first.cubin(&compiled, &DEVICE, || Ok(b"cubin".to_vec())).unwrap();
-    fs::write(dir.path().join(key::cubin_file_name(&compiled.key, &DEVICE)), b"short").unwrap();
+    first.cubin(&compiled, &device(), || Ok(b"cubin".to_vec())).unwrap();
+    fs::write(dir.path().join(key::cubin_file_name(&compiled.key, &device())), b"short").unwrap();
     let second = cache(dir.path());
-    second.cubin(&compiled, &DEVICE, || Ok(b"cubin".to_vec())).unwrap();
+    second.cubin(&compiled, &device(), || Ok(b"cubin".to_vec())).unwrap();
     assert_eq!(second.stats(), CacheStats { links: 1, rebuilt_corrupt: 1, ..CacheStats::default() });
 }
 
