@@ -180,9 +180,13 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             .collect()
     }
 
-    /// `ex2.approx.f32` (2 ulp; subnormals kept, unlike the `.ftz` form).
+    /// `ex2.approx.ftz.f32` (2 ulp), one MUFU.EX2: the form without `.ftz` keeps
+    /// subnormal results at the cost of a compare and two multiplies around every
+    /// exponential, which the softmax of attention pays per score. The language defines
+    /// exp2 and exp to flush results below 2^-126 to 0 (docs/language.md), and the
+    /// interpreter does the same.
     fn exp2(&self, x: FloatValue<'ctx>) -> Result<BasicValueEnum<'ctx>, CodegenError> {
-        self.intrinsic_value("llvm.nvvm.ex2.approx", &[x.get_type().into()], &[x.into()])
+        self.intrinsic_value("llvm.nvvm.ex2.approx.ftz", &[x.get_type().into()], &[x.into()])
     }
 
     /// An overloaded float intrinsic, instantiated at the first operand's type.

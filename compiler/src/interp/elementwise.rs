@@ -91,8 +91,8 @@ pub(super) fn unary(op: UnaryOp, dtype: DType, a: &[f64]) -> Result<Vec<f64>, Fa
             let f: fn(f64) -> f64 = match op {
                 UnaryOp::Neg => |x| -x,
                 UnaryOp::Abs => f64::abs,
-                UnaryOp::Exp => f64::exp,
-                UnaryOp::Exp2 => f64::exp2,
+                UnaryOp::Exp => |x| flush_subnormal(x.exp()),
+                UnaryOp::Exp2 => |x| flush_subnormal(x.exp2()),
                 UnaryOp::Log2 => f64::log2,
                 UnaryOp::Sqrt => f64::sqrt,
                 UnaryOp::Rsqrt => |x| 1.0 / x.sqrt(),
@@ -100,6 +100,16 @@ pub(super) fn unary(op: UnaryOp, dtype: DType, a: &[f64]) -> Result<Vec<f64>, Fa
             };
             Ok(a.iter().map(|&x| round_to(dtype, f(x))).collect())
         }
+    }
+}
+
+/// The language's exp and exp2 flush results below the smallest normal f32 (2^-126) to
+/// 0, as the GPU's `ex2.approx.ftz` does.
+fn flush_subnormal(x: f64) -> f64 {
+    if x < f64::from(f32::MIN_POSITIVE) {
+        0.0
+    } else {
+        x
     }
 }
 

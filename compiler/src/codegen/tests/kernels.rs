@@ -152,8 +152,8 @@ fn softmax_reduces_across_lanes_with_butterfly_shuffles() {
 }
 
 #[test]
-fn softmax_uses_ex2_approx() {
-    assert!(ptx(&softmax()).contains("ex2.approx.f32"));
+fn softmax_uses_ex2_approx_ftz() {
+    assert!(ptx(&softmax()).contains("ex2.approx.ftz.f32"));
 }
 
 #[test]

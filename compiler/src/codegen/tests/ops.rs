@@ -215,7 +215,7 @@ ptx_contains! {
     bool_and: binary(BinaryOp::And, DType::Bool) => "and.b";
     bool_or: binary(BinaryOp::Or, DType::Bool) => "or.b";
     exp_scales_by_log2e_into_ex2: unary(UnaryOp::Exp, DType::F32) => "0f3FB8AA3B";
-    exp2_is_ex2_approx: unary(UnaryOp::Exp2, DType::F32) => "ex2.approx.f32";
+    exp2_is_ex2_approx_ftz: unary(UnaryOp::Exp2, DType::F32) => "ex2.approx.ftz.f32";
     log2_is_lg2_approx: unary(UnaryOp::Log2, DType::F32) => "lg2.approx.f32";
     sqrt_is_rounded: unary(UnaryOp::Sqrt, DType::F32) => "sqrt.rn.f32";
     rsqrt_is_rsqrt_approx: unary(UnaryOp::Rsqrt, DType::F32) => "rsqrt.approx.f32";

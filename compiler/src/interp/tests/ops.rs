@@ -244,6 +244,16 @@ fn f32_exp2() {
 }
 
 #[test]
+fn f32_exp2_flushes_results_below_the_smallest_normal() {
+    check(unary(UnaryOp::Exp2, DType::F32, &[-126.0, -127.0, -200.0]), "[1.1754943508222875e-38, 0.0, 0.0]");
+}
+
+#[test]
+fn f32_exp_flushes_results_below_the_smallest_normal() {
+    check(unary(UnaryOp::Exp, DType::F32, &[-87.0, -88.0]), "[1.6458114537543937e-38, 0.0]");
+}
+
+#[test]
 fn f32_log2() {
     check(unary(UnaryOp::Log2, DType::F32, &[8.0, 0.25, 0.0, -1.0]), "[3.0, -2.0, -inf, NaN]");
 }
