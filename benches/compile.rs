@@ -18,7 +18,8 @@ const TENSOR_CORE_KERNELS: [(&str, &str, &str); 7] = [
     ("gemm", gemm::SOURCE, "gemm"),
     ("sparse_vertical_slash", vertical_slash::plan::ATTEND_SOURCE, vertical_slash::plan::ATTEND_KERNEL),
     ("vs_column_scores", vertical_slash::plan::ESTIMATE_SOURCE, "vs_column_scores"),
-    ("topk", vertical_slash::plan::TOPK_SOURCE, "topk"),
+    ("topk_threshold", vertical_slash::plan::TOPK_SOURCE, "topk_threshold"),
+    ("topk_write", vertical_slash::plan::TOPK_SOURCE, "topk_write"),
     ("sparse_block", block_sparse::SOURCE, block_sparse::KERNEL),
     ("sparse_local", local::SOURCE, local::KERNEL),
 ];

@@ -368,7 +368,7 @@ fn check_topk_with(params: VerticalSlashParams, seed: u64, mut draw: impl FnMut(
         let values: Vec<f64> = (0..t.data.len()).map(|at| draw(at, &mut rng)).collect();
         *t = HostTensor::from_f64(DType::F32, &t.shape, values);
     }
-    run_estimate(&mut plan, &["topk"]);
+    run_estimate(&mut plan, &["topk_threshold", "topk_write"]);
     ok(check::selections(&plan, &params, &SEQLENS, HEADS));
 }
 
@@ -616,7 +616,9 @@ fn check_estimation_assembles(arch: Arch) {
     check_assembles_without_spills(plan::ESTIMATE_SOURCE, "vs_combine_stats", &[], arch);
     check_assembles_without_spills(plan::ESTIMATE_SOURCE, "vs_diagonal_scores", &[], arch);
     check_assembles_without_spills(plan::ESTIMATE_SOURCE, "vs_convert", &[], arch);
-    check_assembles_without_spills(plan::TOPK_SOURCE, "topk", &[], arch);
+    for kernel in ["topk_threshold", "topk_write"] {
+        check_assembles_without_spills(plan::TOPK_SOURCE, kernel, &[], arch);
+    }
 }
 
 #[test]

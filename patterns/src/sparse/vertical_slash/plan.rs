@@ -79,6 +79,13 @@ pub enum Buffer {
     /// program `j` at `128 j + t` holds diagonal `len - 64 j - 127 + t` ([`SLASH_PARTIALS`]),
     /// zeros for programs past the sequence's end. `vs_diagonal_scores` adds them up.
     SlashPartials,
+    /// `[B, H]` f32, `[B, H, 2]` i32 and `[B, H, 2, ceil(S / BLOCK)]` i32, BLOCK the
+    /// [`topk_block`]: a selection's threshold, its count and the ties it takes at the
+    /// threshold, and per block of scores the candidates above the threshold and at it
+    /// (`topk_threshold` writes them, `topk_write` reads them; the two selections take turns).
+    TopkThreshold,
+    TopkWanted,
+    TopkTallies,
     /// `[B, H, min(size, S)]` i32 and `[B, H]` i32: the chosen positions, ascending, and their count.
     Verticals,
     VerticalCount,
@@ -215,6 +222,13 @@ pub fn target_consts(
     out
 }
 
+/// Scores per `topk_write` program: about 32 programs a row, from 64 (one CHUNK) up to
+/// 4096, so a short row is still split and a long one does not run a program per
+/// handful of scores.
+pub fn topk_block(longest: usize) -> usize {
+    longest.div_ceil(32).next_power_of_two().clamp(64, 4096)
+}
+
 fn int_const(name: &str, value: usize) -> (String, ConstValue) {
     (name.to_string(), ConstValue::Int(value as i64))
 }
@@ -259,6 +273,7 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
     let blocks = query_blocks(&shape.seqlens);
     let nnz_s = params.tile_capacity(&shape.seqlens);
     let chunk = key_chunk(longest, heads, batch);
+    let select_block = topk_block(longest);
     let chunks = longest.div_ceil(chunk).max(1);
     let (float, int) = (DType::F32, DType::I32);
     let scratch = vec![
@@ -270,6 +285,9 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
         (VerticalScores, float, vec![batch, heads, longest]),
         (SlashScores, float, vec![batch, heads, longest]),
         (SlashPartials, float, vec![batch, heads, longest.div_ceil(SCORE_KEYS) * SLASH_PARTIALS]),
+        (TopkThreshold, float, vec![batch, heads]),
+        (TopkWanted, int, vec![batch, heads, 2]),
+        (TopkTallies, int, vec![batch, heads, 2, longest.div_ceil(select_block).max(1)]),
         (Verticals, int, vec![batch, heads, nv]),
         (VerticalCount, int, vec![batch, heads]),
         (Slashes, int, vec![batch, heads, ns]),
@@ -287,12 +305,26 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
     };
     let bufs = |list: &[Buffer]| list.iter().copied().map(Arg::Buffer).collect::<Vec<_>>();
     let forced = |n: usize| Arg::I32(n as i32);
-    let topk = |scores, size: usize, index, count| Launch {
-        source: TOPK_SOURCE,
-        kernel: "topk",
-        consts: vec![],
-        // validate() bounds the sizes by i32::MAX.
-        args: vec![Arg::Buffer(scores), Arg::I32(size as i32), Arg::Buffer(index), Arg::Buffer(count)],
+    let select_consts = vec![int_const("BLOCK", select_block)];
+    let topk = |scores, size: usize, index, count| {
+        [
+            Launch {
+                source: TOPK_SOURCE,
+                kernel: "topk_threshold",
+                consts: select_consts.clone(),
+                // validate() bounds the sizes by i32::MAX.
+                args: vec![Arg::Buffer(scores), Arg::I32(size as i32)]
+                    .into_iter()
+                    .chain(bufs(&[index, count, TopkThreshold, TopkWanted, TopkTallies]))
+                    .collect(),
+            },
+            Launch {
+                source: TOPK_SOURCE,
+                kernel: "topk_write",
+                consts: select_consts.clone(),
+                args: bufs(&[scores, TopkThreshold, TopkWanted, TopkTallies, index]),
+            },
+        ]
     };
     // chunk <= 64 * ceil(longest / 64), and validated lengths fit in i32.
     let chunk_arg = Arg::I32(chunk as i32);
@@ -315,25 +347,29 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
             consts: vec![int_const("BN", SCORE_KEYS), int_const("LQ", MAX_LAST_Q)],
             args: bufs(&[CuSeqlens, SlashPartials, SlashScores]).into_iter().chain([forced(FORCED_SLASHES)]).collect(),
         },
-        topk(VerticalScores, params.vertical_size, Verticals, VerticalCount),
-        topk(SlashScores, params.slash_size, Slashes, SlashCount),
-        Launch {
-            source: ESTIMATE_SOURCE,
-            kernel: "vs_convert",
-            consts: vec![],
-            args: bufs(&[
-                CuSeqlens,
-                Verticals,
-                VerticalCount,
-                Slashes,
-                SlashCount,
-                BlockCount,
-                BlockOffset,
-                ColumnCount,
-                ColumnIndex,
-            ]),
-        },
     ];
+    let convert = vec![Launch {
+        source: ESTIMATE_SOURCE,
+        kernel: "vs_convert",
+        consts: vec![],
+        args: bufs(&[
+            CuSeqlens,
+            Verticals,
+            VerticalCount,
+            Slashes,
+            SlashCount,
+            BlockCount,
+            BlockOffset,
+            ColumnCount,
+            ColumnIndex,
+        ]),
+    }];
+    let estimate = estimate
+        .into_iter()
+        .chain(topk(VerticalScores, params.vertical_size, Verticals, VerticalCount))
+        .chain(topk(SlashScores, params.slash_size, Slashes, SlashCount))
+        .chain(convert)
+        .collect();
     Ok(Launches { scratch, estimate, attend: attend_launch(d, shape.scale()) })
 }
 
