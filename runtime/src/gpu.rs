@@ -37,9 +37,15 @@ pub struct Gpu {
 }
 
 impl Gpu {
-    /// Opens device `ordinal`. Fails with an error, never a panic, when there is no
-    /// driver, no device, or a device older than the supported targets.
+    /// Opens device `ordinal`, with the assembler `$SPARSEFILL_ASSEMBLER` chooses. Fails
+    /// with an error, never a panic, when there is no driver, no device, or a device older
+    /// than the supported targets.
     pub fn new(ordinal: usize) -> Result<Gpu, RuntimeError> {
+        Gpu::with_assembler(ordinal, Assembler::from_env()?)
+    }
+
+    /// Opens device `ordinal` with `assembler` turning its kernels' PTX into cubins.
+    pub fn with_assembler(ordinal: usize, assembler: Assembler) -> Result<Gpu, RuntimeError> {
         require_driver()?;
         match result::init() {
             Err(e) if e.0 == sys::CUresult::CUDA_ERROR_NO_DEVICE => return Err(RuntimeError::NoDevice),
@@ -69,7 +75,6 @@ impl Gpu {
             sm_count,
             driver_version: driver_version()?,
         };
-        let assembler = Assembler::from_env()?;
         let stream = ctx.default_stream();
         Ok(Gpu { ctx, stream, info, loaded: OnceMap::default(), assembler })
     }

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
+use sparsefill_compiler::codegen::ptxas;
 use sparsefill_compiler::codegen::PtxModule;
 use sparsefill_compiler::ir::builder::KernelBuilder;
 use sparsefill_compiler::ir::{BinaryOp, ConstValue, DType, Kernel, Param};
@@ -15,7 +16,8 @@ use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_compiler::CompileError;
 use sparsefill_runtime::{
-    CacheConfig, CacheStats, DeviceTensor, Gpu, KernelCache, LaunchArg, LoadedKernel, RuntimeError, Toolchain,
+    Assembler, CacheConfig, CacheStats, DeviceTensor, Gpu, KernelCache, LaunchArg, LoadedKernel, RuntimeError,
+    Toolchain,
 };
 
 /// `y[i * y_stride] = a * x[i * x_stride]` for `i < N`, 128 threads per program,
@@ -299,26 +301,62 @@ fn loaded_kernel_reports_its_registers() {
     assert!(scale_kernel(&gpu()).registers > 0);
 }
 
+/// A toolchain whose PTX has an instruction no assembler knows.
+struct Broken;
+
+impl Toolchain for Broken {
+    fn lower(&self, _: &str, _: Option<&str>, _: &[(String, ConstValue)]) -> Result<Kernel, CompileError> {
+        Ok(scale_ir())
+    }
+    fn codegen(&self, kernel: &Kernel, arch: Arch) -> Result<PtxModule, CompileError> {
+        let module = HandWritten.codegen(kernel, arch)?;
+        Ok(PtxModule { ptx: module.ptx.replace("mul.rn.f32", "mul.bogus.f32"), ..module })
+    }
+    fn options(&self) -> String {
+        "broken".to_string()
+    }
+}
+
+/// The error of loading [`Broken`]'s kernel on a GPU whose cubins `assembler` builds.
+fn broken_load_error(assembler: Assembler) -> String {
+    let gpu = Gpu::with_assembler(0, assembler).expect("these tests need a CUDA GPU");
+    let cache = KernelCache::with_toolchain(CacheConfig::in_memory(gpu.arch()), Arc::new(Broken));
+    gpu.load(&cache.get("scale", None, &[]).unwrap(), &cache).err().map(|e| e.to_string()).unwrap_or_default()
+}
+
+fn ptxas_assembler() -> Assembler {
+    let path = ptxas::find_ptxas().expect("the GPU machine has ptxas");
+    let version = ptxas::version(&path).unwrap_or_else(|e| panic!("{e}"));
+    Assembler::Ptxas { path, version }
+}
+
 #[test]
 fn broken_ptx_reports_the_jit_log() {
-    struct Broken;
-    impl Toolchain for Broken {
-        fn lower(&self, _: &str, _: Option<&str>, _: &[(String, ConstValue)]) -> Result<Kernel, CompileError> {
-            Ok(scale_ir())
-        }
-        fn codegen(&self, kernel: &Kernel, arch: Arch) -> Result<PtxModule, CompileError> {
-            let module = HandWritten.codegen(kernel, arch)?;
-            Ok(PtxModule { ptx: module.ptx.replace("mul.rn.f32", "mul.bogus.f32"), ..module })
-        }
-        fn options(&self) -> String {
-            "broken".to_string()
-        }
-    }
-    let gpu = gpu();
-    let cache = KernelCache::with_toolchain(CacheConfig::in_memory(gpu.arch()), Arc::new(Broken));
-    let err = gpu.load(&cache.get("scale", None, &[]).unwrap(), &cache).err().map(|e| e.to_string());
-    let err = err.unwrap_or_default();
+    let err = broken_load_error(Assembler::Driver);
     assert!(err.starts_with("linking the PTX of `scale` into a cubin failed") && err.contains("ptxas"), "{err}");
+}
+
+#[test]
+fn broken_ptx_reports_the_ptxas_log() {
+    let err = broken_load_error(ptxas_assembler());
+    assert!(err.starts_with("assembling the PTX of `scale` with ptxas failed") && err.contains("bogus"), "{err}");
+}
+
+/// Either assembler's cubin runs the kernel and gives the same result.
+fn scaled_by(assembler: Assembler) -> Vec<f64> {
+    let gpu = Gpu::with_assembler(0, assembler).expect("these tests need a CUDA GPU");
+    let kernel = scale_kernel(&gpu);
+    let input = random(DType::F32, &[4096], 7);
+    let x = DeviceTensor::upload(&gpu, &input).unwrap();
+    let y = DeviceTensor::upload(&gpu, &HostTensor::filled(DType::F32, &[4096], f64::NAN)).unwrap();
+    gpu.launch(&kernel, &[LaunchArg::Tensor(&x), LaunchArg::Tensor(&y), LaunchArg::F32(2.0)]).unwrap();
+    y.download().unwrap().data
+}
+
+#[test]
+fn ptxas_and_driver_cubins_compute_the_same() {
+    let (ptxas, driver) = (scaled_by(ptxas_assembler()), scaled_by(Assembler::Driver));
+    assert!(ptxas.iter().all(|v| v.is_finite()) && ptxas == driver, "{:?} vs {:?}", &ptxas[..4], &driver[..4]);
 }
 
 #[test]
