@@ -3,7 +3,8 @@
 # every GPU test, the demo, the torch baselines and our benchmarks in one go, all in
 # the same run so that ratios compare like with like. Logs and JSON go to $OUT.
 # ONLY=sparse (or a comma list of tests, demo, attn, kernels, sparse, model, decoupled, pingpong,
-# criterion) runs just those parts; `decoupled`, `pingpong` and `criterion` run only when named:
+# assembler, criterion) runs just those parts; `decoupled`, `pingpong`, `assembler` and
+# `criterion` run only when named (`assembler`: ptxas against the driver's JIT):
 # `decoupled` and `pingpong` check and time the opt-in SPARSEFILL_DECOUPLED=1 and
 # SPARSEFILL_PINGPONG=1, `criterion` runs `bench-kernels --criterion` and packs its reports.
 set -uo pipefail
@@ -86,6 +87,35 @@ opt_in_lowering() {
 }
 named decoupled && opt_in_lowering decoupled SPARSEFILL_DECOUPLED
 named pingpong && opt_in_lowering pingpong SPARSEFILL_PINGPONG
+
+# The two assemblers against each other (SPARSEFILL_ASSEMBLER=ptxas|driver), each with a cache of
+# its own: the tile sweep, vertical-slash at 128K, and per cubin the HGMMA count and how many of
+# them are followed by a wait for all (`WARPGROUP.DEPBAR.LE gsb0, 0x0`). Only when named.
+if named assembler; then
+    for mode in ptxas driver; do
+        log "assembler: $mode"
+        export SPARSEFILL_ASSEMBLER=$mode SPARSEFILL_CACHE_DIR="$here/cache-$mode"
+        timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --sweep >"$OUT/sweep-$mode.log" 2>&1 || { status=1; log "FAILED: sweep with $mode"; }
+        grep -E "^card|^\| [0-9]" "$OUT/sweep-$mode.log" | tee -a "$OUT/summary.log"
+        timeout "${SPARSE_TIMEOUT:-360}" bin/sparsefill bench --lengths 131072 --heads 8 --patterns vertical_slash --iters 3 --out "$OUT/sparse-$mode" >"$OUT/sparse-$mode.log" 2>&1 || { status=1; log "FAILED: sparse bench with $mode"; }
+        grep -E "^card|^\| 131072" "$OUT/sparse-$mode.log" | tee -a "$OUT/summary.log"
+        python3 - "$SPARSEFILL_CACHE_DIR" <<'PY' | tee -a "$OUT/summary.log"
+import os, re, subprocess, sys
+d = sys.argv[1]
+for f in sorted(os.listdir(d)):
+    if not f.endswith('.cubin'):
+        continue
+    image = open(os.path.join(d, f), 'rb').read()
+    open('/tmp/sparsefill-sass.cubin', 'wb').write(image[image.find(b'\x7fELF'):])
+    sass = subprocess.run(['cuobjdump', '-sass', '/tmp/sparsefill-sass.cubin'], capture_output=True, text=True).stdout
+    names = [n for n in re.findall(r'Function : (\S+)', sass) if not n.startswith('__cuda')]
+    if 'HGMMA' in sass:
+        print(f[:10], names[:1], 'HGMMA', sass.count('HGMMA'), 'waits for all', len(re.findall(r'DEPBAR\.LE gsb0, 0x0', sass)))
+PY
+    done
+    unset SPARSEFILL_ASSEMBLER
+    export SPARSEFILL_CACHE_DIR="$here/cache"
+fi
 
 # criterion's statistics per shipped kernel (device time through CUDA events); its report
 # folder is packed into one archive, since only a few files come back from the GPU machine.

@@ -182,8 +182,12 @@ mod tests {
     }
 
     #[test]
-    fn unset_and_empty_are_auto() {
+    fn unset_is_auto() {
         assert_eq!(Requested::parse(None).ok(), Some(Requested::Auto));
+    }
+
+    #[test]
+    fn empty_is_auto() {
         assert_eq!(Requested::parse(Some("")).ok(), Some(Requested::Auto));
     }
 
