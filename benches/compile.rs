@@ -13,7 +13,7 @@ use sparsefill_patterns::{attention, gemm, Shipped};
 use sparsefill_runtime::{CacheConfig, KernelCache};
 
 /// The tensor-core and sparse kernels, at their default constants: (name, source, kernel).
-const TENSOR_CORE_KERNELS: [(&str, &str, &str); 7] = [
+const TENSOR_CORE_KERNELS: [(&str, &str, &str); 8] = [
     ("attention", attention::SOURCE, "attention"),
     ("gemm", gemm::SOURCE, "gemm"),
     ("sparse_vertical_slash", vertical_slash::plan::ATTEND_SOURCE, vertical_slash::plan::ATTEND_KERNEL),
