@@ -91,22 +91,34 @@ impl Assembler {
         }
     }
 
-    /// The cubin of `ptx` for `arch` with ptxas, or `None` for the driver, whose linking
-    /// needs a context (`module::link_ptx`).
+    /// The cubin of `ptx`, generated for `target`, for a device of compute capability
+    /// `device` with ptxas, or `None` for the driver, whose linking needs a context
+    /// (`module::link_ptx`).
     pub(crate) fn assemble_with_ptxas(
         &self,
         entry: &str,
         ptx: &str,
-        arch: Arch,
+        target: Arch,
+        device: (i32, i32),
     ) -> Option<Result<Vec<u8>, RuntimeError>> {
         match self {
             Assembler::Driver => None,
             Assembler::Ptxas { path, .. } => Some(
-                ptxas::assemble_with(path, ptx, arch)
+                ptxas::assemble_with(path, ptx, &sass_arch(target, device))
                     .map(|assembled| assembled.cubin)
                     .map_err(|source| RuntimeError::Assemble { entry: entry.to_string(), source }),
             ),
         }
+    }
+}
+
+/// The architecture ptxas assembles for: sm_90a code as itself, and sm_80 code (which the
+/// driver's JIT would compile for the device it loads on) for the device's own
+/// architecture, since an sm_80 cubin does not run on a Hopper card.
+fn sass_arch(target: Arch, (major, minor): (i32, i32)) -> String {
+    match target {
+        Arch::Sm90a => target.name().to_string(),
+        Arch::Sm80 => format!("sm_{major}{minor}"),
     }
 }
 
@@ -189,6 +201,16 @@ mod tests {
     #[test]
     fn empty_is_auto() {
         assert_eq!(Requested::parse(Some("")).ok(), Some(Requested::Auto));
+    }
+
+    #[test]
+    fn sm_80_code_is_assembled_for_the_device() {
+        assert_eq!(sass_arch(Arch::Sm80, (9, 0)), "sm_90");
+    }
+
+    #[test]
+    fn sm_90a_code_is_assembled_as_sm_90a() {
+        assert_eq!(sass_arch(Arch::Sm90a, (9, 0)), "sm_90a");
     }
 
     #[test]

@@ -74,7 +74,7 @@ impl Gpu {
             let module = &compiled.module;
             let cubin = cache.cubin(compiled, &self.device_tag(), || {
                 self.assembler()
-                    .assemble_with_ptxas(&module.entry, &module.ptx, self.arch())
+                    .assemble_with_ptxas(&module.entry, &module.ptx, self.arch(), self.info().compute_capability)
                     .unwrap_or_else(|| link_ptx(&self.ctx, module))
             })?;
             load_cubin(&self.ctx, compiled, &cubin, cache)
