@@ -41,6 +41,8 @@ impl Gpu {
     /// with an error, never a panic, when there is no driver, no device, or a device older
     /// than the supported targets.
     pub fn new(ordinal: usize) -> Result<Gpu, RuntimeError> {
+        // Without a driver there is nothing to assemble for: say so before looking for ptxas.
+        require_driver()?;
         Gpu::with_assembler(ordinal, Assembler::from_env()?)
     }
 
