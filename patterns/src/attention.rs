@@ -237,10 +237,7 @@ pub fn case_in(
         return Err(ShapeError::DType(dtype));
     }
     let (t, d) = (shape.tokens(), shape.head_dim);
-    let mut random = |heads: usize| {
-        let data = (0..t * heads * d).map(|_| rng.random_range(-2.0..2.0)).collect();
-        HostTensor::from_f64(dtype, &[t, heads, d], data)
-    };
+    let mut random = |heads: usize| crate::random::uniform(dtype, &[t, heads, d], -2.0..2.0, rng);
     let (q, k, v) = (random(shape.heads), random(shape.kv_heads), random(shape.kv_heads));
     let cu = shape.cu_seqlens();
     let cu_seqlens = HostTensor::from_f64(DType::I32, &[cu.len()], cu.iter().map(|&c| c as f64).collect());

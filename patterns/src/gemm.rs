@@ -15,8 +15,7 @@ pub const TOLERANCE: f64 = 1e-2;
 
 /// A `[rows, cols]` bf16 matrix of fresh values in [-1, 1).
 pub fn random(rng: &mut impl Rng, [rows, cols]: [usize; 2]) -> HostTensor {
-    let data = (0..rows * cols).map(|_| rng.random_range(-1.0..1.0)).collect();
-    HostTensor::from_f64(DType::BF16, &[rows, cols], data)
+    crate::random::uniform(DType::BF16, &[rows, cols], -1.0..1.0, rng)
 }
 
 /// `a [m, k] @ b` in f64 from the rounded inputs, where `b` is `[k, n]`, or `[n, k]`

@@ -10,6 +10,7 @@ pub mod attention;
 pub mod config;
 pub mod gemm;
 pub mod gpu;
+pub mod random;
 pub mod recall;
 pub mod reference;
 pub mod shipped;
