@@ -60,11 +60,12 @@ pub enum PtxasError {
     NoVersion { path: PathBuf, output: String },
 }
 
-/// A cubin and the resource report ptxas printed while assembling it.
+/// A cubin and what ptxas printed while assembling it.
 #[derive(Clone, Debug)]
 pub struct Assembled {
     pub cubin: Vec<u8>,
-    pub report: PtxasReport,
+    /// ptxas's whole output (`-v`: the resource report, and any warnings).
+    pub output: String,
 }
 
 /// `$SPARSEFILL_PTXAS`, then `ptxas` on `PATH`, then the CUDA toolkit's
@@ -108,13 +109,14 @@ fn pip_layouts(nvidia_root: &Path) -> [PathBuf; 2] {
 /// its resource report.
 pub fn assemble(ptx: &str, arch: Arch) -> Result<PtxasReport, PtxasError> {
     let ptxas = find_ptxas().ok_or(PtxasError::NotFound)?;
-    assemble_with(&ptxas, ptx, arch.name()).map(|assembled| assembled.report)
+    let output = assemble_with(&ptxas, ptx, arch.name())?.output;
+    parse_report(&output).ok_or(PtxasError::NoReport { output })
 }
 
 /// Assembles `ptx` with the ptxas at `ptxas` (`-v`, default optimization) for the GPU
 /// architecture `arch` (`sm_90a`, or a device's own `sm_90` for PTX written for `sm_80`,
-/// which a cubin of sm_80 code would not run on) and returns the cubin with the resource
-/// report.
+/// which a cubin of sm_80 code would not run on) and returns the cubin with ptxas's
+/// output.
 pub fn assemble_with(ptxas: &Path, ptx: &str, arch: &str) -> Result<Assembled, PtxasError> {
     let dir = ScratchDir::new().map_err(|source| PtxasError::Io { path: std::env::temp_dir(), source })?;
     let input = dir.0.join("kernel.ptx");
@@ -132,9 +134,8 @@ pub fn assemble_with(ptxas: &Path, ptx: &str, arch: &str) -> Result<Assembled, P
     if !output.status.success() {
         return Err(PtxasError::Rejected { arch: arch.to_string(), status: output.status.to_string(), output: text });
     }
-    let report = parse_report(&text).ok_or(PtxasError::NoReport { output: text })?;
     let cubin = std::fs::read(&cubin).map_err(|source| PtxasError::Io { path: cubin.clone(), source })?;
-    Ok(Assembled { cubin, report })
+    Ok(Assembled { cubin, output: text })
 }
 
 /// The release of the ptxas at `ptxas`, as `ptxas --version` names it (`V13.0.88`).
