@@ -92,6 +92,7 @@ named pingpong && opt_in_lowering pingpong SPARSEFILL_PINGPONG
 # its own: the tile sweep, vertical-slash at 128K, and per cubin the HGMMA count and how many of
 # them are followed by a wait for all (`WARPGROUP.DEPBAR.LE gsb0, 0x0`). Only when named.
 if named assembler; then
+    caller_assembler="${SPARSEFILL_ASSEMBLER-}"
     for mode in ptxas driver; do
         log "assembler: $mode"
         export SPARSEFILL_ASSEMBLER=$mode SPARSEFILL_CACHE_DIR="$here/cache-$mode"
@@ -113,7 +114,8 @@ for f in sorted(os.listdir(d)):
         print(f[:10], names[:1], 'HGMMA', sass.count('HGMMA'), 'waits for all', len(re.findall(r'DEPBAR\.LE gsb0, 0x0', sass)))
 PY
     done
-    unset SPARSEFILL_ASSEMBLER
+    # The parts after this one run as the caller asked.
+    if [ -n "$caller_assembler" ]; then export SPARSEFILL_ASSEMBLER="$caller_assembler"; else unset SPARSEFILL_ASSEMBLER; fi
     export SPARSEFILL_CACHE_DIR="$here/cache"
 fi
 

@@ -7,7 +7,7 @@
 //! kept them in flight (docs/perf/2026-11-28-h200-session9.md). So ptxas is preferred,
 //! and the choice is part of the cubin's cache key.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sparsefill_compiler::codegen::ptxas;
 use sparsefill_compiler::target::Arch;
@@ -90,26 +90,20 @@ impl Assembler {
             Assembler::Ptxas { path, version } => format!("ptxas {version} ({})", path.display()),
         }
     }
+}
 
-    /// The cubin of `ptx`, generated for `target`, for a device of compute capability
-    /// `device` with ptxas, or `None` for the driver, whose linking needs a context
-    /// (`module::link_ptx`).
-    pub(crate) fn assemble_with_ptxas(
-        &self,
-        entry: &str,
-        ptx: &str,
-        target: Arch,
-        device: (i32, i32),
-    ) -> Option<Result<Vec<u8>, RuntimeError>> {
-        match self {
-            Assembler::Driver => None,
-            Assembler::Ptxas { path, .. } => Some(
-                ptxas::assemble_with(path, ptx, &sass_arch(target, device))
-                    .map(|assembled| assembled.cubin)
-                    .map_err(|source| RuntimeError::Assemble { entry: entry.to_string(), source }),
-            ),
-        }
-    }
+/// The cubin ptxas at `ptxas` makes of `ptx` (kernel `entry`), generated for `target`,
+/// for a device of compute capability `device`.
+pub(crate) fn ptxas_cubin(
+    ptxas: &Path,
+    entry: &str,
+    ptx: &str,
+    target: Arch,
+    device: (i32, i32),
+) -> Result<Vec<u8>, RuntimeError> {
+    ptxas::assemble_with(ptxas, ptx, &sass_arch(target, device))
+        .map(|assembled| assembled.cubin)
+        .map_err(|source| RuntimeError::Assemble { entry: entry.to_string(), source })
 }
 
 /// The architecture ptxas assembles for: sm_90a code as itself, and sm_80 code (which the
@@ -124,8 +118,6 @@ fn sass_arch(target: Arch, (major, minor): (i32, i32)) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
 
     fn v13(_: &Path) -> Result<String, ptxas::PtxasError> {

@@ -11,6 +11,7 @@ use cudarc::driver::{sys, CudaContext};
 use sparsefill_compiler::abi::{kernel_abi, AbiParam};
 use sparsefill_compiler::codegen::PtxModule;
 
+use crate::assembler::{ptxas_cubin, Assembler};
 use crate::cache::memory::OnceMap;
 use crate::cache::{CompiledKernel, KernelCache};
 use crate::driver::{error_name, During};
@@ -72,10 +73,11 @@ impl Gpu {
     pub fn load(&self, compiled: &Arc<CompiledKernel>, cache: &KernelCache) -> Result<Arc<LoadedKernel>, RuntimeError> {
         self.loaded.get_or_try_init(&compiled.key, || {
             let module = &compiled.module;
-            let cubin = cache.cubin(compiled, &self.device_tag(), || {
-                self.assembler()
-                    .assemble_with_ptxas(&module.entry, &module.ptx, self.arch(), self.info().compute_capability)
-                    .unwrap_or_else(|| link_ptx(&self.ctx, module))
+            let cubin = cache.cubin(compiled, &self.device_tag(), || match self.assembler() {
+                Assembler::Driver => link_ptx(&self.ctx, module),
+                Assembler::Ptxas { path, .. } => {
+                    ptxas_cubin(path, &module.entry, &module.ptx, self.arch(), self.info().compute_capability)
+                }
             })?;
             load_cubin(&self.ctx, compiled, &cubin, cache)
         })

@@ -496,6 +496,21 @@ mod tests {
     }
 
     #[test]
+    fn topk_blocks_split_a_128k_row_32_ways() {
+        assert_eq!(topk_block(131072), 4096);
+    }
+
+    #[test]
+    fn topk_blocks_are_at_most_4096() {
+        assert_eq!(topk_block(524288), 4096);
+    }
+
+    #[test]
+    fn topk_blocks_of_a_short_row_are_one_chunk() {
+        assert_eq!(topk_block(300), 64);
+    }
+
+    #[test]
     fn a_host_plan_holds_the_inputs_o_and_the_scratch_of_its_launches() {
         use Buffer::*;
         let shape = input_shape(&inputs()).unwrap_or_else(|e| panic!("{e}"));
