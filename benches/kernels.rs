@@ -2,7 +2,7 @@
 //! ceiling, both measured in the same GPU run by `benches/peers/torch_ops.py`
 //! (scripts/gpu-run.sh runs that first and passes its JSON here).
 //!
-//!   bench-kernels --torch torch.json [--json bench.json]
+//!   bench-kernels --torch torch.json [--json bench.json] [--only memory,gemm,attention]
 //!   bench-kernels --sweep              # tile sizes and stages, no baselines
 //!   bench-kernels --criterion DIR      # criterion statistics per kernel, reports in DIR
 //!
@@ -54,12 +54,15 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         gpu.assembler().describe()
     );
 
+    let parts = Parts::from_args()?;
     let mut rows = Vec::new();
     let mut all_ok = true;
-    println!(
-        "| kernel | shape | check vs f64 | ours ms | ours ms (repeat) | ours GB/s | % of copy | torch ms | torch GB/s | ours vs torch |\n|---|---|---|---|---|---|---|---|---|---|"
-    );
-    for kernel in Shipped::ALL {
+    if parts.memory {
+        println!(
+            "| kernel | shape | check vs f64 | ours ms | ours ms (repeat) | ours GB/s | % of copy | torch ms | torch GB/s | ours vs torch |\n|---|---|---|---|---|---|---|---|---|---|"
+        );
+    }
+    for kernel in Shipped::ALL.into_iter().filter(|_| parts.memory) {
         let shape = kernel.bench_shape();
         let case = kernel.case(&shape, None, &mut rng);
         let out = run_case(&gpu, &cache, kernel, &case)?;
@@ -91,9 +94,9 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
             "fraction_of_copy": t.gbps() / copy_gbps, "torch_ms": torch_ms, "speedup_vs_torch": speedup,
         }));
     }
-    let gemm = bench_gemm(&gpu, &cache, &torch, &mut rng)?;
+    let gemm = if parts.gemm { bench_gemm(&gpu, &cache, &torch, &mut rng)? } else { Value::Array(Vec::new()) };
     all_ok &= gemm.as_array().is_some_and(|rows| rows.iter().all(|g| g["check_ok"].as_bool().unwrap_or(false)));
-    let attention = bench_attention(&gpu, &cache, &torch, &mut rng)?;
+    let attention = if parts.attention { bench_attention(&gpu, &cache, &torch, &mut rng)? } else { Vec::new() };
     all_ok &= attention.iter().all(|a| a["check_ok"].as_bool().unwrap_or(false));
     let report = json!({
         "card": card, "arch": gpu.arch().name(), "copy_gbps": copy_gbps, "torch": torch, "kernels": rows, "gemm": gemm,
@@ -103,6 +106,30 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
     }
     Ok(all_ok)
+}
+
+/// Which parts of the benchmark run: `--only memory,gemm,attention` (any of them), all
+/// when not given.
+struct Parts {
+    memory: bool,
+    gemm: bool,
+    attention: bool,
+}
+
+impl Parts {
+    const KNOWN: [&'static str; 3] = ["memory", "gemm", "attention"];
+
+    fn from_args() -> Result<Parts, String> {
+        let Some(list) = arg("--only") else {
+            return Ok(Parts { memory: true, gemm: true, attention: true });
+        };
+        let names: Vec<&str> = list.split(',').map(str::trim).collect();
+        if let Some(bad) = names.iter().find(|n| !Self::KNOWN.contains(n)) {
+            return Err(format!("--only: unknown part `{bad}`; the parts are {}", Self::KNOWN.join(", ")));
+        }
+        let has = |part: &str| names.contains(&part);
+        Ok(Parts { memory: has("memory"), gemm: has("gemm"), attention: has("attention") })
+    }
 }
 
 /// The tensor-core GEMM of patterns/kernels/gemm.tile at 8192³ against torch.matmul
@@ -214,7 +241,7 @@ fn sweep(gpu: &Gpu, cache: &KernelCache, rng: &mut impl Rng) -> Result<bool, Box
     }
     println!("\n| attention D=128 causal, BM×BN | S | check | ms | TFLOP/s |\n|---|---|---|---|---|");
     let (len, heads) = (32768usize, 32usize);
-    for (bm, bn, stages) in [(128, 64, 2), (128, 64, 3), (128, 64, 4), (128, 128, 2)] {
+    for (bm, bn, stages) in [(128, 64, 2), (128, 64, 3), (128, 64, 4), (128, 128, 2), (128, 128, 3)] {
         let consts = [int("BM", bm), int("BN", bn), int("STAGES", stages)];
         match time_attention(gpu, cache, len, heads, true, &consts, rng) {
             Ok(run) => {

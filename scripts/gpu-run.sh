@@ -6,7 +6,8 @@
 # assembler, criterion) runs just those parts; `decoupled`, `pingpong`, `assembler` and
 # `criterion` run only when named (`assembler`: ptxas against the driver's JIT):
 # `decoupled` and `pingpong` check and time the opt-in SPARSEFILL_DECOUPLED=1 and
-# SPARSEFILL_PINGPONG=1, `criterion` runs `bench-kernels --criterion` and packs its reports.
+# SPARSEFILL_PINGPONG=1, BENCH_ARGS passes options to bench-kernels (`--only attention`),
+# `criterion` runs `bench-kernels --criterion` and packs its reports.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 OUT="${OUT:-$here/out}"
@@ -53,7 +54,8 @@ if want kernels; then
     PYTHONUNBUFFERED=1 python3 torch_ops.py --out "$OUT/torch.json" >"$OUT/torch.log" 2>&1 || { status=1; log "FAILED: torch_ops.py"; }
 
     log "benchmark"
-    timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --torch "$OUT/torch.json" --json "$OUT/bench.json" >"$OUT/bench.log" 2>&1 || { status=1; log "FAILED: bench"; }
+    # shellcheck disable=SC2086
+    timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --torch "$OUT/torch.json" --json "$OUT/bench.json" ${BENCH_ARGS:-} >"$OUT/bench.log" 2>&1 || { status=1; log "FAILED: bench"; }
 fi
 
 # An opt-in lowering (CodegenOptions::decoupled, SPARSEFILL_DECOUPLED; CodegenOptions::pingpong,
@@ -73,7 +75,8 @@ opt_in_lowering() {
     done
     if [ -f "$OUT/torch.json" ]; then
         log "benchmark with $var=1"
-        env "$var=1" timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --torch "$OUT/torch.json" --json "$OUT/bench-$name.json" >"$OUT/bench-$name.log" 2>&1 || { status=1; log "FAILED: bench with $var=1"; }
+        # shellcheck disable=SC2086
+        env "$var=1" timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --torch "$OUT/torch.json" --json "$OUT/bench-$name.json" ${BENCH_ARGS:-} >"$OUT/bench-$name.log" 2>&1 || { status=1; log "FAILED: bench with $var=1"; }
         grep -E "^\| (attention|gemm|[0-9])" "$OUT/bench-$name.log" | tee -a "$OUT/summary.log" >/dev/null
     fi
     # With the benchmark's same-run baseline above, the sweep runs with the lowering on only.
