@@ -5,8 +5,8 @@
 # ONLY=sparse (or a comma list of tests, demo, attn, kernels, sparse, model, decoupled, pingpong,
 # assembler, criterion) runs just those parts; `decoupled`, `pingpong`, `assembler` and
 # `criterion` run only when named (`assembler`: ptxas against the driver's JIT):
-# `decoupled` and `pingpong` check and time the opt-in SPARSEFILL_DECOUPLED=1 and
-# SPARSEFILL_PINGPONG=1, BENCH_ARGS passes options to bench-kernels (`--only attention`),
+# `decoupled` and `pingpong` check and time SPARSEFILL_DECOUPLED=1 and SPARSEFILL_PINGPONG=all
+# (turns in every loop that can take them, not only the default's wide ones), BENCH_ARGS passes options to bench-kernels (`--only attention`),
 # `criterion` runs `bench-kernels --criterion` and packs its reports.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -58,38 +58,38 @@ if want kernels; then
     timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --torch "$OUT/torch.json" --json "$OUT/bench.json" ${BENCH_ARGS:-} >"$OUT/bench.log" 2>&1 || { status=1; log "FAILED: bench"; }
 fi
 
-# An opt-in lowering (CodegenOptions::decoupled, SPARSEFILL_DECOUPLED; CodegenOptions::pingpong,
-# SPARSEFILL_PINGPONG): the GPU tests of the kernels with it on, the benchmark with it on against
-# the torch baselines of this run's `kernels` part (when it ran), and the tile sweep with it off
-# and on, so one run says whether it is right and whether it pays. Only when asked for by name:
-# neither is the default lowering.
-opt_in_lowering() {
-    local name=$1 var=$2
+# A lowering other than the default (CodegenOptions::decoupled, SPARSEFILL_DECOUPLED=1;
+# CodegenOptions::pingpong, SPARSEFILL_PINGPONG=all): the GPU tests of the kernels with it,
+# the benchmark with it against the torch baselines of this run's `kernels` part (when it
+# ran), and the tile sweep with the default and with it, so one run says whether it is right
+# and whether it pays. Only when asked for by name: neither is the default lowering.
+other_lowering() {
+    local name=$1 var=$2 default=$3 other=$4
     for t in ${OPT_IN_TESTS:-bin/test-sparsefill-patterns-gpu bin/test-sparsefill-model-gpu}; do
-        log "test $(basename "$t") with $var=1"
-        if ! env "$var=1" timeout "${TEST_TIMEOUT:-300}" "$t" --test-threads=1 >>"$OUT/gpu-tests-$name.log" 2>&1; then
+        log "test $(basename "$t") with $var=$other"
+        if ! env "$var=$other" timeout "${TEST_TIMEOUT:-300}" "$t" --test-threads=1 >>"$OUT/gpu-tests-$name.log" 2>&1; then
             status=1
-            log "FAILED: $(basename "$t") with $var=1 (see gpu-tests-$name.log)"
+            log "FAILED: $(basename "$t") with $var=$other (see gpu-tests-$name.log)"
         fi
         grep -E "^test result" "$OUT/gpu-tests-$name.log" | tail -n1 | tee -a "$OUT/summary.log"
     done
     if [ -f "$OUT/torch.json" ]; then
-        log "benchmark with $var=1"
+        log "benchmark with $var=$other"
         # shellcheck disable=SC2086
-        env "$var=1" timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --torch "$OUT/torch.json" --json "$OUT/bench-$name.json" ${BENCH_ARGS:-} >"$OUT/bench-$name.log" 2>&1 || { status=1; log "FAILED: bench with $var=1"; }
+        env "$var=$other" timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --torch "$OUT/torch.json" --json "$OUT/bench-$name.json" ${BENCH_ARGS:-} >"$OUT/bench-$name.log" 2>&1 || { status=1; log "FAILED: bench with $var=$other"; }
         grep -E "^\| (attention|gemm|[0-9])" "$OUT/bench-$name.log" | tee -a "$OUT/summary.log" >/dev/null
     fi
-    # With the benchmark's same-run baseline above, the sweep runs with the lowering on only.
-    local modes="0 1"
-    [ -f "$OUT/torch.json" ] && modes=1
+    # With the benchmark's same-run baseline above, the sweep runs with the other lowering only.
+    local modes="$default $other"
+    [ -f "$OUT/torch.json" ] && modes=$other
     for mode in $modes; do
         log "sweep with $var=$mode"
         env "$var=$mode" timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --sweep >"$OUT/sweep-$name-$mode.log" 2>&1 || { status=1; log "FAILED: sweep with $var=$mode"; }
         tee -a "$OUT/summary.log" <"$OUT/sweep-$name-$mode.log"
     done
 }
-named decoupled && opt_in_lowering decoupled SPARSEFILL_DECOUPLED
-named pingpong && opt_in_lowering pingpong SPARSEFILL_PINGPONG
+named decoupled && other_lowering decoupled SPARSEFILL_DECOUPLED 0 1
+named pingpong && other_lowering pingpong SPARSEFILL_PINGPONG wide all
 
 # The two assemblers against each other (SPARSEFILL_ASSEMBLER=ptxas|driver), each with a cache of
 # its own: the tile sweep, vertical-slash at 128K, and per cubin the HGMMA count and how many of

@@ -4,7 +4,7 @@
 //! tensor cores and assembles without spills; in bf16 and in f16 (`DT`).
 
 use rand::SeedableRng;
-use sparsefill_compiler::codegen::{ptxas, CodegenOptions};
+use sparsefill_compiler::codegen::{ptxas, CodegenOptions, PingPong};
 use sparsefill_compiler::interp::{self, ArgValue};
 use sparsefill_compiler::ir::print::print_kernel;
 use sparsefill_compiler::ir::{ConstValue, DType};
@@ -186,7 +186,7 @@ fn pingpong_aligned_variants_take_turns_and_assemble_on_sm90a() {
     if !ptxas::available_for_tests("attention.tile") {
         return;
     }
-    let options = CodegenOptions { pingpong: true, ..CodegenOptions::default() };
+    let options = CodegenOptions { pingpong: PingPong::All, ..CodegenOptions::default() };
     for causal in [true, false] {
         let ptx = variant_ptx_with(128, causal, DType::BF16, Arch::Sm90a, Some(true), &options);
         // One loop takes turns: the hand-over that opens them and the one in its body.

@@ -53,10 +53,11 @@ pub enum Command {
         /// as `SPARSEFILL_DECOUPLED=1` does in the runtime (docs/hopper.md).
         #[arg(long)]
         decoupled: bool,
-        /// Let warpgroups take turns at issuing a loop's products, as `SPARSEFILL_PINGPONG=1`
-        /// does in the runtime (docs/hopper.md).
-        #[arg(long)]
-        pingpong: bool,
+        /// Which loops let warpgroups take turns at issuing their products (`wide`: those
+        /// whose products are all at least 128 columns wide), as `SPARSEFILL_PINGPONG` picks
+        /// in the runtime (docs/hopper.md).
+        #[arg(long, value_enum, default_value_t = PingPongChoice::Wide)]
+        pingpong: PingPongChoice,
     },
     /// Compile every shipped kernel, check it against its f64 reference (on the GPU
     /// when one is present, else on the CPU interpreter) and print a table.
@@ -92,6 +93,28 @@ pub enum Mma {
     Wgmma,
 }
 
+/// `--pingpong`: [`sparsefill_compiler::codegen::PingPong`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PingPongChoice {
+    /// No loop takes turns.
+    Off,
+    /// Loops whose products are all at least 128 columns wide (the default).
+    Wide,
+    /// Every loop that issues its products and then uses them.
+    All,
+}
+
+impl From<PingPongChoice> for sparsefill_compiler::codegen::PingPong {
+    fn from(p: PingPongChoice) -> Self {
+        use sparsefill_compiler::codegen::PingPong;
+        match p {
+            PingPongChoice::Off => PingPong::Off,
+            PingPongChoice::Wide => PingPong::Wide,
+            PingPongChoice::All => PingPong::All,
+        }
+    }
+}
+
 impl From<Mma> for sparsefill_compiler::codegen::MmaLowering {
     fn from(m: Mma) -> Self {
         match m {
@@ -104,7 +127,8 @@ impl From<Mma> for sparsefill_compiler::codegen::MmaLowering {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Compile { file, kernel, consts, arch, emit, mma, aligned, decoupled, pingpong } => {
-            let options = CodegenOptions { mma: mma.into(), decoupled, pingpong, ..CodegenOptions::default() };
+            let options =
+                CodegenOptions { mma: mma.into(), decoupled, pingpong: pingpong.into(), ..CodegenOptions::default() };
             let out = compile::run(&file, kernel.as_deref(), &consts, &aligned, &arch, emit, options)?;
             print!("{out}");
             Ok(())

@@ -57,7 +57,7 @@ pub(super) struct Lowerer<'a, 'ctx> {
     /// [`super::CodegenOptions::decoupled`].
     pub decoupled: bool,
     /// [`super::CodegenOptions::pingpong`].
-    pub pingpong: bool,
+    pub pingpong: super::PingPong,
     /// Whether the code being emitted is inside a warpgroup's turn ([`super::pingpong`]).
     pub in_turn: std::cell::Cell<bool>,
     /// How `dot` operands sit in shared memory on this target.

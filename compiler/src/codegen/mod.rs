@@ -139,6 +139,46 @@ impl std::str::FromStr for MmaLowering {
     }
 }
 
+/// Which loops take ping-pong turns between warpgroups ([`pingpong`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PingPong {
+    /// No loop does.
+    Off,
+    /// Loops whose products are all at least [`PingPong::WIDE`] columns wide. The default:
+    /// on an H200 attention with 128-key tiles ran 2–8% faster with turns at every
+    /// shape, and with 64-key tiles 5–13% slower, its score products being too short to
+    /// hide a softmax behind (docs/perf/2026-11-28-h200-session10.md, round 1).
+    #[default]
+    Wide,
+    /// Every loop that issues its products and then uses them.
+    All,
+}
+
+impl PingPong {
+    pub const ALL: [PingPong; 3] = [PingPong::Off, PingPong::Wide, PingPong::All];
+    /// The narrowest product (columns of its result) of a loop that takes turns under `Wide`.
+    pub const WIDE: u32 = 128;
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PingPong::Off => "off",
+            PingPong::Wide => "wide",
+            PingPong::All => "all",
+        }
+    }
+}
+
+impl std::str::FromStr for PingPong {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<PingPong, String> {
+        PingPong::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
+            let names: Vec<_> = PingPong::ALL.iter().map(|m| m.name()).collect();
+            format!("unknown ping-pong choice `{s}`; supported: {}", names.join(", "))
+        })
+    }
+}
+
 /// Code generation choices that change the PTX of one kernel for one target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CodegenOptions {
@@ -151,15 +191,15 @@ pub struct CodegenOptions {
     /// stage alone, instead of every thread meeting at a CTA barrier each iteration, so
     /// warpgroups need not run in lockstep ([`tma`]). Off by default: not yet run on a GPU.
     pub decoupled: bool,
-    /// Warpgroups take turns at issuing the `wgmma` products of a loop that issues its
-    /// products and then uses them, with the loop's stages released as with `decoupled`
-    /// ([`pingpong`]). Off by default until measured.
-    pub pingpong: bool,
+    /// Which loops let warpgroups take turns at issuing their `wgmma` products (a loop
+    /// that issues its products and then uses them), with the loop's stages released as
+    /// with `decoupled` ([`pingpong`]).
+    pub pingpong: PingPong,
 }
 
 impl Default for CodegenOptions {
     fn default() -> CodegenOptions {
-        CodegenOptions { mma: MmaLowering::default(), tma: true, decoupled: false, pingpong: false }
+        CodegenOptions { mma: MmaLowering::default(), tma: true, decoupled: false, pingpong: PingPong::default() }
     }
 }
 

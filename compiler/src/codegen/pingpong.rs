@@ -25,7 +25,7 @@ use super::context::Lowerer;
 use super::dot::DotShape;
 use super::layout::WarpGrid;
 use super::plan::Placement;
-use super::CodegenError;
+use super::{CodegenError, PingPong};
 use crate::ir::{Block, Op, ValueId};
 use crate::passes::operands::operands;
 
@@ -52,13 +52,13 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 
     /// The turns of a loop `body`, or `None` where taking turns does not apply: ping-pong
-    /// off, fewer than two warpgroups, or a body that is not "issue every product, then
-    /// use them". Between its first and last issuing op the body may hold only ops that
+    /// off, fewer than two warpgroups, a body that is not "issue every product, then
+    /// use them", or under [`PingPong::Wide`] a product narrower than [`PingPong::WIDE`]. Between its first and last issuing op the body may hold only ops that
     /// neither read a product of this body (which would wait for it inside the turn) nor
     /// emit a CTA barrier, and some op after the last one must read a product (otherwise
     /// there is nothing to overlap the next warpgroup's turn with).
     pub(super) fn turns_of(&self, body: &Block) -> Result<Option<Turns>, CodegenError> {
-        if !self.pingpong || self.warpgroups() < 2 {
+        if self.pingpong == PingPong::Off || self.warpgroups() < 2 {
             return Ok(None);
         }
         let insts = match body.insts.split_last() {
@@ -71,7 +71,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             let [result] = inst.results.as_slice() else { continue };
             match &inst.op {
                 Op::Dot { lhs, rhs } => {
-                    if !self.issues_wgmma(*lhs, *rhs, *result)? {
+                    let shape = DotShape::of(self.ty(*lhs)?, self.ty(*rhs)?, self.ty(*result)?)?;
+                    if !self.takes_wgmma(&shape, WarpGrid::of(shape.m, shape.n, self.threads)) {
+                        return Ok(None);
+                    }
+                    if self.pingpong == PingPong::Wide && shape.n < PingPong::WIDE {
                         return Ok(None);
                     }
                     issuing.push(i);
@@ -127,11 +131,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let used_after =
             insts[last + 1..].iter().any(|inst| operands(&inst.op).into_iter().any(|v| products.contains(&v)));
         Ok(used_after.then_some(Turns { first, last }))
-    }
-
-    fn issues_wgmma(&self, lhs: ValueId, rhs: ValueId, result: ValueId) -> Result<bool, CodegenError> {
-        let shape = DotShape::of(self.ty(lhs)?, self.ty(rhs)?, self.ty(result)?)?;
-        Ok(self.takes_wgmma(&shape, WarpGrid::of(shape.m, shape.n, self.threads)))
     }
 
     /// This thread's warpgroup.

@@ -28,7 +28,7 @@ use std::sync::{Arc, LazyLock};
 
 use dashmap::DashMap;
 use sparsefill_compiler::codegen::PtxModule;
-use sparsefill_compiler::codegen::{CodegenOptions, MmaLowering};
+use sparsefill_compiler::codegen::{CodegenOptions, MmaLowering, PingPong};
 use sparsefill_compiler::ir::print::print_kernel;
 use sparsefill_compiler::ir::{ConstValue, Kernel};
 use sparsefill_compiler::target::Arch;
@@ -72,7 +72,7 @@ impl Toolchain for SparsefillToolchain {
             self.codegen.mma.name(),
             self.codegen.tma,
             self.codegen.decoupled,
-            self.codegen.pingpong
+            self.codegen.pingpong.name()
         )
     }
 }
@@ -99,7 +99,9 @@ impl CacheConfig {
     /// sm_80 lowers as `mma.sync` anyway, or `mma.sync`); an unknown value is reported on
     /// stderr and the default kept. `$SPARSEFILL_TMA=0` copies every prefetched tile with
     /// `cp.async` instead of TMA ([`CodegenOptions::tma`]); `$SPARSEFILL_DECOUPLED=1` turns on
-    /// [`CodegenOptions::decoupled`] and `$SPARSEFILL_PINGPONG=1` [`CodegenOptions::pingpong`].
+    /// [`CodegenOptions::decoupled`], and `$SPARSEFILL_PINGPONG=off|wide|all` picks which loops take
+    /// ping-pong turns ([`CodegenOptions::pingpong`]; an unknown value is reported and the
+    /// default, `wide`, kept).
     pub fn from_env(arch: Arch) -> CacheConfig {
         let (dir, fallback) =
             default_dir(std::env::var_os("SPARSEFILL_CACHE_DIR"), std::env::var_os("HOME"), std::env::temp_dir());
@@ -112,9 +114,17 @@ impl CacheConfig {
         });
         let tma = std::env::var("SPARSEFILL_TMA").map_or(true, |v| v != "0");
         let decoupled = std::env::var("SPARSEFILL_DECOUPLED").is_ok_and(|v| v == "1");
-        let pingpong = std::env::var("SPARSEFILL_PINGPONG").is_ok_and(|v| v == "1");
+        let pingpong = pingpong_choice(std::env::var("SPARSEFILL_PINGPONG").ok().as_deref()).unwrap_or_else(|e| {
+            eprintln!("sparsefill: warning: SPARSEFILL_PINGPONG: {e}; using {}", PingPong::default().name());
+            PingPong::default()
+        });
         CacheConfig { dir: Some(dir), arch, codegen: CodegenOptions { mma, tma, decoupled, pingpong } }
     }
+}
+
+/// The ping-pong choice `$SPARSEFILL_PINGPONG` asks for; unset or empty is the default.
+fn pingpong_choice(value: Option<&str>) -> Result<PingPong, String> {
+    value.filter(|v| !v.is_empty()).map_or(Ok(PingPong::default()), str::parse)
 }
 
 /// The lowering `$SPARSEFILL_MMA` asks for; unset or empty is the default.
@@ -490,6 +500,36 @@ mod mma_env_tests {
             mma_lowering(Some("hmma")),
             Err("unknown mma lowering `hmma`; supported: mma.sync, wgmma".to_string())
         );
+    }
+
+    #[test]
+    fn unset_or_empty_pingpong_is_wide() {
+        assert_eq!((pingpong_choice(None), pingpong_choice(Some(""))), (Ok(PingPong::Wide), Ok(PingPong::Wide)));
+    }
+
+    #[test]
+    fn pingpong_off_and_all_are_accepted() {
+        assert_eq!(
+            (pingpong_choice(Some("off")), pingpong_choice(Some("all"))),
+            (Ok(PingPong::Off), Ok(PingPong::All))
+        );
+    }
+
+    #[test]
+    fn unknown_pingpong_names_the_supported_ones() {
+        assert_eq!(
+            pingpong_choice(Some("1")),
+            Err("unknown ping-pong choice `1`; supported: off, wide, all".to_string())
+        );
+    }
+
+    #[test]
+    fn pingpong_choices_have_different_cache_options() {
+        let option = |pingpong| {
+            SparsefillToolchain { codegen: CodegenOptions { pingpong, ..CodegenOptions::default() } }.options()
+        };
+        let options: std::collections::HashSet<_> = PingPong::ALL.into_iter().map(option).collect();
+        assert_eq!(options.len(), PingPong::ALL.len());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::emit_ok_with;
 use super::pipeline::GEMM;
-use crate::codegen::{CodegenOptions, MmaLowering};
+use crate::codegen::{CodegenOptions, MmaLowering, PingPong};
 use crate::ir::Kernel;
 use crate::lower_source;
 use crate::target::Arch;
@@ -27,7 +27,7 @@ fn ptx(k: &Kernel) -> String {
     emit_ok_with(
         k,
         Arch::Sm90a,
-        &CodegenOptions { mma: MmaLowering::Wgmma, tma: false, decoupled: false, pingpong: false },
+        &CodegenOptions { mma: MmaLowering::Wgmma, tma: false, decoupled: false, pingpong: PingPong::Off },
     )
     .ptx
 }

@@ -3,13 +3,14 @@
 
 use super::pipeline::GEMM;
 use super::{check_assembles_with, check_no_spills, emit_ok_with};
-use crate::codegen::{CodegenOptions, MmaLowering};
+use crate::codegen::{CodegenOptions, MmaLowering, PingPong};
 use crate::ir::{ConstValue, Kernel};
 use crate::lower_source;
 use crate::target::Arch;
 
-const TMA: CodegenOptions = CodegenOptions { mma: MmaLowering::Wgmma, tma: true, decoupled: false, pingpong: false };
-const PINGPONG: CodegenOptions = CodegenOptions { pingpong: true, ..TMA };
+const TMA: CodegenOptions =
+    CodegenOptions { mma: MmaLowering::Wgmma, tma: true, decoupled: false, pingpong: PingPong::Off };
+const PINGPONG: CodegenOptions = CodegenOptions { pingpong: PingPong::All, ..TMA };
 
 /// Attention's pipelined loop in small: each iteration issues tile n0's scores and the
 /// product of the previous tile's probabilities with its values, then works on the scores
@@ -124,4 +125,29 @@ fn a_gemm_loop_with_nothing_after_its_product_takes_no_turns() {
 #[test]
 fn turns_assemble_without_spills() {
     check_no_spills(&check_assembles_with(&issue_then_use(128, false), &PINGPONG));
+}
+
+const WIDE: CodegenOptions = CodegenOptions { pingpong: PingPong::Wide, ..TMA };
+
+fn issue_then_use_wide(bn: i64) -> Kernel {
+    kernel(ISSUE_THEN_USE, &[("BM", ConstValue::Int(128)), ("BN", ConstValue::Int(bn)), ("D", ConstValue::Int(128))])
+}
+
+#[test]
+fn wide_takes_no_turns_where_a_product_is_narrower_than_128() {
+    let k = issue_then_use_wide(64);
+    assert_eq!(ptx(&k, &WIDE), ptx(&k, &TMA));
+}
+
+#[test]
+fn wide_takes_turns_where_every_product_is_128_wide() {
+    let k = issue_then_use_wide(128);
+    let wide = ptx(&k, &WIDE);
+    turn_span(&wide);
+    assert_eq!(wide, ptx(&k, &PINGPONG));
+}
+
+#[test]
+fn wide_is_the_default() {
+    assert_eq!(CodegenOptions::default().pingpong, PingPong::Wide);
 }

@@ -3,7 +3,7 @@
 //! operands are prefetched with `cp.async`.
 
 use super::{check_assembles, check_assembles_with, check_no_spills, emit_ok, emit_ok_with};
-use crate::codegen::{CodegenOptions, MmaLowering};
+use crate::codegen::{CodegenOptions, MmaLowering, PingPong};
 use crate::ir::{ConstValue, Kernel};
 use crate::lower_source;
 use crate::target::Arch;
@@ -69,7 +69,7 @@ fn waits(ptx: &str) -> Vec<u32> {
 
 /// The mma.sync schedule these tests pin (the wgmma one is tested below), on sm_90a.
 const MMA_SYNC: CodegenOptions =
-    CodegenOptions { mma: MmaLowering::MmaSync, tma: false, decoupled: false, pingpong: false };
+    CodegenOptions { mma: MmaLowering::MmaSync, tma: false, decoupled: false, pingpong: PingPong::Off };
 
 fn ptx(src: &str) -> String {
     emit_ok_with(&kernel(src), Arch::Sm90a, &MMA_SYNC).ptx
@@ -163,7 +163,8 @@ fn tile_with_another_use_is_not_prefetched() {
     assert_eq!(ptx.matches("cp.async.cg.shared.global").count(), 4);
 }
 
-const WGMMA: CodegenOptions = CodegenOptions { mma: MmaLowering::Wgmma, tma: false, decoupled: false, pingpong: false };
+const WGMMA: CodegenOptions =
+    CodegenOptions { mma: MmaLowering::Wgmma, tma: false, decoupled: false, pingpong: PingPong::Off };
 
 /// [`GEMM`]'s sm_90a PTX on wgmma with `stages(stages)`.
 fn wgmma_gemm_ptx(stages: i64) -> String {
