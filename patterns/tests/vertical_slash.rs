@@ -116,7 +116,7 @@ fn check_attention_with(
 }
 
 /// [`check_attention_with`] of the kernel as the GPU runners specialize it for `arch` and
-/// `mma` (64-key steps at head dim 128 on sm_90a with wgmma, 32 elsewhere).
+/// `mma` on aligned tensors (64-key steps at head dim 128 on sm_90a with wgmma, 32 elsewhere).
 fn check_attention_as(
     arch: Arch,
     mma: MmaLowering,
@@ -127,7 +127,7 @@ fn check_attention_as(
 ) {
     let (case, inputs, mut rng) = random_case_with(seqlens, head_dim, seed);
     let index = index_of(&inputs, &mut rng);
-    let out = ok(plan::attend_interp_as(&inputs, &index, arch, mma));
+    let out = ok(plan::attend_interp_as(&inputs, &index, arch, mma, true));
     check_outputs(&case, &out.o, &out.lse, &index);
 }
 
@@ -582,19 +582,29 @@ fn head_dim(d: usize) -> Vec<(String, ConstValue)> {
 /// on packed inputs (q, k, v and o aligned) and on strided views (nothing aligned).
 fn check_attention_assembles(arch: Arch) {
     for d in [64, 128] {
-        let consts = plan::target_consts(plan::ATTEND_KERNEL, &head_dim(d), arch, MmaLowering::default());
         for aligned in [&[][..], &["q", "k", "v", "o"]] {
+            let consts = plan::target_consts(
+                plan::ATTEND_KERNEL,
+                &head_dim(d),
+                arch,
+                MmaLowering::default(),
+                !aligned.is_empty(),
+            );
             check_variant_assembles_without_spills(plan::ATTEND_SOURCE, plan::ATTEND_KERNEL, &consts, arch, aligned);
         }
     }
 }
 
 #[test]
-fn wgmma_takes_64_key_steps_and_mma_sync_32() {
-    let steps =
-        [(Arch::Sm90a, MmaLowering::Wgmma), (Arch::Sm90a, MmaLowering::MmaSync), (Arch::Sm80, MmaLowering::Wgmma)]
-            .map(|(arch, mma)| plan::column_step(128, arch, mma));
-    assert_eq!(steps, [64, 32, 32]);
+fn wgmma_takes_64_key_steps_on_aligned_tensors_and_32_otherwise() {
+    let steps = [
+        (Arch::Sm90a, MmaLowering::Wgmma, true),
+        (Arch::Sm90a, MmaLowering::Wgmma, false),
+        (Arch::Sm90a, MmaLowering::MmaSync, true),
+        (Arch::Sm80, MmaLowering::Wgmma, true),
+    ]
+    .map(|(arch, mma, aligned)| plan::column_step(128, arch, mma, aligned));
+    assert_eq!(steps, [64, 32, 32, 32]);
 }
 
 #[test]

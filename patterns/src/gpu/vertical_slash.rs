@@ -71,7 +71,9 @@ impl<'g> PlanOnGpu<'g> {
     }
 
     /// Compiles and loads every kernel of `launches` (through `cache`) over buffers already
-    /// on the device, after checking that every buffer a launch takes is among them.
+    /// on the device, after checking that every buffer a launch takes is among them. The
+    /// attention kernel's key step follows the buffers' `aligned` contract
+    /// ([`plan::slash_step`]).
     pub fn with_buffers(
         gpu: &'g Gpu,
         cache: &KernelCache,
@@ -79,11 +81,12 @@ impl<'g> PlanOnGpu<'g> {
         buffers: HashMap<Buffer, DeviceTensor>,
     ) -> Result<PlanOnGpu<'g>, PlanGpuError> {
         check_buffers(&launches, |b| buffers.contains_key(&b))?;
+        let aligned = plan::STEP_TENSORS.iter().all(|b| buffers.get(b).is_some_and(DeviceTensor::is_aligned));
         let kernels = launches
             .iter()
             .map(|l| {
                 let failed = |step| move |e| PlanGpuError::Kernel { step, kernel: l.kernel, source: Box::new(e) };
-                let consts = plan::target_consts(l.kernel, &l.consts, cache.arch(), cache.codegen().mma);
+                let consts = plan::target_consts(l.kernel, &l.consts, cache.arch(), cache.codegen().mma, aligned);
                 let compiled = cache.get(l.source, Some(l.kernel), &consts).map_err(failed("compiling"))?;
                 gpu.load(&compiled, cache).map_err(failed("loading"))
             })

@@ -34,6 +34,9 @@ pub struct LaunchSpec {
     pub kernel: &'static str,
     pub consts: Vec<(String, ConstValue)>,
     pub args: Vec<Slot>,
+    /// The tensors whose `aligned` contract picks the launch's target consts
+    /// ([`plan::target_consts`]; vertical-slash's [`plan::STEP_TENSORS`]), empty elsewhere.
+    pub step_tensors: Vec<usize>,
 }
 
 /// The host side: tensors and launches in stage order.
@@ -68,6 +71,8 @@ struct Step {
     kernel: &'static str,
     loaded: Arc<LoadedKernel>,
     args: Vec<Slot>,
+    /// Whether the launch's step tensors met the `aligned` contract.
+    aligned: bool,
 }
 
 pub struct Pipeline<'g> {
@@ -77,21 +82,10 @@ pub struct Pipeline<'g> {
 }
 
 impl<'g> Pipeline<'g> {
-    /// Compiles and loads every kernel, then uploads every tensor (outputs arrive
-    /// poisoned from the host, so a row no kernel writes shows).
+    /// Uploads every tensor, then compiles and loads every kernel (outputs arrive poisoned
+    /// from the host, so a row no kernel writes shows).
     pub fn new(gpu: &'g Gpu, cache: &KernelCache, spec: Spec) -> Result<Pipeline<'g>, BenchError> {
-        let steps = spec
-            .launches
-            .into_iter()
-            .map(|l| {
-                let failed = |e| BenchError::Kernel { kernel: l.kernel, source: Box::new(e) };
-                let consts = plan::target_consts(l.kernel, &l.consts, cache.arch(), cache.codegen().mma);
-                let compiled = cache.get(l.source, Some(l.kernel), &consts).map_err(failed)?;
-                let loaded = gpu.load(&compiled, cache).map_err(failed)?;
-                Ok(Step { stage: l.stage, kernel: l.kernel, loaded, args: l.args })
-            })
-            .collect::<Result<_, BenchError>>()?;
-        let tensors = spec
+        let tensors: Vec<DeviceTensor> = spec
             .tensors
             .iter()
             .map(|t| {
@@ -99,7 +93,25 @@ impl<'g> Pipeline<'g> {
                     .map_err(|e| BenchError::Device { step: "uploading inputs", source: Box::new(e) })
             })
             .collect::<Result<_, _>>()?;
+        let steps = spec
+            .launches
+            .into_iter()
+            .map(|l| {
+                let failed = |e| BenchError::Kernel { kernel: l.kernel, source: Box::new(e) };
+                let aligned = l.step_tensors.iter().all(|&s| tensors.get(s).is_some_and(DeviceTensor::is_aligned));
+                let consts = plan::target_consts(l.kernel, &l.consts, cache.arch(), cache.codegen().mma, aligned);
+                let compiled = cache.get(l.source, Some(l.kernel), &consts).map_err(failed)?;
+                let loaded = gpu.load(&compiled, cache).map_err(failed)?;
+                Ok(Step { stage: l.stage, kernel: l.kernel, loaded, args: l.args, aligned })
+            })
+            .collect::<Result<_, BenchError>>()?;
         Ok(Pipeline { gpu, tensors, steps })
+    }
+
+    /// Whether every launch of `stage` had its step tensors `aligned` (which picked its
+    /// target consts, [`LaunchSpec::step_tensors`]).
+    pub fn aligned(&self, stage: Stage) -> bool {
+        self.steps.iter().filter(|s| s.stage == stage).all(|s| s.aligned)
     }
 
     /// The launches of `stage`, in order (stages are contiguous).

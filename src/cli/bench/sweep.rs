@@ -208,7 +208,8 @@ fn build(
         Some(&Slot::Tensor(i)) => Ok(i),
         _ => Err(BenchError::Inputs(format!("argument {at} of the attention kernel is not a tensor"))),
     };
-    let launch = |stage, source, kernel, consts, args| LaunchSpec { stage, source, kernel, consts, args };
+    let launch =
+        |stage, source, kernel, consts, args| LaunchSpec { stage, source, kernel, consts, args, step_tensors: vec![] };
     let int = |v: u32| ArgValue::I32(v as i32);
     let outputs =
         |args: &[Slot]| Ok::<_, BenchError>([tensor_of(args, attention::O)?, tensor_of(args, attention::LSE)?]);
@@ -320,7 +321,18 @@ fn build(
                     (false, "vs_convert") => Stage::Index,
                     (false, _) => Stage::Estimation,
                 };
-                spec.launches.push(LaunchSpec { stage, source: l.source, kernel: l.kernel, consts: l.consts, args });
+                let step_tensors = match is_attention {
+                    true => plan::STEP_TENSORS.into_iter().map(slot).collect::<Result<_, _>>()?,
+                    false => vec![],
+                };
+                spec.launches.push(LaunchSpec {
+                    stage,
+                    source: l.source,
+                    kernel: l.kernel,
+                    consts: l.consts,
+                    args,
+                    step_tensors,
+                });
             }
             let index = [
                 slot(Buffer::BlockCount)?,
@@ -379,9 +391,10 @@ fn measure(
     pipe.run(attention.clone())?;
     let (o, lse) = (pipe.download(o)?, pipe.download(lse)?);
     let work = match (&index, kind) {
-        (Index::VerticalSlash(i), _) => {
-            Work::VerticalSlash(i, plan::column_step(shape.head_dim, cache.arch(), cache.codegen().mma))
-        }
+        (Index::VerticalSlash(i), _) => Work::VerticalSlash(
+            i,
+            plan::column_step(shape.head_dim, cache.arch(), cache.codegen().mma, pipe.aligned(Stage::Attention)),
+        ),
         (Index::BlockSparse(i), _) => Work::BlockSparse(i),
         (Index::None, PatternKind::Strided { stride, n_local }) => {
             Work::Strided(strided::StridedParams { stride, n_local })

@@ -188,36 +188,44 @@ fn attend_launch(head_dim: usize, scale: f32) -> Launch {
     }
 }
 
+/// The attention launch's tensors whose `aligned` contract ([`slash_step`]'s `aligned`)
+/// decides its key step: the ones its 64-key loop copies with TMA or stores whole.
+pub const STEP_TENSORS: [Buffer; 4] = [Buffer::Q, Buffer::K, Buffer::V, Buffer::O];
+
 /// Keys per softmax step of the attention kernel at head dim above 64 (its `KS`): 64 where
-/// `dot` runs on wgmma (sm_90a), which fits them without spilling and runs wider products
-/// (docs/perf/2026-11-28-h200-tma.md), else 32 (a 64-key mma.sync step spills on sm_80).
-pub fn slash_step(arch: Arch, mma: MmaLowering) -> usize {
-    match (arch, mma) {
-        (Arch::Sm90a, MmaLowering::Wgmma) => 64,
+/// `dot` runs on wgmma (sm_90a) and the [`STEP_TENSORS`] are `aligned` (so the launch runs
+/// the kernel's variant with that contract, whose tiles come by TMA), else 32. A 64-key
+/// step runs wider products (docs/perf/2026-11-28-h200-tma.md); with mma.sync it spills on
+/// sm_80, and the sm_90a variant without the contract, which addresses every copy itself,
+/// spills 4 bytes at 255 registers (ptxas 13.0.88), where its 32-key step takes 222.
+pub fn slash_step(arch: Arch, mma: MmaLowering, aligned: bool) -> usize {
+    match (arch, mma, aligned) {
+        (Arch::Sm90a, MmaLowering::Wgmma, true) => 64,
         _ => 32,
     }
 }
 
 /// Key columns per gathered step of the attention kernel (its `cs`) for `head_dim`.
-pub fn column_step(head_dim: usize, arch: Arch, mma: MmaLowering) -> usize {
+pub fn column_step(head_dim: usize, arch: Arch, mma: MmaLowering, aligned: bool) -> usize {
     match head_dim {
         0..=64 => COLUMN_CHUNK,
-        _ => COLUMN_CHUNK * slash_step(arch, mma) / 64,
+        _ => COLUMN_CHUNK * slash_step(arch, mma, aligned) / 64,
     }
 }
 
 /// `consts` of the plan's launch of `kernel`, with what the target decides added: the
-/// attention kernel's [`slash_step`]. Every GPU loader of the plan's launches takes its
-/// consts from here.
+/// attention kernel's [`slash_step`], `aligned` saying whether its [`STEP_TENSORS`] meet
+/// the contract. Every GPU loader of the plan's launches takes its consts from here.
 pub fn target_consts(
     kernel: &str,
     consts: &[(String, ConstValue)],
     arch: Arch,
     mma: MmaLowering,
+    aligned: bool,
 ) -> Vec<(String, ConstValue)> {
     let mut out = consts.to_vec();
     if kernel == ATTEND_KERNEL {
-        out.push(int_const("KS", slash_step(arch, mma)));
+        out.push(int_const("KS", slash_step(arch, mma, aligned)));
     }
     out
 }
@@ -452,16 +460,18 @@ pub fn run_interp(inputs: &AttentionInputs, params: &VerticalSlashParams) -> Res
 /// Sparse attention with a given index on the interpreter. The index is validated first,
 /// so a malformed one is an error before anything runs.
 pub fn attend_interp(inputs: &AttentionInputs, index: &SparseIndex) -> Result<SparseOutput, VerticalSlashError> {
-    attend_interp_as(inputs, index, Arch::Sm80, MmaLowering::MmaSync)
+    attend_interp_as(inputs, index, Arch::Sm80, MmaLowering::MmaSync, true)
 }
 
 /// [`attend_interp`] of the kernel specialized as the GPU runners launch it on `arch` with
-/// `mma` ([`target_consts`]), so the interpreter checks each target's key steps.
+/// `mma`, on tensors that are `aligned` or not ([`target_consts`]), so the interpreter
+/// checks each target's key steps.
 pub fn attend_interp_as(
     inputs: &AttentionInputs,
     index: &SparseIndex,
     arch: Arch,
     mma: MmaLowering,
+    aligned: bool,
 ) -> Result<SparseOutput, VerticalSlashError> {
     let shape = input_shape(inputs)?;
     index.validate(&shape.seqlens, shape.heads)?;
@@ -475,7 +485,7 @@ pub fn attend_interp_as(
         (Buffer::ColumnIndex, index.column_index),
     ]);
     let mut launch = attend_launch(shape.head_dim, shape.scale());
-    launch.consts = target_consts(launch.kernel, &launch.consts, arch, mma);
+    launch.consts = target_consts(launch.kernel, &launch.consts, arch, mma, aligned);
     run_launch(&launch, &mut buffers)?;
     Ok(output(buffers))
 }
