@@ -12,14 +12,14 @@ use super::layout::Layout;
 use super::operand_tile::OperandFormat;
 use super::pingpong::Turns;
 use super::plan::Placement;
-use super::prefetch::{checked_stages, defined_in, IndexLoads, TmaLoop};
+use super::prefetch::{checked_stages, defined_in, TmaLoop};
 use super::tma::{kernel_maps, MapParams};
 use super::CodegenError;
 use crate::abi::{kernel_abi, AbiKind, AbiParam, TensorMap, TENSOR_MAP_ALIGN, TENSOR_MAP_BYTES};
 use crate::ir::{op_name, Block, DType, Inst, Kernel, Op, Param, ValueId};
 use inkwell::attributes::Attribute;
 use inkwell::types::AnyType;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// PTX's `.entry` calling convention (LLVM's `ptx_kernel`).
 const PTX_KERNEL_CALL_CONV: u32 = 71;
@@ -311,21 +311,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     /// `for iv in (lower .. upper).step_by(step)`: a header that tests `iv < upper` with
     /// one phi per induction variable and per carried register, the body, and a latch
     /// that adds `step` (uniform bounds, so every thread takes the same trip count).
-    /// The values of `loads` for the iteration whose induction variable `iv` is `iv_value`,
-    /// loaded here (in a block scope of their own, like the copies that use them).
-    fn index_loads_at(
-        &mut self,
-        loads: &IndexLoads,
-        iv: ValueId,
-        iv_value: IntValue<'ctx>,
-        body_values: &HashSet<ValueId>,
-    ) -> Result<Vec<IntValue<'ctx>>, CodegenError> {
-        self.enter_block();
-        let values = loads.0.iter().map(|&v| self.scalar_at(v, iv, iv_value, body_values, &HashMap::new())).collect();
-        self.leave_block();
-        values
-    }
-
     fn lower_for(
         &mut self,
         lower: ValueId,
@@ -384,12 +369,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         if !prefetches.is_empty() {
             self.copy_prologue(&prefetches, *iv, (lower, step), copies_ahead, &body_values, tma)?;
         }
-        // The copies' index loads run an iteration ahead of the copies (`IndexLoads`): the
-        // first iteration's come from here, each iteration loads the next one's.
-        let index_loads = IndexLoads::of(self, &prefetches, *iv, &body_values);
-        let ahead = self.builder.build_int_mul(step, self.i32(u64::from(copies_ahead)), "")?;
-        let first_copied = self.builder.build_int_add(lower, ahead, "")?;
-        let first_indices = self.index_loads_at(&index_loads, *iv, first_copied, &body_values)?;
         if turns.is_some() {
             self.open_turns()?;
         }
@@ -426,14 +405,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             }
             None => None,
         };
-        let index_phis = first_indices
-            .iter()
-            .map(|first| {
-                let phi = self.builder.build_phi(self.context.i32_type(), "index.ahead")?;
-                phi.add_incoming(&[(first, preheader)]);
-                Ok(phi)
-            })
-            .collect::<Result<Vec<_>, CodegenError>>()?;
         let stage = as_int(stage_phi.as_basic_value())?;
         let iv_value = as_int(iv_phi.as_basic_value())?;
         let more = self.builder.build_int_compare(IntPredicate::SLT, iv_value, upper, "")?;
@@ -446,7 +417,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         }
         let next_stage = self.stage_plus(stage, 1)?;
         let mut next_phases = None;
-        let mut next_indices = Vec::new();
         if !prefetches.is_empty() {
             // Everyone is done reading the stage the iteration `N - copies_ahead` back read
             // (the last one, or with deferred products the one before), so it can be
@@ -459,7 +429,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             if release.is_none() {
                 self.barrier()?;
             }
-            let fill_stage = if copies_ahead == 1 { next_stage } else { self.stage_plus(stage, copies_ahead)? };
+            let (ahead, fill_stage) = if copies_ahead == 1 {
+                (step, next_stage)
+            } else {
+                let ahead = self.builder.build_int_mul(step, self.i32(u64::from(copies_ahead)), "")?;
+                (ahead, self.stage_plus(stage, copies_ahead)?)
+            };
             if let Some(t) = release {
                 // The stage refilled below was read `held` iterations ago, and this warp is
                 // done with it (its products on it are complete).
@@ -473,17 +448,9 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             self.enter_block();
             let phases = phase_phi.map(|phi| as_int(phi.as_basic_value())).transpose()?;
             let body_tma = tma.map(|t| TmaLoop { phases, ..t });
-            let preloaded = index_loads
-                .0
-                .iter()
-                .zip(&index_phis)
-                .map(|(&v, phi)| Ok((v, as_int(phi.as_basic_value())?)))
-                .collect::<Result<HashMap<_, _>, CodegenError>>()?;
-            let copied = self.copy_ahead(&prefetches, *iv, ahead_iv, &body_values, &preloaded, fill_stage, body_tma);
+            let copied = self.copy_ahead(&prefetches, *iv, ahead_iv, &body_values, fill_stage, body_tma);
             self.leave_block();
             copied?;
-            let next_copied = self.builder.build_int_add(ahead_iv, step, "")?;
-            next_indices = self.index_loads_at(&index_loads, *iv, next_copied, &body_values)?;
             if cp_async {
                 self.wait_copies(copies_ahead)?;
                 self.publish_operands()?;
@@ -512,9 +479,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         stage_phi.add_incoming(&[(&next_stage, latch)]);
         if let (Some(phi), Some(next)) = (phase_phi, next_phases) {
             phi.add_incoming(&[(&next, latch)]);
-        }
-        for (phi, next) in index_phis.iter().zip(&next_indices) {
-            phi.add_incoming(&[(next, latch)]);
         }
         for (phis, regs) in phis.iter().zip(&next_regs) {
             for (phi, reg) in phis.iter().zip(regs) {

@@ -39,7 +39,7 @@
 //! ragged last tile of a sequence, or a strided view), which the next barriers publish
 //! the same way.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use inkwell::values::{IntValue, PointerValue};
 use inkwell::AddressSpace;
@@ -109,20 +109,17 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     /// Copies the tiles of `prefetches` for the iteration whose induction variable `iv`
     /// is `iv_value` into stage `stage`: the `cp.async` ones committed as one group, the
     /// TMA ones ([`super::tma`]) issued by `tma.issuer` on the stage's barrier of `tma`.
-    /// `preloaded` holds index loads already loaded for that iteration ([`IndexLoads`]).
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn copy_ahead(
         &mut self,
         prefetches: &[Prefetch<'ctx>],
         iv: ValueId,
         iv_value: IntValue<'ctx>,
         body_values: &HashSet<ValueId>,
-        preloaded: &HashMap<ValueId, IntValue<'ctx>>,
         stage: IntValue<'ctx>,
         tma: Option<TmaLoop<'ctx>>,
     ) -> Result<(), CodegenError> {
         if let Some(tma) = tma {
-            let mut scalar = |this: &mut Self, v: ValueId| this.scalar_at(v, iv, iv_value, body_values, preloaded);
+            let mut scalar = |this: &mut Self, v: ValueId| this.scalar_at(v, iv, iv_value, body_values);
             self.copy_ahead_tma(prefetches, (iv_value, stage), tma, &mut scalar)?;
         }
         if prefetches.iter().all(|p| p.tma.is_some()) {
@@ -135,7 +132,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             let ty = self.ty(p.value)?;
             let tile = OperandTile::of(ty, self.operand_format)?;
             let layout = tile.copy_layout(ty, self.threads)?;
-            let mut scalar = |this: &mut Self, v: ValueId| this.scalar_at(v, iv, iv_value, body_values, preloaded);
+            let mut scalar = |this: &mut Self, v: ValueId| this.scalar_at(v, iv, iv_value, body_values);
             let access = self.access_at(*tensor, indices, ty, &layout, &mut scalar)?;
             let vec = access.chunk_len(&layout);
             let chunks = (0..layout.regs())
@@ -312,7 +309,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             if stage > 0 {
                 iv_value = self.builder.build_int_add(iv_value, step, "")?;
             }
-            self.copy_ahead(prefetches, iv, iv_value, body_values, &HashMap::new(), self.i32(u64::from(stage)), tma)?;
+            self.copy_ahead(prefetches, iv, iv_value, body_values, self.i32(u64::from(stage)), tma)?;
         }
         Ok(())
     }
@@ -403,22 +400,17 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 
     /// The i32 scalar `v` for the iteration whose induction variable `iv` is `iv_value`:
-    /// the loop body's own scalar arithmetic on it is recomputed, except a load in
-    /// `preloaded` (loaded for that iteration already); anything defined outside the body
-    /// is what it is.
-    pub(super) fn scalar_at(
+    /// the loop body's own scalar arithmetic on it is recomputed; anything defined
+    /// outside the body is what it is.
+    fn scalar_at(
         &mut self,
         v: ValueId,
         iv: ValueId,
         iv_value: IntValue<'ctx>,
         body_values: &HashSet<ValueId>,
-        preloaded: &HashMap<ValueId, IntValue<'ctx>>,
     ) -> Result<IntValue<'ctx>, CodegenError> {
         if v == iv {
             return Ok(iv_value);
-        }
-        if let Some(&value) = preloaded.get(&v) {
-            return Ok(value);
         }
         if !body_values.contains(&v) {
             return self.scalar_i32(v);
@@ -431,7 +423,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 let (tensor, indices) = (*tensor, indices.clone());
                 let ty = self.ty(v)?;
                 let layout = self.blocked(ty)?;
-                let mut scalar = |this: &mut Self, x: ValueId| this.scalar_at(x, iv, iv_value, body_values, preloaded);
+                let mut scalar = |this: &mut Self, x: ValueId| this.scalar_at(x, iv, iv_value, body_values);
                 let access = self.access_at(tensor, &indices, ty, &layout, &mut scalar)?;
                 let regs = self.load_access(&access, &layout)?;
                 match regs.as_slice() {
@@ -442,8 +434,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             Some(Op::Binary { op, lhs, rhs }) => {
                 let (lhs, rhs) = (*lhs, *rhs);
                 let op = *op;
-                let x = self.scalar_at(lhs, iv, iv_value, body_values, preloaded)?;
-                let y = self.scalar_at(rhs, iv, iv_value, body_values, preloaded)?;
+                let x = self.scalar_at(lhs, iv, iv_value, body_values)?;
+                let y = self.scalar_at(rhs, iv, iv_value, body_values)?;
                 let b = &self.builder;
                 Ok(match op {
                     BinaryOp::Add => b.build_int_add(x, y, "")?,
@@ -454,62 +446,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             }
             _ => Err(CodegenError::InvalidIr(format!("prefetched index {v} is not loop arithmetic"))),
         }
-    }
-}
-
-/// The scalar loads of a loop body that its prefetched tiles' corners read (a block
-/// list's entries): [`Lowerer::lower_for`] loads them for a copy one iteration before the
-/// copy is issued, so that the load's latency is not paid where every warp waits for the
-/// copies' issue. Empty where a load's own indices read another load of the body (a chain
-/// that would need one more iteration per link).
-pub(super) struct IndexLoads(pub Vec<ValueId>);
-
-impl IndexLoads {
-    pub(super) fn of(
-        lowerer: &Lowerer<'_, '_>,
-        prefetches: &[Prefetch<'_>],
-        iv: ValueId,
-        body: &HashSet<ValueId>,
-    ) -> Self {
-        let mut loads = Vec::new();
-        let mut pending: Vec<ValueId> = Vec::new();
-        for p in prefetches {
-            if let Op::Load { indices, .. } = &p.inst.op {
-                pending.extend(indices.iter().map(Index::value));
-            }
-        }
-        let mut seen = HashSet::new();
-        while let Some(v) = pending.pop() {
-            if v == iv || !body.contains(&v) || !seen.insert(v) {
-                continue;
-            }
-            match lowerer.defining_op(v) {
-                Some(Op::Binary { lhs, rhs, .. }) => pending.extend([*lhs, *rhs]),
-                Some(Op::Load { indices, .. }) => {
-                    if indices.iter().any(|i| reads_a_load(lowerer, i.value(), iv, body)) {
-                        return IndexLoads(Vec::new());
-                    }
-                    loads.push(v);
-                }
-                _ => {}
-            }
-        }
-        loads.sort_by_key(|v| v.0);
-        IndexLoads(loads)
-    }
-}
-
-/// Whether the scalar `v` of a loop body reads a load of the body.
-fn reads_a_load(lowerer: &Lowerer<'_, '_>, v: ValueId, iv: ValueId, body: &HashSet<ValueId>) -> bool {
-    if v == iv || !body.contains(&v) {
-        return false;
-    }
-    match lowerer.defining_op(v) {
-        Some(Op::Load { .. }) => true,
-        Some(Op::Binary { lhs, rhs, .. }) => {
-            reads_a_load(lowerer, *lhs, iv, body) || reads_a_load(lowerer, *rhs, iv, body)
-        }
-        _ => false,
     }
 }
 

@@ -7,7 +7,6 @@ mod dot;
 mod emit;
 mod errors;
 mod gather;
-mod index_loads;
 mod kernels;
 mod ops;
 mod pingpong;
