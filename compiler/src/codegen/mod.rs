@@ -132,11 +132,17 @@ impl std::str::FromStr for MmaLowering {
     type Err = String;
 
     fn from_str(s: &str) -> Result<MmaLowering, String> {
-        MmaLowering::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
-            let names: Vec<_> = MmaLowering::ALL.iter().map(|m| m.name()).collect();
-            format!("unknown mma lowering `{s}`; supported: {}", names.join(", "))
-        })
+        parse_named(&MmaLowering::ALL, MmaLowering::name, "mma lowering", s)
     }
+}
+
+/// The choice among `choices` whose `name` is `given`, or an error naming `what` was
+/// asked for and every supported name.
+fn parse_named<T: Copy>(choices: &[T], name: fn(T) -> &'static str, what: &str, given: &str) -> Result<T, String> {
+    choices.iter().copied().find(|&c| name(c) == given).ok_or_else(|| {
+        let names: Vec<_> = choices.iter().map(|&c| name(c)).collect();
+        format!("unknown {what} `{given}`; supported: {}", names.join(", "))
+    })
 }
 
 /// Which loops take ping-pong turns between warpgroups ([`pingpong`]).
@@ -172,10 +178,7 @@ impl std::str::FromStr for PingPong {
     type Err = String;
 
     fn from_str(s: &str) -> Result<PingPong, String> {
-        PingPong::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
-            let names: Vec<_> = PingPong::ALL.iter().map(|m| m.name()).collect();
-            format!("unknown ping-pong choice `{s}`; supported: {}", names.join(", "))
-        })
+        parse_named(&PingPong::ALL, PingPong::name, "ping-pong choice", s)
     }
 }
 
