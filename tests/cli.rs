@@ -126,3 +126,31 @@ fn demo_checks_every_shipped_kernel() {
     }
     assert!(!out.contains("FAIL"), "{out}");
 }
+
+/// attention.tile at BN 128 with its tensors aligned (so its loop copies by TMA), with
+/// `extra` options; the PTX it prints.
+fn attention_bn128_ptx(extra: &[&str]) -> String {
+    let mut args = vec!["compile", "patterns/kernels/attention.tile", "--kernel", "attention", "--const", "BN=128"];
+    for t in ["q", "k", "v", "o"] {
+        args.extend(["--aligned", t]);
+    }
+    args.extend(extra);
+    let o = sparsefill(&args);
+    assert!(o.status.success(), "{args:?} failed:\n{}", stderr(&o));
+    stdout(&o)
+}
+
+#[test]
+fn compile_takes_pingpong_turns_at_128_wide_tiles_by_default() {
+    assert!(attention_bn128_ptx(&[]).contains("bar.arrive"));
+}
+
+#[test]
+fn compile_pingpong_off_takes_no_turns() {
+    assert!(!attention_bn128_ptx(&["--pingpong", "off"]).contains("bar.arrive"));
+}
+
+#[test]
+fn an_unknown_pingpong_choice_lists_the_supported_ones() {
+    check_err(&["compile", "patterns/kernels/vector_add.tile", "--pingpong", "1"], "[possible values: off, wide, all]");
+}
