@@ -127,7 +127,7 @@ fn check_attention_as(
 ) {
     let (case, inputs, mut rng) = random_case_with(seqlens, head_dim, seed);
     let index = index_of(&inputs, &mut rng);
-    let out = ok(plan::attend_interp_as(&inputs, &index, arch, mma, true));
+    let out = ok(plan::attend_interp_as(&inputs, &index, arch, mma));
     check_outputs(&case, &out.o, &out.lse, &index);
 }
 

@@ -108,7 +108,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         if self.in_turn.get() {
             return Err(CodegenError::Unsupported {
                 what: "a CTA barrier inside a warpgroup's ping-pong turn (CodegenOptions::pingpong)".into(),
-                supported: "turns whose ops need no shared memory; compile without SPARSEFILL_PINGPONG".into(),
+                supported: "turns whose ops need no shared memory; compile with SPARSEFILL_PINGPONG=off".into(),
             });
         }
         self.intrinsic_void("llvm.nvvm.barrier.cta.sync.aligned.all", &[], &[self.i32(0).into()])

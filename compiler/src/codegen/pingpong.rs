@@ -52,11 +52,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 
     /// The turns of a loop `body`, or `None` where taking turns does not apply: ping-pong
-    /// off, fewer than two warpgroups, a body that is not "issue every product, then
-    /// use them", or under [`PingPong::Wide`] a product narrower than [`PingPong::WIDE`]. Between its first and last issuing op the body may hold only ops that
-    /// neither read a product of this body (which would wait for it inside the turn) nor
-    /// emit a CTA barrier, and some op after the last one must read a product (otherwise
-    /// there is nothing to overlap the next warpgroup's turn with).
+    /// off, fewer than two warpgroups, a body that is not "issue every product, then use
+    /// them", or under [`PingPong::Wide`] a product narrower than [`PingPong::WIDE`].
+    /// Between its first and last issuing op the body may hold only ops that neither read
+    /// a product of this body (which would wait for it inside the turn) nor emit a CTA
+    /// barrier, and some op after the last one must read a product (otherwise there is
+    /// nothing to overlap the next warpgroup's turn with).
     pub(super) fn turns_of(&self, body: &Block) -> Result<Option<Turns>, CodegenError> {
         if self.pingpong == PingPong::Off || self.warpgroups() < 2 {
             return Ok(None);

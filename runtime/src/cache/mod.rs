@@ -108,31 +108,26 @@ impl CacheConfig {
         if fallback {
             eprintln!("sparsefill: note: $HOME is not set; caching kernels in {}", dir.display());
         }
-        let mma = mma_lowering(std::env::var("SPARSEFILL_MMA").ok().as_deref()).unwrap_or_else(|e| {
-            eprintln!("sparsefill: warning: SPARSEFILL_MMA: {e}; using {}", MmaLowering::default().name());
-            MmaLowering::default()
-        });
+        let mma = env_choice("SPARSEFILL_MMA", MmaLowering::name);
         let tma = std::env::var("SPARSEFILL_TMA").map_or(true, |v| v != "0");
         let decoupled = std::env::var("SPARSEFILL_DECOUPLED").is_ok_and(|v| v == "1");
-        let pingpong = pingpong_choice(std::env::var("SPARSEFILL_PINGPONG").ok().as_deref()).unwrap_or_else(|e| {
-            eprintln!("sparsefill: warning: SPARSEFILL_PINGPONG: {e}; using {}", PingPong::default().name());
-            PingPong::default()
-        });
+        let pingpong = env_choice("SPARSEFILL_PINGPONG", PingPong::name);
         CacheConfig { dir: Some(dir), arch, codegen: CodegenOptions { mma, tma, decoupled, pingpong } }
     }
 }
 
-/// The ping-pong choice `$SPARSEFILL_PINGPONG` asks for; unset or empty is the default.
-fn pingpong_choice(value: Option<&str>) -> Result<PingPong, String> {
-    value.filter(|v| !v.is_empty()).map_or(Ok(PingPong::default()), str::parse)
+/// What `$var` asks for among the choices of `T`; an unknown value is reported on stderr
+/// and the default kept.
+fn env_choice<T: std::str::FromStr<Err = String> + Default + Copy>(var: &str, name: fn(T) -> &'static str) -> T {
+    choice(std::env::var(var).ok().as_deref()).unwrap_or_else(|e| {
+        eprintln!("sparsefill: warning: {var}: {e}; using {}", name(T::default()));
+        T::default()
+    })
 }
 
-/// The lowering `$SPARSEFILL_MMA` asks for; unset or empty is the default.
-fn mma_lowering(value: Option<&str>) -> Result<MmaLowering, String> {
-    match value.filter(|v| !v.is_empty()) {
-        None => Ok(MmaLowering::default()),
-        Some(v) => v.parse(),
-    }
+/// The choice `value` names; unset or empty is the default.
+fn choice<T: std::str::FromStr<Err = String> + Default>(value: Option<&str>) -> Result<T, String> {
+    value.filter(|v| !v.is_empty()).map_or(Ok(T::default()), str::parse)
 }
 
 /// The cache directory and whether it is the temp-dir fallback. Empty variables count as unset.
@@ -486,31 +481,31 @@ mod mma_env_tests {
 
     #[test]
     fn unset_mma_is_wgmma() {
-        assert_eq!(mma_lowering(None), Ok(MmaLowering::Wgmma));
+        assert_eq!(choice::<MmaLowering>(None), Ok(MmaLowering::Wgmma));
     }
 
     #[test]
     fn mma_sync_is_accepted() {
-        assert_eq!(mma_lowering(Some("mma.sync")), Ok(MmaLowering::MmaSync));
+        assert_eq!(choice::<MmaLowering>(Some("mma.sync")), Ok(MmaLowering::MmaSync));
     }
 
     #[test]
     fn unknown_mma_names_the_supported_ones() {
         assert_eq!(
-            mma_lowering(Some("hmma")),
+            choice::<MmaLowering>(Some("hmma")),
             Err("unknown mma lowering `hmma`; supported: mma.sync, wgmma".to_string())
         );
     }
 
     #[test]
     fn unset_or_empty_pingpong_is_wide() {
-        assert_eq!((pingpong_choice(None), pingpong_choice(Some(""))), (Ok(PingPong::Wide), Ok(PingPong::Wide)));
+        assert_eq!((choice::<PingPong>(None), choice::<PingPong>(Some(""))), (Ok(PingPong::Wide), Ok(PingPong::Wide)));
     }
 
     #[test]
     fn pingpong_off_and_all_are_accepted() {
         assert_eq!(
-            (pingpong_choice(Some("off")), pingpong_choice(Some("all"))),
+            (choice::<PingPong>(Some("off")), choice::<PingPong>(Some("all"))),
             (Ok(PingPong::Off), Ok(PingPong::All))
         );
     }
@@ -518,7 +513,7 @@ mod mma_env_tests {
     #[test]
     fn unknown_pingpong_names_the_supported_ones() {
         assert_eq!(
-            pingpong_choice(Some("1")),
+            choice::<PingPong>(Some("1")),
             Err("unknown ping-pong choice `1`; supported: off, wide, all".to_string())
         );
     }

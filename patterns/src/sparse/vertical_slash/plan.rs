@@ -460,18 +460,17 @@ pub fn run_interp(inputs: &AttentionInputs, params: &VerticalSlashParams) -> Res
 /// Sparse attention with a given index on the interpreter. The index is validated first,
 /// so a malformed one is an error before anything runs.
 pub fn attend_interp(inputs: &AttentionInputs, index: &SparseIndex) -> Result<SparseOutput, VerticalSlashError> {
-    attend_interp_as(inputs, index, Arch::Sm80, MmaLowering::MmaSync, true)
+    attend_interp_as(inputs, index, Arch::Sm80, MmaLowering::MmaSync)
 }
 
 /// [`attend_interp`] of the kernel specialized as the GPU runners launch it on `arch` with
-/// `mma`, on tensors that are `aligned` or not ([`target_consts`]), so the interpreter
-/// checks each target's key steps.
+/// `mma` on packed (aligned) tensors ([`target_consts`]), so the interpreter checks each
+/// target's key steps; the 32-key step of unaligned ones is sm_80's.
 pub fn attend_interp_as(
     inputs: &AttentionInputs,
     index: &SparseIndex,
     arch: Arch,
     mma: MmaLowering,
-    aligned: bool,
 ) -> Result<SparseOutput, VerticalSlashError> {
     let shape = input_shape(inputs)?;
     index.validate(&shape.seqlens, shape.heads)?;
@@ -485,7 +484,7 @@ pub fn attend_interp_as(
         (Buffer::ColumnIndex, index.column_index),
     ]);
     let mut launch = attend_launch(shape.head_dim, shape.scale());
-    launch.consts = target_consts(launch.kernel, &launch.consts, arch, mma, aligned);
+    launch.consts = target_consts(launch.kernel, &launch.consts, arch, mma, true);
     run_launch(&launch, &mut buffers)?;
     Ok(output(buffers))
 }
