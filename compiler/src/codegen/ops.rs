@@ -347,7 +347,7 @@ fn float_predicate(op: CmpOp) -> FloatPredicate {
     }
 }
 
-fn int_predicate(op: CmpOp, signed: bool) -> IntPredicate {
+pub(super) fn int_predicate(op: CmpOp, signed: bool) -> IntPredicate {
     match (op, signed) {
         (CmpOp::Lt, true) => IntPredicate::SLT,
         (CmpOp::Le, true) => IntPredicate::SLE,

@@ -249,7 +249,14 @@ impl Planner<'_> {
         }
         let ty = &self.kernel.value_types[v.0 as usize];
         match self.defs.get(v.0 as usize).copied().flatten() {
-            Some(inst) if ty.is_scalar() && is_index_arithmetic(&inst.op, ty.dtype) => {
+            Some(inst)
+                if ty.is_scalar()
+                    && is_index_arithmetic(
+                        &inst.op,
+                        ty.dtype,
+                        operands(&inst.op).first().map(|x| self.kernel.value_types[x.0 as usize].dtype),
+                    ) =>
+            {
                 operands(&inst.op).iter().all(|&x| self.computable_ahead(x, iv, inside))
             }
             _ => false,

@@ -44,9 +44,10 @@ use std::collections::HashSet;
 use inkwell::values::{IntValue, PointerValue};
 use inkwell::AddressSpace;
 
-use super::context::Lowerer;
+use super::context::{as_int, Lowerer};
 use super::layout::Layout;
 use super::operand_tile::{OperandFormat, OperandTile};
+use super::ops::int_predicate;
 use super::plan::Placement;
 use super::tma::{StageBarriers, TmaTile, BOX_COLUMNS};
 use super::CodegenError;
@@ -413,7 +414,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             return Ok(iv_value);
         }
         if !body_values.contains(&v) {
-            return self.scalar_i32(v);
+            let dtype = self.ty(v)?.dtype;
+            return as_int(self.scalar(v, dtype)?);
         }
         match self.defining_op(v) {
             Some(Op::Const(Literal::Int(i))) => Ok(self.context.i32_type().const_int(*i as u64, true)),
@@ -444,6 +446,19 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                     _ => return Err(CodegenError::InvalidIr(format!("prefetched index {v} uses {op:?}"))),
                 })
             }
+            Some(Op::Cmp { op, lhs, rhs }) => {
+                let (op, lhs, rhs) = (*op, *lhs, *rhs);
+                let x = self.scalar_at(lhs, iv, iv_value, body_values)?;
+                let y = self.scalar_at(rhs, iv, iv_value, body_values)?;
+                Ok(self.builder.build_int_compare(int_predicate(op, true), x, y, "")?)
+            }
+            Some(Op::Select { cond, on_true, on_false }) => {
+                let (cond, on_true, on_false) = (*cond, *on_true, *on_false);
+                let c = self.scalar_at(cond, iv, iv_value, body_values)?;
+                let x = self.scalar_at(on_true, iv, iv_value, body_values)?;
+                let y = self.scalar_at(on_false, iv, iv_value, body_values)?;
+                Ok(self.builder.build_select(c, x, y, "")?.into_int_value())
+            }
             _ => Err(CodegenError::InvalidIr(format!("prefetched index {v} is not loop arithmetic"))),
         }
     }
@@ -464,12 +479,15 @@ pub(super) fn checked_stages(stages: u32) -> Result<u32, CodegenError> {
 }
 
 /// Whether the planner may prefetch an index computed by `op` in a loop body: the
-/// arithmetic [`Lowerer::scalar_at`] recomputes.
-pub(super) fn is_index_arithmetic(op: &Op, dtype: DType) -> bool {
+/// arithmetic [`Lowerer::scalar_at`] recomputes. `dtype` is the result's, `operand` the
+/// dtype of the op's first operand (a comparison's operands must be i32).
+pub(super) fn is_index_arithmetic(op: &Op, dtype: DType, operand: Option<DType>) -> bool {
     match op {
         Op::Const(Literal::Int(_)) => true,
         Op::Load { indices, .. } => dtype == DType::I32 && indices.iter().all(|i| !matches!(i, Index::Gather(_))),
         Op::Binary { op, .. } => dtype == DType::I32 && matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul),
+        Op::Cmp { .. } => operand == Some(DType::I32),
+        Op::Select { .. } => dtype == DType::I32,
         _ => false,
     }
 }

@@ -163,6 +163,28 @@ fn tile_with_another_use_is_not_prefetched() {
     assert_eq!(ptx.matches("cp.async.cg.shared.global").count(), 4);
 }
 
+/// [`GEMM`] walking b's k rows in a rotated order, picked with a scalar `where`:
+/// `rotate` rows ahead, wrapping at `K`. `cond` is the condition's left-hand side.
+fn rotated_gemm(cond: &str) -> String {
+    GEMM.replace("k0 .. k0 + BK, n0", "kb .. kb + BK, n0")
+        .replace("c: tensor<f32>[M, N],\n", "c: tensor<f32>[M, N], rotate: i32, x: f32,\n")
+        .replace("    for k0", "    let (wrap, ahead, back) = (K - rotate, rotate, rotate - K);\n    for k0")
+        .replace("        acc = acc +", &format!("        let kb = where({cond} < wrap, k0 + ahead, k0 + back);\n        acc = acc +"))
+}
+
+#[test]
+fn tile_indexed_through_a_scalar_where_is_prefetched() {
+    // Both operands copied ahead, as in the plain GEMM: 4 `cp.async` per iteration copied.
+    assert_eq!(ptx(&rotated_gemm("k0")).matches("cp.async.cg.shared.global").count(), 8);
+}
+
+#[test]
+fn tile_indexed_through_a_float_comparison_is_not_prefetched() {
+    // Only a is copied ahead; b's index depends on a comparison of floats.
+    let src = rotated_gemm("x").replace("x < wrap", "x < 0.5");
+    assert_eq!(ptx(&src).matches("cp.async.cg.shared.global").count(), 4);
+}
+
 const WGMMA: CodegenOptions =
     CodegenOptions { mma: MmaLowering::Wgmma, tma: false, decoupled: false, pingpong: PingPong::Off };
 
