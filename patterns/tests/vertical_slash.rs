@@ -182,6 +182,43 @@ fn random_index_at_head_dim_128_in_64_key_steps_matches_the_masked_reference() {
     );
 }
 
+/// sm_90a's 64-key slash steps fold the tiles whose keys reach past the block's first row
+/// m0 (those starting past m0 - 63: none, one or two, always the last) masked and first, then
+/// walk the others unmasked. Every combination, per block of sequence 0 (len 300) and 1
+/// (len 77): tiles as listed, random columns among the keys they leave.
+#[test]
+fn slash_tiles_masked_first_then_unmasked_match_the_masked_reference() {
+    // (sequence, block) -> tiles; masked / unmasked counts in the comments.
+    let tiles = |b: usize, i: usize| -> Vec<usize> {
+        match (b, i) {
+            (0, 0) => vec![0],                     // 1 / 0
+            (0, 1) => vec![0, 64],                 // 1 / 1
+            (0, 2) => vec![0, 127, 191],           // 2 / 1
+            (0, 3) => vec![0, 64],                 // 0 / 2
+            (0, 4) => vec![0, 64, 128, 220, 284],  // 2 / 3
+            (1, 1) => vec![13],                    // 1 / 0
+            _ => vec![],
+        }
+    };
+    check_attention_as(
+        Arch::Sm90a,
+        MmaLowering::Wgmma,
+        &[300, 77],
+        128,
+        |inputs, rng| {
+            let seqlens = &inputs.seqlens;
+            ok(SparseIndex::from_lists(seqlens, HEADS, 8, 64, |b, _, i| {
+                let limit = causal_limit(seqlens[b], i);
+                let tiles = tiles(b, i);
+                let free = (0..limit).filter(|&c| !tiles.iter().any(|&t| (t..t + BLOCK).contains(&c)));
+                let columns = free.filter(|_| rng.random_bool(0.3)).take(64).collect();
+                BlockLists { tiles, columns }
+            }))
+        },
+        17,
+    );
+}
+
 #[test]
 fn random_index_on_one_token_sequences_matches_the_masked_reference() {
     check_attention(&[1, 1, 3], |inputs, rng| random_index(&inputs.seqlens, rng), 2);

@@ -5,7 +5,7 @@
 //! selected, compared and cast (cast to f32 to compute on them).
 
 use inkwell::types::BasicTypeEnum;
-use inkwell::values::{BasicValueEnum, FloatValue};
+use inkwell::values::{BasicValueEnum, FastMathFlags, FloatValue};
 use inkwell::{FloatPredicate, IntPredicate};
 
 use super::context::{as_float, as_int, Lowerer, ParamValue, Regs};
@@ -105,9 +105,9 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             .zip(&rhs)
             .map(|(&x, &y)| -> Result<BasicValueEnum<'ctx>, CodegenError> {
                 Ok(match (dtype, op) {
-                    (DType::F32, BinaryOp::Add) => b.build_float_add(as_float(x)?, as_float(y)?, "")?.into(),
-                    (DType::F32, BinaryOp::Sub) => b.build_float_sub(as_float(x)?, as_float(y)?, "")?.into(),
-                    (DType::F32, BinaryOp::Mul) => b.build_float_mul(as_float(x)?, as_float(y)?, "")?.into(),
+                    (DType::F32, BinaryOp::Add) => contractable(b.build_float_add(as_float(x)?, as_float(y)?, "")?)?,
+                    (DType::F32, BinaryOp::Sub) => contractable(b.build_float_sub(as_float(x)?, as_float(y)?, "")?)?,
+                    (DType::F32, BinaryOp::Mul) => contractable(b.build_float_mul(as_float(x)?, as_float(y)?, "")?)?,
                     (DType::F32, BinaryOp::Div) => b.build_float_div(as_float(x)?, as_float(y)?, "")?.into(),
                     // maxnum/minnum ignore a NaN operand, as the interpreter does.
                     (DType::F32, BinaryOp::Max) => self.float_intrinsic("llvm.maxnum", &[x, y])?,
@@ -333,6 +333,18 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let f32 = self.context.f32_type();
         Ok(if to == f32 { wide } else { self.builder.build_float_trunc(wide, to, "")? })
     }
+}
+
+/// `v`, an f32 add, subtract or multiply, marked as one that LLVM may fuse with another
+/// into an `fma` (a product feeding a sum, rounded once), as nvcc does by default
+/// (`--fmad=true`): `x * c - m` is one FFMA instead of an FMUL and an FADD, which the
+/// softmax of every attention kernel runs once per score.
+fn contractable(v: FloatValue<'_>) -> Result<BasicValueEnum<'_>, CodegenError> {
+    if let Some(inst) = v.as_instruction() {
+        inst.set_fast_math_flags(FastMathFlags::AllowContract)
+            .map_err(|e| CodegenError::Llvm(format!("marking an f32 operation contractable: {e}")))?;
+    }
+    Ok(v.into())
 }
 
 fn float_predicate(op: CmpOp) -> FloatPredicate {

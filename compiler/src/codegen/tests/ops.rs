@@ -199,9 +199,11 @@ ptx_contains! {
     bool_parameter_is_a_word_tested_against_zero: scalar_param(DType::Bool) => "setp.ne.b32";
     arange_stores_i32_chunks_as_vectors: produce(|b| { let s = b.const_i32(7); b.arange(s, 1024) }) => "st.global.v4.b32";
     splat_of_a_float_stores_the_constant: produce(|b| { let c = b.const_f32(2.0); b.splat(c, vec![256]) }) => "1073741824";
-    f32_add: binary(BinaryOp::Add, DType::F32) => "add.rn.f32";
-    f32_sub: binary(BinaryOp::Sub, DType::F32) => "sub.rn.f32";
-    f32_mul: binary(BinaryOp::Mul, DType::F32) => "mul.rn.f32";
+    // Without `.rn`: ptxas may fuse them into an fma, as LLVM may (`ops::contractable`).
+    f32_add_is_contractable: binary(BinaryOp::Add, DType::F32) => "add.f32";
+    f32_sub_is_contractable: binary(BinaryOp::Sub, DType::F32) => "sub.f32";
+    f32_mul_is_contractable: binary(BinaryOp::Mul, DType::F32) => "mul.f32";
+    f32_product_less_a_value_is_one_fma: zip(DType::F32, 512, |b, x, y| { let p = b.binary(BinaryOp::Mul, x, y); b.binary(BinaryOp::Sub, p, x) }) => "fma.rn.f32";
     f32_div_is_ieee: binary(BinaryOp::Div, DType::F32) => "div.rn.f32";
     f32_max_ignores_nan: binary(BinaryOp::Max, DType::F32) => "max.f32";
     f32_min_ignores_nan: binary(BinaryOp::Min, DType::F32) => "min.f32";
