@@ -197,7 +197,7 @@ pub const STEP_TENSORS: [Buffer; 4] = [Buffer::Q, Buffer::K, Buffer::V, Buffer::
 /// the kernel's variant with that contract, whose tiles come by TMA), else 32. A 64-key
 /// step runs wider products (docs/perf/2026-11-28-h200-tma.md); with mma.sync it spills on
 /// sm_80, and the sm_90a variant without the contract, which addresses every copy itself,
-/// spills 4 bytes at 255 registers (ptxas 13.0.88), where its 32-key step takes 222.
+/// spills 88 bytes at 255 registers (ptxas 13.0.88), where its 32-key step takes 222.
 pub fn slash_step(arch: Arch, mma: MmaLowering, aligned: bool) -> usize {
     match (arch, mma, aligned) {
         (Arch::Sm90a, MmaLowering::Wgmma, true) => 64,
