@@ -5,11 +5,13 @@
 //! 2 key/value heads, head dim 64 (one index also at 128), outputs poisoned with NaN.
 
 use rand::SeedableRng;
+use sparsefill_compiler::codegen::MmaLowering;
 use sparsefill_compiler::target::Arch;
 use sparsefill_patterns::attention::{self, AttentionShape};
 use sparsefill_patterns::sparse::block_sparse::{
     self, BlockIndex, BlockIndexError, BlockSparseError, BlockSparseParams,
 };
+use sparsefill_patterns::sparse::key_step;
 use sparsefill_patterns::sparse::local::query_blocks::{self, Backend};
 use sparsefill_patterns::sparse::AttentionInputs;
 
@@ -155,6 +157,28 @@ fn a_given_index_at_head_dim_128_matches_reference() {
     check_given_index(128);
 }
 
+/// sm_90a's whole-block steps (aligned tensors) fold the diagonal block first, masked, and
+/// walk the others software-pipelined with no mask: lists with and without the diagonal,
+/// with no other block, one and several, and an empty list.
+#[test]
+fn whole_block_steps_walk_the_unmasked_blocks_like_the_reference() {
+    let (case, inputs) = inputs_with(&[300, 150], 128, 17);
+    let index = BlockIndex::from_lists(&case.shape, 4, |b, h, qb| match (b, h, qb) {
+        (0, 0, 4) => vec![0, 1, 3, 4],
+        (0, 1, 4) => vec![0, 2],
+        (0, 2, 3) => vec![2, 3],
+        (0, 3, 2) => vec![],
+        (1, _, 2) => vec![0, 1],
+        (b, _, qb) if qb * 64 < [300, 150][b] => vec![qb as i32],
+        _ => Vec::new(),
+    });
+    let out = block_sparse::run_interp_with_index_as(&inputs, &index, Arch::Sm90a, MmaLowering::Wgmma)
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Err(e) = query_blocks::check_rows(&case, &out, |at| index.keeps(at)) {
+        panic!("{e}");
+    }
+}
+
 /// Query block 1 of sequence 0, head 0, lists nothing: its rows get o = 0, lse = -inf.
 #[test]
 fn an_empty_list_gives_zero_output_and_minus_infinite_lse() {
@@ -232,6 +256,21 @@ fn attention_kernel_assembles_without_spills_on_sm90a() {
         block_sparse::SOURCE,
         &specializations,
         Arch::Sm90a,
+    );
+}
+
+/// The variants the GPU runners launch on packed inputs: whole-block steps at head dim 128.
+#[test]
+fn aligned_attention_kernel_assembles_without_spills_on_sm90a() {
+    let target = |d| {
+        key_step::target_consts(block_sparse::KERNEL, &query_blocks::consts(d), Arch::Sm90a, MmaLowering::Wgmma, true)
+    };
+    query_blocks::assert_variants_assemble_without_spills(
+        block_sparse::KERNEL,
+        block_sparse::SOURCE,
+        &[target(64), target(128)],
+        Arch::Sm90a,
+        &["q", "k", "v", "o"],
     );
 }
 

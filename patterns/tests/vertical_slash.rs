@@ -15,6 +15,7 @@ use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_compiler::{compile_ir, lower_source};
 use sparsefill_patterns::attention::{self, AttentionCase, AttentionShape, RowOutputs};
 use sparsefill_patterns::sparse::index::{causal_limit, query_blocks, BlockLists, IndexError, SparseIndex, BLOCK};
+use sparsefill_patterns::sparse::key_step;
 use sparsefill_patterns::sparse::vertical_slash::plan::{self, Buffer, Plan};
 use sparsefill_patterns::sparse::vertical_slash::reference::{self, Selection};
 use sparsefill_patterns::sparse::vertical_slash::{
@@ -191,12 +192,12 @@ fn slash_tiles_masked_first_then_unmasked_match_the_masked_reference() {
     // (sequence, block) -> tiles; masked / unmasked counts in the comments.
     let tiles = |b: usize, i: usize| -> Vec<usize> {
         match (b, i) {
-            (0, 0) => vec![0],                     // 1 / 0
-            (0, 1) => vec![0, 64],                 // 1 / 1
-            (0, 2) => vec![0, 127, 191],           // 2 / 1
-            (0, 3) => vec![0, 64],                 // 0 / 2
-            (0, 4) => vec![0, 64, 128, 220, 284],  // 2 / 3
-            (1, 1) => vec![13],                    // 1 / 0
+            (0, 0) => vec![0],                    // 1 / 0
+            (0, 1) => vec![0, 64],                // 1 / 1
+            (0, 2) => vec![0, 127, 191],          // 2 / 1
+            (0, 3) => vec![0, 64],                // 0 / 2
+            (0, 4) => vec![0, 64, 128, 220, 284], // 2 / 3
+            (1, 1) => vec![13],                   // 1 / 0
             _ => vec![],
         }
     };
@@ -624,7 +625,7 @@ fn head_dim(d: usize) -> Vec<(String, ConstValue)> {
 fn check_attention_assembles(arch: Arch) {
     for d in [64, 128] {
         for aligned in [&[][..], &["q", "k", "v", "o"]] {
-            let consts = plan::target_consts(
+            let consts = key_step::target_consts(
                 plan::ATTEND_KERNEL,
                 &head_dim(d),
                 arch,

@@ -8,6 +8,7 @@
 
 use super::device::{scratch, BufferError, DeviceAttention, DeviceOutput, IndexCheck, Problem, Uploaded};
 use crate::sparse::index::SparseIndex;
+use crate::sparse::key_step;
 use crate::sparse::local::query_blocks::RunError;
 use crate::sparse::vertical_slash::plan::{self, Arg, Buffer, Launch, Launches, Plan};
 use crate::sparse::vertical_slash::{VerticalSlashError, VerticalSlashParams};
@@ -73,7 +74,7 @@ impl<'g> PlanOnGpu<'g> {
     /// Compiles and loads every kernel of `launches` (through `cache`) over buffers already
     /// on the device, after checking that every buffer a launch takes is among them. The
     /// attention kernel's key step follows the buffers' `aligned` contract
-    /// ([`plan::slash_step`]).
+    /// ([`key_step::key_step`](crate::sparse::key_step::key_step)).
     pub fn with_buffers(
         gpu: &'g Gpu,
         cache: &KernelCache,
@@ -86,7 +87,7 @@ impl<'g> PlanOnGpu<'g> {
             .iter()
             .map(|l| {
                 let failed = |step| move |e| PlanGpuError::Kernel { step, kernel: l.kernel, source: Box::new(e) };
-                let consts = plan::target_consts(l.kernel, &l.consts, cache.arch(), cache.codegen().mma, aligned);
+                let consts = key_step::target_consts(l.kernel, &l.consts, cache.arch(), cache.codegen().mma, aligned);
                 let compiled = cache.get(l.source, Some(l.kernel), &consts).map_err(failed("compiling"))?;
                 gpu.load(&compiled, cache).map_err(failed("loading"))
             })

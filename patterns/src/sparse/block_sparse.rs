@@ -12,11 +12,13 @@
 //! tensors already on the device; the GPU branches here upload and call it.
 
 use super::local::query_blocks::{self, Backend, RunError, BLOCK};
-use super::{AttentionInputs, SparseOutput};
+use super::{key_step, AttentionInputs, SparseOutput};
 use crate::attention::{AttentionShape, KeyMask};
 use crate::config::PatternKind;
+use sparsefill_compiler::codegen::MmaLowering;
 use sparsefill_compiler::interp::ArgValue;
 use sparsefill_compiler::ir::{ConstValue, DType};
+use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
 use std::cmp::Ordering;
 use thiserror::Error;
@@ -412,6 +414,22 @@ pub fn run_with_index(
 /// [`run_with_index`] on the interpreter.
 pub fn run_interp_with_index(inputs: &AttentionInputs, index: &BlockIndex) -> Result<SparseOutput, BlockSparseError> {
     run_with_index(&Backend::Interp, inputs, index)
+}
+
+/// [`run_interp_with_index`] of the kernel specialized as the GPU runners launch it on
+/// `arch` with `mma` on packed (aligned) tensors ([`key_step::target_consts`]), so the
+/// interpreter checks each target's key step.
+pub fn run_interp_with_index_as(
+    inputs: &AttentionInputs,
+    index: &BlockIndex,
+    arch: Arch,
+    mma: MmaLowering,
+) -> Result<SparseOutput, BlockSparseError> {
+    let shape = query_blocks::validate(inputs).map_err(RunError::from)?;
+    index.validate(&shape)?;
+    let own = vec![ArgValue::Tensor(index.count.clone()), ArgValue::Tensor(index.index.clone())];
+    let consts = key_step::target_consts(KERNEL, &query_blocks::consts(shape.head_dim), arch, mma, true);
+    Ok(query_blocks::run_interp_as(KERNEL, SOURCE, inputs, &shape, own, index.named(), &consts)?)
 }
 
 /// The whole pattern on the interpreter: the `.tile` estimator, then the kernel over

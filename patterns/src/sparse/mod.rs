@@ -10,6 +10,7 @@
 pub mod block_sparse;
 pub mod dispatch;
 pub mod index;
+pub mod key_step;
 pub mod local;
 pub mod vertical_slash;
 

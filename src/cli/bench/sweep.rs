@@ -282,13 +282,14 @@ fn build(
                 select,
             ));
             let out = outputs(&args)?;
-            spec.launches.push(launch(
-                Stage::Attention,
-                block_sparse::SOURCE,
-                block_sparse::KERNEL,
-                query_blocks::consts(d),
-                args,
-            ));
+            let step_tensors = [attention::Q, attention::K, attention::V, attention::O]
+                .into_iter()
+                .map(|at| tensor_of(&args, at))
+                .collect::<Result<_, _>>()?;
+            spec.launches.push(LaunchSpec {
+                step_tensors,
+                ..launch(Stage::Attention, block_sparse::SOURCE, block_sparse::KERNEL, query_blocks::consts(d), args)
+            });
             (spec, out, IndexSlots::BlockSparse([count, index]))
         }
         PatternKind::VerticalSlash { vertical, slash } => {

@@ -169,7 +169,10 @@ fn rotated_gemm(cond: &str) -> String {
     GEMM.replace("k0 .. k0 + BK, n0", "kb .. kb + BK, n0")
         .replace("c: tensor<f32>[M, N],\n", "c: tensor<f32>[M, N], rotate: i32, x: f32,\n")
         .replace("    for k0", "    let (wrap, ahead, back) = (K - rotate, rotate, rotate - K);\n    for k0")
-        .replace("        acc = acc +", &format!("        let kb = where({cond} < wrap, k0 + ahead, k0 + back);\n        acc = acc +"))
+        .replace(
+            "        acc = acc +",
+            &format!("        let kb = where({cond} < wrap, k0 + ahead, k0 + back);\n        acc = acc +"),
+        )
 }
 
 #[test]

@@ -249,14 +249,7 @@ pub fn run_attention(
     index: Vec<(String, HostTensor)>,
 ) -> Result<SparseOutput, RunError> {
     match backend {
-        Backend::Interp => {
-            let args = kernel_args(inputs, shape, own);
-            let mut outputs = backend.run(kernel, source, &consts(shape.head_dim), args, &[O, LSE])?.into_iter();
-            match (outputs.next(), outputs.next()) {
-                (Some(o), Some(lse)) => Ok(SparseOutput { o, lse, index }),
-                _ => Err(RunError::MissingOutput { kernel, index: LSE }),
-            }
-        }
+        Backend::Interp => run_interp_as(kernel, source, inputs, shape, own, index, &consts(shape.head_dim)),
         #[cfg(feature = "gpu")]
         Backend::Gpu { gpu, cache } => {
             crate::gpu::device::run_uploaded(gpu, cache, kernel, source, inputs, &own, index)
@@ -264,6 +257,25 @@ pub fn run_attention(
         // A build without the feature opens no GPU, so no caller reaches this; it stays an error.
         #[cfg(not(feature = "gpu"))]
         Backend::Gpu { .. } => Err(RunError::NoGpuBuild),
+    }
+}
+
+/// [`run_attention`] on the interpreter with the kernel specialized by `consts` (e.g. a
+/// target's, [`crate::sparse::key_step::target_consts`]).
+pub fn run_interp_as(
+    kernel: &'static str,
+    source: &str,
+    inputs: &AttentionInputs,
+    shape: &AttentionShape,
+    own: Vec<ArgValue>,
+    index: Vec<(String, HostTensor)>,
+    consts: &[(String, ConstValue)],
+) -> Result<SparseOutput, RunError> {
+    let args = kernel_args(inputs, shape, own);
+    let mut outputs = Backend::Interp.run(kernel, source, consts, args, &[O, LSE])?.into_iter();
+    match (outputs.next(), outputs.next()) {
+        (Some(o), Some(lse)) => Ok(SparseOutput { o, lse, index }),
+        _ => Err(RunError::MissingOutput { kernel, index: LSE }),
     }
 }
 
@@ -318,16 +330,22 @@ pub fn check_rows(case: &AttentionCase, out: &SparseOutput, mask: impl Fn(KeyMas
     attention::check_outputs(&got, &expected)
 }
 
-/// Compiles kernel `kernel` of `source` for `consts` to PTX for `arch` and assembles it
-/// with ptxas; an error is a sentence naming the kernel, its consts and the arch.
+/// Assembles `kernel` of `source` with `consts` for `arch`, the variant with the `aligned`
+/// contract on the tensors named in `aligned` (as the runtime specializes a launch on them).
 pub fn assemble(
     kernel: &str,
     source: &str,
     consts: &[(String, ConstValue)],
     arch: Arch,
+    aligned: &[&str],
 ) -> Result<PtxasReport, String> {
-    let what = || format!("{kernel} {consts:?} for {arch}");
-    let ir = lower_source(source, Some(kernel), consts).map_err(|e| format!("{}: {e}", what()))?;
+    let what = || format!("{kernel} {consts:?} aligned {aligned:?} for {arch}");
+    let mut ir = lower_source(source, Some(kernel), consts).map_err(|e| format!("{}: {e}", what()))?;
+    for name in aligned {
+        if !ir.set_aligned(name, true) {
+            return Err(format!("{}: no tensor `{name}`", what()));
+        }
+    }
     let ptx = compile_ir(&ir, arch).map_err(|e| format!("{}: {e}", what()))?.ptx;
     ptxas::assemble(&ptx, arch).map_err(|e| format!("{}: {e}", what()))
 }
@@ -341,13 +359,25 @@ pub fn assert_assembles_without_spills(
     specializations: &[Vec<(String, ConstValue)>],
     arch: Arch,
 ) {
+    assert_variants_assemble_without_spills(kernel, source, specializations, arch, &[]);
+}
+
+/// [`assert_assembles_without_spills`] of the variants with the `aligned` contract on the
+/// tensors named in `aligned` ([`assemble`]).
+pub fn assert_variants_assemble_without_spills(
+    kernel: &str,
+    source: &str,
+    specializations: &[Vec<(String, ConstValue)>],
+    arch: Arch,
+    aligned: &[&str],
+) {
     if !ptxas::available_for_tests(kernel) {
         return;
     }
     for consts in specializations {
-        let report = assemble(kernel, source, consts, arch).unwrap_or_else(|e| panic!("{e}"));
+        let report = assemble(kernel, source, consts, arch, aligned).unwrap_or_else(|e| panic!("{e}"));
         eprintln!(
-            "{kernel} {consts:?} on {arch}: {} registers, {} bytes shared",
+            "{kernel} {consts:?} aligned {aligned:?} on {arch}: {} registers, {} bytes shared",
             report.registers, report.shared_bytes
         );
         assert_eq!((report.spill_stores, report.spill_loads, report.stack_bytes), (0, 0, 0), "{}", report.raw);

@@ -9,6 +9,7 @@ use super::reference::Selection;
 use super::{input_shape, VerticalSlashError, VerticalSlashParams, FORCED_SLASHES, FORCED_VERTICALS, MAX_LAST_Q};
 use crate::attention::AttentionShape;
 use crate::sparse::index::{query_blocks, SparseIndex};
+use crate::sparse::key_step::{key_step, target_consts};
 use crate::sparse::local::query_blocks::cu_seqlens;
 use crate::sparse::{AttentionInputs, SparseOutput};
 use sparsefill_compiler::codegen::MmaLowering;
@@ -188,46 +189,16 @@ fn attend_launch(head_dim: usize, scale: f32) -> Launch {
     }
 }
 
-/// The attention launch's tensors whose `aligned` contract ([`slash_step`]'s `aligned`)
+/// The attention launch's tensors whose `aligned` contract ([`key_step`]'s `aligned`)
 /// decides its key step: the ones its 64-key loop copies with TMA or stores whole.
 pub const STEP_TENSORS: [Buffer; 4] = [Buffer::Q, Buffer::K, Buffer::V, Buffer::O];
-
-/// Keys per softmax step of the attention kernel at head dim above 64 (its `KS`): 64 where
-/// `dot` runs on wgmma (sm_90a) and the [`STEP_TENSORS`] are `aligned` (so the launch runs
-/// the kernel's variant with that contract, whose tiles come by TMA), else 32. A 64-key
-/// step runs wider products (docs/perf/2026-11-28-h200-tma.md); with mma.sync it spills on
-/// sm_80, and the sm_90a variant without the contract, which addresses every copy itself,
-/// spills 88 bytes at 255 registers (ptxas 13.0.88), where its 32-key step takes 222.
-pub fn slash_step(arch: Arch, mma: MmaLowering, aligned: bool) -> usize {
-    match (arch, mma, aligned) {
-        (Arch::Sm90a, MmaLowering::Wgmma, true) => 64,
-        _ => 32,
-    }
-}
 
 /// Key columns per gathered step of the attention kernel (its `cs`) for `head_dim`.
 pub fn column_step(head_dim: usize, arch: Arch, mma: MmaLowering, aligned: bool) -> usize {
     match head_dim {
         0..=64 => COLUMN_CHUNK,
-        _ => COLUMN_CHUNK * slash_step(arch, mma, aligned) / 64,
+        _ => COLUMN_CHUNK * key_step(arch, mma, aligned) / 64,
     }
-}
-
-/// `consts` of the plan's launch of `kernel`, with what the target decides added: the
-/// attention kernel's [`slash_step`], `aligned` saying whether its [`STEP_TENSORS`] meet
-/// the contract. Every GPU loader of the plan's launches takes its consts from here.
-pub fn target_consts(
-    kernel: &str,
-    consts: &[(String, ConstValue)],
-    arch: Arch,
-    mma: MmaLowering,
-    aligned: bool,
-) -> Vec<(String, ConstValue)> {
-    let mut out = consts.to_vec();
-    if kernel == ATTEND_KERNEL {
-        out.push(int_const("KS", slash_step(arch, mma, aligned)));
-    }
-    out
 }
 
 /// Scores per `topk_write` program: about 32 programs a row, from 64 (one CHUNK) up to
