@@ -5,10 +5,12 @@
 //! every sparse kernel of this crate through ptxas without spills.
 
 use rand::SeedableRng;
+use sparsefill_compiler::codegen::MmaLowering;
 use sparsefill_compiler::ir::DType;
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_patterns::attention::{self, AttentionShape, KeyMask};
+use sparsefill_patterns::sparse::key_step;
 use sparsefill_patterns::sparse::local::query_blocks::{self, InputError, RunError};
 use sparsefill_patterns::sparse::local::strided::{self, StridedError, StridedParams, StridedParamsError};
 use sparsefill_patterns::sparse::local::{self, LocalError, LocalParams, ParamsError};
@@ -32,9 +34,14 @@ fn check(seqlens: &[usize], seed: u64, mask: impl Fn(KeyMask) -> bool, run: Run)
     }
 }
 
+/// Both specializations: every tile folded masked (KS 32), and sm_90a's on packed
+/// tensors, which walks the whole tiles unmasked after the others (KS 64).
 fn check_local(seqlens: &[usize], params: LocalParams, seed: u64) {
     check(seqlens, seed, |at| params.keeps(at), &|x| {
         local::run_interp(x, &params).map_err(|e| format!("{params:?}: {e}"))
+    });
+    check(seqlens, seed, |at| params.keeps(at), &|x| {
+        local::run_interp_as(x, &params, Arch::Sm90a, MmaLowering::Wgmma).map_err(|e| format!("{params:?} sm_90a: {e}"))
     });
 }
 
@@ -114,6 +121,17 @@ fn tiles_outside_the_pattern_are_never_read() {
     check_skips(9, 64..192, &rows, |at| params.keeps(at), &|x| {
         local::run_interp(x, &params).map_err(|e| e.to_string())
     });
+    check_skips(9, 64..192, &rows, |at| params.keeps(at), &|x| {
+        local::run_interp_as(x, &params, Arch::Sm90a, MmaLowering::Wgmma).map_err(|e| e.to_string())
+    });
+}
+
+/// Long windows and sinks of whole tiles, as the bench runs A-shape: most tiles of a
+/// block are whole, so the sm_90a walk runs many iterations, after a masked first window
+/// tile and the diagonal.
+#[test]
+fn a_shape_with_whole_sink_tiles_and_a_long_window_matches_reference() {
+    check_local(&[700, 330], LocalParams::a_shape(128, 300), 28);
 }
 
 #[test]
@@ -189,6 +207,20 @@ fn local_kernel_assembles_without_spills_on_sm80() {
 #[test]
 fn local_kernel_assembles_without_spills_on_sm90a() {
     check_assembles_without_spills(local::KERNEL, local::SOURCE, Arch::Sm90a);
+}
+
+/// The variants the GPU runners launch on packed inputs: the whole tiles walked.
+#[test]
+fn aligned_local_kernel_assembles_without_spills_on_sm90a() {
+    let target =
+        |d| key_step::target_consts(local::KERNEL, &query_blocks::consts(d), Arch::Sm90a, MmaLowering::Wgmma, true);
+    query_blocks::assert_variants_assemble_without_spills(
+        local::KERNEL,
+        local::SOURCE,
+        &[target(64), target(128)],
+        Arch::Sm90a,
+        &["q", "k", "v", "o"],
+    );
 }
 
 #[test]

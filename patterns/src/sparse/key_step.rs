@@ -1,15 +1,17 @@
 //! The key step of the sparse attention kernels that walk whole 64-key tiles
 //! software-pipelined where they can (vertical-slash's slash tiles, block-sparse's key
-//! blocks): their `KS` const, which each GPU launch site takes from [`target_consts`].
+//! blocks, A-shape's and tri-shape's whole tiles): their `KS` const, which each GPU launch
+//! site takes from [`target_consts`]. At 32 a kernel folds every tile masked (A-shape) or in
+//! 32-key halves (the others).
 
 use sparsefill_compiler::codegen::MmaLowering;
 use sparsefill_compiler::ir::ConstValue;
 use sparsefill_compiler::target::Arch;
 
-use super::{block_sparse, vertical_slash};
+use super::{block_sparse, local, vertical_slash};
 
 /// The kernels that take a `KS` const.
-pub const STEPPED_KERNELS: [&str; 2] = [vertical_slash::plan::ATTEND_KERNEL, block_sparse::KERNEL];
+pub const STEPPED_KERNELS: [&str; 3] = [vertical_slash::plan::ATTEND_KERNEL, block_sparse::KERNEL, local::KERNEL];
 
 /// Keys per softmax step (`KS`) at head dim above 64: 64 where `dot` runs on wgmma (sm_90a)
 /// and q, k, v and o are `aligned` (so the launch runs the variant with that contract, whose
@@ -63,6 +65,7 @@ mod tests {
         let ks = |kernel| target_consts(kernel, &[], Arch::Sm90a, MmaLowering::Wgmma, true);
         assert_eq!(ks(block_sparse::KERNEL), [("KS".to_string(), ConstValue::Int(64))]);
         assert_eq!(ks(vertical_slash::plan::ATTEND_KERNEL), [("KS".to_string(), ConstValue::Int(64))]);
-        assert!(ks("sparse_local").is_empty());
+        assert_eq!(ks(local::KERNEL), [("KS".to_string(), ConstValue::Int(64))]);
+        assert!(ks("sparse_strided").is_empty());
     }
 }

@@ -7,11 +7,13 @@
 pub mod query_blocks;
 pub mod strided;
 
-use super::{AttentionInputs, SparseOutput};
+use super::{key_step, AttentionInputs, SparseOutput};
 use crate::attention::KeyMask;
 use crate::config::PatternKind;
 use query_blocks::{Backend, RunError, BLOCK};
+use sparsefill_compiler::codegen::MmaLowering;
 use sparsefill_compiler::interp::ArgValue;
+use sparsefill_compiler::target::Arch;
 use thiserror::Error;
 
 /// The kernel's source: the shared fns, then the kernel.
@@ -122,6 +124,21 @@ pub fn run(backend: &Backend, inputs: &AttentionInputs, params: &LocalParams) ->
 /// [`run`] on the interpreter.
 pub fn run_interp(inputs: &AttentionInputs, params: &LocalParams) -> Result<SparseOutput, LocalError> {
     run(&Backend::Interp, inputs, params)
+}
+
+/// [`run_interp`] of the kernel specialized as the GPU runners launch it on `arch` with
+/// `mma` on packed (aligned) tensors ([`key_step::target_consts`]), so the interpreter
+/// checks each target's walk.
+pub fn run_interp_as(
+    inputs: &AttentionInputs,
+    params: &LocalParams,
+    arch: Arch,
+    mma: MmaLowering,
+) -> Result<SparseOutput, LocalError> {
+    params.validate()?;
+    let shape = query_blocks::validate(inputs).map_err(RunError::from)?;
+    let consts = key_step::target_consts(KERNEL, &query_blocks::consts(shape.head_dim), arch, mma, true);
+    Ok(query_blocks::run_interp_as(KERNEL, SOURCE, inputs, &shape, params.args(), Vec::new(), &consts)?)
 }
 
 #[cfg(test)]

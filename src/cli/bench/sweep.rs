@@ -213,6 +213,10 @@ fn build(
     let int = |v: u32| ArgValue::I32(v as i32);
     let outputs =
         |args: &[Slot]| Ok::<_, BenchError>([tensor_of(args, attention::O)?, tensor_of(args, attention::LSE)?]);
+    // q, k, v and o of a kernel with a key step (sparse::key_step).
+    let step_tensors = |args: &[Slot]| -> Result<Vec<usize>, BenchError> {
+        [attention::Q, attention::K, attention::V, attention::O].into_iter().map(|at| tensor_of(args, at)).collect()
+    };
     Ok(match kind {
         PatternKind::Dense => {
             let args = spec.args(case.args.clone());
@@ -231,7 +235,11 @@ fn build(
             let p = local::LocalParams::from_pattern(&kind).ok_or(BenchError::Inputs("not a local pattern".into()))?;
             let args = attention_args(&mut spec, vec![int(p.n_init), int(p.n_local), int(p.n_last)]);
             let out = outputs(&args)?;
-            spec.launches.push(launch(Stage::Attention, local::SOURCE, local::KERNEL, query_blocks::consts(d), args));
+            let step_tensors = step_tensors(&args)?;
+            spec.launches.push(LaunchSpec {
+                step_tensors,
+                ..launch(Stage::Attention, local::SOURCE, local::KERNEL, query_blocks::consts(d), args)
+            });
             (spec, out, IndexSlots::None)
         }
         PatternKind::Strided { stride, n_local } => {
@@ -282,10 +290,7 @@ fn build(
                 select,
             ));
             let out = outputs(&args)?;
-            let step_tensors = [attention::Q, attention::K, attention::V, attention::O]
-                .into_iter()
-                .map(|at| tensor_of(&args, at))
-                .collect::<Result<_, _>>()?;
+            let step_tensors = step_tensors(&args)?;
             spec.launches.push(LaunchSpec {
                 step_tensors,
                 ..launch(Stage::Attention, block_sparse::SOURCE, block_sparse::KERNEL, query_blocks::consts(d), args)
