@@ -19,7 +19,10 @@ use std::time::Duration;
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/parts.rs"]
+mod parts;
 use common::{arg, CheckedAttention, CheckedGemm};
+use parts::Parts;
 
 fn main() -> ExitCode {
     common::exit_code(run())
@@ -54,7 +57,7 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         gpu.assembler().describe()
     );
 
-    let parts = Parts::from_args()?;
+    let parts = Parts::parse(arg("--only").as_deref())?;
     let mut rows = Vec::new();
     let mut all_ok = true;
     if parts.memory {
@@ -106,30 +109,6 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
     }
     Ok(all_ok)
-}
-
-/// Which parts of the benchmark run: `--only memory,gemm,attention` (any of them), all
-/// when not given.
-struct Parts {
-    memory: bool,
-    gemm: bool,
-    attention: bool,
-}
-
-impl Parts {
-    const KNOWN: [&'static str; 3] = ["memory", "gemm", "attention"];
-
-    fn from_args() -> Result<Parts, String> {
-        let Some(list) = arg("--only") else {
-            return Ok(Parts { memory: true, gemm: true, attention: true });
-        };
-        let names: Vec<&str> = list.split(',').map(str::trim).collect();
-        if let Some(bad) = names.iter().find(|n| !Self::KNOWN.contains(n)) {
-            return Err(format!("--only: unknown part `{bad}`; the parts are {}", Self::KNOWN.join(", ")));
-        }
-        let has = |part: &str| names.contains(&part);
-        Ok(Parts { memory: has("memory"), gemm: has("gemm"), attention: has("attention") })
-    }
 }
 
 /// The tensor-core GEMM of patterns/kernels/gemm.tile at 8192³ against torch.matmul
