@@ -11,7 +11,6 @@ use sparsefill_patterns::attention::{self, AttentionShape};
 use sparsefill_patterns::sparse::block_sparse::{
     self, BlockIndex, BlockIndexError, BlockSparseError, BlockSparseParams,
 };
-use sparsefill_patterns::sparse::key_step;
 use sparsefill_patterns::sparse::local::query_blocks::{self, Backend};
 use sparsefill_patterns::sparse::AttentionInputs;
 
@@ -262,9 +261,7 @@ fn attention_kernel_assembles_without_spills_on_sm90a() {
 /// The variants the GPU runners launch on packed inputs: whole-block steps at head dim 128.
 #[test]
 fn aligned_attention_kernel_assembles_without_spills_on_sm90a() {
-    let target = |d| {
-        key_step::target_consts(block_sparse::KERNEL, &query_blocks::consts(d), Arch::Sm90a, MmaLowering::Wgmma, true)
-    };
+    let target = |d| query_blocks::target_consts(block_sparse::KERNEL, d, Arch::Sm90a, MmaLowering::Wgmma, true);
     query_blocks::assert_variants_assemble_without_spills(
         block_sparse::KERNEL,
         block_sparse::SOURCE,

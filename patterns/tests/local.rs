@@ -10,7 +10,6 @@ use sparsefill_compiler::ir::DType;
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_patterns::attention::{self, AttentionShape, KeyMask};
-use sparsefill_patterns::sparse::key_step;
 use sparsefill_patterns::sparse::local::query_blocks::{self, InputError, RunError};
 use sparsefill_patterns::sparse::local::strided::{self, StridedError, StridedParams, StridedParamsError};
 use sparsefill_patterns::sparse::local::{self, LocalError, LocalParams, ParamsError};
@@ -212,8 +211,7 @@ fn local_kernel_assembles_without_spills_on_sm90a() {
 /// The variants the GPU runners launch on packed inputs: the whole tiles walked.
 #[test]
 fn aligned_local_kernel_assembles_without_spills_on_sm90a() {
-    let target =
-        |d| key_step::target_consts(local::KERNEL, &query_blocks::consts(d), Arch::Sm90a, MmaLowering::Wgmma, true);
+    let target = |d| query_blocks::target_consts(local::KERNEL, d, Arch::Sm90a, MmaLowering::Wgmma, true);
     query_blocks::assert_variants_assemble_without_spills(
         local::KERNEL,
         local::SOURCE,

@@ -10,7 +10,6 @@
 
 use crate::attention::AttentionShape;
 use crate::gpu::{upload, DeviceArg};
-use crate::sparse::key_step;
 use crate::sparse::local::query_blocks::{self, InputError, RunError};
 use crate::sparse::{AttentionInputs, SparseOutput};
 use sparsefill_compiler::interp::ArgValue;
@@ -137,7 +136,7 @@ pub(crate) fn launch(
 
 /// Queues query-block attention kernel `kernel` of `source` over `p` with the leading
 /// arguments of [`query_blocks::kernel_args`] (in its order) and then `own`, specialized for
-/// the cache's target and the tensors' `aligned` contract ([`key_step::target_consts`]): o
+/// the cache's target and the tensors' `aligned` contract ([`query_blocks::target_consts`]): o
 /// is written in place; returns lse.
 pub(crate) fn attend(
     gpu: &Gpu,
@@ -160,13 +159,7 @@ pub(crate) fn attend(
     ];
     args.extend_from_slice(own);
     let aligned = [p.io.q, p.io.k, p.io.v, p.io.o].iter().all(|t| t.is_aligned());
-    let consts = key_step::target_consts(
-        kernel,
-        &query_blocks::consts(p.shape.head_dim),
-        cache.arch(),
-        cache.codegen().mma,
-        aligned,
-    );
+    let consts = query_blocks::target_consts(kernel, p.shape.head_dim, cache.arch(), cache.codegen().mma, aligned);
     launch(gpu, cache, kernel, source, &consts, &args)?;
     Ok(lse)
 }

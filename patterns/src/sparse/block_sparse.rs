@@ -12,7 +12,7 @@
 //! tensors already on the device; the GPU branches here upload and call it.
 
 use super::local::query_blocks::{self, Backend, RunError, BLOCK};
-use super::{key_step, AttentionInputs, SparseOutput};
+use super::{AttentionInputs, SparseOutput};
 use crate::attention::{AttentionShape, KeyMask};
 use crate::config::PatternKind;
 use sparsefill_compiler::codegen::MmaLowering;
@@ -405,10 +405,18 @@ pub fn run_with_index(
     inputs: &AttentionInputs,
     index: &BlockIndex,
 ) -> Result<SparseOutput, BlockSparseError> {
+    let (shape, own) = checked_args(inputs, index)?;
+    Ok(query_blocks::run_attention(backend, KERNEL, SOURCE, inputs, &shape, own, index.named())?)
+}
+
+/// The inputs' shape and the kernel's own arguments (the index), after checking both.
+fn checked_args(
+    inputs: &AttentionInputs,
+    index: &BlockIndex,
+) -> Result<(AttentionShape, Vec<ArgValue>), BlockSparseError> {
     let shape = query_blocks::validate(inputs).map_err(RunError::from)?;
     index.validate(&shape)?;
-    let own = vec![ArgValue::Tensor(index.count.clone()), ArgValue::Tensor(index.index.clone())];
-    Ok(query_blocks::run_attention(backend, KERNEL, SOURCE, inputs, &shape, own, index.named())?)
+    Ok((shape, vec![ArgValue::Tensor(index.count.clone()), ArgValue::Tensor(index.index.clone())]))
 }
 
 /// [`run_with_index`] on the interpreter.
@@ -417,7 +425,7 @@ pub fn run_interp_with_index(inputs: &AttentionInputs, index: &BlockIndex) -> Re
 }
 
 /// [`run_interp_with_index`] of the kernel specialized as the GPU runners launch it on
-/// `arch` with `mma` on packed (aligned) tensors ([`key_step::target_consts`]), so the
+/// `arch` with `mma` on packed (aligned) tensors ([`query_blocks::target_consts`]), so the
 /// interpreter checks each target's key step.
 pub fn run_interp_with_index_as(
     inputs: &AttentionInputs,
@@ -425,10 +433,8 @@ pub fn run_interp_with_index_as(
     arch: Arch,
     mma: MmaLowering,
 ) -> Result<SparseOutput, BlockSparseError> {
-    let shape = query_blocks::validate(inputs).map_err(RunError::from)?;
-    index.validate(&shape)?;
-    let own = vec![ArgValue::Tensor(index.count.clone()), ArgValue::Tensor(index.index.clone())];
-    let consts = key_step::target_consts(KERNEL, &query_blocks::consts(shape.head_dim), arch, mma, true);
+    let (shape, own) = checked_args(inputs, index)?;
+    let consts = query_blocks::target_consts(KERNEL, shape.head_dim, arch, mma, true);
     Ok(query_blocks::run_interp_as(KERNEL, SOURCE, inputs, &shape, own, index.named(), &consts)?)
 }
 

@@ -7,7 +7,7 @@
 pub mod query_blocks;
 pub mod strided;
 
-use super::{key_step, AttentionInputs, SparseOutput};
+use super::{AttentionInputs, SparseOutput};
 use crate::attention::KeyMask;
 use crate::config::PatternKind;
 use query_blocks::{Backend, RunError, BLOCK};
@@ -127,7 +127,7 @@ pub fn run_interp(inputs: &AttentionInputs, params: &LocalParams) -> Result<Spar
 }
 
 /// [`run_interp`] of the kernel specialized as the GPU runners launch it on `arch` with
-/// `mma` on packed (aligned) tensors ([`key_step::target_consts`]), so the interpreter
+/// `mma` on packed (aligned) tensors ([`query_blocks::target_consts`]), so the interpreter
 /// checks each target's walk.
 pub fn run_interp_as(
     inputs: &AttentionInputs,
@@ -137,7 +137,7 @@ pub fn run_interp_as(
 ) -> Result<SparseOutput, LocalError> {
     params.validate()?;
     let shape = query_blocks::validate(inputs).map_err(RunError::from)?;
-    let consts = key_step::target_consts(KERNEL, &query_blocks::consts(shape.head_dim), arch, mma, true);
+    let consts = query_blocks::target_consts(KERNEL, shape.head_dim, arch, mma, true);
     Ok(query_blocks::run_interp_as(KERNEL, SOURCE, inputs, &shape, params.args(), Vec::new(), &consts)?)
 }
 

@@ -5,13 +5,14 @@
 //! ([`Backend`]), the check of a pattern's output against dense attention with the same
 //! mask, and the ptxas check of its kernels.
 
-use super::super::{AttentionInputs, SparseOutput};
+use super::super::{key_step, AttentionInputs, SparseOutput};
 // The leading arguments sit where the dense kernel has them.
 use crate::attention::{self, AttentionCase, AttentionShape, KeyMask, ShapeError, LSE, O};
 use crate::gpu::{launch, upload, DeviceArg};
 use rand::seq::IndexedRandom;
 use rand::Rng;
 use sparsefill_compiler::codegen::ptxas::{self, PtxasReport};
+use sparsefill_compiler::codegen::MmaLowering;
 use sparsefill_compiler::interp::{self, ArgValue, InterpError};
 use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::target::Arch;
@@ -129,6 +130,19 @@ pub fn check_output(q: &[usize], (dtype, o): (DType, &[usize])) -> Result<(), In
 pub fn consts(head_dim: usize) -> Vec<(String, ConstValue)> {
     let int = |v: usize| ConstValue::Int(v as i64);
     vec![("BM".to_string(), int(BLOCK)), ("BN".to_string(), int(BLOCK)), ("D".to_string(), int(head_dim))]
+}
+
+/// [`consts`] of query-block kernel `kernel` with what the target adds: its key step when
+/// it has one ([`key_step::target_consts`], `aligned` saying whether q, k, v and o meet
+/// the contract).
+pub fn target_consts(
+    kernel: &str,
+    head_dim: usize,
+    arch: Arch,
+    mma: MmaLowering,
+    aligned: bool,
+) -> Vec<(String, ConstValue)> {
+    key_step::target_consts(kernel, &consts(head_dim), arch, mma, aligned)
 }
 
 /// Number of `BLOCK`-row blocks of the longest sequence: the size of an index tensor's
@@ -330,8 +344,10 @@ pub fn check_rows(case: &AttentionCase, out: &SparseOutput, mask: impl Fn(KeyMas
     attention::check_outputs(&got, &expected)
 }
 
-/// Assembles `kernel` of `source` with `consts` for `arch`, the variant with the `aligned`
-/// contract on the tensors named in `aligned` (as the runtime specializes a launch on them).
+/// Compiles kernel `kernel` of `source` for `consts` to PTX for `arch`, the variant with the
+/// `aligned` contract on the tensors named in `aligned` (as the runtime specializes a launch
+/// on them), and assembles it with ptxas; an error is a sentence naming the kernel, its
+/// consts, the aligned tensors and the arch.
 pub fn assemble(
     kernel: &str,
     source: &str,
@@ -388,6 +404,14 @@ pub fn assert_variants_assemble_without_spills(
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    /// A tensor named for the `aligned` contract that the kernel lacks is an error naming
+    /// it, before ptxas runs.
+    #[test]
+    fn assembling_with_an_unknown_aligned_tensor_names_it() {
+        let err = assemble(super::super::KERNEL, super::super::SOURCE, &consts(64), Arch::Sm90a, &["q", "qq"]).err();
+        assert!(err.as_deref().is_some_and(|e| e.ends_with(": no tensor `qq`")), "{err:?}");
+    }
 
     fn inputs() -> AttentionInputs {
         let shape = AttentionShape { seqlens: vec![3, 2], heads: 4, kv_heads: 2, head_dim: 16, causal: true };
