@@ -363,3 +363,85 @@ fn max_seqlen_below_a_sequence_is_rejected() {
     args[attention::MAX_SEQLEN] = ArgValue::I32(64);
     check_rejected(&args, "max_seqlen is 64, but sequence 1 has 70 tokens; programs past max_seqlen would never run");
 }
+
+/// Eight heads over two kv heads: the launch order interleaves a set of eight heads
+/// (`launch_slot` widens the GQA group of four); every row must still be written once.
+#[test]
+fn widened_head_sets_match_reference() {
+    let shape = AttentionShape { seqlens: vec![40, 19], heads: 8, kv_heads: 2, head_dim: 16, causal: true };
+    check_on_interpreter(shape, 16, 8);
+}
+
+/// Eight heads without GQA: sets of eight heads of one kv head each.
+#[test]
+fn head_sets_without_gqa_match_reference() {
+    let shape = AttentionShape { seqlens: vec![40, 19], heads: 8, kv_heads: 8, head_dim: 16, causal: false };
+    check_on_interpreter(shape, 16, 9);
+}
+
+/// Six heads in groups of three: 8 is no multiple of 3, so a set is one GQA group.
+#[test]
+fn unwidened_head_sets_match_reference() {
+    let shape = AttentionShape { seqlens: vec![40, 19], heads: 6, kv_heads: 2, head_dim: 16, causal: true };
+    check_on_interpreter(shape, 16, 10);
+}
+
+/// A kernel that records, for each (rank, head) that `launch_slot` hands out, the linear
+/// launch index of the program that got it.
+const LAUNCH_SLOTS: &str = "
+kernel launch_slots(slot: tensor<i32>[H, NB], kv: tensor<i32>[HKV]) grid(NB, H) warps(1) {
+    let (rank, h) = launch_slot(program_id(0), program_id(1), NB, H, HKV);
+    slot[h, rank] = program_id(0) + program_id(1) * NB;
+}
+";
+
+/// The launch order `launch_slot` gives `heads` heads over `kv_heads` with `blocks`
+/// blocks each, as (rank, head) per launch index.
+fn launch_order(heads: usize, kv_heads: usize, blocks: usize) -> Vec<(usize, usize)> {
+    let source = format!("{}{LAUNCH_SLOTS}", attention::SOURCE);
+    let ir = lower_source(&source, Some("launch_slots"), &[]).unwrap_or_else(|e| panic!("{e}"));
+    let mut args = vec![
+        ArgValue::Tensor(HostTensor::filled(DType::I32, &[heads, blocks], -1.0)),
+        ArgValue::Tensor(HostTensor::zeros(DType::I32, &[kv_heads])),
+    ];
+    interp::run(&ir, &mut args).unwrap_or_else(|e| panic!("{e}"));
+    let ArgValue::Tensor(slot) = &args[0] else { panic!("slot is a tensor") };
+    let mut order = vec![None; heads * blocks];
+    for (at, &launch) in slot.data.iter().enumerate() {
+        let launch = usize::try_from(launch as i64).unwrap_or_else(|_| panic!("slot {at} never handed out"));
+        assert!(order[launch].replace((at % blocks, at / blocks)).is_none(), "launch {launch} handed out twice");
+    }
+    order.into_iter().map(|slot| slot.unwrap_or_else(|| panic!("a launch got no slot"))).collect()
+}
+
+/// The order the launch follows, written as loops: sets of `width` heads one after the
+/// other; in a set, ranks in order, and the set's heads side by side in each rank.
+fn sets_of(width: usize, heads: usize, blocks: usize) -> Vec<(usize, usize)> {
+    let sets = (0..heads / width).flat_map(|set| (0..blocks).map(move |rank| (set, rank)));
+    sets.flat_map(|(set, rank)| (set * width..(set + 1) * width).map(move |h| (rank, h))).collect()
+}
+
+#[test]
+fn launch_order_runs_gqa_groups_widened_to_eight_heads_side_by_side() {
+    assert_eq!(launch_order(8, 2, 5), sets_of(8, 8, 5));
+}
+
+#[test]
+fn launch_order_widens_single_heads_to_sets_of_eight() {
+    assert_eq!(launch_order(16, 16, 3), sets_of(8, 16, 3));
+}
+
+#[test]
+fn launch_order_keeps_groups_that_eight_is_no_multiple_of() {
+    assert_eq!(launch_order(6, 2, 4), sets_of(3, 6, 4));
+}
+
+#[test]
+fn launch_order_keeps_groups_wider_than_eight() {
+    assert_eq!(launch_order(16, 1, 3), sets_of(16, 16, 3));
+}
+
+#[test]
+fn launch_order_keeps_single_heads_when_eight_does_not_divide_them() {
+    assert_eq!(launch_order(4, 4, 3), sets_of(1, 4, 3));
+}
