@@ -364,25 +364,18 @@ fn max_seqlen_below_a_sequence_is_rejected() {
     check_rejected(&args, "max_seqlen is 64, but sequence 1 has 70 tokens; programs past max_seqlen would never run");
 }
 
-/// Eight heads over two kv heads: the launch order interleaves a set of eight heads
-/// (`launch_slot` widens the GQA group of four); every row must still be written once.
+/// Eight heads over two kv heads: the launch order interleaves each group of four
+/// (`launch_slot`); every row must still be written once.
 #[test]
-fn widened_head_sets_match_reference() {
+fn gqa_groups_side_by_side_match_reference() {
     let shape = AttentionShape { seqlens: vec![40, 19], heads: 8, kv_heads: 2, head_dim: 16, causal: true };
     check_on_interpreter(shape, 16, 8);
 }
 
-/// Eight heads without GQA: sets of eight heads of one kv head each.
+/// Six heads in groups of three, not causal (rank order is block order).
 #[test]
-fn head_sets_without_gqa_match_reference() {
-    let shape = AttentionShape { seqlens: vec![40, 19], heads: 8, kv_heads: 8, head_dim: 16, causal: false };
-    check_on_interpreter(shape, 16, 9);
-}
-
-/// Six heads in groups of three: 8 is no multiple of 3, so a set is one GQA group.
-#[test]
-fn unwidened_head_sets_match_reference() {
-    let shape = AttentionShape { seqlens: vec![40, 19], heads: 6, kv_heads: 2, head_dim: 16, causal: true };
+fn groups_of_three_match_reference() {
+    let shape = AttentionShape { seqlens: vec![40, 19], heads: 6, kv_heads: 2, head_dim: 16, causal: false };
     check_on_interpreter(shape, 16, 10);
 }
 
@@ -414,34 +407,29 @@ fn launch_order(heads: usize, kv_heads: usize, blocks: usize) -> Vec<(usize, usi
     order.into_iter().map(|slot| slot.unwrap_or_else(|| panic!("a launch got no slot"))).collect()
 }
 
-/// The order the launch follows, written as loops: sets of `width` heads one after the
-/// other; in a set, ranks in order, and the set's heads side by side in each rank.
-fn sets_of(width: usize, heads: usize, blocks: usize) -> Vec<(usize, usize)> {
-    let sets = (0..heads / width).flat_map(|set| (0..blocks).map(move |rank| (set, rank)));
-    sets.flat_map(|(set, rank)| (set * width..(set + 1) * width).map(move |h| (rank, h))).collect()
+/// The order the launch follows, written as loops: groups of `width` heads one after
+/// the other; in a group, ranks in order, and the group's heads side by side in each rank.
+fn groups_of(width: usize, heads: usize, blocks: usize) -> Vec<(usize, usize)> {
+    let groups = (0..heads / width).flat_map(|g| (0..blocks).map(move |rank| (g, rank)));
+    groups.flat_map(|(g, rank)| (g * width..(g + 1) * width).map(move |h| (rank, h))).collect()
 }
 
 #[test]
-fn launch_order_runs_gqa_groups_widened_to_eight_heads_side_by_side() {
-    assert_eq!(launch_order(8, 2, 5), sets_of(8, 8, 5));
+fn launch_order_runs_the_heads_of_a_gqa_group_side_by_side() {
+    assert_eq!(launch_order(8, 2, 5), groups_of(4, 8, 5));
 }
 
 #[test]
-fn launch_order_widens_single_heads_to_sets_of_eight() {
-    assert_eq!(launch_order(16, 16, 3), sets_of(8, 16, 3));
+fn launch_order_runs_groups_of_three() {
+    assert_eq!(launch_order(6, 2, 4), groups_of(3, 6, 4));
 }
 
 #[test]
-fn launch_order_keeps_groups_that_eight_is_no_multiple_of() {
-    assert_eq!(launch_order(6, 2, 4), sets_of(3, 6, 4));
+fn launch_order_without_gqa_is_head_by_head() {
+    assert_eq!(launch_order(4, 4, 3), groups_of(1, 4, 3));
 }
 
 #[test]
-fn launch_order_keeps_groups_wider_than_eight() {
-    assert_eq!(launch_order(16, 1, 3), sets_of(16, 16, 3));
-}
-
-#[test]
-fn launch_order_keeps_single_heads_when_eight_does_not_divide_them() {
-    assert_eq!(launch_order(4, 4, 3), sets_of(1, 4, 3));
+fn launch_order_with_one_kv_head_interleaves_every_head() {
+    assert_eq!(launch_order(16, 1, 3), groups_of(16, 16, 3));
 }
