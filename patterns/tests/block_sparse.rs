@@ -82,11 +82,43 @@ fn host_index_lists_end_at_the_diagonal_and_pass_validation() {
     assert!((0..5).all(|qb| index.blocks(0, 2, qb).last() == Some(&(qb as f64))));
 }
 
+/// Eighteen and five query blocks, top 6 in chunks of 2: the kept list of 8 fills, then
+/// every chunk's candidates displace some of it.
+#[test]
+fn tile_estimator_merging_many_chunks_equals_host_reference() {
+    let (_, inputs) = inputs(&[1100, 300], 17);
+    let params = BlockSparseParams { top_k: 6 };
+    let host = block_sparse::estimate_host(&inputs, &params).unwrap_or_else(|e| panic!("{e}"));
+    let tile = block_sparse::estimate(&Backend::Interp, &inputs, &params, 2).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((tile.count.data, tile.index.data), (host.count.data, host.index.data));
+}
+
+/// A NaN score ranks as -inf on both estimators, so every list still holds real blocks:
+/// query block 4 of head 0 is NaN, its picks are the lowest blocks.
+#[test]
+fn a_nan_score_ranks_last_on_both_estimators() {
+    let (case, mut inputs) = inputs(&[300], 18);
+    let d = 64;
+    inputs.q.data[(256 * 4) * d] = f64::NAN;
+    let params = BlockSparseParams { top_k: 3 };
+    let host = block_sparse::estimate_host(&inputs, &params).unwrap_or_else(|e| panic!("{e}"));
+    let tile = block_sparse::estimate_interp(&inputs, &params).unwrap_or_else(|e| panic!("{e}"));
+    tile.validate(&case.shape).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((host.blocks(0, 0, 4), tile.blocks(0, 0, 4)), (&[0.0, 1.0, 4.0][..], &[0.0, 1.0, 4.0][..]));
+}
+
 /// Query head 0's block 4 (rows 256..299) and key blocks 1 and 3 of its key/value head
 /// are all one vector u, so blocks 1 and 3 tie for the best score |u|²; with one pick the
-/// lower block wins, on both estimators.
+/// lower block wins, on both estimators, in one chunk and across chunks of two (block 1
+/// kept, block 3 merged in).
 #[test]
 fn ties_go_to_the_lower_block_on_both_estimators() {
+    for chunk in [block_sparse::CHUNK, 2] {
+        check_ties(chunk);
+    }
+}
+
+fn check_ties(chunk: usize) {
     let (_, mut inputs) = inputs(&[300], 5);
     let d = 64;
     let u: Vec<f64> = (0..d).map(|c| if c % 3 == 0 { 2.0 } else { -2.0 }).collect();
@@ -99,8 +131,12 @@ fn ties_go_to_the_lower_block_on_both_estimators() {
     for (top_k, expected) in [(2, vec![1.0, 4.0]), (3, vec![1.0, 3.0, 4.0])] {
         let params = BlockSparseParams { top_k };
         let host = block_sparse::estimate_host(&inputs, &params).unwrap_or_else(|e| panic!("{e}"));
-        let tile = block_sparse::estimate_interp(&inputs, &params).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((host.blocks(0, 0, 4), tile.blocks(0, 0, 4)), (&expected[..], &expected[..]), "top_k {top_k}");
+        let tile = block_sparse::estimate(&Backend::Interp, &inputs, &params, chunk).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (host.blocks(0, 0, 4), tile.blocks(0, 0, 4)),
+            (&expected[..], &expected[..]),
+            "top_k {top_k}, chunk {chunk}"
+        );
     }
 }
 

@@ -271,14 +271,18 @@ impl BlockScores {
     }
 
     /// The causal top-`top_k` index: for each query block, the diagonal and the
-    /// `top_k - 1` best earlier blocks (higher score first, then lower index), ascending.
+    /// `top_k - 1` best earlier blocks (higher score first, then lower index; a NaN score
+    /// ranks as -inf), ascending.
     pub fn select(&self, top_k: usize) -> BlockIndex {
         let mut out = BlockIndex::empty(&self.shape, top_k);
         let heads = self.shape.heads;
         for (b, &len) in self.shape.seqlens.iter().enumerate() {
             for h in 0..heads {
                 for qb in 0..len.div_ceil(BLOCK) {
-                    let mut ranked: Vec<(usize, f64)> = (0..qb).map(|kb| (kb, self.score(b, h, qb, kb))).collect();
+                    // A NaN score ranks as -inf, as on the kernel, so the order stays total.
+                    let score =
+                        |kb| Some(self.score(b, h, qb, kb)).filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY);
+                    let mut ranked: Vec<(usize, f64)> = (0..qb).map(|kb| (kb, score(kb))).collect();
                     ranked.sort_by(|x, y| y.1.partial_cmp(&x.1).unwrap_or(Ordering::Equal).then(x.0.cmp(&y.0)));
                     let mut kept: Vec<usize> = ranked.iter().take(top_k.saturating_sub(1)).map(|r| r.0).collect();
                     kept.sort_unstable();
