@@ -443,6 +443,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                     BinaryOp::Add => b.build_int_add(x, y, "")?,
                     BinaryOp::Sub => b.build_int_sub(x, y, "")?,
                     BinaryOp::Mul => b.build_int_mul(x, y, "")?,
+                    BinaryOp::Max | BinaryOp::Min => {
+                        let pick_x =
+                            if op == BinaryOp::Max { inkwell::IntPredicate::SGT } else { inkwell::IntPredicate::SLT };
+                        let keep_x = b.build_int_compare(pick_x, x, y, "")?;
+                        b.build_select(keep_x, x, y, "")?.into_int_value()
+                    }
                     _ => return Err(CodegenError::InvalidIr(format!("prefetched index {v} uses {op:?}"))),
                 })
             }
@@ -485,7 +491,10 @@ pub(super) fn is_index_arithmetic(op: &Op, dtype: DType, operand: Option<DType>)
     match op {
         Op::Const(Literal::Int(_)) => true,
         Op::Load { indices, .. } => dtype == DType::I32 && indices.iter().all(|i| !matches!(i, Index::Gather(_))),
-        Op::Binary { op, .. } => dtype == DType::I32 && matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul),
+        Op::Binary { op, .. } => {
+            dtype == DType::I32
+                && matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Max | BinaryOp::Min)
+        }
         Op::Cmp { .. } => operand == Some(DType::I32),
         Op::Select { .. } => dtype == DType::I32,
         _ => false,

@@ -188,6 +188,25 @@ fn tile_indexed_through_a_float_comparison_is_not_prefetched() {
     assert_eq!(ptx(&src).matches("cp.async.cg.shared.global").count(), 4);
 }
 
+/// [`GEMM`] reading b's rows at `kb`, an i32 `max` or `min` of the induction variable (as
+/// the attention walks read the previous tile's values at `max(n0 - BN, 0)`); `last` is
+/// the last step's first row, computed before the loop.
+fn clamped_gemm(kb: &str) -> String {
+    GEMM.replace("k0 .. k0 + BK, n0", "kb .. kb + BK, n0")
+        .replace("    for k0", "    let last = K - BK;\n    for k0")
+        .replace("        acc = acc +", &format!("        let kb = {kb};\n        acc = acc +"))
+}
+
+#[test]
+fn tile_indexed_through_an_integer_max_is_prefetched() {
+    assert_eq!(ptx(&clamped_gemm("max(k0 - BK, 0)")).matches("cp.async.cg.shared.global").count(), 8);
+}
+
+#[test]
+fn tile_indexed_through_an_integer_min_is_prefetched() {
+    assert_eq!(ptx(&clamped_gemm("min(k0 + BK, last)")).matches("cp.async.cg.shared.global").count(), 8);
+}
+
 const WGMMA: CodegenOptions =
     CodegenOptions { mma: MmaLowering::Wgmma, tma: false, decoupled: false, pingpong: PingPong::Off };
 
