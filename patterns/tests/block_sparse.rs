@@ -294,16 +294,15 @@ fn attention_kernel_assembles_without_spills_on_sm90a() {
     );
 }
 
-/// The variants the GPU runners launch on packed inputs: whole-block steps at head dim 128.
+/// The variants the GPU runners launch on packed inputs: whole-block steps at head dim 128,
+/// two programs per SM, no spills.
 #[test]
-fn aligned_attention_kernel_assembles_without_spills_on_sm90a() {
+fn aligned_attention_kernel_fits_two_per_sm_without_spills_on_sm90a() {
     let target = |d| query_blocks::target_consts(block_sparse::KERNEL, d, Arch::Sm90a, MmaLowering::Wgmma, true);
-    query_blocks::assert_variants_assemble_without_spills(
+    query_blocks::assert_aligned_sm90a_variants_fit(
         block_sparse::KERNEL,
         block_sparse::SOURCE,
         &[target(64), target(128)],
-        Arch::Sm90a,
-        &["q", "k", "v", "o"],
     );
 }
 

@@ -208,17 +208,12 @@ fn local_kernel_assembles_without_spills_on_sm90a() {
     check_assembles_without_spills(local::KERNEL, local::SOURCE, Arch::Sm90a);
 }
 
-/// The variants the GPU runners launch on packed inputs: the whole tiles walked.
+/// The variants the GPU runners launch on packed inputs: the whole tiles walked, two
+/// programs per SM, no spills.
 #[test]
-fn aligned_local_kernel_assembles_without_spills_on_sm90a() {
+fn aligned_local_kernel_fits_two_per_sm_without_spills_on_sm90a() {
     let target = |d| query_blocks::target_consts(local::KERNEL, d, Arch::Sm90a, MmaLowering::Wgmma, true);
-    query_blocks::assert_variants_assemble_without_spills(
-        local::KERNEL,
-        local::SOURCE,
-        &[target(64), target(128)],
-        Arch::Sm90a,
-        &["q", "k", "v", "o"],
-    );
+    query_blocks::assert_aligned_sm90a_variants_fit(local::KERNEL, local::SOURCE, &[target(64), target(128)]);
 }
 
 #[test]

@@ -8,14 +8,14 @@
 //! - every kernel assembled by ptxas for sm_80 and sm_90a without spills.
 
 use rand::{Rng, SeedableRng};
-use sparsefill_compiler::codegen::{ptxas, MmaLowering};
+use sparsefill_compiler::codegen::MmaLowering;
 use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
-use sparsefill_compiler::{compile_ir, lower_source};
 use sparsefill_patterns::attention::{self, AttentionCase, AttentionShape, RowOutputs};
 use sparsefill_patterns::sparse::index::{causal_limit, query_blocks, BlockLists, IndexError, SparseIndex, BLOCK};
 use sparsefill_patterns::sparse::key_step;
+use sparsefill_patterns::sparse::local::query_blocks as query_block_kernels;
 use sparsefill_patterns::sparse::vertical_slash::plan::{self, Buffer, Plan};
 use sparsefill_patterns::sparse::vertical_slash::reference::{self, Selection};
 use sparsefill_patterns::sparse::vertical_slash::{
@@ -586,34 +586,7 @@ fn run_interp_rejects_bad_params() {
 
 /// Assembles `kernel` of `source` with `consts` for `arch` and requires no spills.
 fn check_assembles_without_spills(source: &str, kernel: &str, consts: &[(String, ConstValue)], arch: Arch) {
-    check_variant_assembles_without_spills(source, kernel, consts, arch, &[]);
-}
-
-/// [`check_assembles_without_spills`] of the variant with the `aligned` contract on `aligned`.
-fn check_variant_assembles_without_spills(
-    source: &str,
-    kernel: &str,
-    consts: &[(String, ConstValue)],
-    arch: Arch,
-    aligned: &[&str],
-) {
-    if !ptxas::available_for_tests(kernel) {
-        return;
-    }
-    let mut ir = lower_source(source, Some(kernel), consts).unwrap_or_else(|e| panic!("{kernel} {consts:?}: {e}"));
-    for name in aligned {
-        assert!(ir.set_aligned(name, true), "{kernel} has no tensor `{name}`");
-    }
-    let module = compile_ir(&ir, arch).unwrap_or_else(|e| panic!("{kernel} {consts:?} for {arch}: {e}"));
-    let report = ptxas::assemble(&module.ptx, arch).unwrap_or_else(|e| panic!("{kernel} {consts:?} for {arch}: {e}"));
-    eprintln!(
-        "{kernel} {consts:?} on {arch}: {} registers, {} bytes of shared memory",
-        report.registers,
-        report.shared_bytes + module.shared_bytes
-    );
-    assert_eq!((report.spill_stores, report.spill_loads, report.stack_bytes), (0, 0, 0), "{}", report.raw);
-    // ptxas reports it when it must serialize the kernel's wgmma (C7513 and kin).
-    assert!(!report.raw.contains("serialized"), "{kernel} {consts:?} on {arch}: {}", report.raw);
+    query_block_kernels::assert_assembles_without_spills(kernel, source, &[consts.to_vec()], arch);
 }
 
 fn head_dim(d: usize) -> Vec<(String, ConstValue)> {
@@ -625,16 +598,27 @@ fn head_dim(d: usize) -> Vec<(String, ConstValue)> {
 fn check_attention_assembles(arch: Arch) {
     for d in [64, 128] {
         for aligned in [&[][..], &["q", "k", "v", "o"]] {
-            let consts = key_step::target_consts(
+            let consts = attend_consts(d, arch, !aligned.is_empty());
+            query_block_kernels::assert_variants_assemble_without_spills(
                 plan::ATTEND_KERNEL,
-                &head_dim(d),
+                plan::ATTEND_SOURCE,
+                &[consts],
                 arch,
-                MmaLowering::default(),
-                !aligned.is_empty(),
+                aligned,
             );
-            check_variant_assembles_without_spills(plan::ATTEND_SOURCE, plan::ATTEND_KERNEL, &consts, arch, aligned);
         }
     }
+}
+
+fn attend_consts(d: usize, arch: Arch, aligned: bool) -> Vec<(String, ConstValue)> {
+    key_step::target_consts(plan::ATTEND_KERNEL, &head_dim(d), arch, MmaLowering::default(), aligned)
+}
+
+/// The variants the GPU runners launch on packed inputs on sm_90a fit two programs per SM.
+#[test]
+fn aligned_attention_fits_two_per_sm_on_sm90a() {
+    let variants = [64, 128].map(|d| attend_consts(d, Arch::Sm90a, true));
+    query_block_kernels::assert_aligned_sm90a_variants_fit(plan::ATTEND_KERNEL, plan::ATTEND_SOURCE, &variants);
 }
 
 #[test]

@@ -27,6 +27,14 @@ pub fn key_step(arch: Arch, mma: MmaLowering, aligned: bool) -> usize {
     }
 }
 
+/// Shared memory a program may take for two to fit on an sm_90 SM (H100, H200: 228 KiB an
+/// SM, 1 KiB of it reserved per program). The stepped kernels' aligned sm_90a variants
+/// must fit two: each is one warpgroup, and alone on an SM it leaves the tensor cores idle
+/// while it waits (129 KB, one program per SM, ran 20% slower; session 11, round 2). At
+/// `KS = 64` they take three stages (`stages(...)` in their headers), so the walk's copies
+/// run one tile ahead of its deferred products, which is 113 KiB: exactly two.
+pub const SM90_TWO_PROGRAM_SHARED_BYTES: u32 = 228 * 1024 / 2 - 1024;
+
 /// `consts` of a launch of `kernel` with what the target decides added: the [`key_step`]
 /// of the [`STEPPED_KERNELS`], `aligned` saying whether the launch's q, k, v and o meet
 /// the contract. Every GPU loader of these kernels takes its consts from here.

@@ -12,7 +12,7 @@ use crate::gpu::{launch, upload, DeviceArg};
 use rand::seq::IndexedRandom;
 use rand::Rng;
 use sparsefill_compiler::codegen::ptxas::{self, PtxasReport};
-use sparsefill_compiler::codegen::MmaLowering;
+use sparsefill_compiler::codegen::{MmaLowering, PtxModule};
 use sparsefill_compiler::interp::{self, ArgValue, InterpError};
 use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::target::Arch;
@@ -346,15 +346,15 @@ pub fn check_rows(case: &AttentionCase, out: &SparseOutput, mask: impl Fn(KeyMas
 
 /// Compiles kernel `kernel` of `source` for `consts` to PTX for `arch`, the variant with the
 /// `aligned` contract on the tensors named in `aligned` (as the runtime specializes a launch
-/// on them), and assembles it with ptxas; an error is a sentence naming the kernel, its
-/// consts, the aligned tensors and the arch.
-pub fn assemble(
+/// on them); an error is a sentence naming the kernel, its consts, the aligned tensors and
+/// the arch.
+fn compile_variant(
     kernel: &str,
     source: &str,
     consts: &[(String, ConstValue)],
     arch: Arch,
     aligned: &[&str],
-) -> Result<PtxasReport, String> {
+) -> Result<PtxModule, String> {
     let what = || format!("{kernel} {consts:?} aligned {aligned:?} for {arch}");
     let mut ir = lower_source(source, Some(kernel), consts).map_err(|e| format!("{}: {e}", what()))?;
     for name in aligned {
@@ -362,13 +362,29 @@ pub fn assemble(
             return Err(format!("{}: no tensor `{name}`", what()));
         }
     }
-    let ptx = compile_ir(&ir, arch).map_err(|e| format!("{}: {e}", what()))?.ptx;
-    ptxas::assemble(&ptx, arch).map_err(|e| format!("{}: {e}", what()))
+    compile_ir(&ir, arch).map_err(|e| format!("{}: {e}", what()))
 }
 
-/// For tests: asserts that `kernel` assembles with no spills and no stack for each set
-/// of consts, printing its registers. Skips (or fails, per
-/// [`ptxas::available_for_tests`]) where ptxas is missing.
+/// [`compile_variant`], assembled with ptxas. The report's `shared_bytes` is what a launch
+/// takes: ptxas's static bytes plus the module's dynamic shared memory (the stack of
+/// staged tiles, which ptxas does not see).
+pub fn assemble(
+    kernel: &str,
+    source: &str,
+    consts: &[(String, ConstValue)],
+    arch: Arch,
+    aligned: &[&str],
+) -> Result<PtxasReport, String> {
+    let module = compile_variant(kernel, source, consts, arch, aligned)?;
+    let what = || format!("{kernel} {consts:?} aligned {aligned:?} for {arch}");
+    let mut report = ptxas::assemble(&module.ptx, arch).map_err(|e| format!("{}: {e}", what()))?;
+    report.shared_bytes += module.shared_bytes;
+    Ok(report)
+}
+
+/// For tests: asserts that `kernel` assembles with no spills, no stack and no serialized
+/// wgmma for each set of consts, printing its registers and shared memory. Skips (or
+/// fails, per [`ptxas::available_for_tests`]) where ptxas is missing.
 pub fn assert_assembles_without_spills(
     kernel: &str,
     source: &str,
@@ -397,7 +413,27 @@ pub fn assert_variants_assemble_without_spills(
             report.registers, report.shared_bytes
         );
         assert_eq!((report.spill_stores, report.spill_loads, report.stack_bytes), (0, 0, 0), "{}", report.raw);
+        // ptxas says so when it must serialize the kernel's wgmma (C7513 and kin).
+        assert!(!report.raw.contains("serialized"), "{kernel} {consts:?} on {arch}: {}", report.raw);
     }
+}
+
+/// For tests: the `variants` of a stepped kernel ([`key_step::STEPPED_KERNELS`]) that the
+/// GPU runners launch on packed inputs on sm_90a (q, k, v and o aligned) each fit two
+/// programs per SM ([`key_step::SM90_TWO_PROGRAM_SHARED_BYTES`], checked without ptxas)
+/// and assemble without spills.
+pub fn assert_aligned_sm90a_variants_fit(kernel: &str, source: &str, variants: &[Vec<(String, ConstValue)>]) {
+    let aligned = ["q", "k", "v", "o"];
+    for consts in variants {
+        let module = compile_variant(kernel, source, consts, Arch::Sm90a, &aligned).unwrap_or_else(|e| panic!("{e}"));
+        let limit = key_step::SM90_TWO_PROGRAM_SHARED_BYTES;
+        assert!(
+            module.shared_bytes <= limit,
+            "{kernel} {consts:?}: {} bytes of shared memory; two programs per SM fit at most {limit}",
+            module.shared_bytes
+        );
+    }
+    assert_variants_assemble_without_spills(kernel, source, variants, Arch::Sm90a, &aligned);
 }
 
 #[cfg(test)]
