@@ -246,8 +246,8 @@ fn sweep(gpu: &Gpu, cache: &KernelCache, rng: &mut impl Rng) -> Result<bool, Box
 /// the f64 check affordable; torch_ops.py times SDPA on the same list.
 const ATTENTION_SHAPES: [(usize, usize); 3] = [(8192, 32), (32768, 32), (131072, 8)];
 
-/// attention.tile (BM = 128; BN 64 at 2 stages, BN 128 at 2 and 3) against torch SDPA's
-/// flash (FlashAttention-2) and cuDNN backends, timed in the same run ([`time_attention`]).
+/// attention.tile (BM = 128, BN = 64) against torch SDPA's flash (FlashAttention-2) and
+/// cuDNN backends, timed in the same run ([`time_attention`]).
 fn bench_attention(
     gpu: &Gpu,
     cache: &KernelCache,
@@ -256,16 +256,12 @@ fn bench_attention(
 ) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
     use sparsefill_compiler::ir::ConstValue;
     let mut out = Vec::new();
-    for (bn, stages) in [(64i64, 2i64), (128, 2), (128, 3)] {
+    for bn in [64i64, 128] {
         println!(
-            "\n| attention bf16 D=128 BM 128 × BN {bn}, {stages} stages ({}) | check (sampled rows) | ours ms | ours TFLOP/s | SDPA flash ms | ours vs flash | SDPA cuDNN ms | ours vs cuDNN |\n|---|---|---|---|---|---|---|---|",
+            "\n| attention bf16 D=128 BM 128 × BN {bn} ({}) | check (sampled rows) | ours ms | ours TFLOP/s | SDPA flash ms | ours vs flash | SDPA cuDNN ms | ours vs cuDNN |\n|---|---|---|---|---|---|---|---|",
             gpu.arch()
         );
-        let consts = [
-            ("BM".to_string(), ConstValue::Int(128)),
-            ("BN".to_string(), ConstValue::Int(bn)),
-            ("STAGES".to_string(), ConstValue::Int(stages)),
-        ];
+        let consts = [("BM".to_string(), ConstValue::Int(128)), ("BN".to_string(), ConstValue::Int(bn))];
         for (len, heads) in ATTENTION_SHAPES {
             for causal in [true, false] {
                 let run = time_attention(gpu, cache, len, heads, causal, &consts, rng)?;
@@ -289,7 +285,7 @@ fn bench_attention(
                     fmt_ratio(cudnn),
                 );
                 out.push(json!({
-                    "bn": bn, "stages": stages, "len": len, "heads": heads, "causal": causal, "check_ok": run.check.is_ok(), "ms": ms,
+                    "bn": bn, "len": len, "heads": heads, "causal": causal, "check_ok": run.check.is_ok(), "ms": ms,
                     "tflops": run.tflops, "flash_ms": flash, "cudnn_ms": cudnn,
                 }));
             }
