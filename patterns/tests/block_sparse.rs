@@ -29,23 +29,24 @@ fn inputs_with(seqlens: &[usize], head_dim: usize, seed: u64) -> (attention::Att
 }
 
 fn check_estimators_agree(seqlens: &[usize], top_k: u32, seed: u64) {
+    check_estimators_agree_in_chunks(seqlens, top_k, block_sparse::CHUNK, seed);
+}
+
+/// The `.tile` estimator scoring `chunk` candidate blocks per step equals the host reference.
+fn check_estimators_agree_in_chunks(seqlens: &[usize], top_k: u32, chunk: usize, seed: u64) {
     let (_, inputs) = inputs(seqlens, seed);
     let params = BlockSparseParams { top_k };
     let host = block_sparse::estimate_host(&inputs, &params).unwrap_or_else(|e| panic!("{e}"));
-    let tile = block_sparse::estimate_interp(&inputs, &params).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(tile.count.data, host.count.data, "block_count, {seqlens:?} top_k {top_k}");
-    assert_eq!(tile.index.data, host.index.data, "block_index, {seqlens:?} top_k {top_k}");
+    let tile = block_sparse::estimate(&Backend::Interp, &inputs, &params, chunk).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tile.count.data, host.count.data, "block_count, {seqlens:?} top_k {top_k} chunk {chunk}");
+    assert_eq!(tile.index.data, host.index.data, "block_index, {seqlens:?} top_k {top_k} chunk {chunk}");
 }
 
 /// Chunks of 2 candidate blocks: ranks summed over several chunks, and slots that
 /// continue where the previous chunk stopped.
 #[test]
 fn tile_estimator_in_chunks_of_two_equals_host_reference() {
-    let (_, inputs) = inputs(&[300, 270], 15);
-    let params = BlockSparseParams { top_k: 3 };
-    let host = block_sparse::estimate_host(&inputs, &params).unwrap_or_else(|e| panic!("{e}"));
-    let tile = block_sparse::estimate(&Backend::Interp, &inputs, &params, 2).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((tile.count.data, tile.index.data), (host.count.data, host.index.data));
+    check_estimators_agree_in_chunks(&[300, 270], 3, 2, 15);
 }
 
 #[test]
@@ -86,11 +87,7 @@ fn host_index_lists_end_at_the_diagonal_and_pass_validation() {
 /// every chunk's candidates displace some of it.
 #[test]
 fn tile_estimator_merging_many_chunks_equals_host_reference() {
-    let (_, inputs) = inputs(&[1100, 300], 17);
-    let params = BlockSparseParams { top_k: 6 };
-    let host = block_sparse::estimate_host(&inputs, &params).unwrap_or_else(|e| panic!("{e}"));
-    let tile = block_sparse::estimate(&Backend::Interp, &inputs, &params, 2).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((tile.count.data, tile.index.data), (host.count.data, host.index.data));
+    check_estimators_agree_in_chunks(&[1100, 300], 6, 2, 17);
 }
 
 /// A NaN score ranks as -inf on both estimators, so every list still holds real blocks:
