@@ -51,7 +51,7 @@ use super::ops::int_predicate;
 use super::plan::Placement;
 use super::tma::{StageBarriers, TmaTile, BOX_COLUMNS};
 use super::CodegenError;
-use crate::ir::{BinaryOp, Block, DType, Index, Inst, Literal, Op, ValueId};
+use crate::ir::{BinaryOp, Block, CmpOp, DType, Index, Inst, Literal, Op, ValueId};
 
 /// One prefetched tile of a loop: where its stages live.
 pub(super) struct Prefetch<'ctx> {
@@ -444,9 +444,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                     BinaryOp::Sub => b.build_int_sub(x, y, "")?,
                     BinaryOp::Mul => b.build_int_mul(x, y, "")?,
                     BinaryOp::Max | BinaryOp::Min => {
-                        let pick_x =
-                            if op == BinaryOp::Max { inkwell::IntPredicate::SGT } else { inkwell::IntPredicate::SLT };
-                        let keep_x = b.build_int_compare(pick_x, x, y, "")?;
+                        let keeps_x = if op == BinaryOp::Max { CmpOp::Gt } else { CmpOp::Lt };
+                        let keep_x = b.build_int_compare(int_predicate(keeps_x, true), x, y, "")?;
                         b.build_select(keep_x, x, y, "")?.into_int_value()
                     }
                     _ => return Err(CodegenError::InvalidIr(format!("prefetched index {v} uses {op:?}"))),

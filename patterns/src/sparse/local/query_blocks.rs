@@ -355,7 +355,7 @@ fn compile_variant(
     arch: Arch,
     aligned: &[&str],
 ) -> Result<PtxModule, String> {
-    let what = || format!("{kernel} {consts:?} aligned {aligned:?} for {arch}");
+    let what = || variant_name(kernel, consts, arch, aligned);
     let mut ir = lower_source(source, Some(kernel), consts).map_err(|e| format!("{}: {e}", what()))?;
     for name in aligned {
         if !ir.set_aligned(name, true) {
@@ -363,6 +363,11 @@ fn compile_variant(
         }
     }
     compile_ir(&ir, arch).map_err(|e| format!("{}: {e}", what()))
+}
+
+/// How the errors of [`compile_variant`] and [`assemble`] name the variant.
+fn variant_name(kernel: &str, consts: &[(String, ConstValue)], arch: Arch, aligned: &[&str]) -> String {
+    format!("{kernel} {consts:?} aligned {aligned:?} for {arch}")
 }
 
 /// [`compile_variant`], assembled with ptxas. The report's `shared_bytes` is what a launch
@@ -376,8 +381,8 @@ pub fn assemble(
     aligned: &[&str],
 ) -> Result<PtxasReport, String> {
     let module = compile_variant(kernel, source, consts, arch, aligned)?;
-    let what = || format!("{kernel} {consts:?} aligned {aligned:?} for {arch}");
-    let mut report = ptxas::assemble(&module.ptx, arch).map_err(|e| format!("{}: {e}", what()))?;
+    let mut report = ptxas::assemble(&module.ptx, arch)
+        .map_err(|e| format!("{}: {e}", variant_name(kernel, consts, arch, aligned)))?;
     report.shared_bytes += module.shared_bytes;
     Ok(report)
 }
