@@ -3,10 +3,11 @@
 # every GPU test, the demo, the torch baselines and our benchmarks in one go, all in
 # the same run so that ratios compare like with like. Logs and JSON go to $OUT.
 # ONLY=sparse (or a comma list of tests, demo, attn, kernels, sparse, model, decoupled, pingpong,
-# assembler, criterion) runs just those parts; `decoupled`, `pingpong`, `assembler` and
-# `criterion` run only when named (`assembler`: ptxas against the driver's JIT):
-# `decoupled` and `pingpong` check and time SPARSEFILL_DECOUPLED=1 and SPARSEFILL_PINGPONG=all
-# (turns in every loop that can take them, not only the default's wide ones), BENCH_ARGS passes options to bench-kernels (`--only attention`),
+# specialize, assembler, criterion) runs just those parts; `decoupled`, `pingpong`, `specialize`,
+# `assembler` and `criterion` run only when named (`assembler`: ptxas against the driver's JIT):
+# `decoupled`, `pingpong` and `specialize` check and time SPARSEFILL_DECOUPLED=1,
+# SPARSEFILL_PINGPONG=all (turns in every loop that can take them, not only the default's wide
+# ones) and SPARSEFILL_SPECIALIZE=1 (a producer warpgroup), BENCH_ARGS passes options to bench-kernels (`--only attention`),
 # `criterion` runs `bench-kernels --criterion` and packs its reports.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -59,7 +60,7 @@ if want kernels; then
 fi
 
 # A lowering other than the default (CodegenOptions::decoupled, SPARSEFILL_DECOUPLED=1;
-# CodegenOptions::pingpong, SPARSEFILL_PINGPONG=all): the GPU tests of the kernels with it,
+# CodegenOptions::pingpong, SPARSEFILL_PINGPONG=all; CodegenOptions::specialize, SPARSEFILL_SPECIALIZE=1): the GPU tests of the kernels with it,
 # the benchmark with it against the torch baselines of this run's `kernels` part (when it
 # ran), and the tile sweep with the default and with it, so one run says whether it is right
 # and whether it pays. Only when asked for by name: neither is the default lowering.
@@ -90,6 +91,7 @@ other_lowering() {
 }
 named decoupled && other_lowering decoupled SPARSEFILL_DECOUPLED 0 1
 named pingpong && other_lowering pingpong SPARSEFILL_PINGPONG wide all
+named specialize && other_lowering specialize SPARSEFILL_SPECIALIZE 0 1
 
 # The two assemblers against each other (SPARSEFILL_ASSEMBLER=ptxas|driver), each with a cache of
 # its own: the tile sweep, vertical-slash at 128K, and per cubin the HGMMA count and how many of

@@ -8,7 +8,7 @@
 //! - every kernel assembled by ptxas for sm_80 and sm_90a without spills.
 
 use rand::{Rng, SeedableRng};
-use sparsefill_compiler::codegen::MmaLowering;
+use sparsefill_compiler::codegen::{CodegenOptions, MmaLowering};
 use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
@@ -603,7 +603,7 @@ fn check_attention_assembles(arch: Arch) {
                 plan::ATTEND_KERNEL,
                 plan::ATTEND_SOURCE,
                 &[consts],
-                arch,
+                (arch, &CodegenOptions::default()),
                 aligned,
             );
         }

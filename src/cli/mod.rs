@@ -58,6 +58,10 @@ pub enum Command {
         /// in the runtime (docs/hopper.md).
         #[arg(long, value_enum, default_value_t = PingPongChoice::Wide)]
         pingpong: PingPongChoice,
+        /// Give the program a producer warpgroup that issues the TMA copies (sm_90a), as
+        /// `SPARSEFILL_SPECIALIZE=1` does in the runtime (docs/hopper.md).
+        #[arg(long)]
+        specialize: bool,
     },
     /// Compile every shipped kernel, check it against its f64 reference (on the GPU
     /// when one is present, else on the CPU interpreter) and print a table.
@@ -126,9 +130,14 @@ impl From<Mma> for sparsefill_compiler::codegen::MmaLowering {
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Compile { file, kernel, consts, arch, emit, mma, aligned, decoupled, pingpong } => {
-            let options =
-                CodegenOptions { mma: mma.into(), decoupled, pingpong: pingpong.into(), ..CodegenOptions::default() };
+        Command::Compile { file, kernel, consts, arch, emit, mma, aligned, decoupled, pingpong, specialize } => {
+            let options = CodegenOptions {
+                mma: mma.into(),
+                decoupled,
+                pingpong: pingpong.into(),
+                specialize,
+                ..CodegenOptions::default()
+            };
             let out = compile::run(&file, kernel.as_deref(), &consts, &aligned, &arch, emit, options)?;
             print!("{out}");
             Ok(())

@@ -12,6 +12,7 @@ use inkwell::values::{
 };
 
 use super::context::{Lowerer, Regs};
+use super::specialize::{Role, CONSUMER_BARRIER};
 use super::CodegenError;
 
 impl<'ctx> Lowerer<'_, 'ctx> {
@@ -101,9 +102,10 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         intrinsic_result(self.module, &self.builder, name, overloads, args)
     }
 
-    /// `bar.sync 0`: every thread of the CTA reaches it (control flow is uniform). Never
-    /// inside a warpgroup's turn, where the other warpgroups wait for the turn
-    /// ([`super::pingpong`]).
+    /// The CTA barrier of the warps lowering the body: `bar.sync 0`, or with a producer
+    /// warpgroup the consumers' own named barrier ([`super::specialize`]). Every thread
+    /// that counts reaches it (control flow is uniform). Never inside a warpgroup's turn,
+    /// where the other warpgroups wait for the turn ([`super::pingpong`]).
     pub fn barrier(&self) -> Result<(), CodegenError> {
         if self.in_turn.get() {
             return Err(CodegenError::Unsupported {
@@ -111,7 +113,16 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 supported: "turns whose ops need no shared memory; compile with SPARSEFILL_PINGPONG=off".into(),
             });
         }
-        self.intrinsic_void("llvm.nvvm.barrier.cta.sync.aligned.all", &[], &[self.i32(0).into()])
+        match self.role {
+            Role::Whole => self.intrinsic_void("llvm.nvvm.barrier.cta.sync.aligned.all", &[], &[self.i32(0).into()]),
+            Role::Consumer => {
+                let (id, count) = (self.i32(u64::from(CONSUMER_BARRIER)), self.i32(u64::from(self.threads)));
+                self.intrinsic_void("llvm.nvvm.barrier.cta.sync.aligned.count", &[], &[id.into(), count.into()])
+            }
+            Role::Producer => Err(CodegenError::InvalidIr(
+                "the producer warpgroup's slice reached a CTA barrier; it lowers scalars and copies only".into(),
+            )),
+        }
     }
 
     pub fn aligned_load(

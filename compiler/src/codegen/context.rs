@@ -16,6 +16,7 @@ use super::layout::Layout;
 use super::operand_tile::OperandFormat;
 use super::plan::{self, Placement};
 use super::shared::SharedMemory;
+use super::specialize::{FedLoops, PendingRelease, ProducerSlice, Role};
 use super::CodegenError;
 use crate::ir::{Block, DType, Inst, Kernel, Op, Type, ValueId};
 
@@ -23,6 +24,7 @@ use crate::ir::{Block, DType, Inst, Kernel, Op, Type, ValueId};
 pub(super) type Regs<'ctx> = Vec<BasicValueEnum<'ctx>>;
 
 /// A kernel parameter as the entry function receives it (see [`crate::abi`]).
+#[derive(Clone)]
 pub(super) enum ParamValue<'ctx> {
     /// `aligned`: the parameter's [`crate::ir::Param::Tensor`] contract holds.
     Tensor {
@@ -35,6 +37,7 @@ pub(super) enum ParamValue<'ctx> {
 }
 
 /// The entry function and its parameters, grouped back per IR parameter and per tensor map.
+#[derive(Clone)]
 pub(super) struct Entry<'ctx> {
     pub function: FunctionValue<'ctx>,
     pub params: Vec<ParamValue<'ctx>>,
@@ -86,6 +89,15 @@ pub(super) struct Lowerer<'a, 'ctx> {
     pub multiples: HashMap<ValueId, u64>,
     /// The entry's tensor map parameters ([`super::tma`]).
     pub tensor_maps: super::tma::MapParams<'ctx>,
+    /// Which slice of the body these warps lower ([`super::specialize`]); `Whole` unless
+    /// the kernel is specialized.
+    pub role: Role,
+    /// What the producer lowers, where the kernel is specialized (else empty).
+    pub slice: std::rc::Rc<ProducerSlice>,
+    /// The loops the producer feeds, as the consumers laid them out.
+    pub fed_loops: FedLoops<'ctx>,
+    /// A fed loop's stage to release at the body's first `wgmma` wait.
+    pub pending_release: Option<PendingRelease<'ctx>>,
 }
 
 impl<'a, 'ctx> Lowerer<'a, 'ctx> {
@@ -129,6 +141,10 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             in_flight: Vec::new(),
             multiples: super::divisibility::known_multiples(kernel),
             tensor_maps,
+            role: Role::Whole,
+            slice: Default::default(),
+            fed_loops: FedLoops::new(),
+            pending_release: None,
         })
     }
 
@@ -243,6 +259,11 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
 
     pub fn leave_block(&mut self) {
         self.other_layouts.pop();
+    }
+
+    /// How many `for`/`if` bodies are open around the code being emitted.
+    pub fn block_depth(&self) -> usize {
+        self.other_layouts.len()
     }
 
     /// The defining op of a value placed at use, computed in `layout`.

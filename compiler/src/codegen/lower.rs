@@ -13,6 +13,7 @@ use super::operand_tile::OperandFormat;
 use super::pingpong::Turns;
 use super::plan::Placement;
 use super::prefetch::{checked_stages, defined_in, TmaLoop};
+use super::specialize::{producer_slice, FedLoop, ProducerSlice, Role, Split, PRODUCER_REGISTERS};
 use super::tma::{kernel_maps, MapParams};
 use super::CodegenError;
 use crate::abi::{kernel_abi, AbiKind, AbiParam, TensorMap, TENSOR_MAP_ALIGN, TENSOR_MAP_BYTES};
@@ -20,6 +21,7 @@ use crate::ir::{op_name, Block, DType, Inst, Kernel, Op, Param, ValueId};
 use inkwell::attributes::Attribute;
 use inkwell::types::AnyType;
 use std::collections::HashSet;
+use std::rc::Rc;
 
 /// PTX's `.entry` calling convention (LLVM's `ptx_kernel`).
 const PTX_KERNEL_CALL_CONV: u32 = 71;
@@ -28,15 +30,23 @@ const GLOBAL_ADDRESS_SPACE: u16 = 1;
 const REGISTERS_PER_SM: u32 = 65536;
 const MAX_REGISTERS_PER_THREAD: u32 = 255;
 
-/// Lowers `kernel` into `module` as one entry function; returns the shared memory it uses
-/// and the tensor maps it takes after its parameters.
+/// What lowering a kernel settled that a launch needs.
+pub(super) struct Lowered {
+    pub shared_bytes: u32,
+    pub tensor_maps: Vec<TensorMap>,
+    /// Threads per program: the kernel's warps, plus the producer warpgroup where the
+    /// kernel is specialized ([`super::specialize`]).
+    pub threads: u32,
+}
+
+/// Lowers `kernel` into `module` as one entry function.
 pub(super) fn lower_kernel<'ctx>(
     context: &'ctx Context,
     module: &Module<'ctx>,
     kernel: &Kernel,
     arch: crate::target::Arch,
     options: &super::CodegenOptions,
-) -> Result<(u32, Vec<TensorMap>), CodegenError> {
+) -> Result<Lowered, CodegenError> {
     check_entry_name(&kernel.name)?;
     if !kernel.num_warps.is_power_of_two() || kernel.num_warps > 32 {
         return Err(CodegenError::Unsupported {
@@ -46,22 +56,69 @@ pub(super) fn lower_kernel<'ctx>(
     }
     checked_stages(kernel.num_stages)?;
     let plan = super::plan::assign(kernel)?;
+    let format = OperandFormat::for_target(arch, options.mma);
     let maps = match options.tma {
-        true => kernel_maps(kernel, &plan.placements, OperandFormat::for_target(arch, options.mma)),
+        true => kernel_maps(kernel, &plan.placements, format),
         false => Vec::new(),
     };
+    let split = specialization(kernel, arch, options, &plan.placements);
     let abi = kernel_abi(kernel, &maps);
-    let function = declare_entry(context, module, kernel, &abi);
+    let function = declare_entry(context, module, kernel, &abi, split.as_ref().map(|(split, _)| *split));
     let builder = context.create_builder();
     builder.position_at_end(context.append_basic_block(function, "entry"));
     let (params, tensor_maps) = entry_params(context, &builder, function, kernel, &maps)?;
     let entry = Entry { function, params, tensor_maps };
-    let mut lowerer = Lowerer::new(context, module, builder, kernel, entry, (arch, options), plan)?;
+    let Some((split, slice)) = split else {
+        let mut lowerer = Lowerer::new(context, module, builder, kernel, entry, (arch, options), plan)?;
+        lowerer.lower_insts(&kernel.body.insts, None)?;
+        lowerer.settle_products()?;
+        lowerer.builder.build_return(None)?;
+        let Lowerer { shared, threads, .. } = lowerer;
+        return Ok(Lowered { shared_bytes: shared.finish(context, module), tensor_maps: maps, threads });
+    };
+
+    // The last warpgroup produces, the others consume; each lowers its slice of the body.
+    let tid = super::build::intrinsic_result(module, &builder, "llvm.nvvm.read.ptx.sreg.tid.x", &[], &[])?;
+    let consumer_bb = context.append_basic_block(function, "consumer");
+    let producer_bb = context.append_basic_block(function, "producer");
+    let consumer_threads = context.i32_type().const_int(u64::from(split.consumer_threads), false);
+    let is_consumer = builder.build_int_compare(IntPredicate::ULT, as_int(tid)?, consumer_threads, "is.consumer")?;
+    builder.build_conditional_branch(is_consumer, consumer_bb, producer_bb)?;
+    builder.position_at_end(consumer_bb);
+    let slice = Rc::new(slice);
+    let mut lowerer = Lowerer::new(context, module, builder, kernel, entry.clone(), (arch, options), plan.clone())?;
+    (lowerer.role, lowerer.slice) = (Role::Consumer, slice.clone());
+    lowerer.set_max_registers("inc", split.consumer_registers)?;
     lowerer.lower_insts(&kernel.body.insts, None)?;
     lowerer.settle_products()?;
     lowerer.builder.build_return(None)?;
-    let Lowerer { shared, .. } = lowerer;
-    Ok((shared.finish(context, module), maps))
+    let Lowerer { shared, fed_loops, .. } = lowerer;
+
+    let builder = context.create_builder();
+    builder.position_at_end(producer_bb);
+    let mut producer = Lowerer::new(context, module, builder, kernel, entry, (arch, options), plan)?;
+    (producer.role, producer.slice, producer.fed_loops) = (Role::Producer, slice, fed_loops);
+    producer.set_max_registers("dec", PRODUCER_REGISTERS)?;
+    producer.produce(&kernel.body.insts)?;
+    producer.builder.build_return(None)?;
+    Ok(Lowered { shared_bytes: shared.finish(context, module), tensor_maps: maps, threads: split.threads() })
+}
+
+/// The warpgroups' split and the producer's slice where `options` ask for a producer
+/// warpgroup and the kernel can take one ([`super::specialize`]); `None` lowers it whole.
+fn specialization(
+    kernel: &Kernel,
+    arch: crate::target::Arch,
+    options: &super::CodegenOptions,
+    placements: &[Placement],
+) -> Option<(Split, ProducerSlice)> {
+    let hopper = arch == crate::target::Arch::Sm90a && options.mma == super::MmaLowering::Wgmma;
+    if !options.specialize || !options.tma || !hopper {
+        return None;
+    }
+    let split = Split::of(kernel.threads_per_program())?;
+    let slice = producer_slice(kernel, placements, OperandFormat::for_target(arch, options.mma)).ok()?;
+    Some((split, slice))
 }
 
 /// The PTX `.entry` name is the kernel name, so it must be a PTX identifier LLVM keeps as is.
@@ -80,12 +137,15 @@ fn check_entry_name(name: &str) -> Result<(), CodegenError> {
 }
 
 /// The entry function: parameters as `abi` ([`kernel_abi`]) lists them, the `ptx_kernel`
-/// calling convention, and `.maxntid` so ptxas budgets registers for the real block size.
+/// calling convention, and `.maxntid` so ptxas budgets registers for the real block size
+/// (with a producer warpgroup, `split`, `.minnctapersm` too: `setmaxnreg` needs a
+/// register count fixed at entry).
 fn declare_entry<'ctx>(
     context: &'ctx Context,
     module: &Module<'ctx>,
     kernel: &Kernel,
     abi: &[AbiParam],
+    split: Option<Split>,
 ) -> FunctionValue<'ctx> {
     let global = context.ptr_type(AddressSpace::from(GLOBAL_ADDRESS_SPACE));
     let generic = context.ptr_type(AddressSpace::default());
@@ -113,18 +173,19 @@ fn declare_entry<'ctx>(
         function.add_attribute(at, context.create_enum_attribute(align, TENSOR_MAP_ALIGN as u64));
         function.add_attribute(at, context.create_string_attribute("nvvm.grid_constant", ""));
     }
-    let max_threads = kernel.threads_per_program().to_string();
-    function.add_attribute(
-        inkwell::attributes::AttributeLoc::Function,
-        context.create_string_attribute("nvvm.maxntid", &max_threads),
-    );
-    // Left alone, ptxas (sm_80) may cap a 256-thread kernel at 128 registers to fit two
-    // programs per SM, and spill; `.maxnreg` grants the whole one-program budget.
-    let max_registers = (REGISTERS_PER_SM / kernel.threads_per_program()).min(MAX_REGISTERS_PER_THREAD).to_string();
-    function.add_attribute(
-        inkwell::attributes::AttributeLoc::Function,
-        context.create_string_attribute("nvvm.maxnreg", &max_registers),
-    );
+    let threads = split.map_or(kernel.threads_per_program(), |s| s.threads());
+    let attribute = |name: &str, value: u32| {
+        let value = value.to_string();
+        function
+            .add_attribute(inkwell::attributes::AttributeLoc::Function, context.create_string_attribute(name, &value));
+    };
+    attribute("nvvm.maxntid", threads);
+    match split {
+        Some(split) => attribute("nvvm.minctasm", split.programs_per_sm),
+        // Left alone, ptxas (sm_80) may cap a 256-thread kernel at 128 registers to fit two
+        // programs per SM, and spill; `.maxnreg` grants the whole one-program budget.
+        None => attribute("nvvm.maxnreg", (REGISTERS_PER_SM / threads).min(MAX_REGISTERS_PER_THREAD)),
+    }
     function
 }
 
@@ -216,7 +277,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
 
     /// Lowers `insts` in order; consecutive staged loads go together (one pair of
     /// barriers for all of them).
-    fn lower_insts(&mut self, insts: &[Inst], turns: Option<Turns>) -> Result<(), CodegenError> {
+    pub(super) fn lower_insts(&mut self, insts: &[Inst], turns: Option<Turns>) -> Result<(), CodegenError> {
         let mut i = 0;
         while i < insts.len() {
             let staged = insts[i..]
@@ -245,7 +306,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         Ok(())
     }
 
-    fn lower_inst(&mut self, inst: &Inst) -> Result<(), CodegenError> {
+    pub(super) fn lower_inst(&mut self, inst: &Inst) -> Result<(), CodegenError> {
         let single = || match inst.results.as_slice() {
             [r] => Ok(*r),
             rs => Err(CodegenError::InvalidIr(format!(
@@ -355,18 +416,28 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let cp_async = prefetches.iter().any(|p| p.tma.is_none());
         // Warpgroups take turns only where no CTA barrier per iteration holds them in step.
         let turns = if tma_bytes > 0 && !cp_async { self.turns_of(body)? } else { None };
+        // A producer warpgroup issues the copies (`codegen::specialize`).
+        let fed = self.is_fed(*iv);
+        if fed && (tma_bytes == 0 || cp_async) {
+            return Err(CodegenError::InvalidIr(format!(
+                "the producer feeds the loop of {iv}, which copies with cp.async"
+            )));
+        }
         let tma = match tma_bytes {
             0 => None,
             bytes => {
                 // Warps release stages on barriers of their own only where no cp.async copy
                 // needs the CTA barrier anyway.
-                let release = (self.decoupled || turns.is_some()) && !cp_async;
-                let barriers = self.init_stage_barriers(self.num_stages()?, bytes, release)?;
+                let release = (self.decoupled || turns.is_some() || fed) && !cp_async;
+                let barriers = self.init_stage_barriers(self.num_stages()?, bytes, release, fed)?;
+                if fed {
+                    self.fed_loops.insert(*iv, FedLoop { prefetches: prefetches.clone(), barriers });
+                }
                 let issuer = if turns.is_some() { self.turns_copy_issuer() } else { 0 };
                 Some(TmaLoop { barriers, upper, phases: None, issuer })
             }
         };
-        if !prefetches.is_empty() {
+        if !prefetches.is_empty() && !fed {
             self.copy_prologue(&prefetches, *iv, (lower, step), copies_ahead, &body_values, tma)?;
         }
         if turns.is_some() {
@@ -435,7 +506,13 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 let ahead = self.builder.build_int_mul(step, self.i32(u64::from(copies_ahead)), "")?;
                 (ahead, self.stage_plus(stage, copies_ahead)?)
             };
-            if let Some(t) = release {
+            if let (Some(t), true) = (release, fed) {
+                // The producer refills the stage the last iteration read once every warp is
+                // done with it: here, or with deferred products once they complete.
+                let previous = self.stage_plus(stage, self.num_stages()? - 1)?;
+                let reused = self.builder.build_int_compare(IntPredicate::SGT, iv_value, lower, "")?;
+                self.release_when_complete(t.barriers, previous, reused, !deferred.is_empty())?;
+            } else if let Some(t) = release {
                 // The stage refilled below was read `held` iterations ago, and this warp is
                 // done with it (its products on it are complete).
                 let held = self.num_stages()? - copies_ahead;
@@ -448,7 +525,10 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             self.enter_block();
             let phases = phase_phi.map(|phi| as_int(phi.as_basic_value())).transpose()?;
             let body_tma = tma.map(|t| TmaLoop { phases, ..t });
-            let copied = self.copy_ahead(&prefetches, *iv, ahead_iv, &body_values, fill_stage, body_tma);
+            let copied = match fed {
+                true => Ok(()),
+                false => self.copy_ahead(&prefetches, *iv, ahead_iv, &body_values, fill_stage, body_tma),
+            };
             self.leave_block();
             copied?;
             if cp_async {
@@ -472,6 +552,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let next_regs = self.lower_nested(body, carried, turns);
         self.deferred = outer_deferred;
         let next_regs = next_regs?;
+        self.release_at_body_end(deferred.len() as u32)?;
         let latch = self.current_block()?;
         let next_iv = self.builder.build_int_add(iv_value, step, "iv.next")?;
         self.builder.build_unconditional_branch(header)?;

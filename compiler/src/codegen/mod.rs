@@ -28,6 +28,7 @@ mod prefetch;
 pub mod ptxas;
 mod reduce;
 mod shared;
+mod specialize;
 mod target;
 #[cfg(test)]
 mod tests;
@@ -198,11 +199,22 @@ pub struct CodegenOptions {
     /// that issues its products and then uses them), with the loop's stages released as
     /// with `decoupled` ([`pingpong`]).
     pub pingpong: PingPong,
+    /// Give the program a producer warpgroup that issues the TMA copies of its loops while
+    /// the kernel's own warps compute, with registers moved from it to them by
+    /// `setmaxnreg` ([`specialize`]). Applies on sm_90a with `wgmma` and TMA to kernels
+    /// of whole warpgroups with such a loop; others are lowered as without it. Off by default.
+    pub specialize: bool,
 }
 
 impl Default for CodegenOptions {
     fn default() -> CodegenOptions {
-        CodegenOptions { mma: MmaLowering::default(), tma: true, decoupled: false, pingpong: PingPong::default() }
+        CodegenOptions {
+            mma: MmaLowering::default(),
+            tma: true,
+            decoupled: false,
+            pingpong: PingPong::default(),
+            specialize: false,
+        }
     }
 }
 
@@ -219,7 +231,7 @@ pub fn emit_with(kernel: &Kernel, arch: Arch, options: &CodegenOptions) -> Resul
     module.set_triple(&machine.get_triple());
     module.set_data_layout(&machine.get_target_data().get_data_layout());
 
-    let (shared_bytes, tensor_maps) = lower::lower_kernel(&context, &module, kernel, arch, options)?;
+    let lowered = lower::lower_kernel(&context, &module, kernel, arch, options)?;
     module.verify().map_err(|e| CodegenError::Llvm(format!("generated module does not verify: {e}")))?;
     module
         .run_passes(MIDDLE_END_PIPELINE, &machine, PassBuilderOptions::create())
@@ -231,8 +243,8 @@ pub fn emit_with(kernel: &Kernel, arch: Arch, options: &CodegenOptions) -> Resul
         ptx: String::from_utf8_lossy(ptx.as_slice()).into_owned(),
         llvm_ir: module.print_to_string().to_string(),
         entry: kernel.name.clone(),
-        threads: kernel.threads_per_program(),
-        shared_bytes,
-        tensor_maps,
+        threads: lowered.threads,
+        shared_bytes: lowered.shared_bytes,
+        tensor_maps: lowered.tensor_maps,
     })
 }

@@ -25,11 +25,13 @@ use super::context::Lowerer;
 use super::dot::DotShape;
 use super::layout::WarpGrid;
 use super::plan::Placement;
+use super::specialize::{Role, CONSUMER_BARRIER};
 use super::{CodegenError, PingPong};
 use crate::ir::{Block, Op, ValueId};
 use crate::passes::operands::operands;
 
-/// The named barrier of warpgroup 0's turn; `bar.sync 0` is the CTA barrier.
+/// The named barrier of warpgroup 0's turn; `bar.sync 0` is the CTA barrier, and with a
+/// producer warpgroup [`CONSUMER_BARRIER`] the consumers' ([`super::specialize`]).
 const FIRST_TURN_BARRIER: u32 = 1;
 const WARPGROUP_THREADS: u32 = 128;
 
@@ -134,6 +136,14 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         Ok(used_after.then_some(Turns { first, last }))
     }
 
+    /// The named barrier of warpgroup 0's turn.
+    fn first_turn_barrier(&self) -> u32 {
+        match self.role {
+            Role::Consumer => CONSUMER_BARRIER + 1,
+            Role::Whole | Role::Producer => FIRST_TURN_BARRIER,
+        }
+    }
+
     /// This thread's warpgroup.
     fn warpgroup(&self) -> Result<IntValue<'ctx>, CodegenError> {
         Ok(self.builder.build_right_shift(
@@ -153,12 +163,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     pub(super) fn open_turns(&self) -> Result<(), CodegenError> {
         let last = self.i32(u64::from(self.warpgroups() - 1));
         let is_last = self.builder.build_int_compare(inkwell::IntPredicate::EQ, self.warpgroup()?, last, "")?;
-        self.when(is_last, |this| this.turn_barrier("arrive", this.i32(u64::from(FIRST_TURN_BARRIER))))
+        self.when(is_last, |this| this.turn_barrier("arrive", this.i32(u64::from(this.first_turn_barrier()))))
     }
 
     /// Waits for this warpgroup's turn.
     pub(super) fn take_turn(&self) -> Result<(), CodegenError> {
-        let id = self.builder.build_int_add(self.warpgroup()?, self.i32(u64::from(FIRST_TURN_BARRIER)), "")?;
+        let id = self.builder.build_int_add(self.warpgroup()?, self.i32(u64::from(self.first_turn_barrier())), "")?;
         self.turn_barrier("sync", id)?;
         self.in_turn.set(true);
         Ok(())
@@ -171,14 +181,14 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let next = b.build_int_add(self.warpgroup()?, self.i32(1), "")?;
         let wraps = b.build_int_compare(inkwell::IntPredicate::EQ, next, self.i32(u64::from(self.warpgroups())), "")?;
         let next = b.build_select(wraps, self.i32(0), next, "")?.into_int_value();
-        let id = b.build_int_add(next, self.i32(u64::from(FIRST_TURN_BARRIER)), "")?;
+        let id = b.build_int_add(next, self.i32(u64::from(self.first_turn_barrier())), "")?;
         self.turn_barrier("arrive", id)
     }
 
     /// After the loop: warpgroup 0 takes the last warpgroup's final hand-over.
     pub(super) fn close_turns(&self) -> Result<(), CodegenError> {
         let first = self.builder.build_int_compare(inkwell::IntPredicate::EQ, self.warpgroup()?, self.i32(0), "")?;
-        self.when(first, |this| this.turn_barrier("sync", this.i32(u64::from(FIRST_TURN_BARRIER))))
+        self.when(first, |this| this.turn_barrier("sync", this.i32(u64::from(this.first_turn_barrier()))))
     }
 
     /// `bar.sync` or `bar.arrive` on named barrier `id`, counting two warpgroups.

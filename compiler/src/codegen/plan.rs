@@ -48,9 +48,9 @@ pub(super) enum Placement {
     Staged,
 }
 
-/// Assigns a placement to every value of `kernel`'s body.
 /// What the planner decided: every value's placement, and the `dot`s that accumulate
 /// straight into an addend.
+#[derive(Clone)]
 pub(super) struct Plan {
     pub placements: Vec<Placement>,
     /// `add` result → (`dot` result, the other addend): `x + dot(a, b)` where the dot has
@@ -60,6 +60,7 @@ pub(super) struct Plan {
     pub fused_adds: HashMap<ValueId, (ValueId, ValueId)>,
 }
 
+/// Assigns a placement to every value of `kernel`'s body.
 pub(super) fn assign(kernel: &Kernel) -> Result<Plan, CodegenError> {
     let mut uses = vec![Uses::default(); kernel.value_types.len()];
     count_uses(&kernel.body, &mut uses);

@@ -54,6 +54,7 @@ use super::CodegenError;
 use crate::ir::{BinaryOp, Block, CmpOp, DType, Index, Inst, Literal, Op, ValueId};
 
 /// One prefetched tile of a loop: where its stages live.
+#[derive(Clone)]
 pub(super) struct Prefetch<'ctx> {
     pub value: ValueId,
     inst: Inst,

@@ -125,6 +125,7 @@ fn collect_maps(
 pub(super) type MapParams<'ctx> = HashMap<TensorMap, PointerValue<'ctx>>;
 
 /// How one prefetched tile is copied by TMA.
+#[derive(Clone)]
 pub(super) struct TmaTile<'ctx> {
     /// The by-value map parameter.
     pub map: PointerValue<'ctx>,
@@ -139,6 +140,9 @@ pub(super) struct TmaTile<'ctx> {
 #[derive(Clone, Copy)]
 pub(super) struct StageBarriers<'ctx> {
     pub base: IntValue<'ctx>,
+    /// `base` as the buffer's pointer (a constant, which a producer warpgroup's code may
+    /// use too, [`super::specialize`]).
+    pub buffer: PointerValue<'ctx>,
     pub stages: u32,
     /// Bytes every stage's copies bring in, which its barrier waits for.
     pub stage_bytes: u32,
@@ -155,13 +159,15 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 
     /// Shared memory for a loop's barriers ([`StageBarriers`]), initialized by thread 0
-    /// (a full barrier takes one arrival, a free one one per warp) and visible to every
-    /// thread when this returns.
+    /// (a full barrier takes one arrival, a free one one per warp of the kernel) and
+    /// visible to every thread when this returns, the producer warpgroup's too where it
+    /// feeds the loop (`fed`: the producer meets this barrier, [`super::specialize`]).
     pub(super) fn init_stage_barriers(
         &mut self,
         stages: u32,
         stage_bytes: u32,
         release: bool,
+        fed: bool,
     ) -> Result<StageBarriers<'ctx>, CodegenError> {
         let count = stages * (1 + u32::from(release));
         let buffer =
@@ -179,8 +185,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             }
             this.inline_void("fence.mbarrier_init.release.cluster;")
         })?;
-        self.barrier()?;
-        Ok(StageBarriers { base, stages, stage_bytes, release })
+        if fed {
+            self.all_threads_barrier()?;
+        } else {
+            self.barrier()?;
+        }
+        Ok(StageBarriers { base, buffer, stages, stage_bytes, release })
     }
 
     /// Thread 0 invalidates the barriers once every thread is done with them, so their

@@ -219,6 +219,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         }
         regs.extend_from_slice(extra);
         let fenced = self.pass_through(&format!("wgmma.wait_group.sync.aligned {pending};"), &regs)?;
+        // Every group of an earlier iteration is complete now.
+        self.release_pending_stage()?;
         let mut rest = fenced.as_slice();
         for &d in done {
             let (mine, tail) = rest.split_at(self.defined_regs(d)?.len());

@@ -27,7 +27,13 @@ fn ptx(k: &Kernel) -> String {
     emit_ok_with(
         k,
         Arch::Sm90a,
-        &CodegenOptions { mma: MmaLowering::Wgmma, tma: false, decoupled: false, pingpong: PingPong::Off },
+        &CodegenOptions {
+            mma: MmaLowering::Wgmma,
+            tma: false,
+            decoupled: false,
+            pingpong: PingPong::Off,
+            specialize: false,
+        },
     )
     .ptx
 }

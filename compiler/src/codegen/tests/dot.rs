@@ -36,8 +36,13 @@ fn ptx(dtype: DType, mkn: [u32; 3]) -> String {
     emit_ok(&matmul(dtype, mkn, false), Arch::Sm80).ptx
 }
 
-const WGMMA: CodegenOptions =
-    CodegenOptions { mma: MmaLowering::Wgmma, tma: false, decoupled: false, pingpong: PingPong::Off };
+const WGMMA: CodegenOptions = CodegenOptions {
+    mma: MmaLowering::Wgmma,
+    tma: false,
+    decoupled: false,
+    pingpong: PingPong::Off,
+    specialize: false,
+};
 
 /// sm_90a's PTX with the wgmma lowering.
 fn hopper_ptx(mkn: [u32; 3], trans_rhs: bool) -> String {
@@ -52,7 +57,13 @@ fn hopper_dot_uses_wgmma_by_default() {
 
 #[test]
 fn hopper_dot_lowers_to_mma_sync_on_request() {
-    let options = CodegenOptions { mma: MmaLowering::MmaSync, tma: false, decoupled: false, pingpong: PingPong::Off };
+    let options = CodegenOptions {
+        mma: MmaLowering::MmaSync,
+        tma: false,
+        decoupled: false,
+        pingpong: PingPong::Off,
+        specialize: false,
+    };
     let ptx = emit_ok_with(&matmul(DType::BF16, [64, 32, 64], false), Arch::Sm90a, &options).ptx;
     assert!(ptx.contains("mma.sync.aligned.m16n8k16") && !ptx.contains("wgmma"));
 }

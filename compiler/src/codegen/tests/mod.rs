@@ -11,6 +11,7 @@ mod kernels;
 mod ops;
 mod pingpong;
 mod pipeline;
+mod specialize;
 mod tma;
 
 use super::ptxas::{assemble, available_for_tests, PtxasReport};

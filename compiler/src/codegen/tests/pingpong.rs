@@ -9,7 +9,7 @@ use crate::lower_source;
 use crate::target::Arch;
 
 const TMA: CodegenOptions =
-    CodegenOptions { mma: MmaLowering::Wgmma, tma: true, decoupled: false, pingpong: PingPong::Off };
+    CodegenOptions { mma: MmaLowering::Wgmma, tma: true, decoupled: false, pingpong: PingPong::Off, specialize: false };
 const PINGPONG: CodegenOptions = CodegenOptions { pingpong: PingPong::All, ..TMA };
 
 /// Attention's pipelined loop in small: each iteration issues tile n0's scores and the

@@ -68,8 +68,13 @@ fn waits(ptx: &str) -> Vec<u32> {
 }
 
 /// The mma.sync schedule these tests pin (the wgmma one is tested below), on sm_90a.
-const MMA_SYNC: CodegenOptions =
-    CodegenOptions { mma: MmaLowering::MmaSync, tma: false, decoupled: false, pingpong: PingPong::Off };
+const MMA_SYNC: CodegenOptions = CodegenOptions {
+    mma: MmaLowering::MmaSync,
+    tma: false,
+    decoupled: false,
+    pingpong: PingPong::Off,
+    specialize: false,
+};
 
 fn ptx(src: &str) -> String {
     emit_ok_with(&kernel(src), Arch::Sm90a, &MMA_SYNC).ptx
@@ -207,8 +212,13 @@ fn tile_indexed_through_an_integer_min_is_prefetched() {
     assert_eq!(ptx(&clamped_gemm("min(k0 + BK, last)")).matches("cp.async.cg.shared.global").count(), 8);
 }
 
-const WGMMA: CodegenOptions =
-    CodegenOptions { mma: MmaLowering::Wgmma, tma: false, decoupled: false, pingpong: PingPong::Off };
+const WGMMA: CodegenOptions = CodegenOptions {
+    mma: MmaLowering::Wgmma,
+    tma: false,
+    decoupled: false,
+    pingpong: PingPong::Off,
+    specialize: false,
+};
 
 /// [`GEMM`]'s sm_90a PTX on wgmma with `stages(stages)`.
 fn wgmma_gemm_ptx(stages: i64) -> String {

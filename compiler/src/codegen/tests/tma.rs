@@ -11,7 +11,7 @@ use crate::lower_source;
 use crate::target::Arch;
 
 const TMA: CodegenOptions =
-    CodegenOptions { mma: MmaLowering::Wgmma, tma: true, decoupled: false, pingpong: PingPong::Off };
+    CodegenOptions { mma: MmaLowering::Wgmma, tma: true, decoupled: false, pingpong: PingPong::Off, specialize: false };
 
 /// The pipeline tests' GEMM with `BK` columns of `a` per step and the contract on `aligned`.
 fn gemm(bk: i64, aligned: &[&str]) -> Kernel {
@@ -93,7 +93,13 @@ fn sm_80_takes_no_tensor_map() {
 
 #[test]
 fn mma_sync_takes_no_tensor_map() {
-    let options = CodegenOptions { mma: MmaLowering::MmaSync, tma: true, decoupled: false, pingpong: PingPong::Off };
+    let options = CodegenOptions {
+        mma: MmaLowering::MmaSync,
+        tma: true,
+        decoupled: false,
+        pingpong: PingPong::Off,
+        specialize: false,
+    };
     assert_eq!(emit(&gemm(64, &["a", "b"]), Arch::Sm90a, &options).tensor_maps, vec![]);
 }
 

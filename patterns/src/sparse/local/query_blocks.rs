@@ -12,12 +12,12 @@ use crate::gpu::{launch, upload, DeviceArg};
 use rand::seq::IndexedRandom;
 use rand::Rng;
 use sparsefill_compiler::codegen::ptxas::{self, PtxasReport};
-use sparsefill_compiler::codegen::{MmaLowering, PtxModule};
+use sparsefill_compiler::codegen::{CodegenOptions, MmaLowering, PtxModule};
 use sparsefill_compiler::interp::{self, ArgValue, InterpError};
 use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
-use sparsefill_compiler::{compile_ir, lower_source, CompileError};
+use sparsefill_compiler::{compile_ir_with, lower_source, CompileError};
 use sparsefill_runtime::{Gpu, KernelCache, RuntimeError};
 use thiserror::Error;
 
@@ -352,7 +352,7 @@ fn compile_variant(
     kernel: &str,
     source: &str,
     consts: &[(String, ConstValue)],
-    arch: Arch,
+    (arch, options): (Arch, &CodegenOptions),
     aligned: &[&str],
 ) -> Result<PtxModule, String> {
     let what = || variant_name(kernel, consts, arch, aligned);
@@ -362,7 +362,7 @@ fn compile_variant(
             return Err(format!("{}: no tensor `{name}`", what()));
         }
     }
-    compile_ir(&ir, arch).map_err(|e| format!("{}: {e}", what()))
+    compile_ir_with(&ir, arch, options).map_err(|e| format!("{}: {e}", what()))
 }
 
 /// How the errors of [`compile_variant`] and [`assemble`] name the variant.
@@ -380,7 +380,18 @@ pub fn assemble(
     arch: Arch,
     aligned: &[&str],
 ) -> Result<PtxasReport, String> {
-    let module = compile_variant(kernel, source, consts, arch, aligned)?;
+    assemble_with(kernel, source, consts, (arch, &CodegenOptions::default()), aligned)
+}
+
+/// [`assemble`] with code generation `options`.
+fn assemble_with(
+    kernel: &str,
+    source: &str,
+    consts: &[(String, ConstValue)],
+    (arch, options): (Arch, &CodegenOptions),
+    aligned: &[&str],
+) -> Result<PtxasReport, String> {
+    let module = compile_variant(kernel, source, consts, (arch, options), aligned)?;
     let mut report = ptxas::assemble(&module.ptx, arch)
         .map_err(|e| format!("{}: {e}", variant_name(kernel, consts, arch, aligned)))?;
     report.shared_bytes += module.shared_bytes;
@@ -396,23 +407,23 @@ pub fn assert_assembles_without_spills(
     specializations: &[Vec<(String, ConstValue)>],
     arch: Arch,
 ) {
-    assert_variants_assemble_without_spills(kernel, source, specializations, arch, &[]);
+    assert_variants_assemble_without_spills(kernel, source, specializations, (arch, &CodegenOptions::default()), &[]);
 }
 
 /// [`assert_assembles_without_spills`] of the variants with the `aligned` contract on the
-/// tensors named in `aligned` ([`assemble`]).
+/// tensors named in `aligned` ([`assemble`]), compiled with `options`.
 pub fn assert_variants_assemble_without_spills(
     kernel: &str,
     source: &str,
     specializations: &[Vec<(String, ConstValue)>],
-    arch: Arch,
+    (arch, options): (Arch, &CodegenOptions),
     aligned: &[&str],
 ) {
     if !ptxas::available_for_tests(kernel) {
         return;
     }
     for consts in specializations {
-        let report = assemble(kernel, source, consts, arch, aligned).unwrap_or_else(|e| panic!("{e}"));
+        let report = assemble_with(kernel, source, consts, (arch, options), aligned).unwrap_or_else(|e| panic!("{e}"));
         eprintln!(
             "{kernel} {consts:?} aligned {aligned:?} on {arch}: {} registers, {} bytes shared",
             report.registers, report.shared_bytes
@@ -426,19 +437,28 @@ pub fn assert_variants_assemble_without_spills(
 /// For tests: the `variants` of a stepped kernel ([`key_step::STEPPED_KERNELS`]) that the
 /// GPU runners launch on packed inputs on sm_90a (q, k, v and o aligned) each fit two
 /// programs per SM ([`key_step::SM90_TWO_PROGRAM_SHARED_BYTES`], checked without ptxas)
-/// and assemble without spills.
+/// and assemble without spills, with a producer warpgroup
+/// ([`CodegenOptions::specialize`]: taken, at two programs per SM) and without.
 pub fn assert_aligned_sm90a_variants_fit(kernel: &str, source: &str, variants: &[Vec<(String, ConstValue)>]) {
     let aligned = ["q", "k", "v", "o"];
+    let specialized = CodegenOptions { specialize: true, ..CodegenOptions::default() };
     for consts in variants {
-        let module = compile_variant(kernel, source, consts, Arch::Sm90a, &aligned).unwrap_or_else(|e| panic!("{e}"));
-        let limit = key_step::SM90_TWO_PROGRAM_SHARED_BYTES;
-        assert!(
-            module.shared_bytes <= limit,
-            "{kernel} {consts:?}: {} bytes of shared memory; two programs per SM fit at most {limit}",
-            module.shared_bytes
-        );
+        for options in [CodegenOptions::default(), specialized] {
+            let module = compile_variant(kernel, source, consts, (Arch::Sm90a, &options), &aligned)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let limit = key_step::SM90_TWO_PROGRAM_SHARED_BYTES;
+            assert!(
+                module.shared_bytes <= limit,
+                "{kernel} {consts:?}: {} bytes of shared memory; two programs per SM fit at most {limit}",
+                module.shared_bytes
+            );
+            let producer = module.ptx.contains(".minnctapersm 2") && module.ptx.contains("setmaxnreg.dec");
+            assert_eq!(producer, options.specialize, "{kernel} {consts:?} {options:?}: a producer warpgroup");
+        }
     }
-    assert_variants_assemble_without_spills(kernel, source, variants, Arch::Sm90a, &aligned);
+    for options in [CodegenOptions::default(), specialized] {
+        assert_variants_assemble_without_spills(kernel, source, variants, (Arch::Sm90a, &options), &aligned);
+    }
 }
 
 #[cfg(test)]

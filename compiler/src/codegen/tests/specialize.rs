@@ -1,0 +1,222 @@
+//! Warp specialization ([`crate::codegen::specialize`]): which kernels take a producer
+//! warpgroup, what each slice of the body holds, and how the registers are split.
+
+use super::pipeline::GEMM;
+use super::{check_assembles_with, check_no_spills, emit_ok_with};
+use crate::codegen::specialize::{producer_slice, Split};
+use crate::codegen::{CodegenOptions, MmaLowering, PingPong, PtxModule};
+use crate::ir::{ConstValue, Kernel};
+use crate::lower_source;
+use crate::target::Arch;
+
+const SPECIALIZED: CodegenOptions =
+    CodegenOptions { mma: MmaLowering::Wgmma, tma: true, decoupled: false, pingpong: PingPong::Wide, specialize: true };
+const WHOLE: CodegenOptions = CodegenOptions { specialize: false, ..SPECIALIZED };
+
+const BULK_COPY: &str = "cp.async.bulk.tensor";
+
+fn kernel(source: &str, consts: &[(&str, i64)], aligned: &[&str]) -> Kernel {
+    let consts: Vec<(String, ConstValue)> = consts.iter().map(|(n, v)| (n.to_string(), ConstValue::Int(*v))).collect();
+    let mut k = lower_source(source, None, &consts).unwrap_or_else(|e| panic!("test kernel does not compile: {e}"));
+    for name in aligned {
+        assert!(k.set_aligned(name, true), "no tensor `{name}`");
+    }
+    k
+}
+
+/// The pipeline tests' GEMM (one warpgroup, a loop whose product completes a loop later)
+/// with 64-column tiles, which TMA copies where `a` and `b` are aligned.
+fn gemm(warps_rows: i64, aligned: &[&str]) -> Kernel {
+    kernel(GEMM, &[("BM", warps_rows), ("BK", 64)], aligned)
+}
+
+fn emit(k: &Kernel, arch: Arch, options: &CodegenOptions) -> PtxModule {
+    emit_ok_with(k, arch, options)
+}
+
+/// The instructions reachable from `marker` (the first instruction of a slice, its
+/// `setmaxnreg`), following branches and fall-throughs between the PTX's labeled blocks.
+fn slice_of(ptx: &str, marker: &str) -> Vec<String> {
+    let mut blocks: Vec<(Option<String>, Vec<String>)> = vec![(None, Vec::new())];
+    for line in ptx.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match line.strip_suffix(':') {
+            Some(label) if label.starts_with("$L") => blocks.push((Some(label.to_string()), Vec::new())),
+            _ => blocks.last_mut().map_or((), |b| b.1.push(line.to_string())),
+        }
+    }
+    let start = blocks
+        .iter()
+        .position(|(_, lines)| lines.iter().any(|l| l.contains(marker)))
+        .unwrap_or_else(|| panic!("no `{marker}` in the PTX"));
+    let from = blocks[start].1.iter().position(|l| l.contains(marker)).unwrap_or(0);
+    let mut seen = vec![false; blocks.len()];
+    let mut out = Vec::new();
+    let mut work = vec![(start, from)];
+    while let Some((b, from)) = work.pop() {
+        if std::mem::replace(&mut seen[b], true) && from == 0 {
+            continue;
+        }
+        let lines = &blocks[b].1[from..];
+        out.extend(lines.iter().cloned());
+        let mut falls_through = true;
+        for line in lines {
+            if let Some((before, target)) = line.split_once("bra") {
+                let target = target.trim_start_matches(".uni").trim().trim_end_matches(';').trim();
+                let to = blocks.iter().position(|(l, _)| l.as_deref() == Some(target));
+                work.push((to.unwrap_or_else(|| panic!("branch to unknown `{target}`")), 0));
+                falls_through &= before.trim().starts_with('@');
+            }
+            falls_through &= !line.starts_with("ret;");
+        }
+        if falls_through && b + 1 < blocks.len() {
+            work.push((b + 1, 0));
+        }
+    }
+    out
+}
+
+fn consumer_slice(ptx: &str) -> Vec<String> {
+    slice_of(ptx, "setmaxnreg.inc")
+}
+
+fn producer_slice_ptx(ptx: &str) -> Vec<String> {
+    slice_of(ptx, "setmaxnreg.dec")
+}
+
+fn count(lines: &[String], needle: &str) -> usize {
+    lines.iter().filter(|l| l.contains(needle)).count()
+}
+
+/// `bar.sync` instructions of `lines` with the barrier id and count as written.
+fn barriers(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l.starts_with("bar.sync"))
+        .map(|l| l.trim_start_matches("bar.sync").trim().trim_end_matches(';').split_whitespace().collect())
+        .collect()
+}
+
+#[test]
+fn one_consumer_warpgroup_runs_two_programs_per_sm_at_232_registers() {
+    let split = Split::of(128);
+    assert_eq!(
+        split,
+        Some(Split { consumer_threads: 128, programs_per_sm: 2, entry_registers: 128, consumer_registers: 232 })
+    );
+}
+
+#[test]
+fn two_consumer_warpgroups_take_240_registers_as_flash_attention_3() {
+    let split = Split::of(256);
+    assert_eq!(
+        split,
+        Some(Split { consumer_threads: 256, programs_per_sm: 1, entry_registers: 168, consumer_registers: 240 })
+    );
+}
+
+#[test]
+fn a_split_needs_whole_consumer_warpgroups_and_at_most_1024_threads() {
+    assert_eq!([Split::of(64), Split::of(96), Split::of(1024)], [None, None, None]);
+}
+
+#[test]
+fn the_producer_lowers_every_copy_and_the_consumers_none() {
+    let ptx = emit(&gemm(64, &["a", "b"]), Arch::Sm90a, &SPECIALIZED).ptx;
+    let (consumer, producer) = (consumer_slice(&ptx), producer_slice_ptx(&ptx));
+    assert_eq!(
+        [count(&consumer, BULK_COPY), count(&producer, BULK_COPY), count(&producer, "wgmma")],
+        [0, 2, 0],
+        "consumers:\n{}\nproducer:\n{}",
+        consumer.join("\n"),
+        producer.join("\n")
+    );
+}
+
+#[test]
+fn the_consumers_compute_every_product() {
+    let ptx = emit(&gemm(64, &["a", "b"]), Arch::Sm90a, &SPECIALIZED).ptx;
+    assert!(count(&consumer_slice(&ptx), "wgmma.mma_async") > 0, "{ptx}");
+}
+
+#[test]
+fn both_slices_meet_once_per_fed_loop_and_consumers_sync_among_themselves() {
+    let ptx = emit(&gemm(64, &["a", "b"]), Arch::Sm90a, &SPECIALIZED).ptx;
+    let (consumer, producer) = (barriers(&consumer_slice(&ptx)), barriers(&producer_slice_ptx(&ptx)));
+    let others: Vec<&String> = consumer.iter().filter(|b| b.as_str() != "0").collect();
+    assert_eq!(
+        (consumer.iter().filter(|b| b.as_str() == "0").count(), producer, others.iter().all(|b| b.as_str() == "1,128")),
+        (1, vec!["0".to_string()], true),
+        "consumer barriers: {consumer:?}"
+    );
+}
+
+#[test]
+fn each_consumer_warp_releases_a_stage_once_per_iteration() {
+    let ptx = emit(&gemm(64, &["a", "b"]), Arch::Sm90a, &SPECIALIZED).ptx;
+    let consumer = consumer_slice(&ptx);
+    assert_eq!(count(&consumer, "mbarrier.arrive.shared::cta.b64"), 1, "{}", consumer.join("\n"));
+}
+
+#[test]
+fn registers_move_from_the_producer_to_the_consumers() {
+    let module = emit(&gemm(64, &["a", "b"]), Arch::Sm90a, &SPECIALIZED);
+    let ptx = &module.ptx;
+    let declared = [".maxntid 256", ".minnctapersm 2"].map(|d| ptx.contains(d));
+    let moved = [
+        count(&consumer_slice(ptx), "setmaxnreg.inc.sync.aligned.u32 232;"),
+        count(&producer_slice_ptx(ptx), "setmaxnreg.dec.sync.aligned.u32 24;"),
+    ];
+    assert_eq!((module.threads, declared, moved, ptx.contains(".maxnreg")), (256, [true; 2], [1, 1], false));
+}
+
+#[test]
+fn a_kernel_without_tma_copies_is_lowered_whole() {
+    let k = gemm(64, &[]);
+    assert_eq!(emit(&k, Arch::Sm90a, &SPECIALIZED), emit(&k, Arch::Sm90a, &WHOLE));
+}
+
+#[test]
+fn sm_80_lowers_the_kernel_whole() {
+    let k = gemm(64, &["a", "b"]);
+    assert_eq!(emit(&k, Arch::Sm80, &SPECIALIZED), emit(&k, Arch::Sm80, &WHOLE));
+}
+
+/// A GEMM whose rows start where a sum of `offsets` says: the producer would need a reduction.
+const ROWS_FROM_A_SUM: &str = r#"
+kernel mm_offset(
+    a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N], offsets: tensor<i32>[L],
+) grid(1) warps(4) {
+    let m0 = sum(offsets[0 .. 16], axis: 0);
+    let mut acc = zeros([64, 64]);
+    for k0 in (0 .. K).step_by(64) {
+        acc = acc + dot(a[m0 .. m0 + 64, k0 .. k0 + 64], b[k0 .. k0 + 64, 0 .. 64]);
+    }
+    c[0 .. 64, 0 .. 64] = acc;
+}
+"#;
+
+#[test]
+fn a_fed_loop_whose_corner_needs_a_reduction_is_not_split() {
+    let k = kernel(ROWS_FROM_A_SUM, &[], &["a", "b"]);
+    let plan = crate::codegen::plan::assign(&k).unwrap_or_else(|e| panic!("plan: {e}"));
+    let format = crate::codegen::operand_tile::OperandFormat::for_target(Arch::Sm90a, MmaLowering::Wgmma);
+    let why = producer_slice(&k, &plan.placements, format).expect_err("the kernel was split");
+    assert!(why.contains("computed by `reduce_sum`"), "{why}");
+}
+
+#[test]
+fn a_kernel_the_producer_cannot_feed_is_lowered_whole() {
+    let k = kernel(ROWS_FROM_A_SUM, &[], &["a", "b"]);
+    assert_eq!(emit(&k, Arch::Sm90a, &SPECIALIZED), emit(&k, Arch::Sm90a, &WHOLE));
+}
+
+#[test]
+fn specialized_gemms_assemble_without_spills_or_serialization() {
+    for warps_rows in [64, 128] {
+        let reports = check_assembles_with(&gemm(warps_rows, &["a", "b"]), &SPECIALIZED);
+        check_no_spills(&reports);
+        for (arch, report) in &reports {
+            assert!(!report.raw.contains("serialized"), "BM {warps_rows} on {arch}: {}", report.raw);
+        }
+    }
+}
