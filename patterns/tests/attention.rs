@@ -196,7 +196,7 @@ fn pingpong_aligned_variants_take_turns_and_assemble_on_sm90a() {
     }
 }
 
-/// With `CodegenOptions::specialize`, the aligned sm_90a variants get a producer warpgroup
+/// With `CodegenOptions::specialize` (the default), the aligned sm_90a variants get a producer warpgroup
 /// (384 threads at one program per SM, registers moved by `setmaxnreg`) and assemble
 /// without spills or serialized wgmma.
 #[test]
@@ -204,9 +204,8 @@ fn specialized_aligned_variants_take_a_producer_and_assemble_on_sm90a() {
     if !ptxas::available_for_tests("attention.tile") {
         return;
     }
-    let options = CodegenOptions { specialize: true, ..CodegenOptions::default() };
     for causal in [true, false] {
-        let ptx = variant_ptx_with(128, causal, DType::BF16, Arch::Sm90a, Some(true), &options);
+        let ptx = variant_ptx(128, causal, DType::BF16, Arch::Sm90a, Some(true));
         let split = [".maxntid 384", ".minnctapersm 1", "setmaxnreg.inc.sync.aligned.u32 240;", "setmaxnreg.dec"];
         assert_eq!(split.map(|s| ptx.contains(s)), [true; 4], "causal {causal}");
         let report = ptxas::assemble(&ptx, Arch::Sm90a).unwrap_or_else(|e| panic!("causal {causal}: {e}"));

@@ -58,9 +58,10 @@ pub enum Command {
         /// in the runtime (docs/hopper.md).
         #[arg(long, value_enum, default_value_t = PingPongChoice::Wide)]
         pingpong: PingPongChoice,
-        /// Give the program a producer warpgroup that issues the TMA copies (sm_90a), as
-        /// `SPARSEFILL_SPECIALIZE=1` does in the runtime (docs/hopper.md).
-        #[arg(long)]
+        /// Give the program a producer warpgroup that issues the TMA copies (sm_90a; the
+        /// default); `--specialize false` lowers it without, as `SPARSEFILL_SPECIALIZE=0`
+        /// does in the runtime (docs/hopper.md).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         specialize: bool,
     },
     /// Compile every shipped kernel, check it against its f64 reference (on the GPU

@@ -14,7 +14,7 @@ use super::pingpong::Turns;
 use super::plan::Placement;
 use super::prefetch::{checked_stages, defined_in, TmaLoop};
 use super::specialize::{producer_slice, FedLoop, ProducerSlice, Role, Split, PRODUCER_REGISTERS};
-use super::tma::{kernel_maps, MapParams};
+use super::tma::{kernel_maps, BarrierInit, MapParams};
 use super::CodegenError;
 use crate::abi::{kernel_abi, AbiKind, AbiParam, TensorMap, TENSOR_MAP_ALIGN, TENSOR_MAP_BYTES};
 use crate::ir::{op_name, Block, DType, Inst, Kernel, Op, Param, ValueId};
@@ -89,6 +89,8 @@ pub(super) fn lower_kernel<'ctx>(
     let mut lowerer = Lowerer::new(context, module, builder, kernel, entry.clone(), (arch, options), plan.clone())?;
     (lowerer.role, lowerer.slice) = (Role::Consumer, slice.clone());
     lowerer.set_max_registers("inc", split.consumer_registers)?;
+    // The producer initializes the barriers of the loops it starts at once before this.
+    lowerer.all_threads_barrier()?;
     lowerer.lower_insts(&kernel.body.insts, None)?;
     lowerer.settle_products()?;
     lowerer.builder.build_return(None)?;
@@ -99,6 +101,7 @@ pub(super) fn lower_kernel<'ctx>(
     let mut producer = Lowerer::new(context, module, builder, kernel, entry, (arch, options), plan)?;
     (producer.role, producer.slice, producer.fed_loops) = (Role::Producer, slice, fed_loops);
     producer.set_max_registers("dec", PRODUCER_REGISTERS)?;
+    producer.init_early_loops()?;
     producer.produce(&kernel.body.insts)?;
     producer.builder.build_return(None)?;
     Ok(Lowered { shared_bytes: shared.finish(context, module), tensor_maps: maps, threads: split.threads() })
@@ -403,6 +406,9 @@ impl<'ctx> Lowerer<'_, 'ctx> {
 
         // Prefetched dot operands: iterations 0 .. N - 1's tiles into stages 0 .. N - 1
         // (`codegen::prefetch`).
+        // A loop the producer feeds whose shared memory nothing touched before may start
+        // its copies at kernel start (`codegen::specialize`).
+        let fresh = self.shared.untouched_above_top() && self.slice.may_start_early.contains(iv);
         let shared_mark = self.shared.mark();
         let prefetches = self.prefetches_of(body)?;
         let mut body_values = HashSet::new();
@@ -429,9 +435,15 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 // Warps release stages on barriers of their own only where no cp.async copy
                 // needs the CTA barrier anyway.
                 let release = (self.decoupled || turns.is_some() || fed) && !cp_async;
-                let barriers = self.init_stage_barriers(self.num_stages()?, bytes, release, fed)?;
+                let init = match (fed, fresh) {
+                    (false, _) => BarrierInit::Here,
+                    (true, false) => BarrierInit::HereWithProducer,
+                    (true, true) => BarrierInit::AtKernelStart,
+                };
+                let barriers = self.init_stage_barriers(self.num_stages()?, bytes, release, init)?;
                 if fed {
-                    self.fed_loops.insert(*iv, FedLoop { prefetches: prefetches.clone(), barriers });
+                    let early = init == BarrierInit::AtKernelStart;
+                    self.fed_loops.insert(*iv, FedLoop { prefetches: prefetches.clone(), barriers, early });
                 }
                 let issuer = if turns.is_some() { self.turns_copy_issuer() } else { 0 };
                 Some(TmaLoop { barriers, upper, phases: None, issuer })

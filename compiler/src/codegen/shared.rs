@@ -100,6 +100,12 @@ impl<'ctx> SharedMemory<'ctx> {
         Ok(self.at(context, module, offset))
     }
 
+    /// Whether no buffer or scratch use so far reached above the stack's top: what is
+    /// allocated next holds bytes nothing wrote before.
+    pub fn untouched_above_top(&self) -> bool {
+        self.peak <= self.top
+    }
+
     /// Where the stack is now, for [`SharedMemory::release`].
     pub fn mark(&self) -> u64 {
         self.top

@@ -15,10 +15,15 @@
 //!   announce its bytes, issue its copies. It runs ahead of the consumers as far as the
 //!   free barriers let it.
 //!
-//! Both slices meet at one CTA barrier per fed loop, after the consumers initialize its
-//! stage barriers; the producer reaches no other. The consumers invalidate the barriers
-//! when their loop ends: by then every copy completed, so the producer issued them all
-//! and passed every wait on a free barrier.
+//! Both slices meet at a CTA barrier at kernel start, and at one per fed loop after the
+//! consumers initialize its stage barriers; the producer reaches no other. A fed loop whose
+//! shared memory no earlier code touched (its stages and barriers lie above everything
+//! used so far, [`super::shared::SharedMemory::untouched_above_top`]) skips the latter: the
+//! producer initializes its barriers before the kernel-start barrier and copies as soon as
+//! it reaches the loop, while the consumers still run what comes before it (attention's
+//! staged query tile and first scores). The consumers invalidate the barriers when their
+//! loop ends: by then every copy completed, so the producer issued them all and passed
+//! every wait on a free barrier.
 //!
 //! Registers: the entry declares `.maxntid` of all the threads and `.minnctapersm`
 //! (1, or 2 for one consumer warpgroup, which runs two programs per SM as the sparse
@@ -32,7 +37,7 @@
 //! another loop, or a fed loop whose bounds or corners depend on a tile or on a
 //! loop-carried value.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use inkwell::values::{IntValue, PhiValue};
 use inkwell::IntPredicate;
@@ -121,6 +126,11 @@ pub struct ProducerSlice {
     /// corners are computed from, the conditions of the `if`s around them, and what all
     /// of these are computed from.
     pub values: HashSet<ValueId>,
+    /// The fed loops whose barriers it may initialize at kernel start where no code before
+    /// them touched their shared memory: where an `if` around one skips it, nothing after
+    /// (or in the `if`'s other arm) uses shared memory, so no barrier the consumers never
+    /// invalidate lies under anything.
+    pub may_start_early: HashSet<ValueId>,
 }
 
 impl ProducerSlice {
@@ -150,6 +160,8 @@ pub(super) fn producer_slice(
     if slice.fed.is_empty() {
         return Err("no loop copies all its prefetched tiles with TMA".into());
     }
+    let fed = slice.fed.clone();
+    safe_to_skip(kernel, &kernel.body, true, &fed, &mut slice.may_start_early);
     let mut in_other_loops = HashSet::new();
     collect_loop_values(&kernel.body, &slice.fed, &mut in_other_loops);
     while let Some(v) = needed.pop() {
@@ -290,6 +302,32 @@ impl KernelDefs<'_> {
     }
 }
 
+/// Adds to `out` the fed loops of `block` that may start at kernel start
+/// ([`ProducerSlice::may_start_early`]); `skippable` says whether nothing that uses shared
+/// memory runs where `block` is skipped.
+fn safe_to_skip(kernel: &Kernel, block: &Block, skippable: bool, fed: &HashSet<ValueId>, out: &mut HashSet<ValueId>) {
+    let scalar_only = |insts: &[Inst]| insts.iter().all(|inst| scalar_only(kernel, inst));
+    for (i, inst) in block.insts.iter().enumerate() {
+        match &inst.op {
+            Op::For { body, .. } if skippable => {
+                out.extend(body.args.first().filter(|iv| fed.contains(iv)));
+            }
+            Op::If { then_block, else_block, .. } => {
+                let rest = skippable && scalar_only(&block.insts[i + 1..]);
+                safe_to_skip(kernel, then_block, rest && scalar_only(&else_block.insts), fed, out);
+                safe_to_skip(kernel, else_block, rest && scalar_only(&then_block.insts), fed, out);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether `inst` computes scalars only (or yields), so it uses no shared memory.
+fn scalar_only(kernel: &Kernel, inst: &Inst) -> bool {
+    let scalar = |r: &ValueId| kernel.value_types.get(r.0 as usize).is_some_and(|ty| ty.shape.is_empty());
+    !matches!(inst.op, Op::Store { .. } | Op::For { .. } | Op::If { .. }) && inst.results.iter().all(scalar)
+}
+
 /// Every value defined in a loop body of `block` other than a fed loop's.
 fn collect_loop_values(block: &Block, fed: &HashSet<ValueId>, out: &mut HashSet<ValueId>) {
     for inst in &block.insts {
@@ -314,6 +352,9 @@ fn collect_loop_values(block: &Block, fed: &HashSet<ValueId>, out: &mut HashSet<
 pub(super) struct FedLoop<'ctx> {
     pub prefetches: Vec<Prefetch<'ctx>>,
     pub barriers: StageBarriers<'ctx>,
+    /// No code before the loop touched its shared memory: the producer initializes its
+    /// barriers at kernel start and copies as soon as it reaches the loop.
+    pub early: bool,
 }
 
 /// A stage this warp releases once the last iteration's deferred products on it
@@ -395,6 +436,26 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     /// `bar.sync 0`: every thread of the program, producer included.
     pub(super) fn all_threads_barrier(&self) -> Result<(), CodegenError> {
         self.intrinsic_void("llvm.nvvm.barrier.cta.sync.aligned.all", &[], &[self.i32(0).into()])
+    }
+
+    /// The producer's first steps: its issuing thread initializes the barriers of the loops
+    /// it may start at once ([`FedLoop::early`]), then every thread meets the consumers.
+    pub(super) fn init_early_loops(&self) -> Result<(), CodegenError> {
+        let early: Vec<&FedLoop<'ctx>> = self.fed_loops.values().filter(|f| f.early).collect();
+        let is_issuer = self.builder.build_int_compare(
+            IntPredicate::EQ,
+            self.tid,
+            self.i32(u64::from(self.producer_issuer())),
+            "issuer",
+        )?;
+        self.when(is_issuer, |this| {
+            for fed in &early {
+                let base = this.builder.build_ptr_to_int(fed.barriers.buffer, this.context.i32_type(), "")?;
+                this.init_barrier_words(StageBarriers { base, ..fed.barriers })?;
+            }
+            Ok(())
+        })?;
+        self.all_threads_barrier()
     }
 
     /// Lowers the producer's slice of `insts` (module docs).
@@ -489,7 +550,9 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let barriers = StageBarriers { base, ..fed.barriers };
         let mut body_values = HashSet::new();
         defined_in(body, &mut body_values);
-        self.all_threads_barrier()?;
+        if !fed.early {
+            self.all_threads_barrier()?;
+        }
 
         let issuer = self.producer_issuer();
         let is_issuer =
@@ -538,6 +601,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 }
 
-/// The producer's slices of every fed loop, by induction variable, as the consumers laid
-/// them out.
-pub(super) type FedLoops<'ctx> = HashMap<ValueId, FedLoop<'ctx>>;
+/// Every fed loop as the consumers laid it out, by induction variable (in order, so the
+/// PTX does not depend on a hash).
+pub(super) type FedLoops<'ctx> = BTreeMap<ValueId, FedLoop<'ctx>>;

@@ -124,6 +124,20 @@ fn collect_maps(
 /// The tensor map parameters of the entry function, by the map they carry.
 pub(super) type MapParams<'ctx> = HashMap<TensorMap, PointerValue<'ctx>>;
 
+/// Who initializes a loop's stage barriers, and who may use them once
+/// [`Lowerer::init_stage_barriers`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum BarrierInit {
+    /// Thread 0, there, for the warps lowering the body (their barrier publishes it).
+    Here,
+    /// Thread 0, there, for the producer warpgroup too: the CTA barrier after it is the
+    /// one the producer meets for the loop ([`super::specialize`]).
+    HereWithProducer,
+    /// The producer, at kernel start: no code before the loop touched its shared memory,
+    /// so its copies may start at once ([`super::specialize`]).
+    AtKernelStart,
+}
+
 /// How one prefetched tile is copied by TMA.
 #[derive(Clone)]
 pub(super) struct TmaTile<'ctx> {
@@ -158,39 +172,45 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         Some(TmaTile { map: param, boxes: cols / BOX_COLUMNS, box_bytes: rows * BOX_COLUMNS * 2 })
     }
 
-    /// Shared memory for a loop's barriers ([`StageBarriers`]), initialized by thread 0
-    /// (a full barrier takes one arrival, a free one one per warp of the kernel) and
-    /// visible to every thread when this returns, the producer warpgroup's too where it
-    /// feeds the loop (`fed`: the producer meets this barrier, [`super::specialize`]).
+    /// Shared memory for a loop's barriers ([`StageBarriers`]), initialized as `init` says.
     pub(super) fn init_stage_barriers(
         &mut self,
         stages: u32,
         stage_bytes: u32,
         release: bool,
-        fed: bool,
+        init: BarrierInit,
     ) -> Result<StageBarriers<'ctx>, CodegenError> {
         let count = stages * (1 + u32::from(release));
         let buffer =
             self.shared.allocate(self.context, self.module, "TMA stage barriers", u64::from(count) * BARRIER_BYTES)?;
         let base = self.builder.build_ptr_to_int(buffer, self.context.i32_type(), "")?;
+        let barriers = StageBarriers { base, buffer, stages, stage_bytes, release };
+        if init == BarrierInit::AtKernelStart {
+            return Ok(barriers);
+        }
         // The bytes may have been another op's scratch a moment ago.
         self.barrier()?;
         let first = self.is_thread_zero()?;
-        let warps = self.kernel.num_warps;
-        self.when(first, |this| {
-            for b in 0..count {
-                let at = this.builder.build_int_add(base, this.i32(u64::from(b) * BARRIER_BYTES), "")?;
-                let arrivals = this.i32(u64::from(if b < stages { 1 } else { warps }));
-                this.asm_void("mbarrier.init.shared::cta.b64 [$0], $1;", "r,n", &[at.into(), arrivals.into()])?;
-            }
-            this.inline_void("fence.mbarrier_init.release.cluster;")
-        })?;
-        if fed {
-            self.all_threads_barrier()?;
-        } else {
-            self.barrier()?;
+        self.when(first, |this| this.init_barrier_words(barriers))?;
+        match init {
+            BarrierInit::HereWithProducer => self.all_threads_barrier()?,
+            _ => self.barrier()?,
         }
-        Ok(StageBarriers { base, buffer, stages, stage_bytes, release })
+        Ok(barriers)
+    }
+
+    /// `mbarrier.init` of each of `barriers` (a full barrier takes one arrival, a free one
+    /// one per warp of the kernel) and the fence that makes them visible once the threads
+    /// that wait on them meet at a barrier; by the calling thread.
+    pub(super) fn init_barrier_words(&self, barriers: StageBarriers<'ctx>) -> Result<(), CodegenError> {
+        let count = barriers.stages * (1 + u32::from(barriers.release));
+        for b in 0..count {
+            let at = self.builder.build_int_add(barriers.base, self.i32(u64::from(b) * BARRIER_BYTES), "")?;
+            let arrivals = if b < barriers.stages { 1 } else { self.kernel.num_warps };
+            let arrivals = self.i32(u64::from(arrivals));
+            self.asm_void("mbarrier.init.shared::cta.b64 [$0], $1;", "r,n", &[at.into(), arrivals.into()])?;
+        }
+        self.inline_void("fence.mbarrier_init.release.cluster;")
     }
 
     /// Thread 0 invalidates the barriers once every thread is done with them, so their

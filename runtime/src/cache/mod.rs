@@ -102,8 +102,8 @@ impl CacheConfig {
     /// `cp.async` instead of TMA ([`CodegenOptions::tma`]); `$SPARSEFILL_DECOUPLED=1` turns on
     /// [`CodegenOptions::decoupled`], and `$SPARSEFILL_PINGPONG=off|wide|all` picks which loops take
     /// ping-pong turns ([`CodegenOptions::pingpong`]; an unknown value is reported and the
-    /// default, `wide`, kept). `$SPARSEFILL_SPECIALIZE=1` gives kernels a producer
-    /// warpgroup ([`CodegenOptions::specialize`]).
+    /// default, `wide`, kept). `$SPARSEFILL_SPECIALIZE=0` lowers kernels without a producer
+    /// warpgroup ([`CodegenOptions::specialize`], on by default).
     pub fn from_env(arch: Arch) -> CacheConfig {
         let (dir, fallback) =
             default_dir(std::env::var_os("SPARSEFILL_CACHE_DIR"), std::env::var_os("HOME"), std::env::temp_dir());
@@ -114,7 +114,7 @@ impl CacheConfig {
         let tma = std::env::var("SPARSEFILL_TMA").map_or(true, |v| v != "0");
         let decoupled = std::env::var("SPARSEFILL_DECOUPLED").is_ok_and(|v| v == "1");
         let pingpong = env_choice("SPARSEFILL_PINGPONG", PingPong::name);
-        let specialize = std::env::var("SPARSEFILL_SPECIALIZE").is_ok_and(|v| v == "1");
+        let specialize = std::env::var("SPARSEFILL_SPECIALIZE").map_or(true, |v| v != "0");
         CacheConfig { dir: Some(dir), arch, codegen: CodegenOptions { mma, tma, decoupled, pingpong, specialize } }
     }
 }

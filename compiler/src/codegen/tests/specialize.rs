@@ -139,14 +139,56 @@ fn the_consumers_compute_every_product() {
 }
 
 #[test]
-fn both_slices_meet_once_per_fed_loop_and_consumers_sync_among_themselves() {
+fn consumers_sync_among_themselves_on_named_barrier_1() {
     let ptx = emit(&gemm(64, &["a", "b"]), Arch::Sm90a, &SPECIALIZED).ptx;
-    let (consumer, producer) = (barriers(&consumer_slice(&ptx)), barriers(&producer_slice_ptx(&ptx)));
+    let consumer = barriers(&consumer_slice(&ptx));
     let others: Vec<&String> = consumer.iter().filter(|b| b.as_str() != "0").collect();
+    assert!(!others.is_empty() && others.iter().all(|b| b.as_str() == "1,128"), "consumer barriers: {consumer:?}");
+}
+
+/// The GEMM's loop is the first code that uses shared memory: the producer initializes its
+/// barriers before the one CTA barrier both slices meet, at kernel start.
+#[test]
+fn a_loop_on_fresh_shared_memory_starts_its_copies_at_kernel_start() {
+    let ptx = emit(&gemm(64, &["a", "b"]), Arch::Sm90a, &SPECIALIZED).ptx;
+    let (consumer, producer) = (consumer_slice(&ptx), producer_slice_ptx(&ptx));
+    let zero = |lines: &[String]| barriers(lines).iter().filter(|b| b.as_str() == "0").count();
     assert_eq!(
-        (consumer.iter().filter(|b| b.as_str() == "0").count(), producer, others.iter().all(|b| b.as_str() == "1,128")),
-        (1, vec!["0".to_string()], true),
-        "consumer barriers: {consumer:?}"
+        [count(&producer, "mbarrier.init"), count(&consumer, "mbarrier.init"), zero(&producer), zero(&consumer)],
+        [4, 0, 1, 1],
+        "producer:\n{}",
+        producer.join("\n")
+    );
+}
+
+/// Two loops one after the other, the second on the first's released stages.
+const TWO_LOOPS: &str = r#"
+kernel mm_twice(a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N], d: tensor<f32>[M, N]) grid(1) warps(4) {
+    let mut x = zeros([64, 64]);
+    for k0 in (0 .. K).step_by(64) {
+        x = x + dot(a[0 .. 64, k0 .. k0 + 64], b[k0 .. k0 + 64, 0 .. 64]);
+    }
+    c[0 .. 64, 0 .. 64] = x;
+    let mut y = zeros([64, 64]);
+    for k0 in (0 .. K).step_by(64) {
+        y = y + dot(a[64 .. 128, k0 .. k0 + 64], b[k0 .. k0 + 64, 0 .. 64]);
+    }
+    d[0 .. 64, 0 .. 64] = y;
+}
+"#;
+
+/// The second loop reuses shared memory the first (and the store between) used: the
+/// consumers initialize its barriers, then meet the producer.
+#[test]
+fn a_loop_on_reused_shared_memory_meets_the_producer_after_its_barriers_are_initialized() {
+    let ptx = emit(&kernel(TWO_LOOPS, &[], &["a", "b"]), Arch::Sm90a, &SPECIALIZED).ptx;
+    let (consumer, producer) = (consumer_slice(&ptx), producer_slice_ptx(&ptx));
+    let zero = |lines: &[String]| barriers(lines).iter().filter(|b| b.as_str() == "0").count();
+    assert_eq!(
+        [count(&producer, "mbarrier.init"), count(&consumer, "mbarrier.init"), zero(&producer), zero(&consumer)],
+        [4, 4, 2, 2],
+        "consumers:\n{}",
+        consumer.join("\n")
     );
 }
 
@@ -219,4 +261,46 @@ fn specialized_gemms_assemble_without_spills_or_serialization() {
             assert!(!report.raw.contains("serialized"), "BM {warps_rows} on {arch}: {}", report.raw);
         }
     }
+}
+
+/// The GEMM's loop inside an `if`; with `AFTER`, a tile is stored after the `if`, on shared
+/// memory the skipped loop's barriers would still hold.
+const LOOP_IN_AN_IF: &str = r#"
+kernel mm_if<AFTER: bool = false>(a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N], n: i32) grid(1) warps(4) {
+    if n > 0 {
+        let mut x = zeros([64, 64]);
+        for k0 in (0 .. K).step_by(64) {
+            x = x + dot(a[0 .. 64, k0 .. k0 + 64], b[k0 .. k0 + 64, 0 .. 64]);
+        }
+        c[0 .. 64, 0 .. 64] = x;
+    }
+    if AFTER {
+        c[64 .. 128, 0 .. 64] = cast<f32>(trans(a[0 .. 64, 0 .. 64]));
+    }
+}
+"#;
+
+fn loop_in_an_if(after: bool) -> Kernel {
+    let consts = [("AFTER".to_string(), ConstValue::Bool(after))];
+    let mut k = lower_source(LOOP_IN_AN_IF, None, &consts).unwrap_or_else(|e| panic!("test kernel: {e}"));
+    for name in ["a", "b"] {
+        assert!(k.set_aligned(name, true), "no tensor `{name}`");
+    }
+    k
+}
+
+/// Who initializes the loop's barriers: [producer, consumers] `mbarrier.init` counts.
+fn barrier_inits(k: &Kernel) -> [usize; 2] {
+    let ptx = emit(k, Arch::Sm90a, &SPECIALIZED).ptx;
+    [count(&producer_slice_ptx(&ptx), "mbarrier.init"), count(&consumer_slice(&ptx), "mbarrier.init")]
+}
+
+#[test]
+fn a_loop_an_if_may_skip_starts_early_when_nothing_after_uses_shared_memory() {
+    assert_eq!(barrier_inits(&loop_in_an_if(false)), [4, 0]);
+}
+
+#[test]
+fn a_loop_an_if_may_skip_waits_for_the_consumers_when_shared_memory_is_used_after() {
+    assert_eq!(barrier_inits(&loop_in_an_if(true)), [0, 4]);
 }
