@@ -7,7 +7,7 @@
 # `assembler` and `criterion` run only when named (`assembler`: ptxas against the driver's JIT):
 # `decoupled`, `pingpong` and `specialize` check and time SPARSEFILL_DECOUPLED=1,
 # SPARSEFILL_PINGPONG=all (turns in every loop that can take them, not only the default's wide
-# ones) and SPARSEFILL_SPECIALIZE=0 (no producer warpgroup), BENCH_ARGS passes options to bench-kernels (`--only attention`),
+# ones) and SPARSEFILL_SPECIALIZE=off (no producer warpgroup), BENCH_ARGS passes options to bench-kernels (`--only attention`),
 # `criterion` runs `bench-kernels --criterion` and packs its reports.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -60,7 +60,7 @@ if want kernels; then
 fi
 
 # A lowering other than the default (CodegenOptions::decoupled, SPARSEFILL_DECOUPLED=1;
-# CodegenOptions::pingpong, SPARSEFILL_PINGPONG=all; CodegenOptions::specialize, SPARSEFILL_SPECIALIZE=0): the GPU tests of the kernels with it,
+# CodegenOptions::pingpong, SPARSEFILL_PINGPONG=all; CodegenOptions::specialize, SPARSEFILL_SPECIALIZE=off): the GPU tests of the kernels with it,
 # the benchmark with it against the torch baselines of this run's `kernels` part (when it
 # ran), and the tile sweep with the default and with it, so one run says whether it is right
 # and whether it pays. Only when asked for by name: neither is the default lowering.
@@ -91,7 +91,7 @@ other_lowering() {
 }
 named decoupled && other_lowering decoupled SPARSEFILL_DECOUPLED 0 1
 named pingpong && other_lowering pingpong SPARSEFILL_PINGPONG wide all
-named specialize && other_lowering specialize SPARSEFILL_SPECIALIZE 1 0
+named specialize && other_lowering specialize SPARSEFILL_SPECIALIZE producer off
 
 # The two assemblers against each other (SPARSEFILL_ASSEMBLER=ptxas|driver), each with a cache of
 # its own: the tile sweep, vertical-slash at 128K, and per cubin the HGMMA count and how many of

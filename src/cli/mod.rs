@@ -58,11 +58,10 @@ pub enum Command {
         /// in the runtime (docs/hopper.md).
         #[arg(long, value_enum, default_value_t = PingPongChoice::Wide)]
         pingpong: PingPongChoice,
-        /// Give the program a producer warpgroup that issues the TMA copies (sm_90a; the
-        /// default); `--specialize false` lowers it without, as `SPARSEFILL_SPECIALIZE=0`
-        /// does in the runtime (docs/hopper.md).
-        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-        specialize: bool,
+        /// Whether the program gets a producer warpgroup that issues the TMA copies (sm_90a),
+        /// as `SPARSEFILL_SPECIALIZE` picks in the runtime (docs/hopper.md).
+        #[arg(long, value_enum, default_value_t = SpecializeChoice::Producer)]
+        specialize: SpecializeChoice,
     },
     /// Compile every shipped kernel, check it against its f64 reference (on the GPU
     /// when one is present, else on the CPU interpreter) and print a table.
@@ -109,6 +108,27 @@ pub enum PingPongChoice {
     All,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SpecializeChoice {
+    /// No producer warpgroup.
+    Off,
+    /// A producer warpgroup issues the copies of loops whose tiles all go through TMA (the default).
+    Producer,
+    /// As `producer`, and a loop on untouched shared memory starts its copies at kernel start.
+    Early,
+}
+
+impl From<SpecializeChoice> for sparsefill_compiler::codegen::Specialize {
+    fn from(s: SpecializeChoice) -> Self {
+        use sparsefill_compiler::codegen::Specialize;
+        match s {
+            SpecializeChoice::Off => Specialize::Off,
+            SpecializeChoice::Producer => Specialize::Producer,
+            SpecializeChoice::Early => Specialize::Early,
+        }
+    }
+}
+
 impl From<PingPongChoice> for sparsefill_compiler::codegen::PingPong {
     fn from(p: PingPongChoice) -> Self {
         use sparsefill_compiler::codegen::PingPong;
@@ -136,7 +156,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 mma: mma.into(),
                 decoupled,
                 pingpong: pingpong.into(),
-                specialize,
+                specialize: specialize.into(),
                 ..CodegenOptions::default()
             };
             let out = compile::run(&file, kernel.as_deref(), &consts, &aligned, &arch, emit, options)?;

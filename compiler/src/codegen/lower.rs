@@ -15,7 +15,7 @@ use super::plan::Placement;
 use super::prefetch::{checked_stages, defined_in, TmaLoop};
 use super::specialize::{producer_slice, FedLoop, ProducerSlice, Role, Split, PRODUCER_REGISTERS};
 use super::tma::{kernel_maps, BarrierInit, MapParams};
-use super::CodegenError;
+use super::{CodegenError, Specialize};
 use crate::abi::{kernel_abi, AbiKind, AbiParam, TensorMap, TENSOR_MAP_ALIGN, TENSOR_MAP_BYTES};
 use crate::ir::{op_name, Block, DType, Inst, Kernel, Op, Param, ValueId};
 use inkwell::attributes::Attribute;
@@ -116,11 +116,14 @@ fn specialization(
     placements: &[Placement],
 ) -> Option<(Split, ProducerSlice)> {
     let hopper = arch == crate::target::Arch::Sm90a && options.mma == super::MmaLowering::Wgmma;
-    if !options.specialize || !options.tma || !hopper {
+    if options.specialize == Specialize::Off || !options.tma || !hopper {
         return None;
     }
     let split = Split::of(kernel.threads_per_program())?;
-    let slice = producer_slice(kernel, placements, OperandFormat::for_target(arch, options.mma)).ok()?;
+    let mut slice = producer_slice(kernel, placements, OperandFormat::for_target(arch, options.mma)).ok()?;
+    if options.specialize != Specialize::Early {
+        slice.may_start_early.clear();
+    }
     Some((split, slice))
 }
 

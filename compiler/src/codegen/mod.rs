@@ -183,6 +183,44 @@ impl std::str::FromStr for PingPong {
     }
 }
 
+/// Whether a kernel gets a producer warpgroup ([`specialize`]): on sm_90a with `wgmma` and
+/// TMA, for kernels of whole warpgroups with a loop whose tiles all go through TMA; others
+/// are lowered as with `Off`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Specialize {
+    /// No producer: the kernel's own warps issue the copies.
+    Off,
+    /// A producer warpgroup, with registers moved from it to the kernel's warps by
+    /// `setmaxnreg`; it starts a loop's copies when the kernel's warps reach the loop. On an
+    /// H200 it ran dense attention 4–12% faster than `Off`, the sparse kernels 9–17%, the GEMM
+    /// the same (docs/perf/2026-11-29-h200-session13.md).
+    #[default]
+    Producer,
+    /// As `Producer`, and a loop on shared memory no earlier code touched starts its copies
+    /// at kernel start, while the kernel's warps run what comes before it.
+    Early,
+}
+
+impl Specialize {
+    pub const ALL: [Specialize; 3] = [Specialize::Off, Specialize::Producer, Specialize::Early];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Specialize::Off => "off",
+            Specialize::Producer => "producer",
+            Specialize::Early => "early",
+        }
+    }
+}
+
+impl std::str::FromStr for Specialize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Specialize, String> {
+        parse_named(&Specialize::ALL, Specialize::name, "warp specialization", s)
+    }
+}
+
 /// Code generation choices that change the PTX of one kernel for one target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CodegenOptions {
@@ -199,13 +237,9 @@ pub struct CodegenOptions {
     /// that issues its products and then uses them), with the loop's stages released as
     /// with `decoupled` ([`pingpong`]).
     pub pingpong: PingPong,
-    /// Give the program a producer warpgroup that issues the TMA copies of its loops while
-    /// the kernel's own warps compute, with registers moved from it to them by
-    /// `setmaxnreg` ([`specialize`]). Applies on sm_90a with `wgmma` and TMA to kernels
-    /// of whole warpgroups with such a loop; others are lowered as without it. On by
-    /// default: on an H200 it ran dense attention 4–12% faster and the sparse kernels
-    /// 9–17% faster, the GEMM the same (docs/perf/2026-11-29-h200-session13.md).
-    pub specialize: bool,
+    /// Whether the program gets a producer warpgroup that issues the TMA copies of its
+    /// loops while the kernel's own warps compute ([`specialize`]), and when its copies start.
+    pub specialize: Specialize,
 }
 
 impl Default for CodegenOptions {
@@ -215,7 +249,7 @@ impl Default for CodegenOptions {
             tma: true,
             decoupled: false,
             pingpong: PingPong::default(),
-            specialize: true,
+            specialize: Specialize::default(),
         }
     }
 }

@@ -28,7 +28,7 @@ use std::sync::{Arc, LazyLock};
 
 use dashmap::DashMap;
 use sparsefill_compiler::codegen::PtxModule;
-use sparsefill_compiler::codegen::{CodegenOptions, MmaLowering, PingPong};
+use sparsefill_compiler::codegen::{CodegenOptions, MmaLowering, PingPong, Specialize};
 use sparsefill_compiler::ir::print::print_kernel;
 use sparsefill_compiler::ir::{ConstValue, Kernel};
 use sparsefill_compiler::target::Arch;
@@ -73,7 +73,7 @@ impl Toolchain for SparsefillToolchain {
             self.codegen.tma,
             self.codegen.decoupled,
             self.codegen.pingpong.name(),
-            self.codegen.specialize
+            self.codegen.specialize.name()
         )
     }
 }
@@ -102,8 +102,9 @@ impl CacheConfig {
     /// `cp.async` instead of TMA ([`CodegenOptions::tma`]); `$SPARSEFILL_DECOUPLED=1` turns on
     /// [`CodegenOptions::decoupled`], and `$SPARSEFILL_PINGPONG=off|wide|all` picks which loops take
     /// ping-pong turns ([`CodegenOptions::pingpong`]; an unknown value is reported and the
-    /// default, `wide`, kept). `$SPARSEFILL_SPECIALIZE=0` lowers kernels without a producer
-    /// warpgroup ([`CodegenOptions::specialize`], on by default).
+    /// default, `wide`, kept). `$SPARSEFILL_SPECIALIZE=off|producer|early` picks whether kernels
+    /// get a producer warpgroup ([`CodegenOptions::specialize`]; the default, `producer`, is
+    /// kept on an unknown value, which is reported).
     pub fn from_env(arch: Arch) -> CacheConfig {
         let (dir, fallback) =
             default_dir(std::env::var_os("SPARSEFILL_CACHE_DIR"), std::env::var_os("HOME"), std::env::temp_dir());
@@ -114,7 +115,7 @@ impl CacheConfig {
         let tma = std::env::var("SPARSEFILL_TMA").map_or(true, |v| v != "0");
         let decoupled = std::env::var("SPARSEFILL_DECOUPLED").is_ok_and(|v| v == "1");
         let pingpong = env_choice("SPARSEFILL_PINGPONG", PingPong::name);
-        let specialize = std::env::var("SPARSEFILL_SPECIALIZE").map_or(true, |v| v != "0");
+        let specialize = env_choice("SPARSEFILL_SPECIALIZE", Specialize::name);
         CacheConfig { dir: Some(dir), arch, codegen: CodegenOptions { mma, tma, decoupled, pingpong, specialize } }
     }
 }

@@ -4,7 +4,7 @@
 
 use super::emit_ok_with;
 use super::pipeline::GEMM;
-use crate::codegen::{CodegenOptions, MmaLowering, PingPong};
+use crate::codegen::{CodegenOptions, MmaLowering, PingPong, Specialize};
 use crate::ir::Kernel;
 use crate::lower_source;
 use crate::target::Arch;
@@ -32,7 +32,7 @@ fn ptx(k: &Kernel) -> String {
             tma: false,
             decoupled: false,
             pingpong: PingPong::Off,
-            specialize: false,
+            specialize: Specialize::Off,
         },
     )
     .ptx

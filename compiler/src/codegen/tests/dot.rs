@@ -3,7 +3,7 @@
 //! without spills, and the shared-memory limit.
 
 use super::{check_assembles, check_assembles_with, check_no_spills, emit_ok, emit_ok_with, one_program_grid, whole};
-use crate::codegen::{CodegenOptions, MmaLowering, PingPong};
+use crate::codegen::{CodegenOptions, MmaLowering, PingPong, Specialize};
 use crate::ir::builder::KernelBuilder;
 use crate::ir::{DType, Kernel};
 use crate::target::Arch;
@@ -41,7 +41,7 @@ const WGMMA: CodegenOptions = CodegenOptions {
     tma: false,
     decoupled: false,
     pingpong: PingPong::Off,
-    specialize: false,
+    specialize: Specialize::Off,
 };
 
 /// sm_90a's PTX with the wgmma lowering.
@@ -62,7 +62,7 @@ fn hopper_dot_lowers_to_mma_sync_on_request() {
         tma: false,
         decoupled: false,
         pingpong: PingPong::Off,
-        specialize: false,
+        specialize: Specialize::Off,
     };
     let ptx = emit_ok_with(&matmul(DType::BF16, [64, 32, 64], false), Arch::Sm90a, &options).ptx;
     assert!(ptx.contains("mma.sync.aligned.m16n8k16") && !ptx.contains("wgmma"));

@@ -3,13 +3,18 @@
 
 use super::pipeline::GEMM;
 use super::{check_assembles_with, check_no_spills, emit_ok_with};
-use crate::codegen::{CodegenOptions, MmaLowering, PingPong};
+use crate::codegen::{CodegenOptions, MmaLowering, PingPong, Specialize};
 use crate::ir::{ConstValue, Kernel};
 use crate::lower_source;
 use crate::target::Arch;
 
-const TMA: CodegenOptions =
-    CodegenOptions { mma: MmaLowering::Wgmma, tma: true, decoupled: false, pingpong: PingPong::Off, specialize: false };
+const TMA: CodegenOptions = CodegenOptions {
+    mma: MmaLowering::Wgmma,
+    tma: true,
+    decoupled: false,
+    pingpong: PingPong::Off,
+    specialize: Specialize::Off,
+};
 const PINGPONG: CodegenOptions = CodegenOptions { pingpong: PingPong::All, ..TMA };
 
 /// Attention's pipelined loop in small: each iteration issues tile n0's scores and the

@@ -3,7 +3,7 @@
 //! operands are prefetched with `cp.async`.
 
 use super::{check_assembles, check_assembles_with, check_no_spills, emit_ok, emit_ok_with};
-use crate::codegen::{CodegenOptions, MmaLowering, PingPong};
+use crate::codegen::{CodegenOptions, MmaLowering, PingPong, Specialize};
 use crate::ir::{ConstValue, Kernel};
 use crate::lower_source;
 use crate::target::Arch;
@@ -73,7 +73,7 @@ const MMA_SYNC: CodegenOptions = CodegenOptions {
     tma: false,
     decoupled: false,
     pingpong: PingPong::Off,
-    specialize: false,
+    specialize: Specialize::Off,
 };
 
 fn ptx(src: &str) -> String {
@@ -217,7 +217,7 @@ const WGMMA: CodegenOptions = CodegenOptions {
     tma: false,
     decoupled: false,
     pingpong: PingPong::Off,
-    specialize: false,
+    specialize: Specialize::Off,
 };
 
 /// [`GEMM`]'s sm_90a PTX on wgmma with `stages(stages)`.

@@ -4,14 +4,19 @@
 use super::pipeline::GEMM;
 use super::{check_assembles_with, check_no_spills, emit_ok_with};
 use crate::codegen::specialize::{producer_slice, Split};
-use crate::codegen::{CodegenOptions, MmaLowering, PingPong, PtxModule};
+use crate::codegen::{CodegenOptions, MmaLowering, PingPong, PtxModule, Specialize};
 use crate::ir::{ConstValue, Kernel};
 use crate::lower_source;
 use crate::target::Arch;
 
-const SPECIALIZED: CodegenOptions =
-    CodegenOptions { mma: MmaLowering::Wgmma, tma: true, decoupled: false, pingpong: PingPong::Wide, specialize: true };
-const WHOLE: CodegenOptions = CodegenOptions { specialize: false, ..SPECIALIZED };
+const SPECIALIZED: CodegenOptions = CodegenOptions {
+    mma: MmaLowering::Wgmma,
+    tma: true,
+    decoupled: false,
+    pingpong: PingPong::Wide,
+    specialize: Specialize::Early,
+};
+const WHOLE: CodegenOptions = CodegenOptions { specialize: Specialize::Off, ..SPECIALIZED };
 
 const BULK_COPY: &str = "cp.async.bulk.tensor";
 
@@ -303,4 +308,23 @@ fn a_loop_an_if_may_skip_starts_early_when_nothing_after_uses_shared_memory() {
 #[test]
 fn a_loop_an_if_may_skip_waits_for_the_consumers_when_shared_memory_is_used_after() {
     assert_eq!(barrier_inits(&loop_in_an_if(true)), [0, 4]);
+}
+
+#[test]
+fn without_early_starts_the_consumers_initialize_every_loop() {
+    let producer_only = CodegenOptions { specialize: Specialize::Producer, ..SPECIALIZED };
+    let ptx = emit(&gemm(64, &["a", "b"]), Arch::Sm90a, &producer_only).ptx;
+    let inits = [count(&producer_slice_ptx(&ptx), "mbarrier.init"), count(&consumer_slice(&ptx), "mbarrier.init")];
+    assert_eq!(inits, [0, 4]);
+}
+
+#[test]
+fn specialize_choices_parse_by_name_and_list_them_otherwise() {
+    let parsed: Vec<Specialize> =
+        ["off", "producer", "early"].iter().map(|n| n.parse().unwrap_or(Specialize::Off)).collect();
+    let unknown = "on".parse::<Specialize>().err().unwrap_or_default();
+    assert_eq!(
+        (parsed, unknown.as_str()),
+        (Specialize::ALL.to_vec(), "unknown warp specialization `on`; supported: off, producer, early")
+    );
 }

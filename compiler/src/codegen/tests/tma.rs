@@ -5,13 +5,18 @@
 use super::pipeline::GEMM;
 use super::{check_assembles_with, check_no_spills, emit_ok_with};
 use crate::abi::TensorMap;
-use crate::codegen::{CodegenOptions, MmaLowering, PingPong, PtxModule};
+use crate::codegen::{CodegenOptions, MmaLowering, PingPong, PtxModule, Specialize};
 use crate::ir::{ConstValue, Kernel};
 use crate::lower_source;
 use crate::target::Arch;
 
-const TMA: CodegenOptions =
-    CodegenOptions { mma: MmaLowering::Wgmma, tma: true, decoupled: false, pingpong: PingPong::Off, specialize: false };
+const TMA: CodegenOptions = CodegenOptions {
+    mma: MmaLowering::Wgmma,
+    tma: true,
+    decoupled: false,
+    pingpong: PingPong::Off,
+    specialize: Specialize::Off,
+};
 
 /// The pipeline tests' GEMM with `BK` columns of `a` per step and the contract on `aligned`.
 fn gemm(bk: i64, aligned: &[&str]) -> Kernel {
@@ -98,7 +103,7 @@ fn mma_sync_takes_no_tensor_map() {
         tma: true,
         decoupled: false,
         pingpong: PingPong::Off,
-        specialize: false,
+        specialize: Specialize::Off,
     };
     assert_eq!(emit(&gemm(64, &["a", "b"]), Arch::Sm90a, &options).tensor_maps, vec![]);
 }

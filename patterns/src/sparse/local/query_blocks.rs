@@ -12,7 +12,7 @@ use crate::gpu::{launch, upload, DeviceArg};
 use rand::seq::IndexedRandom;
 use rand::Rng;
 use sparsefill_compiler::codegen::ptxas::{self, PtxasReport};
-use sparsefill_compiler::codegen::{CodegenOptions, MmaLowering, PtxModule};
+use sparsefill_compiler::codegen::{CodegenOptions, MmaLowering, PtxModule, Specialize};
 use sparsefill_compiler::interp::{self, ArgValue, InterpError};
 use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::target::Arch;
@@ -437,13 +437,13 @@ pub fn assert_variants_assemble_without_spills(
 /// For tests: the `variants` of a stepped kernel ([`key_step::STEPPED_KERNELS`]) that the
 /// GPU runners launch on packed inputs on sm_90a (q, k, v and o aligned) each fit two
 /// programs per SM ([`key_step::SM90_TWO_PROGRAM_SHARED_BYTES`], checked without ptxas)
-/// and assemble without spills, with a producer warpgroup
-/// ([`CodegenOptions::specialize`], the default: taken, at two programs per SM) and without.
+/// and assemble without spills, with each [`Specialize`] choice (a producer warpgroup,
+/// where asked for, is taken, at two programs per SM).
 pub fn assert_aligned_sm90a_variants_fit(kernel: &str, source: &str, variants: &[Vec<(String, ConstValue)>]) {
     let aligned = ["q", "k", "v", "o"];
-    let whole = CodegenOptions { specialize: false, ..CodegenOptions::default() };
+    let lowerings = Specialize::ALL.map(|specialize| CodegenOptions { specialize, ..CodegenOptions::default() });
     for consts in variants {
-        for options in [whole, CodegenOptions::default()] {
+        for options in lowerings {
             let module = compile_variant(kernel, source, consts, (Arch::Sm90a, &options), &aligned)
                 .unwrap_or_else(|e| panic!("{e}"));
             let limit = key_step::SM90_TWO_PROGRAM_SHARED_BYTES;
@@ -453,10 +453,11 @@ pub fn assert_aligned_sm90a_variants_fit(kernel: &str, source: &str, variants: &
                 module.shared_bytes
             );
             let producer = module.ptx.contains(".minnctapersm 2") && module.ptx.contains("setmaxnreg.dec");
-            assert_eq!(producer, options.specialize, "{kernel} {consts:?} {options:?}: a producer warpgroup");
+            let asked = options.specialize != Specialize::Off;
+            assert_eq!(producer, asked, "{kernel} {consts:?} {options:?}: a producer warpgroup");
         }
     }
-    for options in [whole, CodegenOptions::default()] {
+    for options in lowerings {
         assert_variants_assemble_without_spills(kernel, source, variants, (Arch::Sm90a, &options), &aligned);
     }
 }
