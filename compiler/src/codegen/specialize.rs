@@ -16,8 +16,8 @@
 //!   free barriers let it.
 //!
 //! Both slices meet at a CTA barrier at kernel start, and at one per fed loop after the
-//! consumers initialize its stage barriers; the producer reaches no other. A fed loop whose
-//! shared memory no earlier code touched (its stages and barriers lie above everything
+//! consumers initialize its stage barriers; the producer reaches no other. With
+//! [`super::Specialize::Early`], a fed loop whose shared memory no earlier code touched (its stages and barriers lie above everything
 //! used so far, [`super::shared::SharedMemory::untouched_above_top`]) skips the latter: the
 //! producer initializes its barriers before the kernel-start barrier and copies as soon as
 //! it reaches the loop, while the consumers still run what comes before it (attention's
