@@ -4,7 +4,8 @@
 
 use super::emit_ok_with;
 use super::pipeline::GEMM;
-use crate::codegen::{CodegenOptions, MmaLowering, PingPong, Specialize};
+use super::plain;
+use crate::codegen::MmaLowering;
 use crate::ir::Kernel;
 use crate::lower_source;
 use crate::target::Arch;
@@ -24,18 +25,7 @@ fn gemm(offset: i64, aligned: &[&str]) -> Kernel {
 }
 
 fn ptx(k: &Kernel) -> String {
-    emit_ok_with(
-        k,
-        Arch::Sm90a,
-        &CodegenOptions {
-            mma: MmaLowering::Wgmma,
-            tma: false,
-            decoupled: false,
-            pingpong: PingPong::Off,
-            specialize: Specialize::Off,
-        },
-    )
-    .ptx
+    emit_ok_with(k, Arch::Sm90a, &plain(MmaLowering::Wgmma)).ptx
 }
 
 /// `cp.async` lines with a source size: `cp.async.cg.shared.global [d], [s], 16, %r;`.

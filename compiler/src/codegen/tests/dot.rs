@@ -2,8 +2,10 @@
 //! sm_80 and for warp grids wgmma cannot take; wgmma on sm_90a), that they assemble
 //! without spills, and the shared-memory limit.
 
-use super::{check_assembles, check_assembles_with, check_no_spills, emit_ok, emit_ok_with, one_program_grid, whole};
-use crate::codegen::{CodegenOptions, MmaLowering, PingPong, Specialize};
+use super::{
+    check_assembles, check_assembles_with, check_no_spills, emit_ok, emit_ok_with, one_program_grid, plain, whole,
+};
+use crate::codegen::{CodegenOptions, MmaLowering};
 use crate::ir::builder::KernelBuilder;
 use crate::ir::{DType, Kernel};
 use crate::target::Arch;
@@ -36,13 +38,7 @@ fn ptx(dtype: DType, mkn: [u32; 3]) -> String {
     emit_ok(&matmul(dtype, mkn, false), Arch::Sm80).ptx
 }
 
-const WGMMA: CodegenOptions = CodegenOptions {
-    mma: MmaLowering::Wgmma,
-    tma: false,
-    decoupled: false,
-    pingpong: PingPong::Off,
-    specialize: Specialize::Off,
-};
+const WGMMA: CodegenOptions = plain(MmaLowering::Wgmma);
 
 /// sm_90a's PTX with the wgmma lowering.
 fn hopper_ptx(mkn: [u32; 3], trans_rhs: bool) -> String {
@@ -57,13 +53,7 @@ fn hopper_dot_uses_wgmma_by_default() {
 
 #[test]
 fn hopper_dot_lowers_to_mma_sync_on_request() {
-    let options = CodegenOptions {
-        mma: MmaLowering::MmaSync,
-        tma: false,
-        decoupled: false,
-        pingpong: PingPong::Off,
-        specialize: Specialize::Off,
-    };
+    let options = plain(MmaLowering::MmaSync);
     let ptx = emit_ok_with(&matmul(DType::BF16, [64, 32, 64], false), Arch::Sm90a, &options).ptx;
     assert!(ptx.contains("mma.sync.aligned.m16n8k16") && !ptx.contains("wgmma"));
 }

@@ -15,11 +15,17 @@ mod specialize;
 mod tma;
 
 use super::ptxas::{assemble, available_for_tests, PtxasReport};
-use super::{emit_with, CodegenOptions, PtxModule};
+use super::{emit_with, CodegenOptions, MmaLowering, PingPong, PtxModule, Specialize};
 use crate::ir::builder::KernelBuilder;
 use crate::ir::verify::verify;
 use crate::ir::{Index, Kernel, ParamId};
 use crate::target::Arch;
+
+/// `mma` with every other sm_90a choice off (no TMA, no stage release on mbarriers, no
+/// turns, no producer warpgroup): what the tests of one mechanism start from.
+pub(super) const fn plain(mma: MmaLowering) -> CodegenOptions {
+    CodegenOptions { mma, tma: false, decoupled: false, pingpong: PingPong::Off, specialize: Specialize::Off }
+}
 
 /// `kernel`'s PTX for `arch`; the kernel must be valid IR, so a test cannot pass on
 /// code generation of IR the front end would never produce.

@@ -2,19 +2,13 @@
 //! where a turn starts and ends, and that a loop that does not take turns is unchanged.
 
 use super::pipeline::GEMM;
-use super::{check_assembles_with, check_no_spills, emit_ok_with};
-use crate::codegen::{CodegenOptions, MmaLowering, PingPong, Specialize};
+use super::{check_assembles_with, check_no_spills, emit_ok_with, plain};
+use crate::codegen::{CodegenOptions, MmaLowering, PingPong};
 use crate::ir::{ConstValue, Kernel};
 use crate::lower_source;
 use crate::target::Arch;
 
-const TMA: CodegenOptions = CodegenOptions {
-    mma: MmaLowering::Wgmma,
-    tma: true,
-    decoupled: false,
-    pingpong: PingPong::Off,
-    specialize: Specialize::Off,
-};
+const TMA: CodegenOptions = CodegenOptions { tma: true, ..plain(MmaLowering::Wgmma) };
 const PINGPONG: CodegenOptions = CodegenOptions { pingpong: PingPong::All, ..TMA };
 
 /// Attention's pipelined loop in small: each iteration issues tile n0's scores and the

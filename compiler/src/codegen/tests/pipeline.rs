@@ -2,8 +2,8 @@
 //! PTX must (and must not) contain once dot results stay in registers and loop
 //! operands are prefetched with `cp.async`.
 
-use super::{check_assembles, check_assembles_with, check_no_spills, emit_ok, emit_ok_with};
-use crate::codegen::{CodegenOptions, MmaLowering, PingPong, Specialize};
+use super::{check_assembles, check_assembles_with, check_no_spills, emit_ok, emit_ok_with, plain};
+use crate::codegen::{CodegenOptions, MmaLowering};
 use crate::ir::{ConstValue, Kernel};
 use crate::lower_source;
 use crate::target::Arch;
@@ -68,13 +68,7 @@ fn waits(ptx: &str) -> Vec<u32> {
 }
 
 /// The mma.sync schedule these tests pin (the wgmma one is tested below), on sm_90a.
-const MMA_SYNC: CodegenOptions = CodegenOptions {
-    mma: MmaLowering::MmaSync,
-    tma: false,
-    decoupled: false,
-    pingpong: PingPong::Off,
-    specialize: Specialize::Off,
-};
+const MMA_SYNC: CodegenOptions = plain(MmaLowering::MmaSync);
 
 fn ptx(src: &str) -> String {
     emit_ok_with(&kernel(src), Arch::Sm90a, &MMA_SYNC).ptx
@@ -212,13 +206,7 @@ fn tile_indexed_through_an_integer_min_is_prefetched() {
     assert_eq!(ptx(&clamped_gemm("min(k0 + BK, last)")).matches("cp.async.cg.shared.global").count(), 8);
 }
 
-const WGMMA: CodegenOptions = CodegenOptions {
-    mma: MmaLowering::Wgmma,
-    tma: false,
-    decoupled: false,
-    pingpong: PingPong::Off,
-    specialize: Specialize::Off,
-};
+const WGMMA: CodegenOptions = plain(MmaLowering::Wgmma);
 
 /// [`GEMM`]'s sm_90a PTX on wgmma with `stages(stages)`.
 fn wgmma_gemm_ptx(stages: i64) -> String {

@@ -3,20 +3,14 @@
 //! groups.
 
 use super::pipeline::GEMM;
-use super::{check_assembles_with, check_no_spills, emit_ok_with};
+use super::{check_assembles_with, check_no_spills, emit_ok_with, plain};
 use crate::abi::TensorMap;
-use crate::codegen::{CodegenOptions, MmaLowering, PingPong, PtxModule, Specialize};
+use crate::codegen::{CodegenOptions, MmaLowering, PtxModule};
 use crate::ir::{ConstValue, Kernel};
 use crate::lower_source;
 use crate::target::Arch;
 
-const TMA: CodegenOptions = CodegenOptions {
-    mma: MmaLowering::Wgmma,
-    tma: true,
-    decoupled: false,
-    pingpong: PingPong::Off,
-    specialize: Specialize::Off,
-};
+const TMA: CodegenOptions = CodegenOptions { tma: true, ..plain(MmaLowering::Wgmma) };
 
 /// The pipeline tests' GEMM with `BK` columns of `a` per step and the contract on `aligned`.
 fn gemm(bk: i64, aligned: &[&str]) -> Kernel {
@@ -98,13 +92,7 @@ fn sm_80_takes_no_tensor_map() {
 
 #[test]
 fn mma_sync_takes_no_tensor_map() {
-    let options = CodegenOptions {
-        mma: MmaLowering::MmaSync,
-        tma: true,
-        decoupled: false,
-        pingpong: PingPong::Off,
-        specialize: Specialize::Off,
-    };
+    let options = CodegenOptions { tma: true, ..plain(MmaLowering::MmaSync) };
     assert_eq!(emit(&gemm(64, &["a", "b"]), Arch::Sm90a, &options).tensor_maps, vec![]);
 }
 
