@@ -154,3 +154,31 @@ fn compile_pingpong_off_takes_no_turns() {
 fn an_unknown_pingpong_choice_lists_the_supported_ones() {
     check_err(&["compile", "patterns/kernels/vector_add.tile", "--pingpong", "1"], "[possible values: off, wide, all]");
 }
+
+#[test]
+fn a_kernel_without_tma_loops_is_noted_as_getting_no_producer() {
+    let o = sparsefill(["compile", "patterns/kernels/vector_add.tile"]);
+    let note = "note: `vector_add` gets no producer warpgroup: no loop copies all its prefetched tiles with TMA";
+    assert!(o.status.success() && stderr(&o).contains(note), "{}", stderr(&o));
+}
+
+#[test]
+fn an_aligned_gemm_gets_a_producer_warpgroup() {
+    let o =
+        sparsefill(["compile", "patterns/kernels/gemm.tile", "--kernel", "gemm", "--aligned", "a", "--aligned", "b"]);
+    assert!(o.status.success() && stdout(&o).contains("setmaxnreg.dec") && !stderr(&o).contains("note:"));
+}
+
+#[test]
+fn sm_80_is_noted_as_getting_no_producer() {
+    let o = sparsefill(["compile", "patterns/kernels/gemm.tile", "--kernel", "gemm", "--arch", "sm_80"]);
+    assert!(stderr(&o).contains("it takes sm_90a with wgmma and TMA; this is sm_80 with wgmma"), "{}", stderr(&o));
+}
+
+#[test]
+fn unknown_specialize_choice_lists_supported() {
+    check_err(
+        &["compile", "patterns/kernels/gemm.tile", "--kernel", "gemm", "--specialize", "on"],
+        "[possible values: off, producer, early]",
+    );
+}

@@ -1,7 +1,7 @@
 //! `sparsefill compile`: print one stage of the pipeline for a .tile file.
 
 use super::{CliError, Emit};
-use sparsefill_compiler::codegen::CodegenOptions;
+use sparsefill_compiler::codegen::{producer_split, CodegenOptions, Specialize};
 use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::{check, compile_ir_with, ir, passes, syntax, CompileError};
@@ -40,6 +40,11 @@ pub fn run(
     ir::verify::verify(&kernel_ir).map_err(CompileError::from)?;
     passes::run_default(&mut kernel_ir);
     ir::verify::verify(&kernel_ir).map_err(CompileError::from)?;
+    if matches!(emit, Emit::Llvm | Emit::Ptx) && options.specialize != Specialize::Off {
+        if let Err(why) = producer_split(&kernel_ir, arch, &options) {
+            eprintln!("note: `{}` gets no producer warpgroup: {why}", kernel_ir.name);
+        }
+    }
     Ok(match emit {
         Emit::Ast => unreachable!("handled above"),
         Emit::Ir => ir::print::print_kernel(&kernel_ir),

@@ -61,7 +61,7 @@ pub(super) fn lower_kernel<'ctx>(
         true => kernel_maps(kernel, &plan.placements, format),
         false => Vec::new(),
     };
-    let split = specialization(kernel, arch, options, &plan.placements);
+    let split = specialization(kernel, arch, options, &plan.placements).ok();
     let abi = kernel_abi(kernel, &maps);
     let function = declare_entry(context, module, kernel, &abi, split.as_ref().map(|(split, _)| *split));
     let builder = context.create_builder();
@@ -108,23 +108,33 @@ pub(super) fn lower_kernel<'ctx>(
 }
 
 /// The warpgroups' split and the producer's slice where `options` ask for a producer
-/// warpgroup and the kernel can take one ([`super::specialize`]); `None` lowers it whole.
-fn specialization(
+/// warpgroup and the kernel can take one ([`super::specialize`]); otherwise why it is
+/// lowered whole.
+pub(super) fn specialization(
     kernel: &Kernel,
     arch: crate::target::Arch,
     options: &super::CodegenOptions,
     placements: &[Placement],
-) -> Option<(Split, ProducerSlice)> {
-    let hopper = arch == crate::target::Arch::Sm90a && options.mma == super::MmaLowering::Wgmma;
-    if options.specialize == Specialize::Off || !options.tma || !hopper {
-        return None;
+) -> Result<(Split, ProducerSlice), String> {
+    if options.specialize == Specialize::Off {
+        return Err("not asked for (specialize: off)".into());
     }
-    let split = Split::of(kernel.threads_per_program())?;
-    let mut slice = producer_slice(kernel, placements, OperandFormat::for_target(arch, options.mma)).ok()?;
+    if arch != crate::target::Arch::Sm90a || options.mma != super::MmaLowering::Wgmma || !options.tma {
+        return Err(format!(
+            "it takes sm_90a with wgmma and TMA; this is {arch} with {}{}",
+            options.mma.name(),
+            if options.tma { "" } else { ", TMA off" }
+        ));
+    }
+    let threads = kernel.threads_per_program();
+    let split = Split::of(threads).ok_or_else(|| {
+        format!("{threads} threads per program; it takes whole warpgroups, at most 1024 threads with the producer")
+    })?;
+    let mut slice = producer_slice(kernel, placements, OperandFormat::for_target(arch, options.mma))?;
     if options.specialize != Specialize::Early {
         slice.may_start_early.clear();
     }
-    Some((split, slice))
+    Ok((split, slice))
 }
 
 /// The PTX `.entry` name is the kernel name, so it must be a PTX identifier LLVM keeps as is.

@@ -30,6 +30,8 @@ mod reduce;
 mod shared;
 mod specialize;
 mod target;
+
+pub use specialize::Split;
 #[cfg(test)]
 mod tests;
 mod tma;
@@ -252,6 +254,13 @@ impl Default for CodegenOptions {
             specialize: Specialize::default(),
         }
     }
+}
+
+/// How `kernel` shares the registers with a producer warpgroup when compiled for `arch`
+/// with `options` ([`specialize`]), or why it gets none.
+pub fn producer_split(kernel: &Kernel, arch: Arch, options: &CodegenOptions) -> Result<Split, String> {
+    let plan = plan::assign(kernel).map_err(|e| e.to_string())?;
+    lower::specialization(kernel, arch, options, &plan.placements).map(|(split, _)| split)
 }
 
 /// Compiles one specialized kernel to PTX for `arch` with the default options.

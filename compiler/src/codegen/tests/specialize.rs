@@ -30,9 +30,9 @@ fn kernel(source: &str, consts: &[(&str, i64)], aligned: &[&str]) -> Kernel {
 }
 
 /// The pipeline tests' GEMM (one warpgroup, a loop whose product completes a loop later)
-/// with 64-column tiles, which TMA copies where `a` and `b` are aligned.
-fn gemm(warps_rows: i64, aligned: &[&str]) -> Kernel {
-    kernel(GEMM, &[("BM", warps_rows), ("BK", 64)], aligned)
+/// with `bm` rows and 64-column tiles, which TMA copies where `a` and `b` are aligned.
+fn gemm(bm: i64, aligned: &[&str]) -> Kernel {
+    kernel(GEMM, &[("BM", bm), ("BK", 64)], aligned)
 }
 
 fn emit(k: &Kernel, arch: Arch, options: &CodegenOptions) -> PtxModule {
@@ -259,11 +259,11 @@ fn a_kernel_the_producer_cannot_feed_is_lowered_whole() {
 
 #[test]
 fn specialized_gemms_assemble_without_spills_or_serialization() {
-    for warps_rows in [64, 128] {
-        let reports = check_assembles_with(&gemm(warps_rows, &["a", "b"]), &SPECIALIZED);
+    for bm in [64, 128] {
+        let reports = check_assembles_with(&gemm(bm, &["a", "b"]), &SPECIALIZED);
         check_no_spills(&reports);
         for (arch, report) in &reports {
-            assert!(!report.raw.contains("serialized"), "BM {warps_rows} on {arch}: {}", report.raw);
+            assert!(!report.raw.contains("serialized"), "BM {bm} on {arch}: {}", report.raw);
         }
     }
 }
@@ -327,4 +327,32 @@ fn specialize_choices_parse_by_name_and_list_them_otherwise() {
         (parsed, unknown.as_str()),
         (Specialize::ALL.to_vec(), "unknown warp specialization `on`; supported: off, producer, early")
     );
+}
+
+#[test]
+fn why_a_kernel_gets_no_producer_is_said() {
+    use crate::codegen::producer_split;
+    let k = gemm(64, &["a", "b"]);
+    let why = |arch, options: CodegenOptions| producer_split(&k, arch, &options).err().unwrap_or_default();
+    assert_eq!(
+        [
+            why(Arch::Sm90a, WHOLE),
+            why(Arch::Sm80, SPECIALIZED),
+            why(Arch::Sm90a, CodegenOptions { tma: false, ..SPECIALIZED }),
+            why(Arch::Sm90a, CodegenOptions { mma: MmaLowering::MmaSync, ..SPECIALIZED }),
+        ],
+        [
+            "not asked for (specialize: off)",
+            "it takes sm_90a with wgmma and TMA; this is sm_80 with wgmma",
+            "it takes sm_90a with wgmma and TMA; this is sm_90a with wgmma, TMA off",
+            "it takes sm_90a with wgmma and TMA; this is sm_90a with mma.sync",
+        ]
+        .map(String::from)
+    );
+}
+
+#[test]
+fn a_kernel_with_a_producer_reports_its_split() {
+    let split = crate::codegen::producer_split(&gemm(64, &["a", "b"]), Arch::Sm90a, &SPECIALIZED);
+    assert_eq!(split.map(|s| (s.threads(), s.consumer_registers)), Ok((256, 232)));
 }
