@@ -3,8 +3,8 @@
 # every GPU test, the demo, the torch baselines and our benchmarks in one go, all in
 # the same run so that ratios compare like with like. Logs and JSON go to $OUT.
 # ONLY=sparse (or a comma list of tests, demo, attn, kernels, sparse, model, decoupled, pingpong,
-# specialize, assembler, criterion) runs just those parts; `decoupled`, `pingpong`, `specialize`,
-# `assembler` and `criterion` run only when named (`assembler`: ptxas against the driver's JIT):
+# specialize, ab, assembler, criterion) runs just those parts; `decoupled`, `pingpong`, `specialize`,
+# `ab`, `assembler` and `criterion` run only when named (`assembler`: ptxas against the driver's JIT):
 # `decoupled`, `pingpong` and `specialize` check and time SPARSEFILL_DECOUPLED=1,
 # SPARSEFILL_PINGPONG=all (turns in every loop that can take them, not only the default's wide
 # ones) and SPARSEFILL_SPECIALIZE=off (no producer warpgroup), BENCH_ARGS passes options to bench-kernels (`--only attention`),
@@ -92,6 +92,15 @@ other_lowering() {
 named decoupled && other_lowering decoupled SPARSEFILL_DECOUPLED 0 1
 named pingpong && other_lowering pingpong SPARSEFILL_PINGPONG wide all
 named specialize && other_lowering specialize SPARSEFILL_SPECIALIZE producer off
+
+# Two lowerings of dense attention timed in turns in one process (`bench-kernels --ab A/B`,
+# CodegenOptions syntax), so that the card's drift over the call falls on both alike. Only
+# when named; AB picks them (default: the early start against the producer alone).
+if named ab; then
+    log "attention A/B: ${AB:-specialize=early/specialize=producer}"
+    timeout "${BENCH_TIMEOUT:-300}" bin/bench-kernels --ab "${AB:-specialize=early/specialize=producer}" >"$OUT/ab.log" 2>&1 || { status=1; log "FAILED: attention A/B"; }
+    grep -E "^card|^\| S=" "$OUT/ab.log" | tee -a "$OUT/summary.log"
+fi
 
 # The two assemblers against each other (SPARSEFILL_ASSEMBLER=ptxas|driver), each with a cache of
 # its own: the tile sweep, vertical-slash at 128K, and per cubin the HGMMA count and how many of

@@ -263,6 +263,39 @@ pub fn producer_split(kernel: &Kernel, arch: Arch, options: &CodegenOptions) -> 
     lower::specialization(kernel, arch, options, &plan.placements).map(|(split, _)| split)
 }
 
+impl std::str::FromStr for CodegenOptions {
+    type Err = String;
+
+    /// The default options with the fields named in `s` changed: comma-separated
+    /// `field=value` pairs, fields `mma`, `tma` (0 or 1), `decoupled` (0 or 1), `pingpong`
+    /// and `specialize` with their choices' names (`specialize=early,pingpong=all`); empty
+    /// is the default.
+    fn from_str(s: &str) -> Result<CodegenOptions, String> {
+        let mut options = CodegenOptions::default();
+        for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (field, value) = pair.split_once('=').ok_or_else(|| format!("`{pair}` is not `field=value`"))?;
+            let flag = |value: &str| match value {
+                "0" => Ok(false),
+                "1" => Ok(true),
+                other => Err(format!("`{field}` takes 0 or 1; got `{other}`")),
+            };
+            match field.trim() {
+                "mma" => options.mma = value.parse()?,
+                "tma" => options.tma = flag(value)?,
+                "decoupled" => options.decoupled = flag(value)?,
+                "pingpong" => options.pingpong = value.parse()?,
+                "specialize" => options.specialize = value.parse()?,
+                other => {
+                    return Err(format!(
+                        "unknown code generation option `{other}`; the options are mma, tma, decoupled, pingpong, specialize"
+                    ))
+                }
+            }
+        }
+        Ok(options)
+    }
+}
+
 /// Compiles one specialized kernel to PTX for `arch` with the default options.
 pub fn emit(kernel: &Kernel, arch: Arch) -> Result<PtxModule, CodegenError> {
     emit_with(kernel, arch, &CodegenOptions::default())

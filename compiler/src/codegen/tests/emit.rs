@@ -105,3 +105,38 @@ fn register_budget_is_one_program_per_sm() {
     let kernel = super::ops::produce_with(32, |b| b.const_f32(1.5));
     assert!(emit_ok(&kernel, Arch::Sm80).ptx.contains(".maxnreg 64"));
 }
+
+#[test]
+fn codegen_options_parse_from_field_value_pairs() {
+    use crate::codegen::{CodegenOptions, PingPong, Specialize};
+    let parsed: Result<CodegenOptions, String> = "specialize=early, pingpong=all,tma=0".parse();
+    let expected = CodegenOptions {
+        specialize: Specialize::Early,
+        pingpong: PingPong::All,
+        tma: false,
+        ..CodegenOptions::default()
+    };
+    assert_eq!(parsed, Ok(expected));
+}
+
+#[test]
+fn empty_codegen_options_are_the_default() {
+    assert_eq!("".parse::<crate::codegen::CodegenOptions>(), Ok(crate::codegen::CodegenOptions::default()));
+}
+
+#[test]
+fn codegen_option_errors_name_the_field_and_the_choices() {
+    let errors: Vec<String> = ["warps=4", "tma=yes", "specialize=on", "mma"]
+        .iter()
+        .map(|s| s.parse::<crate::codegen::CodegenOptions>().err().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "unknown code generation option `warps`; the options are mma, tma, decoupled, pingpong, specialize",
+            "`tma` takes 0 or 1; got `yes`",
+            "unknown warp specialization `on`; supported: off, producer, early",
+            "`mma` is not `field=value`",
+        ]
+    );
+}
