@@ -417,11 +417,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             init_regs.push(self.get_in(v, &layout)?);
         }
 
-        // Prefetched dot operands: iterations 0 .. N - 1's tiles into stages 0 .. N - 1
-        // (`codegen::prefetch`).
         // A loop the producer feeds whose shared memory nothing touched before may start
         // its copies at kernel start (`codegen::specialize`).
         let fresh = self.shared.untouched_above_top() && self.slice.may_start_early.contains(iv);
+        // Prefetched dot operands: iterations 0 .. N - 1's tiles into stages 0 .. N - 1
+        // (`codegen::prefetch`).
         let shared_mark = self.shared.mark();
         let prefetches = self.prefetches_of(body)?;
         let mut body_values = HashSet::new();
