@@ -648,16 +648,30 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         }
 
         self.builder.position_at_end(merge);
-        for (i, &result) in results.iter().enumerate() {
-            let merged = (0..arms[0].0[i].len())
+        self.merge_arms(results.iter().copied(), &arms)
+    }
+
+    /// At an `if`'s merge block: defines each of `results` by phis of the registers each
+    /// arm yielded for it (`arms`: per arm, one register list per result, and the block the
+    /// arm ends in).
+    pub(super) fn merge_arms(
+        &mut self,
+        results: impl Iterator<Item = ValueId>,
+        arms: &[(Vec<Regs<'ctx>>, inkwell::basic_block::BasicBlock<'ctx>)],
+    ) -> Result<(), CodegenError> {
+        let Some((first, _)) = arms.first() else {
+            return Err(CodegenError::InvalidIr("an `if` with no arms".into()));
+        };
+        for (i, result) in results.enumerate() {
+            let merged = (0..first[i].len())
                 .map(|r| {
-                    let phi = self.builder.build_phi(arms[0].0[i][r].get_type(), "")?;
-                    for (regs, end) in &arms {
+                    let phi = self.builder.build_phi(first[i][r].get_type(), "")?;
+                    for (regs, end) in arms {
                         phi.add_incoming(&[(&regs[i][r], *end)]);
                     }
                     Ok(phi.as_basic_value())
                 })
-                .collect::<Result<Vec<BasicValueEnum<'ctx>>, CodegenError>>()?;
+                .collect::<Result<Regs<'ctx>, CodegenError>>()?;
             self.define(result, merged)?;
         }
         Ok(())

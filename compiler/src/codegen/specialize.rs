@@ -515,19 +515,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         }
         self.builder.position_at_end(merge);
         let kept = results.iter().zip(wanted).filter(|(_, w)| **w).map(|(r, _)| *r);
-        for (i, result) in kept.enumerate() {
-            let merged = (0..ends[0].0[i].len())
-                .map(|r| {
-                    let phi = self.builder.build_phi(ends[0].0[i][r].get_type(), "")?;
-                    for (regs, end) in &ends {
-                        phi.add_incoming(&[(&regs[i][r], *end)]);
-                    }
-                    Ok(phi.as_basic_value())
-                })
-                .collect::<Result<Regs<'ctx>, CodegenError>>()?;
-            self.define(result, merged)?;
-        }
-        Ok(())
+        self.merge_arms(kept, &ends)
     }
 
     /// The producer's loop for the fed loop with induction variable `iv`: after the

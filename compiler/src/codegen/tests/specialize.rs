@@ -356,3 +356,36 @@ fn a_kernel_with_a_producer_reports_its_split() {
     let split = crate::codegen::producer_split(&gemm(64, &["a", "b"]), Arch::Sm90a, &SPECIALIZED);
     assert_eq!(split.map(|s| (s.threads(), s.consumer_registers)), Ok((256, 232)));
 }
+
+/// A loop whose bound an `if` picks at run time: the producer lowers the `if` for its result.
+const BOUND_FROM_AN_IF: &str = r#"
+kernel mm_bound(a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N], half: bool) grid(1) warps(4) {
+    let n = if half { K / 2 } else { K };
+    let mut x = zeros([64, 64]);
+    for k0 in (0 .. n).step_by(64) {
+        x = x + dot(a[0 .. 64, k0 .. k0 + 64], b[k0 .. k0 + 64, 0 .. 64]);
+    }
+    c[0 .. 64, 0 .. 64] = x;
+}
+"#;
+
+#[test]
+fn a_bound_an_if_picks_is_computed_by_the_producer_too() {
+    let k = kernel(BOUND_FROM_AN_IF, &[], &["a", "b"]);
+    let plan = crate::codegen::plan::assign(&k).unwrap_or_else(|e| panic!("plan: {e}"));
+    let format = crate::codegen::operand_tile::OperandFormat::for_target(Arch::Sm90a, MmaLowering::Wgmma);
+    let slice = producer_slice(&k, &plan.placements, format).unwrap_or_else(|e| panic!("not split: {e}"));
+    let if_results: Vec<_> = k
+        .body
+        .insts
+        .iter()
+        .filter(|i| matches!(i.op, crate::ir::Op::If { .. }))
+        .flat_map(|i| i.results.clone())
+        .collect();
+    assert!(!if_results.is_empty() && if_results.iter().all(|r| slice.values.contains(r)), "{if_results:?}");
+}
+
+#[test]
+fn a_bound_an_if_picks_assembles_without_spills() {
+    check_no_spills(&check_assembles_with(&kernel(BOUND_FROM_AN_IF, &[], &["a", "b"]), &SPECIALIZED));
+}
