@@ -18,6 +18,8 @@
 //! - the loop's stages are released on mbarriers (no CTA barrier per iteration), and the
 //!   copies are issued by the last warpgroup: the one furthest behind, so its wait for
 //!   the others' release of a stage never holds up a warpgroup whose turn comes first.
+//!   With a producer warpgroup ([`super::specialize`]) the producer issues them, and the
+//!   turns' barriers start one id later, after the consumers' own CTA barrier.
 
 use inkwell::values::IntValue;
 
