@@ -17,10 +17,11 @@
 //!
 //! Both slices meet at a CTA barrier at kernel start, and at one per fed loop after the
 //! consumers initialize its stage barriers; the producer reaches no other. With
-//! [`super::Specialize::Early`], a fed loop whose shared memory no earlier code touched (its stages and barriers lie above everything
-//! used so far, [`super::shared::SharedMemory::untouched_above_top`]) skips the latter: the
-//! producer initializes its barriers before the kernel-start barrier and copies as soon as
-//! it reaches the loop, while the consumers still run what comes before it (attention's
+//! [`super::Specialize::Early`], a fed loop whose shared memory no earlier code touched
+//! (its stages and barriers lie above everything used so far,
+//! [`super::shared::SharedMemory::untouched_above_top`]) skips the latter: the producer
+//! initializes its barriers before the kernel-start barrier and copies as soon as it
+//! reaches the loop, while the consumers still run what comes before it (attention's
 //! staged query tile and first scores). The consumers invalidate the barriers when their
 //! loop ends: by then every copy completed, so the producer issued them all and passed
 //! every wait on a free barrier.
@@ -48,7 +49,7 @@ use super::plan::Placement;
 use super::prefetch::{defined_in, Prefetch, TmaLoop};
 use super::tma::{map_of, StageBarriers};
 use super::CodegenError;
-use crate::ir::{op_name, Block, DType, Inst, Kernel, Op, ValueId};
+use crate::ir::{op_name, Block, DType, Inst, Kernel, Op, ParamId, ValueId};
 
 /// Threads of the producer warpgroup.
 pub(super) const PRODUCER_THREADS: u32 = 128;
@@ -57,8 +58,9 @@ pub(super) const PRODUCER_REGISTERS: u32 = 24;
 /// The named barrier the consumers' CTA barriers use (0 counts every thread).
 pub(super) const CONSUMER_BARRIER: u32 = 1;
 const REGISTERS_PER_SM: u32 = 65536;
-/// `setmaxnreg` takes multiples of 8 up to 256; a thread addresses at most 255.
+/// `setmaxnreg` takes multiples of 8.
 const REGISTER_STEP: u32 = 8;
+/// The largest multiple of 8 a thread can address (255 registers).
 const MAX_CONSUMER_REGISTERS: u32 = 248;
 const MAX_THREADS: u32 = 1024;
 
@@ -155,7 +157,9 @@ pub(super) fn producer_slice(
     super::context::record_defs(&kernel.body, &mut defs);
     let mut slice = ProducerSlice::default();
     let mut needed = Vec::new();
-    let kernel_defs = KernelDefs { kernel, defs: &defs, placements, format };
+    let mut written = HashSet::new();
+    stored_tensors(&kernel.body, &mut written);
+    let kernel_defs = KernelDefs { kernel, defs: &defs, placements, format, written: &written };
     kernel_defs.find_fed_loops(&kernel.body, false, &mut slice, &mut needed)?;
     if slice.fed.is_empty() {
         return Err("no loop copies all its prefetched tiles with TMA".into());
@@ -183,7 +187,10 @@ pub(super) fn producer_slice(
             Op::Binary { lhs, rhs, .. } | Op::Cmp { lhs, rhs, .. } => needed.extend([*lhs, *rhs]),
             Op::Unary { value, .. } | Op::Cast { value } => needed.push(*value),
             Op::Select { cond, on_true, on_false } => needed.extend([*cond, *on_true, *on_false]),
-            Op::Load { indices, .. } => needed.extend(indices.iter().map(|i| i.value())),
+            Op::Load { tensor, indices } => {
+                kernel_defs.readable(*tensor, v)?;
+                needed.extend(indices.iter().map(|i| i.value()));
+            }
             Op::If { cond, then_block, else_block } => {
                 let k = inst.results.iter().position(|r| *r == v).unwrap_or(0);
                 needed.push(*cond);
@@ -210,9 +217,20 @@ struct KernelDefs<'k> {
     defs: &'k [Option<&'k Inst>],
     placements: &'k [Placement],
     format: OperandFormat,
+    /// The tensors the kernel stores to.
+    written: &'k HashSet<ParamId>,
 }
 
 impl KernelDefs<'_> {
+    /// The producer may load scalar `v` from `tensor` only if the kernel never writes it:
+    /// it runs ahead of the consumers, so it could read before their store.
+    fn readable(&self, tensor: ParamId, v: ValueId) -> Result<(), String> {
+        match self.written.contains(&tensor) {
+            true => Err(format!("a fed loop depends on {v}, loaded from a tensor the kernel also writes")),
+            false => Ok(()),
+        }
+    }
+
     /// Records in `slice.fed` the loops of `block` whose prefetched tiles all go through
     /// TMA, and pushes on `needed` the scalars outside them that they read; true if
     /// `block` holds one.
@@ -293,7 +311,10 @@ impl KernelDefs<'_> {
         }
         let operands: Vec<ValueId> = match self.defs.get(v.0 as usize).copied().flatten().map(|inst| &inst.op) {
             Some(Op::Const(_)) => Vec::new(),
-            Some(Op::Load { indices, .. }) => indices.iter().map(|i| i.value()).collect(),
+            Some(Op::Load { tensor, indices }) => {
+                self.readable(*tensor, v)?;
+                indices.iter().map(|i| i.value()).collect()
+            }
             Some(Op::Binary { lhs, rhs, .. } | Op::Cmp { lhs, rhs, .. }) => vec![*lhs, *rhs],
             Some(Op::Select { cond, on_true, on_false }) => vec![*cond, *on_true, *on_false],
             _ => return Err(format!("a fed loop's tile corner {v} is not index arithmetic")),
@@ -326,6 +347,23 @@ fn safe_to_skip(kernel: &Kernel, block: &Block, skippable: bool, fed: &HashSet<V
 fn scalar_only(kernel: &Kernel, inst: &Inst) -> bool {
     let scalar = |r: &ValueId| kernel.value_types.get(r.0 as usize).is_some_and(|ty| ty.shape.is_empty());
     !matches!(inst.op, Op::Store { .. } | Op::For { .. } | Op::If { .. }) && inst.results.iter().all(scalar)
+}
+
+/// Every tensor `block` stores to, at any depth.
+fn stored_tensors(block: &Block, out: &mut HashSet<ParamId>) {
+    for inst in &block.insts {
+        match &inst.op {
+            Op::Store { tensor, .. } => {
+                out.insert(*tensor);
+            }
+            Op::For { body, .. } => stored_tensors(body, out),
+            Op::If { then_block, else_block, .. } => {
+                stored_tensors(then_block, out);
+                stored_tensors(else_block, out);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Every value defined in a loop body of `block` other than a fed loop's.

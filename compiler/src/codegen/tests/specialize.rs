@@ -389,3 +389,27 @@ fn a_bound_an_if_picks_is_computed_by_the_producer_too() {
 fn a_bound_an_if_picks_assembles_without_spills() {
     check_no_spills(&check_assembles_with(&kernel(BOUND_FROM_AN_IF, &[], &["a", "b"]), &SPECIALIZED));
 }
+
+/// A GEMM whose rows start where `offsets[0]` says, after the kernel stores into `offsets`.
+const ROWS_FROM_A_WRITTEN_TENSOR: &str = r#"
+kernel mm_written(
+    a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N], offsets: tensor<i32>[L],
+) grid(1) warps(4) {
+    offsets[1] = 0;
+    let m0 = offsets[0];
+    let mut acc = zeros([64, 64]);
+    for k0 in (0 .. K).step_by(64) {
+        acc = acc + dot(a[m0 .. m0 + 64, k0 .. k0 + 64], b[k0 .. k0 + 64, 0 .. 64]);
+    }
+    c[0 .. 64, 0 .. 64] = acc;
+}
+"#;
+
+#[test]
+fn a_fed_loop_whose_corner_is_loaded_from_a_written_tensor_is_not_split() {
+    let k = kernel(ROWS_FROM_A_WRITTEN_TENSOR, &[], &["a", "b"]);
+    let plan = crate::codegen::plan::assign(&k).unwrap_or_else(|e| panic!("plan: {e}"));
+    let format = crate::codegen::operand_tile::OperandFormat::for_target(Arch::Sm90a, MmaLowering::Wgmma);
+    let why = producer_slice(&k, &plan.placements, format).expect_err("the kernel was split");
+    assert!(why.ends_with("loaded from a tensor the kernel also writes"), "{why}");
+}
