@@ -35,8 +35,9 @@
 //!
 //! A kernel is lowered unspecialized when the split does not apply ([`producer_slice`]
 //! says why): no loop whose prefetched tiles all go through TMA, a fed loop inside
-//! another loop, or a fed loop whose bounds or corners depend on a tile or on a
-//! loop-carried value.
+//! another loop, a fed loop whose bounds or corners depend on a tile or on a
+//! loop-carried value, or one that reads (tiles, or scalars for its corners) from a tensor
+//! the kernel writes, which the producer, running ahead, could read before the store.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -270,7 +271,8 @@ impl KernelDefs<'_> {
                     let mut body_values = HashSet::new();
                     defined_in(body, &mut body_values);
                     for load in prefetched {
-                        if let Op::Load { indices, .. } = &load.op {
+                        if let (Op::Load { tensor, indices }, Some(&tile)) = (&load.op, load.results.first()) {
+                            self.readable(*tensor, tile)?;
                             for index in indices {
                                 self.corner_inputs(index.value(), iv, &body_values, needed)?;
                             }

@@ -413,3 +413,24 @@ fn a_fed_loop_whose_corner_is_loaded_from_a_written_tensor_is_not_split() {
     let why = producer_slice(&k, &plan.placements, format).expect_err("the kernel was split");
     assert!(why.ends_with("loaded from a tensor the kernel also writes"), "{why}");
 }
+
+/// A GEMM that stores into `b` before its loop copies tiles of `b`.
+const COPIES_A_WRITTEN_TENSOR: &str = r#"
+kernel mm_overwrite(a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N]) grid(1) warps(4) {
+    b[0 .. 64, 0 .. 64] = a[0 .. 64, 0 .. 64];
+    let mut acc = zeros([64, 64]);
+    for k0 in (0 .. K).step_by(64) {
+        acc = acc + dot(a[0 .. 64, k0 .. k0 + 64], b[k0 .. k0 + 64, 0 .. 64]);
+    }
+    c[0 .. 64, 0 .. 64] = acc;
+}
+"#;
+
+#[test]
+fn a_fed_loop_that_copies_a_written_tensor_is_not_split() {
+    let k = kernel(COPIES_A_WRITTEN_TENSOR, &[], &["a", "b"]);
+    let plan = crate::codegen::plan::assign(&k).unwrap_or_else(|e| panic!("plan: {e}"));
+    let format = crate::codegen::operand_tile::OperandFormat::for_target(Arch::Sm90a, MmaLowering::Wgmma);
+    let why = producer_slice(&k, &plan.placements, format).expect_err("the kernel was split");
+    assert!(why.ends_with("loaded from a tensor the kernel also writes"), "{why}");
+}
