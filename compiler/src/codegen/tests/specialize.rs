@@ -35,6 +35,13 @@ fn gemm(bm: i64, aligned: &[&str]) -> Kernel {
     kernel(GEMM, &[("BM", bm), ("BK", 64)], aligned)
 }
 
+/// The producer's slice of `k` on sm_90a with wgmma, or why there is none.
+fn analyze(k: &Kernel) -> Result<crate::codegen::specialize::ProducerSlice, String> {
+    let plan = crate::codegen::plan::assign(k).map_err(|e| e.to_string())?;
+    let format = crate::codegen::operand_tile::OperandFormat::for_target(Arch::Sm90a, MmaLowering::Wgmma);
+    producer_slice(k, &plan.placements, format)
+}
+
 fn emit(k: &Kernel, arch: Arch, options: &CodegenOptions) -> PtxModule {
     emit_ok_with(k, arch, options)
 }
@@ -228,32 +235,33 @@ fn sm_80_lowers_the_kernel_whole() {
     assert_eq!(emit(&k, Arch::Sm80, &SPECIALIZED), emit(&k, Arch::Sm80, &WHOLE));
 }
 
-/// A GEMM whose rows start where a sum of `offsets` says: the producer would need a reduction.
-const ROWS_FROM_A_SUM: &str = r#"
-kernel mm_offset(
-    a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N], offsets: tensor<i32>[L],
-) grid(1) warps(4) {
-    let m0 = sum(offsets[0 .. 16], axis: 0);
+/// A GEMM whose rows start at `m0`, which `prelude` defines (from `offsets`, say).
+fn gemm_from_row(prelude: &str) -> String {
+    format!(
+        "kernel mm_offset(a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N], offsets: tensor<i32>[L]) grid(1) warps(4) {{
+    {prelude}
     let mut acc = zeros([64, 64]);
-    for k0 in (0 .. K).step_by(64) {
+    for k0 in (0 .. K).step_by(64) {{
         acc = acc + dot(a[m0 .. m0 + 64, k0 .. k0 + 64], b[k0 .. k0 + 64, 0 .. 64]);
-    }
+    }}
     c[0 .. 64, 0 .. 64] = acc;
+}}"
+    )
 }
-"#;
+
+/// The rows start where a sum of `offsets` says: the producer would need a reduction.
+const ROWS_FROM_A_SUM: &str = "let m0 = sum(offsets[0 .. 16], axis: 0);";
 
 #[test]
 fn a_fed_loop_whose_corner_needs_a_reduction_is_not_split() {
-    let k = kernel(ROWS_FROM_A_SUM, &[], &["a", "b"]);
-    let plan = crate::codegen::plan::assign(&k).unwrap_or_else(|e| panic!("plan: {e}"));
-    let format = crate::codegen::operand_tile::OperandFormat::for_target(Arch::Sm90a, MmaLowering::Wgmma);
-    let why = producer_slice(&k, &plan.placements, format).expect_err("the kernel was split");
+    let k = kernel(&gemm_from_row(ROWS_FROM_A_SUM), &[], &["a", "b"]);
+    let why = analyze(&k).expect_err("the kernel was split");
     assert!(why.contains("computed by `reduce_sum`"), "{why}");
 }
 
 #[test]
 fn a_kernel_the_producer_cannot_feed_is_lowered_whole() {
-    let k = kernel(ROWS_FROM_A_SUM, &[], &["a", "b"]);
+    let k = kernel(&gemm_from_row(ROWS_FROM_A_SUM), &[], &["a", "b"]);
     assert_eq!(emit(&k, Arch::Sm90a, &SPECIALIZED), emit(&k, Arch::Sm90a, &WHOLE));
 }
 
@@ -372,9 +380,7 @@ kernel mm_bound(a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, 
 #[test]
 fn a_bound_an_if_picks_is_computed_by_the_producer_too() {
     let k = kernel(BOUND_FROM_AN_IF, &[], &["a", "b"]);
-    let plan = crate::codegen::plan::assign(&k).unwrap_or_else(|e| panic!("plan: {e}"));
-    let format = crate::codegen::operand_tile::OperandFormat::for_target(Arch::Sm90a, MmaLowering::Wgmma);
-    let slice = producer_slice(&k, &plan.placements, format).unwrap_or_else(|e| panic!("not split: {e}"));
+    let slice = analyze(&k).unwrap_or_else(|e| panic!("not split: {e}"));
     let if_results: Vec<_> = k
         .body
         .insts
@@ -390,27 +396,13 @@ fn a_bound_an_if_picks_assembles_without_spills() {
     check_no_spills(&check_assembles_with(&kernel(BOUND_FROM_AN_IF, &[], &["a", "b"]), &SPECIALIZED));
 }
 
-/// A GEMM whose rows start where `offsets[0]` says, after the kernel stores into `offsets`.
-const ROWS_FROM_A_WRITTEN_TENSOR: &str = r#"
-kernel mm_written(
-    a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N], offsets: tensor<i32>[L],
-) grid(1) warps(4) {
-    offsets[1] = 0;
-    let m0 = offsets[0];
-    let mut acc = zeros([64, 64]);
-    for k0 in (0 .. K).step_by(64) {
-        acc = acc + dot(a[m0 .. m0 + 64, k0 .. k0 + 64], b[k0 .. k0 + 64, 0 .. 64]);
-    }
-    c[0 .. 64, 0 .. 64] = acc;
-}
-"#;
+/// The rows start where `offsets[0]` says, after the kernel stores into `offsets`.
+const ROWS_FROM_A_WRITTEN_TENSOR: &str = "offsets[1] = 0;\n    let m0 = offsets[0];";
 
 #[test]
 fn a_fed_loop_whose_corner_is_loaded_from_a_written_tensor_is_not_split() {
-    let k = kernel(ROWS_FROM_A_WRITTEN_TENSOR, &[], &["a", "b"]);
-    let plan = crate::codegen::plan::assign(&k).unwrap_or_else(|e| panic!("plan: {e}"));
-    let format = crate::codegen::operand_tile::OperandFormat::for_target(Arch::Sm90a, MmaLowering::Wgmma);
-    let why = producer_slice(&k, &plan.placements, format).expect_err("the kernel was split");
+    let k = kernel(&gemm_from_row(ROWS_FROM_A_WRITTEN_TENSOR), &[], &["a", "b"]);
+    let why = analyze(&k).expect_err("the kernel was split");
     assert!(why.ends_with("loaded from a tensor the kernel also writes"), "{why}");
 }
 
@@ -429,8 +421,6 @@ kernel mm_overwrite(a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>
 #[test]
 fn a_fed_loop_that_copies_a_written_tensor_is_not_split() {
     let k = kernel(COPIES_A_WRITTEN_TENSOR, &[], &["a", "b"]);
-    let plan = crate::codegen::plan::assign(&k).unwrap_or_else(|e| panic!("plan: {e}"));
-    let format = crate::codegen::operand_tile::OperandFormat::for_target(Arch::Sm90a, MmaLowering::Wgmma);
-    let why = producer_slice(&k, &plan.placements, format).expect_err("the kernel was split");
+    let why = analyze(&k).expect_err("the kernel was split");
     assert!(why.ends_with("loaded from a tensor the kernel also writes"), "{why}");
 }
