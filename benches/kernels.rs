@@ -242,10 +242,7 @@ fn sweep(gpu: &Gpu, cache: &KernelCache, rng: &mut impl Rng) -> Result<bool, Box
                 all_ok &= run.check.is_ok();
                 println!(
                     "| {bm}×{bn} stages {stages} | {len} | {} | {:.2} | {:.0} |",
-                    match &run.check {
-                        Ok(()) => "ok".to_string(),
-                        Err(e) => format!("FAIL: {e}"),
-                    },
+                    check_status(&run.check),
                     run.ms,
                     run.tflops
                 );
@@ -293,16 +290,12 @@ fn ab_attention(
                 }
             }
             let [ms_a, ms_b] = turns.map(|t| f64::from(median(&t).unwrap_or(f32::NAN)));
-            let status = |check: &Result<(), String>| match check {
-                Ok(()) => "ok".to_string(),
-                Err(e) => format!("FAIL: {e}"),
-            };
             all_ok &= run_a.check.is_ok() && run_b.check.is_ok();
             println!(
                 "| S={len} H={heads} {} | {} | {} | {ms_a:.2} | {ms_b:.2} | {:.3} |",
                 if causal { "causal" } else { "non-causal" },
-                status(&run_a.check),
-                status(&run_b.check),
+                check_status(&run_a.check),
+                check_status(&run_b.check),
                 ms_b / ms_a
             );
         }
@@ -343,10 +336,7 @@ fn bench_attention(
                 println!(
                     "| S={len} H={heads} {} | {} | {ms:.2} | {:.0} | {} | {} | {} | {} |",
                     if causal { "causal" } else { "non-causal" },
-                    match &run.check {
-                        Ok(()) => "ok".to_string(),
-                        Err(e) => format!("FAIL: {e}"),
-                    },
+                    check_status(&run.check),
                     run.tflops,
                     fmt_ms(flash),
                     fmt_ratio(flash),
@@ -361,6 +351,14 @@ fn bench_attention(
         }
     }
     Ok(out)
+}
+
+/// A check's cell in a table: `ok`, or `FAIL:` and why.
+fn check_status(check: &Result<(), String>) -> String {
+    match check {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("FAIL: {e}"),
+    }
 }
 
 /// One timed attention specialization: sampled rows checked, then the median time.

@@ -194,8 +194,9 @@ pub enum Specialize {
     Off,
     /// A producer warpgroup, with registers moved from it to the kernel's warps by
     /// `setmaxnreg`; it starts a loop's copies when the kernel's warps reach the loop. On an
-    /// H200 it ran dense attention 4–12% faster than `Off`, the sparse kernels 9–17%, the GEMM
-    /// the same (docs/perf/2026-11-29-h200-session13.md).
+    /// H200 it ran dense attention 5–12% faster than `Off` in the same call and the GEMM the
+    /// same; the sparse kernels' computed tiles ran 10–17% faster than session 12 measured
+    /// them without it (docs/perf/2026-11-29-h200-session13.md).
     #[default]
     Producer,
     /// As `Producer`, and a loop on shared memory no earlier code touched starts its copies
