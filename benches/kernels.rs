@@ -4,7 +4,7 @@
 //!
 //!   bench-kernels --torch torch.json [--json bench.json] [--only memory,gemm,attention]
 //!   bench-kernels --sweep              # tile sizes and stages, no baselines
-//!   bench-kernels --ab A/B             # dense attention with two lowerings, timed in turns
+//!   bench-kernels --ab A/B             # dense attention compiled two ways, timed in turns
 //!   bench-kernels --criterion DIR      # criterion statistics per kernel, reports in DIR
 //!
 //! Each kernel is first checked against its f64 reference at the benchmark shape
@@ -12,7 +12,6 @@
 
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use sparsefill_compiler::codegen::CodegenOptions;
 use sparsefill_patterns::gpu::{run_case, time_kernel};
 use sparsefill_patterns::{compare, Shipped};
 use sparsefill_runtime::{median, CacheConfig, Gpu, KernelCache, RuntimeError};
@@ -39,11 +38,11 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         return sweep(&gpu, &cache, &mut rand::rngs::StdRng::from_os_rng());
     }
     if std::env::args().any(|a| a == "--ab") {
-        let given =
-            arg("--ab").ok_or("--ab needs two code generation options: --ab specialize=early/specialize=producer")?;
-        let lowerings = ab::parse_ab(&given)?;
+        let given = arg("--ab")
+            .ok_or("--ab needs two sides, e.g. --ab specialize=early/specialize=producer or --ab BM=128/BM=64,BN=64")?;
+        let sides = ab::parse_ab(&given)?;
         let gpu = Gpu::new(0)?;
-        return ab_attention(&gpu, lowerings, &mut rand::rngs::StdRng::from_os_rng());
+        return ab_attention(&gpu, sides, &mut rand::rngs::StdRng::from_os_rng());
     }
     if std::env::args().any(|a| a == "--criterion") {
         let dir = arg("--criterion").ok_or("--criterion needs the directory for its reports: --criterion DIR")?;
@@ -253,35 +252,33 @@ fn sweep(gpu: &Gpu, cache: &KernelCache, rng: &mut impl Rng) -> Result<bool, Box
     Ok(all_ok)
 }
 
-/// `--ab A/B`: dense attention (BM 128 × BN 128, the attention table's shapes) compiled with
-/// two code generation options, each checked on its own random inputs, then timed in turns
+/// `--ab A/B`: dense attention compiled two ways (code generation options and tile constants,
+/// [`ab::Side`]), each checked on its own random inputs, then timed in turns
 /// (A, B, A, B, ...), so that the card's drift over a call (its clocks as it heats, which moved
 /// cuDNN's 32K causal from 12.98 to 14.9 ms between calls, docs/perf/2026-11-29-h200-session13.md)
 /// falls on both alike. Prints each one's median over the turns and B's time over A's.
-fn ab_attention(
-    gpu: &Gpu,
-    lowerings: [(String, CodegenOptions); 2],
-    rng: &mut impl Rng,
-) -> Result<bool, Box<dyn std::error::Error>> {
+fn ab_attention(gpu: &Gpu, sides: [ab::Side; 2], rng: &mut impl Rng) -> Result<bool, Box<dyn std::error::Error>> {
     use sparsefill_compiler::ir::ConstValue;
     const TURNS: usize = 7;
-    let [(a, a_options), (b, b_options)] = lowerings;
-    let caches = [a_options, b_options]
-        .map(|codegen| KernelCache::new(CacheConfig { codegen, ..CacheConfig::from_env(gpu.arch()) }));
+    let caches = sides
+        .clone()
+        .map(|side| KernelCache::new(CacheConfig { codegen: side.options, ..CacheConfig::from_env(gpu.arch()) }));
+    let consts = sides
+        .clone()
+        .map(|side| side.tiles.into_iter().map(|(name, v)| (name, ConstValue::Int(v))).collect::<Vec<_>>());
     println!(
-        "card: {} ({}, cubins by {}); A = `{a}`, B = `{b}`, {TURNS} turns each\n\n| attention bf16 D=128 BM 128 × BN 128 | check A | check B | A ms | B ms | B / A |\n|---|---|---|---|---|---|",
+        "card: {} ({}, cubins by {}); A = `{}`, B = `{}`, {TURNS} turns each\n\n| attention bf16 D=128 | check A | check B | A ms | B ms | B / A |\n|---|---|---|---|---|---|",
         gpu.info().name,
         gpu.arch(),
-        gpu.assembler().describe()
+        gpu.assembler().describe(),
+        sides[0].label,
+        sides[1].label
     );
-    let consts = [("BM".to_string(), ConstValue::Int(128)), ("BN".to_string(), ConstValue::Int(128))];
     let mut all_ok = true;
     for (len, heads) in ATTENTION_SHAPES {
         for causal in [true, false] {
-            let runs = [&caches[0], &caches[1]]
-                .map(|cache| CheckedAttention::new(gpu, cache, (len, heads, causal), &consts, rng));
-            let [run_a, run_b] = runs;
-            let (run_a, run_b) = (run_a?, run_b?);
+            let run_a = CheckedAttention::new(gpu, &caches[0], (len, heads, causal), &consts[0], rng)?;
+            let run_b = CheckedAttention::new(gpu, &caches[1], (len, heads, causal), &consts[1], rng)?;
             let mut turns = [Vec::new(), Vec::new()];
             for _ in 0..TURNS {
                 for (run, samples) in [&run_a, &run_b].into_iter().zip(turns.iter_mut()) {

@@ -93,8 +93,8 @@ named decoupled && other_lowering decoupled SPARSEFILL_DECOUPLED 0 1
 named pingpong && other_lowering pingpong SPARSEFILL_PINGPONG wide all
 named specialize && other_lowering specialize SPARSEFILL_SPECIALIZE producer off
 
-# Two lowerings of dense attention timed in turns in one process (`bench-kernels --ab A/B`,
-# CodegenOptions syntax), so that the card's drift over the call falls on both alike. Only
+# Dense attention compiled two ways, timed in turns in one process (`bench-kernels --ab A/B`,
+# each side CodegenOptions fields and tile constants BM, BN, STAGES), so that the card's drift over the call falls on both alike. Only
 # when named; AB picks them (default: the early start against the producer alone).
 if named ab; then
     log "attention A/B: ${AB:-specialize=early/specialize=producer}"

@@ -34,29 +34,68 @@ fn an_unknown_part_is_named_with_the_parts() {
 #[path = "../benches/common/ab.rs"]
 mod ab;
 
+fn side(label: &str, options: &str, tiles: &[(&str, i64)]) -> ab::Side {
+    ab::Side {
+        label: label.to_string(),
+        options: options.parse().expect("test options parse"),
+        tiles: tiles.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
+    }
+}
+
+fn check_ab(given: &str, expected: Result<[ab::Side; 2], &str>) {
+    assert_eq!(ab::parse_ab(given), expected.map_err(str::to_string), "--ab {given}");
+}
+
 #[test]
 fn ab_takes_two_option_lists() {
-    use sparsefill_compiler::codegen::{CodegenOptions, Specialize};
-    let parsed = ab::parse_ab("specialize=early/specialize=producer");
-    let side = |name: &str, specialize| (name.to_string(), CodegenOptions { specialize, ..CodegenOptions::default() });
-    assert_eq!(
-        parsed,
-        Ok([side("specialize=early", Specialize::Early), side("specialize=producer", Specialize::Producer)])
+    check_ab(
+        "specialize=early/specialize=producer",
+        Ok([
+            side("specialize=early", "specialize=early", &[("BM", 128), ("BN", 128)]),
+            side("specialize=producer", "specialize=producer", &[("BM", 128), ("BN", 128)]),
+        ]),
     );
+}
+
+#[test]
+fn ab_sides_may_set_tiles_and_options_together() {
+    check_ab(
+        "BM=128/ BM=64, BN=64,STAGES=3, specialize=early",
+        Ok([
+            side("BM=128", "", &[("BM", 128), ("BN", 128)]),
+            side(
+                "BM=64, BN=64,STAGES=3, specialize=early",
+                "specialize=early",
+                &[("BM", 64), ("BN", 64), ("STAGES", 3)],
+            ),
+        ]),
+    );
+}
+
+#[test]
+fn ab_an_empty_side_is_the_default() {
+    check_ab("/BN=64", Ok([side("", "", &[("BM", 128), ("BN", 128)]), side("BN=64", "", &[("BM", 128), ("BN", 64)])]));
+}
+
+#[test]
+fn ab_a_tile_constant_must_be_a_positive_integer() {
+    check_ab("BM=64/BN=0", Err("--ab `BN=0`: `BN` takes a positive integer; got `0`"));
+}
+
+#[test]
+fn ab_a_tile_constant_that_is_not_a_number_is_named() {
+    check_ab("BM=sixty/BN=64", Err("--ab `BM=sixty`: `BM` takes a positive integer; got `sixty`"));
 }
 
 #[test]
 fn ab_without_a_slash_says_what_it_expects() {
-    assert_eq!(
-        ab::parse_ab("specialize=early").err().as_deref(),
-        Some("--ab `specialize=early`: expected two options as A/B")
-    );
+    check_ab("specialize=early", Err("--ab `specialize=early`: expected two sides as A/B"));
 }
 
 #[test]
 fn ab_with_an_unknown_option_names_the_side() {
-    assert_eq!(
-        ab::parse_ab("specialize=early/stages=3").err().as_deref(),
-        Some("--ab `stages=3`: unknown code generation option `stages`; the options are mma, tma, decoupled, pingpong, specialize")
+    check_ab(
+        "specialize=early/stages=3",
+        Err("--ab `stages=3`: unknown code generation option `stages`; the options are mma, tma, decoupled, pingpong, specialize"),
     );
 }

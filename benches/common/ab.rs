@@ -1,14 +1,48 @@
-//! `bench-kernels --ab A/B`: the two code generation options to time against each other,
-//! each in `CodegenOptions` syntax (`specialize=early/specialize=producer`).
+//! `bench-kernels --ab A/B`: the two ways to compile dense attention to time against each
+//! other. Each side is a comma list of `field=value` pairs: the tile constants `BM`, `BN`
+//! and `STAGES` (the attention kernel's, default BM 128, BN 128 and the kernel's stages)
+//! and any `CodegenOptions` field (`BM=64,BN=64/specialize=early`).
 
 use sparsefill_compiler::codegen::CodegenOptions;
 
-/// The two sides of `given`, each with its options, or an error naming what is wrong.
-pub fn parse_ab(given: &str) -> Result<[(String, CodegenOptions); 2], String> {
-    let (a, b) = given.split_once('/').ok_or_else(|| format!("--ab `{given}`: expected two options as A/B"))?;
-    let side = |s: &str| -> Result<(String, CodegenOptions), String> {
-        let options = s.parse::<CodegenOptions>().map_err(|e| format!("--ab `{s}`: {e}"))?;
-        Ok((s.trim().to_string(), options))
-    };
-    Ok([side(a)?, side(b)?])
+/// The tile constants a side may set.
+const TILE_CONSTANTS: [&str; 3] = ["BM", "BN", "STAGES"];
+
+/// One side of `--ab`: its text, its code generation options and its tile constants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Side {
+    pub label: String,
+    pub options: CodegenOptions,
+    /// `BM` and `BN` always (128 unless set), then `STAGES` if set.
+    pub tiles: Vec<(String, i64)>,
+}
+
+impl Side {
+    fn parse(text: &str) -> Result<Side, String> {
+        let text = text.trim();
+        let mut tiles = vec![("BM".to_string(), 128), ("BN".to_string(), 128)];
+        let mut codegen = Vec::new();
+        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some((name, value)) if TILE_CONSTANTS.contains(&name.trim()) => {
+                    let value: i64 = value.trim().parse().ok().filter(|v| *v > 0).ok_or_else(|| {
+                        format!("--ab `{text}`: `{}` takes a positive integer; got `{}`", name.trim(), value.trim())
+                    })?;
+                    match tiles.iter_mut().find(|(n, _)| n == name.trim()) {
+                        Some(slot) => slot.1 = value,
+                        None => tiles.push((name.trim().to_string(), value)),
+                    }
+                }
+                _ => codegen.push(pair),
+            }
+        }
+        let options = codegen.join(",").parse::<CodegenOptions>().map_err(|e| format!("--ab `{text}`: {e}"))?;
+        Ok(Side { label: text.to_string(), options, tiles })
+    }
+}
+
+/// The two sides of `given`, or an error naming what is wrong.
+pub fn parse_ab(given: &str) -> Result<[Side; 2], String> {
+    let (a, b) = given.split_once('/').ok_or_else(|| format!("--ab `{given}`: expected two sides as A/B"))?;
+    Ok([Side::parse(a)?, Side::parse(b)?])
 }
