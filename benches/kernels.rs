@@ -266,6 +266,14 @@ fn ab_attention(gpu: &Gpu, sides: [ab::Side; 2], rng: &mut impl Rng) -> Result<b
     let consts = sides
         .clone()
         .map(|side| side.tiles.into_iter().map(|(name, v)| (name, ConstValue::Int(v))).collect::<Vec<_>>());
+    let shipped = sparsefill_patterns::attention::SOURCE;
+    let mut sources = [shipped.to_string(), shipped.to_string()];
+    for (side, source) in sides.iter().zip(sources.iter_mut()) {
+        if let Some(path) = &side.source {
+            *source =
+                std::fs::read_to_string(path).map_err(|e| format!("--ab `{}`: reading {path}: {e}", side.label))?;
+        }
+    }
     println!(
         "card: {} ({}, cubins by {}); A = `{}`, B = `{}`, {TURNS} turns each\n\n| attention bf16 D=128 | check A | check B | A ms | B ms | B / A |\n|---|---|---|---|---|---|",
         gpu.info().name,
@@ -277,8 +285,9 @@ fn ab_attention(gpu: &Gpu, sides: [ab::Side; 2], rng: &mut impl Rng) -> Result<b
     let mut all_ok = true;
     for (len, heads) in ATTENTION_SHAPES {
         for causal in [true, false] {
-            let run_a = CheckedAttention::new(gpu, &caches[0], (len, heads, causal), &consts[0], rng)?;
-            let run_b = CheckedAttention::new(gpu, &caches[1], (len, heads, causal), &consts[1], rng)?;
+            let shape = (len, heads, causal);
+            let run_a = CheckedAttention::with_source(gpu, &caches[0], &sources[0], shape, &consts[0], rng)?;
+            let run_b = CheckedAttention::with_source(gpu, &caches[1], &sources[1], shape, &consts[1], rng)?;
             let mut turns = [Vec::new(), Vec::new()];
             for _ in 0..TURNS {
                 for (run, samples) in [&run_a, &run_b].into_iter().zip(turns.iter_mut()) {

@@ -39,6 +39,7 @@ fn side(label: &str, options: &str, tiles: &[(&str, i64)]) -> ab::Side {
         label: label.to_string(),
         options: options.parse().expect("test options parse"),
         tiles: tiles.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
+        source: None,
     }
 }
 
@@ -75,6 +76,20 @@ fn ab_sides_may_set_tiles_and_options_together() {
 #[test]
 fn ab_an_empty_side_is_the_default() {
     check_ab("/BN=64", Ok([side("", "", &[("BM", 128), ("BN", 128)]), side("BN=64", "", &[("BM", 128), ("BN", 64)])]));
+}
+
+#[test]
+fn ab_a_side_may_compile_another_source() {
+    let edited = ab::Side {
+        source: Some("next/attention.tile".into()),
+        ..side("source=next/attention.tile", "", &[("BM", 128), ("BN", 128)])
+    };
+    check_ab("/source=next/attention.tile", Ok([side("", "", &[("BM", 128), ("BN", 128)]), edited]));
+}
+
+#[test]
+fn ab_a_source_needs_a_path() {
+    check_ab("source=/BM=64", Err("--ab `source=`: `source` takes a .tile file's path"));
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! `bench-kernels --ab A/B`: the two ways to compile dense attention to time against each
 //! other. Each side is a comma list of `field=value` pairs: the tile constants `BM`, `BN`
-//! and `STAGES` (the attention kernel's, default BM 128, BN 128 and the kernel's stages)
-//! and any `CodegenOptions` field (`BM=64,BN=64/specialize=early`).
+//! and `STAGES` (the attention kernel's, default BM 128, BN 128 and the kernel's stages),
+//! `source`, a `.tile` file whose `attention` kernel replaces the shipped one (an edit of
+//! it, to time against it), and any `CodegenOptions` field
+//! (`BM=64,BN=64/specialize=early`, `/source=attention-next.tile`).
 
 use sparsefill_compiler::codegen::CodegenOptions;
 
@@ -15,6 +17,8 @@ pub struct Side {
     pub options: CodegenOptions,
     /// `BM` and `BN` always (128 unless set), then `STAGES` if set.
     pub tiles: Vec<(String, i64)>,
+    /// The `.tile` file to compile instead of the shipped kernel.
+    pub source: Option<String>,
 }
 
 impl Side {
@@ -22,8 +26,15 @@ impl Side {
         let text = text.trim();
         let mut tiles = vec![("BM".to_string(), 128), ("BN".to_string(), 128)];
         let mut codegen = Vec::new();
+        let mut source = None;
         for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
+                Some((name, path)) if name.trim() == "source" => {
+                    if path.trim().is_empty() {
+                        return Err(format!("--ab `{text}`: `source` takes a .tile file's path"));
+                    }
+                    source = Some(path.trim().to_string());
+                }
                 Some((name, value)) if TILE_CONSTANTS.contains(&name.trim()) => {
                     let value: i64 = value.trim().parse().ok().filter(|v| *v > 0).ok_or_else(|| {
                         format!("--ab `{text}`: `{}` takes a positive integer; got `{}`", name.trim(), value.trim())
@@ -37,11 +48,12 @@ impl Side {
             }
         }
         let options = codegen.join(",").parse::<CodegenOptions>().map_err(|e| format!("--ab `{text}`: {e}"))?;
-        Ok(Side { label: text.to_string(), options, tiles })
+        Ok(Side { label: text.to_string(), options, tiles, source })
     }
 }
 
-/// The two sides of `given`, or an error naming what is wrong.
+/// The two sides of `given`, or an error naming what is wrong. The sides split at the first
+/// `/`, so only B's `source` path may hold one.
 pub fn parse_ab(given: &str) -> Result<[Side; 2], String> {
     let (a, b) = given.split_once('/').ok_or_else(|| format!("--ab `{given}`: expected two sides as A/B"))?;
     Ok([Side::parse(a)?, Side::parse(b)?])

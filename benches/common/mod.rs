@@ -99,9 +99,23 @@ pub struct CheckedAttention {
 }
 
 impl CheckedAttention {
+    /// The shipped attention kernel ([`attention::SOURCE`]).
     pub fn new(
         gpu: &Gpu,
         cache: &KernelCache,
+        shape: (usize, usize, bool),
+        consts: &[(String, ConstValue)],
+        rng: &mut impl Rng,
+    ) -> BenchResult<Self> {
+        Self::with_source(gpu, cache, attention::SOURCE, shape, consts, rng)
+    }
+
+    /// `source`'s `attention` kernel, which must take the shipped kernel's arguments (an
+    /// edit of it, timed against it by `bench-kernels --ab`).
+    pub fn with_source(
+        gpu: &Gpu,
+        cache: &KernelCache,
+        source: &str,
         (len, heads, causal): (usize, usize, bool),
         consts: &[(String, ConstValue)],
         rng: &mut impl Rng,
@@ -115,7 +129,7 @@ impl CheckedAttention {
             }
         }
         attention::check_args(&case.args)?;
-        let compiled = cache.get(attention::SOURCE, None, &case.consts)?;
+        let compiled = cache.get(source, Some("attention"), &case.consts)?;
         let loaded = gpu.load(&compiled, cache)?;
         let device = upload(gpu, &case.args)?;
         for index in [attention::O, attention::LSE] {

@@ -30,7 +30,7 @@ use super::plan::Placement;
 use super::specialize::{Role, CONSUMER_BARRIER};
 use super::{CodegenError, PingPong};
 use crate::ir::{Block, Op, ValueId};
-use crate::passes::operands::operands;
+use crate::passes::operands::{operands, uses_in_op};
 
 /// The named barrier of warpgroup 0's turn; `bar.sync 0` is the CTA barrier, and with a
 /// producer warpgroup [`CONSUMER_BARRIER`] the consumers' ([`super::specialize`]).
@@ -133,8 +133,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 return Ok(None);
             }
         }
-        let used_after =
-            insts[last + 1..].iter().any(|inst| operands(&inst.op).into_iter().any(|v| products.contains(&v)));
+        // A read inside a later `if` or `for` counts: the block waits for the product there.
+        let used_after = insts[last + 1..].iter().any(|inst| products.iter().any(|&v| uses_in_op(&inst.op, v) > 0));
         Ok(used_after.then_some(Turns { first, last }))
     }
 

@@ -58,7 +58,7 @@ use super::operand_tile::{OperandFormat, OperandTile, SWIZZLE_BYTES};
 use super::plan::Placement;
 use super::{CodegenError, MmaLowering};
 use crate::ir::{Block, Op, ValueId};
-use crate::passes::operands::operands;
+use crate::passes::operands::uses_in;
 use crate::target::Arch;
 
 /// Widest N one instruction takes.
@@ -391,23 +391,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let outs: Vec<BasicTypeEnum<'ctx>> = values.iter().map(|v| v.get_type()).collect();
         self.inline_asm(asm, &constraints.join(","), &outs, values)
     }
-}
-
-/// How many instructions in `block`, nested blocks included, read `v`.
-fn uses_in(block: &Block, v: ValueId) -> usize {
-    block
-        .insts
-        .iter()
-        .map(|inst| {
-            let direct = operands(&inst.op).iter().filter(|&&x| x == v).count();
-            let nested = match &inst.op {
-                Op::For { body, .. } => uses_in(body, v),
-                Op::If { then_block, else_block, .. } => uses_in(then_block, v) + uses_in(else_block, v),
-                _ => 0,
-            };
-            direct + nested
-        })
-        .sum()
 }
 
 /// Where one `wgmma`'s A comes from.

@@ -1,7 +1,7 @@
 //! The values an op reads directly, for passes that rewrite or trace uses. Values read
 //! inside a `for`/`if` block belong to that block's instructions, not to the op.
 
-use crate::ir::{Index, Op, ValueId};
+use crate::ir::{Block, Index, Op, ValueId};
 
 pub(crate) fn operands(op: &Op) -> Vec<ValueId> {
     match op {
@@ -25,6 +25,22 @@ pub(crate) fn operands(op: &Op) -> Vec<ValueId> {
         }
         Op::Yield { values } => values.clone(),
     }
+}
+
+/// How many instructions in `block`, nested blocks included, read `v`.
+pub(crate) fn uses_in(block: &Block, v: ValueId) -> usize {
+    block.insts.iter().map(|inst| uses_in_op(&inst.op, v)).sum()
+}
+
+/// How many times `op` reads `v`, directly or in its nested blocks.
+pub(crate) fn uses_in_op(op: &Op, v: ValueId) -> usize {
+    let direct = operands(op).iter().filter(|&&x| x == v).count();
+    let nested = match op {
+        Op::For { body, .. } => uses_in(body, v),
+        Op::If { then_block, else_block, .. } => uses_in(then_block, v) + uses_in(else_block, v),
+        _ => 0,
+    };
+    direct + nested
 }
 
 pub(crate) fn operands_mut(op: &mut Op) -> Vec<&mut ValueId> {

@@ -15,9 +15,9 @@ const PINGPONG: CodegenOptions = CodegenOptions { pingpong: PingPong::All, ..TMA
 /// product of the previous tile's probabilities with its values, then works on the scores
 /// (`USE_FIRST` reads the scores between the two products instead; `TRANSPOSED`, with
 /// BM = BN, feeds the second product the transpose of the carried tile, which goes through
-/// shared memory).
+/// shared memory; `MASKED` reads the scores inside an `if`, as a masked tile does).
 const ISSUE_THEN_USE: &str = "
-kernel issue_then_use<BM: i32 = 128, BN: i32 = 64, D: i32 = 64, USE_FIRST: bool = false, TRANSPOSED: bool = false>(
+kernel issue_then_use<BM: i32 = 128, BN: i32 = 64, D: i32 = 64, USE_FIRST: bool = false, TRANSPOSED: bool = false, MASKED: bool = false>(
     q: tensor<bf16>[T, D],
     k: tensor<bf16>[T, D],
     v: tensor<bf16>[T, D],
@@ -34,7 +34,7 @@ kernel issue_then_use<BM: i32 = 128, BN: i32 = 64, D: i32 = 64, USE_FIRST: bool 
         let carried = if TRANSPOSED { trans(fresh) } else { fresh };
         let prev = n0 - BN;
         acc = acc * 0.5 + dot(cast<bf16>(carried), v[prev .. prev + BN, ..]);
-        p = exp2(s);
+        p = if MASKED { if n0 < m0 { exp2(s) } else { exp2(s) * 0.5 } } else { exp2(s) };
     }
     o[m0 .. m0 + BM, ..] = acc;
 }
@@ -76,6 +76,14 @@ fn a_turn_holds_both_products_and_no_wait() {
         (2, 0),
         "{span}"
     );
+}
+
+#[test]
+fn a_loop_that_reads_its_scores_inside_an_if_takes_turns() {
+    let k = kernel(ISSUE_THEN_USE, &[("BM", ConstValue::Int(128)), ("MASKED", ConstValue::Bool(true))]);
+    let ptx = ptx(&k, &PINGPONG);
+    let span = turn_span(&ptx);
+    assert_eq!(span.matches("wgmma.commit_group").count(), 2, "{span}");
 }
 
 #[test]
