@@ -13,8 +13,10 @@ pub mod pattern;
 pub mod vertical_slash;
 
 use crate::shipped::{Case, Shipped};
+use crate::sparse::key_step;
 use rand::Rng;
 use sparsefill_compiler::interp::ArgValue;
+use sparsefill_compiler::ir::ConstValue;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_runtime::{median, DeviceTensor, Gpu, KernelCache, LaunchArg, LoadedKernel, RuntimeError};
 use std::sync::Arc;
@@ -60,6 +62,31 @@ pub fn launch(gpu: &Gpu, kernel: &LoadedKernel, args: &[DeviceArg]) -> Result<()
 pub fn load(gpu: &Gpu, cache: &KernelCache, kernel: Shipped, case: &Case) -> Result<Arc<LoadedKernel>, RuntimeError> {
     let compiled = cache.get(kernel.source(), None, &case.consts)?;
     gpu.load(&compiled, cache)
+}
+
+/// A launch that could not be made ready: the step that failed (`compiling`, `loading`)
+/// and why.
+#[derive(Debug)]
+pub struct LoadFailure {
+    pub step: &'static str,
+    pub error: RuntimeError,
+}
+
+/// Compiles (through the cache) and loads `kernel` of `source` for a launch with `consts`,
+/// the consts the target decides added ([`key_step::target_consts`]; `aligned`: whether
+/// the launch's q, k, v and o meet the contract). The one loader of the launches of a
+/// pattern's plan: the plan runner's and the benchmark's pipeline.
+pub fn load_launch(
+    gpu: &Gpu,
+    cache: &KernelCache,
+    (source, kernel): (&str, &str),
+    consts: &[(String, ConstValue)],
+    aligned: bool,
+) -> Result<Arc<LoadedKernel>, LoadFailure> {
+    let consts = key_step::target_consts(kernel, consts, cache.arch(), cache.codegen().mma, aligned);
+    let compiled =
+        cache.get(source, Some(kernel), &consts).map_err(|error| LoadFailure { step: "compiling", error })?;
+    gpu.load(&compiled, cache).map_err(|error| LoadFailure { step: "loading", error })
 }
 
 /// Runs `case` once on the GPU (its output was poisoned on the host, and is poisoned

@@ -339,8 +339,18 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 self.lower_for(*lower, *upper, *step, init, body, &inst.results)
             }
             Op::If { cond, then_block, else_block } => {
-                self.settle_products()?;
-                self.lower_if(*cond, then_block, else_block, &inst.results)
+                if issues_products(then_block) || issues_products(else_block) {
+                    self.settle_products()?;
+                    return self.lower_if(*cond, then_block, else_block, &inst.results);
+                }
+                // Arms that issue no product leave the running ones running (the softmax
+                // of a masked tile overlaps the previous tile's product as an unmasked
+                // one's does): only the products they read complete first.
+                self.await_products_read(&[then_block, else_block])?;
+                let running = std::mem::take(&mut self.in_flight);
+                let lowered = self.lower_if(*cond, then_block, else_block, &inst.results);
+                self.in_flight = running;
+                lowered
             }
             Op::Yield { .. } => Err(CodegenError::InvalidIr("a yield that does not end a `for`/`if` block".into())),
             Op::Dot { .. } if self.fused_adds.values().any(|(dot, _)| inst.results.contains(dot)) => Ok(()),
@@ -705,4 +715,15 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             Err(CodegenError::InvalidIr(format!("{a} has type {ta} but {b} has type {tb}; they must be equal")))
         }
     }
+}
+
+/// Whether `block`, nested blocks included, issues a `dot` (which may lower to a `wgmma`
+/// product and its commit group).
+fn issues_products(block: &Block) -> bool {
+    block.insts.iter().any(|inst| match &inst.op {
+        Op::Dot { .. } => true,
+        Op::For { body, .. } => issues_products(body),
+        Op::If { then_block, else_block, .. } => issues_products(then_block) || issues_products(else_block),
+        _ => false,
+    })
 }

@@ -29,8 +29,9 @@
 //! with k the groups committed after it, so an independent product issued in between
 //! (the next dot of a software-pipelined loop) keeps running while the first result
 //! is used, as in FlashAttention-3's intra-warpgroup overlap. No product stays in
-//! flight across a block boundary: `for`, `if` and the end of a block wait for them
-//! ([`Lowerer::settle_products`]), and a product whose operands were staged in the
+//! flight across a `for`, an `if` whose arms issue products, or the end of a block: they
+//! wait for them ([`Lowerer::settle_products`]); an `if` whose arms issue none waits only
+//! for the products its arms read ([`Lowerer::await_products_read`]), and a product whose operands were staged in the
 //! scratch region, which the next staging reuses, completes at once. The fence and the
 //! wait take every accumulator (and A register) as an in-out operand, so LLVM can
 //! neither sink a write below the fence nor hoist a read above the wait.
@@ -228,6 +229,16 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             rest = tail;
         }
         Ok(rest.to_vec())
+    }
+
+    /// Completes the running products that `blocks` read (nested blocks included), and
+    /// every product committed before them.
+    pub(super) fn await_products_read(&mut self, blocks: &[&Block]) -> Result<(), CodegenError> {
+        let read = |v: ValueId| blocks.iter().any(|b| uses_in(b, v) > 0);
+        if let Some(newest) = self.in_flight.iter().rev().flatten().copied().find(|&v| read(v)) {
+            self.await_product(newest)?;
+        }
+        Ok(())
     }
 
     /// Completes every running product of the open block that defines a value (deferred

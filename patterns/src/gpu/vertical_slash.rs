@@ -7,8 +7,8 @@
 //! launches the same plan stage by stage to time each.
 
 use super::device::{scratch, BufferError, DeviceAttention, DeviceOutput, IndexCheck, Problem, Uploaded};
+use crate::gpu::load_launch;
 use crate::sparse::index::SparseIndex;
-use crate::sparse::key_step;
 use crate::sparse::local::query_blocks::RunError;
 use crate::sparse::vertical_slash::plan::{self, Arg, Buffer, Launch, Launches, Plan};
 use crate::sparse::vertical_slash::{VerticalSlashError, VerticalSlashParams};
@@ -83,15 +83,14 @@ impl<'g> PlanOnGpu<'g> {
     ) -> Result<PlanOnGpu<'g>, PlanGpuError> {
         check_buffers(&launches, |b| buffers.contains_key(&b))?;
         let aligned = plan::STEP_TENSORS.iter().all(|b| buffers.get(b).is_some_and(DeviceTensor::is_aligned));
-        let kernels = launches
-            .iter()
-            .map(|l| {
-                let failed = |step| move |e| PlanGpuError::Kernel { step, kernel: l.kernel, source: Box::new(e) };
-                let consts = key_step::target_consts(l.kernel, &l.consts, cache.arch(), cache.codegen().mma, aligned);
-                let compiled = cache.get(l.source, Some(l.kernel), &consts).map_err(failed("compiling"))?;
-                gpu.load(&compiled, cache).map_err(failed("loading"))
-            })
-            .collect::<Result<_, _>>()?;
+        let kernels =
+            launches
+                .iter()
+                .map(|l| {
+                    load_launch(gpu, cache, (l.source, l.kernel), &l.consts, aligned)
+                        .map_err(|f| PlanGpuError::Kernel { step: f.step, kernel: l.kernel, source: Box::new(f.error) })
+                })
+                .collect::<Result<_, _>>()?;
         Ok(PlanOnGpu { gpu, launches, kernels, buffers })
     }
 

@@ -6,7 +6,7 @@ use super::BenchError;
 use sparsefill_compiler::interp::ArgValue;
 use sparsefill_compiler::ir::ConstValue;
 use sparsefill_compiler::tensor::HostTensor;
-use sparsefill_patterns::sparse::key_step;
+use sparsefill_patterns::gpu::load_launch;
 use sparsefill_runtime::{median, DeviceTensor, Gpu, KernelCache, LaunchArg, LoadedKernel};
 use std::ops::Range;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ pub struct LaunchSpec {
     pub consts: Vec<(String, ConstValue)>,
     pub args: Vec<Slot>,
     /// The tensors whose `aligned` contract picks the launch's target consts
-    /// ([`key_step::target_consts`]): q, k, v and o of the kernels with a key step
+    /// ([`target_consts`](sparsefill_patterns::sparse::key_step::target_consts)): q, k, v and o of the kernels with a key step
     /// (vertical-slash's [`STEP_TENSORS`](sparsefill_patterns::sparse::vertical_slash::plan::STEP_TENSORS)),
     /// empty elsewhere.
     pub step_tensors: Vec<usize>,
@@ -99,11 +99,9 @@ impl<'g> Pipeline<'g> {
             .launches
             .into_iter()
             .map(|l| {
-                let failed = |e| BenchError::Kernel { kernel: l.kernel, source: Box::new(e) };
                 let aligned = l.step_tensors.iter().all(|&s| tensors.get(s).is_some_and(DeviceTensor::is_aligned));
-                let consts = key_step::target_consts(l.kernel, &l.consts, cache.arch(), cache.codegen().mma, aligned);
-                let compiled = cache.get(l.source, Some(l.kernel), &consts).map_err(failed)?;
-                let loaded = gpu.load(&compiled, cache).map_err(failed)?;
+                let loaded = load_launch(gpu, cache, (l.source, l.kernel), &l.consts, aligned)
+                    .map_err(|f| BenchError::Kernel { kernel: l.kernel, source: Box::new(f.error) })?;
                 Ok(Step { stage: l.stage, kernel: l.kernel, loaded, args: l.args, aligned })
             })
             .collect::<Result<_, BenchError>>()?;

@@ -86,6 +86,15 @@ fn a_loop_that_reads_its_scores_inside_an_if_takes_turns() {
     assert_eq!(span.matches("wgmma.commit_group").count(), 2, "{span}");
 }
 
+/// The `if` reads the scores alone, so the previous tile's product with the values runs on
+/// across it (`codegen::wgmma`): the scores' wait leaves one group running.
+#[test]
+fn an_if_that_reads_the_scores_leaves_the_other_product_running() {
+    let k = kernel(ISSUE_THEN_USE, &[("BM", ConstValue::Int(128)), ("MASKED", ConstValue::Bool(true))]);
+    let ptx = ptx(&k, &TMA);
+    assert!(ptx.contains("wgmma.wait_group.sync.aligned 1;"), "{ptx}");
+}
+
 #[test]
 fn the_last_warpgroup_opens_the_turns_and_warpgroup_0_closes_them() {
     let ptx = ptx(&issue_then_use(128, false), &PINGPONG);
