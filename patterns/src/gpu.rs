@@ -69,7 +69,7 @@ pub fn load(gpu: &Gpu, cache: &KernelCache, kernel: Shipped, case: &Case) -> Res
 #[derive(Debug)]
 pub struct LoadFailure {
     pub step: &'static str,
-    pub error: RuntimeError,
+    pub error: Box<RuntimeError>,
 }
 
 /// Compiles (through the cache) and loads `kernel` of `source` for a launch with `consts`,
@@ -84,9 +84,9 @@ pub fn load_launch(
     aligned: bool,
 ) -> Result<Arc<LoadedKernel>, LoadFailure> {
     let consts = key_step::target_consts(kernel, consts, cache.arch(), cache.codegen().mma, aligned);
-    let compiled =
-        cache.get(source, Some(kernel), &consts).map_err(|error| LoadFailure { step: "compiling", error })?;
-    gpu.load(&compiled, cache).map_err(|error| LoadFailure { step: "loading", error })
+    let failed = |step| move |error| LoadFailure { step, error: Box::new(error) };
+    let compiled = cache.get(source, Some(kernel), &consts).map_err(failed("compiling"))?;
+    gpu.load(&compiled, cache).map_err(failed("loading"))
 }
 
 /// Runs `case` once on the GPU (its output was poisoned on the host, and is poisoned

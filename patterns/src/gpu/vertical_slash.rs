@@ -88,7 +88,7 @@ impl<'g> PlanOnGpu<'g> {
                 .iter()
                 .map(|l| {
                     load_launch(gpu, cache, (l.source, l.kernel), &l.consts, aligned)
-                        .map_err(|f| PlanGpuError::Kernel { step: f.step, kernel: l.kernel, source: Box::new(f.error) })
+                        .map_err(|f| PlanGpuError::Kernel { step: f.step, kernel: l.kernel, source: f.error })
                 })
                 .collect::<Result<_, _>>()?;
         Ok(PlanOnGpu { gpu, launches, kernels, buffers })

@@ -101,7 +101,7 @@ impl<'g> Pipeline<'g> {
             .map(|l| {
                 let aligned = l.step_tensors.iter().all(|&s| tensors.get(s).is_some_and(DeviceTensor::is_aligned));
                 let loaded = load_launch(gpu, cache, (l.source, l.kernel), &l.consts, aligned)
-                    .map_err(|f| BenchError::Kernel { kernel: l.kernel, source: Box::new(f.error) })?;
+                    .map_err(|f| BenchError::Kernel { kernel: l.kernel, source: f.error })?;
                 Ok(Step { stage: l.stage, kernel: l.kernel, loaded, args: l.args, aligned })
             })
             .collect::<Result<_, BenchError>>()?;
