@@ -15,9 +15,10 @@ const PINGPONG: CodegenOptions = CodegenOptions { pingpong: PingPong::All, ..TMA
 /// product of the previous tile's probabilities with its values, then works on the scores
 /// (`USE_FIRST` reads the scores between the two products instead; `TRANSPOSED`, with
 /// BM = BN, feeds the second product the transpose of the carried tile, which goes through
-/// shared memory; `MASKED` reads the scores inside an `if`, as a masked tile does).
+/// shared memory; `ARM` puts an `if` after the products: 1 reads the scores in it, as a
+/// masked tile does, 2 reads no product, 3 issues a product of its own).
 const ISSUE_THEN_USE: &str = "
-kernel issue_then_use<BM: i32 = 128, BN: i32 = 64, D: i32 = 64, USE_FIRST: bool = false, TRANSPOSED: bool = false, MASKED: bool = false>(
+kernel issue_then_use<BM: i32 = 128, BN: i32 = 64, D: i32 = 64, USE_FIRST: bool = false, TRANSPOSED: bool = false, ARM: i32 = 0>(
     q: tensor<bf16>[T, D],
     k: tensor<bf16>[T, D],
     v: tensor<bf16>[T, D],
@@ -34,7 +35,16 @@ kernel issue_then_use<BM: i32 = 128, BN: i32 = 64, D: i32 = 64, USE_FIRST: bool 
         let carried = if TRANSPOSED { trans(fresh) } else { fresh };
         let prev = n0 - BN;
         acc = acc * 0.5 + dot(cast<bf16>(carried), v[prev .. prev + BN, ..]);
-        p = if MASKED { if n0 < m0 { exp2(s) } else { exp2(s) * 0.5 } } else { exp2(s) };
+        if ARM == 2 && n0 == m0 {
+            o[m0 .. m0 + BM, ..] = zeros([BM, D]);
+        }
+        p = if ARM == 1 {
+            if n0 < m0 { exp2(s) } else { exp2(s) * 0.5 }
+        } else if ARM == 3 {
+            if n0 < m0 { exp2(s) } else { dot(cast<bf16>(exp2(s)), v[prev .. prev + BN, ..]) }
+        } else {
+            exp2(s)
+        };
     }
     o[m0 .. m0 + BM, ..] = acc;
 }
@@ -80,19 +90,41 @@ fn a_turn_holds_both_products_and_no_wait() {
 
 #[test]
 fn a_loop_that_reads_its_scores_inside_an_if_takes_turns() {
-    let k = kernel(ISSUE_THEN_USE, &[("BM", ConstValue::Int(128)), ("MASKED", ConstValue::Bool(true))]);
-    let ptx = ptx(&k, &PINGPONG);
+    let ptx = ptx(&with_arm(1), &PINGPONG);
     let span = turn_span(&ptx);
     assert_eq!(span.matches("wgmma.commit_group").count(), 2, "{span}");
+}
+
+fn with_arm(arm: i64) -> Kernel {
+    kernel(ISSUE_THEN_USE, &[("BM", ConstValue::Int(128)), ("ARM", ConstValue::Int(arm))])
+}
+
+/// The waits from the loop's second product to the branch of the `if` after it.
+fn waits_before_the_if(arm: i64) -> Vec<String> {
+    let ptx = ptx(&with_arm(arm), &TMA);
+    let commits: Vec<usize> = ptx.match_indices("wgmma.commit_group").map(|(at, _)| at).collect();
+    let second = *commits.get(1).unwrap_or_else(|| panic!("fewer than two products:\n{ptx}"));
+    let branch = ptx[second..].find(" bra").map(|at| second + at).unwrap_or_else(|| panic!("no branch:\n{ptx}"));
+    let span = &ptx[second..branch];
+    let wait = "wgmma.wait_group.sync.aligned ";
+    span.match_indices(wait).map(|(at, _)| span[at + wait.len()..at + wait.len() + 1].to_string()).collect()
 }
 
 /// The `if` reads the scores alone, so the previous tile's product with the values runs on
 /// across it (`codegen::wgmma`): the scores' wait leaves one group running.
 #[test]
-fn an_if_that_reads_the_scores_leaves_the_other_product_running() {
-    let k = kernel(ISSUE_THEN_USE, &[("BM", ConstValue::Int(128)), ("MASKED", ConstValue::Bool(true))]);
-    let ptx = ptx(&k, &TMA);
-    assert!(ptx.contains("wgmma.wait_group.sync.aligned 1;"), "{ptx}");
+fn an_if_that_reads_the_scores_waits_for_them_alone() {
+    assert_eq!(waits_before_the_if(1), ["1"]);
+}
+
+#[test]
+fn an_if_that_reads_no_product_waits_for_none() {
+    assert_eq!(waits_before_the_if(2), Vec::<String>::new());
+}
+
+#[test]
+fn an_if_that_issues_a_product_waits_for_every_running_one() {
+    assert_eq!(waits_before_the_if(3), ["0"]);
 }
 
 #[test]
