@@ -242,3 +242,29 @@ fn merge_peers_names_a_malformed_bench_file() {
     let out = bench(&["--merge-peers", &path_str(dir.path())]);
     assert_error(&out, "bench.json`: field `lengths[0].heads` must be a whole number");
 }
+
+#[test]
+fn a_candidate_needs_a_kernel_and_a_file() {
+    let dir = scratch();
+    assert_error(
+        &with(dir.path(), "--candidate", "next.tile"),
+        "--candidate `next.tile`: expected KERNEL=FILE; e.g. --candidate sparse_vertical_slash=next.tile",
+    );
+}
+
+#[test]
+fn a_candidate_for_an_unknown_kernel_lists_the_attention_kernels() {
+    let dir = scratch();
+    assert_error(
+        &with(dir.path(), "--candidate", "softmax=next.tile"),
+        "unknown kernel `softmax`; the attention kernels are attention, sparse_local, sparse_block, sparse_strided, sparse_vertical_slash",
+    );
+}
+
+#[test]
+fn a_missing_candidate_file_is_named() {
+    let dir = scratch();
+    let missing = dir.path().join("missing.tile");
+    let out = with(dir.path(), "--candidate", &format!("sparse_local={}", path_str(&missing)));
+    assert_error(&out, &format!("cannot read `{}`", path_str(&missing)));
+}

@@ -68,9 +68,16 @@ pub struct BenchArgs {
     /// Seed of the synthetic inputs and of the checked rows.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Also time KERNEL compiled from FILE (an edit of the shipped attention kernel of that
+    /// name, taking its arguments) wherever a measurement launches KERNEL: run once into
+    /// poisoned outputs and checked like the shipped one, then both timed in turns in one
+    /// process; bench.md gets a table of the two. KERNEL: attention, sparse_local,
+    /// sparse_block, sparse_strided or sparse_vertical_slash.
+    #[arg(long, value_name = "KERNEL=FILE")]
+    candidate: Option<String>,
     /// Re-render DIR/bench.md and the plots with DIR/peers.json (from
     /// benches/peers/sparse_peers.py) merged in; measures nothing.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "lengths", "heads", "patterns", "iters", "warmup", "check_rows", "knobs", "seed"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "lengths", "heads", "patterns", "iters", "warmup", "check_rows", "knobs", "seed", "candidate"])]
     merge_peers: Option<PathBuf>,
 }
 
@@ -109,6 +116,8 @@ pub enum BenchError {
     Kernel { kernel: &'static str, source: Box<sparsefill_runtime::RuntimeError> },
     #[error("{step} on the GPU: {source}")]
     Device { step: &'static str, source: Box<sparsefill_runtime::RuntimeError> },
+    #[error("--candidate `{given}`: {why}; e.g. --candidate sparse_vertical_slash=next.tile")]
+    Candidate { given: String, why: String },
     #[error("{0}")]
     Inputs(String),
     #[error("{failed} of {total} measurements did not run or failed their check (see {})", path.display())]
@@ -133,6 +142,7 @@ fn execute(args: &BenchArgs) -> Result<(), BenchError> {
     let workloads = spec::workloads(&lengths, args.heads.as_deref())?;
     let patterns = spec::patterns(&args.patterns)?;
     spec::check_lengths(&workloads, &patterns)?;
+    let candidate = args.candidate.as_deref().map(spec::candidate).transpose()?;
     prepare(out)?;
     let (gpu, cache) = open_gpu()?;
     let info = gpu.info();
@@ -153,6 +163,7 @@ fn execute(args: &BenchArgs) -> Result<(), BenchError> {
         check_rows: args.check_rows as usize,
         knobs: args.knobs,
         seed: args.seed,
+        candidate,
     };
     let lengths = sweep::run(&gpu, &cache, &workloads, &patterns, &settings, out);
     let report = Report {

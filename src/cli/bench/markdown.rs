@@ -4,6 +4,7 @@
 use super::super::table::Table;
 use super::peers::{Peer, Peers};
 use super::results::{causal_tiles, tile_flops, Report, Stage, DENSE, FLEX_BLOCK};
+use super::sweep::{CANDIDATE_TURNS, RUNS_PER_TURN};
 
 /// Milliseconds with three significant-ish digits for short times.
 pub fn ms(x: f64) -> String {
@@ -142,6 +143,7 @@ pub fn render(report: &Report, peers: Option<&Peers>) -> String {
     }
     out += "\n";
     out += &table.render();
+    out += &candidates(report, &mut notes);
     if !notes.is_empty() {
         out += "\nNotes:\n\n";
         for note in notes {
@@ -149,6 +151,42 @@ pub fn render(report: &Report, peers: Option<&Peers>) -> String {
         }
     }
     out
+}
+
+/// The `--candidate` table, if a run has one: the candidate's attention stage against the
+/// shipped kernel's, timed in turns in one process.
+fn candidates(report: &Report, notes: &mut Vec<String>) -> String {
+    let mut table =
+        Table::new(&["S", "H", "pattern", "candidate", "shipped ms", "candidate ms", "candidate / shipped", "check"]);
+    let mut any = false;
+    for length in &report.lengths {
+        for run in &length.runs {
+            let Some(c) = run.result.as_ref().ok().and_then(|t| t.candidate.as_ref()) else { continue };
+            any = true;
+            let check = match &c.check {
+                Ok(rows) => format!("ok ({rows} rows)"),
+                Err(e) => {
+                    notes.push(format!("S={} {} candidate {}: check failed: {e}", length.len, run.pattern, c.file));
+                    "FAILED".into()
+                }
+            };
+            table.row(vec![
+                length.len.to_string(),
+                length.heads.to_string(),
+                run.pattern.clone(),
+                format!("`{}`", c.file),
+                ms(c.shipped_ms),
+                ms(c.candidate_ms),
+                format!("{:.3}", c.candidate_ms / c.shipped_ms),
+                check,
+            ]);
+        }
+    }
+    if any {
+        format!("\nCandidate kernels, each timed in turns with the shipped kernel it replaces ({} turns of {} runs, medians):\n\n{}", CANDIDATE_TURNS, RUNS_PER_TURN, table.render())
+    } else {
+        String::new()
+    }
 }
 
 /// Flex computes every causal key of each covered 128×128 block: 4 · 128 · 128 · D each.

@@ -8,6 +8,7 @@ use sparsefill_compiler::ir::ConstValue;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_patterns::gpu::load_launch;
 use sparsefill_runtime::{median, DeviceTensor, Gpu, KernelCache, LaunchArg, LoadedKernel};
+use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -16,6 +17,8 @@ pub enum Stage {
     Estimation,
     Index,
     Attention,
+    /// `--candidate`: the attention launch again, its kernel compiled from the user's file.
+    Candidate,
 }
 
 /// A launch argument: a tensor of the pipeline, by position, or a scalar.
@@ -28,9 +31,11 @@ pub enum Slot {
 }
 
 /// One launch as the host describes it.
+#[derive(Clone)]
 pub struct LaunchSpec {
     pub stage: Stage,
-    pub source: &'static str,
+    /// The `.tile` source: a shipped kernel's, or a `--candidate` file's.
+    pub source: Cow<'static, str>,
     pub kernel: &'static str,
     pub consts: Vec<(String, ConstValue)>,
     pub args: Vec<Slot>,
@@ -100,7 +105,7 @@ impl<'g> Pipeline<'g> {
             .into_iter()
             .map(|l| {
                 let aligned = l.step_tensors.iter().all(|&s| tensors.get(s).is_some_and(DeviceTensor::is_aligned));
-                let loaded = load_launch(gpu, cache, (l.source, l.kernel), &l.consts, aligned)
+                let loaded = load_launch(gpu, cache, (&l.source, l.kernel), &l.consts, aligned)
                     .map_err(|f| BenchError::Kernel { kernel: l.kernel, source: f.error })?;
                 Ok(Step { stage: l.stage, kernel: l.kernel, loaded, args: l.args, aligned })
             })
@@ -170,6 +175,11 @@ impl<'g> Pipeline<'g> {
         }
         let ms = median(&samples).map_or(f64::NAN, f64::from);
         Ok((ms, samples.into_iter().map(f64::from).collect()))
+    }
+
+    /// Fills tensor `slot` with NaN, so that an element no launch writes shows.
+    pub fn poison(&self, slot: usize) -> Result<(), BenchError> {
+        self.tensors[slot].poison().map_err(|e| BenchError::Device { step: "poisoning outputs", source: Box::new(e) })
     }
 
     pub fn download(&self, slot: usize) -> Result<HostTensor, BenchError> {

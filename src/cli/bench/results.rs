@@ -82,6 +82,18 @@ pub struct Timing {
     /// Rows that matched the masked f64 reference, or why the check failed.
     pub check: Result<usize, String>,
     pub cover: Option<Cover>,
+    /// `--candidate`'s kernel against the shipped attention kernel, where it replaced one.
+    pub candidate: Option<CandidateRun>,
+}
+
+/// A `--candidate` kernel and the shipped one it replaces, each the median of its turns
+/// (timed alternately in one process), and the candidate's own check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CandidateRun {
+    pub file: String,
+    pub shipped_ms: f64,
+    pub candidate_ms: f64,
+    pub check: Result<usize, String>,
 }
 
 /// 64×64 tiles on or below the diagonal of one sequence of `len` tokens, over `heads` heads.
@@ -229,6 +241,18 @@ fn run_json(run: &PatternRun, length: &LengthRun, head_dim: usize) -> Value {
         Ok(rows) => out.insert("check_rows".into(), json!(rows)),
         Err(e) => out.insert("check_error".into(), json!(e)),
     };
+    if let Some(c) = &t.candidate {
+        let mut candidate = Map::new();
+        candidate.insert("file".into(), json!(c.file));
+        candidate.insert("shipped_ms".into(), json!(c.shipped_ms));
+        candidate.insert("candidate_ms".into(), json!(c.candidate_ms));
+        candidate.insert("check_ok".into(), json!(c.check.is_ok()));
+        match &c.check {
+            Ok(rows) => candidate.insert("check_rows".into(), json!(rows)),
+            Err(e) => candidate.insert("check_error".into(), json!(e)),
+        };
+        out.insert("candidate".into(), Value::Object(candidate));
+    }
     if let Some(c) = &t.cover {
         out.insert(
             "cover".into(),
@@ -261,9 +285,15 @@ fn run_from_json(run: &Field) -> Result<PatternRun, BenchError> {
         .iter()
         .map(|l| Ok(LaunchTime { kernel: l.get("kernel")?.str()?.to_string(), ms: l.get("ms")?.f64()? }))
         .collect::<Result<_, BenchError>>()?;
-    let check = match run.opt("check_error") {
-        Some(e) => Err(e.str()?.to_string()),
-        None => Ok(run.get("check_rows")?.usize()?),
+    let check = check_at(run)?;
+    let candidate = match run.opt("candidate") {
+        Some(c) => Some(CandidateRun {
+            file: c.get("file")?.str()?.to_string(),
+            shipped_ms: c.get("shipped_ms")?.f64()?,
+            candidate_ms: c.get("candidate_ms")?.f64()?,
+            check: check_at(&c)?,
+        }),
+        None => None,
     };
     let cover = match run.opt("cover") {
         Some(c) => Some(Cover {
@@ -282,8 +312,17 @@ fn run_from_json(run: &Field) -> Result<PatternRun, BenchError> {
         causal_tiles: run.get("causal_tiles")?.f64()?,
         check,
         cover,
+        candidate,
     };
     Ok(PatternRun { pattern, result: Ok(timing) })
+}
+
+/// A check as written by [`run_json`]: the rows that matched, or why it failed.
+fn check_at(at: &Field) -> Result<Result<usize, String>, BenchError> {
+    Ok(match at.opt("check_error") {
+        Some(e) => Err(e.str()?.to_string()),
+        None => Ok(at.get("check_rows")?.usize()?),
+    })
 }
 
 #[cfg(test)]
@@ -314,6 +353,7 @@ pub mod fixture {
                     causal_tiles: causal,
                     check: Ok(4),
                     cover: None,
+                    candidate: None,
                 };
                 let share = 0.5 / (i + 1) as f64;
                 let vs = Timing {
@@ -329,6 +369,12 @@ pub mod fixture {
                         blocks_set: (causal * share / 4.0) as usize,
                         causal_blocks: (causal / 4.0) as usize,
                     }),
+                    candidate: Some(CandidateRun {
+                        file: "next.tile".into(),
+                        shipped_ms: dense_ms * share * 2.0,
+                        candidate_ms: dense_ms * share * 1.8,
+                        check: if i == 0 { Ok(4) } else { Err("row 3: lse differs by 1".into()) },
+                    }),
                 };
                 let a_shape = if i == 0 {
                     Ok(Timing {
@@ -337,6 +383,7 @@ pub mod fixture {
                         attention: stage(dense_ms * 0.1),
                         computed_tiles: causal * 0.1,
                         cover: None,
+                        candidate: None,
                         ..vs.clone()
                     })
                 } else {

@@ -3,12 +3,14 @@
 
 use super::super::attn::pattern;
 use super::super::attn::AttnError;
+use super::sweep::Candidate;
 use super::BenchError;
 use sparsefill_patterns::config::PatternKind;
-use sparsefill_patterns::sparse::block_sparse::BlockSparseParams;
+use sparsefill_patterns::sparse::block_sparse::{self, BlockSparseParams};
 use sparsefill_patterns::sparse::index::BLOCK;
-use sparsefill_patterns::sparse::local::strided::StridedParams;
-use sparsefill_patterns::sparse::local::LocalParams;
+use sparsefill_patterns::sparse::local::strided::{self, StridedParams};
+use sparsefill_patterns::sparse::local::{self, LocalParams};
+use sparsefill_patterns::sparse::vertical_slash::plan;
 use sparsefill_patterns::sparse::vertical_slash::{VerticalSlashParams, MAX_LAST_Q};
 
 pub const DEFAULT_LENGTHS: &str = "32768,131072,524288";
@@ -212,6 +214,24 @@ pub fn check_lengths(workloads: &[Workload], patterns: &[Pattern]) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// The attention kernels a measurement launches, which `--candidate` may replace.
+pub const CANDIDATE_KERNELS: [&str; 5] =
+    ["attention", local::KERNEL, block_sparse::KERNEL, strided::KERNEL, plan::ATTEND_KERNEL];
+
+/// `--candidate KERNEL=FILE`: the kernel's name, checked, and the file's source.
+pub fn candidate(given: &str) -> Result<Candidate, BenchError> {
+    let fail = |why: String| BenchError::Candidate { given: given.to_string(), why };
+    let (kernel, file) = given.split_once('=').ok_or_else(|| fail("expected KERNEL=FILE".into()))?;
+    if !CANDIDATE_KERNELS.contains(&kernel) {
+        return Err(fail(format!(
+            "unknown kernel `{kernel}`; the attention kernels are {}",
+            CANDIDATE_KERNELS.join(", ")
+        )));
+    }
+    let source = std::fs::read_to_string(file).map_err(|e| fail(format!("cannot read `{file}`: {e}")))?;
+    Ok(Candidate { kernel: kernel.to_string(), file: file.to_string(), source })
 }
 
 #[cfg(test)]

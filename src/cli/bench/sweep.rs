@@ -24,7 +24,7 @@ use sparsefill_patterns::sparse::local::{self, query_blocks, strided};
 use sparsefill_patterns::sparse::vertical_slash::plan::{self, Arg, Buffer};
 use sparsefill_patterns::sparse::AttentionInputs;
 use sparsefill_patterns::synthetic::{HeadKnobs, Synthetic};
-use sparsefill_runtime::{Gpu, KernelCache};
+use sparsefill_runtime::{median, Gpu, KernelCache};
 use std::path::Path;
 use std::time::Instant;
 
@@ -55,7 +55,21 @@ pub struct Settings {
     pub check_rows: usize,
     pub knobs: Knobs,
     pub seed: u64,
+    pub candidate: Option<Candidate>,
 }
+
+/// `--candidate KERNEL=FILE`: a kernel to time against the shipped attention kernel of the
+/// same name, wherever a measurement launches that one.
+pub struct Candidate {
+    pub kernel: String,
+    pub file: String,
+    pub source: String,
+}
+
+/// Turns of the shipped kernel and the candidate, each a median of a few runs, so that the
+/// card's drift over a run falls on both alike.
+pub const CANDIDATE_TURNS: usize = 7;
+pub const RUNS_PER_TURN: usize = 3;
 
 /// Every workload, dense first then each pattern; a measurement that fails is
 /// recorded with its error and the sweep goes on.
@@ -208,8 +222,14 @@ fn build(
         Some(&Slot::Tensor(i)) => Ok(i),
         _ => Err(BenchError::Inputs(format!("argument {at} of the attention kernel is not a tensor"))),
     };
-    let launch =
-        |stage, source, kernel, consts, args| LaunchSpec { stage, source, kernel, consts, args, step_tensors: vec![] };
+    let launch = |stage, source: &'static str, kernel, consts, args| LaunchSpec {
+        stage,
+        source: source.into(),
+        kernel,
+        consts,
+        args,
+        step_tensors: vec![],
+    };
     let int = |v: u32| ArgValue::I32(v as i32);
     let outputs =
         |args: &[Slot]| Ok::<_, BenchError>([tensor_of(args, attention::O)?, tensor_of(args, attention::LSE)?]);
@@ -333,7 +353,7 @@ fn build(
                 };
                 spec.launches.push(LaunchSpec {
                     stage,
-                    source: l.source,
+                    source: l.source.into(),
                     kernel: l.kernel,
                     consts: l.consts,
                     args,
@@ -368,7 +388,14 @@ fn measure(
     cover_path: &Path,
 ) -> Result<Timing, BenchError> {
     let (inputs, case, shape) = (&length.inputs, &length.case, &length.case.shape);
-    let (spec, [o, lse], slots) = build(kind, inputs, case, shape, gpu.arch())?;
+    let (mut spec, outputs, slots) = build(kind, inputs, case, shape, gpu.arch())?;
+    let [o, lse] = outputs;
+    if let Some(c) = &settings.candidate {
+        let shipped = spec.launches.iter().find(|l| l.stage == Stage::Attention && l.kernel == c.kernel).cloned();
+        if let Some(shipped) = shipped {
+            spec.launches.push(LaunchSpec { stage: Stage::Candidate, source: c.source.clone().into(), ..shipped });
+        }
+    }
     let pipe = Pipeline::new(gpu, cache, spec)?;
     let attention = pipe.stage(Stage::Attention);
     // One checked run: the estimation, its index validated (a bad one would make the
@@ -432,6 +459,15 @@ fn measure(
             ms: pipe.time(at..at + 1, settings.warmup, settings.iters)?.0,
         });
     }
+    let candidate = match &settings.candidate {
+        Some(c) if !pipe.stage(Stage::Candidate).is_empty() => {
+            let checked = |o_host: &HostTensor, lse_host: &HostTensor| {
+                check_rows(case, &work, o_host, lse_host, settings.check_rows, settings.seed)
+            };
+            Some(time_candidate(&pipe, c, outputs, checked, settings.warmup)?)
+        }
+        _ => None,
+    };
     let tally = work.tally(len, shape.heads);
     let cover = match kind {
         PatternKind::Dense => None,
@@ -451,6 +487,36 @@ fn measure(
         causal_tiles: causal_tiles(len, shape.heads),
         check,
         cover,
+        candidate,
+    })
+}
+
+/// The candidate launch run once into poisoned outputs and checked like the shipped one,
+/// then both timed in turns.
+fn time_candidate(
+    pipe: &Pipeline,
+    candidate: &Candidate,
+    [o, lse]: [usize; 2],
+    check: impl Fn(&HostTensor, &HostTensor) -> Result<usize, String>,
+    warmup: usize,
+) -> Result<results::CandidateRun, BenchError> {
+    let (shipped, mine) = (pipe.stage(Stage::Attention), pipe.stage(Stage::Candidate));
+    pipe.poison(o)?;
+    pipe.poison(lse)?;
+    pipe.run(mine.clone())?;
+    let check = check(&pipe.download(o)?, &pipe.download(lse)?);
+    let mut turns = (Vec::new(), Vec::new());
+    for _ in 0..CANDIDATE_TURNS {
+        turns.0.push(pipe.time(shipped.clone(), warmup, RUNS_PER_TURN)?.0);
+        turns.1.push(pipe.time(mine.clone(), warmup, RUNS_PER_TURN)?.0);
+    }
+    let median_of =
+        |v: Vec<f64>| median(&v.iter().map(|&ms| ms as f32).collect::<Vec<_>>()).map_or(f64::NAN, f64::from);
+    Ok(results::CandidateRun {
+        file: candidate.file.clone(),
+        shipped_ms: median_of(turns.0),
+        candidate_ms: median_of(turns.1),
+        check,
     })
 }
 
