@@ -46,6 +46,15 @@ pub struct PtxasReport {
     pub raw: String,
 }
 
+impl PtxasReport {
+    /// ptxas's first line saying it held back the kernel's `wgmma` pipeline: serialized
+    /// products (C7513 and kin) or a `warpgroup.wait` it injected before a read of a
+    /// product's registers (C7517). Either costs the overlap the lowering built.
+    pub fn wgmma_stall(&self) -> Option<&str> {
+        self.raw.lines().find(|line| line.contains("serialized") || line.contains("warpgroup.wait is injected"))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PtxasError {
     #[error("ptxas not found: set {PTXAS_ENV}, put ptxas on PATH, or `pip install nvidia-cuda-nvcc`")]
@@ -221,6 +230,28 @@ ptxas info    : Used 40 registers, used 1 barriers, 32 bytes smem, 400 bytes cme
             Some(r) => r,
             None => panic!("the sample report did not parse"),
         }
+    }
+
+    fn stall_in(extra: &str) -> Option<String> {
+        let report = PtxasReport { raw: format!("{REPORT}{extra}"), ..report() };
+        report.wgmma_stall().map(str::to_string)
+    }
+
+    #[test]
+    fn a_clean_report_has_no_wgmma_stall() {
+        assert_eq!(stall_in(""), None);
+    }
+
+    #[test]
+    fn an_injected_warpgroup_wait_is_a_wgmma_stall() {
+        let line = "ptxas info    : (C7517) warpgroup.wait is injected in around line 1666 by compiler to allow use of registers defined by GMMA in function 'k'";
+        assert_eq!(stall_in(&format!("{line}\n")).as_deref(), Some(line));
+    }
+
+    #[test]
+    fn serialized_wgmma_is_a_wgmma_stall() {
+        let line = "ptxas warning : (C7513) Potential Performance Loss: wgmma.mma_async instructions are serialized due to the presence of Extern calls in the function 'k'";
+        assert_eq!(stall_in(&format!("{line}\n")).as_deref(), Some(line));
     }
 
     #[test]
