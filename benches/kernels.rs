@@ -41,8 +41,9 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         let given = arg("--ab")
             .ok_or("--ab needs two sides, e.g. --ab specialize=early/specialize=producer or --ab BM=128/BM=64,BN=64")?;
         let sides = ab::parse_ab(&given)?;
+        let sources = ab::sources(&sides, sparsefill_patterns::attention::SOURCE)?;
         let gpu = Gpu::new(0)?;
-        return ab_attention(&gpu, sides, &mut rand::rngs::StdRng::from_os_rng());
+        return ab_attention(&gpu, sides, sources, &mut rand::rngs::StdRng::from_os_rng());
     }
     if std::env::args().any(|a| a == "--criterion") {
         let dir = arg("--criterion").ok_or("--criterion needs the directory for its reports: --criterion DIR")?;
@@ -252,12 +253,17 @@ fn sweep(gpu: &Gpu, cache: &KernelCache, rng: &mut impl Rng) -> Result<bool, Box
     Ok(all_ok)
 }
 
-/// `--ab A/B`: dense attention compiled two ways (code generation options and tile constants,
-/// [`ab::Side`]), each checked on its own random inputs, then timed in turns
+/// `--ab A/B`: dense attention compiled two ways (code generation options, tile constants and
+/// source, [`ab::Side`]; `sources` from [`ab::sources`]), each checked on its own random inputs, then timed in turns
 /// (A, B, A, B, ...), so that the card's drift over a call (its clocks as it heats, which moved
 /// cuDNN's 32K causal from 12.98 to 14.9 ms between calls, docs/perf/2026-11-29-h200-session13.md)
 /// falls on both alike. Prints each one's median over the turns and B's time over A's.
-fn ab_attention(gpu: &Gpu, sides: [ab::Side; 2], rng: &mut impl Rng) -> Result<bool, Box<dyn std::error::Error>> {
+fn ab_attention(
+    gpu: &Gpu,
+    sides: [ab::Side; 2],
+    sources: [String; 2],
+    rng: &mut impl Rng,
+) -> Result<bool, Box<dyn std::error::Error>> {
     use sparsefill_compiler::ir::ConstValue;
     const TURNS: usize = 7;
     let caches = sides
@@ -266,14 +272,6 @@ fn ab_attention(gpu: &Gpu, sides: [ab::Side; 2], rng: &mut impl Rng) -> Result<b
     let consts = sides
         .clone()
         .map(|side| side.tiles.into_iter().map(|(name, v)| (name, ConstValue::Int(v))).collect::<Vec<_>>());
-    let shipped = sparsefill_patterns::attention::SOURCE;
-    let mut sources = [shipped.to_string(), shipped.to_string()];
-    for (side, source) in sides.iter().zip(sources.iter_mut()) {
-        if let Some(path) = &side.source {
-            *source =
-                std::fs::read_to_string(path).map_err(|e| format!("--ab `{}`: reading {path}: {e}", side.label))?;
-        }
-    }
     println!(
         "card: {} ({}, cubins by {}); A = `{}`, B = `{}`, {TURNS} turns each\n\n| attention bf16 D=128 | check A | check B | A ms | B ms | B / A |\n|---|---|---|---|---|---|",
         gpu.info().name,

@@ -268,3 +268,13 @@ fn a_missing_candidate_file_is_named() {
     let out = with(dir.path(), "--candidate", &format!("sparse_local={}", path_str(&missing)));
     assert_error(&out, &format!("cannot read `{}`", path_str(&missing)));
 }
+
+#[test]
+fn a_candidate_that_does_not_compile_is_refused_before_the_gpu() {
+    let dir = scratch();
+    let file = dir.path().join("broken.tile");
+    std::fs::write(&file, "kernel sparse_local<D: i32 = 128>(q: tensor<bf16>[T, D]) grid(1) warps(4) { let x = ; }")
+        .expect("write the broken candidate");
+    let out = with(dir.path(), "--candidate", &format!("sparse_local={}", path_str(&file)));
+    assert_error(&out, &format!("`{}` does not compile", path_str(&file)));
+}

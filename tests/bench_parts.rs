@@ -114,3 +114,19 @@ fn ab_with_an_unknown_option_names_the_side() {
         Err("--ab `stages=3`: unknown code generation option `stages`; the options are mma, tma, decoupled, pingpong, specialize"),
     );
 }
+
+#[test]
+fn ab_sources_are_the_shipped_one_unless_a_side_names_a_file() {
+    let dir = tempfile::tempdir().expect("scratch directory");
+    let file = dir.path().join("next.tile");
+    std::fs::write(&file, "kernel attention() {}").expect("write the edited source");
+    let sides = ab::parse_ab(&format!("/source={}", file.display())).expect("the sides parse");
+    assert_eq!(ab::sources(&sides, "shipped"), Ok(["shipped".to_string(), "kernel attention() {}".to_string()]));
+}
+
+#[test]
+fn ab_a_missing_source_file_is_named() {
+    let sides = ab::parse_ab("source=missing.tile/").expect("the sides parse");
+    let message = ab::sources(&sides, "shipped").err().unwrap_or_default();
+    assert!(message.starts_with("--ab `source=missing.tile`: cannot read `missing.tile`: "), "{message}");
+}

@@ -58,3 +58,15 @@ pub fn parse_ab(given: &str) -> Result<[Side; 2], String> {
     let (a, b) = given.split_once('/').ok_or_else(|| format!("--ab `{given}`: expected two sides as A/B"))?;
     Ok([Side::parse(a)?, Side::parse(b)?])
 }
+
+/// The attention source each side compiles: `shipped`, or the text of its `source` file
+/// (read before the GPU opens, so a missing file is named at once).
+pub fn sources(sides: &[Side; 2], shipped: &str) -> Result<[String; 2], String> {
+    let read = |side: &Side| match &side.source {
+        None => Ok(shipped.to_string()),
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| format!("--ab `{}`: cannot read `{path}`: {e}", side.label))
+        }
+    };
+    Ok([read(&sides[0])?, read(&sides[1])?])
+}

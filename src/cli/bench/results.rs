@@ -140,12 +140,16 @@ impl LengthRun {
 }
 
 impl Report {
-    /// Measurements that failed to run or failed their check.
+    /// Measurements that failed to run or failed their check, or whose candidate failed its.
     pub fn failures(&self) -> usize {
         self.lengths
             .iter()
             .flat_map(|l| &l.runs)
-            .filter(|r| r.result.as_ref().map_or(true, |t| t.check.is_err()))
+            .filter(|r| {
+                r.result
+                    .as_ref()
+                    .map_or(true, |t| t.check.is_err() || t.candidate.as_ref().is_some_and(|c| c.check.is_err()))
+            })
             .count()
     }
 
@@ -236,21 +240,13 @@ fn run_json(run: &PatternRun, length: &LengthRun, head_dim: usize) -> Value {
     out.insert("attention_flops".into(), json!(t.attention_flops(head_dim)));
     out.insert("attention_tflops".into(), json!(t.attention_tflops(head_dim)));
     out.insert("speedup_vs_dense".into(), json!(length.speedup(t.total_ms())));
-    out.insert("check_ok".into(), json!(t.check.is_ok()));
-    match &t.check {
-        Ok(rows) => out.insert("check_rows".into(), json!(rows)),
-        Err(e) => out.insert("check_error".into(), json!(e)),
-    };
+    insert_check(&mut out, &t.check);
     if let Some(c) = &t.candidate {
         let mut candidate = Map::new();
         candidate.insert("file".into(), json!(c.file));
         candidate.insert("shipped_ms".into(), json!(c.shipped_ms));
         candidate.insert("candidate_ms".into(), json!(c.candidate_ms));
-        candidate.insert("check_ok".into(), json!(c.check.is_ok()));
-        match &c.check {
-            Ok(rows) => candidate.insert("check_rows".into(), json!(rows)),
-            Err(e) => candidate.insert("check_error".into(), json!(e)),
-        };
+        insert_check(&mut candidate, &c.check);
         out.insert("candidate".into(), Value::Object(candidate));
     }
     if let Some(c) = &t.cover {
@@ -317,7 +313,17 @@ fn run_from_json(run: &Field) -> Result<PatternRun, BenchError> {
     Ok(PatternRun { pattern, result: Ok(timing) })
 }
 
-/// A check as written by [`run_json`]: the rows that matched, or why it failed.
+/// A check into `out`: `check_ok`, and `check_rows` (the rows that matched) or
+/// `check_error` (why it failed); [`check_at`] reads it back.
+fn insert_check(out: &mut Map<String, Value>, check: &Result<usize, String>) {
+    out.insert("check_ok".into(), json!(check.is_ok()));
+    match check {
+        Ok(rows) => out.insert("check_rows".into(), json!(rows)),
+        Err(e) => out.insert("check_error".into(), json!(e)),
+    };
+}
+
+/// A check as written by [`insert_check`]: the rows that matched, or why it failed.
 fn check_at(at: &Field) -> Result<Result<usize, String>, BenchError> {
     Ok(match at.opt("check_error") {
         Some(e) => Err(e.str()?.to_string()),
@@ -438,6 +444,16 @@ mod tests {
         let dense = length.dense().map(Timing::total_ms).unwrap_or(f64::NAN);
         assert!((length.speedup(vs.total_ms()).unwrap_or(f64::NAN) - dense / (dense * 1.03)).abs() < 1e-12);
         assert_eq!((report.failures(), report.measurements()), (2, 6));
+    }
+
+    #[test]
+    fn a_candidate_that_fails_its_check_fails_its_measurement() {
+        let mut report = fixture::report();
+        let vs = report.lengths[0].runs[1].result.as_mut().map(|t| t.candidate.as_mut());
+        if let Ok(Some(candidate)) = vs {
+            candidate.check = Err("row 0: o differs by 1".into());
+        }
+        assert_eq!(report.failures(), 3);
     }
 
     #[test]

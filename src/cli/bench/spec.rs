@@ -5,6 +5,7 @@ use super::super::attn::pattern;
 use super::super::attn::AttnError;
 use super::sweep::Candidate;
 use super::BenchError;
+use sparsefill_patterns::attention;
 use sparsefill_patterns::config::PatternKind;
 use sparsefill_patterns::sparse::block_sparse::{self, BlockSparseParams};
 use sparsefill_patterns::sparse::index::BLOCK;
@@ -216,22 +217,34 @@ pub fn check_lengths(workloads: &[Workload], patterns: &[Pattern]) -> Result<(),
     Ok(())
 }
 
-/// The attention kernels a measurement launches, which `--candidate` may replace.
-pub const CANDIDATE_KERNELS: [&str; 5] =
-    ["attention", local::KERNEL, block_sparse::KERNEL, strided::KERNEL, plan::ATTEND_KERNEL];
+/// The attention kernels a measurement launches, which `--candidate` may replace, each with
+/// its shipped source (the files it is compiled from, concatenated).
+pub const CANDIDATE_KERNELS: [(&str, &str); 5] = [
+    ("attention", attention::SOURCE),
+    (local::KERNEL, local::SOURCE),
+    (block_sparse::KERNEL, block_sparse::SOURCE),
+    (strided::KERNEL, strided::SOURCE),
+    (plan::ATTEND_KERNEL, plan::ATTEND_SOURCE),
+];
 
-/// `--candidate KERNEL=FILE`: the kernel's name, checked, and the file's source.
+/// `--candidate KERNEL=FILE`: the kernel's name, checked, and the file's source, which must
+/// hold KERNEL and compile to Tile IR with its default consts (so a malformed file is
+/// refused before the GPU opens, not in the middle of the measurements).
 pub fn candidate(given: &str) -> Result<Candidate, BenchError> {
     let fail = |why: String| BenchError::Candidate { given: given.to_string(), why };
     let (kernel, file) = given.split_once('=').ok_or_else(|| fail("expected KERNEL=FILE".into()))?;
-    if !CANDIDATE_KERNELS.contains(&kernel) {
-        return Err(fail(format!(
-            "unknown kernel `{kernel}`; the attention kernels are {}",
-            CANDIDATE_KERNELS.join(", ")
-        )));
+    if !CANDIDATE_KERNELS.iter().any(|(k, _)| *k == kernel) {
+        let known: Vec<&str> = CANDIDATE_KERNELS.iter().map(|(k, _)| *k).collect();
+        return Err(fail(format!("unknown kernel `{kernel}`; the attention kernels are {}", known.join(", "))));
     }
     let source = std::fs::read_to_string(file).map_err(|e| fail(format!("cannot read `{file}`: {e}")))?;
+    check_candidate_source(&source, kernel).map_err(|e| fail(format!("`{file}` does not compile: {e}")))?;
     Ok(Candidate { kernel: kernel.to_string(), file: file.to_string(), source })
+}
+
+/// Whether `source` holds `kernel` and it compiles to Tile IR with its default consts.
+fn check_candidate_source(source: &str, kernel: &str) -> Result<(), String> {
+    sparsefill_compiler::lower_source(source, Some(kernel), &[]).map(drop).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -322,5 +335,18 @@ mod tests {
             check_lengths(&[Workload { len: 6097, heads: 4 }], &patterns("vertical_slash").unwrap_or_default()).ok(),
             Some(())
         );
+    }
+
+    #[test]
+    fn every_shipped_attention_kernel_passes_the_candidate_check() {
+        for (kernel, source) in CANDIDATE_KERNELS {
+            assert_eq!(check_candidate_source(source, kernel), Ok(()), "{kernel}");
+        }
+    }
+
+    #[test]
+    fn a_candidate_source_without_its_kernel_is_refused() {
+        let message = check_candidate_source(attention::SOURCE, plan::ATTEND_KERNEL).err().unwrap_or_default();
+        assert!(message.contains("sparse_vertical_slash"), "{message}");
     }
 }
