@@ -464,32 +464,45 @@ fn set_selection(plan: &mut Plan, list: Buffer, count: Buffer, picks: &[Vec<usiz
     buffer_mut(plan, count).data = picks.iter().map(|p| p.len() as f64).collect();
 }
 
+/// The launches of the index conversion: each opener's range, then the block lists.
+const CONVERSION: [&str; 2] = ["vs_chain", "vs_convert"];
+
 /// Random choices (the main diagonal not always among them) converted on the interpreter
-/// and on the host, `vs_convert`'s chunk C specialized to `chunk` if given.
+/// and on the host, the conversion's chunk C specialized to `chunk` if given.
 fn check_conversion(density: f64, seed: u64) {
     check_conversion_with(VerticalSlashParams { vertical_size: 48, slash_size: 40, last_q: 64 }, density, None, seed);
 }
 
 fn check_conversion_with(params: VerticalSlashParams, density: f64, chunk: Option<i64>, seed: u64) {
-    let (mut plan, _, mut rng) = new_plan(&params, seed);
+    check_conversion_of(&SEQLENS, params, chunk, seed, |len, rng| Selection {
+        verticals: random_positions(len, params.vertical_size, density, rng),
+        slashes: random_positions(len, params.slash_size, density, rng),
+    });
+}
+
+/// `pick(len, rng)`'s choices for every (sequence, head) converted on the interpreter and
+/// on the host.
+fn check_conversion_of(
+    seqlens: &[usize],
+    params: VerticalSlashParams,
+    chunk: Option<i64>,
+    seed: u64,
+    mut pick: impl FnMut(usize, &mut Rng64) -> Selection,
+) {
+    let (mut plan, _, mut rng) = new_plan_for(seqlens, &params, seed);
     if let Some(c) = chunk {
-        for launch in plan.estimate.iter_mut().filter(|l| l.kernel == "vs_convert") {
+        for launch in plan.estimate.iter_mut().filter(|l| CONVERSION.contains(&l.kernel)) {
             launch.consts = vec![("C".to_string(), ConstValue::Int(c))];
         }
     }
-    let mut chosen: Vec<Selection> = Vec::new();
-    for &len in &SEQLENS {
-        for _ in 0..HEADS {
-            let verticals = random_positions(len, params.vertical_size, density, &mut rng);
-            chosen.push(Selection { verticals, slashes: random_positions(len, params.slash_size, density, &mut rng) });
-        }
-    }
+    let chosen: Vec<Selection> =
+        seqlens.iter().flat_map(|&len| (0..HEADS).map(|_| pick(len, &mut rng)).collect::<Vec<_>>()).collect();
     let verticals: Vec<Vec<usize>> = chosen.iter().map(|s| s.verticals.clone()).collect();
     let slashes: Vec<Vec<usize>> = chosen.iter().map(|s| s.slashes.clone()).collect();
     set_selection(&mut plan, Buffer::Verticals, Buffer::VerticalCount, &verticals);
     set_selection(&mut plan, Buffer::Slashes, Buffer::SlashCount, &slashes);
-    run_estimate(&mut plan, &["vs_convert"]);
-    ok(check::conversion(&plan, &params, &SEQLENS, HEADS));
+    run_estimate(&mut plan, &CONVERSION);
+    ok(check::conversion(&plan, &params, seqlens, HEADS));
 }
 
 #[test]
@@ -512,6 +525,39 @@ fn conversion_without_choices_is_empty() {
 #[test]
 fn conversion_of_every_position_matches_the_reference() {
     check_conversion_with(VerticalSlashParams { vertical_size: 200, slash_size: 300, last_q: 64 }, 1.0, None, 34);
+}
+
+/// Diagonals about a tile apart: many ranges a block, so most are followed through
+/// `vs_chain`'s closes rather than walked; in whole chunks and in chunks of 4.
+#[test]
+fn conversion_of_far_apart_choices_matches_the_reference() {
+    let params = VerticalSlashParams { vertical_size: 60, slash_size: 120, last_q: 64 };
+    for (chunk, seed) in [(None, 38), (Some(4), 39)] {
+        check_conversion_of(&[1500, 700], params, chunk, seed, |len, rng| Selection {
+            verticals: random_positions(len, params.vertical_size, 0.04, rng),
+            slashes: random_positions(len, params.slash_size, 0.015, rng),
+        });
+    }
+}
+
+/// Tile starts exactly at a range's end (which extends it) and one key past it (which
+/// closes it), after ranges of one entry and of several, seen from every block: each
+/// block takes a different prefix of the list, clamped at key 0 differently.
+#[test]
+fn conversion_at_range_ends_matches_the_reference() {
+    // Gaps between consecutive tile starts, walking from the farthest diagonal.
+    let gaps = [64, 65, 1, 63, 128, 129, 64, 64, 127, 192, 193, 66, 1, 65, 200, 2, 100, 300, 62, 65, 130];
+    let farthest: usize = gaps.iter().sum::<usize>() + 5;
+    let mut slashes: Vec<usize> = gaps.iter().scan(farthest, |d, g| Some(std::mem::replace(d, *d - g))).collect();
+    slashes.push(farthest - gaps.iter().sum::<usize>());
+    slashes.sort_unstable();
+    let params = VerticalSlashParams { vertical_size: 80, slash_size: slashes.len(), last_q: 64 };
+    for (chunk, seed) in [(None, 40), (Some(4), 41)] {
+        check_conversion_of(&[2200, 1300], params, chunk, seed, |len, rng| Selection {
+            verticals: random_positions(len, params.vertical_size, 0.05, rng),
+            slashes: slashes.iter().copied().filter(|&d| d < len).collect(),
+        });
+    }
 }
 
 /// With 4-entry chunks, lists span many chunks: ranges closed mid-chunk, several ranges
@@ -651,7 +697,9 @@ fn check_estimation_assembles(arch: Arch) {
     }
     check_assembles_without_spills(plan::ESTIMATE_SOURCE, "vs_combine_stats", &[], arch);
     check_assembles_without_spills(plan::ESTIMATE_SOURCE, "vs_diagonal_scores", &[], arch);
-    check_assembles_without_spills(plan::ESTIMATE_SOURCE, "vs_convert", &[], arch);
+    for kernel in CONVERSION {
+        check_assembles_without_spills(plan::ESTIMATE_SOURCE, kernel, &[], arch);
+    }
     for kernel in ["topk_threshold", "topk_write"] {
         check_assembles_without_spills(plan::TOPK_SOURCE, kernel, &[], arch);
     }

@@ -36,6 +36,11 @@
 //!   tiles starting at or past `L` (wholly masked) are dropped.
 //! - `block_offset` lists those tile starts; `column_index` the chosen columns `v < L`
 //!   that no range covers.
+//! - Away from the clamp at key 0 (which only a block's first range holds), tile starts
+//!   are `m0 - d`, so whether an entry closes a range and the range's width depend on
+//!   distances alone: `vs_chain` finds, once per head, the range each chosen diagonal
+//!   would open, and `vs_convert` walks each block's first range and follows those from
+//!   there.
 //!
 //! Capacities: `NNZ_S = min(slash_size, NB)` (each diagonal adds at most one tile; tiles
 //! of a block are disjoint and start below `m0 + 64`), `NNZ_V = min(vertical_size,

@@ -92,6 +92,11 @@ pub enum Buffer {
     VerticalCount,
     Slashes,
     SlashCount,
+    /// `[B, H, min(slash_size, S)]` i32 each, per chosen diagonal as the opener of a range
+    /// of the index conversion: the entry that closes the range (-1: none) and the range's
+    /// width in tiles (`vs_chain` writes them, `vs_convert` follows them).
+    SlashClose,
+    SlashWidth,
     BlockCount,
     BlockOffset,
     ColumnCount,
@@ -271,6 +276,8 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
         (VerticalCount, int, vec![batch, heads]),
         (Slashes, int, vec![batch, heads, ns]),
         (SlashCount, int, vec![batch, heads]),
+        (SlashClose, int, vec![batch, heads, ns]),
+        (SlashWidth, int, vec![batch, heads, ns]),
         (BlockCount, int, vec![batch, heads, blocks]),
         (BlockOffset, int, vec![batch, heads, blocks, nnz_s]),
         (ColumnCount, int, vec![batch, heads, blocks]),
@@ -327,22 +334,32 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
             args: bufs(&[CuSeqlens, SlashPartials, SlashScores]).into_iter().chain([forced(FORCED_SLASHES)]).collect(),
         },
     ];
-    let convert = vec![Launch {
-        source: ESTIMATE_SOURCE,
-        kernel: "vs_convert",
-        consts: vec![],
-        args: bufs(&[
-            CuSeqlens,
-            Verticals,
-            VerticalCount,
-            Slashes,
-            SlashCount,
-            BlockCount,
+    let convert = vec![
+        Launch {
+            source: ESTIMATE_SOURCE,
+            kernel: "vs_chain",
+            consts: vec![],
+            args: bufs(&[Slashes, SlashCount, SlashClose, SlashWidth]),
+        },
+        Launch {
+            source: ESTIMATE_SOURCE,
+            kernel: "vs_convert",
+            consts: vec![],
+            args: bufs(&[
+                CuSeqlens,
+                Verticals,
+                VerticalCount,
+                Slashes,
+                SlashCount,
+                SlashClose,
+                SlashWidth,
+                BlockCount,
             BlockOffset,
-            ColumnCount,
-            ColumnIndex,
-        ]),
-    }];
+                ColumnCount,
+                ColumnIndex,
+            ]),
+        },
+    ];
     let estimate = estimate
         .into_iter()
         .chain(topk(VerticalScores, params.vertical_size, Verticals, VerticalCount))
