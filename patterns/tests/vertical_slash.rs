@@ -464,9 +464,6 @@ fn set_selection(plan: &mut Plan, list: Buffer, count: Buffer, picks: &[Vec<usiz
     buffer_mut(plan, count).data = picks.iter().map(|p| p.len() as f64).collect();
 }
 
-/// The launches of the index conversion: each opener's range, then the block lists.
-const CONVERSION: [&str; 2] = ["vs_chain", "vs_convert"];
-
 /// Random choices (the main diagonal not always among them) converted on the interpreter
 /// and on the host, the conversion's chunk C specialized to `chunk` if given.
 fn check_conversion(density: f64, seed: u64) {
@@ -491,7 +488,7 @@ fn check_conversion_of(
 ) {
     let (mut plan, _, mut rng) = new_plan_for(seqlens, &params, seed);
     if let Some(c) = chunk {
-        for launch in plan.estimate.iter_mut().filter(|l| CONVERSION.contains(&l.kernel)) {
+        for launch in plan.estimate.iter_mut().filter(|l| plan::CONVERSION_KERNELS.contains(&l.kernel)) {
             launch.consts = vec![("C".to_string(), ConstValue::Int(c))];
         }
     }
@@ -501,7 +498,7 @@ fn check_conversion_of(
     let slashes: Vec<Vec<usize>> = chosen.iter().map(|s| s.slashes.clone()).collect();
     set_selection(&mut plan, Buffer::Verticals, Buffer::VerticalCount, &verticals);
     set_selection(&mut plan, Buffer::Slashes, Buffer::SlashCount, &slashes);
-    run_estimate(&mut plan, &CONVERSION);
+    run_estimate(&mut plan, &plan::CONVERSION_KERNELS);
     ok(check::conversion(&plan, &params, seqlens, HEADS));
 }
 
@@ -697,7 +694,7 @@ fn check_estimation_assembles(arch: Arch) {
     }
     check_assembles_without_spills(plan::ESTIMATE_SOURCE, "vs_combine_stats", &[], arch);
     check_assembles_without_spills(plan::ESTIMATE_SOURCE, "vs_diagonal_scores", &[], arch);
-    for kernel in CONVERSION {
+    for kernel in plan::CONVERSION_KERNELS {
         check_assembles_without_spills(plan::ESTIMATE_SOURCE, kernel, &[], arch);
     }
     for kernel in ["topk_threshold", "topk_write"] {

@@ -341,11 +341,11 @@ fn build(
                         Arg::I32(v) => Ok(Slot::I32(v)),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                // vs_convert turns the chosen columns and diagonals into the block index.
-                let stage = match (is_attention, l.kernel) {
-                    (true, _) => Stage::Attention,
-                    (false, "vs_convert") => Stage::Index,
-                    (false, _) => Stage::Estimation,
+                // The conversion turns the chosen columns and diagonals into the block index.
+                let stage = match is_attention {
+                    true => Stage::Attention,
+                    false if plan::CONVERSION_KERNELS.contains(&l.kernel) => Stage::Index,
+                    false => Stage::Estimation,
                 };
                 let step_tensors = match is_attention {
                     true => plan::STEP_TENSORS.into_iter().map(slot).collect::<Result<_, _>>()?,
@@ -555,4 +555,42 @@ fn check_rows(
     });
     results.into_iter().collect::<Result<Vec<()>, String>>()?;
     Ok(rows.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The launches `build` stages for `kind` on a small synthetic case.
+    fn staged(kind: PatternKind) -> Vec<(Stage, &'static str)> {
+        let shape = AttentionShape { seqlens: vec![256], heads: 4, kv_heads: 1, head_dim: 64, causal: true };
+        let knobs = vec![HeadKnobs::VERTICAL_SLASH.for_length(256); 4];
+        let inputs = Synthetic::new(&shape, knobs, 1).expect("valid knobs").inputs();
+        let case = dense_case(&inputs).expect("valid inputs");
+        let (spec, _, _) = build(kind, &inputs, &case, &shape, Arch::Sm90a).expect("the launches build");
+        spec.launches.iter().map(|l| (l.stage, l.kernel)).collect()
+    }
+
+    /// Pipeline::stage takes each stage's launches as one run: estimation, index, attention.
+    fn check_stage_order(launches: &[(Stage, &str)]) {
+        let mut order: Vec<Stage> = launches.iter().map(|&(s, _)| s).collect();
+        order.dedup();
+        assert_eq!(order, [Stage::Estimation, Stage::Index, Stage::Attention]);
+    }
+
+    #[test]
+    fn vertical_slash_times_its_conversion_as_the_index_build() {
+        let launches = staged(PatternKind::VerticalSlash { vertical: 30, slash: 40 });
+        check_stage_order(&launches);
+        let index: Vec<&str> = launches.iter().filter(|(s, _)| *s == Stage::Index).map(|&(_, k)| k).collect();
+        assert_eq!(index, plan::CONVERSION_KERNELS);
+    }
+
+    #[test]
+    fn block_sparse_times_its_selection_as_the_index_build() {
+        let launches = staged(PatternKind::BlockSparse { top_k: 3 });
+        check_stage_order(&launches);
+        let index: Vec<&str> = launches.iter().filter(|(s, _)| *s == Stage::Index).map(|&(_, k)| k).collect();
+        assert_eq!(index, [block_sparse::SELECT_KERNEL]);
+    }
 }

@@ -33,6 +33,9 @@ pub const ESTIMATE_SOURCE: &str = concat!(
     include_str!("../../../kernels/estimate_vertical_slash.tile")
 );
 pub const TOPK_SOURCE: &str = include_str!("../../../kernels/topk.tile");
+/// The launches of the index conversion, the last of the estimate: each chosen diagonal's
+/// range, then the block lists.
+pub const CONVERSION_KERNELS: [&str; 2] = ["vs_chain", "vs_convert"];
 
 /// Key columns per gathered chunk in the attention kernel.
 const COLUMN_CHUNK: usize = 64;
@@ -337,13 +340,13 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
     let convert = vec![
         Launch {
             source: ESTIMATE_SOURCE,
-            kernel: "vs_chain",
+            kernel: CONVERSION_KERNELS[0],
             consts: vec![],
             args: bufs(&[Slashes, SlashCount, SlashClose, SlashWidth]),
         },
         Launch {
             source: ESTIMATE_SOURCE,
-            kernel: "vs_convert",
+            kernel: CONVERSION_KERNELS[1],
             consts: vec![],
             args: bufs(&[
                 CuSeqlens,
@@ -354,7 +357,7 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
                 SlashClose,
                 SlashWidth,
                 BlockCount,
-            BlockOffset,
+                BlockOffset,
                 ColumnCount,
                 ColumnIndex,
             ]),
