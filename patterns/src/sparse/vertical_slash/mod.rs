@@ -63,11 +63,18 @@
 //! | `vs_column_scores` | 65536 programs, one 64×64×128 `dot` each: ~0.3 ms | the same, plus the tile's diagonal partials with `bin_sum`: 4096 shared-memory f32 atomic adds a program, 32 a thread, masked ones skipped (a CAS loop on sm_80 and likely sm_90, up to 4 lanes of a warp on one diagonal), and 512 bytes stored: ~0.2–1 ms more |
 //! | `vs_diagonal_scores` | 65536 programs, 64 rows × 64 × 128 FMAs on CUDA cores each (34 G FMAs and as many bf16 conversions; 1 MB of gathered keys a program through L1): ~3–5 ms (measured later: 12.5 of the estimate's 18.2 ms) | a combine: 65536 programs, 128 gathered floats each (34 MB of partials written by `vs_column_scores`, read about twice): ~0.05 ms |
 //! | `topk` (×2) | up to ~280 counting passes over a 512 KB row, 4 warps with 8 KB in flight (latency-bound, ~40 µs a pass): ~10 ms a launch | ≤ ~37 passes (geometric probes while the bounds are far apart), 16 warps, per-lane counts reduced once a pass (~10 µs a pass), then 2048 compaction chunks (~0.5K cycles each): ~1 ms a launch (measured later with ncu, 8 heads: 2.8 and 3.3 ms, one SM a row); then split in two: `topk_threshold` (the passes, and per-block tallies) and `topk_write` (the compaction, ~32 programs a row) |
-//! | `vs_convert` | 65536 one-warp programs, each nv + ns + 3 ≈ 7100 serial steps of ~30 instructions with a dependent load: ~14 G warp-instructions, ~15 ms | 64-entry chunks: ~ns/64 + nv/64 + 2R steps a block (R ranges, tens to hundreds), ~150 instructions each: ~2 G warp-instructions, ~2 ms |
+//! | `vs_convert` | 65536 one-warp programs, each nv + ns + 3 ≈ 7100 serial steps of ~30 instructions with a dependent load: ~14 G warp-instructions, ~15 ms | 64-entry chunks: ~ns/64 + nv/64 + 2R steps a block (R ranges, tens to hundreds), ~150 instructions each: ~2 G warp-instructions, ~2 ms (measured later: 5.1 ms); then the first range walked by chunks and the others followed through `vs_chain`'s closes, one step a range, and each range's verticals found by a C-ary search instead of a scan (R ≈ 75 a block at 128K) |
 //!
-//! So about 30 ms before and about 5 ms after (the diagonal partials from
-//! `vs_column_scores`'s tiles are estimated, not measured yet), against 0.5–1 s of sparse
-//! attention.
+//! So about 30 ms before and about 5 ms after, against 0.5–1 s of sparse attention.
+//! Measured on the H200 at 128K, 32 heads, 1000/6096 (session 15, round 5,
+//! docs/perf/2026-11-29-h200-session15.md), each launch timed alone: `vs_row_stats`
+//! 0.26 ms, `vs_combine_stats` 0.02, `vs_column_scores` 1.98, `vs_diagonal_scores` 0.04,
+//! `topk_threshold` 0.43 + 0.43, `topk_write` 0.16 + 0.24, `vs_chain` 0.45, `vs_convert`
+//! 2.57: 5.7 ms of the pattern's 68.1 (8.4%). `vs_convert` took 5.1 ms with a scan of the
+//! verticals per range and a walk over every chosen diagonal (sessions 9–13), 3.4 ms with
+//! the searches alone. `vs_column_scores` is bound by its CAS-loop atomics (ptxas turns
+//! the shared-memory f32 adds into `ATOMS.CAST.SPIN`), `topk_threshold` at 512K (1.7 ms,
+//! 4 heads) by one SM a row.
 //! The GPU test `vertical_slash_timing_at_32k` times the whole estimate.
 
 pub mod check;
