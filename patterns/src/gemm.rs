@@ -9,7 +9,7 @@ use sparsefill_compiler::tensor::HostTensor;
 pub const SOURCE: &str = include_str!("../kernels/gemm.tile");
 pub const PATH: &str = "patterns/kernels/gemm.tile";
 
-/// Relative L2 error allowed against [`reference`]: the GPU sums in f32 per 16-wide
+/// Relative L2 error allowed against [`reference`](fn@reference): the GPU sums in f32 per 16-wide
 /// k-step, and `gemm` rounds its output to bf16 (2^-9 relative).
 pub const TOLERANCE: f64 = 1e-2;
 

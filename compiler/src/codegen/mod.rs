@@ -3,7 +3,7 @@
 //! One program is one CTA: `program_id(a)` is `ctaid.{x,y,z}`, and the kernel runs
 //! `32 * num_warps` threads along x. Scalars (rank-0 values) are uniform: every thread
 //! computes them in registers. Tiles are spread over the threads by the one canonical
-//! layout in [`layout`]; elementwise ops work register by register, and everything that
+//! layout in `layout`; elementwise ops work register by register, and everything that
 //! moves elements between threads (broadcasts, layout changes, reductions) goes through
 //! shuffles or one statically sized shared-memory buffer that is reused op after op.
 //!
@@ -48,7 +48,7 @@ use crate::target::Arch;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PtxModule {
     pub ptx: String,
-    /// The module after the middle-end pipeline ([`MIDDLE_END_PIPELINE`]), as the PTX was generated from it.
+    /// The module after the middle-end pipeline (`MIDDLE_END_PIPELINE`), as the PTX was generated from it.
     pub llvm_ir: String,
     /// The `.entry` name in `ptx`.
     pub entry: String,
@@ -148,7 +148,7 @@ fn parse_named<T: Copy>(choices: &[T], name: fn(T) -> &'static str, what: &str, 
     })
 }
 
-/// Which loops take ping-pong turns between warpgroups ([`pingpong`]).
+/// Which loops take ping-pong turns between warpgroups (`codegen::pingpong`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum PingPong {
     /// No loop does.
@@ -185,7 +185,7 @@ impl std::str::FromStr for PingPong {
     }
 }
 
-/// Whether a kernel gets a producer warpgroup ([`specialize`]): on sm_90a with `wgmma` and
+/// Whether a kernel gets a producer warpgroup (`codegen::specialize`): on sm_90a with `wgmma` and
 /// TMA, for kernels of whole warpgroups with a loop whose tiles all go through TMA; others
 /// are lowered as with `Off`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -229,19 +229,20 @@ impl std::str::FromStr for Specialize {
 pub struct CodegenOptions {
     pub mma: MmaLowering,
     /// Copy prefetched tiles of `aligned` tensors with TMA where the target has it
-    /// (sm_90a with `wgmma`, [`tma`]); otherwise every copy is `cp.async`.
+    /// (sm_90a with `wgmma`, `codegen::tma`); otherwise every copy is `cp.async`.
     pub tma: bool,
     /// In a loop whose prefetched tiles all go through TMA, each warp releases the stage
     /// it is done with on a per-stage mbarrier and the issuing thread waits for that
     /// stage alone, instead of every thread meeting at a CTA barrier each iteration, so
-    /// warpgroups need not run in lockstep ([`tma`]). Off by default: not yet run on a GPU.
+    /// warpgroups need not run in lockstep (`codegen::tma`). Off by default: correct on the
+    /// GPU and not faster (docs/perf/2026-11-28-h200-session7.md).
     pub decoupled: bool,
     /// Which loops let warpgroups take turns at issuing their `wgmma` products (a loop
     /// that issues its products and then uses them), with the loop's stages released as
-    /// with `decoupled` ([`pingpong`]).
+    /// with `decoupled` (`codegen::pingpong`).
     pub pingpong: PingPong,
     /// Whether the program gets a producer warpgroup that issues the TMA copies of its
-    /// loops while the kernel's own warps compute ([`specialize`]), and when its copies start.
+    /// loops while the kernel's own warps compute (`codegen::specialize`), and when its copies start.
     pub specialize: Specialize,
 }
 
@@ -258,7 +259,7 @@ impl Default for CodegenOptions {
 }
 
 /// How `kernel` shares the registers with a producer warpgroup when compiled for `arch`
-/// with `options` ([`specialize`]), or why it gets none.
+/// with `options` (`codegen::specialize`), or why it gets none.
 pub fn producer_split(kernel: &Kernel, arch: Arch, options: &CodegenOptions) -> Result<Split, String> {
     let plan = plan::assign(kernel).map_err(|e| e.to_string())?;
     lower::specialization(kernel, arch, options, &plan.placements).map(|(split, _)| split)

@@ -343,7 +343,7 @@ const PARAGRAPH: usize = 48;
 const HEAVY_EVERY: u64 = 48;
 
 /// `len` tokens that bring out a structured checkpoint's layer 0 (vocabulary `vocab`): BOS, then the four
-/// [`SECTIONS`], with heavy tokens at scattered positions. Deterministic from `seed`.
+/// `SECTIONS`, with heavy tokens at scattered positions. Deterministic from `seed`.
 pub fn structured_sample(len: usize, vocab: usize, seed: u64) -> Vec<u32> {
     let mut rng = StdRng::seed_from_u64(seed);
     let ordinary: Vec<u32> = (0..vocab as u32).filter(|&id| is_ordinary(id, vocab)).collect();

@@ -1,9 +1,9 @@
 //! The kernel cache, in two levels.
 //!
 //! - **PTX level** (this module, no GPU needed): source + consts → specialized IR → PTX.
-//!   Keyed by [`key::ptx_key`] over the printed IR, kept in memory (built once per key
+//!   Keyed by `key::ptx_key` over the printed IR, kept in memory (built once per key
 //!   even when many threads ask at once) and on disk as `<key>.ptx`.
-//! - **Cubin level** ([`KernelCache::cubin`], driven by `Gpu::load`): PTX → cubin through
+//! - **Cubin level** (`KernelCache::cubin`, driven by `Gpu::load`): PTX → cubin through
 //!   ptxas or the driver's JIT linker ([`crate::assembler`]), on disk as
 //!   `<key>-<driver>-sm<cc>-<assembler>.cubin`.
 //!

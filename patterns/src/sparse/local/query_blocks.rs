@@ -370,7 +370,7 @@ fn variant_name(kernel: &str, consts: &[(String, ConstValue)], arch: Arch, align
     format!("{kernel} {consts:?} aligned {aligned:?} for {arch}")
 }
 
-/// [`compile_variant`], assembled with ptxas. The report's `shared_bytes` is what a launch
+/// `compile_variant`, assembled with ptxas. The report's `shared_bytes` is what a launch
 /// takes: ptxas's static bytes plus the module's dynamic shared memory (the stack of
 /// staged tiles, which ptxas does not see).
 pub fn assemble(

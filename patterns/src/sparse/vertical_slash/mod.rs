@@ -50,7 +50,7 @@
 //! `patterns/kernels/estimate_vertical_slash.tile` (softmax statistics per key chunk and
 //! their combination, scores, index conversion), `patterns/kernels/topk.tile` (selection)
 //! and `patterns/kernels/sparse_vertical_slash.tile` (the attention), all launched on
-//! device data with no host synchronisation in between ([`plan`]). [`reference`] is the
+//! device data with no host synchronisation in between ([`plan`]). [`reference`](mod@reference) is the
 //! host reference of every estimation step; [`check`] compares a run with it step by step.
 //!
 //! # Known costs
