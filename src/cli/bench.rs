@@ -68,11 +68,14 @@ pub struct BenchArgs {
     /// Seed of the synthetic inputs and of the checked rows.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Also time KERNEL compiled from FILE (an edit of the shipped attention kernel of that
-    /// name, taking its arguments) wherever a measurement launches KERNEL: run once into
-    /// poisoned outputs and checked like the shipped one, then both timed in turns in one
-    /// process; bench.md gets a table of the two. KERNEL: attention, sparse_local,
-    /// sparse_block, sparse_strided or sparse_vertical_slash.
+    /// Also time KERNEL compiled from FILE (an edit of the shipped kernel of that name,
+    /// taking its arguments) wherever a measurement launches KERNEL: checked (an attention
+    /// kernel on poisoned outputs like the shipped one; an estimation kernel in its launch's
+    /// place, by the index it leads to, which must list what the shipped launches list),
+    /// then both timed in turns in one process; bench.md gets a table of the two. KERNEL:
+    /// attention, sparse_local, sparse_block, sparse_strided, sparse_vertical_slash,
+    /// vs_row_stats, vs_combine_stats, vs_column_scores, vs_diagonal_scores, vs_chain,
+    /// vs_convert or select_blocks.
     #[arg(long, value_name = "KERNEL=FILE")]
     candidate: Option<String>,
     /// Re-render DIR/bench.md and the plots with DIR/peers.json (from

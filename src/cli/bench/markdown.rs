@@ -153,8 +153,8 @@ pub fn render(report: &Report, peers: Option<&Peers>) -> String {
     out
 }
 
-/// The `--candidate` table, if a run has one: the candidate's attention stage against the
-/// shipped kernel's, timed in turns in one process.
+/// The `--candidate` table, if a run has one: the candidate's launch against the shipped
+/// one it replaces, timed in turns in one process.
 fn candidates(report: &Report, notes: &mut Vec<String>) -> String {
     let mut table =
         Table::new(&["S", "H", "pattern", "candidate", "shipped ms", "candidate ms", "candidate / shipped", "check"]);

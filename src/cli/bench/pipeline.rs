@@ -126,6 +126,11 @@ impl<'g> Pipeline<'g> {
         first..first + count
     }
 
+    /// Where the first shipped launch of `kernel` is (not a `--candidate` one).
+    pub fn position(&self, kernel: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.stage != Stage::Candidate && s.kernel == kernel)
+    }
+
     pub fn kernel(&self, at: usize) -> &'static str {
         self.steps.get(at).map_or("?", |s| s.kernel)
     }

@@ -217,14 +217,22 @@ pub fn check_lengths(workloads: &[Workload], patterns: &[Pattern]) -> Result<(),
     Ok(())
 }
 
-/// The attention kernels a measurement launches, which `--candidate` may replace, each with
-/// its shipped source (the files it is compiled from, concatenated).
-pub const CANDIDATE_KERNELS: [(&str, &str); 5] = [
+/// The kernels a measurement launches once, which `--candidate` may replace, each with its
+/// shipped source (the files it is compiled from, concatenated): the attention kernels,
+/// then the estimation's. (Top-k and pooling launch twice a measurement.)
+pub const CANDIDATE_KERNELS: [(&str, &str); 12] = [
     ("attention", attention::SOURCE),
     (local::KERNEL, local::SOURCE),
     (block_sparse::KERNEL, block_sparse::SOURCE),
     (strided::KERNEL, strided::SOURCE),
     (plan::ATTEND_KERNEL, plan::ATTEND_SOURCE),
+    ("vs_row_stats", plan::ESTIMATE_SOURCE),
+    ("vs_combine_stats", plan::ESTIMATE_SOURCE),
+    ("vs_column_scores", plan::ESTIMATE_SOURCE),
+    ("vs_diagonal_scores", plan::ESTIMATE_SOURCE),
+    (plan::CONVERSION_KERNELS[0], plan::ESTIMATE_SOURCE),
+    (plan::CONVERSION_KERNELS[1], plan::ESTIMATE_SOURCE),
+    (block_sparse::SELECT_KERNEL, block_sparse::ESTIMATOR_SOURCE),
 ];
 
 /// `--candidate KERNEL=FILE`: the kernel's name, checked, and the file's source, which must
@@ -235,7 +243,7 @@ pub fn candidate(given: &str) -> Result<Candidate, BenchError> {
     let (kernel, file) = given.split_once('=').ok_or_else(|| fail("expected KERNEL=FILE".into()))?;
     if !CANDIDATE_KERNELS.iter().any(|(k, _)| *k == kernel) {
         let known: Vec<&str> = CANDIDATE_KERNELS.iter().map(|(k, _)| *k).collect();
-        return Err(fail(format!("unknown kernel `{kernel}`; the attention kernels are {}", known.join(", "))));
+        return Err(fail(format!("unknown kernel `{kernel}`; it replaces one of {}", known.join(", "))));
     }
     let source = std::fs::read_to_string(file).map_err(|e| fail(format!("cannot read `{file}`: {e}")))?;
     check_candidate_source(&source, kernel).map_err(|e| fail(format!("`{file}` does not compile: {e}")))?;
@@ -338,7 +346,7 @@ mod tests {
     }
 
     #[test]
-    fn every_shipped_attention_kernel_passes_the_candidate_check() {
+    fn every_shipped_candidate_kernel_passes_the_candidate_check() {
         for (kernel, source) in CANDIDATE_KERNELS {
             assert_eq!(check_candidate_source(source, kernel), Ok(()), "{kernel}");
         }

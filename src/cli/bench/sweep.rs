@@ -21,10 +21,12 @@ use sparsefill_patterns::recall::dense_case;
 use sparsefill_patterns::sparse::block_sparse::{self, BlockIndex};
 use sparsefill_patterns::sparse::index::SparseIndex;
 use sparsefill_patterns::sparse::local::{self, query_blocks, strided};
+use sparsefill_patterns::sparse::vertical_slash::check as vs_check;
 use sparsefill_patterns::sparse::vertical_slash::plan::{self, Arg, Buffer};
 use sparsefill_patterns::sparse::AttentionInputs;
 use sparsefill_patterns::synthetic::{HeadKnobs, Synthetic};
 use sparsefill_runtime::{median, Gpu, KernelCache};
+use std::ops::Range;
 use std::path::Path;
 use std::time::Instant;
 
@@ -194,10 +196,23 @@ fn generate(shape: &AttentionShape, settings: &Settings) -> Result<Length, Bench
 }
 
 /// The index a pattern's estimation leaves on the device, by slot.
+#[derive(Clone, Copy)]
 enum IndexSlots {
     None,
     VerticalSlash([usize; 4]),
     BlockSparse([usize; 2]),
+}
+
+impl IndexSlots {
+    /// `f` on every slot of the index.
+    fn each(self, mut f: impl FnMut(usize) -> Result<(), BenchError>) -> Result<(), BenchError> {
+        let slots: &[usize] = match &self {
+            IndexSlots::None => &[],
+            IndexSlots::VerticalSlash(s) => s,
+            IndexSlots::BlockSparse(s) => s,
+        };
+        slots.iter().try_for_each(|&slot| f(slot))
+    }
 }
 
 /// Downloaded after the estimation, validated before the attention reads it.
@@ -205,6 +220,56 @@ enum Index {
     None,
     VerticalSlash(SparseIndex),
     BlockSparse(BlockIndex),
+}
+
+impl Index {
+    /// The index at `slots`, validated for `shape` (a bad one would make the attention read
+    /// out of bounds): the error says why.
+    fn download(
+        pipe: &Pipeline,
+        slots: IndexSlots,
+        shape: &AttentionShape,
+    ) -> Result<Result<Index, String>, BenchError> {
+        Ok(match slots {
+            IndexSlots::None => Ok(Index::None),
+            IndexSlots::VerticalSlash([bc, bo, cc, ci]) => {
+                let index = SparseIndex {
+                    block_count: pipe.download(bc)?,
+                    block_offset: pipe.download(bo)?,
+                    column_count: pipe.download(cc)?,
+                    column_index: pipe.download(ci)?,
+                };
+                index
+                    .validate(&shape.seqlens, shape.heads)
+                    .map(|()| Index::VerticalSlash(index))
+                    .map_err(|e| e.to_string())
+            }
+            IndexSlots::BlockSparse([count, entries]) => {
+                let index = BlockIndex { count: pipe.download(count)?, index: pipe.download(entries)? };
+                index.validate(shape).map(|()| Index::BlockSparse(index)).map_err(|e| e.to_string())
+            }
+        })
+    }
+
+    /// Whether `self` lists what `expected` lists, block by block (entries past a count
+    /// are not compared: vertical-slash leaves them unspecified).
+    fn same_lists(&self, expected: &Index, shape: &AttentionShape) -> Result<(), String> {
+        match (self, expected) {
+            (Index::None, Index::None) => Ok(()),
+            (Index::VerticalSlash(got), Index::VerticalSlash(want)) => {
+                vs_check::same_lists(got, want, &shape.seqlens, shape.heads)
+            }
+            (Index::BlockSparse(got), Index::BlockSparse(want)) => {
+                let differs = |a: &HostTensor, b: &HostTensor| a.data.iter().zip(&b.data).position(|(x, y)| x != y);
+                match (differs(&got.count, &want.count), differs(&got.index, &want.index)) {
+                    (Some(at), _) => Err(format!("block_count element {at} differs from the shipped kernel's")),
+                    (None, Some(at)) => Err(format!("block_index element {at} differs from the shipped kernel's")),
+                    (None, None) => Ok(()),
+                }
+            }
+            _ => Err("the index is of another pattern".into()),
+        }
+    }
 }
 
 /// The pipeline of `kind` with the slots of o, lse and the index.
@@ -391,7 +456,7 @@ fn measure(
     let (mut spec, outputs, slots) = build(kind, inputs, case, shape, gpu.arch())?;
     let [o, lse] = outputs;
     if let Some(c) = &settings.candidate {
-        let shipped = spec.launches.iter().find(|l| l.stage == Stage::Attention && l.kernel == c.kernel).cloned();
+        let shipped = spec.launches.iter().find(|l| l.kernel == c.kernel).cloned();
         if let Some(shipped) = shipped {
             spec.launches.push(LaunchSpec { stage: Stage::Candidate, source: c.source.clone().into(), ..shipped });
         }
@@ -402,25 +467,8 @@ fn measure(
     // attention read out of bounds), then the attention.
     pipe.run(0..attention.start)?;
     let len = shape.seqlens[0];
-    let invalid = |why: String| BenchError::Inputs(format!("the estimated index is invalid: {why}"));
-    let index = match slots {
-        IndexSlots::None => Index::None,
-        IndexSlots::VerticalSlash([bc, bo, cc, ci]) => {
-            let index = SparseIndex {
-                block_count: pipe.download(bc)?,
-                block_offset: pipe.download(bo)?,
-                column_count: pipe.download(cc)?,
-                column_index: pipe.download(ci)?,
-            };
-            index.validate(&shape.seqlens, shape.heads).map_err(|e| invalid(e.to_string()))?;
-            Index::VerticalSlash(index)
-        }
-        IndexSlots::BlockSparse([count, entries]) => {
-            let index = BlockIndex { count: pipe.download(count)?, index: pipe.download(entries)? };
-            index.validate(shape).map_err(|e| invalid(e.to_string()))?;
-            Index::BlockSparse(index)
-        }
-    };
+    let index = Index::download(&pipe, slots, shape)?
+        .map_err(|why| BenchError::Inputs(format!("the estimated index is invalid: {why}")))?;
     pipe.run(attention.clone())?;
     let (o, lse) = (pipe.download(o)?, pipe.download(lse)?);
     let work = match (&index, kind) {
@@ -464,7 +512,8 @@ fn measure(
             let checked = |o_host: &HostTensor, lse_host: &HostTensor| {
                 check_rows(case, &work, o_host, lse_host, settings.check_rows, settings.seed)
             };
-            Some(time_candidate(&pipe, c, outputs, checked, settings.warmup)?)
+            let shipped = Shipped { outputs, slots, index: &index, shape };
+            Some(time_candidate(&pipe, c, shipped, checked, settings.warmup)?)
         }
         _ => None,
     };
@@ -491,23 +540,54 @@ fn measure(
     })
 }
 
-/// The candidate launch run once into poisoned outputs and checked like the shipped one,
-/// then both timed in turns.
+/// What the shipped launches left for a candidate to be checked against.
+struct Shipped<'a> {
+    outputs: [usize; 2],
+    slots: IndexSlots,
+    index: &'a Index,
+    shape: &'a AttentionShape,
+}
+
+/// The candidate checked, then timed in turns with the launch it replaces. An attention
+/// candidate runs into poisoned o and lse, checked like the shipped kernel. An estimation
+/// candidate runs in its launch's place, into a poisoned index, which must list what the
+/// shipped launches listed; the attention then runs on it, checked the same way.
 fn time_candidate(
     pipe: &Pipeline,
     candidate: &Candidate,
-    [o, lse]: [usize; 2],
+    shipped: Shipped,
     check: impl Fn(&HostTensor, &HostTensor) -> Result<usize, String>,
     warmup: usize,
 ) -> Result<results::CandidateRun, BenchError> {
-    let (shipped, mine) = (pipe.stage(Stage::Attention), pipe.stage(Stage::Candidate));
-    pipe.poison(o)?;
-    pipe.poison(lse)?;
-    pipe.run(mine.clone())?;
-    let check = check(&pipe.download(o)?, &pipe.download(lse)?);
+    let (attention, mine) = (pipe.stage(Stage::Attention), pipe.stage(Stage::Candidate));
+    let at = pipe
+        .position(&candidate.kernel)
+        .ok_or_else(|| BenchError::Inputs(format!("no shipped launch of `{}` to replace", candidate.kernel)))?;
+    let [o, lse] = shipped.outputs;
+    // The attention launch at `range` into poisoned o and lse, checked.
+    let attend_checked = |range: Range<usize>| -> Result<Result<usize, String>, BenchError> {
+        pipe.poison(o)?;
+        pipe.poison(lse)?;
+        pipe.run(range)?;
+        Ok(check(&pipe.download(o)?, &pipe.download(lse)?))
+    };
+    let check = if at >= attention.start {
+        attend_checked(mine.clone())?
+    } else {
+        shipped.slots.each(|slot| pipe.poison(slot))?;
+        pipe.launch(0..at)?;
+        pipe.launch(mine.clone())?;
+        pipe.run(at + 1..attention.start)?;
+        match Index::download(pipe, shipped.slots, shipped.shape)?
+            .and_then(|got| got.same_lists(shipped.index, shipped.shape))
+        {
+            Ok(()) => attend_checked(attention.clone())?,
+            Err(why) => Err(format!("the candidate's index: {why}")),
+        }
+    };
     let mut turns = (Vec::new(), Vec::new());
     for _ in 0..CANDIDATE_TURNS {
-        turns.0.push(pipe.time(shipped.clone(), warmup, RUNS_PER_TURN)?.0);
+        turns.0.push(pipe.time(at..at + 1, warmup, RUNS_PER_TURN)?.0);
         turns.1.push(pipe.time(mine.clone(), warmup, RUNS_PER_TURN)?.0);
     }
     let median_of =
@@ -584,6 +664,25 @@ mod tests {
         check_stage_order(&launches);
         let index: Vec<&str> = launches.iter().filter(|(s, _)| *s == Stage::Index).map(|&(_, k)| k).collect();
         assert_eq!(index, plan::CONVERSION_KERNELS);
+    }
+
+    /// A candidate stands in for the one launch of its kernel in a measurement, and every
+    /// kernel `--candidate` names is launched by some pattern.
+    #[test]
+    fn every_candidate_kernel_is_launched_once_by_some_pattern() {
+        let kinds = [
+            PatternKind::Dense,
+            PatternKind::AShape { n_init: 4, n_local: 64 },
+            PatternKind::Strided { stride: 2, n_local: 64 },
+            PatternKind::VerticalSlash { vertical: 30, slash: 40 },
+            PatternKind::BlockSparse { top_k: 3 },
+        ];
+        let measurements: Vec<Vec<(Stage, &str)>> = kinds.into_iter().map(staged).collect();
+        for (kernel, _) in super::super::spec::CANDIDATE_KERNELS {
+            let counts: Vec<usize> =
+                measurements.iter().map(|m| m.iter().filter(|(_, k)| *k == kernel).count()).collect();
+            assert!(counts.iter().all(|&c| c <= 1) && counts.contains(&1), "{kernel}: {counts:?}");
+        }
     }
 
     #[test]
