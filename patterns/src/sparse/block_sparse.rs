@@ -147,6 +147,22 @@ impl BlockIndex {
         self.index.data.get(row * cap..row * cap + count).unwrap_or(&[])
     }
 
+    /// Whether the two indices list the same blocks for every query block of `shape`'s
+    /// sequences (entries past the counts aside); the error names the first that differs.
+    pub fn same_lists(&self, expected: &BlockIndex, shape: &AttentionShape) -> Result<(), String> {
+        for (b, &len) in shape.seqlens.iter().enumerate() {
+            for h in 0..shape.heads {
+                for qb in 0..len.div_ceil(BLOCK) {
+                    let (g, e) = (self.blocks(b, h, qb), expected.blocks(b, h, qb));
+                    if g != e {
+                        return Err(format!("query block [{b}, {h}, {qb}]: got {g:?}, expected {e:?}"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the index keeps key `at.key` for query `at.query`: its block is listed
     /// for the query's block, and it is not in the query's future.
     pub fn keeps(&self, at: KeyMask) -> bool {
@@ -465,6 +481,21 @@ mod tests {
             (0, _, _) | (1, _, 0) => vec![qb as i32],
             _ => Vec::new(),
         })
+    }
+
+    #[test]
+    fn equal_lists_are_the_same_whatever_lies_past_the_counts() {
+        let mut other = index_with(vec![0, 2], 3);
+        other.index.data[2] = 7.0;
+        assert_eq!(other.same_lists(&index_with(vec![0, 2], 3), &shape()), Ok(()));
+    }
+
+    #[test]
+    fn a_differing_list_names_its_query_block() {
+        assert_eq!(
+            index_with(vec![1, 2], 3).same_lists(&index_with(vec![0, 2], 3), &shape()),
+            Err("query block [0, 1, 2]: got [1.0, 2.0], expected [0.0, 2.0]".to_string())
+        );
     }
 
     #[test]
