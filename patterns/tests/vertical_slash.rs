@@ -539,18 +539,24 @@ fn conversion_of_far_apart_choices_matches_the_reference() {
 
 /// Tile starts exactly at a range's end (which extends it) and one key past it (which
 /// closes it), after ranges of one entry and of several, seen from every block: each
-/// block takes a different prefix of the list, clamped at key 0 differently.
+/// block takes a different prefix of the list, clamped at key 0 differently. Below them,
+/// the 66 nearest diagonals: the farthest of them, 131 short of the next, opens a range
+/// that takes the 65 others, none of which can close it, with its last tile start 65 keys
+/// past its first (a width that rounds up).
 #[test]
 fn conversion_at_range_ends_matches_the_reference() {
-    // Gaps between consecutive tile starts, walking from the farthest diagonal.
+    // Gaps between consecutive diagonals, from 196 outwards.
     let gaps = [64, 65, 1, 63, 128, 129, 64, 64, 127, 192, 193, 66, 1, 65, 200, 2, 100, 300, 62, 65, 130];
-    let farthest: usize = gaps.iter().sum::<usize>() + 5;
-    let mut slashes: Vec<usize> = gaps.iter().scan(farthest, |d, g| Some(std::mem::replace(d, *d - g))).collect();
-    slashes.push(farthest - gaps.iter().sum::<usize>());
-    slashes.sort_unstable();
+    let mut slashes: Vec<usize> = (0..66).collect();
+    let mut d = 196;
+    slashes.push(d);
+    for g in gaps {
+        d += g;
+        slashes.push(d);
+    }
     let params = VerticalSlashParams { vertical_size: 80, slash_size: slashes.len(), last_q: 64 };
     for (chunk, seed) in [(None, 40), (Some(4), 41)] {
-        check_conversion_of(&[2200, 1300], params, chunk, seed, |len, rng| Selection {
+        check_conversion_of(&[2400, 1300], params, chunk, seed, |len, rng| Selection {
             verticals: random_positions(len, params.vertical_size, 0.05, rng),
             slashes: slashes.iter().copied().filter(|&d| d < len).collect(),
         });
