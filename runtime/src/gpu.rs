@@ -1,6 +1,6 @@
 //! One GPU: its context, the stream all work goes on, and what it is.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cudarc::driver::{result, sys, CudaContext, CudaStream};
 use sparsefill_compiler::target::Arch;
@@ -10,6 +10,7 @@ use crate::cache::memory::OnceMap;
 use crate::cache::DeviceTag;
 use crate::driver::{driver_version, require_driver, During};
 use crate::error::RuntimeError;
+use crate::lanes::Lane;
 use crate::module::LoadedKernel;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,11 +25,15 @@ pub struct DeviceInfo {
     pub driver_version: i32,
 }
 
-/// A CUDA context on one device and the one stream its work is ordered on. Uploads,
-/// launches, timing and downloads all go on that stream, so they run in call order.
+/// A CUDA context on one device and the stream its work is ordered on. Uploads,
+/// launches, timing and downloads all go on that stream, so they run in call order; a
+/// launch may go on a second stream instead ([`Lane::Side`], created on first use), which
+/// waits for the first where [`Gpu::fork_side`] says and is waited for where
+/// [`Gpu::join_side`] says ([`crate::lanes`]).
 pub struct Gpu {
     pub(crate) ctx: Arc<CudaContext>,
     pub(crate) stream: Arc<CudaStream>,
+    side: OnceLock<Arc<CudaStream>>,
     info: DeviceInfo,
     /// Modules loaded into this context, by PTX key.
     pub(crate) loaded: OnceMap<LoadedKernel>,
@@ -78,7 +83,7 @@ impl Gpu {
             driver_version: driver_version()?,
         };
         let stream = ctx.default_stream();
-        Ok(Gpu { ctx, stream, info, loaded: OnceMap::default(), assembler })
+        Ok(Gpu { ctx, stream, side: OnceLock::new(), info, loaded: OnceMap::default(), assembler })
     }
 
     pub fn info(&self) -> &DeviceInfo {
@@ -99,9 +104,40 @@ impl Gpu {
         &self.stream
     }
 
-    /// Waits for all work queued on the stream; reports errors of earlier launches.
+    /// Waits for all work queued on the stream (and on the side stream, so that a caller
+    /// who forgot a join still sees every launch finished); reports errors of earlier
+    /// launches.
     pub fn synchronize(&self) -> Result<(), RuntimeError> {
+        if let Some(side) = self.side.get() {
+            side.synchronize().during("cuStreamSynchronize")?;
+        }
         self.stream.synchronize().during("cuStreamSynchronize")
+    }
+
+    /// The stream `lane` names; the side stream is created on first use.
+    pub(crate) fn lane_stream(&self, lane: Lane) -> Result<&Arc<CudaStream>, RuntimeError> {
+        match lane {
+            Lane::Main => Ok(&self.stream),
+            Lane::Side => {
+                if let Some(side) = self.side.get() {
+                    return Ok(side);
+                }
+                let created = self.ctx.new_stream().during("cuStreamCreate")?;
+                Ok(self.side.get_or_init(|| created))
+            }
+        }
+    }
+
+    /// The side stream waits for the work queued on the main stream so far
+    /// ([`crate::lanes::Step::Fork`]).
+    pub fn fork_side(&self) -> Result<(), RuntimeError> {
+        self.lane_stream(Lane::Side)?.join(&self.stream).during("cuStreamWaitEvent")
+    }
+
+    /// The main stream waits for the work queued on the side stream so far
+    /// ([`crate::lanes::Step::Join`]).
+    pub fn join_side(&self) -> Result<(), RuntimeError> {
+        self.stream.join(self.lane_stream(Lane::Side)?).during("cuStreamWaitEvent")
     }
 
     pub(crate) fn device_tag(&self) -> DeviceTag {

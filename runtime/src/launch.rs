@@ -23,6 +23,7 @@ use sparsefill_compiler::ir::{DType, Kernel, Param};
 use crate::driver::During;
 use crate::error::RuntimeError;
 use crate::gpu::Gpu;
+use crate::lanes::Lane;
 use crate::layout::Layout;
 use crate::module::LoadedKernel;
 use crate::tensor::DeviceTensor;
@@ -56,6 +57,12 @@ impl Gpu {
     /// threads per program. Returns once the launch is queued; a grid with zero
     /// programs along some axis launches nothing.
     pub fn launch(&self, kernel: &LoadedKernel, args: &[LaunchArg]) -> Result<(), RuntimeError> {
+        self.launch_on(Lane::Main, kernel, args)
+    }
+
+    /// [`Gpu::launch`] on the stream `lane` names. The side stream orders nothing by
+    /// itself: [`crate::lanes::schedule`] says where it waits and is waited for.
+    pub fn launch_on(&self, lane: Lane, kernel: &LoadedKernel, args: &[LaunchArg]) -> Result<(), RuntimeError> {
         if kernel.context() != &self.ctx {
             return Err(RuntimeError::WrongDevice { what: format!("kernel `{}`", kernel.compiled.ir.name) });
         }
@@ -92,6 +99,7 @@ impl Gpu {
         if grid.contains(&0) {
             return Ok(());
         }
+        let stream = self.lane_stream(lane)?.cu_stream();
         let mut params = pack(ir, &kernel.abi, &abi_args)?;
         let mut pointers: Vec<*mut c_void> = params.iter_mut().map(Packed::as_mut_ptr).collect();
         self.ctx.bind_to_thread().during("cuCtxSetCurrent")?;
@@ -109,7 +117,7 @@ impl Gpu {
                 1,
                 1,
                 kernel.compiled.module.shared_bytes,
-                self.stream.cu_stream(),
+                stream,
                 pointers.as_mut_ptr(),
                 ptr::null_mut(),
             )

@@ -201,6 +201,35 @@ fn launch_scales_a_vector() {
     assert_eq!(dy.download().unwrap().data, expected);
 }
 
+/// x -> y on the main stream, y -> z on the side one, z -> w on the main one again, each
+/// into a NaN-poisoned vector long enough (16M floats, a few dozen microseconds a
+/// launch) that a launch not waiting for the one before would read poison.
+#[test]
+fn lanes_order_a_chain_across_the_two_streams() {
+    use sparsefill_runtime::lanes::{self, Lane};
+    let gpu = gpu();
+    let kernel = scale_kernel(&gpu);
+    let n = 1 << 24;
+    let x = random(DType::F32, &[n], 8);
+    let dx = DeviceTensor::upload(&gpu, &x).unwrap();
+    let out = || {
+        let t = DeviceTensor::alloc(&gpu, DType::F32, &[n]).unwrap();
+        t.poison().unwrap();
+        t
+    };
+    let tensors = [dx, out(), out(), out()];
+    let chain = [(Lane::Main, [0, 1], 2.0), (Lane::Side, [1, 2], 3.0), (Lane::Main, [2, 3], 5.0)];
+    let lanes: Vec<(Lane, Vec<usize>)> = chain.iter().map(|(lane, io, _)| (*lane, io.to_vec())).collect();
+    let launch = |at: usize, lane| {
+        let ([from, to], a) = (chain[at].1, chain[at].2);
+        let args = [LaunchArg::Tensor(&tensors[from]), LaunchArg::Tensor(&tensors[to]), LaunchArg::F32(a)];
+        gpu.launch_on(lane, &kernel, &args)
+    };
+    lanes::queue(&gpu, &lanes, launch, |e| e).unwrap();
+    let expected: Vec<f64> = x.data.iter().map(|v| f64::from(*v as f32 * 2.0 * 3.0 * 5.0)).collect();
+    assert_eq!(tensors[3].download().unwrap().data, expected);
+}
+
 #[test]
 fn launch_writes_through_strided_views() {
     let gpu = gpu();

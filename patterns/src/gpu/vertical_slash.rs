@@ -14,7 +14,8 @@ use crate::sparse::vertical_slash::plan::{self, Arg, Buffer, Launch, Launches, P
 use crate::sparse::vertical_slash::{VerticalSlashError, VerticalSlashParams};
 use crate::sparse::{AttentionInputs, SparseOutput};
 use sparsefill_compiler::tensor::HostTensor;
-use sparsefill_runtime::{DeviceTensor, Gpu, KernelCache, LaunchArg, LoadedKernel, RuntimeError};
+use sparsefill_runtime::lanes;
+use sparsefill_runtime::{DeviceTensor, Gpu, KernelCache, Lane, LaunchArg, LoadedKernel, RuntimeError};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -113,8 +114,24 @@ impl<'g> PlanOnGpu<'g> {
         self.launches.len() - 1
     }
 
-    /// Queues launch `at`; returns once it is queued.
+    /// Queues launch `at` alone (on its lane, joined back into the main stream); returns
+    /// once it is queued.
     pub fn launch(&self, at: usize) -> Result<(), PlanGpuError> {
+        self.launch_all(at..at + 1)
+    }
+
+    /// Queues the launches at `range`, in order, each on its lane, with the waits between
+    /// the lanes that `sparsefill_runtime::lanes::schedule` gives; the range ends joined.
+    pub fn launch_all(&self, range: Range<usize>) -> Result<(), PlanGpuError> {
+        let count = self.launches.len();
+        let picked = self.launches.get(range.clone()).ok_or(PlanGpuError::NoLaunch { at: range.end - 1, count })?;
+        let lanes: Vec<(Lane, Vec<Buffer>)> = picked.iter().map(|l| (l.lane, l.buffers())).collect();
+        let launch = |at, lane| self.queue_one(range.start + at, lane);
+        lanes::queue(self.gpu, &lanes, launch, |e| PlanGpuError::Synchronize(Box::new(e)))
+    }
+
+    /// Queues launch `at` on `lane`.
+    fn queue_one(&self, at: usize, lane: Lane) -> Result<(), PlanGpuError> {
         let count = self.launches.len();
         let (launch, kernel) =
             self.launches.get(at).zip(self.kernels.get(at)).ok_or(PlanGpuError::NoLaunch { at, count })?;
@@ -131,16 +148,11 @@ impl<'g> PlanOnGpu<'g> {
                 Arg::I32(x) => Ok(LaunchArg::I32(*x)),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        self.gpu.launch(kernel, &args).map_err(|e| PlanGpuError::Kernel {
+        self.gpu.launch_on(lane, kernel, &args).map_err(|e| PlanGpuError::Kernel {
             step: "launching",
             kernel: launch.kernel,
             source: Box::new(e),
         })
-    }
-
-    /// Queues the launches at `range`, in order.
-    pub fn launch_all(&self, range: Range<usize>) -> Result<(), PlanGpuError> {
-        range.into_iter().try_for_each(|at| self.launch(at))
     }
 
     /// Device times in milliseconds (CUDA events) of `iters` runs of the launches at

@@ -7,7 +7,8 @@ use sparsefill_compiler::interp::ArgValue;
 use sparsefill_compiler::ir::ConstValue;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_patterns::gpu::load_launch;
-use sparsefill_runtime::{median, DeviceTensor, Gpu, KernelCache, LaunchArg, LoadedKernel};
+use sparsefill_runtime::lanes;
+use sparsefill_runtime::{median, DeviceTensor, Gpu, KernelCache, Lane, LaunchArg, LoadedKernel};
 use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct LaunchSpec {
     /// (vertical-slash's [`STEP_TENSORS`](sparsefill_patterns::sparse::vertical_slash::plan::STEP_TENSORS)),
     /// empty elsewhere.
     pub step_tensors: Vec<usize>,
+    /// The stream it goes on ([`Lane`]; vertical-slash's plan puts a selection on the side).
+    pub lane: Lane,
 }
 
 /// The host side: tensors and launches in stage order.
@@ -80,6 +83,7 @@ struct Step {
     args: Vec<Slot>,
     /// Whether the launch's step tensors met the `aligned` contract.
     aligned: bool,
+    lane: Lane,
 }
 
 pub struct Pipeline<'g> {
@@ -107,7 +111,7 @@ impl<'g> Pipeline<'g> {
                 let aligned = l.step_tensors.iter().all(|&s| tensors.get(s).is_some_and(DeviceTensor::is_aligned));
                 let loaded = load_launch(gpu, cache, (&l.source, l.kernel), &l.consts, aligned)
                     .map_err(|f| BenchError::Kernel { kernel: l.kernel, source: f.error })?;
-                Ok(Step { stage: l.stage, kernel: l.kernel, loaded, args: l.args, aligned })
+                Ok(Step { stage: l.stage, kernel: l.kernel, loaded, args: l.args, aligned, lane: l.lane })
             })
             .collect::<Result<_, BenchError>>()?;
         Ok(Pipeline { gpu, tensors, steps })
@@ -135,9 +139,21 @@ impl<'g> Pipeline<'g> {
         self.steps.get(at).map_or("?", |s| s.kernel)
     }
 
-    /// Queues the launches at `range`.
+    /// Queues the launches at `range`, each on its lane, with the waits between the lanes
+    /// that `sparsefill_runtime::lanes::schedule` gives; the range ends joined, so a
+    /// stage's (or a launch's) timing events on the main stream cover all of it.
     pub fn launch(&self, range: Range<usize>) -> Result<(), BenchError> {
-        for step in &self.steps[range] {
+        let steps = &self.steps[range];
+        let tensors = |s: &Step| {
+            let slots = s.args.iter().filter_map(|a| match *a {
+                Slot::Tensor(i) => Some(i),
+                _ => None,
+            });
+            slots.collect::<Vec<_>>()
+        };
+        let lanes: Vec<(Lane, Vec<usize>)> = steps.iter().map(|s| (s.lane, tensors(s))).collect();
+        let launch = |at: usize, lane| {
+            let step = &steps[at];
             let args = step
                 .args
                 .iter()
@@ -149,10 +165,13 @@ impl<'g> Pipeline<'g> {
                 })
                 .collect::<Vec<_>>();
             self.gpu
-                .launch(&step.loaded, &args)
-                .map_err(|e| BenchError::Kernel { kernel: step.kernel, source: Box::new(e) })?;
-        }
-        Ok(())
+                .launch_on(lane, &step.loaded, &args)
+                .map_err(|e| BenchError::Kernel { kernel: step.kernel, source: Box::new(e) })
+        };
+        lanes::queue(self.gpu, &lanes, launch, |e| BenchError::Device {
+            step: "ordering the streams",
+            source: Box::new(e),
+        })
     }
 
     /// Runs the launches at `range` and waits for them.

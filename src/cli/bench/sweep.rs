@@ -25,7 +25,7 @@ use sparsefill_patterns::sparse::vertical_slash::check as vs_check;
 use sparsefill_patterns::sparse::vertical_slash::plan::{self, Arg, Buffer};
 use sparsefill_patterns::sparse::AttentionInputs;
 use sparsefill_patterns::synthetic::{HeadKnobs, Synthetic};
-use sparsefill_runtime::{median, Gpu, KernelCache};
+use sparsefill_runtime::{median, Gpu, KernelCache, Lane};
 use std::ops::Range;
 use std::path::Path;
 use std::time::Instant;
@@ -287,6 +287,7 @@ fn build(
         consts,
         args,
         step_tensors: vec![],
+        lane: Lane::Main,
     };
     let int = |v: u32| ArgValue::I32(v as i32);
     let outputs =
@@ -416,6 +417,7 @@ fn build(
                     consts: l.consts,
                     args,
                     step_tensors,
+                    lane: l.lane,
                 });
             }
             let index = [

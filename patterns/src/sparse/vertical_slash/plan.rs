@@ -18,6 +18,7 @@ use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::lower_source;
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
+use sparsefill_runtime::Lane;
 
 /// The attention kernel, after attention.tile and query_block.tile for their
 /// `fold_tile` and `finish_rows` helpers.
@@ -84,12 +85,16 @@ pub enum Buffer {
     /// zeros for programs past the sequence's end. `vs_diagonal_scores` adds them up.
     SlashPartials,
     /// `[B, H]` f32, `[B, H, 2]` i32 and `[B, H, 2, ceil(S / BLOCK)]` i32, BLOCK the
-    /// [`topk_block`]: a selection's threshold, its count and the ties it takes at the
-    /// threshold, and per block of scores the candidates above the threshold and at it
-    /// (`topk_threshold` writes them, `topk_write` reads them; the two selections take turns).
-    TopkThreshold,
-    TopkWanted,
-    TopkTallies,
+    /// [`topk_block`]: the vertical selection's threshold, its count and the ties it takes
+    /// at the threshold, and per block of scores the candidates above the threshold and at
+    /// it (`topk_threshold` writes them, `topk_write` reads them). The slash selection has
+    /// its own, so that the two can run at the same time.
+    VerticalThreshold,
+    VerticalWanted,
+    VerticalTallies,
+    SlashThreshold,
+    SlashWanted,
+    SlashTallies,
     /// `[B, H, min(size, S)]` i32 and `[B, H]` i32: the chosen positions, ascending, and their count.
     Verticals,
     VerticalCount,
@@ -116,13 +121,29 @@ pub enum Arg {
     I32(i32),
 }
 
-/// One kernel launch: the source, the kernel in it, its specialization and arguments.
+/// One kernel launch: the source, the kernel in it, its specialization and arguments,
+/// and the stream it goes on on a GPU (the lane only lets it overlap launches that take
+/// none of its buffers: `sparsefill_runtime::lanes`; the list order is a valid serial one).
 #[derive(Clone, Debug)]
 pub struct Launch {
     pub source: &'static str,
     pub kernel: &'static str,
     pub consts: Vec<(String, ConstValue)>,
     pub args: Vec<Arg>,
+    pub lane: Lane,
+}
+
+impl Launch {
+    /// The buffers the launch takes, in argument order.
+    pub fn buffers(&self) -> Vec<Buffer> {
+        self.args
+            .iter()
+            .filter_map(|a| match *a {
+                Arg::Buffer(b) => Some(b),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// The launches of the pattern for one shape, and the buffers they write besides o: lse,
@@ -194,6 +215,7 @@ fn attend_launch(head_dim: usize, scale: f32) -> Launch {
         kernel: ATTEND_KERNEL,
         consts: vec![int_const("BN", COLUMN_CHUNK), int_const("D", head_dim)],
         args: args.into_iter().map(Arg::Buffer).chain([Arg::F32(scale)]).collect(),
+        lane: Lane::Main,
     }
 }
 
@@ -272,9 +294,12 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
         (VerticalScores, float, vec![batch, heads, longest]),
         (SlashScores, float, vec![batch, heads, longest]),
         (SlashPartials, float, vec![batch, heads, longest.div_ceil(SCORE_KEYS) * SLASH_PARTIALS]),
-        (TopkThreshold, float, vec![batch, heads]),
-        (TopkWanted, int, vec![batch, heads, 2]),
-        (TopkTallies, int, vec![batch, heads, 2, longest.div_ceil(select_block).max(1)]),
+        (VerticalThreshold, float, vec![batch, heads]),
+        (VerticalWanted, int, vec![batch, heads, 2]),
+        (VerticalTallies, int, vec![batch, heads, 2, longest.div_ceil(select_block).max(1)]),
+        (SlashThreshold, float, vec![batch, heads]),
+        (SlashWanted, int, vec![batch, heads, 2]),
+        (SlashTallies, int, vec![batch, heads, 2, longest.div_ceil(select_block).max(1)]),
         (Verticals, int, vec![batch, heads, nv]),
         (VerticalCount, int, vec![batch, heads]),
         (Slashes, int, vec![batch, heads, ns]),
@@ -290,12 +315,14 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
     let specialized = vec![int_const("BN", SCORE_KEYS), int_const("D", d), int_const("LQ", MAX_LAST_Q)];
     let estimator = |kernel, mut args: Vec<Arg>, tail: &[Arg]| {
         args.extend_from_slice(tail);
-        Launch { source: ESTIMATE_SOURCE, kernel, consts: specialized.clone(), args }
+        Launch { source: ESTIMATE_SOURCE, kernel, consts: specialized.clone(), args, lane: Lane::Main }
     };
     let bufs = |list: &[Buffer]| list.iter().copied().map(Arg::Buffer).collect::<Vec<_>>();
     let forced = |n: usize| Arg::I32(n as i32);
     let select_consts = vec![int_const("BLOCK", select_block)];
-    let topk = |scores, size: usize, index, count| {
+    // A selection: its scores, how many it keeps, its list and count, its own threshold,
+    // wanted and tallies scratch, and its lane.
+    let topk = |scores, size: usize, [index, count]: [Buffer; 2], [threshold, wanted, tallies]: [Buffer; 3], lane| {
         [
             Launch {
                 source: TOPK_SOURCE,
@@ -304,45 +331,50 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
                 // validate() bounds the sizes by i32::MAX.
                 args: vec![Arg::Buffer(scores), Arg::I32(size as i32)]
                     .into_iter()
-                    .chain(bufs(&[index, count, TopkThreshold, TopkWanted, TopkTallies]))
+                    .chain(bufs(&[index, count, threshold, wanted, tallies]))
                     .collect(),
+                lane,
             },
             Launch {
                 source: TOPK_SOURCE,
                 kernel: "topk_write",
                 consts: select_consts.clone(),
-                args: bufs(&[scores, TopkThreshold, TopkWanted, TopkTallies, index]),
+                args: bufs(&[scores, threshold, wanted, tallies, index]),
+                lane,
             },
         ]
     };
     // chunk <= 64 * ceil(longest / 64), and validated lengths fit in i32.
     let chunk_arg = Arg::I32(chunk as i32);
-    let estimate = vec![
+    let scores = vec![
         estimator("vs_row_stats", bufs(&[Q, K, CuSeqlens, ChunkMax, ChunkSum]), &[scale, last_q, chunk_arg]),
         Launch {
             source: ESTIMATE_SOURCE,
             kernel: "vs_combine_stats",
             consts: vec![int_const("LQ", MAX_LAST_Q)],
             args: bufs(&[ChunkMax, ChunkSum, RowMax, RowSum]),
+            lane: Lane::Main,
         },
         estimator(
             "vs_column_scores",
             bufs(&[Q, K, CuSeqlens, RowMax, RowSum, VerticalScores, SlashPartials]),
             &[scale, last_q, forced(FORCED_VERTICALS)],
         ),
-        Launch {
-            source: ESTIMATE_SOURCE,
-            kernel: "vs_diagonal_scores",
-            consts: vec![int_const("BN", SCORE_KEYS), int_const("LQ", MAX_LAST_Q)],
-            args: bufs(&[CuSeqlens, SlashPartials, SlashScores]).into_iter().chain([forced(FORCED_SLASHES)]).collect(),
-        },
     ];
+    let diagonal_sums = Launch {
+        source: ESTIMATE_SOURCE,
+        kernel: "vs_diagonal_scores",
+        consts: vec![int_const("BN", SCORE_KEYS), int_const("LQ", MAX_LAST_Q)],
+        args: bufs(&[CuSeqlens, SlashPartials, SlashScores]).into_iter().chain([forced(FORCED_SLASHES)]).collect(),
+        lane: Lane::Main,
+    };
     let convert = vec![
         Launch {
             source: ESTIMATE_SOURCE,
             kernel: CONVERSION_KERNELS[0],
             consts: vec![],
             args: bufs(&[Slashes, SlashCount, SlashClose, SlashWidth]),
+            lane: Lane::Main,
         },
         Launch {
             source: ESTIMATE_SOURCE,
@@ -361,12 +393,20 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
                 ColumnCount,
                 ColumnIndex,
             ]),
+            lane: Lane::Main,
         },
     ];
-    let estimate = estimate
+    // The vertical selection goes on the side lane as soon as its scores are there, beside
+    // the diagonal sums, the slash selection and vs_chain: each selection is one program a
+    // row (a few dozen on a GPU of a hundred or more SMs), so the two run side by side.
+    // vs_convert takes both lists, so it waits for both.
+    let vertical_pick = [VerticalThreshold, VerticalWanted, VerticalTallies];
+    let slash_pick = [SlashThreshold, SlashWanted, SlashTallies];
+    let estimate = scores
         .into_iter()
-        .chain(topk(VerticalScores, params.vertical_size, Verticals, VerticalCount))
-        .chain(topk(SlashScores, params.slash_size, Slashes, SlashCount))
+        .chain(topk(VerticalScores, params.vertical_size, [Verticals, VerticalCount], vertical_pick, Lane::Side))
+        .chain([diagonal_sums])
+        .chain(topk(SlashScores, params.slash_size, [Slashes, SlashCount], slash_pick, Lane::Main))
         .chain(convert)
         .collect();
     Ok(Launches { scratch, estimate, attend: attend_launch(d, shape.scale()) })
@@ -541,5 +581,29 @@ mod tests {
         let scratch = launches(&shape, &PARAMS).unwrap_or_else(|e| panic!("{e}")).scratch;
         let partials = scratch.into_iter().find(|s| s.0 == Buffer::SlashPartials);
         assert_eq!(partials, Some((Buffer::SlashPartials, DType::F32, vec![1, 2, 256])));
+    }
+
+    /// The estimation's launches as `sparsefill_runtime::lanes` orders them on a GPU.
+    fn lane_schedule() -> String {
+        use sparsefill_runtime::lanes::{schedule, Step};
+        let estimate = host_plan().estimate;
+        let lanes: Vec<(Lane, Vec<Buffer>)> = estimate.iter().map(|l| (l.lane, l.buffers())).collect();
+        let name = |at: usize| estimate.get(at).map_or("?", |l| l.kernel);
+        let steps = schedule(&lanes).into_iter().map(|s| match s {
+            Step::Fork => "fork".to_string(),
+            Step::Join => "join".to_string(),
+            Step::Launch { at, lane: Lane::Main } => name(at).to_string(),
+            Step::Launch { at, lane: Lane::Side } => format!("side:{}", name(at)),
+        });
+        steps.collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn the_vertical_selection_runs_beside_the_slash_side_until_the_conversion() {
+        assert_eq!(
+            lane_schedule(),
+            "vs_row_stats vs_combine_stats vs_column_scores fork side:topk_threshold side:topk_write \
+             vs_diagonal_scores topk_threshold topk_write vs_chain join vs_convert"
+        );
     }
 }
