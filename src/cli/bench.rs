@@ -72,10 +72,11 @@ pub struct BenchArgs {
     /// taking its arguments) wherever a measurement launches KERNEL: checked (an attention
     /// kernel on poisoned outputs like the shipped one; an estimation kernel in its launch's
     /// place, by the index it leads to, which must list what the shipped launches list),
-    /// then both timed in turns in one process; bench.md gets a table of the two. KERNEL:
+    /// then both timed in turns in one process; bench.md gets a table of the two. It stands
+    /// in for the kernel's first launch (top-k's: the vertical selection). KERNEL:
     /// attention, sparse_local, sparse_block, sparse_strided, sparse_vertical_slash,
-    /// vs_row_stats, vs_combine_stats, vs_column_scores, vs_diagonal_scores, vs_chain,
-    /// vs_convert or select_blocks.
+    /// vs_row_stats, vs_combine_stats, vs_column_scores, vs_diagonal_scores, topk_threshold,
+    /// topk_write, vs_chain, vs_convert or select_blocks.
     #[arg(long, value_name = "KERNEL=FILE")]
     candidate: Option<String>,
     /// Re-render DIR/bench.md and the plots with DIR/peers.json (from

@@ -217,10 +217,12 @@ pub fn check_lengths(workloads: &[Workload], patterns: &[Pattern]) -> Result<(),
     Ok(())
 }
 
-/// The kernels a measurement launches once, which `--candidate` may replace, each with its
-/// shipped source (the files it is compiled from, concatenated): the attention kernels,
-/// then the estimation's. (Top-k and pooling launch twice a measurement.)
-pub const CANDIDATE_KERNELS: [(&str, &str); 12] = [
+/// The kernels `--candidate` may replace, each with its shipped source (the files it is
+/// compiled from, concatenated): the attention kernels, then the estimation's. A candidate
+/// stands in for its kernel's first launch in a measurement: for top-k, which
+/// vertical-slash launches twice, the vertical selection's. (Pooling, launched twice by
+/// block-sparse, is not offered.)
+pub const CANDIDATE_KERNELS: [(&str, &str); 14] = [
     ("attention", attention::SOURCE),
     (local::KERNEL, local::SOURCE),
     (block_sparse::KERNEL, block_sparse::SOURCE),
@@ -230,6 +232,8 @@ pub const CANDIDATE_KERNELS: [(&str, &str); 12] = [
     ("vs_combine_stats", plan::ESTIMATE_SOURCE),
     ("vs_column_scores", plan::ESTIMATE_SOURCE),
     ("vs_diagonal_scores", plan::ESTIMATE_SOURCE),
+    ("topk_threshold", plan::TOPK_SOURCE),
+    ("topk_write", plan::TOPK_SOURCE),
     (plan::CONVERSION_KERNELS[0], plan::ESTIMATE_SOURCE),
     (plan::CONVERSION_KERNELS[1], plan::ESTIMATE_SOURCE),
     (block_sparse::SELECT_KERNEL, block_sparse::ESTIMATOR_SOURCE),
