@@ -40,7 +40,9 @@
 //!   are `m0 - d`, so whether an entry closes a range and the range's width depend on
 //!   distances alone: `vs_chain` finds, once per head, the range each chosen diagonal
 //!   would open, and `vs_convert` walks each block's first range and follows those from
-//!   there.
+//!   there. Only an entry more than a tile from the next farther one can close a range,
+//!   so `vs_chain` jumps from one such entry to the next (`vs_chain_stops` lists them),
+//!   taking the runs between them whole.
 //!
 //! Capacities: `NNZ_S = min(slash_size, NB)` (each diagonal adds at most one tile; tiles
 //! of a block are disjoint and start below `m0 + 64`), `NNZ_V = min(vertical_size,

@@ -36,7 +36,7 @@ pub const ESTIMATE_SOURCE: &str = concat!(
 pub const TOPK_SOURCE: &str = include_str!("../../../kernels/topk.tile");
 /// The launches of the index conversion, the last of the estimate: each chosen diagonal's
 /// range, then the block lists.
-pub const CONVERSION_KERNELS: [&str; 2] = ["vs_chain", "vs_convert"];
+pub const CONVERSION_KERNELS: [&str; 3] = ["vs_chain_stops", "vs_chain", "vs_convert"];
 
 /// Key columns per gathered chunk in the attention kernel.
 const COLUMN_CHUNK: usize = 64;
@@ -100,6 +100,10 @@ pub enum Buffer {
     VerticalCount,
     Slashes,
     SlashCount,
+    /// `[B, H, min(slash_size, S)]` i32: per entry of the slash list, the highest entry at
+    /// or below it that can close a range of the index conversion (-1: none;
+    /// `vs_chain_stops` writes it, `vs_chain` jumps along it).
+    SlashStop,
     /// `[B, H, min(slash_size, S)]` i32 each, per chosen diagonal as the opener of a range
     /// of the index conversion: the entry that closes the range (-1: none) and the range's
     /// width in tiles (`vs_chain` writes them, `vs_convert` follows them).
@@ -304,6 +308,7 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
         (VerticalCount, int, vec![batch, heads]),
         (Slashes, int, vec![batch, heads, ns]),
         (SlashCount, int, vec![batch, heads]),
+        (SlashStop, int, vec![batch, heads, ns]),
         (SlashClose, int, vec![batch, heads, ns]),
         (SlashWidth, int, vec![batch, heads, ns]),
         (BlockCount, int, vec![batch, heads, blocks]),
@@ -373,12 +378,19 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
             source: ESTIMATE_SOURCE,
             kernel: CONVERSION_KERNELS[0],
             consts: vec![],
-            args: bufs(&[Slashes, SlashCount, SlashClose, SlashWidth]),
+            args: bufs(&[Slashes, SlashCount, SlashStop]),
             lane: Lane::Main,
         },
         Launch {
             source: ESTIMATE_SOURCE,
             kernel: CONVERSION_KERNELS[1],
+            consts: vec![],
+            args: bufs(&[Slashes, SlashCount, SlashStop, SlashClose, SlashWidth]),
+            lane: Lane::Main,
+        },
+        Launch {
+            source: ESTIMATE_SOURCE,
+            kernel: CONVERSION_KERNELS[2],
             consts: vec![],
             args: bufs(&[
                 CuSeqlens,
@@ -603,7 +615,7 @@ mod tests {
         assert_eq!(
             lane_schedule(),
             "vs_row_stats vs_combine_stats vs_column_scores fork side:topk_threshold side:topk_write \
-             vs_diagonal_scores topk_threshold topk_write vs_chain join vs_convert"
+             vs_diagonal_scores topk_threshold topk_write vs_chain_stops vs_chain join vs_convert"
         );
     }
 }
