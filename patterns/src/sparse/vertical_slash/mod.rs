@@ -68,15 +68,18 @@
 //! | `vs_convert` | 65536 one-warp programs, each nv + ns + 3 ≈ 7100 serial steps of ~30 instructions with a dependent load: ~14 G warp-instructions, ~15 ms | 64-entry chunks: ~ns/64 + nv/64 + 2R steps a block (R ranges, tens to hundreds), ~150 instructions each: ~2 G warp-instructions, ~2 ms (measured later: 5.1 ms); then the first range walked by chunks and the others followed through `vs_chain`'s closes, one step a range, and each range's verticals found by a C-ary search instead of a scan (R ≈ 75 a block at 128K) |
 //!
 //! So about 30 ms before and about 5 ms after, against 0.5–1 s of sparse attention.
-//! Measured on the H200 at 128K, 32 heads, 1000/6096 (session 15, round 5,
-//! docs/perf/2026-11-29-h200-session15.md), each launch timed alone: `vs_row_stats`
-//! 0.26 ms, `vs_combine_stats` 0.02, `vs_column_scores` 1.98, `vs_diagonal_scores` 0.04,
-//! `topk_threshold` 0.43 + 0.43, `topk_write` 0.16 + 0.24, `vs_chain` 0.45, `vs_convert`
-//! 2.57: 5.7 ms of the pattern's 68.1 (8.4%). `vs_convert` took 5.1 ms with a scan of the
-//! verticals per range and a walk over every chosen diagonal (sessions 9–13), 3.4 ms with
-//! the searches alone. `vs_column_scores` is bound by its CAS-loop atomics (ptxas turns
-//! the shared-memory f32 adds into `ATOMS.CAST.SPIN`), `topk_threshold` at 512K (1.7 ms,
-//! 4 heads) by one SM a row.
+//! Measured on the H200 at 128K, 32 heads, 1000/6096 (session 16, round 4,
+//! docs/perf/2026-11-29-h200-session16.md), each launch timed alone: `vs_row_stats`
+//! 0.27 ms, `vs_combine_stats` 0.02, `vs_column_scores` 0.95, `vs_diagonal_scores` 0.04,
+//! `topk_threshold` 0.32 + 0.32, `topk_write` 0.16 + 0.26, `vs_chain_stops` 0.05,
+//! `vs_chain` 0.04, `vs_convert` 2.26; as stages (the vertical selection on the side
+//! stream, beside the diagonal sums and the slash selection) 3.72 ms of the pattern's 66.7
+//! (5.6%). `vs_convert` took 5.1 ms with a scan of the verticals per range and a walk over
+//! every chosen diagonal (sessions 9–13), 3.4 ms with the searches alone.
+//! `vs_column_scores` took 1.98 ms with a division per element and one bin per diagonal,
+//! where up to four lanes of a warp collide in the compare-and-swap loops ptxas makes of
+//! shared-memory f32 adds (`ATOMS.CAST.SPIN`); `topk_threshold` at 512K (1.26 ms, 4 heads)
+//! is bound by one SM a row.
 //! The GPU test `vertical_slash_timing_at_32k` times the whole estimate.
 
 pub mod check;
