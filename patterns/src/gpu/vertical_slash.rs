@@ -117,14 +117,16 @@ impl<'g> PlanOnGpu<'g> {
     /// Queues launch `at` alone (on its lane, joined back into the main stream); returns
     /// once it is queued.
     pub fn launch(&self, at: usize) -> Result<(), PlanGpuError> {
-        self.launch_all(at..at + 1)
+        self.launch_all(at..at.saturating_add(1))
     }
 
     /// Queues the launches at `range`, in order, each on its lane, with the waits between
     /// the lanes that `sparsefill_runtime::lanes::schedule` gives; the range ends joined.
     pub fn launch_all(&self, range: Range<usize>) -> Result<(), PlanGpuError> {
         let count = self.launches.len();
-        let picked = self.launches.get(range.clone()).ok_or(PlanGpuError::NoLaunch { at: range.end - 1, count })?;
+        // The first launch missing: past the end, or the start of a reversed range.
+        let missing = PlanGpuError::NoLaunch { at: range.start.max(count), count };
+        let picked = self.launches.get(range.clone()).ok_or(missing)?;
         let lanes: Vec<(Lane, Vec<Buffer>)> = picked.iter().map(|l| (l.lane, l.buffers())).collect();
         let launch = |at, lane| self.queue_one(range.start + at, lane);
         lanes::queue(self.gpu, &lanes, launch, |e| PlanGpuError::Synchronize(Box::new(e)))
