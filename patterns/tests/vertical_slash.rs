@@ -439,6 +439,24 @@ fn topk_takes_the_lowest_positions_among_ties_at_the_threshold() {
     check_topk_with(params, 33, |_, rng| if rng.random_bool(0.1) { 2.0 } else { 1.0 });
 }
 
+/// A larger score at the last position of every row, ties at the threshold before it: the
+/// probe between 1 and 3 lands on the tied value 2 exactly, so a count that left equal
+/// scores out would move the threshold below 2 and then keep ties by position over the 3.
+#[test]
+fn topk_takes_a_larger_score_at_the_end_before_earlier_ties() {
+    let params = VerticalSlashParams { vertical_size: 5, slash_size: 3, last_q: 64 };
+    let longest = SEQLENS.iter().copied().max().unwrap_or(0);
+    check_topk_with(params, 34, |at, rng| {
+        if at % longest == longest - 1 {
+            3.0
+        } else if rng.random_bool(0.1) {
+            2.0
+        } else {
+            1.0
+        }
+    });
+}
+
 #[test]
 fn topk_past_the_candidates_takes_them_all() {
     check_topk(VerticalSlashParams { vertical_size: 1000, slash_size: 299, last_q: 64 }, 13);
