@@ -1,4 +1,4 @@
-//! One GPU: its context, the stream all work goes on, and what it is.
+//! One GPU: its context, the stream all work goes on (and the side stream of `lanes`), and what it is.
 
 use std::sync::{Arc, OnceLock};
 
