@@ -399,8 +399,24 @@ fn tie_heavy_score(at: usize, rng: &mut Rng64) -> f64 {
 
 /// Both score buffers filled with `draw(position, rng)`, then the selections on the
 /// interpreter against the host top-k.
-fn check_topk_with(params: VerticalSlashParams, seed: u64, mut draw: impl FnMut(usize, &mut Rng64) -> f64) {
+fn check_topk_with(params: VerticalSlashParams, seed: u64, draw: impl FnMut(usize, &mut Rng64) -> f64) {
+    check_topk_in_passes_of(None, params, seed, draw);
+}
+
+/// [`check_topk_with`], the threshold's counting passes over `pass`-wide tiles when given
+/// (the shipped 8192 covers a test row in one tile; 64 makes every pass loop over several).
+fn check_topk_in_passes_of(
+    pass: Option<i64>,
+    params: VerticalSlashParams,
+    seed: u64,
+    mut draw: impl FnMut(usize, &mut Rng64) -> f64,
+) {
     let (mut plan, _, mut rng) = new_plan(&params, seed);
+    if let Some(pass) = pass {
+        for launch in plan.estimate.iter_mut().filter(|l| l.kernel == "topk_threshold") {
+            launch.consts.push(("PASS".to_string(), ConstValue::Int(pass)));
+        }
+    }
     for which in [Buffer::VerticalScores, Buffer::SlashScores] {
         let t = buffer_mut(&mut plan, which);
         let values: Vec<f64> = (0..t.data.len()).map(|at| draw(at, &mut rng)).collect();
@@ -455,6 +471,23 @@ fn topk_takes_a_larger_score_at_the_end_before_earlier_ties() {
             1.0
         }
     });
+}
+
+#[test]
+fn topk_counting_over_several_tiles_a_pass_matches_the_reference() {
+    let params = VerticalSlashParams { vertical_size: 40, slash_size: 7, last_q: 64 };
+    check_topk_in_passes_of(Some(64), params, 35, tie_heavy_score);
+    check_topk_in_passes_of(
+        Some(64),
+        VerticalSlashParams { vertical_size: 37, slash_size: 150, last_q: 64 },
+        36,
+        |_, rng| loop {
+            let x = f32::from_bits(rng.random::<u32>());
+            if x.is_finite() {
+                break f64::from(x);
+            }
+        },
+    );
 }
 
 #[test]

@@ -220,12 +220,8 @@ fn checked_launches(plan: &Plan) -> Result<Vec<Launch>, PlanGpuError> {
 /// Refuses a launch that takes a buffer `holds` does not.
 fn check_buffers(launches: &[Launch], holds: impl Fn(Buffer) -> bool) -> Result<(), PlanGpuError> {
     for launch in launches {
-        for arg in &launch.args {
-            if let Arg::Buffer(buffer) = *arg {
-                if !holds(buffer) {
-                    return Err(PlanGpuError::MissingBuffer { kernel: launch.kernel, buffer });
-                }
-            }
+        if let Some(buffer) = launch.buffers().into_iter().find(|&b| !holds(b)) {
+            return Err(PlanGpuError::MissingBuffer { kernel: launch.kernel, buffer });
         }
     }
     Ok(())
