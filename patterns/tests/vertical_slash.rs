@@ -260,6 +260,31 @@ fn shared_pair_tiles_masked_first_then_unmasked_match_the_masked_reference() {
     );
 }
 
+/// Pairs that share many tiles, so that the 128-row walk takes many two-tile steps (with
+/// an odd count's extra tile in the masked loop): block i lists every tile below its limit
+/// but those at 64 t with t % 7 == 3 (even blocks) or t % 5 == 1 (odd blocks).
+#[test]
+fn many_shared_pair_tiles_walked_two_a_step_match_the_masked_reference() {
+    check_attention_as(
+        Arch::Sm90a,
+        MmaLowering::Wgmma,
+        &[1000, 300],
+        128,
+        |inputs, rng| {
+            let seqlens = &inputs.seqlens;
+            ok(SparseIndex::from_lists(seqlens, HEADS, 16, 64, |b, _, i| {
+                let limit = causal_limit(seqlens[b], i);
+                let skipped = |t: usize| if i % 2 == 0 { t % 7 == 3 } else { t % 5 == 1 };
+                let tiles: Vec<usize> = (0..limit.div_ceil(64)).filter(|&t| !skipped(t)).map(|t| 64 * t).collect();
+                let free = (0..limit).filter(|&c| !tiles.iter().any(|&t| (t..t + BLOCK).contains(&c)));
+                let columns = free.filter(|_| rng.random_bool(0.3)).take(64).collect();
+                BlockLists { tiles, columns }
+            }))
+        },
+        23,
+    );
+}
+
 #[test]
 fn random_index_on_one_token_sequences_matches_the_masked_reference() {
     check_attention(&[1, 1, 3], |inputs, rng| random_index(&inputs.seqlens, rng), 2);
