@@ -220,71 +220,6 @@ fn slash_tiles_masked_first_then_unmasked_match_the_masked_reference() {
     );
 }
 
-/// The 128-row launch folds the tiles both blocks of a pair list the same way: those
-/// reaching past the pair's first row m0 (none, one or two, the last) masked and first,
-/// then the others unmasked. Sequence 0 (len 400, blocks 0 ..= 6) and 1 (len 77, a pair
-/// that overhangs the sequence's end), random columns among the keys the tiles leave.
-#[test]
-fn shared_pair_tiles_masked_first_then_unmasked_match_the_masked_reference() {
-    // (sequence, block) -> tiles; shared masked / unmasked per pair in the comments.
-    let tiles = |b: usize, i: usize| -> Vec<usize> {
-        match (b, i) {
-            (0, 0) => vec![0],                    // pair 0: 1 / 0
-            (0, 1) => vec![0, 64],                //   64 the second block's own
-            (0, 2) => vec![0, 70, 134],           // pair 1: 2 / 1
-            (0, 3) => vec![0, 70, 134, 200],      //   200 the second block's own
-            (0, 4) => vec![0, 64, 230],           // pair 2: 1 / 2
-            (0, 5) => vec![0, 64, 130, 230, 300], //   130 and 300 the second block's own
-            (0, 6) => vec![0, 100, 300],          // pair 3: no second block
-            (1, 0) => vec![0],                    // pair 0: 1 / 0, rows 77 .. 128 not stored
-            (1, 1) => vec![0],
-            _ => vec![],
-        }
-    };
-    check_attention_as(
-        Arch::Sm90a,
-        MmaLowering::Wgmma,
-        &[400, 77],
-        128,
-        |inputs, rng| {
-            let seqlens = &inputs.seqlens;
-            ok(SparseIndex::from_lists(seqlens, HEADS, 8, 64, |b, _, i| {
-                let limit = causal_limit(seqlens[b], i);
-                let tiles = tiles(b, i);
-                let free = (0..limit).filter(|&c| !tiles.iter().any(|&t| (t..t + BLOCK).contains(&c)));
-                let columns = free.filter(|_| rng.random_bool(0.3)).take(64).collect();
-                BlockLists { tiles, columns }
-            }))
-        },
-        19,
-    );
-}
-
-/// Pairs that share many tiles, so that the 128-row walk takes many two-tile steps (with
-/// an odd count's extra tile in the masked loop): block i lists every tile below its limit
-/// but those at 64 t with t % 7 == 3 (even blocks) or t % 5 == 1 (odd blocks).
-#[test]
-fn many_shared_pair_tiles_walked_two_a_step_match_the_masked_reference() {
-    check_attention_as(
-        Arch::Sm90a,
-        MmaLowering::Wgmma,
-        &[1000, 300],
-        128,
-        |inputs, rng| {
-            let seqlens = &inputs.seqlens;
-            ok(SparseIndex::from_lists(seqlens, HEADS, 16, 64, |b, _, i| {
-                let limit = causal_limit(seqlens[b], i);
-                let skipped = |t: usize| if i % 2 == 0 { t % 7 == 3 } else { t % 5 == 1 };
-                let tiles: Vec<usize> = (0..limit.div_ceil(64)).filter(|&t| !skipped(t)).map(|t| 64 * t).collect();
-                let free = (0..limit).filter(|&c| !tiles.iter().any(|&t| (t..t + BLOCK).contains(&c)));
-                let columns = free.filter(|_| rng.random_bool(0.3)).take(64).collect();
-                BlockLists { tiles, columns }
-            }))
-        },
-        23,
-    );
-}
-
 #[test]
 fn random_index_on_one_token_sequences_matches_the_masked_reference() {
     check_attention(&[1, 1, 3], |inputs, rng| random_index(&inputs.seqlens, rng), 2);
@@ -616,13 +551,6 @@ fn check_conversion_of(
     set_selection(&mut plan, Buffer::Slashes, Buffer::SlashCount, &slashes);
     run_estimate(&mut plan, &plan::CONVERSION_KERNELS);
     ok(check::conversion(&plan, &params, seqlens, HEADS));
-    // The attention's first launch splits that index into pair and rest lists.
-    let mut split = plan.attend[0].clone();
-    if let Some(c) = chunk {
-        split.consts = vec![("C".to_string(), ConstValue::Int(c))];
-    }
-    ok(plan::run_launch(&split, &mut plan.buffers));
-    ok(check::pair_split(&plan, seqlens, HEADS));
 }
 
 #[test]
@@ -765,64 +693,32 @@ fn head_dim(d: usize) -> Vec<(String, ConstValue)> {
     vec![("D".to_string(), ConstValue::Int(d as i64))]
 }
 
-/// The attention's 64-row and 128-row kernels as the GPU runners launch them on `arch`
-/// (with their target consts), on packed inputs (q, k, v and o aligned) and on strided
-/// views (nothing aligned).
+/// The attention kernel as the GPU runners launch it on `arch` (with its target consts),
+/// on packed inputs (q, k, v and o aligned) and on strided views (nothing aligned).
 fn check_attention_assembles(arch: Arch) {
-    for kernel in [plan::ATTEND_KERNEL, plan::PAIRS_KERNEL] {
-        for d in [64, 128] {
-            for aligned in [&[][..], &["q", "k", "v", "o"]] {
-                let consts = attend_consts(kernel, d, arch, !aligned.is_empty());
-                query_block_kernels::assert_variants_assemble_without_spills(
-                    kernel,
-                    plan::ATTEND_SOURCE,
-                    &[consts],
-                    (arch, &CodegenOptions::default()),
-                    aligned,
-                );
-            }
+    for d in [64, 128] {
+        for aligned in [&[][..], &["q", "k", "v", "o"]] {
+            let consts = attend_consts(d, arch, !aligned.is_empty());
+            query_block_kernels::assert_variants_assemble_without_spills(
+                plan::ATTEND_KERNEL,
+                plan::ATTEND_SOURCE,
+                &[consts],
+                (arch, &CodegenOptions::default()),
+                aligned,
+            );
         }
     }
 }
 
-/// The consts of the plan's launch of `kernel` at head dim `d`, with the target's.
-fn attend_consts(kernel: &str, d: usize, arch: Arch, aligned: bool) -> Vec<(String, ConstValue)> {
-    let params = VerticalSlashParams { vertical_size: 8, slash_size: 8, last_q: 64 };
-    let launches = ok(plan::launches(&shape(&[100], d), &params));
-    let launch = launches.attend.iter().find(|l| l.kernel == kernel);
-    let consts = launch.unwrap_or_else(|| panic!("the plan launches no {kernel}")).consts.clone();
-    key_step::target_consts(kernel, &consts, arch, MmaLowering::default(), aligned)
+fn attend_consts(d: usize, arch: Arch, aligned: bool) -> Vec<(String, ConstValue)> {
+    key_step::target_consts(plan::ATTEND_KERNEL, &head_dim(d), arch, MmaLowering::default(), aligned)
 }
 
-/// The 64-row variants the GPU runners launch on packed inputs on sm_90a fit two programs
-/// per SM.
+/// The variants the GPU runners launch on packed inputs on sm_90a fit two programs per SM.
 #[test]
 fn aligned_attention_fits_two_per_sm_on_sm90a() {
-    let variants = [64, 128].map(|d| attend_consts(plan::ATTEND_KERNEL, d, Arch::Sm90a, true));
+    let variants = [64, 128].map(|d| attend_consts(d, Arch::Sm90a, true));
     query_block_kernels::assert_aligned_sm90a_variants_fit(plan::ATTEND_KERNEL, plan::ATTEND_SOURCE, &variants);
-}
-
-/// The 128-row variants on packed inputs, every tensor they take aligned as a packed run
-/// has them, fit one program per SM (227 KiB) and assemble without spills.
-#[test]
-fn aligned_pair_attention_fits_one_per_sm_on_sm90a() {
-    if !sparsefill_compiler::codegen::ptxas::available_for_tests(plan::PAIRS_KERNEL) {
-        return;
-    }
-    let all = ["q", "k", "v", "o", "o_part", "lse_part", "lse", "cu_seqlens", "pair_count", "pair_offset"];
-    for d in [64, 128] {
-        let consts = attend_consts(plan::PAIRS_KERNEL, d, Arch::Sm90a, true);
-        let report = query_block_kernels::assemble(plan::PAIRS_KERNEL, plan::ATTEND_SOURCE, &consts, Arch::Sm90a, &all);
-        let report = report.unwrap_or_else(|e| panic!("{e}"));
-        eprintln!(
-            "{} at head dim {d}: {} registers, {} bytes shared",
-            plan::PAIRS_KERNEL,
-            report.registers,
-            report.shared_bytes
-        );
-        assert!(report.shared_bytes <= 227 * 1024, "{d}: {} bytes of shared memory", report.shared_bytes);
-        assert_eq!((report.spill_stores, report.spill_loads, report.stack_bytes), (0, 0, 0), "{}", report.raw);
-    }
 }
 
 #[test]
@@ -855,7 +751,7 @@ fn check_estimation_assembles(arch: Arch) {
     }
     check_assembles_without_spills(plan::ESTIMATE_SOURCE, "vs_combine_stats", &[], arch);
     check_assembles_without_spills(plan::ESTIMATE_SOURCE, "vs_diagonal_scores", &[], arch);
-    for kernel in plan::CONVERSION_KERNELS.into_iter().chain([plan::SPLIT_KERNEL]) {
+    for kernel in plan::CONVERSION_KERNELS {
         check_assembles_without_spills(plan::ESTIMATE_SOURCE, kernel, &[], arch);
     }
     for kernel in ["topk_threshold", "topk_write"] {

@@ -43,7 +43,7 @@ pub enum PlanGpuError {
 }
 
 /// A plan's buffers on the device and its kernels loaded, launch `i` of
-/// [`PlanOnGpu::launches`] being estimation launch `i`, the last ones the attention's.
+/// [`PlanOnGpu::launches`] being estimation launch `i`, the last one the attention.
 pub struct PlanOnGpu<'g> {
     gpu: &'g Gpu,
     launches: Vec<Launch>,
@@ -106,13 +106,12 @@ impl<'g> PlanOnGpu<'g> {
 
     /// The positions of the estimation launches (scores, selection, index conversion).
     pub fn estimation(&self) -> Range<usize> {
-        0..self.launches.len().saturating_sub(plan::ATTENTION_LAUNCHES)
+        0..self.launches.len() - 1
     }
 
-    /// The positions of the attention's launches (the index split, the 64-row and the
-    /// 128-row launch), the last ones.
-    pub fn attention(&self) -> Range<usize> {
-        self.launches.len().saturating_sub(plan::ATTENTION_LAUNCHES)..self.launches.len()
+    /// The position of the attention launch.
+    pub fn attention(&self) -> usize {
+        self.launches.len() - 1
     }
 
     /// Queues launch `at` alone (on its lane, joined back into the main stream); returns
@@ -213,7 +212,7 @@ impl<'g> PlanOnGpu<'g> {
 
 /// The plan's launches in order, after checking that every buffer they take is in it.
 fn checked_launches(plan: &Plan) -> Result<Vec<Launch>, PlanGpuError> {
-    let launches: Vec<Launch> = plan.estimate.iter().chain(&plan.attend).cloned().collect();
+    let launches: Vec<Launch> = plan.estimate.iter().chain([&plan.attend]).cloned().collect();
     check_buffers(&launches, |b| plan.buffer(b).is_some())?;
     Ok(launches)
 }
@@ -251,7 +250,7 @@ pub fn run_on_device(
     for (buffer, dtype, dims) in wanted {
         buffers.insert(buffer, scratch(gpu, &format!("the vertical-slash buffer {buffer:?}"), dtype, &dims)?);
     }
-    let on = PlanOnGpu::with_buffers(gpu, cache, estimate.into_iter().chain(attend).collect(), buffers)?;
+    let on = PlanOnGpu::with_buffers(gpu, cache, estimate.into_iter().chain([attend]).collect(), buffers)?;
     on.launch_all(on.estimation())?;
     let index = match check {
         IndexCheck::OnHost => {
@@ -261,8 +260,8 @@ pub fn run_on_device(
         }
         IndexCheck::Trusted => Vec::new(),
     };
-    on.launch_all(on.attention())?;
-    // The attention's last launch takes lse, so with_buffers checked that it is there.
+    on.launch(on.attention())?;
+    // The attention launch takes lse, so with_buffers checked that it is there.
     let missing = PlanGpuError::MissingBuffer { kernel: plan::ATTEND_KERNEL, buffer: Buffer::Lse };
     let lse = on.buffers.get(&Buffer::Lse).cloned().ok_or(missing)?;
     Ok(DeviceOutput { lse, index })
@@ -297,8 +296,8 @@ mod tests {
     fn a_plan_lists_its_estimation_then_the_attention() {
         let plan = small_plan();
         let launches = checked_launches(&plan).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(launches.len(), plan.estimate.len() + plan::ATTENTION_LAUNCHES);
-        assert_eq!(launches.last().map(|l| l.kernel), Some(plan::PAIRS_KERNEL));
+        assert_eq!(launches.len(), plan.estimate.len() + 1);
+        assert_eq!(launches.last().map(|l| l.kernel), Some(plan.attend.kernel));
     }
 
     #[test]

@@ -11,8 +11,7 @@ use sparsefill_compiler::target::Arch;
 use super::{block_sparse, local, vertical_slash};
 
 /// The kernels that take a `KS` const.
-pub const STEPPED_KERNELS: [&str; 4] =
-    [vertical_slash::plan::ATTEND_KERNEL, vertical_slash::plan::PAIRS_KERNEL, block_sparse::KERNEL, local::KERNEL];
+pub const STEPPED_KERNELS: [&str; 3] = [vertical_slash::plan::ATTEND_KERNEL, block_sparse::KERNEL, local::KERNEL];
 
 /// Keys per softmax step (`KS`) at head dim above 64: 64 where `dot` runs on wgmma (sm_90a)
 /// and q, k, v and o are `aligned` (so the launch runs the variant with that contract, whose

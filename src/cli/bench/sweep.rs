@@ -390,8 +390,7 @@ fn build(
                     .map(|&(_, s)| s)
                     .ok_or(BenchError::Inputs(format!("the plan has no buffer {b:?}")))
             };
-            for (l, is_attention) in plan.estimate.into_iter().map(|l| (l, false)).chain(plan.attend.map(|l| (l, true)))
-            {
+            for (l, is_attention) in plan.estimate.into_iter().map(|l| (l, false)).chain([(plan.attend, true)]) {
                 let args = l
                     .args
                     .iter()
@@ -402,9 +401,7 @@ fn build(
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 // The conversion turns the chosen columns and diagonals into the block index.
-                // So does the split of the index into pair and rest lists, the attention's first launch.
                 let stage = match is_attention {
-                    true if l.kernel == plan::SPLIT_KERNEL => Stage::Index,
                     true => Stage::Attention,
                     false if plan::CONVERSION_KERNELS.contains(&l.kernel) => Stage::Index,
                     false => Stage::Estimation,

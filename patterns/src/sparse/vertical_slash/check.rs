@@ -4,8 +4,7 @@
 //!
 //! - [`row_stats`] and [`scores`]: against the f64 reference, within a relative tolerance;
 //! - [`selections`]: the host top-k of the run's own scores, exactly;
-//! - [`conversion`]: the host conversion of the run's own selections, exactly;
-//! - [`pair_split`]: the split of the run's own index into pair and rest lists, exactly.
+//! - [`conversion`]: the host conversion of the run's own selections, exactly.
 
 use super::plan::{Buffer, Plan};
 use super::reference::{self, Selection};
@@ -140,50 +139,6 @@ pub fn same_lists(got: &SparseIndex, expected: &SparseIndex, seqlens: &[usize], 
                 let (g, e) = (got.lists(b, h, i), expected.lists(b, h, i));
                 if g != e {
                     return Err(format!("block [{b}, {h}, {i}]: got {g:?}, expected {e:?}"));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The run's pair and rest lists (the attention's split launch, `plan::SPLIT_KERNEL`)
-/// against the run's own index: per pair of blocks (2p, 2p + 1), the tiles both list, in
-/// order; per block, its other tiles, in order.
-pub fn pair_split(plan: &Plan, seqlens: &[usize], heads: usize) -> Result<(), String> {
-    let index = plan.index().ok_or("the run has no index")?;
-    let list = |count: Buffer, entries: Buffer, at: [usize; 3]| -> Result<Vec<usize>, String> {
-        let (c, e) = (plan.buffer(count), plan.buffer(entries));
-        let (c, e) = c.zip(e).ok_or(format!("the run has no {count:?} or {entries:?}"))?;
-        let (rows, capacity) = (c.shape.get(2).copied().unwrap_or(0), e.shape.get(3).copied().unwrap_or(0));
-        let row = (at[0] * heads + at[1]) * rows + at[2];
-        let n = c.data.get(row).copied().unwrap_or(f64::NAN);
-        if !(0.0..=capacity as f64).contains(&n) {
-            return Err(format!("{count:?}{at:?} = {n}, not a count of up to {capacity}"));
-        }
-        let entries = e.data.get(row * capacity..row * capacity + n as usize);
-        Ok(entries.ok_or(format!("{entries:?} holds no row {at:?}"))?.iter().map(|&x| x as usize).collect())
-    };
-    let blocks = query_blocks(seqlens);
-    for b in 0..seqlens.len() {
-        for h in 0..heads {
-            for p in 0..blocks.div_ceil(2) {
-                let first = index.lists(b, h, 2 * p).tiles;
-                let second = if 2 * p + 1 < blocks { index.lists(b, h, 2 * p + 1).tiles } else { vec![] };
-                let shared: Vec<usize> = first.iter().copied().filter(|t| second.contains(t)).collect();
-                let got = list(Buffer::PairCount, Buffer::PairOffset, [b, h, p])?;
-                if got != shared {
-                    return Err(format!("pair [{b}, {h}, {p}]: got {got:?}, expected {shared:?}"));
-                }
-                for (i, own) in [(2 * p, &first), (2 * p + 1, &second)] {
-                    if i >= blocks {
-                        continue;
-                    }
-                    let rest: Vec<usize> = own.iter().copied().filter(|t| !shared.contains(t)).collect();
-                    let got = list(Buffer::RestCount, Buffer::RestOffset, [b, h, i])?;
-                    if got != rest {
-                        return Err(format!("rest of block [{b}, {h}, {i}]: got {got:?}, expected {rest:?}"));
-                    }
                 }
             }
         }

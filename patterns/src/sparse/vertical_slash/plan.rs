@@ -25,22 +25,9 @@ use sparsefill_runtime::Lane;
 pub const ATTEND_SOURCE: &str = concat!(
     include_str!("../../../kernels/attention.tile"),
     include_str!("../../../kernels/query_block.tile"),
-    include_str!("../../../kernels/sparse_vertical_slash.tile"),
-    include_str!("../../../kernels/sparse_slash_pairs.tile")
+    include_str!("../../../kernels/sparse_vertical_slash.tile")
 );
-/// The attention's 64-row launch: each block's tiles that its pair partner does not list,
-/// and its gathered columns, into [`Buffer::OPart`] and [`Buffer::LsePart`].
 pub const ATTEND_KERNEL: &str = "sparse_vertical_slash";
-/// The attention's 128-row launch: the tiles both blocks of a pair list, from the 64-row
-/// launch's partial result into o and lse.
-pub const PAIRS_KERNEL: &str = "sparse_slash_pairs";
-/// The split of each pair's tile lists into shared and rest, the first attention launch
-/// (it reads the index, so it runs on a caller's index too); in [`ESTIMATE_SOURCE`].
-pub const SPLIT_KERNEL: &str = "vs_pair_split";
-/// The attention's launches: [`SPLIT_KERNEL`], [`ATTEND_KERNEL`], [`PAIRS_KERNEL`].
-pub const ATTENTION_LAUNCHES: usize = 3;
-/// Entries per chunk of [`SPLIT_KERNEL`] (its `C`), which its lists hold beyond a block's.
-const SPLIT_CHUNK: usize = 32;
 /// The estimation kernels, after attention.tile for its `softmax_step` helper.
 pub const ESTIMATE_SOURCE: &str = concat!(
     include_str!("../../../kernels/attention.tile"),
@@ -126,18 +113,6 @@ pub enum Buffer {
     BlockOffset,
     ColumnCount,
     ColumnIndex,
-    /// `[B, H, cdiv(NB, 2)]` and `[B, H, cdiv(NB, 2), NNZ_S + 32]` i32: per pair of query
-    /// blocks (2p, 2p + 1), the tiles both list, ascending ([`SPLIT_KERNEL`] writes them).
-    PairCount,
-    PairOffset,
-    /// `[B, H, NB]` and `[B, H, NB, NNZ_S + 32]` i32: per query block, its tiles that the
-    /// other block of its pair does not list, ascending.
-    RestCount,
-    RestOffset,
-    /// `[T, H, D]` and `[H, T]` f32: o and lse of each row over its block's rest tiles and
-    /// columns ([`ATTEND_KERNEL`] writes them, [`PAIRS_KERNEL`] goes on from them).
-    OPart,
-    LsePart,
     O,
     Lse,
 }
@@ -182,7 +157,7 @@ impl Launch {
 pub struct Launches {
     pub scratch: Vec<(Buffer, DType, Vec<usize>)>,
     pub estimate: Vec<Launch>,
-    pub attend: [Launch; ATTENTION_LAUNCHES],
+    pub attend: Launch,
 }
 
 /// The buffers (initial contents: the inputs, outputs poisoned) and the launches.
@@ -190,8 +165,7 @@ pub struct Launches {
 pub struct Plan {
     pub buffers: Vec<(Buffer, HostTensor)>,
     pub estimate: Vec<Launch>,
-    /// The split of the index into pair and rest lists, then the 64-row and 128-row launches.
-    pub attend: [Launch; ATTENTION_LAUNCHES],
+    pub attend: Launch,
 }
 
 impl Plan {
@@ -236,55 +210,17 @@ impl Plan {
     }
 }
 
-/// The attention's launches over the index buffers: the split into pair and rest lists,
-/// the 64-row launch over the rest lists and the columns into the partial buffers, the
-/// 128-row launch over the pair lists from them into o and lse.
-fn attend_launches(head_dim: usize, scale: f32) -> [Launch; ATTENTION_LAUNCHES] {
+/// The attention launch over the index buffers.
+fn attend_launch(head_dim: usize, scale: f32) -> Launch {
     use Buffer::*;
-    let bufs = |list: &[Buffer]| list.iter().copied().map(Arg::Buffer).collect::<Vec<_>>();
-    let with_scale = |list: &[Buffer]| bufs(list).into_iter().chain([Arg::F32(scale)]).collect();
-    let d = int_const("D", head_dim);
-    [
-        Launch {
-            source: ESTIMATE_SOURCE,
-            kernel: SPLIT_KERNEL,
-            consts: vec![int_const("C", SPLIT_CHUNK)],
-            args: bufs(&[BlockCount, BlockOffset, PairCount, PairOffset, RestCount, RestOffset]),
-            lane: Lane::Main,
-        },
-        Launch {
-            source: ATTEND_SOURCE,
-            kernel: ATTEND_KERNEL,
-            consts: vec![int_const("BN", COLUMN_CHUNK), d.clone(), ("OT".to_string(), ConstValue::DType(DType::F32))],
-            args: with_scale(&[Q, K, V, CuSeqlens, RestCount, RestOffset, ColumnCount, ColumnIndex, OPart, LsePart]),
-            lane: Lane::Main,
-        },
-        Launch {
-            source: ATTEND_SOURCE,
-            kernel: PAIRS_KERNEL,
-            consts: vec![d],
-            args: with_scale(&[Q, K, V, CuSeqlens, PairCount, PairOffset, OPart, LsePart, O, Lse]),
-            lane: Lane::Main,
-        },
-    ]
-}
-
-/// The scratch the attention's launches write besides o: lse, the pair and rest lists of
-/// an index whose lists hold `tiles` entries (`NNZ_S`), and the partial result.
-fn attend_scratch(shape: &AttentionShape, tiles: usize) -> Vec<(Buffer, DType, Vec<usize>)> {
-    use Buffer::*;
-    let (batch, heads, tokens) = (shape.seqlens.len(), shape.heads, shape.tokens());
-    let blocks = query_blocks(&shape.seqlens);
-    let (float, int) = (DType::F32, DType::I32);
-    vec![
-        (Lse, float, vec![heads, tokens]),
-        (PairCount, int, vec![batch, heads, blocks.div_ceil(2)]),
-        (PairOffset, int, vec![batch, heads, blocks.div_ceil(2), tiles + SPLIT_CHUNK]),
-        (RestCount, int, vec![batch, heads, blocks]),
-        (RestOffset, int, vec![batch, heads, blocks, tiles + SPLIT_CHUNK]),
-        (OPart, float, vec![tokens, heads, shape.head_dim]),
-        (LsePart, float, vec![heads, tokens]),
-    ]
+    let args = [Q, K, V, CuSeqlens, BlockCount, BlockOffset, ColumnCount, ColumnIndex, O, Lse];
+    Launch {
+        source: ATTEND_SOURCE,
+        kernel: ATTEND_KERNEL,
+        consts: vec![int_const("BN", COLUMN_CHUNK), int_const("D", head_dim)],
+        args: args.into_iter().map(Arg::Buffer).chain([Arg::F32(scale)]).collect(),
+        lane: Lane::Main,
+    }
 }
 
 /// The attention launch's tensors whose `aligned` contract ([`key_step`]'s `aligned`)
@@ -353,8 +289,8 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
     let select_block = topk_block(longest);
     let chunks = longest.div_ceil(chunk).max(1);
     let (float, int) = (DType::F32, DType::I32);
-    let mut scratch = attend_scratch(shape, nnz_s);
-    scratch.extend([
+    let scratch = vec![
+        (Lse, float, vec![heads, shape.tokens()]),
         (ChunkMax, float, vec![batch, heads, chunks, MAX_LAST_Q]),
         (ChunkSum, float, vec![batch, heads, chunks, MAX_LAST_Q]),
         (RowMax, float, vec![batch, heads, MAX_LAST_Q]),
@@ -379,7 +315,7 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
         (BlockOffset, int, vec![batch, heads, blocks, nnz_s]),
         (ColumnCount, int, vec![batch, heads, blocks]),
         (ColumnIndex, int, vec![batch, heads, blocks, nv]),
-    ]);
+    ];
     let (scale, last_q) = (Arg::F32(shape.scale()), Arg::I32(params.last_q as i32));
     let specialized = vec![int_const("BN", SCORE_KEYS), int_const("D", d), int_const("LQ", MAX_LAST_Q)];
     let estimator = |kernel, mut args: Vec<Arg>, tail: &[Arg]| {
@@ -485,7 +421,7 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
         .chain(topk(SlashScores, params.slash_size, [Slashes, SlashCount], slash_pick, Lane::Main))
         .chain(convert)
         .collect();
-    Ok(Launches { scratch, estimate, attend: attend_launches(d, shape.scale()) })
+    Ok(Launches { scratch, estimate, attend: attend_launch(d, shape.scale()) })
 }
 
 /// Runs one launch on the interpreter over `buffers`, which it updates in place.
@@ -560,9 +496,7 @@ pub fn run_interp(inputs: &AttentionInputs, params: &VerticalSlashParams) -> Res
     let index =
         plan.index().ok_or(VerticalSlashError::MissingBuffer { kernel: ATTEND_KERNEL, buffer: Buffer::BlockCount })?;
     index.validate(&inputs.seqlens, inputs.q.shape[1])?;
-    for launch in &plan.attend {
-        run_launch(launch, &mut plan.buffers)?;
-    }
+    run_launch(&plan.attend, &mut plan.buffers)?;
     Ok(output(plan.buffers))
 }
 
@@ -584,21 +518,17 @@ pub fn attend_interp_as(
     let shape = input_shape(inputs)?;
     index.validate(&shape.seqlens, shape.heads)?;
     let mut buffers = io_buffers(inputs, &shape);
-    // validate() checked the dims.
-    let tiles = index.block_offset.shape.get(3).copied().unwrap_or(0);
-    let scratch = attend_scratch(&shape, tiles);
-    buffers.extend(scratch.into_iter().map(|(buffer, dtype, dims)| (buffer, poisoned(dtype, &dims))));
     let index = index.clone();
     buffers.extend([
+        (Buffer::Lse, poisoned(DType::F32, &[shape.heads, shape.tokens()])),
         (Buffer::BlockCount, index.block_count),
         (Buffer::BlockOffset, index.block_offset),
         (Buffer::ColumnCount, index.column_count),
         (Buffer::ColumnIndex, index.column_index),
     ]);
-    for mut launch in attend_launches(shape.head_dim, shape.scale()) {
-        launch.consts = target_consts(launch.kernel, &launch.consts, arch, mma, true);
-        run_launch(&launch, &mut buffers)?;
-    }
+    let mut launch = attend_launch(shape.head_dim, shape.scale());
+    launch.consts = target_consts(launch.kernel, &launch.consts, arch, mma, true);
+    run_launch(&launch, &mut buffers)?;
     Ok(output(buffers))
 }
 
