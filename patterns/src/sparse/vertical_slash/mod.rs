@@ -65,7 +65,7 @@
 //! | `vs_column_scores` | 65536 programs, one 64×64×128 `dot` each: ~0.3 ms | the same, plus the tile's diagonal partials with `bin_sum`: 4096 shared-memory f32 atomic adds a program, 32 a thread, masked ones skipped (a CAS loop on sm_80 and sm_90: `ATOMS.CAST.SPIN` in ptxas 13's SASS; up to 4 lanes of a warp on one diagonal), and 512 bytes stored: ~0.2–1 ms more |
 //! | `vs_diagonal_scores` | 65536 programs, 64 rows × 64 × 128 FMAs on CUDA cores each (34 G FMAs and as many bf16 conversions; 1 MB of gathered keys a program through L1): ~3–5 ms (measured later: 12.5 of the estimate's 18.2 ms) | a combine: 65536 programs, 128 gathered floats each (34 MB of partials written by `vs_column_scores`, read about twice): ~0.05 ms |
 //! | `topk` (×2) | up to ~280 counting passes over a 512 KB row, 4 warps with 8 KB in flight (latency-bound, ~40 µs a pass): ~10 ms a launch | ≤ ~37 passes (geometric probes while the bounds are far apart), 16 warps, per-lane counts reduced once a pass (~10 µs a pass), then 2048 compaction chunks (~0.5K cycles each): ~1 ms a launch (measured later with ncu, 8 heads: 2.8 and 3.3 ms, one SM a row); then split in two: `topk_threshold` (the passes, and per-block tallies) and `topk_write` (the compaction, ~32 programs a row) |
-//! | `vs_convert` | 65536 one-warp programs, each nv + ns + 3 ≈ 7100 serial steps of ~30 instructions with a dependent load: ~14 G warp-instructions, ~15 ms | 64-entry chunks: ~ns/64 + nv/64 + 2R steps a block (R ranges, tens to hundreds), ~150 instructions each: ~2 G warp-instructions, ~2 ms (measured later: 5.1 ms); then the first range walked by chunks and the others followed through `vs_chain`'s closes, one step a range, and each range's verticals found by a C-ary search instead of a scan (R ≈ 75 a block at 128K) |
+//! | `vs_convert` | 65536 one-warp programs, each nv + ns + 3 ≈ 7100 serial steps of ~30 instructions with a dependent load: ~14 G warp-instructions, ~15 ms | 64-entry chunks: ~ns/64 + nv/64 + 2R steps a block (R ranges, tens to hundreds), ~150 instructions each: ~2 G warp-instructions, ~2 ms (measured later: 5.1 ms); then the first range walked by chunks and the others followed through `vs_chain`'s closes, C at a time into lanes, each batch's tiles and verticals placed a lane a range (bisections, [C, C] prefix sums and selects) instead of a C-ary search per range (R ≈ 75 a block at 128K) |
 //!
 //! So about 30 ms before and about 5 ms after, against 0.5–1 s of sparse attention.
 //! Measured on the H200 at 128K, 32 heads, 1000/6096 (session 16, round 4,
@@ -75,7 +75,9 @@
 //! `vs_chain` 0.04, `vs_convert` 2.26; as stages (the vertical selection on the side
 //! stream, beside the diagonal sums and the slash selection) 3.72 ms of the pattern's 66.7
 //! (5.6%). `vs_convert` took 5.1 ms with a scan of the verticals per range and a walk over
-//! every chosen diagonal (sessions 9–13), 3.4 ms with the searches alone.
+//! every chosen diagonal (sessions 9–13), 3.4 ms with the searches alone, 2.0 ms with a
+//! C-ary search per range followed one a step, 1.77 ms with the ranges followed C at a time
+//! (session 18, round 1, timed in turns: 0.89× at 128K, 0.67× at 512K, 1.02× at 32K).
 //! `vs_column_scores` took 1.98 ms with a division per element and one bin per diagonal,
 //! where up to four lanes of a warp collide in the compare-and-swap loops ptxas makes of
 //! shared-memory f32 adds (`ATOMS.CAST.SPIN`); `topk_threshold` at 512K (1.26 ms, 4 heads)
