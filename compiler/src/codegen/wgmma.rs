@@ -265,12 +265,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let b = &self.builder;
         let per_tile = (shape.n / 2) as usize;
         let tiles_m = grid.tiles_m as usize;
-        let mut acc: Regs<'ctx> = match init {
-            Some(init) if init.len() == per_tile * tiles_m => init,
+        let init = match init {
+            Some(init) if init.len() == per_tile * tiles_m => Some(init),
             Some(init) => {
                 return Err(CodegenError::InvalidIr(format!("a dot accumulates onto {} registers", init.len())))
             }
-            None => vec![self.context.f32_type().const_zero().into(); per_tile * tiles_m],
+            None => None,
         };
         let steps = shape.k / 16;
         // A fragments in registers, every (m-tile, k-step) of them, fenced with the accumulators.
@@ -282,10 +282,17 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 }
             }
         }
-        let fenced =
-            self.pass_through("wgmma.fence.sync.aligned;", &acc.iter().chain(&a_regs).copied().collect::<Vec<_>>())?;
-        let (fenced_acc, fenced_a) = fenced.split_at(acc.len());
-        acc = fenced_acc.to_vec();
+        let (mut acc, fenced_a) = match init {
+            Some(init) => {
+                let fenced = self.pass_through(
+                    "wgmma.fence.sync.aligned;",
+                    &init.iter().chain(&a_regs).copied().collect::<Vec<_>>(),
+                )?;
+                let (acc, a) = fenced.split_at(init.len());
+                (acc.to_vec(), a.to_vec())
+            }
+            None => self.zeroed_fence(per_tile * tiles_m, &a_regs)?,
+        };
 
         let (rhs_strides, trans_b) = match order {
             RhsOrder::KMajor => (DescriptorStrides::mn_major(rhs_tile), true),
@@ -384,6 +391,30 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         constraints.extend((0..count).map(|i| i.to_string()));
         let outs: Vec<BasicTypeEnum<'ctx>> = vec![self.context.f32_type().into(); count];
         self.inline_asm(&asm, &(constraints.join(",") + ",~{memory}"), &outs, &args)
+    }
+
+    /// `count` fresh accumulators set to 0 by immediate moves inside the fence, with
+    /// `a_regs` passed through it. Zeros given to the fence as operands become copies of
+    /// one zero register, which the next product's accumulators then read; where another
+    /// product is running, ptxas 13.0 injects a `warpgroup.wait` before such copies
+    /// (C7517), which immediates avoid.
+    fn zeroed_fence(
+        &self,
+        count: usize,
+        a_regs: &[BasicValueEnum<'ctx>],
+    ) -> Result<(Regs<'ctx>, Regs<'ctx>), CodegenError> {
+        let zeros: String = (0..count).map(|i| format!("mov.b32 ${i}, 0;\n")).collect();
+        let constraints: Vec<String> = std::iter::repeat_n("=f".to_string(), count)
+            .chain(a_regs.iter().map(|v| if v.is_float_value() { "=f" } else { "=r" }.to_string()))
+            .chain((0..a_regs.len()).map(|i| (count + i).to_string()))
+            .chain(["~{memory}".to_string()])
+            .collect();
+        let outs: Vec<BasicTypeEnum<'ctx>> = std::iter::repeat_n(self.context.f32_type().into(), count)
+            .chain(a_regs.iter().map(|v| v.get_type()))
+            .collect();
+        let fenced = self.inline_asm(&(zeros + "wgmma.fence.sync.aligned;"), &constraints.join(","), &outs, a_regs)?;
+        let (acc, a) = fenced.split_at(count);
+        Ok((acc.to_vec(), a.to_vec()))
     }
 
     /// `asm` with `values` passed through it as in-out operands (a fence on them).

@@ -309,6 +309,28 @@ fn a_product_on_staged_operands_completes_at_once_with_those_running() {
     assert_eq!(product_waits(&emit_ok_with(&kernel(&src), Arch::Sm90a, &WGMMA).ptx), [0]);
 }
 
+/// Two fresh products an iteration, both read after both are issued.
+const TWO_FRESH_PRODUCTS_IN_A_LOOP: &str = r#"
+kernel two_in_a_loop(a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N]) grid(1) warps(4) {
+    let mut acc = zeros([64, 64]);
+    for k0 in (0 .. K).step_by(64) {
+        let x = dot(a[0 .. 64, k0 .. k0 + 64], b[k0 .. k0 + 64, 0 .. 64]);
+        let y = dot(a[0 .. 64, k0 .. k0 + 64], b[k0 .. k0 + 64, 64 .. 128]);
+        acc = acc + x * y;
+    }
+    c[0 .. 64, 0 .. 64] = acc;
+}
+"#;
+
+#[test]
+fn a_fresh_product_zeroed_while_another_runs_needs_no_injected_wait() {
+    // y's accumulators are zeroed while x runs; as copies of one zero register, ptxas
+    // 13.0 waited for x there (C7517).
+    for (arch, report) in &check_assembles_with(&kernel(TWO_FRESH_PRODUCTS_IN_A_LOOP), &WGMMA) {
+        assert_eq!(report.wgmma_stall(), None, "on {arch}");
+    }
+}
+
 #[test]
 fn a_product_does_not_run_into_a_loop() {
     // x is issued before the loop and used in it: it is complete before the loop starts.
