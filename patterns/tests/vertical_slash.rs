@@ -16,7 +16,7 @@ use sparsefill_patterns::attention::{self, AttentionCase, AttentionShape, RowOut
 use sparsefill_patterns::sparse::index::{causal_limit, query_blocks, BlockLists, IndexError, SparseIndex, BLOCK};
 use sparsefill_patterns::sparse::key_step;
 use sparsefill_patterns::sparse::local::query_blocks as query_block_kernels;
-use sparsefill_patterns::sparse::vertical_slash::plan::{self, Buffer, Plan};
+use sparsefill_patterns::sparse::vertical_slash::plan::{self, Buffer, Plan, TopkChunks};
 use sparsefill_patterns::sparse::vertical_slash::reference::{self, Selection};
 use sparsefill_patterns::sparse::vertical_slash::{
     attend_interp, check, run_interp, VerticalSlashError, VerticalSlashParams,
@@ -422,8 +422,183 @@ fn check_topk_in_passes_of(
         let values: Vec<f64> = (0..t.data.len()).map(|at| draw(at, &mut rng)).collect();
         *t = HostTensor::from_f64(DType::F32, &t.shape, values);
     }
-    run_estimate(&mut plan, &["topk_threshold", "topk_write"]);
+    run_estimate(&mut plan, &TOPK_KERNELS);
     ok(check::selections(&plan, &params, &SEQLENS, HEADS));
+}
+
+/// Every kernel of a selection, in one level or two.
+const TOPK_KERNELS: [&str; 5] = ["topk_chunks", "topk_threshold", "topk_write", "topk_candidates", "topk_positions"];
+
+/// Both score buffers filled with `draw(position, rng)`, then both selections on the
+/// interpreter, in two levels of `chunk`-score chunks if given (else in one, as the test
+/// rows are short); the plan, to compare with the host top-k or with the other level count.
+fn topk_in_chunks_of(
+    chunk: Option<usize>,
+    params: &VerticalSlashParams,
+    seed: u64,
+    mut draw: impl FnMut(usize, &mut Rng64) -> f64,
+) -> Plan {
+    let (_, inputs, mut rng) = random_case(&SEQLENS, seed);
+    let chunks = chunk.map_or(TopkChunks::Auto, TopkChunks::Fixed);
+    let mut plan = ok(plan::plan_with(&inputs, params, chunks));
+    let levels = plan.estimate.iter().filter(|l| l.kernel == "topk_candidates").count();
+    assert_eq!(levels, if chunk.is_some() { 2 } else { 0 }, "selections in two levels");
+    for which in [Buffer::VerticalScores, Buffer::SlashScores] {
+        let t = buffer_mut(&mut plan, which);
+        let values: Vec<f64> = (0..t.data.len()).map(|at| draw(at, &mut rng)).collect();
+        *t = HostTensor::from_f64(DType::F32, &t.shape, values);
+    }
+    run_estimate(&mut plan, &TOPK_KERNELS);
+    plan
+}
+
+/// Both selections in two levels of `chunk`-score chunks against the host top-k.
+fn check_topk_in_chunks_of(
+    chunk: usize,
+    params: VerticalSlashParams,
+    seed: u64,
+    draw: impl FnMut(usize, &mut Rng64) -> f64,
+) {
+    let plan = topk_in_chunks_of(Some(chunk), &params, seed, draw);
+    ok(check::selections(&plan, &params, &SEQLENS, HEADS));
+}
+
+/// Random finite f32 bit patterns: every exponent, subnormals, both signs.
+fn any_finite_f32(rng: &mut Rng64) -> f64 {
+    loop {
+        let x = f32::from_bits(rng.random::<u32>());
+        if x.is_finite() {
+            break f64::from(x);
+        }
+    }
+}
+
+/// 300 scores a row in chunks of 64: four whole chunks and one of 44.
+#[test]
+fn topk_in_two_levels_matches_the_reference_on_ties_infinities_and_nan() {
+    check_topk_in_chunks_of(
+        64,
+        VerticalSlashParams { vertical_size: 13, slash_size: 7, last_q: 64 },
+        50,
+        tie_heavy_score,
+    );
+}
+
+/// 300 scores a row in three whole chunks of 100 (not a power of two).
+#[test]
+fn topk_in_two_levels_of_whole_chunks_matches_the_reference() {
+    check_topk_in_chunks_of(
+        100,
+        VerticalSlashParams { vertical_size: 25, slash_size: 3, last_q: 64 },
+        51,
+        tie_heavy_score,
+    );
+}
+
+#[test]
+fn topk_in_two_levels_matches_the_reference_across_the_whole_f32_range() {
+    let params = VerticalSlashParams { vertical_size: 37, slash_size: 11, last_q: 64 };
+    check_topk_in_chunks_of(64, params, 52, |_, rng| any_finite_f32(rng));
+}
+
+/// Ties at the threshold in every chunk: the second level must take the lowest positions
+/// of the row, not of each chunk.
+#[test]
+fn topk_in_two_levels_takes_the_lowest_positions_among_ties_at_the_threshold() {
+    let params = VerticalSlashParams { vertical_size: 20, slash_size: 3, last_q: 64 };
+    check_topk_in_chunks_of(64, params, 53, |_, rng| if rng.random_bool(0.1) { 2.0 } else { 1.0 });
+}
+
+/// A larger score at the end of every row, after ties in every chunk before it.
+#[test]
+fn topk_in_two_levels_takes_a_larger_score_at_the_end_before_earlier_ties() {
+    let params = VerticalSlashParams { vertical_size: 5, slash_size: 3, last_q: 64 };
+    let longest = SEQLENS.iter().copied().max().unwrap_or(0);
+    check_topk_in_chunks_of(64, params, 54, |at, rng| {
+        if at % longest == longest - 1 {
+            3.0
+        } else if rng.random_bool(0.1) {
+            2.0
+        } else {
+            1.0
+        }
+    });
+}
+
+/// Chunks with fewer candidates than KC (none at all in 64 .. 128, a few in 128 .. 192,
+/// NaN and -inf elsewhere too), so that slots past a chunk's count are left out.
+#[test]
+fn topk_in_two_levels_with_chunks_short_of_candidates_matches_the_reference() {
+    let params = VerticalSlashParams { vertical_size: 12, slash_size: 30, last_q: 64 };
+    let longest = SEQLENS.iter().copied().max().unwrap_or(0);
+    check_topk_in_chunks_of(64, params, 55, |at, rng| match at % longest {
+        64..128 => [f64::NEG_INFINITY, f64::NAN][rng.random_range(0..2)],
+        128..192 if rng.random_bool(0.95) => f64::NEG_INFINITY,
+        _ => tie_heavy_score(at, rng),
+    });
+}
+
+/// k above the candidates of a row (about 30 in 300), and above the chunk (KC = CH = 64,
+/// which the chunk rule never makes): every candidate is taken.
+#[test]
+fn topk_in_two_levels_past_the_candidates_takes_them_all() {
+    let params = VerticalSlashParams { vertical_size: 50, slash_size: 1000, last_q: 64 };
+    check_topk_in_chunks_of(64, params, 56, |at, rng| {
+        if rng.random_bool(0.1) {
+            tie_heavy_score(at, rng)
+        } else {
+            f64::NEG_INFINITY
+        }
+    });
+}
+
+/// The lists and counts of two levels are those of one level, bit for bit, the slots past
+/// the count too (-1 in both): every other row holds about 30 candidates, fewer than k.
+#[test]
+fn topk_in_two_levels_equals_one_level() {
+    let params = VerticalSlashParams { vertical_size: 40, slash_size: 9, last_q: 64 };
+    let longest = SEQLENS.iter().copied().max().unwrap_or(0);
+    let draw = |at: usize, rng: &mut Rng64| {
+        if (at / longest).is_multiple_of(2) || rng.random_bool(0.1) {
+            tie_heavy_score(at, rng)
+        } else {
+            f64::NEG_INFINITY
+        }
+    };
+    let one = topk_in_chunks_of(None, &params, 57, draw);
+    let two = topk_in_chunks_of(Some(64), &params, 57, draw);
+    for which in [Buffer::Verticals, Buffer::VerticalCount, Buffer::Slashes, Buffer::SlashCount] {
+        let bits = |plan: &Plan| plan.buffer(which).map(|t| t.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+        assert_eq!(bits(&two), bits(&one), "{which:?}");
+    }
+}
+
+/// CH = max(16384, 4k rounded up to a power of two), in two levels from two chunks a row.
+#[test]
+fn the_chunk_rule_splits_rows_of_two_chunks_or_more() {
+    assert_eq!(plan::topk_chunk(1000, 524288), Some(16384));
+    assert_eq!(plan::topk_chunk(6096, 524288), Some(32768));
+    assert_eq!(plan::topk_chunk(1000, 32768), Some(16384));
+    assert_eq!(plan::topk_chunk(1000, 32767), None);
+    assert_eq!(plan::topk_chunk(6096, 65535), None);
+    assert_eq!(plan::topk_chunk(10000, 1 << 20), Some(65536));
+}
+
+/// At 128K (1000, 6096) both selections run in two levels, and at 300 tokens in one.
+#[test]
+fn long_rows_select_in_two_levels_and_short_ones_in_one() {
+    let params = VerticalSlashParams { vertical_size: 1000, slash_size: 6096, last_q: 64 };
+    let kernels = |seqlens: &[usize]| -> Vec<&str> {
+        let launches = ok(plan::launches(&shape(seqlens, 64), &params)).estimate;
+        launches.iter().map(|l| l.kernel).filter(|k| k.starts_with("topk_")).collect()
+    };
+    let two = ["topk_chunks", "topk_threshold", "topk_write", "topk_candidates"].into_iter().chain([
+        "topk_threshold",
+        "topk_write",
+        "topk_positions",
+    ]);
+    assert_eq!(kernels(&[131072]), two.clone().chain(two).collect::<Vec<_>>());
+    assert_eq!(kernels(&SEQLENS), ["topk_threshold", "topk_write"].repeat(2));
 }
 
 fn check_topk(params: VerticalSlashParams, seed: u64) {
@@ -754,9 +929,20 @@ fn check_estimation_assembles(arch: Arch) {
     for kernel in plan::CONVERSION_KERNELS {
         check_assembles_without_spills(plan::ESTIMATE_SOURCE, kernel, &[], arch);
     }
-    for kernel in ["topk_threshold", "topk_write"] {
+    for kernel in TOPK_KERNELS {
         check_assembles_without_spills(plan::TOPK_SOURCE, kernel, &[], arch);
     }
+    // The selections' launches at 512K in two levels, with the blocks they take.
+    let params = VerticalSlashParams { vertical_size: 1000, slash_size: 6096, last_q: 64 };
+    let mut assembled: Vec<(&str, Vec<(String, ConstValue)>)> = Vec::new();
+    for launch in ok(plan::launches(&shape(&[524288], 64), &params)).estimate {
+        let variant = (launch.kernel, launch.consts);
+        if launch.source == plan::TOPK_SOURCE && !assembled.contains(&variant) {
+            check_assembles_without_spills(plan::TOPK_SOURCE, variant.0, &variant.1, arch);
+            assembled.push(variant);
+        }
+    }
+    assert_eq!(assembled.iter().filter(|v| v.0 == "topk_threshold").count(), 3, "blocks of 512, 1024 and 4096");
 }
 
 #[test]

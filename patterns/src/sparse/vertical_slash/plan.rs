@@ -88,7 +88,9 @@ pub enum Buffer {
     /// [`topk_block`]: the vertical selection's threshold, its count and the ties it takes
     /// at the threshold, and per block of scores the candidates above the threshold and at
     /// it (`topk_threshold` writes them, `topk_write` reads them). The slash selection has
-    /// its own, so that the two can run at the same time.
+    /// its own, so that the two can run at the same time. In two levels ([`topk_chunk`])
+    /// they are the second level's, S the length of its row of candidates and BLOCK that
+    /// length's [`topk_block`].
     VerticalThreshold,
     VerticalWanted,
     VerticalTallies,
@@ -109,12 +111,50 @@ pub enum Buffer {
     /// width in tiles (`vs_chain` writes them, `vs_convert` follows them).
     SlashClose,
     SlashWidth,
+    /// The other scratch of a selection in two levels ([`topk_chunk`]): the vertical
+    /// selection's or the slash selection's, each its own so that the two can run at the
+    /// same time.
+    Topk(Pick, TopkScratch),
     BlockCount,
     BlockOffset,
     ColumnCount,
     ColumnIndex,
     O,
     Lse,
+}
+
+/// The selection a [`Buffer::Topk`] belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Pick {
+    Vertical,
+    Slash,
+}
+
+/// The scratch of a two-level selection of k from rows of S scores ([`topk_chunk`]), cut
+/// into NCH = ceil(S / CH) chunks of CH, each giving up to KC = min(k, CH) candidates in
+/// SC slots: KC rounded up to a multiple of [`CANDIDATE_TILE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TopkScratch {
+    /// `[B, H · NCH, CH]` f32: the scores, chunk `j` of head `h` as row `h · NCH + j`,
+    /// -inf past the row (`topk_chunks`).
+    Chunks,
+    /// `[B, H · NCH, KC]` i32 and `[B, H · NCH]` i32: each chunk's picks, as positions in
+    /// the chunk, ascending, and their count.
+    ChunkIndex,
+    ChunkCount,
+    /// `[B, H · NCH]` f32, `[B, H · NCH, 2]` i32 and `[B, H · NCH, 2, ceil(CH / BLOCK)]`
+    /// i32, BLOCK the [`topk_block`] of CH: the first level's threshold, wanted and tallies.
+    ChunkThreshold,
+    ChunkWanted,
+    ChunkTallies,
+    /// `[B, H, NCH · SC]` f32 and i32: the chunks' picks in order, chunk `j`'s from slot
+    /// `j · SC`, as scores and as positions in the row; -inf and -1 past a chunk's count
+    /// (`topk_candidates`).
+    Candidates,
+    CandidatePositions,
+    /// `[B, H, min(k, S)]` i32: the second level's picks as candidate slots, ascending
+    /// (`topk_positions` maps them to the list).
+    CandidateIndex,
 }
 
 /// One launch argument.
@@ -242,6 +282,48 @@ pub fn topk_block(longest: usize) -> usize {
     longest.div_ceil(32).next_power_of_two().clamp(64, 4096)
 }
 
+/// Scores a chunk of a two-level selection holds at least ([`topk_chunk`]).
+pub const TOPK_MIN_CHUNK: usize = 16384;
+
+/// The `TILE` of `topk_candidates`: a chunk's slots among the candidates are a whole
+/// number of them, so that no store of one chunk's reaches another's.
+pub const CANDIDATE_TILE: usize = 64;
+
+/// The chunk size CH of a selection of `k` from rows of `longest` scores, or `None` to
+/// select in one level: CH = max(16384, 4 k rounded up to a power of two), in two levels
+/// only when a row holds two chunks or more (with one, the second level would redo the
+/// first). `topk_threshold` takes one program a row for its ~37 counting passes, so a few
+/// long rows leave most SMs idle; cut into chunks, the first level takes a program a
+/// chunk, and the second counts over KC = k candidates of every CH ≥ 4 k scores, a
+/// quarter of the row or less. The floor of 16384 keeps each chunk program two of the
+/// threshold's 8192-score counting tiles, so that its fixed costs (a program, its
+/// bisection's reductions) stay small beside the passes.
+pub fn topk_chunk(k: usize, longest: usize) -> Option<usize> {
+    let ch = k.saturating_mul(4).next_power_of_two().max(TOPK_MIN_CHUNK);
+    (longest >= 2 * ch).then_some(ch)
+}
+
+/// How the selections cut long rows into chunks ([`launches_with`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TopkChunks {
+    /// [`topk_chunk`]'s rule, as shipped.
+    #[default]
+    Auto,
+    /// Chunks of this many scores whenever a row is longer: the interpreter's short rows
+    /// through two levels, and chunks smaller than k, which the rule never makes.
+    Fixed(usize),
+}
+
+impl TopkChunks {
+    /// The chunk size for a selection of `k` from rows of `longest` scores; `None`: one level.
+    pub fn chunk(self, k: usize, longest: usize) -> Option<usize> {
+        match self {
+            TopkChunks::Auto => topk_chunk(k, longest),
+            TopkChunks::Fixed(ch) => (ch > 0 && longest > ch).then_some(ch),
+        }
+    }
+}
+
 fn int_const(name: &str, value: usize) -> (String, ConstValue) {
     (name.to_string(), ConstValue::Int(value as i64))
 }
@@ -266,8 +348,17 @@ fn io_buffers(inputs: &AttentionInputs, shape: &AttentionShape) -> Vec<(Buffer, 
 /// The launch plan of the whole pattern for `inputs`: the host buffers (the inputs, then
 /// [`Launches::scratch`] poisoned) and the launches.
 pub fn plan(inputs: &AttentionInputs, params: &VerticalSlashParams) -> Result<Plan, VerticalSlashError> {
+    plan_with(inputs, params, TopkChunks::Auto)
+}
+
+/// [`plan`] with the selections' rows cut into `chunks`.
+pub fn plan_with(
+    inputs: &AttentionInputs,
+    params: &VerticalSlashParams,
+    chunks: TopkChunks,
+) -> Result<Plan, VerticalSlashError> {
     let shape = input_shape(inputs)?;
-    let Launches { scratch, estimate, attend } = launches(&shape, params)?;
+    let Launches { scratch, estimate, attend } = launches_with(&shape, params, chunks)?;
     let mut buffers = io_buffers(inputs, &shape);
     buffers.extend(scratch.into_iter().map(|(buffer, dtype, dims)| (buffer, poisoned(dtype, &dims))));
     Ok(Plan { buffers, estimate, attend })
@@ -278,6 +369,15 @@ pub fn plan(inputs: &AttentionInputs, params: &VerticalSlashParams) -> Result<Pl
 /// diagonal, the two selections, the conversion), then attention, with the scratch
 /// buffers they write.
 pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<Launches, VerticalSlashError> {
+    launches_with(shape, params, TopkChunks::Auto)
+}
+
+/// [`launches`] with the selections' rows cut into `chunks`.
+pub fn launches_with(
+    shape: &AttentionShape,
+    params: &VerticalSlashParams,
+    topk_chunks: TopkChunks,
+) -> Result<Launches, VerticalSlashError> {
     use Buffer::*;
     params.validate()?;
     let (batch, heads, d) = (shape.seqlens.len(), shape.heads, shape.head_dim);
@@ -286,7 +386,6 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
     let blocks = query_blocks(&shape.seqlens);
     let nnz_s = params.tile_capacity(&shape.seqlens);
     let chunk = key_chunk(longest, heads, batch);
-    let select_block = topk_block(longest);
     let chunks = longest.div_ceil(chunk).max(1);
     let (float, int) = (DType::F32, DType::I32);
     let scratch = vec![
@@ -298,12 +397,27 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
         (VerticalScores, float, vec![batch, heads, longest]),
         (SlashScores, float, vec![batch, heads, longest]),
         (SlashPartials, float, vec![batch, heads, longest.div_ceil(SCORE_KEYS) * SLASH_PARTIALS]),
-        (VerticalThreshold, float, vec![batch, heads]),
-        (VerticalWanted, int, vec![batch, heads, 2]),
-        (VerticalTallies, int, vec![batch, heads, 2, longest.div_ceil(select_block).max(1)]),
-        (SlashThreshold, float, vec![batch, heads]),
-        (SlashWanted, int, vec![batch, heads, 2]),
-        (SlashTallies, int, vec![batch, heads, 2, longest.div_ceil(select_block).max(1)]),
+    ];
+    let rows = [batch, heads, longest];
+    let vertical = Selector {
+        pick: Pick::Vertical,
+        scores: VerticalScores,
+        k: params.vertical_size,
+        list: [Verticals, VerticalCount],
+        last: [VerticalThreshold, VerticalWanted, VerticalTallies],
+        lane: Lane::Side,
+    };
+    let slash = Selector {
+        pick: Pick::Slash,
+        scores: SlashScores,
+        k: params.slash_size,
+        list: [Slashes, SlashCount],
+        last: [SlashThreshold, SlashWanted, SlashTallies],
+        lane: Lane::Main,
+    };
+    let (vertical_scratch, vertical_pick) = vertical.select(rows, nv, topk_chunks);
+    let (slash_scratch, slash_pick) = slash.select(rows, ns, topk_chunks);
+    let scratch = scratch.into_iter().chain(vertical_scratch).chain(slash_scratch).chain([
         (Verticals, int, vec![batch, heads, nv]),
         (VerticalCount, int, vec![batch, heads]),
         (Slashes, int, vec![batch, heads, ns]),
@@ -315,7 +429,8 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
         (BlockOffset, int, vec![batch, heads, blocks, nnz_s]),
         (ColumnCount, int, vec![batch, heads, blocks]),
         (ColumnIndex, int, vec![batch, heads, blocks, nv]),
-    ];
+    ]);
+    let scratch = scratch.collect();
     let (scale, last_q) = (Arg::F32(shape.scale()), Arg::I32(params.last_q as i32));
     let specialized = vec![int_const("BN", SCORE_KEYS), int_const("D", d), int_const("LQ", MAX_LAST_Q)];
     let estimator = |kernel, mut args: Vec<Arg>, tail: &[Arg]| {
@@ -324,31 +439,6 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
     };
     let bufs = |list: &[Buffer]| list.iter().copied().map(Arg::Buffer).collect::<Vec<_>>();
     let forced = |n: usize| Arg::I32(n as i32);
-    let select_consts = vec![int_const("BLOCK", select_block)];
-    // A selection: its scores, how many it keeps, its list and count, its own threshold,
-    // wanted and tallies scratch, and its lane.
-    let topk = |scores, size: usize, [index, count]: [Buffer; 2], [threshold, wanted, tallies]: [Buffer; 3], lane| {
-        [
-            Launch {
-                source: TOPK_SOURCE,
-                kernel: "topk_threshold",
-                consts: select_consts.clone(),
-                // validate() bounds the sizes by i32::MAX.
-                args: vec![Arg::Buffer(scores), Arg::I32(size as i32)]
-                    .into_iter()
-                    .chain(bufs(&[index, count, threshold, wanted, tallies]))
-                    .collect(),
-                lane,
-            },
-            Launch {
-                source: TOPK_SOURCE,
-                kernel: "topk_write",
-                consts: select_consts.clone(),
-                args: bufs(&[scores, threshold, wanted, tallies, index]),
-                lane,
-            },
-        ]
-    };
     // chunk <= 64 * ceil(longest / 64), and validated lengths fit in i32.
     let chunk_arg = Arg::I32(chunk as i32);
     let scores = vec![
@@ -409,19 +499,111 @@ pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<
         },
     ];
     // The vertical selection goes on the side lane as soon as its scores are there, beside
-    // the diagonal sums, the slash selection and vs_chain: each selection is one program a
-    // row (a few dozen on a GPU of a hundred or more SMs), so the two run side by side.
+    // the diagonal sums, the slash selection and vs_chain: each selection's threshold is one
+    // program a row (a few dozen on a GPU of a hundred or more SMs; a chunk a row in two
+    // levels, still short of filling it at 4 heads), so the two run side by side.
     // vs_convert takes both lists, so it waits for both.
-    let vertical_pick = [VerticalThreshold, VerticalWanted, VerticalTallies];
-    let slash_pick = [SlashThreshold, SlashWanted, SlashTallies];
-    let estimate = scores
-        .into_iter()
-        .chain(topk(VerticalScores, params.vertical_size, [Verticals, VerticalCount], vertical_pick, Lane::Side))
-        .chain([diagonal_sums])
-        .chain(topk(SlashScores, params.slash_size, [Slashes, SlashCount], slash_pick, Lane::Main))
-        .chain(convert)
-        .collect();
+    let estimate =
+        scores.into_iter().chain(vertical_pick).chain([diagonal_sums]).chain(slash_pick).chain(convert).collect();
     Ok(Launches { scratch, estimate, attend: attend_launch(d, shape.scale()) })
+}
+
+/// A scratch buffer: which, its dtype and dims.
+type Scratch = (Buffer, DType, Vec<usize>);
+
+/// One selection: its scores, how many it keeps, its list and count, the threshold,
+/// wanted and tallies of its only or last level, and its lane.
+struct Selector {
+    pick: Pick,
+    scores: Buffer,
+    k: usize,
+    list: [Buffer; 2],
+    last: [Buffer; 3],
+    lane: Lane,
+}
+
+impl Selector {
+    /// The selection's launches for `[batch, heads, longest]` scores into a list of
+    /// `capacity`, and its scratch besides the list and count: one level, or two when
+    /// `chunks` cuts the rows ([`topk_chunk`]; the exactness argument is in topk.tile).
+    fn select(
+        &self,
+        [batch, heads, longest]: [usize; 3],
+        capacity: usize,
+        chunks: TopkChunks,
+    ) -> (Vec<Scratch>, Vec<Launch>) {
+        let (float, int) = (DType::F32, DType::I32);
+        let [list, count] = self.list;
+        let [threshold, wanted, tallies] = self.last;
+        let last_scratch = |len: usize| {
+            vec![
+                (threshold, float, vec![batch, heads]),
+                (wanted, int, vec![batch, heads, 2]),
+                (tallies, int, vec![batch, heads, 2, len.div_ceil(topk_block(len)).max(1)]),
+            ]
+        };
+        let Some(ch) = chunks.chunk(self.k, longest) else {
+            let launches =
+                self.pair(topk_block(longest), self.scores, self.k, [list, count, threshold, wanted, tallies]);
+            return (last_scratch(longest), launches.to_vec());
+        };
+        let part = |which| Buffer::Topk(self.pick, which);
+        use TopkScratch::*;
+        let (nch, kc) = (longest.div_ceil(ch), self.k.min(ch));
+        let rows = heads * nch;
+        let candidates = nch * kc.next_multiple_of(CANDIDATE_TILE);
+        let mut scratch = last_scratch(candidates);
+        scratch.extend([
+            (part(Chunks), float, vec![batch, rows, ch]),
+            (part(ChunkIndex), int, vec![batch, rows, kc]),
+            (part(ChunkCount), int, vec![batch, rows]),
+            (part(ChunkThreshold), float, vec![batch, rows]),
+            (part(ChunkWanted), int, vec![batch, rows, 2]),
+            (part(ChunkTallies), int, vec![batch, rows, 2, ch.div_ceil(topk_block(ch))]),
+            (part(Candidates), float, vec![batch, heads, candidates]),
+            (part(CandidatePositions), int, vec![batch, heads, candidates]),
+            (part(CandidateIndex), int, vec![batch, heads, capacity]),
+        ]);
+        let first = [part(ChunkIndex), part(ChunkCount), part(ChunkThreshold), part(ChunkWanted), part(ChunkTallies)];
+        let launches = [self.launch("topk_chunks", vec![], &[self.scores, part(Chunks)])]
+            .into_iter()
+            .chain(self.pair(topk_block(ch), part(Chunks), kc, first))
+            .chain([self.launch(
+                "topk_candidates",
+                vec![int_const("TILE", CANDIDATE_TILE)],
+                &[part(Chunks), part(ChunkIndex), part(ChunkCount), part(Candidates), part(CandidatePositions)],
+            )])
+            .chain(self.pair(
+                topk_block(candidates),
+                part(Candidates),
+                self.k,
+                [part(CandidateIndex), count, threshold, wanted, tallies],
+            ))
+            .chain([self.launch(
+                "topk_positions",
+                vec![],
+                &[part(CandidatePositions), part(CandidateIndex), count, list],
+            )])
+            .collect();
+        (scratch, launches)
+    }
+
+    fn launch(&self, kernel: &'static str, consts: Vec<(String, ConstValue)>, buffers: &[Buffer]) -> Launch {
+        let args = buffers.iter().copied().map(Arg::Buffer).collect();
+        Launch { source: TOPK_SOURCE, kernel, consts, args, lane: self.lane }
+    }
+
+    /// `topk_threshold` and `topk_write` selecting `k` of the rows of `scores` into
+    /// `index` and `count`, with their `threshold`, `wanted` and `tallies`.
+    fn pair(&self, block: usize, scores: Buffer, k: usize, buffers: [Buffer; 5]) -> [Launch; 2] {
+        let [index, count, threshold, wanted, tallies] = buffers;
+        let consts = vec![int_const("BLOCK", block)];
+        let mut first =
+            self.launch("topk_threshold", consts.clone(), &[scores, index, count, threshold, wanted, tallies]);
+        // validate() bounds the sizes by i32::MAX.
+        first.args.insert(1, Arg::I32(k as i32));
+        [first, self.launch("topk_write", consts, &[scores, threshold, wanted, tallies, index])]
+    }
 }
 
 /// Runs one launch on the interpreter over `buffers`, which it updates in place.
@@ -595,10 +777,11 @@ mod tests {
         assert_eq!(partials, Some((Buffer::SlashPartials, DType::F32, vec![1, 2, 256])));
     }
 
-    /// The estimation's launches as `sparsefill_runtime::lanes` orders them on a GPU.
-    fn lane_schedule() -> String {
+    /// The estimation's launches as `sparsefill_runtime::lanes` orders them on a GPU, the
+    /// selections' rows cut into `chunks`.
+    fn lane_schedule(chunks: TopkChunks) -> String {
         use sparsefill_runtime::lanes::{schedule, Step};
-        let estimate = host_plan().estimate;
+        let estimate = plan_with(&inputs(), &PARAMS, chunks).unwrap_or_else(|e| panic!("{e}")).estimate;
         let lanes: Vec<(Lane, Vec<Buffer>)> = estimate.iter().map(|l| (l.lane, l.buffers())).collect();
         let name = |at: usize| estimate.get(at).map_or("?", |l| l.kernel);
         let steps = schedule(&lanes).into_iter().map(|s| match s {
@@ -613,9 +796,33 @@ mod tests {
     #[test]
     fn the_vertical_selection_runs_beside_the_slash_side_until_the_conversion() {
         assert_eq!(
-            lane_schedule(),
+            lane_schedule(TopkChunks::Auto),
             "vs_row_stats vs_combine_stats vs_column_scores fork side:topk_threshold side:topk_write \
              vs_diagonal_scores topk_threshold topk_write vs_chain_stops vs_chain join vs_convert"
         );
+    }
+
+    /// In two levels too, every launch of the vertical selection stays on the side lane.
+    #[test]
+    fn the_vertical_selection_in_two_levels_runs_beside_the_slash_side_until_the_conversion() {
+        assert_eq!(
+            lane_schedule(TopkChunks::Fixed(32)),
+            "vs_row_stats vs_combine_stats vs_column_scores fork side:topk_chunks side:topk_threshold \
+             side:topk_write side:topk_candidates side:topk_threshold side:topk_write side:topk_positions \
+             vs_diagonal_scores topk_chunks topk_threshold topk_write topk_candidates topk_threshold topk_write \
+             topk_positions vs_chain_stops vs_chain join vs_convert"
+        );
+    }
+
+    /// The chunks of 100 scores in 32s: 4 a head, the last one of 4; 8 candidate slots a
+    /// chunk, rounded up to 64.
+    #[test]
+    fn two_level_scratch_holds_the_chunks_and_their_candidates() {
+        let shape = input_shape(&inputs()).unwrap_or_else(|e| panic!("{e}"));
+        let scratch = launches_with(&shape, &PARAMS, TopkChunks::Fixed(32)).unwrap_or_else(|e| panic!("{e}")).scratch;
+        let dims = |which| scratch.iter().find(|s| s.0 == Buffer::Topk(Pick::Slash, which)).map(|s| s.2.clone());
+        assert_eq!(dims(TopkScratch::Chunks), Some(vec![1, 8, 32]));
+        assert_eq!(dims(TopkScratch::Candidates), Some(vec![1, 2, 256]));
+        assert_eq!(dims(TopkScratch::CandidateIndex), Some(vec![1, 2, 8]));
     }
 }
