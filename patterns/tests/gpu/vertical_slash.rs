@@ -10,7 +10,7 @@ use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use sparsefill_patterns::attention::{self, AttentionShape};
 use sparsefill_patterns::gpu::vertical_slash::{PlanGpuError, PlanOnGpu};
-use sparsefill_patterns::sparse::vertical_slash::plan::{self, Buffer};
+use sparsefill_patterns::sparse::vertical_slash::plan::{self, Buffer, TopkChunks};
 use sparsefill_patterns::sparse::vertical_slash::{check, VerticalSlashParams};
 use sparsefill_runtime::{median, CacheConfig, Gpu, KernelCache};
 
@@ -28,12 +28,18 @@ fn open() -> (Gpu, KernelCache) {
 }
 
 fn check_on_gpu(head_dim: usize, seed: u64) {
+    check_on_gpu_with(head_dim, TopkChunks::Auto, seed);
+}
+
+fn check_on_gpu_with(head_dim: usize, chunks: TopkChunks, seed: u64) {
     let shape = AttentionShape { seqlens: SEQLENS.to_vec(), heads: 8, kv_heads: 2, head_dim, causal: true };
     let params = VerticalSlashParams { vertical_size: 200, slash_size: 300, last_q: 64 };
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let case = attention::case(&shape, 64, &mut rng).unwrap_or_else(|e| panic!("{e}"));
     let inputs = check::inputs_of(&case).unwrap_or_else(|e| panic!("{e}"));
-    let plan = plan::plan(&inputs, &params).unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan::plan_with(&inputs, &params, chunks).unwrap_or_else(|e| panic!("{e}"));
+    let two_levels = plan.estimate.iter().any(|l| l.kernel == "topk_candidates");
+    assert_eq!(two_levels, chunks != TopkChunks::Auto, "the selections' levels with {chunks:?}");
     let (gpu, cache) = open();
     let on = PlanOnGpu::new(&gpu, &cache, &plan).unwrap_or_else(|e| panic!("{e}"));
     on.launch_all(0..on.launches().len()).unwrap_or_else(|e| panic!("{e}"));
@@ -76,6 +82,13 @@ fn vertical_slash_head_dim_128_matches_the_host_step_by_step() {
 #[test]
 fn vertical_slash_head_dim_64_matches_the_host_step_by_step() {
     check_on_gpu(64, 2);
+}
+
+/// The selections in two levels (chunks of 512 scores, where the shipped rule keeps these
+/// short rows in one) equal the host top-k on the GPU's own scores.
+#[test]
+fn vertical_slash_selecting_in_two_levels_matches_the_host_step_by_step() {
+    check_on_gpu_with(128, TopkChunks::Fixed(512), 3);
 }
 
 /// Device time of estimation (scores, selection, conversion) and of attention on one 32K
