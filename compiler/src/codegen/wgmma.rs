@@ -303,29 +303,36 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let (_, warp_m) = self.warp_along_m(grid)?;
         // Warpgroup g's first row: 64 g = 16 (warp_m with its low two bits cleared).
         let group_row = b.build_left_shift(b.build_and(warp_m, self.i32(!3u64 & 0xFFFF_FFFF), "")?, self.i32(4), "")?;
-        let k_col = |step: u32| self.i32(u64::from(16 * step));
+        // Each k-step's descriptors are the first step's advanced by a constant: a k-step's
+        // offset in the tile is the same from any row that is a multiple of 8 (row0 is one
+        // of 16). One 64-bit add a step, rather than the whole descriptor again.
+        let rhs_desc = self.descriptor(*rhs, rhs_strides)?;
+        let lhs_step = |step: u32| lhs_tile.offset(0, 16 * step) - lhs_tile.offset(0, 0);
         for i in 0..grid.tiles_m {
             let row0 = b.build_int_add(group_row, self.i32(u64::from(16 * (i << grid.warps_m))), "")?;
+            let lhs_desc = match lhs {
+                LhsOperand::Registers(_) => None,
+                LhsOperand::Shared(base) => {
+                    let strides = DescriptorStrides::k_major(lhs_tile)
+                        .ok_or_else(|| CodegenError::InvalidIr("a wgmma lhs outside core matrices".into()))?;
+                    let at = b.build_int_add(*base, lhs_tile.offset_of(self, row0, self.i32(0))?, "")?;
+                    Some(self.descriptor(at, strides)?)
+                }
+            };
             let mut tile_acc: Regs<'ctx> = acc[i as usize * per_tile..(i as usize + 1) * per_tile].to_vec();
             for step in 0..steps {
-                let a = match lhs {
-                    LhsOperand::Registers(_) => {
+                let a = match lhs_desc {
+                    None => {
                         let at = 4 * (i * steps + step) as usize;
                         WgmmaA::Registers(&fenced_a[at..at + 4])
                     }
-                    LhsOperand::Shared(base) => {
-                        let strides = DescriptorStrides::k_major(lhs_tile)
-                            .ok_or_else(|| CodegenError::InvalidIr("a wgmma lhs outside core matrices".into()))?;
-                        let at = b.build_int_add(*base, lhs_tile.offset_of(self, row0, k_col(step))?, "")?;
-                        WgmmaA::Descriptor(self.descriptor(at, strides)?)
-                    }
+                    Some(desc) => WgmmaA::Descriptor(self.advanced(desc, lhs_step(step))?),
                 };
                 let corner = match order {
                     RhsOrder::KMajor => rhs_tile.offset(16 * step, 0),
                     RhsOrder::NMajor => rhs_tile.offset(0, 16 * step),
                 };
-                let at = b.build_int_add(*rhs, self.i32(u64::from(corner)), "")?;
-                let b_desc = self.descriptor(at, rhs_strides)?;
+                let b_desc = self.advanced(rhs_desc, corner)?;
                 tile_acc = self.wgmma(shape, &tile_acc, a, b_desc, trans_b)?;
             }
             acc[i as usize * per_tile..(i as usize + 1) * per_tile].copy_from_slice(&tile_acc);
@@ -340,6 +347,22 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let start = b.build_and(b.build_right_shift(address, self.i32(4), false, "")?, self.i32(0x3FFF), "")?;
         let start = b.build_int_z_extend(start, self.context.i64_type(), "")?;
         Ok(b.build_or(start, self.i64(strides.bits()), "desc")?)
+    }
+
+    /// `desc` with its start address `bytes` further. The start field holds address / 16
+    /// in 14 bits, which every shared-memory address fits, so adding bytes / 16 never
+    /// carries out of it; `bytes` must be a multiple of 16, as core matrices and
+    /// swizzle chunks are.
+    fn advanced(&self, desc: IntValue<'ctx>, bytes: u32) -> Result<IntValue<'ctx>, CodegenError> {
+        if bytes % 16 != 0 {
+            return Err(CodegenError::InvalidIr(format!(
+                "a wgmma operand {bytes} bytes into its tile, not 16-byte aligned"
+            )));
+        }
+        if bytes == 0 {
+            return Ok(desc);
+        }
+        Ok(self.builder.build_int_add(desc, self.i64(u64::from(bytes / 16)), "desc")?)
     }
 
     /// One `wgmma.mma_async` m64nNk16: `acc + a @ b` for this warpgroup's 64 rows.

@@ -332,6 +332,20 @@ fn a_fresh_product_zeroed_while_another_runs_needs_no_injected_wait() {
 }
 
 #[test]
+fn a_product_builds_each_operand_descriptor_once_and_advances_it_per_k_step() {
+    // Four k-steps, both operands in shared memory: a descriptor's start field is
+    // extracted (`bfe.u32 .., 4, 14`) once per operand, then advanced by constants.
+    let src = r#"
+kernel one(a: tensor<bf16>[M, K], b: tensor<bf16>[K, N], c: tensor<f32>[M, N]) grid(1) warps(4) {
+    c[0 .. 64, 0 .. 64] = dot(a[0 .. 64, 0 .. 64], b[0 .. 64, 0 .. 64]);
+}
+"#;
+    let ptx = emit_ok_with(&kernel(src), Arch::Sm90a, &WGMMA).ptx;
+    assert_eq!(ptx.matches("wgmma.mma_async").count(), 4, "{ptx}");
+    assert_eq!(ptx.matches(", 4, 14;").count(), 2, "{ptx}");
+}
+
+#[test]
 fn a_product_does_not_run_into_a_loop() {
     // x is issued before the loop and used in it: it is complete before the loop starts.
     let src = r#"
