@@ -35,6 +35,11 @@ fn shape(seqlens: &[usize], head_dim: usize) -> AttentionShape {
     AttentionShape { seqlens: seqlens.to_vec(), heads: HEADS, kv_heads: 2, head_dim, causal: true }
 }
 
+/// `heads` query heads over 2 key/value heads.
+fn shape_with_heads(seqlens: &[usize], head_dim: usize, heads: usize) -> AttentionShape {
+    AttentionShape { heads, ..shape(seqlens, head_dim) }
+}
+
 /// Head dim 64, unless a test names another ([`random_case_with`]).
 fn random_case(seqlens: &[usize], seed: u64) -> (AttentionCase, AttentionInputs, Rng64) {
     random_case_with(seqlens, 64, seed)
@@ -576,20 +581,28 @@ fn topk_in_two_levels_equals_one_level() {
 /// CH = max(16384, 4k rounded up to a power of two), in two levels from two chunks a row.
 #[test]
 fn the_chunk_rule_splits_rows_of_two_chunks_or_more() {
-    assert_eq!(plan::topk_chunk(1000, 524288), Some(16384));
-    assert_eq!(plan::topk_chunk(6096, 524288), Some(32768));
-    assert_eq!(plan::topk_chunk(1000, 32768), Some(16384));
-    assert_eq!(plan::topk_chunk(1000, 32767), None);
-    assert_eq!(plan::topk_chunk(6096, 65535), None);
-    assert_eq!(plan::topk_chunk(10000, 1 << 20), Some(65536));
+    assert_eq!(plan::topk_chunk(1000, 524288, 4), Some(16384));
+    assert_eq!(plan::topk_chunk(6096, 524288, 4), Some(32768));
+    assert_eq!(plan::topk_chunk(1000, 32768, 4), Some(16384));
+    assert_eq!(plan::topk_chunk(1000, 32767, 4), None);
+    assert_eq!(plan::topk_chunk(6096, 65535, 4), None);
+    assert_eq!(plan::topk_chunk(10000, 1 << 20, 4), Some(65536));
 }
 
-/// At 128K (1000, 6096) both selections run in two levels, and at 300 tokens in one.
+#[test]
+fn the_chunk_rule_keeps_sixteen_rows_or_more_in_one_level() {
+    assert_eq!(plan::topk_chunk(1000, 524288, 15), Some(16384));
+    assert_eq!(plan::topk_chunk(1000, 524288, 16), None);
+    assert_eq!(plan::topk_chunk(6096, 131072, 32), None);
+}
+
+/// At 512K with 4 heads (1000, 6096) both selections run in two levels; with 32 heads at
+/// 128K, and at 300 tokens, in one.
 #[test]
 fn long_rows_select_in_two_levels_and_short_ones_in_one() {
     let params = VerticalSlashParams { vertical_size: 1000, slash_size: 6096, last_q: 64 };
-    let kernels = |seqlens: &[usize]| -> Vec<&str> {
-        let launches = ok(plan::launches(&shape(seqlens, 64), &params)).estimate;
+    let kernels = |seqlens: &[usize], heads: usize| -> Vec<&str> {
+        let launches = ok(plan::launches(&shape_with_heads(seqlens, 64, heads), &params)).estimate;
         launches.iter().map(|l| l.kernel).filter(|k| k.starts_with("topk_")).collect()
     };
     let two = ["topk_chunks", "topk_threshold", "topk_write", "topk_candidates"].into_iter().chain([
@@ -597,8 +610,9 @@ fn long_rows_select_in_two_levels_and_short_ones_in_one() {
         "topk_write",
         "topk_positions",
     ]);
-    assert_eq!(kernels(&[131072]), two.clone().chain(two).collect::<Vec<_>>());
-    assert_eq!(kernels(&SEQLENS), ["topk_threshold", "topk_write"].repeat(2));
+    assert_eq!(kernels(&[524288], 4), two.clone().chain(two).collect::<Vec<_>>());
+    assert_eq!(kernels(&[131072], 32), ["topk_threshold", "topk_write"].repeat(2));
+    assert_eq!(kernels(&SEQLENS, 4), ["topk_threshold", "topk_write"].repeat(2));
 }
 
 fn check_topk(params: VerticalSlashParams, seed: u64) {

@@ -298,10 +298,21 @@ pub const CANDIDATE_TILE: usize = 64;
 /// quarter of the row or less. The floor of 16384 keeps each chunk program two of the
 /// threshold's 8192-score counting tiles, so that its fixed costs (a program, its
 /// bisection's reductions) stay small beside the passes.
-pub fn topk_chunk(k: usize, longest: usize) -> Option<usize> {
+///
+/// Only for fewer than [`TOPK_TWO_LEVEL_ROWS`] rows (sequences × heads): with more, the
+/// rows already spread over the SMs, and the second level's launches and the first
+/// level's compaction of every row cost what the shorter passes save. Measured on the
+/// H200 (session 18, round 3, each launch timed alone; vertical and slash selections):
+/// 4 rows of 512K, 0.43 and 0.79 ms in two levels against 1.49 and 1.49 in one; 32 rows
+/// of 128K, 0.48 and 0.59 against 0.49 and 0.54; 32 rows of 32K (verticals only), 0.26
+/// against 0.16.
+pub fn topk_chunk(k: usize, longest: usize, rows: usize) -> Option<usize> {
     let ch = k.saturating_mul(4).next_power_of_two().max(TOPK_MIN_CHUNK);
-    (longest >= 2 * ch).then_some(ch)
+    (rows < TOPK_TWO_LEVEL_ROWS && longest >= 2 * ch).then_some(ch)
 }
+
+/// Rows (sequences × heads) from which a selection stays in one level ([`topk_chunk`]).
+pub const TOPK_TWO_LEVEL_ROWS: usize = 16;
 
 /// How the selections cut long rows into chunks ([`launches_with`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -315,10 +326,11 @@ pub enum TopkChunks {
 }
 
 impl TopkChunks {
-    /// The chunk size for a selection of `k` from rows of `longest` scores; `None`: one level.
-    pub fn chunk(self, k: usize, longest: usize) -> Option<usize> {
+    /// The chunk size for a selection of `k` from `rows` rows of `longest` scores; `None`:
+    /// one level.
+    pub fn chunk(self, k: usize, longest: usize, rows: usize) -> Option<usize> {
         match self {
-            TopkChunks::Auto => topk_chunk(k, longest),
+            TopkChunks::Auto => topk_chunk(k, longest, rows),
             TopkChunks::Fixed(ch) => (ch > 0 && longest > ch).then_some(ch),
         }
     }
@@ -542,7 +554,7 @@ impl Selector {
                 (tallies, int, vec![batch, heads, 2, len.div_ceil(topk_block(len)).max(1)]),
             ]
         };
-        let Some(ch) = chunks.chunk(self.k, longest) else {
+        let Some(ch) = chunks.chunk(self.k, longest, batch * heads) else {
             let launches =
                 self.pair(topk_block(longest), self.scores, self.k, [list, count, threshold, wanted, tallies]);
             return (last_scratch(longest), launches.to_vec());
