@@ -354,7 +354,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     /// carries out of it; `bytes` must be a multiple of 16, as core matrices and
     /// swizzle chunks are.
     fn advanced(&self, desc: IntValue<'ctx>, bytes: u32) -> Result<IntValue<'ctx>, CodegenError> {
-        if bytes % 16 != 0 {
+        if !bytes.is_multiple_of(16) {
             return Err(CodegenError::InvalidIr(format!(
                 "a wgmma operand {bytes} bytes into its tile, not 16-byte aligned"
             )));
