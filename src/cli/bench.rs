@@ -73,7 +73,8 @@ pub struct BenchArgs {
     /// kernel on poisoned outputs like the shipped one; an estimation kernel in its launch's
     /// place, by the index it leads to, which must list what the shipped launches list),
     /// then both timed in turns in one process; bench.md gets a table of the two. It stands
-    /// in for the kernel's first launch (top-k's: the vertical selection). KERNEL:
+    /// in for the kernel's first launch (top-k's: the vertical selection's, its first level
+    /// where fewer than 16 rows select in two). KERNEL:
     /// attention, sparse_local, sparse_block, sparse_strided, sparse_vertical_slash,
     /// vs_row_stats, vs_combine_stats, vs_column_scores, vs_diagonal_scores, topk_threshold,
     /// topk_write, vs_chain_stops, vs_chain, vs_convert or select_blocks.
