@@ -265,13 +265,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let b = &self.builder;
         let per_tile = (shape.n / 2) as usize;
         let tiles_m = grid.tiles_m as usize;
-        let init = match init {
-            Some(init) if init.len() == per_tile * tiles_m => Some(init),
-            Some(init) => {
-                return Err(CodegenError::InvalidIr(format!("a dot accumulates onto {} registers", init.len())))
-            }
-            None => None,
-        };
         let steps = shape.k / 16;
         // A fragments in registers, every (m-tile, k-step) of them, fenced with the accumulators.
         let mut a_regs: Regs<'ctx> = Vec::new();
@@ -282,17 +275,24 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 }
             }
         }
-        let (mut acc, fenced_a) = match init {
+        // A fresh product's accumulators are set to 0 by immediate moves inside the fence:
+        // zeros passed in as operands become copies of one zero register, and where
+        // another product runs, ptxas 13.0 injects a `warpgroup.wait` before such copies
+        // (C7517).
+        let (fresh, zeros, through) = match init {
+            Some(init) if init.len() == per_tile * tiles_m => (0, String::new(), init),
             Some(init) => {
-                let fenced = self.pass_through(
-                    "wgmma.fence.sync.aligned;",
-                    &init.iter().chain(&a_regs).copied().collect::<Vec<_>>(),
-                )?;
-                let (acc, a) = fenced.split_at(init.len());
-                (acc.to_vec(), a.to_vec())
+                return Err(CodegenError::InvalidIr(format!("a dot accumulates onto {} registers", init.len())))
             }
-            None => self.zeroed_fence(per_tile * tiles_m, &a_regs)?,
+            None => {
+                let count = per_tile * tiles_m;
+                (count, (0..count).map(|i| format!("mov.b32 ${i}, 0;\n")).collect(), Vec::new())
+            }
         };
+        let values: Regs<'ctx> = through.iter().chain(&a_regs).copied().collect();
+        let fenced = self.fresh_and_through(&(zeros + "wgmma.fence.sync.aligned;"), fresh, &values)?;
+        let (acc, fenced_a) = fenced.split_at(per_tile * tiles_m);
+        let mut acc = acc.to_vec();
 
         let (rhs_strides, trans_b) = match order {
             RhsOrder::KMajor => (DescriptorStrides::mn_major(rhs_tile), true),
@@ -416,44 +416,32 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         self.inline_asm(&asm, &(constraints.join(",") + ",~{memory}"), &outs, &args)
     }
 
-    /// `count` fresh accumulators set to 0 by immediate moves inside the fence, with
-    /// `a_regs` passed through it. Zeros given to the fence as operands become copies of
-    /// one zero register, which the next product's accumulators then read; where another
-    /// product is running, ptxas 13.0 injects a `warpgroup.wait` before such copies
-    /// (C7517), which immediates avoid.
-    fn zeroed_fence(
-        &self,
-        count: usize,
-        a_regs: &[BasicValueEnum<'ctx>],
-    ) -> Result<(Regs<'ctx>, Regs<'ctx>), CodegenError> {
-        let zeros: String = (0..count).map(|i| format!("mov.b32 ${i}, 0;\n")).collect();
-        let constraints: Vec<String> = std::iter::repeat_n("=f".to_string(), count)
-            .chain(a_regs.iter().map(|v| if v.is_float_value() { "=f" } else { "=r" }.to_string()))
-            .chain((0..a_regs.len()).map(|i| (count + i).to_string()))
-            .chain(["~{memory}".to_string()])
-            .collect();
-        let outs: Vec<BasicTypeEnum<'ctx>> = std::iter::repeat_n(self.context.f32_type().into(), count)
-            .chain(a_regs.iter().map(|v| v.get_type()))
-            .collect();
-        let fenced = self.inline_asm(&(zeros + "wgmma.fence.sync.aligned;"), &constraints.join(","), &outs, a_regs)?;
-        let (acc, a) = fenced.split_at(count);
-        Ok((acc.to_vec(), a.to_vec()))
-    }
-
     /// `asm` with `values` passed through it as in-out operands (a fence on them).
     fn pass_through(&self, asm: &str, values: &[BasicValueEnum<'ctx>]) -> Result<Regs<'ctx>, CodegenError> {
-        if values.is_empty() {
+        self.fresh_and_through(asm, 0, values)
+    }
+
+    /// `asm` with `fresh` f32 outputs `$0 ..` that it defines itself, then `values` passed
+    /// through it as in-out operands; returns the fresh outputs, then the values.
+    fn fresh_and_through(
+        &self,
+        asm: &str,
+        fresh: usize,
+        values: &[BasicValueEnum<'ctx>],
+    ) -> Result<Regs<'ctx>, CodegenError> {
+        if fresh + values.len() == 0 {
             self.inline_void(asm)?;
             return Ok(Vec::new());
         }
         let class = |v: &BasicValueEnum<'ctx>| if v.is_float_value() { "=f" } else { "=r" };
-        let constraints: Vec<String> = values
-            .iter()
-            .map(|v| class(v).to_string())
-            .chain((0..values.len()).map(|i| i.to_string()))
+        let constraints: Vec<String> = std::iter::repeat_n("=f".to_string(), fresh)
+            .chain(values.iter().map(|v| class(v).to_string()))
+            .chain((0..values.len()).map(|i| (fresh + i).to_string()))
             .chain(["~{memory}".to_string()])
             .collect();
-        let outs: Vec<BasicTypeEnum<'ctx>> = values.iter().map(|v| v.get_type()).collect();
+        let outs: Vec<BasicTypeEnum<'ctx>> = std::iter::repeat_n(self.context.f32_type().into(), fresh)
+            .chain(values.iter().map(|v| v.get_type()))
+            .collect();
         self.inline_asm(asm, &constraints.join(","), &outs, values)
     }
 }
