@@ -302,10 +302,11 @@ pub const CANDIDATE_TILE: usize = 64;
 /// Only for fewer than [`TOPK_TWO_LEVEL_ROWS`] rows (sequences × heads): with more, the
 /// rows already spread over the SMs, and the second level's launches and the first
 /// level's compaction of every row cost what the shorter passes save. Measured on the
-/// H200 (session 18, round 3, each launch timed alone; vertical and slash selections):
-/// 4 rows of 512K, 0.43 and 0.79 ms in two levels against 1.49 and 1.49 in one; 32 rows
-/// of 128K, 0.48 and 0.59 against 0.49 and 0.54; 32 rows of 32K (verticals only), 0.26
-/// against 0.16.
+/// H200, each launch timed alone, two levels in session 18's round 3 and one level in its
+/// round 2 (separate calls; vertical and slash selections): 4 rows of 512K, 0.43 and 0.79
+/// ms against 1.49 and 1.49; 32 rows of 128K, 0.48 and 0.59 against 0.49 and 0.54; 32
+/// rows of 32K (verticals only), 0.26 against 0.16. In one call (round 5) the 32K
+/// estimate took 0.95 ms with two levels for the verticals and 0.91–0.92 with one.
 pub fn topk_chunk(k: usize, longest: usize, rows: usize) -> Option<usize> {
     let ch = k.saturating_mul(4).next_power_of_two().max(TOPK_MIN_CHUNK);
     (rows < TOPK_TWO_LEVEL_ROWS && longest >= 2 * ch).then_some(ch)
