@@ -27,6 +27,7 @@ mod plan;
 mod prefetch;
 pub mod ptxas;
 mod reduce;
+mod rescale;
 mod shared;
 mod specialize;
 mod target;

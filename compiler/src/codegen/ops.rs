@@ -100,6 +100,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         self.same_type(lhs, result)?;
         let dtype = self.ty(result)?.dtype;
         let (lhs, rhs) = (self.get_in(lhs, layout)?, self.get_in(rhs, layout)?);
+        if (dtype, op) == (DType::F32, BinaryOp::Mul) && self.scales_an_accumulator(result) {
+            if let Some(scaled) = self.guarded_scale(&lhs, &rhs)? {
+                return Ok(scaled);
+            }
+        }
         let b = &self.builder;
         lhs.iter()
             .zip(&rhs)

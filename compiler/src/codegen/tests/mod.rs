@@ -11,6 +11,7 @@ mod kernels;
 mod ops;
 mod pingpong;
 mod pipeline;
+mod rescale;
 mod specialize;
 mod tma;
 
