@@ -5,9 +5,10 @@
 
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
+use sparsefill_compiler::interp::ArgValue;
 use sparsefill_compiler::ir::DType;
-use sparsefill_compiler::tensor::HostTensor;
-use sparsefill_patterns::attention::{self, AttentionShape};
+use sparsefill_compiler::tensor::{round_to, HostTensor};
+use sparsefill_patterns::attention::{self, AttentionCase, AttentionShape};
 use sparsefill_patterns::gpu::{launch, upload, DeviceArg};
 use sparsefill_runtime::{CacheConfig, Gpu, KernelCache};
 
@@ -32,9 +33,27 @@ fn check_on_gpu(head_dim: usize, causal: bool, seed: u64) {
 }
 
 fn check_on_gpu_in(head_dim: usize, causal: bool, dtype: DType, seed: u64) {
+    check_with(Run { head_dim, causal, dtype, block: 64, seed }, |_| ());
+}
+
+/// One launch's specialization: `block` is BM = BN.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    head_dim: usize,
+    causal: bool,
+    dtype: DType,
+    block: usize,
+    seed: u64,
+}
+
+/// Builds `run`'s random case, lets `shape_inputs` change its q, k and v, then checks the
+/// launch against the f64 reference of the changed inputs.
+fn check_with(run: Run, shape_inputs: impl FnOnce(&mut AttentionCase)) {
+    let Run { head_dim, causal, dtype, block, seed } = run;
     let shape = AttentionShape { seqlens: SEQLENS.to_vec(), heads: 8, kv_heads: 2, head_dim, causal };
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let case = attention::case_in(&shape, 64, dtype, &mut rng).unwrap_or_else(|e| panic!("{shape:?}: {e}"));
+    let mut case = attention::case_in(&shape, block, dtype, &mut rng).unwrap_or_else(|e| panic!("{shape:?}: {e}"));
+    shape_inputs(&mut case);
     attention::check_args(&case.args).unwrap_or_else(|e| panic!("{shape:?}: {e}"));
     let gpu = Gpu::new(0).expect("a GPU is present on the GPU machine");
     let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
@@ -57,14 +76,38 @@ fn check_on_gpu_in(head_dim: usize, causal: bool, dtype: DType, seed: u64) {
     let got = attention::gather(&shape, &o, &lse, &rows).unwrap_or_else(|e| panic!("{e}"));
     let expected = case.reference(&rows).unwrap_or_else(|e| panic!("{e}"));
     if let Err(e) = attention::check_outputs(&got, &expected) {
-        panic!("D {head_dim} causal {causal} {dtype}: {e}");
+        panic!("{run:?}: {e}");
     }
     let all: Vec<usize> = (0..shape.tokens()).collect();
     let every = attention::gather(&shape, &o, &lse, &all).unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        every.o.iter().chain(&every.lse).all(|x| x.is_finite()),
-        "D {head_dim} causal {causal} {dtype}: a row was not written"
-    );
+    assert!(every.o.iter().chain(&every.lse).all(|x| x.is_finite()), "{run:?}: a row was not written");
+}
+
+fn tensor_mut(case: &mut AttentionCase, index: usize) -> &mut HostTensor {
+    match &mut case.args[index] {
+        ArgValue::Tensor(t) => t,
+        _ => panic!("argument {index} is a tensor"),
+    }
+}
+
+/// q moved to [0, 4) and key t of each sequence given `rise · t / len` more in every
+/// component, so that each row's scores climb along its keys.
+fn rising_scores(case: &mut AttentionCase, rise: f64) {
+    let cu = case.shape.cu_seqlens();
+    let q = tensor_mut(case, attention::Q);
+    let dtype = q.dtype;
+    q.data = q.data.iter().map(|&x| round_to(dtype, x + 2.0)).collect();
+    let k = tensor_mut(case, attention::K);
+    let per_token = k.shape[1] * k.shape[2];
+    for pair in cu.windows(2) {
+        let (start, len) = (pair[0], pair[1] - pair[0]);
+        for t in 0..len {
+            let lift = rise * t as f64 / len as f64;
+            for x in &mut k.data[(start + t) * per_token..(start + t + 1) * per_token] {
+                *x = round_to(dtype, *x + lift);
+            }
+        }
+    }
 }
 
 #[test]
@@ -105,4 +148,17 @@ fn f16_causal_head_dim_64_on_gpu() {
 #[test]
 fn f16_non_causal_head_dim_64_on_gpu() {
     check_on_gpu_in(64, false, DType::F16, 8);
+}
+
+/// With q positive and the keys rising (`rising_scores`), a row's scores climb by about
+/// 2 · 128 · 4 · scale · log2 e ≈ 130 log2 units along each sequence, so its running
+/// max passes the rescale margin (8, attention.tile's `rescale_margin`) again and again
+/// while the accumulator holds values: warps then take the multiply that the compiler
+/// guards (codegen::rescale), and skip it between those steps.
+#[test]
+fn scores_rising_along_the_keys_rescale_mid_walk_on_gpu() {
+    for block in [64, 128] {
+        let run = Run { head_dim: 128, causal: true, dtype: DType::BF16, block, seed: 9 };
+        check_with(run, |case| rising_scores(case, 4.0));
+    }
 }
