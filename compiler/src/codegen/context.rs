@@ -69,6 +69,8 @@ pub(super) struct Lowerer<'a, 'ctx> {
     placements: Vec<Placement>,
     /// `x + dot(a, b)` lowered as one accumulation ([`plan::Plan::fused_adds`]).
     pub fused_adds: HashMap<ValueId, (ValueId, ValueId)>,
+    /// The values selected from 1 (`codegen::rescale::often_one`).
+    pub often_one: std::collections::HashSet<ValueId>,
     /// The instruction that defines each value (for values materialized at use).
     defs: Vec<Option<&'a Inst>>,
     /// Registers of values placed `Fixed`, in their layout.
@@ -133,6 +135,7 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             operand_format: OperandFormat::for_target(arch, options.mma),
             placements: plan.placements,
             fused_adds: plan.fused_adds,
+            often_one: super::rescale::often_one(&kernel.body),
             defs,
             values: vec![None; kernel.value_types.len()],
             other_layouts: vec![HashMap::new()],

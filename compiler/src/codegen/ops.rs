@@ -99,8 +99,10 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         self.same_type(lhs, rhs)?;
         self.same_type(lhs, result)?;
         let dtype = self.ty(result)?.dtype;
+        let guarded =
+            (dtype, op) == (DType::F32, BinaryOp::Mul) && self.rescales_by_a_factor_often_one(result, lhs, rhs);
         let (lhs, rhs) = (self.get_in(lhs, layout)?, self.get_in(rhs, layout)?);
-        if (dtype, op) == (DType::F32, BinaryOp::Mul) && self.scales_an_accumulator(result) {
+        if guarded {
             if let Some(scaled) = self.guarded_scale(&lhs, &rhs)? {
                 return Ok(scaled);
             }

@@ -8,7 +8,7 @@
 
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
-use sparsefill_patterns::attention::{self, AttentionShape};
+use sparsefill_patterns::attention::{self, AttentionCase, AttentionShape};
 use sparsefill_patterns::gpu::vertical_slash::{PlanGpuError, PlanOnGpu};
 use sparsefill_patterns::sparse::vertical_slash::plan::{self, Buffer, TopkChunks};
 use sparsefill_patterns::sparse::vertical_slash::{check, VerticalSlashParams};
@@ -28,14 +28,16 @@ fn open() -> (Gpu, KernelCache) {
 }
 
 fn check_on_gpu(head_dim: usize, seed: u64) {
-    check_on_gpu_with(head_dim, TopkChunks::Auto, seed);
+    check_on_gpu_with(head_dim, TopkChunks::Auto, seed, |_| ());
 }
 
-fn check_on_gpu_with(head_dim: usize, chunks: TopkChunks, seed: u64) {
+/// The whole plan on `seed`'s random inputs, which `shape_inputs` may change first.
+fn check_on_gpu_with(head_dim: usize, chunks: TopkChunks, seed: u64, shape_inputs: impl FnOnce(&mut AttentionCase)) {
     let shape = AttentionShape { seqlens: SEQLENS.to_vec(), heads: 8, kv_heads: 2, head_dim, causal: true };
     let params = VerticalSlashParams { vertical_size: 200, slash_size: 300, last_q: 64 };
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let case = attention::case(&shape, 64, &mut rng).unwrap_or_else(|e| panic!("{e}"));
+    let mut case = attention::case(&shape, 64, &mut rng).unwrap_or_else(|e| panic!("{e}"));
+    shape_inputs(&mut case);
     let inputs = check::inputs_of(&case).unwrap_or_else(|e| panic!("{e}"));
     let plan = plan::plan_with(&inputs, &params, chunks).unwrap_or_else(|e| panic!("{e}"));
     let two_levels = plan.estimate.iter().any(|l| l.kernel == "topk_candidates");
@@ -88,7 +90,18 @@ fn vertical_slash_head_dim_64_matches_the_host_step_by_step() {
 /// short rows in one) equal the host top-k on the GPU's own scores.
 #[test]
 fn vertical_slash_selecting_in_two_levels_matches_the_host_step_by_step() {
-    check_on_gpu_with(128, TopkChunks::Fixed(512), 3);
+    check_on_gpu_with(128, TopkChunks::Fixed(512), 3, |_| ());
+}
+
+/// With q positive and the keys falling (`ramp_scores`), a row's scores drop by about 16
+/// log2 units along its sequence, so the walk's first unmasked tiles (the farthest keys)
+/// pass the running max of its masked local tiles by more than the lagging softmax's
+/// margin (8): the warps holding those rows rescale an accumulator that holds values,
+/// behind the vote of codegen::rescale. A warp that skipped that rescale would count the
+/// local tiles up to 2^16 times over.
+#[test]
+fn vertical_slash_rescaling_past_its_local_tiles_matches_the_host_step_by_step() {
+    check_on_gpu_with(128, TopkChunks::Auto, 4, |case| crate::attention::ramp_scores(case, -0.5));
 }
 
 /// Device time of estimation (scores, selection, conversion) and of attention on one 32K

@@ -8,7 +8,8 @@ use crate::lower_source;
 use crate::target::Arch;
 
 /// An online softmax in small: `acc * alpha[:, None] + dot(p, v)` rescales the
-/// accumulator by a row vector, 32 registers a thread at BM = D = 64 over four warps.
+/// accumulator by a row vector selected from 1 where the max stays, 32 registers a thread
+/// at BM = D = 64 over four warps.
 const SOFTMAX_WALK: &str = "
 kernel walk<BM: i32 = 64, BN: i32 = 64, D: i32 = 64>(
     q: tensor<bf16>[T, BN],
@@ -24,7 +25,7 @@ kernel walk<BM: i32 = 64, BN: i32 = 64, D: i32 = 64>(
     for n0 in (0 .. n).step_by(64) {
         let s = dot(qt, trans(k[n0 .. n0 + 64, ..]));
         let m_new = max(m, max(s, axis: 1));
-        let alpha = exp2(m - m_new);
+        let alpha = where(m_new == m, 1.0, exp2(m - m_new));
         let p = exp2(s - m_new[:, None]);
         acc = acc * alpha[:, None] + dot(cast<bf16>(p), v[n0 .. n0 + 64, ..]);
         m = m_new;
@@ -76,6 +77,19 @@ fn the_vote_skips_exactly_the_rescale_multiplies() {
 }
 
 #[test]
+fn a_factor_selected_from_one_on_either_arm_is_guarded() {
+    check(
+        &SOFTMAX_WALK.replace("where(m_new == m, 1.0, exp2(m - m_new))", "where(m_new != m, exp2(m - m_new), 1.0)"),
+        1,
+    );
+}
+
+#[test]
+fn a_factor_not_selected_from_one_is_not_guarded() {
+    check(&SOFTMAX_WALK.replace("where(m_new == m, 1.0, exp2(m - m_new))", "exp2(m - m_new)"), 0);
+}
+
+#[test]
 fn a_constant_factor_is_not_guarded() {
     check(&SOFTMAX_WALK.replace(PRODUCT, "acc = acc * 0.5 + dot(cast<bf16>(p), v[n0 .. n0 + 64, ..]);"), 0);
 }
@@ -89,4 +103,43 @@ fn a_rescale_that_no_product_accumulates_onto_is_not_guarded() {
 fn an_accumulator_of_few_registers_a_thread_is_not_guarded() {
     // 64 x 8 f32 over 128 threads: 4 registers a thread.
     check(&SOFTMAX_WALK.replace("D: i32 = 64", "D: i32 = 8"), 0);
+}
+
+/// The walk software-pipelined as the vertical-slash kernel's: the rescale reads the
+/// factor the previous step computed, carried in the loop from `full([BM], 1.0)`.
+const CARRIED: &str = "
+kernel carried<BM: i32 = 64, BN: i32 = 64, D: i32 = 64>(
+    q: tensor<bf16>[T, BN],
+    k: tensor<bf16>[T, BN],
+    v: tensor<bf16>[T, D],
+    o: tensor<f32>[T, D],
+    n: i32,
+) grid(cdiv(T, BM)) warps(4) {
+    let m0 = program_id(0) * BM;
+    let qt = q[m0 .. m0 + BM, ..];
+    let mut acc = zeros([BM, D]);
+    let mut m = full([BM], -inf);
+    let mut alpha = full([BM], 1.0);
+    let mut p = zeros([BM, 64]);
+    for n0 in (64 .. n).step_by(64) {
+        let s = dot(qt, trans(k[n0 .. n0 + 64, ..]));
+        let prev = n0 - 64;
+        acc = acc * alpha[:, None] + dot(cast<bf16>(p), v[prev .. prev + 64, ..]);
+        let m_new = max(m, max(s, axis: 1));
+        alpha = where(m_new == m, 1.0, exp2(m - m_new));
+        p = exp2(s - m_new[:, None]);
+        m = m_new;
+    }
+    o[m0 .. m0 + BM, ..] = acc * alpha[:, None] + dot(cast<bf16>(p), v[0 .. 64, ..]);
+}
+";
+
+#[test]
+fn a_factor_carried_from_one_through_a_loop_is_guarded_in_it_and_after_it() {
+    check(CARRIED, 2);
+}
+
+#[test]
+fn a_factor_carried_from_zeros_is_not_guarded() {
+    check(&CARRIED.replace("let mut alpha = full([BM], 1.0);", "let mut alpha = zeros([BM]);"), 0);
 }
