@@ -21,7 +21,7 @@ use sparsefill_compiler::{compile_ir_with, lower_source, CompileError};
 use sparsefill_runtime::{Gpu, KernelCache, RuntimeError};
 use thiserror::Error;
 
-/// The fns every sparse kernel calls (attention.tile's `softmax_step`, then
+/// The fns every sparse kernel calls (attention.tile's `softmax_step` and `fold_tile`, then
 /// query_block.tile); a kernel's source is this text followed by its own.
 pub const PRELUDE: &str =
     concat!(include_str!("../../../kernels/attention.tile"), include_str!("../../../kernels/query_block.tile"));
