@@ -10,7 +10,7 @@ use rand::Rng;
 use sparsefill_compiler::interp::ArgValue;
 use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::target::Arch;
-use sparsefill_compiler::tensor::HostTensor;
+use sparsefill_compiler::tensor::{round_to, HostTensor};
 use thiserror::Error;
 
 pub const SOURCE: &str = include_str!("../kernels/attention.tile");
@@ -280,6 +280,39 @@ impl AttentionCase {
         }
     }
 
+    fn tensor_mut(&mut self, index: usize) -> Result<&mut HostTensor, ShapeError> {
+        match self.args.get_mut(index) {
+            Some(ArgValue::Tensor(t)) => Ok(t),
+            _ => Err(ShapeError::NotATensor { index }),
+        }
+    }
+
+    /// Gives each row's scores a trend along the keys, for tests of the online softmax's
+    /// rescale: q moves up by 2 (from [-2, 2] to [0, 4]) and key t of each sequence gains
+    /// `rise · t / len` in every component, so a row's scores climb (fall, for a negative
+    /// rise) by about 2 · D · rise · scale · log2 e log2 units over a sequence. Inputs stay
+    /// rounded to their dtype.
+    pub fn ramp_scores(&mut self, rise: f64) -> Result<(), ShapeError> {
+        let cu = self.shape.cu_seqlens();
+        let q = self.tensor_mut(Q)?;
+        let dtype = q.dtype;
+        for x in &mut q.data {
+            *x = round_to(dtype, *x + 2.0);
+        }
+        let k = self.tensor_mut(K)?;
+        let per_token = k.shape.iter().skip(1).product::<usize>();
+        for pair in cu.windows(2) {
+            let (start, len) = (pair[0], pair[1] - pair[0]);
+            for t in 0..len {
+                let lift = rise * t as f64 / len as f64;
+                for x in &mut k.data[(start + t) * per_token..(start + t + 1) * per_token] {
+                    *x = round_to(dtype, *x + lift);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The f64 reference at token rows `rows`, from the rounded inputs.
     pub fn reference(&self, rows: &[usize]) -> Result<RowOutputs, ShapeError> {
         let causal = self.shape.causal;
@@ -450,8 +483,30 @@ mod tests {
     }
 
     #[test]
+    fn a_ramp_lifts_q_by_2_and_key_t_by_rise_t_over_len() {
+        let mut c = case(&shape(&[4, 2], 2, 1, 16), 16, &mut rng()).unwrap();
+        let (q0, k0) = (c.tensor(Q).unwrap().clone(), c.tensor(K).unwrap().clone());
+        c.ramp_scores(-0.5).unwrap();
+        let (q, k) = (c.tensor(Q).unwrap(), c.tensor(K).unwrap());
+        let lifted = |before: &HostTensor, after: &HostTensor, at: usize| after.data[at] - before.data[at];
+        // Token 3 is key t = 3 of the first sequence (len 4), token 5 key t = 1 of the second (len 2).
+        let per_token = 16;
+        let got = [lifted(&q0, q, 0), lifted(&k0, k, 3 * per_token), lifted(&k0, k, 5 * per_token)];
+        let expected = [2.0, -0.5 * 3.0 / 4.0, -0.5 * 1.0 / 2.0];
+        for (g, e) in got.iter().zip(expected) {
+            assert!((g - e).abs() < 0.02, "lifted by {got:?}, expected about {expected:?}");
+        }
+    }
+
+    #[test]
+    fn a_ramp_of_a_case_whose_k_is_not_a_tensor_is_an_error() {
+        let mut c = case(&shape(&[4], 2, 1, 16), 16, &mut rng()).unwrap();
+        c.args[K] = ArgValue::F32(1.0);
+        assert_eq!(c.ramp_scores(1.0), Err(ShapeError::NotATensor { index: K }));
+    }
+
+    #[test]
     fn f16_case_rounds_inputs_to_f16_and_specializes_dt() {
-        use sparsefill_compiler::tensor::round_to;
         let c = case_in(&shape(&[3, 2], 2, 1, 16), 16, DType::F16, &mut rng()).unwrap();
         let dtypes: Vec<DType> = [Q, K, V, O].iter().map(|&i| c.tensor(i).unwrap().dtype).collect();
         assert_eq!(dtypes, [DType::F16; 4]);

@@ -225,6 +225,35 @@ fn slash_tiles_masked_first_then_unmasked_match_the_masked_reference() {
     );
 }
 
+/// With q positive and the keys falling (`AttentionCase::ramp_scores`: about 16 log2 units
+/// over a sequence at head dim 128), block 4 of sequence 0 folds its masked local tiles
+/// first and then meets key 0's tile some 13 log2 units higher: past the lagging max's
+/// margin (8), so the walk rescales an accumulator that holds the local tiles. A walk that
+/// kept its max there would overflow nothing but weigh those tiles 2^13 times too much.
+#[test]
+fn a_walk_rescaling_past_its_local_tiles_matches_the_masked_reference() {
+    let tiles = |b: usize, i: usize| -> Vec<usize> {
+        match (b, i) {
+            (0, 4) => vec![0, 64, 128, 220, 284],
+            (0, 3) => vec![0, 128],
+            _ => vec![],
+        }
+    };
+    let (mut case, _, mut rng) = random_case_with(&[300, 77], 128, 19);
+    ok(case.ramp_scores(-0.5));
+    let inputs = ok(check::inputs_of(&case));
+    let seqlens = inputs.seqlens.clone();
+    let index = ok(SparseIndex::from_lists(&seqlens, HEADS, 8, 64, |b, _, i| {
+        let limit = causal_limit(seqlens[b], i);
+        let tiles = tiles(b, i);
+        let free = (0..limit).filter(|&c| !tiles.iter().any(|&t| (t..t + BLOCK).contains(&c)));
+        let columns = free.filter(|_| rng.random_bool(0.3)).take(64).collect();
+        BlockLists { tiles, columns }
+    }));
+    let out = ok(plan::attend_interp_as(&inputs, &index, Arch::Sm90a, MmaLowering::Wgmma));
+    check_outputs(&case, &out.o, &out.lse, &index);
+}
+
 #[test]
 fn random_index_on_one_token_sequences_matches_the_masked_reference() {
     check_attention(&[1, 1, 3], |inputs, rng| random_index(&inputs.seqlens, rng), 2);

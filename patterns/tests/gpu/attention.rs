@@ -5,9 +5,8 @@
 
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
-use sparsefill_compiler::interp::ArgValue;
 use sparsefill_compiler::ir::DType;
-use sparsefill_compiler::tensor::{round_to, HostTensor};
+use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_patterns::attention::{self, AttentionCase, AttentionShape};
 use sparsefill_patterns::gpu::{launch, upload, DeviceArg};
 use sparsefill_runtime::{CacheConfig, Gpu, KernelCache};
@@ -83,34 +82,6 @@ fn check_with(run: Run, shape_inputs: impl FnOnce(&mut AttentionCase)) {
     assert!(every.o.iter().chain(&every.lse).all(|x| x.is_finite()), "{run:?}: a row was not written");
 }
 
-pub(crate) fn tensor_mut(case: &mut AttentionCase, index: usize) -> &mut HostTensor {
-    match &mut case.args[index] {
-        ArgValue::Tensor(t) => t,
-        _ => panic!("argument {index} is a tensor"),
-    }
-}
-
-/// q moved to [0, 4) and key t of each sequence given `rise · t / len` more in every
-/// component, so that each row's scores climb along its keys (fall, for a negative rise)
-/// by about 2 · D · rise · scale · log2 e log2 units over a sequence.
-pub(crate) fn ramp_scores(case: &mut AttentionCase, rise: f64) {
-    let cu = case.shape.cu_seqlens();
-    let q = tensor_mut(case, attention::Q);
-    let dtype = q.dtype;
-    q.data = q.data.iter().map(|&x| round_to(dtype, x + 2.0)).collect();
-    let k = tensor_mut(case, attention::K);
-    let per_token = k.shape[1] * k.shape[2];
-    for pair in cu.windows(2) {
-        let (start, len) = (pair[0], pair[1] - pair[0]);
-        for t in 0..len {
-            let lift = rise * t as f64 / len as f64;
-            for x in &mut k.data[(start + t) * per_token..(start + t + 1) * per_token] {
-                *x = round_to(dtype, *x + lift);
-            }
-        }
-    }
-}
-
 #[test]
 fn causal_head_dim_128_on_gpu() {
     check_on_gpu(128, true, 1);
@@ -151,13 +122,13 @@ fn f16_non_causal_head_dim_64_on_gpu() {
     check_on_gpu_in(64, false, DType::F16, 8);
 }
 
-/// With q positive and the keys rising (`ramp_scores`), a row's scores climb by about
+/// With q positive and the keys rising (`AttentionCase::ramp_scores`), a row's scores climb by about
 /// 130 log2 units along each sequence: the running max grows at every step, so every step
 /// rescales an accumulator that holds values.
 #[test]
 fn scores_rising_along_the_keys_on_gpu() {
     for block in [64, 128] {
         let run = Run { head_dim: 128, causal: true, dtype: DType::BF16, block, seed: 9 };
-        check_with(run, |case| ramp_scores(case, 4.0));
+        check_with(run, |case| case.ramp_scores(4.0).unwrap_or_else(|e| panic!("{e}")));
     }
 }

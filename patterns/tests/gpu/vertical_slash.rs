@@ -93,7 +93,7 @@ fn vertical_slash_selecting_in_two_levels_matches_the_host_step_by_step() {
     check_on_gpu_with(128, TopkChunks::Fixed(512), 3, |_| ());
 }
 
-/// With q positive and the keys falling (`ramp_scores`), a row's scores drop by about 16
+/// With q positive and the keys falling (`AttentionCase::ramp_scores`), a row's scores drop by about 16
 /// log2 units along its sequence, so the walk's first unmasked tiles (the farthest keys)
 /// pass the running max of its masked local tiles by more than the lagging softmax's
 /// margin (8): the warps holding those rows rescale an accumulator that holds values,
@@ -101,7 +101,7 @@ fn vertical_slash_selecting_in_two_levels_matches_the_host_step_by_step() {
 /// local tiles up to 2^16 times over.
 #[test]
 fn vertical_slash_rescaling_past_its_local_tiles_matches_the_host_step_by_step() {
-    check_on_gpu_with(128, TopkChunks::Auto, 4, |case| crate::attention::ramp_scores(case, -0.5));
+    check_on_gpu_with(128, TopkChunks::Auto, 4, |case| case.ramp_scores(-0.5).unwrap_or_else(|e| panic!("{e}")));
 }
 
 /// Device time of estimation (scores, selection, conversion) and of attention on one 32K
