@@ -15,21 +15,21 @@
 //! skipping changes no bit of the result. It needs every lane of the warp present, which
 //! the tile model's uniform control flow gives ([`super`]).
 
+use std::collections::{HashMap, HashSet};
+
 use inkwell::values::BasicValueEnum;
 use inkwell::FloatPredicate;
 
 use super::context::{as_float, Lowerer, Regs};
 use super::CodegenError;
-use std::collections::{HashMap, HashSet};
-
 use crate::ir::{Block, Literal, Op, ValueId};
 
 /// A scale is guarded only when it multiplies at least this many registers a thread: for
 /// fewer, the vote and branch cost about what they save.
-pub const MIN_GUARDED_REGS: usize = 16;
+const MIN_GUARDED_REGS: usize = 16;
 /// ... by at most this many distinct factors a thread (a row vector broadcast over an
 /// accumulator gives one factor per row the thread holds).
-pub const MAX_GUARD_FACTORS: usize = 4;
+const MAX_GUARD_FACTORS: usize = 4;
 
 const FULL_MASK: u64 = 0xffff_ffff;
 
