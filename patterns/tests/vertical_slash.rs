@@ -420,6 +420,18 @@ fn scores_from_16_queries_match_the_reference() {
     check_scores(VerticalSlashParams { last_q: 16, ..estimation_params() }, 11);
 }
 
+/// 3.0 at the last position of every row, and before it ties at 2.0 among 1.0s.
+fn larger_at_the_end(at: usize, rng: &mut Rng64) -> f64 {
+    let longest = SEQLENS.iter().copied().max().unwrap_or(0);
+    if at % longest == longest - 1 {
+        3.0
+    } else if rng.random_bool(0.1) {
+        2.0
+    } else {
+        1.0
+    }
+}
+
 /// A score drawn from a few values, so that ties are common, with infinities, NaN,
 /// negatives and denormals among them, at even positions; continuous at odd ones.
 fn tie_heavy_score(at: usize, rng: &mut Rng64) -> f64 {
@@ -547,16 +559,7 @@ fn topk_in_two_levels_takes_the_lowest_positions_among_ties_at_the_threshold() {
 #[test]
 fn topk_in_two_levels_takes_a_larger_score_at_the_end_before_earlier_ties() {
     let params = VerticalSlashParams { vertical_size: 5, slash_size: 3, last_q: 64 };
-    let longest = SEQLENS.iter().copied().max().unwrap_or(0);
-    check_topk_in_chunks_of(64, params, 54, |at, rng| {
-        if at % longest == longest - 1 {
-            3.0
-        } else if rng.random_bool(0.1) {
-            2.0
-        } else {
-            1.0
-        }
-    });
+    check_topk_in_chunks_of(64, params, 54, larger_at_the_end);
 }
 
 /// Chunks with fewer candidates than KC (none at all in 64 .. 128, a few in 128 .. 192,
@@ -679,16 +682,7 @@ fn topk_takes_the_lowest_positions_among_ties_at_the_threshold() {
 #[test]
 fn topk_takes_a_larger_score_at_the_end_before_earlier_ties() {
     let params = VerticalSlashParams { vertical_size: 5, slash_size: 3, last_q: 64 };
-    let longest = SEQLENS.iter().copied().max().unwrap_or(0);
-    check_topk_with(params, 34, |at, rng| {
-        if at % longest == longest - 1 {
-            3.0
-        } else if rng.random_bool(0.1) {
-            2.0
-        } else {
-            1.0
-        }
-    });
+    check_topk_with(params, 34, larger_at_the_end);
 }
 
 #[test]

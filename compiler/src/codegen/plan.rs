@@ -393,7 +393,7 @@ fn single(inst: &Inst) -> Result<ValueId, CodegenError> {
     }
 }
 
-fn yields(block: &Block) -> Result<&[ValueId], CodegenError> {
+pub(super) fn yields(block: &Block) -> Result<&[ValueId], CodegenError> {
     match block.insts.last().map(|i| &i.op) {
         Some(Op::Yield { values }) => Ok(values),
         _ => Err(CodegenError::InvalidIr("a `for`/`if` block that does not end with a yield".into())),

@@ -21,6 +21,7 @@ use inkwell::values::BasicValueEnum;
 use inkwell::FloatPredicate;
 
 use super::context::{as_float, Lowerer, Regs};
+use super::plan::yields;
 use super::CodegenError;
 use crate::ir::{Block, Literal, Op, ValueId};
 
@@ -142,7 +143,8 @@ fn collect_rules(block: &Block, rules: &mut HashMap<ValueId, Rule>) {
                 rules.insert(r, Rule::Same(*value));
             }
             (Op::For { init, body, .. }, _) => {
-                let yielded = yields(body);
+                // The planner has checked that every block ends with its yield.
+                let yielded = yields(body).unwrap_or_default();
                 for (k, &v) in init.iter().enumerate() {
                     let incoming = vec![v, yielded.get(k).copied().unwrap_or(v)];
                     // Block argument 0 is the induction variable.
@@ -156,7 +158,7 @@ fn collect_rules(block: &Block, rules: &mut HashMap<ValueId, Rule>) {
                 collect_rules(body, rules);
             }
             (Op::If { then_block, else_block, .. }, _) => {
-                let (a, b) = (yields(then_block), yields(else_block));
+                let (a, b) = (yields(then_block).unwrap_or_default(), yields(else_block).unwrap_or_default());
                 for (k, &r) in inst.results.iter().enumerate() {
                     rules.insert(r, Rule::AllOf([a.get(k), b.get(k)].into_iter().flatten().copied().collect()));
                 }
@@ -165,12 +167,5 @@ fn collect_rules(block: &Block, rules: &mut HashMap<ValueId, Rule>) {
             }
             _ => {}
         }
-    }
-}
-
-fn yields(block: &Block) -> &[ValueId] {
-    match block.insts.last().map(|i| &i.op) {
-        Some(Op::Yield { values }) => values,
-        _ => &[],
     }
 }
