@@ -826,6 +826,19 @@ fn conversion_at_range_ends_matches_the_reference() {
     }
 }
 
+/// Every diagonal of a 4200-token sequence chosen, in 4-entry chunks: the last blocks'
+/// first range takes over 1024 steps of the walk, so it goes on across the walk's spans,
+/// not only across its groups.
+#[test]
+fn conversion_past_one_span_of_steps_matches_the_reference() {
+    let len = 4200;
+    let params = VerticalSlashParams { vertical_size: 8, slash_size: len, last_q: 64 };
+    check_conversion_of(&[len], params, Some(4), 42, |len, rng| Selection {
+        verticals: random_positions(len, params.vertical_size, 0.01, rng),
+        slashes: (0..len).collect(),
+    });
+}
+
 /// With 4-entry chunks, lists span many chunks: ranges closed mid-chunk, several ranges
 /// in one chunk, and tiles and columns staged across many stores.
 #[test]
