@@ -56,6 +56,25 @@ fn wgmma_lowering_emits_wgmma_on_sm90a() {
     check_ok(&["compile", "patterns/kernels/gemm.tile", "--kernel", "gemm", "--mma", "wgmma"], "wgmma.mma_async");
 }
 
+/// PTX leaves a launch's shared memory and block size to the runtime, so `compile` notes
+/// them: the numbers the compiled module gives the launcher.
+#[test]
+fn ptx_emit_notes_the_threads_and_shared_memory_a_launch_takes() {
+    use sparsefill::compiler::{codegen::CodegenOptions, compile_ir_with, lower_source, target::Arch};
+    let o = sparsefill(["compile", "patterns/kernels/gemm.tile", "--kernel", "gemm"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let source = std::fs::read_to_string("patterns/kernels/gemm.tile").unwrap();
+    let module = lower_source(&source, Some("gemm"), &[])
+        .and_then(|ir| compile_ir_with(&ir, Arch::Sm90a, &CodegenOptions::default()))
+        .unwrap();
+    assert!(module.shared_bytes > 0 && module.threads > 0);
+    let note = format!(
+        "note: `gemm` launches {} threads a program with {} bytes of dynamic shared memory",
+        module.threads, module.shared_bytes
+    );
+    assert!(stderr(&o).contains(&note), "`{note}` not in:\n{}", stderr(&o));
+}
+
 #[test]
 fn unknown_mma_lowering_lists_supported() {
     check_err(&["compile", "patterns/kernels/gemm.tile", "--kernel", "gemm", "--mma", "hmma"], "mma-sync, wgmma");
@@ -166,7 +185,8 @@ fn a_kernel_without_tma_loops_is_noted_as_getting_no_producer() {
 fn an_aligned_gemm_gets_a_producer_warpgroup() {
     let o =
         sparsefill(["compile", "patterns/kernels/gemm.tile", "--kernel", "gemm", "--aligned", "a", "--aligned", "b"]);
-    assert!(o.status.success() && stdout(&o).contains("setmaxnreg.dec") && !stderr(&o).contains("note:"));
+    assert!(o.status.success() && stdout(&o).contains("setmaxnreg.dec"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("gets no producer"), "{}", stderr(&o));
 }
 
 #[test]

@@ -45,12 +45,17 @@ pub fn run(
             eprintln!("note: `{}` gets no producer warpgroup: {why}", kernel_ir.name);
         }
     }
-    Ok(match emit {
-        Emit::Ast => unreachable!("handled above"),
-        Emit::Ir => ir::print::print_kernel(&kernel_ir),
-        Emit::Llvm => compile_ir_with(&kernel_ir, arch, &options)?.llvm_ir,
-        Emit::Ptx => compile_ir_with(&kernel_ir, arch, &options)?.ptx,
-    })
+    if emit == Emit::Ir {
+        return Ok(ir::print::print_kernel(&kernel_ir));
+    }
+    let module = compile_ir_with(&kernel_ir, arch, &options)?;
+    // What a launch reserves, which the PTX text leaves to the runtime: whether two
+    // programs fit an SM is read here, not from the PTX.
+    eprintln!(
+        "note: `{}` launches {} threads a program with {} bytes of dynamic shared memory",
+        kernel_ir.name, module.threads, module.shared_bytes
+    );
+    Ok(if emit == Emit::Llvm { module.llvm_ir } else { module.ptx })
 }
 
 /// `NAME=VALUE` where VALUE is an integer, `true`/`false` or a dtype name (for a `dtype` const).
