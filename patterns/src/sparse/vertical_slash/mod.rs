@@ -77,7 +77,11 @@
 //! (5.6%). `vs_convert` took 5.1 ms with a scan of the verticals per range and a walk over
 //! every chosen diagonal (sessions 9–13), 3.4 ms with the searches alone, 2.0 ms with a
 //! C-ary search per range followed one a step, 1.77 ms with the ranges followed C at a time
-//! (session 18, round 1, timed in turns: 0.89× at 128K, 0.67× at 512K, 1.02× at 32K).
+//! (session 18, round 1, timed in turns: 0.89× at 128K, 0.67× at 512K, 1.02× at 32K), and
+//! 1.41 ms with its steps nested three deep, so that a finished walk stops skipping groups
+//! (session 20, round 5, timed in turns: 0.80× at 128K, 0.79× at 32K, 0.91× at 512K).
+//! `vs_column_scores` walking four key tiles a program was 1.24–1.27× slower than one a
+//! program (session 20, round 6): its producer warpgroup halves the warps an SM.
 //! `vs_column_scores` took 1.98 ms with a division per element and one bin per diagonal,
 //! where up to four lanes of a warp collide in the compare-and-swap loops ptxas makes of
 //! shared-memory f32 adds (`ATOMS.CAST.SPIN`); `topk_threshold` at 512K (1.26 ms, 4 heads)
