@@ -75,6 +75,47 @@ fn ptx_emit_notes_the_threads_and_shared_memory_a_launch_takes() {
     assert!(stderr(&o).contains(&note), "`{note}` not in:\n{}", stderr(&o));
 }
 
+/// `--ptxas` notes ptxas's report of the PTX `compile` printed: the numbers ptxas gives
+/// for that PTX when assembled here directly.
+#[test]
+fn ptxas_flag_notes_the_registers_and_spills_ptxas_reports() {
+    use sparsefill::compiler::codegen::ptxas::{assemble, available_for_tests};
+    use sparsefill::compiler::target::Arch;
+    if !available_for_tests("compile --ptxas") {
+        return;
+    }
+    let args = ["compile", "patterns/kernels/rmsnorm.tile", "--arch", "sm_80", "--ptxas"];
+    let o = sparsefill(args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = assemble(&stdout(&o), Arch::Sm80).unwrap();
+    let note = format!(
+        "note: ptxas for sm_80: `rmsnorm` takes {} registers a thread at launch, {} bytes of spill stores, {} of \
+         spill loads, {} of stack",
+        report.registers, report.spill_stores, report.spill_loads, report.stack_bytes
+    );
+    assert!(report.registers > 0 && stderr(&o).contains(&note), "`{note}` not in:\n{}", stderr(&o));
+}
+
+#[test]
+fn ptxas_flag_on_a_stage_before_ptx_is_refused() {
+    check_err(
+        &["compile", "patterns/kernels/rmsnorm.tile", "--emit", "ir", "--ptxas"],
+        "--ptxas assembles the PTX, so it takes --emit ptx or llvm; got --emit ir",
+    );
+}
+
+#[test]
+fn ptxas_flag_without_ptxas_says_where_it_looks() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_sparsefill"))
+        .args(["compile", "patterns/kernels/rmsnorm.tile", "--ptxas"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("SPARSEFILL_PTXAS", "/no/such/ptxas")
+        .output()
+        .expect("the sparsefill binary runs");
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--ptxas: ptxas not found: set SPARSEFILL_PTXAS"), "{}", stderr(&o));
+}
+
 #[test]
 fn unknown_mma_lowering_lists_supported() {
     check_err(&["compile", "patterns/kernels/gemm.tile", "--kernel", "gemm", "--mma", "hmma"], "mma-sync, wgmma");

@@ -1,22 +1,34 @@
 //! `sparsefill compile`: print one stage of the pipeline for a .tile file.
 
 use super::{CliError, Emit};
+use sparsefill_compiler::codegen::ptxas::{assemble, PtxasReport};
 use sparsefill_compiler::codegen::{producer_split, CodegenOptions, Specialize};
 use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::{check, compile_ir_with, ir, passes, syntax, CompileError};
 use std::path::Path;
 
+/// What `compile` produces: the stage to print, for which target and lowering, and
+/// whether ptxas checks the PTX.
+pub struct Target<'a> {
+    pub arch: &'a str,
+    pub emit: Emit,
+    pub options: CodegenOptions,
+    pub ptxas: bool,
+}
+
 pub fn run(
     file: &Path,
     kernel: Option<&str>,
     consts: &[String],
     aligned: &[String],
-    arch: &str,
-    emit: Emit,
-    options: CodegenOptions,
+    target: Target<'_>,
 ) -> Result<String, CliError> {
+    let Target { arch, emit, options, ptxas } = target;
     let arch: Arch = arch.parse()?;
+    if ptxas && matches!(emit, Emit::Ast | Emit::Ir) {
+        return Err(CliError::PtxasStage { emit: format!("{emit:?}").to_lowercase() });
+    }
     let consts = consts.iter().map(|c| parse_const(c)).collect::<Result<Vec<_>, _>>()?;
     let src = std::fs::read_to_string(file).map_err(|source| CliError::Read { path: file.to_path_buf(), source })?;
     let name = file.display().to_string();
@@ -55,7 +67,27 @@ pub fn run(
         "note: `{}` launches {} threads a program with {} bytes of dynamic shared memory",
         kernel_ir.name, module.threads, module.shared_bytes
     );
+    if ptxas {
+        let report = assemble(&module.ptx, arch)?;
+        eprintln!("note: {}", ptxas_note(&kernel_ir.name, arch, &report));
+        if let Some(line) = report.wgmma_stall() {
+            eprintln!("note: ptxas held back the wgmma pipeline: {}", line.trim());
+        }
+    }
     Ok(if emit == Emit::Llvm { module.llvm_ir } else { module.ptx })
+}
+
+/// ptxas's resource report in a line. The registers are the launch's: with a producer
+/// warpgroup, `setmaxnreg` then moves them between the warpgroups.
+pub fn ptxas_note(kernel: &str, arch: Arch, report: &PtxasReport) -> String {
+    format!(
+        "ptxas for {}: `{kernel}` takes {} registers a thread at launch, {} bytes of spill stores, {} of spill loads, {} of stack",
+        arch.name(),
+        report.registers,
+        report.spill_stores,
+        report.spill_loads,
+        report.stack_bytes
+    )
 }
 
 /// `NAME=VALUE` where VALUE is an integer, `true`/`false` or a dtype name (for a `dtype` const).

@@ -17,6 +17,10 @@ pub enum CliError {
     Source { rendered: String },
     #[error("{0}")]
     Compile(#[from] sparsefill_compiler::CompileError),
+    #[error("--ptxas assembles the PTX, so it takes --emit ptx or llvm; got --emit {emit}")]
+    PtxasStage { emit: String },
+    #[error("--ptxas: {0}")]
+    Ptxas(#[from] sparsefill_compiler::codegen::ptxas::PtxasError),
     #[error("{0}")]
     Runtime(#[from] sparsefill_runtime::RuntimeError),
     #[error("{0}")]

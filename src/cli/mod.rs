@@ -62,6 +62,10 @@ pub enum Command {
         /// as `SPARSEFILL_SPECIALIZE` picks in the runtime (docs/hopper.md).
         #[arg(long, value_enum, default_value_t = SpecializeChoice::Producer)]
         specialize: SpecializeChoice,
+        /// Assemble the PTX with `ptxas -v` and note its report on stderr: registers,
+        /// spills, stack, and any hold-up of the wgmma pipeline (`--emit ptx` or `llvm`).
+        #[arg(long)]
+        ptxas: bool,
     },
     /// Compile every shipped kernel, check it against its f64 reference (on the GPU
     /// when one is present, else on the CPU interpreter) and print a table.
@@ -151,7 +155,7 @@ impl From<Mma> for sparsefill_compiler::codegen::MmaLowering {
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Compile { file, kernel, consts, arch, emit, mma, aligned, decoupled, pingpong, specialize } => {
+        Command::Compile { file, kernel, consts, arch, emit, mma, aligned, decoupled, pingpong, specialize, ptxas } => {
             let options = CodegenOptions {
                 mma: mma.into(),
                 decoupled,
@@ -159,7 +163,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 specialize: specialize.into(),
                 ..CodegenOptions::default()
             };
-            let out = compile::run(&file, kernel.as_deref(), &consts, &aligned, &arch, emit, options)?;
+            let target = compile::Target { arch: &arch, emit, options, ptxas };
+            let out = compile::run(&file, kernel.as_deref(), &consts, &aligned, target)?;
             print!("{out}");
             Ok(())
         }
