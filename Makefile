@@ -10,7 +10,7 @@ demo: setup
 
 ## Every CPU test: parser, IR round trips, pass files, interpreter vs f64 references, ptxas on every kernel.
 test: setup
-	SPARSEFILL_REQUIRE_PTXAS=1 cargo test --workspace --release
+	SPARSEFILL_REQUIRE_PTXAS=1 SPARSEFILL_REQUIRE_CUOBJDUMP=1 cargo test --workspace --release
 
 ## Build the GPU binaries and pack them for the GPU machine (docs/gpu.md).
 gpu-pack: setup

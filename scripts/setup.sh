@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing sparsefill needs on Debian 12, and nothing when
-# it is already there: static LLVM 22 (inkwell's NVPTX back end) and ptxas 13.0
-# (the pip package nvidia-cuda-nvcc, used by the tests to assemble every kernel).
+# it is already there: static LLVM 22 (inkwell's NVPTX back end), ptxas 13.0 (the pip
+# package nvidia-cuda-nvcc, used by the tests to assemble every kernel) and cuobjdump
+# with nvdisasm (pip, for the SASS of `compile --emit sass`).
 set -euo pipefail
 
 apt_packages=(llvm-22-dev libpolly-22-dev libzstd-dev zlib1g-dev)
@@ -20,6 +21,13 @@ fi
 if ! python3 -c 'import importlib.metadata as m; assert m.version("nvidia-cuda-nvcc") == "13.0.88"' 2>/dev/null; then
     echo "setup: installing nvidia-cuda-nvcc==13.0.88 (ptxas)" >&2
     python3 -m pip install -q nvidia-cuda-nvcc==13.0.88
+fi
+
+# cuobjdump and the nvdisasm it runs, for `sparsefill compile --emit sass` (the 13.0
+# releases are not on PyPI; 13.2 reads ptxas 13.0's cubins).
+if ! python3 -c 'import importlib.metadata as m; assert m.version("nvidia-cuda-cuobjdump") == m.version("nvidia-cuda-nvdisasm") == "13.2.51"' 2>/dev/null; then
+    echo "setup: installing nvidia-cuda-cuobjdump==13.2.51 nvidia-cuda-nvdisasm==13.2.51 (SASS)" >&2
+    python3 -m pip install -q nvidia-cuda-cuobjdump==13.2.51 nvidia-cuda-nvdisasm==13.2.51
 fi
 
 command -v cargo >/dev/null || { echo "setup: cargo not found; install a Rust toolchain (rustup) first" >&2; exit 1; }

@@ -18,6 +18,17 @@ fn check_err(args: &[&str], expect_in_stderr: &str) {
     assert!(stderr(&o).contains(expect_in_stderr), "{args:?}: `{expect_in_stderr}` not in:\n{}", stderr(&o));
 }
 
+/// `sparsefill ARGS...` with one environment variable set, e.g. to point a tool lookup nowhere.
+fn sparsefill_with_env(args: &[&str], (key, value): (&str, &str)) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sparsefill"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("SPARSEFILL_CACHE_DIR", std::env::temp_dir().join("sparsefill-cli-test-cache"))
+        .env(key, value)
+        .output()
+        .expect("the sparsefill binary runs")
+}
+
 fn write_temp(name: &str, text: &str) -> String {
     let dir = std::env::temp_dir().join(format!("sparsefill-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -100,20 +111,54 @@ fn ptxas_flag_notes_the_registers_and_spills_ptxas_reports() {
 fn ptxas_flag_on_a_stage_before_ptx_is_refused() {
     check_err(
         &["compile", "patterns/kernels/rmsnorm.tile", "--emit", "ir", "--ptxas"],
-        "--ptxas assembles the PTX, so it takes --emit ptx or llvm; got --emit ir",
+        "--ptxas assembles the PTX, so it takes --emit ptx, llvm or sass; got --emit ir",
     );
 }
 
 #[test]
 fn ptxas_flag_without_ptxas_says_where_it_looks() {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_sparsefill"))
-        .args(["compile", "patterns/kernels/rmsnorm.tile", "--ptxas"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("SPARSEFILL_PTXAS", "/no/such/ptxas")
-        .output()
-        .expect("the sparsefill binary runs");
+    let args = ["compile", "patterns/kernels/rmsnorm.tile", "--ptxas"];
+    let o = sparsefill_with_env(&args, ("SPARSEFILL_PTXAS", "/no/such/ptxas"));
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("--ptxas: ptxas not found: set SPARSEFILL_PTXAS"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("error: ptxas not found: set SPARSEFILL_PTXAS"), "{}", stderr(&o));
+}
+
+/// `--emit sass` disassembles the cubin ptxas makes of the PTX: cuobjdump's listing of the
+/// kernel, ending in its EXIT.
+#[test]
+fn emits_sass_of_the_assembled_kernel() {
+    use sparsefill::compiler::codegen::{cuobjdump, ptxas};
+    if !ptxas::available_for_tests("compile --emit sass") || !cuobjdump::available_for_tests("compile --emit sass") {
+        return;
+    }
+    let o = sparsefill(["compile", "patterns/kernels/rmsnorm.tile", "--arch", "sm_80", "--emit", "sass"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sass = stdout(&o);
+    assert!(sass.contains("Function : rmsnorm") && sass.contains("EXIT"), "{sass}");
+}
+
+#[test]
+fn emit_sass_without_cuobjdump_says_where_it_looks() {
+    let args = ["compile", "patterns/kernels/rmsnorm.tile", "--emit", "sass"];
+    let o = sparsefill_with_env(&args, ("SPARSEFILL_CUOBJDUMP", "/no/such/cuobjdump"));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--emit sass: cuobjdump not found: set SPARSEFILL_CUOBJDUMP"), "{}", stderr(&o));
+}
+
+/// A reader that closes the pipe before the output is written (`| head`) ends the
+/// output, not the program: exit 0 and no panic.
+#[test]
+fn a_closed_output_pipe_ends_compile_quietly() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sparsefill"))
+        .args(["compile", "patterns/kernels/gemm.tile", "--kernel", "gemm", "--emit", "llvm"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the sparsefill binary runs");
+    drop(child.stdout.take());
+    let o = child.wait_with_output().expect("it ends");
+    assert!(o.status.success() && !stderr(&o).contains("panicked"), "{o:?}");
 }
 
 #[test]

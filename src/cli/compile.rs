@@ -1,7 +1,8 @@
 //! `sparsefill compile`: print one stage of the pipeline for a .tile file.
 
 use super::{CliError, Emit};
-use sparsefill_compiler::codegen::ptxas::{assemble, PtxasReport};
+use sparsefill_compiler::codegen::cuobjdump::sass;
+use sparsefill_compiler::codegen::ptxas::{assemble_with, find_ptxas, PtxasError, PtxasReport};
 use sparsefill_compiler::codegen::{producer_split, CodegenOptions, Specialize};
 use sparsefill_compiler::ir::{ConstValue, DType};
 use sparsefill_compiler::target::Arch;
@@ -52,7 +53,7 @@ pub fn run(
     ir::verify::verify(&kernel_ir).map_err(CompileError::from)?;
     passes::run_default(&mut kernel_ir);
     ir::verify::verify(&kernel_ir).map_err(CompileError::from)?;
-    if matches!(emit, Emit::Llvm | Emit::Ptx) && options.specialize != Specialize::Off {
+    if matches!(emit, Emit::Llvm | Emit::Ptx | Emit::Sass) && options.specialize != Specialize::Off {
         if let Err(why) = producer_split(&kernel_ir, arch, &options) {
             eprintln!("note: `{}` gets no producer warpgroup: {why}", kernel_ir.name);
         }
@@ -67,14 +68,32 @@ pub fn run(
         "note: `{}` launches {} threads a program with {} bytes of dynamic shared memory",
         kernel_ir.name, module.threads, module.shared_bytes
     );
-    if ptxas {
-        let report = assemble(&module.ptx, arch)?;
-        eprintln!("note: {}", ptxas_note(&kernel_ir.name, arch, &report));
-        if let Some(line) = report.wgmma_stall() {
-            eprintln!("note: ptxas held back the wgmma pipeline: {}", line.trim());
+    if emit == Emit::Sass || ptxas {
+        let assembler = find_ptxas().ok_or(PtxasError::NotFound)?;
+        let assembled = assemble_with(&assembler, &module.ptx, arch.name())?;
+        if ptxas {
+            let report = assembled.report()?;
+            eprintln!("note: {}", ptxas_note(&kernel_ir.name, arch, &report));
+            if let Some(line) = report.wgmma_stall() {
+                eprintln!("note: ptxas held back the wgmma pipeline: {}", line.trim());
+            }
+        }
+        if emit == Emit::Sass {
+            return Ok(sass(&assembled.cubin)?);
         }
     }
     Ok(if emit == Emit::Llvm { module.llvm_ir } else { module.ptx })
+}
+
+/// Prints what `compile` produced. A reader that stops early (`| head`) closes the pipe,
+/// which ends the output rather than the program with a panic.
+pub fn print_output(out: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Write { source: e }),
+        _ => Ok(()),
+    }
 }
 
 /// ptxas's resource report in a line. The registers are the launch's: with a producer

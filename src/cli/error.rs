@@ -6,6 +6,8 @@ use std::path::PathBuf;
 pub enum CliError {
     #[error("cannot read `{}`: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot write the output: {source}")]
+    Write { source: std::io::Error },
     #[error("invalid --const `{given}`: {why}")]
     Const { given: String, why: String },
     #[error("--aligned `{given}`: kernel `{kernel}` has no tensor parameter of that name (its tensors: {tensors})")]
@@ -17,10 +19,12 @@ pub enum CliError {
     Source { rendered: String },
     #[error("{0}")]
     Compile(#[from] sparsefill_compiler::CompileError),
-    #[error("--ptxas assembles the PTX, so it takes --emit ptx or llvm; got --emit {emit}")]
+    #[error("--ptxas assembles the PTX, so it takes --emit ptx, llvm or sass; got --emit {emit}")]
     PtxasStage { emit: String },
-    #[error("--ptxas: {0}")]
+    #[error(transparent)]
     Ptxas(#[from] sparsefill_compiler::codegen::ptxas::PtxasError),
+    #[error("--emit sass: {0}")]
+    Sass(#[from] sparsefill_compiler::codegen::cuobjdump::CuobjdumpError),
     #[error("{0}")]
     Runtime(#[from] sparsefill_runtime::RuntimeError),
     #[error("{0}")]

@@ -36,7 +36,7 @@ pub enum Command {
         /// Set a const parameter, e.g. `--const BLOCK=1024`, `--const CAUSAL=false` or `--const DT=f16`.
         #[arg(long = "const", value_name = "NAME=VALUE")]
         consts: Vec<String>,
-        /// Target architecture for `--emit llvm|ptx`.
+        /// Target architecture for `--emit llvm|ptx|sass`.
         #[arg(long, default_value = "sm_90a")]
         arch: String,
         /// The stage to print.
@@ -63,7 +63,7 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = SpecializeChoice::Producer)]
         specialize: SpecializeChoice,
         /// Assemble the PTX with `ptxas -v` and note its report on stderr: registers,
-        /// spills, stack, and any hold-up of the wgmma pipeline (`--emit ptx` or `llvm`).
+        /// spills, stack, and any hold-up of the wgmma pipeline (`--emit ptx`, `llvm` or `sass`).
         #[arg(long)]
         ptxas: bool,
     },
@@ -90,6 +90,8 @@ pub enum Emit {
     Llvm,
     /// PTX assembly.
     Ptx,
+    /// The SASS of the cubin ptxas assembles from the PTX (needs ptxas and cuobjdump).
+    Sass,
 }
 
 /// The tensor-core lowering of `compile --mma`.
@@ -165,8 +167,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             };
             let target = compile::Target { arch: &arch, emit, options, ptxas };
             let out = compile::run(&file, kernel.as_deref(), &consts, &aligned, target)?;
-            print!("{out}");
-            Ok(())
+            compile::print_output(&out)
         }
         Command::Demo => demo::run(),
         Command::Generate(args) => generate::run(args),

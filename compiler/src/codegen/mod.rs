@@ -15,6 +15,7 @@ mod bin_sum;
 mod build;
 mod context;
 mod convert;
+pub mod cuobjdump;
 mod divisibility;
 mod dot;
 mod layout;
@@ -31,6 +32,7 @@ mod rescale;
 mod shared;
 mod specialize;
 mod target;
+mod toolkit;
 
 pub use specialize::Split;
 #[cfg(test)]

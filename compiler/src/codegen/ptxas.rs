@@ -7,9 +7,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
 
+use super::toolkit::{ScratchDir, Tool};
 use crate::target::Arch;
 
 /// Overrides where ptxas is found.
@@ -22,16 +21,7 @@ pub const REQUIRE_PTXAS_ENV: &str = "SPARSEFILL_REQUIRE_PTXAS";
 /// naming `what`, unless [`REQUIRE_PTXAS_ENV`] is `1`, in which case this panics: a
 /// machine that must check every kernel cannot pass by skipping.
 pub fn available_for_tests(what: &str) -> bool {
-    if find_ptxas().is_some() {
-        return true;
-    }
-    assert_ne!(
-        std::env::var(REQUIRE_PTXAS_ENV).as_deref(),
-        Ok("1"),
-        "{REQUIRE_PTXAS_ENV}=1 but ptxas was not found (pip install nvidia-cuda-nvcc==13.0.88)"
-    );
-    eprintln!("skipping the ptxas check of {what}: ptxas not found (pip install nvidia-cuda-nvcc==13.0.88)");
-    false
+    PTXAS.available_for_tests(what)
 }
 
 /// What `ptxas -v` reports for the module's kernel.
@@ -77,49 +67,35 @@ pub struct Assembled {
     pub output: String,
 }
 
+impl Assembled {
+    /// The resource report in [`Assembled::output`].
+    pub fn report(&self) -> Result<PtxasReport, PtxasError> {
+        parse_report(&self.output).ok_or_else(|| PtxasError::NoReport { output: self.output.clone() })
+    }
+}
+
+/// Where ptxas is looked for: `$SPARSEFILL_PTXAS`, then `PATH`, the CUDA toolkit and the
+/// pip wheels (CUDA 13's `cu13/bin`, CUDA 12's `cuda_nvcc/bin`).
+const PTXAS: Tool = Tool {
+    env: PTXAS_ENV,
+    name: "ptxas",
+    pip_dirs: &["cu13/bin", "cuda_nvcc/bin"],
+    require_env: REQUIRE_PTXAS_ENV,
+    install: "nvidia-cuda-nvcc==13.0.88",
+};
+
 /// `$SPARSEFILL_PTXAS`, then `ptxas` on `PATH`, then the CUDA toolkit's
 /// (`$CUDA_HOME/bin`, `/usr/local/cuda/bin`), then the pip package `nvidia-cuda-nvcc`.
 /// A set `$SPARSEFILL_PTXAS` that names no file finds nothing, rather than another ptxas.
 pub fn find_ptxas() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os(PTXAS_ENV) {
-        return Some(PathBuf::from(path)).filter(|p| p.is_file());
-    }
-    on_path().or_else(in_toolkit).or_else(|| pip_ptxas().clone())
-}
-
-fn in_toolkit() -> Option<PathBuf> {
-    let home = std::env::var_os("CUDA_HOME").map(PathBuf::from);
-    home.into_iter().chain([PathBuf::from("/usr/local/cuda")]).map(|root| root.join("bin/ptxas")).find(|p| p.is_file())
-}
-
-fn on_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join("ptxas")).find(|p| p.is_file())
-}
-
-/// The pip package's ptxas. Asking Python is slow, so it is asked once per process.
-fn pip_ptxas() -> &'static Option<PathBuf> {
-    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
-    FOUND.get_or_init(|| {
-        // `nvidia` is a namespace package: each entry of its path may hold a toolkit.
-        let script = "import nvidia\nfor p in nvidia.__path__: print(p)";
-        let output = Command::new("python3").args(["-c", script]).output().ok()?;
-        let roots = String::from_utf8_lossy(&output.stdout).into_owned();
-        roots.lines().flat_map(|root| pip_layouts(Path::new(root))).find(|p| p.is_file())
-    })
-}
-
-/// Where the CUDA 13 (`cu13/bin`) and CUDA 12 (`cuda_nvcc/bin`) wheels put ptxas.
-fn pip_layouts(nvidia_root: &Path) -> [PathBuf; 2] {
-    [nvidia_root.join("cu13/bin/ptxas"), nvidia_root.join("cuda_nvcc/bin/ptxas")]
+    PTXAS.find()
 }
 
 /// Assembles `ptx` for `arch` with `ptxas -v` (the one [`find_ptxas`] finds) and returns
 /// its resource report.
 pub fn assemble(ptx: &str, arch: Arch) -> Result<PtxasReport, PtxasError> {
     let ptxas = find_ptxas().ok_or(PtxasError::NotFound)?;
-    let output = assemble_with(&ptxas, ptx, arch.name())?.output;
-    parse_report(&output).ok_or(PtxasError::NoReport { output })
+    assemble_with(&ptxas, ptx, arch.name())?.report()
 }
 
 /// Assembles `ptx` with the ptxas at `ptxas` (`-v`, default optimization) for the GPU
@@ -187,30 +163,6 @@ fn parse_report(text: &str) -> Option<PtxasReport> {
         shared_bytes: before(&["bytes", "smem"]).unwrap_or(0),
         raw: text.to_string(),
     })
-}
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new() -> std::io::Result<ScratchDir> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let name = format!("sparsefill-ptxas-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let dir = std::env::temp_dir().join(name);
-        // A crashed run of a process that had the same id may have left one behind.
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
-        }
-        std::fs::create_dir(&dir)?;
-        Ok(ScratchDir(dir))
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        // Best effort: a leftover temp directory is harmless.
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[cfg(test)]
@@ -347,6 +299,6 @@ ptxas info    : Used 40 registers, used 1 barriers, 32 bytes smem, 400 bytes cme
     #[test]
     fn pip_layouts_cover_cuda_13_wheels() {
         let root = Path::new("/site-packages/nvidia");
-        assert!(pip_layouts(root).contains(&PathBuf::from("/site-packages/nvidia/cu13/bin/ptxas")));
+        assert!(PTXAS.pip_layouts(root).contains(&PathBuf::from("/site-packages/nvidia/cu13/bin/ptxas")));
     }
 }
