@@ -112,3 +112,16 @@ fn a_top_of_zero_is_refused() {
     let err = refused(Some(&page(HEADER)), &["hot", "--top", "0"]);
     assert!(err.contains("--top must be at least 1; got 0"), "{err}");
 }
+
+#[test]
+fn a_count_that_is_not_a_number_is_named() {
+    let text = page(HEADER).replace("\"60\",\"60\",\"60\"", "\"n/a\",\"60\",\"60\"");
+    let err = refused(Some(&text), &["hot"]);
+    assert!(err.contains("`n/a` is not a count"), "{err}");
+}
+
+#[test]
+fn a_listing_that_ends_before_it_starts_is_refused() {
+    let err = refused(Some(&page(HEADER)), &["listing", "--from", "30", "--to", "10"]);
+    assert!(err.contains("--from 30 lies after --to 10"), "{err}");
+}

@@ -62,23 +62,17 @@ pub fn sass_with(tool: &Path, cubin: &[u8]) -> Result<String, CuobjdumpError> {
     let dir = ScratchDir::new().map_err(io(&std::env::temp_dir()))?;
     let input = dir.0.join("kernel.cubin");
     std::fs::write(&input, cubin).map_err(io(&input))?;
-    let mut search = tool.parent().map(|d| vec![d.to_path_buf()]).unwrap_or_default();
-    search.extend(std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default());
-    let path = std::env::join_paths(search).map_err(|e| CuobjdumpError::Io {
-        path: tool.to_path_buf(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
-    })?;
+    let inherited = std::env::var_os("PATH").unwrap_or_default();
+    let search = tool.parent().map(Path::to_path_buf).into_iter().chain(std::env::split_paths(&inherited));
+    let path =
+        std::env::join_paths(search).map_err(|e| io(tool)(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
     let output = Command::new(tool).arg("-sass").arg(&input).env("PATH", path).output().map_err(io(tool))?;
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     if !output.status.success() {
-        let output = format!("{text}{}", String::from_utf8_lossy(&output.stderr));
-        return Err(CuobjdumpError::Rejected { status: output_status(&output), output });
+        let output_text = format!("{text}{}", String::from_utf8_lossy(&output.stderr));
+        return Err(CuobjdumpError::Rejected { status: output.status.to_string(), output: output_text });
     }
     Ok(text)
-}
-
-fn output_status(output: &str) -> String {
-    output.lines().find(|l| l.contains("fatal")).unwrap_or("failed").trim().to_string()
 }
 
 #[cfg(test)]
