@@ -292,6 +292,20 @@ fn recall_of_dense_is_one_for_every_head() {
     assert!(rows.iter().all(|r| r[1] == "1.0000" && r[2] == "1.0000"), "{printed}");
 }
 
+/// A reader gone before the recall table is printed (`| head`) loses nothing: attn still
+/// writes its output file and exits 0, with no panic.
+#[test]
+fn a_closed_output_pipe_still_writes_the_output() {
+    let input = write_file("closed-pipe-in.safetensors", &qkv(DIMS, DType::BF16, 11));
+    let output = scratch("closed-pipe-out.safetensors");
+    let (input_arg, output_arg) = (path_str(&input), path_str(&output));
+    let args = ["attn", "--input", &input_arg, "--output", &output_arg, "--pattern", "dense", "--recall"];
+    let o = common::sparsefill_writing_to(args, common::Reader::Closed);
+    assert!(o.status.success() && !stderr(&o).contains("panicked"), "{}", stderr(&o));
+    let expected = reference(&qkv(DIMS, DType::BF16, 11), |_| true);
+    check_matches(&rows_of(&read_output(&output)), &expected);
+}
+
 /// The recall printed for a narrow window is the share of mass the window keeps: below 1.
 #[test]
 fn recall_of_a_narrow_window_is_below_one() {

@@ -149,16 +149,18 @@ fn emit_sass_without_cuobjdump_says_where_it_looks() {
 /// output, not the program: exit 0 and no panic.
 #[test]
 fn a_closed_output_pipe_ends_compile_quietly() {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sparsefill"))
-        .args(["compile", "patterns/kernels/gemm.tile", "--kernel", "gemm", "--emit", "llvm"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the sparsefill binary runs");
-    drop(child.stdout.take());
-    let o = child.wait_with_output().expect("it ends");
+    let args = ["compile", "patterns/kernels/gemm.tile", "--kernel", "gemm", "--emit", "llvm"];
+    let o = common::sparsefill_writing_to(args, common::Reader::Closed);
     assert!(o.status.success() && !stderr(&o).contains("panicked"), "{o:?}");
+}
+
+/// Any other failed write is an error that names it (here a full disk under a redirect).
+#[test]
+fn a_failed_write_of_the_output_is_reported() {
+    let args = ["compile", "patterns/kernels/gemm.tile", "--kernel", "gemm", "--emit", "llvm"];
+    let o = common::sparsefill_writing_to(args, common::Reader::FullDisk);
+    assert!(!o.status.success(), "{o:?}");
+    assert!(stderr(&o).contains("error: cannot write to stdout: No space left on device"), "{}", stderr(&o));
 }
 
 #[test]

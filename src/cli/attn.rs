@@ -8,6 +8,7 @@ pub(super) mod pattern;
 mod report;
 
 use super::device::Device;
+use super::stdout;
 use super::CliError;
 use std::path::PathBuf;
 
@@ -103,6 +104,8 @@ pub enum AttnError {
     Encode(String),
     #[error("cannot write `{}`: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Stdout(#[from] super::stdout::StdoutError),
 }
 
 /// The CLI's entry point for `attn`. CliError has no variant for attn's errors yet, so
@@ -126,11 +129,11 @@ fn execute(args: &AttnArgs) -> Result<(), AttnError> {
     plan.check_heads(batch.inputs.q.shape[1])?;
     let output = plan.run(&batch.inputs, &backend)?;
     if args.recall {
-        print!("{}", report::recall_table(&batch.inputs, &output)?);
+        stdout::print(&report::recall_table(&batch.inputs, &output)?)?;
     }
     io::write(&args.output, &batch, &output, &plan.describe())?;
     let names: Vec<&str> = ["o", "lse"].into_iter().chain(output.index.iter().map(|(n, _)| n.as_str())).collect();
-    println!("wrote {} to {}", names.join(", "), args.output.display());
+    stdout::line(&format!("wrote {} to {}", names.join(", "), args.output.display()))?;
     Ok(())
 }
 

@@ -16,6 +16,7 @@ mod svg;
 mod sweep;
 mod work;
 
+use super::stdout;
 use super::CliError;
 use results::Report;
 use std::path::{Path, PathBuf};
@@ -125,6 +126,8 @@ pub enum BenchError {
     Candidate { given: String, why: String },
     #[error("{0}")]
     Inputs(String),
+    #[error(transparent)]
+    Stdout(#[from] super::stdout::StdoutError),
     #[error("{failed} of {total} measurements did not run or failed their check (see {})", path.display())]
     Failed { failed: usize, total: usize, path: PathBuf },
 }
@@ -138,7 +141,7 @@ fn execute(args: &BenchArgs) -> Result<(), BenchError> {
         let report = Report::from_json(&dir.join("bench.json"), &json::read(&dir.join("bench.json"))?)?;
         let peers = peers::Peers::load(dir, &report)?;
         write_rendered(dir, &report, Some(&peers))?;
-        println!("merged {} into {}", dir.join(peers::FILE).display(), dir.join("bench.md").display());
+        stdout::line(&format!("merged {} into {}", dir.join(peers::FILE).display(), dir.join("bench.md").display()))?;
         return Ok(());
     }
     // clap requires --out without --merge-peers.
@@ -151,7 +154,7 @@ fn execute(args: &BenchArgs) -> Result<(), BenchError> {
     prepare(out)?;
     let (gpu, cache) = open_gpu()?;
     let info = gpu.info();
-    println!(
+    stdout::line(&format!(
         "card: {} ({}, driver {}, cubins by {}); {} lengths x (dense + {} patterns); {} timed runs after {} warm-up, medians",
         info.name,
         info.arch,
@@ -161,7 +164,7 @@ fn execute(args: &BenchArgs) -> Result<(), BenchError> {
         patterns.len(),
         args.iters,
         args.warmup
-    );
+    ))?;
     let settings = sweep::Settings {
         warmup: args.warmup as usize,
         iters: args.iters as usize,
@@ -188,7 +191,7 @@ fn execute(args: &BenchArgs) -> Result<(), BenchError> {
     let text = serde_json::to_string_pretty(&report.to_json()).map_err(|e| BenchError::Inputs(e.to_string()))?;
     std::fs::write(&path, text).map_err(|source| BenchError::Write { path: path.clone(), source })?;
     write_rendered(out, &report, None)?;
-    println!("\n{}", markdown::render(&report, None));
+    stdout::line(&format!("\n{}", markdown::render(&report, None)))?;
     match report.failures() {
         0 => Ok(()),
         failed => Err(BenchError::Failed { failed, total: report.measurements(), path: out.join("bench.md") }),

@@ -85,17 +85,6 @@ pub fn run(
     Ok(if emit == Emit::Llvm { module.llvm_ir } else { module.ptx })
 }
 
-/// Prints what `compile` produced. A reader that stops early (`| head`) closes the pipe,
-/// which ends the output rather than the program with a panic.
-pub fn print_output(out: &str) -> Result<(), CliError> {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Write { source: e }),
-        _ => Ok(()),
-    }
-}
-
 /// ptxas's resource report in a line. The registers are the launch's: with a producer
 /// warpgroup, `setmaxnreg` then moves them between the warpgroups.
 pub fn ptxas_note(kernel: &str, arch: Arch, report: &PtxasReport) -> String {

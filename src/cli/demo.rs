@@ -3,6 +3,7 @@
 //! On a machine with a GPU the check and the timing run there; without one the
 //! check runs on the CPU interpreter.
 
+use super::stdout;
 use super::table::Table;
 use super::CliError;
 use rand::SeedableRng;
@@ -14,7 +15,7 @@ use sparsefill_patterns::{compare, Shipped};
 use std::time::Instant;
 
 pub fn run() -> Result<(), CliError> {
-    let gpu = super::gpu::detect();
+    let gpu = super::gpu::detect()?;
     let mut compile_table =
         Table::new(&["kernel", "consts", "front end ms", "sm_80 PTX ms", "sm_90a PTX ms", "ptxas sm_90a"]);
     let mut check_table = Table::new(&["kernel", "backend", "shape", "accuracy vs f64", "result"]);
@@ -77,11 +78,11 @@ pub fn run() -> Result<(), CliError> {
             }
         }
     }
-    println!("Compilation (.tile → Tile IR → LLVM → PTX):\n{}", compile_table.render());
-    println!(
+    stdout::line(&format!("Compilation (.tile → Tile IR → LLVM → PTX):\n{}", compile_table.render()))?;
+    stdout::line(&format!(
         "Checks against the f64 reference (fresh random inputs, outputs poisoned with NaN):\n{}",
         check_table.render()
-    );
+    ))?;
     if failed > 0 {
         return Err(CliError::DemoFailed { failed, total });
     }

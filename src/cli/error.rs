@@ -6,8 +6,8 @@ use std::path::PathBuf;
 pub enum CliError {
     #[error("cannot read `{}`: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("cannot write the output: {source}")]
-    Write { source: std::io::Error },
+    #[error(transparent)]
+    Stdout(#[from] super::stdout::StdoutError),
     #[error("invalid --const `{given}`: {why}")]
     Const { given: String, why: String },
     #[error("--aligned `{given}`: kernel `{kernel}` has no tensor parameter of that name (its tensors: {tensors})")]

@@ -1,6 +1,7 @@
 //! The demo's GPU half: finds a GPU if there is one, then checks and times each
 //! shipped kernel there through the same runner the benchmark uses.
 
+use super::stdout;
 use super::CliError;
 use rand::Rng;
 use sparsefill_patterns::gpu::{run_case, time_kernel};
@@ -13,22 +14,22 @@ pub struct DemoGpu {
 }
 
 /// The first GPU, or `None` with the reason printed (no driver, no device).
-pub fn detect() -> Option<DemoGpu> {
-    match Gpu::new(0) {
+pub fn detect() -> Result<Option<DemoGpu>, CliError> {
+    Ok(match Gpu::new(0) {
         Ok(gpu) => {
             let info = gpu.info();
-            println!(
+            stdout::line(&format!(
                 "GPU: {} (compute {}.{}, {}), checks and timings run there.\n",
                 info.name, info.compute_capability.0, info.compute_capability.1, info.arch
-            );
+            ))?;
             let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
             Some(DemoGpu { gpu, cache })
         }
         Err(e) => {
-            println!("No GPU: {e}.\nChecks run on the CPU interpreter.\n");
+            stdout::line(&format!("No GPU: {e}.\nChecks run on the CPU interpreter.\n"))?;
             None
         }
-    }
+    })
 }
 
 /// Table rows (kernel, backend, shape, accuracy, result) and the number that failed:

@@ -9,6 +9,7 @@ mod error;
 mod generate;
 mod gpu;
 mod search;
+mod stdout;
 mod table;
 
 pub use error::CliError;
@@ -167,7 +168,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             };
             let target = compile::Target { arch: &arch, emit, options, ptxas };
             let out = compile::run(&file, kernel.as_deref(), &consts, &aligned, target)?;
-            compile::print_output(&out)
+            Ok(stdout::print(&out)?)
         }
         Command::Demo => demo::run(),
         Command::Generate(args) => generate::run(args),

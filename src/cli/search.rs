@@ -5,6 +5,7 @@
 
 use super::attn::{pattern, AttnError};
 use super::device::{Device, ModelDeviceError};
+use super::stdout;
 use super::table::Table;
 use super::CliError;
 use clap::{Args, ValueEnum};
@@ -92,6 +93,8 @@ pub enum SearchCliError {
     Search(#[from] SearchError),
     #[error("cannot write report `{}`: {source}", path.display())]
     Report { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Stdout(#[from] super::stdout::StdoutError),
 }
 
 /// CliError has no variant for the search's errors; `Source` prints a message as it is.
@@ -147,8 +150,8 @@ fn search_on<B: sparsefill_model::Backend>(backend: B, args: &SearchArgs) -> Res
         std::fs::write(path, format!("{:#}\n", result.report_json()))
             .map_err(|source| SearchCliError::Report { path: path.clone(), source })?;
     }
-    print!("{}", summary(&result));
-    println!("wrote {}", args.output.display());
+    stdout::print(&summary(&result))?;
+    stdout::line(&format!("wrote {}", args.output.display()))?;
     Ok(())
 }
 

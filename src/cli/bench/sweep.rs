@@ -97,17 +97,17 @@ pub fn run(
             head_dim: HEAD_DIM,
             causal: true,
         };
-        println!(
+        progress(&format!(
             "S={} H={} kv_heads={}: generating {} inputs ...",
             w.len,
             w.heads,
             shape.kv_heads,
             settings.knobs.name()
-        );
+        ));
         let length = match generate(&shape, settings) {
             Ok(length) => length,
             Err(e) => {
-                println!("S={} H={}: FAILED to generate inputs: {e}", w.len, w.heads);
+                progress(&format!("S={} H={}: FAILED to generate inputs: {e}", w.len, w.heads));
                 let runs = std::iter::once(DENSE.to_string())
                     .chain(patterns.iter().map(|p| p.spec.clone()))
                     .map(|pattern| PatternRun { pattern, result: Err(e.to_string()) })
@@ -121,13 +121,13 @@ pub fn run(
         let inputs = &length.inputs;
         let bytes = (inputs.q.data.len() + inputs.k.data.len() + inputs.v.data.len()) * 2;
         if bytes < L2_SAFE_BYTES {
-            println!(
+            progress(&format!(
                 "S={} H={}: note: q, k, v hold {} MiB, under {} MiB: part may stay in L2 between timed runs",
                 w.len,
                 w.heads,
                 bytes >> 20,
                 L2_SAFE_BYTES >> 20
-            );
+            ));
         }
         let mut runs = Vec::new();
         let todo = std::iter::once((DENSE.to_string(), PatternKind::Dense))
@@ -141,18 +141,24 @@ pub fn run(
             let elapsed = started.elapsed().as_secs_f64();
             let left = elapsed * (total - done) / done.max(1.0);
             let dense_total = runs.first().and_then(|r: &PatternRun| r.result.as_ref().ok()).map(Timing::total_ms);
-            println!(
+            progress(&format!(
                 "[{step}/{steps}] S={} H={} {pattern}: {} ({:.1} s; elapsed {elapsed:.0} s, about {left:.0} s left)",
                 w.len,
                 w.heads,
                 summary(&result, dense_total),
                 began.elapsed().as_secs_f64()
-            );
+            ));
             runs.push(PatternRun { pattern, result });
         }
         lengths.push(LengthRun { len: w.len, heads: w.heads, kv_heads: shape.kv_heads, runs });
     }
     lengths
+}
+
+/// A progress line on stdout. bench.json records every result, so a line that cannot be
+/// written (a full disk under a redirect) is dropped rather than ending the sweep.
+fn progress(text: &str) {
+    let _ = crate::cli::stdout::line(text);
 }
 
 /// The cover's file name: the length, the pattern's position and its name.
