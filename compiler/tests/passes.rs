@@ -309,6 +309,15 @@ fn num_stages_roundtrips_and_the_default_is_not_printed() {
 }
 
 #[test]
+fn occupancy_roundtrips_and_is_printed_only_when_asked() {
+    let mut k = every_op();
+    assert!(!print_kernel(&k).contains("occupancy("), "no occupancy, no text");
+    k.occupancy = Some(3);
+    assert!(print_kernel(&k).contains(" occupancy(3) {"), "{}", print_kernel(&k));
+    assert_eq!(roundtrip(&k), Ok(k));
+}
+
+#[test]
 fn every_op_kernel_prints_every_mnemonic() {
     let text = print_kernel(&every_op());
     let missing: Vec<&str> = [

@@ -27,6 +27,7 @@ pub fn lower_kernel(k: &ast::Kernel, fns: &Fns, overrides: &[(String, ConstValue
     declare_params(k, &mut b, &mut globals, &mut errors);
     let warps = num_warps(k, fns, &mut b, &globals, &mut errors);
     let stages = num_stages(k, fns, &mut b, &globals, &mut errors);
+    let occupancy = occupancy(k, warps, fns, &mut b, &globals, &mut errors);
 
     let mut grid = Lowerer::new(&globals, fns, Mode::Grid);
     b.grid(|b| {
@@ -52,6 +53,7 @@ pub fn lower_kernel(k: &ast::Kernel, fns: &Fns, overrides: &[(String, ConstValue
     let mut kernel = b.finish();
     kernel.num_warps = warps;
     kernel.num_stages = stages;
+    kernel.occupancy = occupancy;
     Ok(kernel)
 }
 
@@ -331,6 +333,28 @@ fn num_stages(
         }
     };
     header_option(k.stages.as_ref(), "`stages`", ir::DEFAULT_STAGES, check, fns, b, globals, errors)
+}
+
+/// `occupancy(N)`: N programs of `warps` warps must fit an SM's program and thread limits.
+fn occupancy(
+    k: &ast::Kernel,
+    warps: u32,
+    fns: &Fns,
+    b: &mut KernelBuilder,
+    globals: &Globals,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<u32> {
+    let (max, max_threads, threads) = (ir::MAX_PROGRAMS_PER_SM, ir::MAX_THREADS_PER_SM, warps * 32);
+    let check = |n: i64| match u32::try_from(n) {
+        Ok(n) if (1..=max).contains(&n) && n * threads <= max_threads => Ok(n),
+        _ => Err(format!(
+            "`occupancy` must be from 1 to {} programs an SM for {threads} threads a program (an SM holds at most \
+             {max} programs and {max_threads} threads); got {n}",
+            (max_threads / threads).min(max)
+        )),
+    };
+    k.occupancy.as_ref()?;
+    Some(header_option(k.occupancy.as_ref(), "`occupancy`", 1, check, fns, b, globals, errors))
 }
 
 /// A header option such as `warps(E)`: E folded to a constant and accepted by `check`,

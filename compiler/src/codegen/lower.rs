@@ -29,6 +29,8 @@ const GLOBAL_ADDRESS_SPACE: u16 = 1;
 /// The register file of one SM (sm_80 and sm_90) and the most one thread may use.
 const REGISTERS_PER_SM: u32 = 65536;
 const MAX_REGISTERS_PER_THREAD: u32 = 255;
+/// A warp's registers are allocated 256 at a time: 8 a thread.
+const REGISTER_STEP: u32 = 8;
 
 /// What lowering a kernel settled that a launch needs.
 pub(super) struct Lowered {
@@ -127,8 +129,14 @@ pub(super) fn specialization(
         ));
     }
     let threads = kernel.threads_per_program();
-    let split = Split::of(threads).ok_or_else(|| {
-        format!("{threads} threads per program; it takes whole warpgroups, at most 1024 threads with the producer")
+    let split = Split::of(threads, kernel.occupancy).ok_or_else(|| match kernel.occupancy {
+        Some(n) => format!(
+            "{threads} threads per program with occupancy({n}); it takes whole warpgroups, at most 1024 threads \
+             with the producer, and registers for the consumers above the entry's share"
+        ),
+        None => {
+            format!("{threads} threads per program; it takes whole warpgroups, at most 1024 threads with the producer")
+        }
     })?;
     let mut slice = producer_slice(kernel, placements, OperandFormat::for_target(arch, options.mma))?;
     if options.specialize != Specialize::Early {
@@ -198,11 +206,23 @@ fn declare_entry<'ctx>(
     attribute("nvvm.maxntid", threads);
     match split {
         Some(split) => attribute("nvvm.minctasm", split.programs_per_sm),
-        // Left alone, ptxas (sm_80) may cap a 256-thread kernel at 128 registers to fit two
-        // programs per SM, and spill; `.maxnreg` grants the whole one-program budget.
-        None => attribute("nvvm.maxnreg", (REGISTERS_PER_SM / threads).min(MAX_REGISTERS_PER_THREAD)),
+        None => attribute("nvvm.maxnreg", max_registers(threads, kernel.occupancy)),
     }
     function
+}
+
+/// `.maxnreg` of an unspecialized kernel. Left alone, ptxas (sm_80) may cap a 256-thread
+/// kernel at 128 registers to fit two programs per SM, and spill; so without `occupancy`
+/// a thread gets the whole one-program budget. With `occupancy(N)` it gets the share that
+/// fits N programs, in whole steps of the register file's allocation (8 a thread), and
+/// ptxas spills what does not fit.
+pub(super) fn max_registers(threads: u32, occupancy: Option<u32>) -> u32 {
+    match occupancy {
+        None => (REGISTERS_PER_SM / threads).min(MAX_REGISTERS_PER_THREAD),
+        Some(programs) => {
+            (REGISTERS_PER_SM / (threads * programs) / REGISTER_STEP * REGISTER_STEP).min(MAX_REGISTERS_PER_THREAD)
+        }
+    }
 }
 
 /// Groups the flat entry parameters back into one [`ParamValue`] per IR parameter, and

@@ -90,9 +90,10 @@ pub struct Split {
 }
 
 impl Split {
-    /// The split for a kernel of `consumer_threads` threads, or `None` where there is no
-    /// whole number of consumer warpgroups or the program would be too large.
-    pub fn of(consumer_threads: u32) -> Option<Split> {
+    /// The split for a kernel of `consumer_threads` threads that asks for `occupancy`
+    /// programs an SM, or `None` where there is no whole number of consumer warpgroups,
+    /// the program would be too large, or the programs would not fit an SM.
+    pub fn of(consumer_threads: u32, occupancy: Option<u32>) -> Option<Split> {
         if consumer_threads == 0 || !consumer_threads.is_multiple_of(PRODUCER_THREADS) {
             return None;
         }
@@ -101,7 +102,10 @@ impl Split {
             return None;
         }
         // One consumer warpgroup is a 64-row program, which runs two to an SM unspecialized.
-        let programs_per_sm = if consumer_threads == PRODUCER_THREADS { 2 } else { 1 };
+        let programs_per_sm = occupancy.unwrap_or(1).max(if consumer_threads == PRODUCER_THREADS { 2 } else { 1 });
+        if programs_per_sm * threads > crate::ir::MAX_THREADS_PER_SM {
+            return None;
+        }
         let per_program = REGISTERS_PER_SM / programs_per_sm;
         let round = |r: u32| r / REGISTER_STEP * REGISTER_STEP;
         let entry_registers = round(per_program / threads);

@@ -21,6 +21,7 @@ impl KernelBuilder {
                 params: Vec::new(),
                 num_warps,
                 num_stages: DEFAULT_STAGES,
+                occupancy: None,
                 grid: Block::default(),
                 body: Block::default(),
                 value_types: Vec::new(),

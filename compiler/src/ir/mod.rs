@@ -471,6 +471,11 @@ pub const MIN_STAGES: u32 = 2;
 /// for large tiles: `codegen::shared` reports a kernel whose stages do not fit.
 pub const MAX_STAGES: u32 = 8;
 
+/// Programs one SM runs at once at most (sm_80 and sm_90).
+pub const MAX_PROGRAMS_PER_SM: u32 = 32;
+/// Threads one SM runs at once at most (sm_80 and sm_90).
+pub const MAX_THREADS_PER_SM: u32 = 2048;
+
 /// One specialized kernel.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Kernel {
@@ -484,6 +489,10 @@ pub struct Kernel {
     /// loop's iterations (`codegen::prefetch`): the copy runs `num_stages - 1`
     /// iterations ahead. In [`MIN_STAGES`]..=[`MAX_STAGES`]; code generation only.
     pub num_stages: u32,
+    /// `occupancy(N)`: programs an SM must hold as far as registers go; code generation
+    /// caps a thread's registers to fit them. In 1..=[`MAX_PROGRAMS_PER_SM`], and N times
+    /// the program's threads at most [`MAX_THREADS_PER_SM`]. `None`: one program's budget.
+    pub occupancy: Option<u32>,
     /// Evaluated on the host at launch: scalar-only ops (`Const`, `Dim`, `Arg`,
     /// `Binary`, `Cmp`, `Select`, `Unary` on scalars) ending in a `Yield` of three i32.
     pub grid: Block,

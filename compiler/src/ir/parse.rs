@@ -486,7 +486,13 @@ impl Parser {
             num_stages = self.u32()?;
             self.punct(')', "`)`")?;
         }
-        self.punct('{', "`stages` or `{`")?;
+        let mut occupancy = None;
+        if self.eat_word("occupancy") {
+            self.punct('(', "`(`")?;
+            occupancy = Some(self.u32()?);
+            self.punct(')', "`)`")?;
+        }
+        self.punct('{', "`stages`, `occupancy` or `{`")?;
         self.line_end()?;
         let mut params = Vec::new();
         while self.eat_word("param") {
@@ -515,7 +521,7 @@ impl Parser {
             return Err(self.expected("end of input"));
         }
         let value_types = self.value_types(close)?;
-        Ok(Kernel { name, consts, params, num_warps, num_stages, grid, body, value_types })
+        Ok(Kernel { name, consts, params, num_warps, num_stages, occupancy, grid, body, value_types })
     }
 
     /// An error for the token just consumed by `advance`.

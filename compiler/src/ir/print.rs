@@ -85,6 +85,9 @@ impl fmt::Display for KernelText<'_> {
         if k.num_stages != super::DEFAULT_STAGES {
             write!(f, " stages({})", k.num_stages)?;
         }
+        if let Some(n) = k.occupancy {
+            write!(f, " occupancy({n})")?;
+        }
         f.write_str(" {\n")?;
         for param in &k.params {
             writeln!(f, "  param {}", ParamDecl(param))?;

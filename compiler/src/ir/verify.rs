@@ -18,6 +18,13 @@ pub enum VerifyError {
     NumWarps(u32),
     #[error("num_stages is {0}; it must be in {min}..={max}", min = super::MIN_STAGES, max = super::MAX_STAGES)]
     NumStages(u32),
+    #[error(
+        "occupancy is {programs} programs of {threads} threads; it must be in 1..={max} programs, \
+         at most {max_threads} threads an SM",
+        max = super::MAX_PROGRAMS_PER_SM,
+        max_threads = super::MAX_THREADS_PER_SM
+    )]
+    Occupancy { programs: u32, threads: u32 },
     #[error("param `{0}` is declared more than once; params are named in the text form, so names must be unique")]
     DuplicateParam(String),
     #[error(
@@ -91,6 +98,12 @@ pub fn verify(kernel: &Kernel) -> Result<(), VerifyError> {
     }
     if !(super::MIN_STAGES..=super::MAX_STAGES).contains(&kernel.num_stages) {
         return Err(VerifyError::NumStages(kernel.num_stages));
+    }
+    if let Some(programs) = kernel.occupancy {
+        let threads = kernel.threads_per_program();
+        if !(1..=super::MAX_PROGRAMS_PER_SM).contains(&programs) || programs * threads > super::MAX_THREADS_PER_SM {
+            return Err(VerifyError::Occupancy { programs, threads });
+        }
     }
     let mut names = HashSet::new();
     for param in &kernel.params {
@@ -778,6 +791,31 @@ mod tests {
         assert_eq!(
             k.map(|k| verify(&k).map_err(|e| e.to_string())),
             Ok(Err("num_stages is 1; it must be in 2..=8".into()))
+        );
+    }
+
+    #[test]
+    fn occupancy_past_the_threads_an_sm_holds_parsed_from_text_is_verified() {
+        let text = HEAD.replace("warps(4) {", "warps(4) occupancy(17) {") + "  body {\n  }\n}\n";
+        let k = parse_kernel(&text).map_err(|e| e.to_string());
+        assert_eq!(
+            k.map(|k| verify(&k).map_err(|e| e.to_string())),
+            Ok(Err(
+                "occupancy is 17 programs of 128 threads; it must be in 1..=32 programs, at most 2048 threads an SM"
+                    .into()
+            ))
+        );
+    }
+
+    #[test]
+    fn occupancy_zero_is_rejected() {
+        let mut k = built();
+        k.occupancy = Some(0);
+        check_kernel(
+            &k,
+            expect![
+                "occupancy is 0 programs of 128 threads; it must be in 1..=32 programs, at most 2048 threads an SM"
+            ],
         );
     }
 

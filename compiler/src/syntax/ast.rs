@@ -18,7 +18,7 @@ pub struct Ident {
     pub span: Span,
 }
 
-/// `kernel NAME<CONSTS>(PARAMS) grid(...) warps(...) stages(...) { body }`.
+/// `kernel NAME<CONSTS>(PARAMS) grid(...) warps(...) stages(...) occupancy(...) { body }`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Kernel {
     pub name: Ident,
@@ -30,6 +30,8 @@ pub struct Kernel {
     pub warps: Option<Expr>,
     /// `stages(E)`: how many buffers each `cp.async`-prefetched `dot` operand gets.
     pub stages: Option<Expr>,
+    /// `occupancy(E)`: programs an SM must hold as far as registers go.
+    pub occupancy: Option<Expr>,
     pub body: Block,
 }
 

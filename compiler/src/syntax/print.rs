@@ -98,6 +98,9 @@ fn kernel(out: &mut String, k: &Kernel) {
     if let Some(s) = &k.stages {
         write!(out, " stages({})", expr(s, 0)).ok();
     }
+    if let Some(o) = &k.occupancy {
+        write!(out, " occupancy({})", expr(o, 0)).ok();
+    }
     out.push(' ');
     block(out, &k.body, 0);
     out.push('\n');

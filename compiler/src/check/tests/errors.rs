@@ -183,7 +183,42 @@ fn header_option_given_twice() {
 fn unknown_header_option() {
     assert_eq!(
         errors("kernel k() grid(1) stage(3) { }"),
-        "1:20: unknown kernel option `stage`; the options are warps(E) and stages(E)"
+        "1:20: unknown kernel option `stage`; the options are warps(E), stages(E) and occupancy(E)"
+    );
+}
+
+#[test]
+fn occupancy_zero() {
+    assert_eq!(
+        errors("kernel k() grid(1) warps(1) occupancy(0) { }"),
+        "1:39: `occupancy` must be from 1 to 32 programs an SM for 32 threads a program (an SM holds at most 32 \
+         programs and 2048 threads); got 0"
+    );
+}
+
+#[test]
+fn occupancy_past_the_threads_an_sm_holds() {
+    assert_eq!(
+        errors("kernel k() grid(1) warps(8) occupancy(9) { }"),
+        "1:39: `occupancy` must be from 1 to 8 programs an SM for 256 threads a program (an SM holds at most 32 \
+         programs and 2048 threads); got 9"
+    );
+}
+
+#[test]
+fn occupancy_past_the_programs_an_sm_holds() {
+    assert_eq!(
+        errors("kernel k() grid(1) warps(1) occupancy(33) { }"),
+        "1:39: `occupancy` must be from 1 to 32 programs an SM for 32 threads a program (an SM holds at most 32 \
+         programs and 2048 threads); got 33"
+    );
+}
+
+#[test]
+fn occupancy_given_twice() {
+    assert_eq!(
+        errors("kernel k() grid(1) occupancy(2) occupancy(4) { }"),
+        "1:33: `occupancy` is given twice; a kernel takes each option once"
     );
 }
 

@@ -155,6 +155,24 @@ fn stages_is_still_an_ordinary_name() {
 }
 
 #[test]
+fn occupancy_is_absent_unless_asked() {
+    assert_eq!(lower("kernel k() grid(1) warps(8) stages(3) { }").occupancy, None);
+}
+
+#[test]
+fn occupancy_folds_from_consts_in_any_order() {
+    let src = "kernel k<P: i32 = 6>() grid(1) occupancy(P * 2) warps(1) stages(3) { }";
+    assert_eq!(lower(src).occupancy, Some(12));
+    assert_eq!(lower_with(src, &[("P", int(16))]).occupancy, Some(32));
+}
+
+#[test]
+fn occupancy_is_still_an_ordinary_name() {
+    let k = lower("kernel k(o: tensor<i32>[N]) grid(1) warps(1) occupancy(3) { let occupancy = 3; o[0] = occupancy; }");
+    assert_eq!(k.occupancy, Some(3));
+}
+
+#[test]
 fn warps_fold_from_consts() {
     assert_eq!(lower("kernel k<W: i32 = 4>() grid(1) warps(W * 2) { }").num_warps, 8);
 }

@@ -107,6 +107,21 @@ fn register_budget_is_one_program_per_sm() {
 }
 
 #[test]
+fn occupancy_caps_registers_at_its_share_of_an_sm_in_steps_of_8() {
+    // 24 one-warp programs: 65536 / 768 = 85.3 registers, 80 in steps of 8.
+    let mut kernel = super::ops::produce_with(1, |b| b.const_f32(1.5));
+    kernel.occupancy = Some(24);
+    assert!(emit_ok(&kernel, Arch::Sm90a).ptx.contains(".maxnreg 80"));
+}
+
+#[test]
+fn occupancy_one_keeps_the_whole_budget_below_the_cap() {
+    let mut kernel = super::ops::produce_with(1, |b| b.const_f32(1.5));
+    kernel.occupancy = Some(1);
+    assert!(emit_ok(&kernel, Arch::Sm90a).ptx.contains(".maxnreg 255"));
+}
+
+#[test]
 fn codegen_options_parse_from_field_value_pairs() {
     use crate::codegen::{CodegenOptions, PingPong, Specialize};
     let parsed: Result<CodegenOptions, String> = "specialize=early, pingpong=all,tma=0".parse();

@@ -110,7 +110,7 @@ fn barriers(lines: &[String]) -> Vec<String> {
 
 #[test]
 fn one_consumer_warpgroup_runs_two_programs_per_sm_at_232_registers() {
-    let split = Split::of(128);
+    let split = Split::of(128, None);
     assert_eq!(
         split,
         Some(Split { consumer_threads: 128, programs_per_sm: 2, entry_registers: 128, consumer_registers: 232 })
@@ -119,7 +119,7 @@ fn one_consumer_warpgroup_runs_two_programs_per_sm_at_232_registers() {
 
 #[test]
 fn two_consumer_warpgroups_take_240_registers_as_flash_attention_3() {
-    let split = Split::of(256);
+    let split = Split::of(256, None);
     assert_eq!(
         split,
         Some(Split { consumer_threads: 256, programs_per_sm: 1, entry_registers: 168, consumer_registers: 240 })
@@ -128,7 +128,7 @@ fn two_consumer_warpgroups_take_240_registers_as_flash_attention_3() {
 
 #[test]
 fn a_split_needs_whole_consumer_warpgroups_and_at_most_1024_threads() {
-    assert_eq!([Split::of(64), Split::of(96), Split::of(1024)], [None, None, None]);
+    assert_eq!([Split::of(64, None), Split::of(96, None), Split::of(1024, None)], [None, None, None]);
 }
 
 #[test]
@@ -221,6 +221,19 @@ fn registers_move_from_the_producer_to_the_consumers() {
         count(&producer_slice_ptx(ptx), "setmaxnreg.dec.sync.aligned.u32 24;"),
     ];
     assert_eq!((module.threads, declared, moved, ptx.contains(".maxnreg")), (256, [true; 2], [1, 1], false));
+}
+
+#[test]
+fn occupancy_declares_its_programs_and_moves_their_share_of_registers() {
+    let mut k = gemm(64, &["a", "b"]);
+    k.occupancy = Some(3);
+    let module = emit(&k, Arch::Sm90a, &SPECIALIZED);
+    let ptx = &module.ptx;
+    let moved = [
+        count(&consumer_slice(ptx), "setmaxnreg.inc.sync.aligned.u32 144;"),
+        count(&producer_slice_ptx(ptx), "setmaxnreg.dec.sync.aligned.u32 24;"),
+    ];
+    assert_eq!((ptx.contains(".minnctapersm 3"), moved), (true, [1, 1]), "{ptx}");
 }
 
 #[test]
@@ -423,4 +436,24 @@ fn a_fed_loop_that_copies_a_written_tensor_is_not_split() {
     let k = kernel(COPIES_A_WRITTEN_TENSOR, &[], &["a", "b"]);
     let why = analyze(&k).expect_err("the kernel was split");
     assert!(why.ends_with("loaded from a tensor the kernel also writes"), "{why}");
+}
+
+#[test]
+fn occupancy_three_gives_each_of_three_programs_its_share() {
+    let split = Split::of(128, Some(3));
+    assert_eq!(
+        split,
+        Some(Split { consumer_threads: 128, programs_per_sm: 3, entry_registers: 80, consumer_registers: 144 })
+    );
+}
+
+#[test]
+fn occupancy_below_the_default_keeps_the_default() {
+    assert_eq!(Split::of(128, Some(1)), Split::of(128, None));
+}
+
+#[test]
+fn occupancy_past_the_threads_an_sm_holds_has_no_split() {
+    // 9 programs of 256 threads (128 consumers and the producer) are 2304 threads.
+    assert_eq!(Split::of(128, Some(9)), None);
 }
