@@ -5,7 +5,8 @@
 //! - each estimation kernel on the interpreter against the host reference, on that step's
 //!   own inputs (scores within a tolerance, selection and conversion exactly), and the
 //!   whole estimate against the reference estimate;
-//! - every kernel assembled by ptxas for sm_80 and sm_90a without spills.
+//! - every kernel assembled by ptxas for sm_80 and sm_90a without spills (a kernel that asks
+//!   for `occupancy(N)`: within N programs' registers and a few spilled bytes).
 
 use rand::{Rng, SeedableRng};
 use sparsefill_compiler::codegen::{CodegenOptions, MmaLowering};
@@ -909,9 +910,10 @@ fn run_interp_rejects_bad_params() {
 
 // ---- ptxas ----
 
-/// Assembles `kernel` of `source` with `consts` for `arch` and requires no spills.
+/// Assembles `kernel` of `source` with `consts` for `arch` and requires no spills, or for
+/// a kernel that asks for `occupancy(N)`, registers for N programs an SM and few spills.
 fn check_assembles_without_spills(source: &str, kernel: &str, consts: &[(String, ConstValue)], arch: Arch) {
-    query_block_kernels::assert_assembles_without_spills(kernel, source, &[consts.to_vec()], arch);
+    query_block_kernels::assert_assembles_within_budget(kernel, source, &[consts.to_vec()], arch);
 }
 
 fn head_dim(d: usize) -> Vec<(String, ConstValue)> {
@@ -996,11 +998,11 @@ fn check_estimation_assembles(arch: Arch) {
 }
 
 #[test]
-fn estimation_kernels_assemble_without_spills_on_sm80() {
+fn estimation_kernels_assemble_within_their_registers_on_sm80() {
     check_estimation_assembles(Arch::Sm80);
 }
 
 #[test]
-fn estimation_kernels_assemble_without_spills_on_sm90a() {
+fn estimation_kernels_assemble_within_their_registers_on_sm90a() {
     check_estimation_assembles(Arch::Sm90a);
 }

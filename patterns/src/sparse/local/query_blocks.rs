@@ -434,6 +434,41 @@ pub fn assert_variants_assemble_without_spills(
     }
 }
 
+/// Spill bytes (stores, loads, stack each) that a kernel asking for `occupancy(N)` may take
+/// for its register cap: the price measured for it, which this bound keeps from growing
+/// unnoticed (the shipped ones spill 24-44 bytes).
+pub const OCCUPANCY_SPILL_BYTES: u32 = 64;
+
+/// For tests: [`assert_assembles_without_spills`], except that a kernel asking for
+/// `occupancy(N)` must instead fit N programs an SM by registers and spill at most
+/// [`OCCUPANCY_SPILL_BYTES`].
+pub fn assert_assembles_within_budget(
+    kernel: &str,
+    source: &str,
+    specializations: &[Vec<(String, ConstValue)>],
+    arch: Arch,
+) {
+    if !ptxas::available_for_tests(kernel) {
+        return;
+    }
+    for consts in specializations {
+        let ir = lower_source(source, Some(kernel), consts).unwrap_or_else(|e| panic!("{kernel}: {e}"));
+        let Some(programs) = ir.occupancy else {
+            assert_assembles_without_spills(kernel, source, std::slice::from_ref(consts), arch);
+            continue;
+        };
+        let report = assemble(kernel, source, consts, arch, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let threads = ir.threads_per_program();
+        eprintln!(
+            "{kernel} {consts:?} on {arch}, occupancy({programs}): {} registers, {} bytes spilled",
+            report.registers, report.spill_stores
+        );
+        assert!(report.registers * threads * programs <= 65536, "{kernel}: {}", report.raw);
+        let spills = [report.spill_stores, report.spill_loads, report.stack_bytes];
+        assert!(spills.iter().all(|&b| b <= OCCUPANCY_SPILL_BYTES), "{kernel} {consts:?} on {arch}: {}", report.raw);
+    }
+}
+
 /// For tests: the `variants` of a stepped kernel ([`key_step::STEPPED_KERNELS`]) that the
 /// GPU runners launch on packed inputs on sm_90a (q, k, v and o aligned) each fit two
 /// programs per SM ([`key_step::SM90_TWO_PROGRAM_SHARED_BYTES`], checked without ptxas)

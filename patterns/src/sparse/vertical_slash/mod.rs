@@ -80,6 +80,13 @@
 //! (session 18, round 1, timed in turns: 0.89× at 128K, 0.67× at 512K, 1.02× at 32K), and
 //! 1.41 ms with its steps nested three deep, so that a finished walk stops skipping groups
 //! (session 20, round 5, timed in turns: 0.80× at 128K, 0.79× at 32K, 0.91× at 512K).
+//! Three launches that wait on their loads with few warps an SM now take fewer registers
+//! for more programs (the kernel option `occupancy(N)`; session 21, round 1, timed in
+//! turns at 32K / 128K / 512K): `vs_convert` 0.89 / 0.90 / 0.92× (24 programs an SM
+//! instead of 16), `vs_column_scores` 0.95 / 0.94 / 0.94× (5 instead of 4), `vs_row_stats`
+//! 0.82 / 0.86× at 32K / 128K (4 instead of 3). ncu at 32K (round 1): a quarter of
+//! `vs_convert`'s samples follow the chain (two dependent loads a range), and a third place
+//! a batch of ranges' tiles and columns with [C, C] prefix sums.
 //! `vs_column_scores` walking four key tiles a program was 1.24–1.27× slower than one a
 //! program (session 20, round 6): its producer warpgroup halves the warps an SM.
 //! `vs_column_scores` took 1.98 ms with a division per element and one bin per diagonal,
