@@ -25,6 +25,7 @@ Only the standard library is used, so it runs wherever the CSV is copied to.
 
 import argparse
 import csv
+import os
 import re
 import sys
 
@@ -187,13 +188,23 @@ def run(argv):
     return listing(instructions, hex_offset(args.start, "--from"), hex_offset(args.end, "--to"))
 
 
+
+def emit(text):
+    """Prints `text`. A reader that stops early (`| head`) ends the output quietly, as
+    command-line tools do, rather than in a traceback."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it where that cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
 def main():
     try:
         lines = run(sys.argv[1:])
     except SourceError as e:
         print(f"ncu_source.py: {e}", file=sys.stderr)
         return 1
-    print("\n".join(lines))
+    emit("\n".join(lines))
     return 0
 
 

@@ -13,6 +13,7 @@ kernel's start, as `scripts/ncu_source.py` prints them.
 
 import argparse
 import collections
+import os
 import re
 import sys
 
@@ -64,6 +65,16 @@ def report(listing, top):
     return lines
 
 
+
+def emit(text):
+    """Prints `text`. A reader that stops early (`| head`) ends the output quietly, as
+    command-line tools do, rather than in a traceback."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it where that cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("sass", nargs="?", help="cuobjdump -sass output (default: standard input)")
@@ -80,7 +91,7 @@ def main():
                 raise SassError(f"cannot read `{args.sass}`: {e.strerror}") from e
         else:
             text = sys.stdin.read()
-        print("\n".join(report(instructions(text), args.top)))
+        emit("\n".join(report(instructions(text), args.top)))
     except SassError as e:
         print(f"sass_loops.py: {e}", file=sys.stderr)
         return 1

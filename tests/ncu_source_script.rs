@@ -1,7 +1,7 @@
 //! scripts/ncu_source.py on a small source page laid out as ncu 2025.3 writes it
 //! (`--page source --csv --print-source sass`): what each view prints, and each way to fail.
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 const HEADER: &str = "\"Address\",\"Source\",\"Warp Stall Sampling (All Samples)\",\
 \"Warp Stall Sampling (Not-issued Samples)\",\"# Samples\",\"Instructions Executed\",\
@@ -29,6 +29,26 @@ fn run(text: Option<&str>, args: &[&str]) -> Output {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ncu_source.py");
     let (command, rest) = args.split_first().expect("a command");
     Command::new("python3").arg(script).arg(command).arg(&path).args(rest).output().expect("python3 runs")
+}
+
+/// A reader that stops before the report (`| head`) ends it quietly: exit 0, no traceback.
+#[test]
+fn a_closed_output_pipe_ends_the_report_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("source.csv");
+    std::fs::write(&path, page(HEADER)).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ncu_source.py");
+    let mut child = Command::new("python3")
+        .args([script, "hot"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    // Closed long before python3 has started and read the page.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("the script ends");
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
 }
 
 fn printed(text: &str, args: &[&str]) -> String {

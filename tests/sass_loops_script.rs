@@ -35,6 +35,25 @@ fn run(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("the script ends")
 }
 
+/// A reader that stops before the report (`| head`) ends it quietly: exit 0, no traceback.
+#[test]
+fn a_closed_output_pipe_ends_the_report_quietly() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/sass_loops.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    drop(child.stdout.take());
+    let mut input = child.stdin.take().expect("a stdin pipe");
+    input.write_all(SASS.as_bytes()).expect("the script reads its input");
+    drop(input);
+    let out = child.wait_with_output().expect("the script ends");
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+}
+
 fn printed(args: &[&str], stdin: &str) -> Vec<String> {
     let out = run(args, Some(stdin));
     assert!(out.status.success(), "{out:?}");
