@@ -55,6 +55,13 @@ fn malformed_lengths_are_refused() {
 }
 
 #[test]
+fn a_settling_time_that_is_not_milliseconds_is_refused() {
+    let dir = scratch();
+    let out = with(dir.path(), "--settle-ms", "2s");
+    assert!(!out.status.success() && stderr(&out).contains("'--settle-ms <MS>'"), "{}", stderr(&out));
+}
+
+#[test]
 fn malformed_heads_are_refused() {
     let dir = scratch();
     assert_error(&with(dir.path(), "--heads", "6"), "--heads `6`: `6` is not a positive multiple of 4");

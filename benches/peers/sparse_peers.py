@@ -3,7 +3,7 @@
 its bench.json, written to peers.json for `sparsefill bench --merge-peers DIR`, which
 renders them beside ours in bench.md and the plots.
 
-    python3 sparse_peers.py --bench DIR/bench.json [--out DIR/peers.json] [--iters 5]
+    python3 sparse_peers.py --bench DIR/bench.json [--out DIR/peers.json] [--iters 5] [--settle-ms 2000]
 
 For each length the bench measured (one sequence, H heads, H/4 kv heads, D 128, bf16),
 on fresh random q, k, v (never zeros):
@@ -33,7 +33,12 @@ import torch
 # torch_ops.py travels beside this script (scripts/gpu-pack copies benches/peers/*.py).
 from torch_ops import median_ms
 
-def sdpa_ms(backend, q, k, v, iters):
+# The default milliseconds of untimed calls before each timing (--settle-ms): `sparsefill
+# bench --settle-ms` settles our launches the same way, so that both sides are timed at the
+# clocks the GPU sustains under load, not in its faster first few hundred milliseconds.
+SETTLE_MS = 2000
+
+def sdpa_ms(backend, q, k, v, iters, settle_ms):
     """Dense causal SDPA on one backend: GQA natively if the backend takes it, else on
     k and v expanded to q's heads."""
     from torch.nn.attention import sdpa_kernel
@@ -41,12 +46,12 @@ def sdpa_ms(backend, q, k, v, iters):
 
     with sdpa_kernel(backend):
         try:
-            ms = median_ms(lambda: sdpa(q, k, v, is_causal=True, enable_gqa=True), iters, warmup=2)
+            ms = median_ms(lambda: sdpa(q, k, v, is_causal=True, enable_gqa=True), iters, warmup=2, settle_ms=settle_ms)
             return {"ms": ms, "gqa": "native"}
         except RuntimeError as native_error:
             group = q.shape[1] // k.shape[1]
             ke, ve = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-            ms = median_ms(lambda: sdpa(q, ke, ve, is_causal=True), iters, warmup=2)
+            ms = median_ms(lambda: sdpa(q, ke, ve, is_causal=True), iters, warmup=2, settle_ms=settle_ms)
             return {"ms": ms, "gqa": "expanded", "native_error": str(native_error).splitlines()[0]}
 
 
@@ -69,7 +74,7 @@ def flex_block_mask(cover_path, heads, length, block):
                                     seq_lengths=(length, length))
 
 
-def peers(entry, head_dim, bench_dir, iters, flex):
+def peers(entry, head_dim, bench_dir, iters, settle_ms, flex):
     from torch.nn.attention import SDPBackend
 
     length, heads, kv_heads = entry["len"], entry["heads"], entry["kv_heads"]
@@ -79,7 +84,7 @@ def peers(entry, head_dim, bench_dir, iters, flex):
     out = {"len": length, "heads": heads, "kv_heads": kv_heads, "flex": []}
     for name, backend in (("sdpa_cudnn", SDPBackend.CUDNN_ATTENTION), ("sdpa_flash", SDPBackend.FLASH_ATTENTION)):
         try:
-            out[name] = sdpa_ms(backend, q, k, v, iters)
+            out[name] = sdpa_ms(backend, q, k, v, iters, settle_ms)
         except Exception as e:  # noqa: BLE001 - any failure is reported, not fatal
             out[name] = {"error": f"{type(e).__name__}: {e}"}
         print(f"S={length} H={heads} {name}: {out[name]}", file=sys.stderr)
@@ -91,7 +96,7 @@ def peers(entry, head_dim, bench_dir, iters, flex):
         result = {"pattern": run["pattern"]}
         try:
             mask = flex_block_mask(f"{bench_dir}/{cover['file']}", heads, length, cover["block"])
-            result["ms"] = median_ms(lambda: flex(q, k, v, block_mask=mask, enable_gqa=True), iters, warmup=2)
+            result["ms"] = median_ms(lambda: flex(q, k, v, block_mask=mask, enable_gqa=True), iters, warmup=2, settle_ms=settle_ms)
             result["block_density"] = cover["blocks_set"] / cover["causal_blocks"]
             del mask
         except Exception as e:  # noqa: BLE001
@@ -109,6 +114,8 @@ def main():
     p.add_argument("--bench", required=True, help="bench.json written by `sparsefill bench`")
     p.add_argument("--out", help="peers.json to write (default: beside bench.json)")
     p.add_argument("--iters", type=int, default=5)
+    p.add_argument("--settle-ms", type=int, default=SETTLE_MS,
+                   help="untimed calls before each timing, in ms (as sparsefill bench --settle-ms)")
     a = p.parse_args()
     if not torch.cuda.is_available():
         sys.exit("torch sees no CUDA device")
@@ -121,11 +128,11 @@ def main():
     flex = torch.compile(flex_attention)
     lengths = []
     for entry in bench["lengths"]:
-        lengths.append(peers(entry, bench["head_dim"], bench_dir, a.iters, flex))
+        lengths.append(peers(entry, bench["head_dim"], bench_dir, a.iters, a.settle_ms, flex))
         # This length's tensors went with peers()' frame: hand their memory back.
         torch.cuda.empty_cache()
     merged = {"card": torch.cuda.get_device_name(0), "torch": torch.__version__, "iters": a.iters,
-              "lengths": lengths}
+              "settle_ms": a.settle_ms, "lengths": lengths}
     with open(out_path, "w") as f:
         json.dump(merged, f, indent=2)
     print(f"wrote {out_path}; render with: sparsefill bench --merge-peers {bench_dir}")

@@ -9,11 +9,20 @@ that repeated runs do not hit in L2. Times are medians of CUDA-event timings.
 import argparse
 import json
 import sys
+import time
 
 import torch
 
 
-def median_ms(fn, iters=50, warmup=10):
+def median_ms(fn, iters=50, warmup=10, settle_ms=0):
+    """Median CUDA-event time of `iters` calls of `fn`, after `settle_ms` milliseconds of
+    untimed calls (the GPU at the clocks it sustains under load) and `warmup` more."""
+    until = time.perf_counter() + settle_ms / 1000
+    while settle_ms > 0:
+        fn()
+        torch.cuda.synchronize()
+        if time.perf_counter() >= until:
+            break
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()

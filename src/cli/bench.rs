@@ -59,6 +59,12 @@ pub struct BenchArgs {
     /// Untimed runs before the timed ones.
     #[arg(long, default_value_t = 1)]
     warmup: u32,
+    /// Before timing a measurement, run its launches untimed for this many milliseconds,
+    /// so that the GPU is at the clocks it sustains under load (0: none). An H200 runs
+    /// its first few hundred milliseconds of load about 10% faster; the peers
+    /// (sparse_peers.py --settle-ms, the same default) are timed after the same settling.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    settle_ms: u32,
     /// Rows checked against the masked f64 reference per measurement (the first, the
     /// last and random ones); o and lse are checked finite in every row regardless.
     #[arg(long, default_value_t = 4)]
@@ -83,7 +89,7 @@ pub struct BenchArgs {
     candidate: Option<String>,
     /// Re-render DIR/bench.md and the plots with DIR/peers.json (from
     /// benches/peers/sparse_peers.py) merged in; measures nothing.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "lengths", "heads", "patterns", "iters", "warmup", "check_rows", "knobs", "seed", "candidate"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "lengths", "heads", "patterns", "iters", "warmup", "settle_ms", "check_rows", "knobs", "seed", "candidate"])]
     merge_peers: Option<PathBuf>,
 }
 
@@ -167,6 +173,7 @@ fn execute(args: &BenchArgs) -> Result<(), BenchError> {
     ))?;
     let settings = sweep::Settings {
         warmup: args.warmup as usize,
+        settle_ms: u64::from(args.settle_ms),
         iters: args.iters as usize,
         check_rows: args.check_rows as usize,
         knobs: args.knobs,
@@ -184,6 +191,7 @@ fn execute(args: &BenchArgs) -> Result<(), BenchError> {
         knobs: args.knobs.name().to_string(),
         head_dim: sweep::HEAD_DIM,
         warmup: settings.warmup,
+        settle_ms: settings.settle_ms,
         iters: settings.iters,
         lengths,
     };

@@ -31,16 +31,28 @@ pub fn render(report: &Report, peers: Option<&Peers>) -> String {
     );
     out += &format!("- command: `{}`\n", report.command);
     out += &format!(
-        "- one sequence, kv heads = H/4, D {}, bf16, causal; synthetic inputs ({} knobs); CUDA-event medians of {} runs after {} warm-up\n",
-        report.head_dim, report.knobs, report.iters, report.warmup
+        "- one sequence, kv heads = H/4, D {}, bf16, causal; synthetic inputs ({} knobs); CUDA-event medians of {} runs after {} warm-up{}\n",
+        report.head_dim,
+        report.knobs,
+        report.iters,
+        report.warmup,
+        match report.settle_ms {
+            0 => String::new(),
+            ms => format!(" and {ms} ms of untimed runs (the GPU at its sustained clocks)"),
+        }
     );
     out += "- density: computed 64×64 tiles / causal tiles; TFLOP/s: the attention stage on the tiles it computes; \
             vs our dense: our dense total / this total\n";
     if let Some(p) = peers {
         out += &format!(
             "- peers (peers.json, same run): torch {} on {}: SDPA dense causal, and FlexAttention over the {FLEX_BLOCK}×{FLEX_BLOCK} \
-             blocks covering our pattern's mask (density there: covered blocks / causal blocks)\n",
-            p.torch, p.card
+             blocks covering our pattern's mask (density there: covered blocks / causal blocks){}\n",
+            p.torch,
+            p.card,
+            match p.settle_ms {
+                0 => String::new(),
+                ms => format!("; timed after {ms} ms of untimed calls"),
+            }
         );
     }
     let mut header = vec![

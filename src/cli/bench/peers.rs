@@ -13,6 +13,9 @@ pub const FILE: &str = "peers.json";
 pub struct Peers {
     pub card: String,
     pub torch: String,
+    /// Milliseconds of untimed calls before each timing (0 in peers.json files that
+    /// predate it).
+    pub settle_ms: u64,
     pub lengths: Vec<PeerLength>,
 }
 
@@ -80,7 +83,12 @@ impl Peers {
                 })
             })
             .collect::<Result<_, BenchError>>()?;
-        Ok(Peers { card: root.get("card")?.str()?.to_string(), torch: root.get("torch")?.str()?.to_string(), lengths })
+        Ok(Peers {
+            card: root.get("card")?.str()?.to_string(),
+            torch: root.get("torch")?.str()?.to_string(),
+            settle_ms: root.opt("settle_ms").map(|f| f.usize()).transpose()?.unwrap_or(0) as u64,
+            lengths,
+        })
     }
 
     pub fn length(&self, len: usize) -> Option<&PeerLength> {
@@ -128,7 +136,7 @@ pub mod fixture {
                 json!({ "len": l.len, "heads": l.heads, "sdpa_cudnn": { "ms": dense * 0.6, "gqa": "native" }, "sdpa_flash": flash, "flex": flex })
             })
             .collect();
-        json!({ "card": report.card, "torch": "2.9.0", "iters": 3, "lengths": lengths })
+        json!({ "card": report.card, "torch": "2.9.0", "iters": 3, "settle_ms": 2000, "lengths": lengths })
     }
 }
 

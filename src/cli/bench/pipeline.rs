@@ -180,6 +180,21 @@ impl<'g> Pipeline<'g> {
         self.gpu.synchronize().map_err(|e| BenchError::Device { step: "running the kernels", source: Box::new(e) })
     }
 
+    /// Runs the launches at `range` over and over for `ms` milliseconds (at least once
+    /// unless `ms` is 0), so that timings after it see the GPU at its sustained clocks.
+    pub fn settle(&self, range: Range<usize>, ms: u64) -> Result<(), BenchError> {
+        if ms == 0 {
+            return Ok(());
+        }
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+        loop {
+            self.run(range.clone())?;
+            if std::time::Instant::now() >= until {
+                return Ok(());
+            }
+        }
+    }
+
     /// Median and samples (ms) of `iters` runs of the launches at `range`, after
     /// `warmup` untimed runs.
     pub fn time(&self, range: Range<usize>, warmup: usize, iters: usize) -> Result<(f64, Vec<f64>), BenchError> {

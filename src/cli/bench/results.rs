@@ -24,6 +24,9 @@ pub struct Report {
     pub knobs: String,
     pub head_dim: usize,
     pub warmup: usize,
+    /// Milliseconds of untimed runs before each measurement (0 in bench.json files that
+    /// predate it).
+    pub settle_ms: u64,
     pub iters: usize,
     pub lengths: Vec<LengthRun>,
 }
@@ -169,7 +172,7 @@ impl Report {
         json!({
             "card": self.card, "driver": self.driver, "arch": self.arch, "date": self.date,
             "command": self.command, "commit": self.commit, "knobs": self.knobs,
-            "head_dim": self.head_dim, "dtype": "bf16", "warmup": self.warmup, "iters": self.iters,
+            "head_dim": self.head_dim, "dtype": "bf16", "warmup": self.warmup, "settle_ms": self.settle_ms, "iters": self.iters,
             "tile": BLOCK, "flex_block": FLEX_BLOCK, "lengths": lengths,
         })
     }
@@ -202,6 +205,7 @@ impl Report {
             knobs: text("knobs")?,
             head_dim: root.get("head_dim")?.usize()?,
             warmup: root.get("warmup")?.usize()?,
+            settle_ms: root.opt("settle_ms").map(|f| f.usize()).transpose()?.unwrap_or(0) as u64,
             iters: root.get("iters")?.usize()?,
             lengths,
         })
@@ -417,6 +421,7 @@ pub mod fixture {
             knobs: "vertical_slash".into(),
             head_dim: 128,
             warmup: 1,
+            settle_ms: 2000,
             iters: 3,
             lengths,
         }
@@ -454,6 +459,14 @@ mod tests {
             candidate.check = Err("row 0: o differs by 1".into());
         }
         assert_eq!(report.failures(), 3);
+    }
+
+    #[test]
+    fn a_report_from_before_settling_reads_as_none() {
+        let mut value = fixture::report().to_json();
+        value.as_object_mut().map(|m| m.remove("settle_ms"));
+        let back = Report::from_json(Path::new("bench.json"), &value).map(|r| r.settle_ms).map_err(|e| e.to_string());
+        assert_eq!(back, Ok(0));
     }
 
     #[test]

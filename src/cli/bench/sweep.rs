@@ -53,6 +53,8 @@ impl Knobs {
 
 pub struct Settings {
     pub warmup: usize,
+    /// Milliseconds of untimed runs before a measurement's timings (`--settle-ms`).
+    pub settle_ms: u64,
     pub iters: usize,
     pub check_rows: usize,
     pub knobs: Knobs,
@@ -488,6 +490,7 @@ fn measure(
     };
     let check = check_rows(case, &work, &o, &lse, settings.check_rows, settings.seed);
     drop((o, lse));
+    pipe.settle(0..attention.end, settings.settle_ms)?;
 
     let time = |stage: Stage| -> Result<Option<results::Stage>, BenchError> {
         let range = pipe.stage(stage);
