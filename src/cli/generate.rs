@@ -187,17 +187,30 @@ struct TextStream<W: Write> {
     printed: String,
     /// The first failure; generation runs on, but nothing more is printed and the command fails.
     error: Option<GenerateError>,
+    /// The reader closed the pipe (`| head`): nothing more is printed, and that is no failure.
+    closed: bool,
 }
 
 impl<W: Write> TextStream<W> {
     fn new(tokenizer: Tokenizer, out: W) -> TextStream<W> {
-        TextStream { tokenizer, out, tokens: Vec::new(), printed: String::new(), error: None }
+        TextStream { tokenizer, out, tokens: Vec::new(), printed: String::new(), error: None, closed: false }
     }
 
     fn push(&mut self, token: u32) {
-        if self.error.is_none() {
+        if self.error.is_none() && !self.closed {
             self.tokens.push(token);
-            self.error = self.write_new(false).err();
+            self.error = self.write_new(false).err().and_then(|e| self.unless_closed(e));
+        }
+    }
+
+    /// `e`, unless it says the reader closed the pipe, which only ends the printing.
+    fn unless_closed(&mut self, e: GenerateError) -> Option<GenerateError> {
+        match e {
+            GenerateError::Output(io) if io.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                None
+            }
+            other => Some(other),
         }
     }
 
@@ -221,7 +234,11 @@ impl<W: Write> TextStream<W> {
         if let Some(error) = self.error.take() {
             return Err(error);
         }
-        self.write_new(true)?;
+        if !self.closed {
+            if let Some(error) = self.write_new(true).err().and_then(|e| self.unless_closed(e)) {
+                return Err(error);
+            }
+        }
         Ok(self.out)
     }
 }
@@ -290,6 +307,38 @@ mod tests {
         let (_dir, mut stream) = stream();
         b"ab".iter().for_each(|&b| stream.push(u32::from(b)));
         assert_eq!(stream.out, b"ab");
+    }
+
+    /// A writer whose reader is gone, or whose disk is full.
+    struct Failing(std::io::ErrorKind);
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(self.0.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn finished_into(kind: std::io::ErrorKind) -> Result<(), String> {
+        let (_dir, stream) = stream();
+        let mut stream = TextStream::new(stream.tokenizer, Failing(kind));
+        b"ab".iter().for_each(|&b| stream.push(u32::from(b)));
+        stream.finish().map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_closed_pipe_ends_the_text_without_an_error() {
+        assert_eq!(finished_into(std::io::ErrorKind::BrokenPipe), Ok(()));
+    }
+
+    #[test]
+    fn a_failed_write_fails_the_command() {
+        assert_eq!(
+            finished_into(std::io::ErrorKind::StorageFull),
+            Err("cannot write the generated text: no storage space".into())
+        );
     }
 
     #[test]
