@@ -14,9 +14,12 @@ import time
 import torch
 
 
-def median_ms(fn, iters=50, warmup=10, settle_ms=0):
+def median_ms(fn, iters=50, warmup=10, settle_ms=2000):
     """Median CUDA-event time of `iters` calls of `fn`, after `settle_ms` milliseconds of
-    untimed calls (the GPU at the clocks it sustains under load) and `warmup` more."""
+    untimed calls and `warmup` more. A card that sat idle runs its first few hundred
+    milliseconds of load about 10% faster than it sustains; settled, the baselines are
+    timed at the clocks our kernels are (criterion warms up for 3 s; `sparsefill bench
+    --settle-ms` for 2)."""
     until = time.perf_counter() + settle_ms / 1000
     while settle_ms > 0:
         fn()
