@@ -12,8 +12,9 @@
 
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use sparsefill_patterns::gpu::{run_case, time_kernel};
+use sparsefill_patterns::gpu::{run_case, time_kernel, TimingRuns};
 use sparsefill_patterns::{compare, Shipped};
+use sparsefill_runtime::timing::SETTLE_MS;
 use sparsefill_runtime::{median, CacheConfig, Gpu, KernelCache, RuntimeError};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -83,9 +84,10 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         let acc = compare(&out, &kernel.reference(&case));
         let ok = acc.passes(kernel.tolerance());
         all_ok &= ok;
-        let t = time_kernel(&gpu, &cache, kernel, &shape, 3, 50, &mut rng)?;
+        let runs = TimingRuns { sets: 3, iters: 50, settle_ms: SETTLE_MS };
+        let t = time_kernel(&gpu, &cache, kernel, &shape, runs, &mut rng)?;
         // A second timing of the same kernel shows the run-to-run spread.
-        let repeat = time_kernel(&gpu, &cache, kernel, &shape, 3, 50, &mut rng)?;
+        let repeat = time_kernel(&gpu, &cache, kernel, &shape, runs, &mut rng)?;
         let torch_ms = torch["ops"][kernel.name()]["ms"].as_f64();
         let speedup = torch_ms.map(|b| b / t.median_ms as f64);
         println!(
@@ -186,6 +188,7 @@ fn time_gemm(
     rng: &mut impl Rng,
 ) -> Result<GemmRun, Box<dyn std::error::Error>> {
     let gemm = CheckedGemm::new(gpu, cache, GEMM_N, consts, rng)?;
+    gpu.settle(SETTLE_MS, || gemm.launch(gpu))?;
     let samples = gpu.time_ms(2, 10, || gemm.launch(gpu))?;
     let ms = median(&samples).unwrap_or(f32::NAN) as f64;
     Ok(GemmRun { ms, worst_rel: gemm.worst_rel, check_ok: gemm.check_ok() })
@@ -287,6 +290,7 @@ fn ab_attention(
             let run_a = CheckedAttention::with_source(gpu, &caches[0], &sources[0], shape, &consts[0], rng)?;
             let run_b = CheckedAttention::with_source(gpu, &caches[1], &sources[1], shape, &consts[1], rng)?;
             let mut turns = [Vec::new(), Vec::new()];
+            gpu.settle(SETTLE_MS, || run_a.launch(gpu))?;
             for _ in 0..TURNS {
                 for (run, samples) in [&run_a, &run_b].into_iter().zip(turns.iter_mut()) {
                     let times = gpu.time_ms(1, 3, || run.launch(gpu))?;
@@ -385,6 +389,7 @@ fn time_attention(
     rng: &mut impl Rng,
 ) -> Result<AttentionRun, Box<dyn std::error::Error>> {
     let attention = CheckedAttention::new(gpu, cache, (len, heads, causal), consts, rng)?;
+    gpu.settle(SETTLE_MS, || attention.launch(gpu))?;
     let samples = gpu.time_ms(1, 5, || attention.launch(gpu))?;
     let ms = median(&samples).unwrap_or(f32::NAN) as f64;
     Ok(AttentionRun { check: attention.check.clone(), ms, tflops: attention.flops / (ms * 1e9) })

@@ -119,19 +119,30 @@ impl Timing {
     }
 }
 
+/// How [`time_kernel`] runs a kernel: over `sets` fresh input sets in turn (so that
+/// repeated runs do not hit in L2), `iters` timed runs, after `settle_ms` of untimed runs
+/// ([`Gpu::settle`]) and 5 more.
+#[derive(Clone, Copy, Debug)]
+pub struct TimingRuns {
+    pub sets: usize,
+    pub iters: usize,
+    pub settle_ms: u64,
+}
+
+/// The median device time of `kernel` at `shape`, run as `runs` says.
 pub fn time_kernel(
     gpu: &Gpu,
     cache: &KernelCache,
     kernel: Shipped,
     shape: &[usize],
-    sets: usize,
-    iters: usize,
+    TimingRuns { sets, iters, settle_ms }: TimingRuns,
     rng: &mut impl Rng,
 ) -> Result<Timing, RuntimeError> {
     let cases: Vec<Case> = (0..sets.max(1)).map(|_| kernel.case(shape, None, rng)).collect();
     let loaded = load(gpu, cache, kernel, &cases[0])?;
     let device: Vec<Vec<DeviceArg>> = cases.iter().map(|c| upload(gpu, &c.args)).collect::<Result<_, _>>()?;
     let mut next = 0;
+    gpu.settle(settle_ms, || launch(gpu, &loaded, &device[0]))?;
     let samples = gpu.time_ms(5, iters, || {
         next = (next + 1) % device.len();
         launch(gpu, &loaded, &device[next])

@@ -7,7 +7,30 @@ use crate::driver::During;
 use crate::error::RuntimeError;
 use crate::gpu::Gpu;
 
+/// How long the benchmarks run their work untimed before they time it (`--settle-ms`'s
+/// default). A card that sat idle runs its first few hundred milliseconds of load about
+/// 10% faster than it sustains (an H200: docs/perf/2026-11-29-h200-session21.md, round 3);
+/// after this, timings see the clocks a long pre-fill runs at.
+pub const SETTLE_MS: u64 = 2000;
+
 impl Gpu {
+    /// Runs `work` untimed, waiting for the GPU after each run, until `ms` milliseconds
+    /// have passed (not at all for 0), so that the timings after it see the GPU at the
+    /// clocks it sustains under load ([`SETTLE_MS`]).
+    pub fn settle(&self, ms: u64, mut work: impl FnMut() -> Result<(), RuntimeError>) -> Result<(), RuntimeError> {
+        if ms == 0 {
+            return Ok(());
+        }
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+        loop {
+            work()?;
+            self.synchronize()?;
+            if std::time::Instant::now() >= until {
+                return Ok(());
+            }
+        }
+    }
+
     /// Runs `work` `warmup` times untimed, then `iters` times between events; returns
     /// each timed iteration's device time in milliseconds. `work` should only queue
     /// work on this GPU's stream (launches), not synchronize.

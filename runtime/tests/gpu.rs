@@ -399,6 +399,27 @@ fn time_ms_returns_one_positive_sample_per_iteration() {
     assert!(samples.len() == 5 && samples.iter().all(|&ms| ms > 0.0), "{samples:?}");
 }
 
+/// Settling runs the work until the time has passed, and not at all for 0 ms.
+#[test]
+fn settle_runs_the_work_for_the_time_asked() {
+    let gpu = gpu();
+    let kernel = scale_kernel(&gpu);
+    let x = DeviceTensor::upload(&gpu, &random(DType::F32, &[1 << 20], 4)).unwrap();
+    let y = DeviceTensor::alloc(&gpu, DType::F32, &[1 << 20]).unwrap();
+    let args = [LaunchArg::Tensor(&x), LaunchArg::Tensor(&y), LaunchArg::F32(2.0)];
+    let mut runs = [0, 0];
+    for (ms, count) in [0, 50].into_iter().zip(runs.iter_mut()) {
+        let started = std::time::Instant::now();
+        gpu.settle(ms, || {
+            *count += 1;
+            gpu.launch(&kernel, &args)
+        })
+        .unwrap();
+        assert!(started.elapsed() >= std::time::Duration::from_millis(ms), "{ms} ms");
+    }
+    assert!(runs[0] == 0 && runs[1] > 1, "{runs:?}");
+}
+
 const VECTOR_ADD: &str = r#"
 kernel vector_add<BLOCK: i32 = 256>(a: tensor<f32>[N], b: tensor<f32>[N], o: tensor<f32>[N])
 grid(cdiv(N, BLOCK)) warps(4) {

@@ -63,8 +63,8 @@ pub struct BenchArgs {
     /// so that the GPU is at the clocks it sustains under load (0: none). An H200 runs
     /// its first few hundred milliseconds of load about 10% faster; the peers
     /// (sparse_peers.py --settle-ms, the same default) are timed after the same settling.
-    #[arg(long, value_name = "MS", default_value_t = 2000)]
-    settle_ms: u32,
+    #[arg(long, value_name = "MS", default_value_t = sparsefill_runtime::timing::SETTLE_MS)]
+    settle_ms: u64,
     /// Rows checked against the masked f64 reference per measurement (the first, the
     /// last and random ones); o and lse are checked finite in every row regardless.
     #[arg(long, default_value_t = 4)]
@@ -173,7 +173,7 @@ fn execute(args: &BenchArgs) -> Result<(), BenchError> {
     ))?;
     let settings = sweep::Settings {
         warmup: args.warmup as usize,
-        settle_ms: u64::from(args.settle_ms),
+        settle_ms: args.settle_ms,
         iters: args.iters as usize,
         check_rows: args.check_rows as usize,
         knobs: args.knobs,

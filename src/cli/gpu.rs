@@ -4,7 +4,7 @@
 use super::stdout;
 use super::CliError;
 use rand::Rng;
-use sparsefill_patterns::gpu::{run_case, time_kernel};
+use sparsefill_patterns::gpu::{run_case, time_kernel, TimingRuns};
 use sparsefill_patterns::{compare, Shipped};
 use sparsefill_runtime::{CacheConfig, Gpu, KernelCache};
 
@@ -52,7 +52,9 @@ pub fn check_and_time(
         failed += usize::from(!ok);
         let mut result = if ok { "ok".to_string() } else { "FAIL".to_string() };
         if shape == bench {
-            let t = time_kernel(&gpu.gpu, &gpu.cache, kernel, &shape, 3, 20, rng)?;
+            // The demo's times are a sanity check, not a benchmark: no settling (bench-kernels settles).
+            let runs = TimingRuns { sets: 3, iters: 20, settle_ms: 0 };
+            let t = time_kernel(&gpu.gpu, &gpu.cache, kernel, &shape, runs, rng)?;
             result += &format!(", {:.3} ms, {:.0} GB/s", t.median_ms, t.gbps());
         }
         rows.push(vec![

@@ -183,16 +183,17 @@ impl<'g> Pipeline<'g> {
     /// Runs the launches at `range` over and over for `ms` milliseconds (at least once
     /// unless `ms` is 0), so that timings after it see the GPU at its sustained clocks.
     pub fn settle(&self, range: Range<usize>, ms: u64) -> Result<(), BenchError> {
-        if ms == 0 {
-            return Ok(());
-        }
-        let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
-        loop {
-            self.run(range.clone())?;
-            if std::time::Instant::now() >= until {
-                return Ok(());
-            }
-        }
+        // Gpu::settle takes runtime errors only: keep the first of ours and stop queueing.
+        let mut failed = None;
+        self.gpu
+            .settle(ms, || {
+                if failed.is_none() {
+                    failed = self.launch(range.clone()).err();
+                }
+                Ok(())
+            })
+            .map_err(|e| BenchError::Device { step: "settling", source: Box::new(e) })?;
+        failed.map_or(Ok(()), Err)
     }
 
     /// Median and samples (ms) of `iters` runs of the launches at `range`, after
