@@ -17,7 +17,7 @@ import torch
 def median_ms(fn, iters=50, warmup=10, settle_ms=2000):
     """Median CUDA-event time of `iters` calls of `fn`, after `settle_ms` milliseconds of
     untimed calls and `warmup` more. A card that sat idle runs its first few hundred
-    milliseconds of load about 10% faster than it sustains; settled, the baselines are
+    milliseconds of load 11–15% faster than it sustains; settled, the baselines are
     timed at the clocks our kernels are (bench-kernels and `sparsefill bench` settle 2 s,
     runtime::timing::SETTLE_MS; criterion warms up for 3 s)."""
     until = time.perf_counter() + settle_ms / 1000

@@ -9,7 +9,7 @@ use crate::gpu::Gpu;
 
 /// How long the benchmarks run their work untimed before they time it (`--settle-ms`'s
 /// default). A card that sat idle runs its first few hundred milliseconds of load about
-/// 10% faster than it sustains (an H200: docs/perf/2026-11-29-h200-session21.md, round 3);
+/// 11–15% faster than it sustains (an H200: docs/perf/2026-11-29-h200-session21.md, round 3);
 /// after this, timings see the clocks a long pre-fill runs at.
 pub const SETTLE_MS: u64 = 2000;
 

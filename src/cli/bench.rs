@@ -61,7 +61,7 @@ pub struct BenchArgs {
     warmup: u32,
     /// Before timing a measurement, run its launches untimed for this many milliseconds,
     /// so that the GPU is at the clocks it sustains under load (0: none). An H200 runs
-    /// its first few hundred milliseconds of load about 10% faster; the peers
+    /// its first few hundred milliseconds of load 11–15% faster; the peers
     /// (sparse_peers.py --settle-ms, the same default) are timed after the same settling.
     #[arg(long, value_name = "MS", default_value_t = sparsefill_runtime::timing::SETTLE_MS)]
     settle_ms: u64,

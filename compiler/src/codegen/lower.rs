@@ -15,7 +15,7 @@ use super::plan::Placement;
 use super::prefetch::{checked_stages, defined_in, TmaLoop};
 use super::specialize::{producer_slice, FedLoop, ProducerSlice, Role, Split, PRODUCER_REGISTERS};
 use super::tma::{kernel_maps, BarrierInit, MapParams};
-use super::{CodegenError, Specialize};
+use super::{CodegenError, Specialize, REGISTERS_PER_SM, REGISTER_STEP};
 use crate::abi::{kernel_abi, AbiKind, AbiParam, TensorMap, TENSOR_MAP_ALIGN, TENSOR_MAP_BYTES};
 use crate::ir::{op_name, Block, DType, Inst, Kernel, Op, Param, ValueId};
 use inkwell::attributes::Attribute;
@@ -26,11 +26,8 @@ use std::rc::Rc;
 /// PTX's `.entry` calling convention (LLVM's `ptx_kernel`).
 const PTX_KERNEL_CALL_CONV: u32 = 71;
 const GLOBAL_ADDRESS_SPACE: u16 = 1;
-/// The register file of one SM (sm_80 and sm_90) and the most one thread may use.
-const REGISTERS_PER_SM: u32 = 65536;
+/// The most registers one thread may use.
 const MAX_REGISTERS_PER_THREAD: u32 = 255;
-/// A warp's registers are allocated 256 at a time: 8 a thread.
-const REGISTER_STEP: u32 = 8;
 
 /// What lowering a kernel settled that a launch needs.
 pub(super) struct Lowered {

@@ -35,6 +35,12 @@ mod target;
 mod toolkit;
 
 pub use specialize::Split;
+
+/// The register file of one SM (sm_80 and sm_90), in 32-bit registers.
+pub const REGISTERS_PER_SM: u32 = 65536;
+/// A warp's registers are allocated 256 at a time, 8 a thread; `setmaxnreg` takes
+/// multiples of 8 too.
+pub const REGISTER_STEP: u32 = 8;
 #[cfg(test)]
 mod tests;
 mod tma;

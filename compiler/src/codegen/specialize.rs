@@ -49,7 +49,7 @@ use super::operand_tile::OperandFormat;
 use super::plan::Placement;
 use super::prefetch::{defined_in, Prefetch, TmaLoop};
 use super::tma::{map_of, StageBarriers};
-use super::CodegenError;
+use super::{CodegenError, REGISTERS_PER_SM, REGISTER_STEP};
 use crate::ir::{op_name, Block, DType, Inst, Kernel, Op, ParamId, ValueId};
 
 /// Threads of the producer warpgroup.
@@ -58,9 +58,6 @@ pub(super) const PRODUCER_THREADS: u32 = 128;
 pub(super) const PRODUCER_REGISTERS: u32 = 24;
 /// The named barrier the consumers' CTA barriers use (0 counts every thread).
 pub(super) const CONSUMER_BARRIER: u32 = 1;
-const REGISTERS_PER_SM: u32 = 65536;
-/// `setmaxnreg` takes multiples of 8.
-const REGISTER_STEP: u32 = 8;
 /// The largest multiple of 8 a thread can address (255 registers).
 const MAX_CONSUMER_REGISTERS: u32 = 248;
 const MAX_THREADS: u32 = 1024;

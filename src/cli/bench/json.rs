@@ -54,6 +54,11 @@ impl<'a> Field<'a> {
         }
     }
 
+    /// Field `key` as a whole number, or `default` where it is absent (files that predate it).
+    pub fn usize_or(&self, key: &str, default: usize) -> Result<usize, BenchError> {
+        self.opt(key).map_or(Ok(default), |f| f.usize())
+    }
+
     pub fn items(&self) -> Result<Vec<Field<'a>>, BenchError> {
         let items = self.value.as_array().ok_or_else(|| self.error("must be an array"))?;
         Ok(items.iter().enumerate().map(|(i, value)| self.child(format!("{}[{i}]", self.name), value)).collect())

@@ -86,7 +86,7 @@ impl Peers {
         Ok(Peers {
             card: root.get("card")?.str()?.to_string(),
             torch: root.get("torch")?.str()?.to_string(),
-            settle_ms: root.opt("settle_ms").map(|f| f.usize()).transpose()?.unwrap_or(0) as u64,
+            settle_ms: root.usize_or("settle_ms", 0)? as u64,
             lengths,
         })
     }
@@ -163,6 +163,23 @@ mod tests {
         assert!(peers.lengths[0].flash.note.is_some() && peers.lengths[0].cudnn.note.is_none());
         assert_eq!(peers.lengths[1].flash.ms, Err("RuntimeError: no kernel".to_string()));
         assert!(peers.length(32768).and_then(|l| l.flex("a_shape:n_init=128,n_local=4096")).is_some());
+    }
+
+    #[test]
+    fn peers_from_before_settling_read_as_none_and_after_with_theirs() {
+        let mut value = super::fixture::json(&fixture::report());
+        let settled = load(&value).map(|p| p.settle_ms).map_err(|e| e.to_string());
+        value.as_object_mut().map(|m| m.remove("settle_ms"));
+        let before = load(&value).map(|p| p.settle_ms).map_err(|e| e.to_string());
+        assert_eq!((settled, before), (Ok(2000), Ok(0)));
+    }
+
+    #[test]
+    fn a_settling_time_that_is_not_a_whole_number_is_named() {
+        let mut value = super::fixture::json(&fixture::report());
+        value["settle_ms"] = "2s".into();
+        let err = load(&value).map(|_| ()).map_err(|e| e.to_string());
+        assert!(err.as_ref().is_err_and(|e| e.contains("settle_ms")), "{err:?}");
     }
 
     #[test]

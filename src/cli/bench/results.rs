@@ -205,7 +205,7 @@ impl Report {
             knobs: text("knobs")?,
             head_dim: root.get("head_dim")?.usize()?,
             warmup: root.get("warmup")?.usize()?,
-            settle_ms: root.opt("settle_ms").map(|f| f.usize()).transpose()?.unwrap_or(0) as u64,
+            settle_ms: root.usize_or("settle_ms", 0)? as u64,
             iters: root.get("iters")?.usize()?,
             lengths,
         })
