@@ -404,6 +404,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             Op::Dot { lhs, rhs } => self.dot(*lhs, *rhs, result, layout),
             Op::Trans { value } => self.trans(*value, result, layout),
             Op::Reduce { op, value, axis } => self.reduce(*op, *value, *axis, result, layout),
+            Op::Scan { op, value, axis } => self.scan(*op, *value, *axis, result, layout),
             Op::BinSum { value, bins } => self.bin_sum(*value, *bins, result, layout),
             Op::Load { tensor, indices } => self.load(*tensor, indices, result, layout),
             Op::Store { .. } | Op::For { .. } | Op::If { .. } | Op::Yield { .. } => {

@@ -176,11 +176,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 
     pub fn store(&mut self, tensor: ParamId, indices: &[Index], value: ValueId) -> Result<(), CodegenError> {
-        if let Some(Index::Gather(v)) = indices.iter().find(|i| matches!(i, Index::Gather(_))) {
-            return Err(CodegenError::InvalidIr(format!(
-                "store with gather index {v}; gather indices are supported in loads only"
-            )));
-        }
         let ty = self.ty(value)?;
         // A layout of short chunks (an mma accumulator's column pairs) would make every
         // thread test and address dozens of chunks at once; the blocked layout's 16-byte

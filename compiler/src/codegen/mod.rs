@@ -29,6 +29,7 @@ mod prefetch;
 pub mod ptxas;
 mod reduce;
 mod rescale;
+mod scan;
 mod shared;
 mod specialize;
 mod target;

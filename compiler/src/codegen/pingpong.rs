@@ -122,6 +122,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 Op::Load { .. } => inst.results.iter().all(|&r| prefetched(r)),
                 Op::BinSum { .. }
                 | Op::Reduce { .. }
+                | Op::Scan { .. }
                 | Op::Store { .. }
                 | Op::For { .. }
                 | Op::If { .. }

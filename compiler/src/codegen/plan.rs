@@ -203,6 +203,7 @@ impl Planner<'_> {
                 }
             }
             Op::Reduce { value, axis, .. } => self.reduce(single(inst)?, *value, *axis)?,
+            Op::Scan { value, .. } => self.elementwise(single(inst)?, &[*value])?,
             // Read back from shared memory, so any layout costs the same.
             Op::BinSum { .. } => Placement::Fixed(self.blocked(single(inst)?)?),
             Op::For { init, body, .. } => return self.for_loop(init, body, &inst.results),

@@ -169,7 +169,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         values.pop().ok_or_else(|| CodegenError::InvalidIr("reduction over no elements".into()))
     }
 
-    fn combine(
+    pub(super) fn combine(
         &self,
         op: ReduceOp,
         dtype: DType,
@@ -189,7 +189,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 
     /// The value lane `lane ^ mask` holds.
-    fn shuffle_xor(&self, v: BasicValueEnum<'ctx>, mask: u64) -> Result<BasicValueEnum<'ctx>, CodegenError> {
+    pub(super) fn shuffle_xor(&self, v: BasicValueEnum<'ctx>, mask: u64) -> Result<BasicValueEnum<'ctx>, CodegenError> {
         let name = match v {
             BasicValueEnum::FloatValue(_) => "llvm.nvvm.shfl.sync.bfly.f32",
             _ => "llvm.nvvm.shfl.sync.bfly.i32",

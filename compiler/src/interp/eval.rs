@@ -354,6 +354,18 @@ impl<'k, 'a> Evaluator<'k, 'a> {
                 ty.shape.remove(axis);
                 tile(ty, shape::reduce(*op, a.dtype(), a.shape(), axis, &a.data))
             }
+            Op::Scan { op, value, axis } => {
+                let a = self.env.get(name, *value)?;
+                if a.dtype() == DType::Bool {
+                    let supported = "scans of i32, f16, bf16 and f32";
+                    return Err(InterpError::UnsupportedDType { op: name, dtype: DType::Bool, supported });
+                }
+                let axis = *axis as usize;
+                if axis >= a.ty.rank() {
+                    return Err(malformed(name, format!("axis {axis} is out of range for {}", a.ty)));
+                }
+                tile(a.ty.clone(), shape::scan(*op, a.dtype(), a.shape(), axis, &a.data))
+            }
             Op::Load { tensor, indices } => {
                 let accesses = self.accesses(name, indices, declared)?;
                 let t = self.memory.tensor(name, *tensor)?;

@@ -91,6 +91,35 @@ pub(super) fn reduce(op: ReduceOp, dtype: DType, shape: &[u32], axis: usize, dat
     out
 }
 
+/// Inclusive scan along `axis`, the shape kept: element `k` of each lane combines its
+/// elements `0 ..= k` as [`reduce`] combines a whole lane (i32 sums wrap, float sums
+/// accumulate in f64 and round once, so the GPU's f32 tree agrees within rounding).
+pub(super) fn scan(op: ReduceOp, dtype: DType, shape: &[u32], axis: usize, data: &[f64]) -> Vec<f64> {
+    let len = shape[axis] as usize;
+    let inner: usize = shape[axis + 1..].iter().map(|&d| d as usize).product();
+    let mut out = data.to_vec();
+    for o in 0..data.len() / (len * inner).max(1) {
+        for i in 0..inner {
+            let at = |k: usize| (o * len + k) * inner + i;
+            let mut acc = data[at(0)];
+            for k in 1..len {
+                let x = data[at(k)];
+                acc = match op {
+                    ReduceOp::Sum => acc + x,
+                    ReduceOp::Max => acc.max(x),
+                    ReduceOp::Min => acc.min(x),
+                };
+                out[at(k)] = match (op, dtype) {
+                    (ReduceOp::Sum, DType::I32) => f64::from(acc as i64 as i32),
+                    (ReduceOp::Sum, _) => round_to(dtype, acc),
+                    _ => acc,
+                };
+            }
+        }
+    }
+    out
+}
+
 /// `bin_sum`: `n` sums, element `k` of `values` added to sum `bins[k]`; bins outside
 /// `0..n` are dropped. Each sum accumulates in f64 and rounds once to f32; the GPU adds
 /// in f32 in whatever order its atomics land, so compare with a tolerance.
@@ -119,6 +148,26 @@ mod tests {
     fn reduce_middle_axis_of_rank_3() {
         let data: Vec<f64> = (0..8).map(f64::from).collect();
         assert_eq!(reduce(ReduceOp::Sum, DType::F32, &[2, 2, 2], 1, &data), vec![2.0, 4.0, 10.0, 12.0]);
+    }
+
+    #[test]
+    fn scan_sums_each_lane_of_the_axis() {
+        let data: Vec<f64> = (0..8).map(f64::from).collect();
+        assert_eq!(
+            scan(ReduceOp::Sum, DType::F32, &[2, 2, 2], 1, &data),
+            vec![0.0, 1.0, 2.0, 4.0, 4.0, 5.0, 10.0, 12.0]
+        );
+    }
+
+    #[test]
+    fn scan_max_keeps_the_running_maximum() {
+        assert_eq!(scan(ReduceOp::Max, DType::I32, &[4], 0, &[2.0, -1.0, 5.0, 3.0]), vec![2.0, 2.0, 5.0, 5.0]);
+    }
+
+    #[test]
+    fn scan_of_i32_wraps() {
+        let data = [f64::from(i32::MAX), 1.0];
+        assert_eq!(scan(ReduceOp::Sum, DType::I32, &[2], 0, &data), vec![f64::from(i32::MAX), f64::from(i32::MIN)]);
     }
 
     #[test]

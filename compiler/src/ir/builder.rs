@@ -187,6 +187,11 @@ impl KernelBuilder {
         self.push(Op::Reduce { op, value, axis }, ty)
     }
 
+    pub fn scan(&mut self, op: ReduceOp, value: ValueId, axis: u32) -> ValueId {
+        let ty = self.value_type(value).clone();
+        self.push(Op::Scan { op, value, axis }, ty)
+    }
+
     /// A load; the result shape is taken from the `Range` and `Gather` indices.
     pub fn load(&mut self, tensor: ParamId, indices: Vec<Index>) -> ValueId {
         let dtype = self.kernel.param(tensor).dtype();

@@ -409,6 +409,14 @@ pub enum Op {
         value: ValueId,
         axis: u32,
     },
+    /// Inclusive scan along `axis`, same shape: element `i` of the axis combines elements
+    /// `0 ..= i` with `op` (`cumsum`, `cummax`, `cummin`). f32 sums are grouped as the
+    /// target finds fastest, so they agree only within rounding; i32 sums wrap.
+    Scan {
+        op: ReduceOp,
+        value: ValueId,
+        axis: u32,
+    },
     /// A masked tile load. Positions outside `[0, dim)` in any dimension read 0.
     /// The result shape is the `len`s of the `Range` and `Gather` indices, in order
     /// (see [`Kernel::access_shape`]).
@@ -595,6 +603,11 @@ pub fn op_name(op: &Op) -> &'static str {
             ReduceOp::Sum => "reduce_sum",
             ReduceOp::Max => "reduce_max",
             ReduceOp::Min => "reduce_min",
+        },
+        Op::Scan { op, .. } => match op {
+            ReduceOp::Sum => "scan_sum",
+            ReduceOp::Max => "scan_max",
+            ReduceOp::Min => "scan_min",
         },
         Op::Load { .. } => "load",
         Op::Store { .. } => "store",

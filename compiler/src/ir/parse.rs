@@ -95,6 +95,7 @@ fn op_templates() -> Vec<Op> {
     ops.push(Op::Trans { value: v });
     ops.push(Op::BinSum { value: v, bins: v });
     ops.extend(ReduceOp::ALL.map(|op| Op::Reduce { op, value: v, axis: 0 }));
+    ops.extend(ReduceOp::ALL.map(|op| Op::Scan { op, value: v, axis: 0 }));
     ops.extend([
         Op::Load { tensor: p, indices: Vec::new() },
         Op::Store { tensor: p, indices: Vec::new(), value: v },
@@ -830,6 +831,11 @@ impl Parser {
                 self.comma()?;
                 Op::Reduce { op, value, axis: self.u32()? }
             }
+            Op::Scan { op, .. } => {
+                let value = self.use_value()?;
+                self.comma()?;
+                Op::Scan { op, value, axis: self.u32()? }
+            }
             Op::Binary { op, .. } => {
                 let lhs = self.use_value()?;
                 self.comma()?;
@@ -1047,7 +1053,7 @@ kernel @copy consts(BLOCK = 64, \"odd name\" = false) warps(2) {
 
     #[test]
     fn unknown_op() {
-        check(&with_body("    %1 = frobnicate %0 : i32"), expect!["9:10: unknown op `frobnicate`; ops are: const, program_id, dim, arg, arange, splat, expand_dims, broadcast, add, sub, mul, div, rem, max, min, and, or, neg, not, abs, exp, exp2, log2, sqrt, rsqrt, cmp_lt, cmp_le, cmp_gt, cmp_ge, cmp_eq, cmp_ne, select, cast, dot, trans, bin_sum, reduce_sum, reduce_max, reduce_min, load, store, for, if, yield"]);
+        check(&with_body("    %1 = frobnicate %0 : i32"), expect!["9:10: unknown op `frobnicate`; ops are: const, program_id, dim, arg, arange, splat, expand_dims, broadcast, add, sub, mul, div, rem, max, min, and, or, neg, not, abs, exp, exp2, log2, sqrt, rsqrt, cmp_lt, cmp_le, cmp_gt, cmp_ge, cmp_eq, cmp_ne, select, cast, dot, trans, bin_sum, reduce_sum, reduce_max, reduce_min, scan_sum, scan_max, scan_min, load, store, for, if, yield"]);
     }
 
     #[test]
@@ -1260,6 +1266,16 @@ kernel @copy consts(BLOCK = 64, \"odd name\" = false) warps(2) {
     fn gather_round_trip() {
         let text = with_body(
             "    %1 = const 0 : i32\n    %2 = arange %1, 16 : i32[16]\n    %3 = load %x[gather %2] : f32[16]",
+        );
+        let printed = parse_kernel(&text).map(|k| print_kernel(&k));
+        assert_eq!(printed, Ok(text));
+    }
+
+    #[test]
+    fn scans_round_trip() {
+        let text = with_body(
+            "    %1 = const 0 : i32\n    %2 = arange %1, 16 : i32[16]\n    %3 = scan_sum %2, 0 : i32[16]\n    \
+             %4 = scan_max %3, 0 : i32[16]\n    %5 = scan_min %4, 0 : i32[16]",
         );
         let printed = parse_kernel(&text).map(|k| print_kernel(&k));
         assert_eq!(printed, Ok(text));

@@ -190,7 +190,8 @@ impl<'k> Printer<'k> {
             Op::Arg { param } => write!(f, "{name} {}", self.param(*param))?,
             Op::Arange { start: value, len: n }
             | Op::ExpandDims { value, axis: n }
-            | Op::Reduce { value, axis: n, .. } => write!(f, "{name} {value}, {n}")?,
+            | Op::Reduce { value, axis: n, .. }
+            | Op::Scan { value, axis: n, .. } => write!(f, "{name} {value}, {n}")?,
             Op::Splat { value }
             | Op::Broadcast { value }
             | Op::Cast { value }

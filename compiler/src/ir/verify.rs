@@ -74,8 +74,6 @@ pub enum Violation {
     ParamKind { name: String, op: &'static str, needs: &'static str },
     #[error("{got} index(es) for tensor `{name}` of rank {rank}; there must be one per dimension")]
     IndexCount { name: String, rank: usize, got: usize },
-    #[error("`store` into `{name}` has a gather index ({value}); gather indices are supported in loads only")]
-    GatherInStore { name: String, value: ValueId },
     #[error("`yield` may only be the last instruction of a `for` body, an `if` block or the grid block")]
     MisplacedYield,
     #[error("the {block} block must end with `yield`")]
@@ -383,7 +381,7 @@ impl<'k> Verifier<'k> {
                 Self::result_count(inst, 0)?;
                 let tile = self.access(*tensor, indices, "store")?;
                 let got = self.use_(*value)?;
-                same(operand("value", *value), got, &tile, " (the tensor's dtype, shaped by the ranges)")
+                same(operand("value", *value), got, &tile, " (the tensor's dtype, shaped by the ranges and scatters)")
             }
             op => {
                 Self::result_count(inst, 1)?;
@@ -436,9 +434,6 @@ impl<'k> Verifier<'k> {
                     shape.push(len);
                 }
                 Index::Gather(v) => {
-                    if op == "store" {
-                        return Err(Violation::GatherInStore { name: param.name().to_string(), value: v });
-                    }
                     let ty = self.use_(v)?;
                     if ty.dtype != DType::I32 || ty.rank() != 1 {
                         return Err(mismatch(operand("gather", v)(), ty, "an i32 tile of rank 1"));
@@ -592,6 +587,15 @@ impl<'k> Verifier<'k> {
                 let mut expected = v.clone();
                 expected.shape.remove(*axis as usize);
                 same(result(r), ty, &expected, " (`value` without `axis`)")
+            }
+            Op::Scan { value, axis, .. } => {
+                let v = self.use_(*value)?;
+                if *axis as usize >= v.rank() {
+                    let of = format!("a scan of a rank-{} value", v.rank());
+                    return Err(Violation::Axis { of, axis: *axis, end: v.rank() as u32 });
+                }
+                supports(name, v.dtype, is_numeric(v.dtype), NUMERIC)?;
+                same(result(r), ty, v, " (`value`'s)")
             }
             Op::Load { tensor, indices } => {
                 let tile = self.access(*tensor, indices, name)?;
@@ -1228,6 +1232,32 @@ mod tests {
     }
 
     #[test]
+    fn scan_axis_below_rank() {
+        check(
+            "    %1 = const 0 : i32\n    %2 = arange %1, 4 : i32[4]\n    %3 = scan_sum %2, 1 : i32[4]",
+            expect![
+                "`%3 = scan_sum %2, 1 : i32[4]`: axis 1 is out of range for a scan of a rank-1 value; supported: 0..1"
+            ],
+        );
+    }
+
+    #[test]
+    fn scan_keeps_the_shape() {
+        check(
+            "    %1 = const 0 : i32\n    %2 = arange %1, 4 : i32[4]\n    %3 = scan_max %2, 0 : i32",
+            expect!["`%3 = scan_max %2, 0 : i32`: result %3 has type i32; expected i32[4] (`value`'s)"],
+        );
+    }
+
+    #[test]
+    fn scan_rejects_bool() {
+        check(
+            "    %1 = const 0 : i32\n    %2 = arange %1, 4 : i32[4]\n    %3 = cmp_eq %2, %2 : bool[4]\n    %4 = scan_min %3, 0 : bool[4]",
+            expect!["`%4 = scan_min %3, 0 : bool[4]`: `scan_min` on bool is not supported; it takes i32, f16, bf16 or f32"],
+        );
+    }
+
+    #[test]
     fn load_needs_one_index_per_dimension() {
         check("    %1 = const 0 : i32\n    %2 = load %m[%1 +: 4] : bf16[4]", expect!["`%2 = load %m[%1 +: 4] : bf16[4]`: 1 index(es) for tensor `m` of rank 2; there must be one per dimension"]);
     }
@@ -1279,13 +1309,20 @@ mod tests {
     }
 
     #[test]
-    fn store_rejects_a_gather() {
+    fn scatter_store_takes_a_value_of_the_scattered_shape() {
+        check(
+            "    %1 = const 0 : i32\n    %2 = arange %1, 8 : i32[8]\n    %3 = arange %1, 4 : i32[4]\n    \
+             %4 = cast %3 : f32[4]\n    store %x[gather %2], %4",
+            expect!["`store %x[gather %2], %4`: operand `value` (%4) has type f32[4]; expected f32[8] (the tensor's dtype, shaped by the ranges and scatters)"],
+        );
+    }
+
+    #[test]
+    fn scatter_store_is_valid() {
         check(
             "    %1 = const 0 : i32\n    %2 = arange %1, 8 : i32[8]\n    %3 = cast %2 : f32[8]\n    \
              store %x[gather %2], %3",
-            expect![[
-                r#"`store %x[gather %2], %3`: `store` into `x` has a gather index (%2); gather indices are supported in loads only"#
-            ]],
+            expect!["ok"],
         );
     }
 
@@ -1309,7 +1346,7 @@ mod tests {
 
     #[test]
     fn store_value_matches_the_ranges() {
-        check("    %1 = const 0 : i32\n    %2 = arg %s : f32\n    store %x[%1 +: 8], %2", expect!["`store %x[%1 +: 8], %2`: operand `value` (%2) has type f32; expected f32[8] (the tensor's dtype, shaped by the ranges)"]);
+        check("    %1 = const 0 : i32\n    %2 = arg %s : f32\n    store %x[%1 +: 8], %2", expect!["`store %x[%1 +: 8], %2`: operand `value` (%2) has type f32; expected f32[8] (the tensor's dtype, shaped by the ranges and scatters)"]);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub(crate) fn operands(op: &Op) -> Vec<ValueId> {
         | Op::Cast { value: v }
         | Op::Trans { value: v }
         | Op::Reduce { value: v, .. }
+        | Op::Scan { value: v, .. }
         | Op::If { cond: v, .. } => vec![*v],
         Op::Binary { lhs, rhs, .. } | Op::Cmp { lhs, rhs, .. } | Op::Dot { lhs, rhs } => vec![*lhs, *rhs],
         Op::BinSum { value, bins } => vec![*value, *bins],
@@ -54,6 +55,7 @@ pub(crate) fn operands_mut(op: &mut Op) -> Vec<&mut ValueId> {
         | Op::Cast { value: v }
         | Op::Trans { value: v }
         | Op::Reduce { value: v, .. }
+        | Op::Scan { value: v, .. }
         | Op::If { cond: v, .. } => vec![v],
         Op::Binary { lhs, rhs, .. } | Op::Cmp { lhs, rhs, .. } | Op::Dot { lhs, rhs } => vec![lhs, rhs],
         Op::BinSum { value, bins } => vec![value, bins],

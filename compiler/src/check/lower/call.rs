@@ -20,6 +20,9 @@ const BUILTINS: &[(&str, &str)] = &[
     ("min", "min(a, b)` or `min(t, axis: k)"),
     ("max", "max(a, b)` or `max(t, axis: k)"),
     ("sum", "sum(t, axis: k)"),
+    ("cumsum", "cumsum(t, axis: k)"),
+    ("cummax", "cummax(t, axis: k)"),
+    ("cummin", "cummin(t, axis: k)"),
     ("where", "where(cond, a, b)"),
     ("exp2", "exp2(x)"),
     ("exp", "exp(x)"),
@@ -31,6 +34,15 @@ const BUILTINS: &[(&str, &str)] = &[
     ("trans", "trans(x)"),
     ("bin_sum", "bin_sum(x, bins, N)"),
 ];
+
+/// What a builtin taking `axis:` does along it.
+#[derive(Clone, Copy)]
+enum Along {
+    /// Combines the axis away (`sum`).
+    Reduce,
+    /// Keeps the axis, each element combining those up to it (`cumsum`).
+    Scan,
+}
 
 /// Whether `name` is a builtin function, which no fn may redefine.
 pub fn is_builtin(name: &str) -> bool {
@@ -55,15 +67,18 @@ impl Lowerer<'_> {
             return Err(self.error(DiagKind::UnknownName, func.span, message));
         };
         let (positional, axis) = self.split_args(func, args)?;
-        let reduce_op = match (name, axis) {
-            ("sum", _) => Some(ReduceOp::Sum),
-            ("min", Some(_)) => Some(ReduceOp::Min),
-            ("max", Some(_)) => Some(ReduceOp::Max),
+        let along_axis = match (name, axis) {
+            ("sum", _) => Some((ReduceOp::Sum, Along::Reduce)),
+            ("min", Some(_)) => Some((ReduceOp::Min, Along::Reduce)),
+            ("max", Some(_)) => Some((ReduceOp::Max, Along::Reduce)),
+            ("cumsum", _) => Some((ReduceOp::Sum, Along::Scan)),
+            ("cummin", _) => Some((ReduceOp::Min, Along::Scan)),
+            ("cummax", _) => Some((ReduceOp::Max, Along::Scan)),
             _ => None,
         };
-        if let Some(op) = reduce_op {
+        if let Some((op, along)) = along_axis {
             return match (positional.as_slice(), axis) {
-                ([t], Some(axis)) => self.reduce(b, op, name, t, axis, span),
+                ([t], Some(axis)) => self.along_axis(b, op, along, name, t, axis, span),
                 _ => Err(self.arity(func, usage, args.len())),
             };
         }
@@ -220,17 +235,25 @@ impl Lowerer<'_> {
         Ok(Val::Value(b.binary(op, l, r)))
     }
 
-    fn reduce(
+    /// A reduction (`sum`, `max`, `min` with `axis:`) or an inclusive scan (`cumsum`,
+    /// `cummax`, `cummin`) of tile `t` along `axis`.
+    #[allow(clippy::too_many_arguments)]
+    fn along_axis(
         &mut self,
         b: &mut KernelBuilder,
         op: ReduceOp,
+        along: Along,
         name: &str,
         t: &ast::Expr,
         axis: &ast::Expr,
         span: Span,
     ) -> LResult<Val> {
         let v = self.expr(b, t)?;
-        let a = self.const_int(b, axis, "a reduction axis")?;
+        let what = match along {
+            Along::Reduce => ("a reduction axis", "reduces"),
+            Along::Scan => ("a scan axis", "scans"),
+        };
+        let a = self.const_int(b, axis, what.0)?;
         let ty = self.type_of(b, &v);
         types::require(Needs::Number, &format!("`{name}`"), ty.dtype)
             .map_err(|m| self.error(DiagKind::Type, span, m))?;
@@ -238,7 +261,7 @@ impl Lowerer<'_> {
             return Err(self.error(
                 DiagKind::Shape,
                 t.span,
-                format!("`{name}` reduces a tile; got the scalar type {ty}"),
+                format!("`{name}` {} a tile; got the scalar type {ty}", what.1),
             ));
         }
         if a < 0 || a as usize >= ty.rank() {
@@ -250,7 +273,10 @@ impl Lowerer<'_> {
         }
         self.runtime_only(&format!("`{name}`"), span)?;
         let id = self.materialize(b, v, span)?;
-        Ok(Val::Value(b.reduce(op, id, a as u32)))
+        Ok(Val::Value(match along {
+            Along::Reduce => b.reduce(op, id, a as u32),
+            Along::Scan => b.scan(op, id, a as u32),
+        }))
     }
 
     fn select(

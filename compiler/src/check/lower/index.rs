@@ -1,6 +1,6 @@
 //! Indexing: `x[i, lo .. lo + LEN, ..]` on a tensor parameter is a masked tile
 //! load (or, on the left of `=`, a store); `x[.., idx, ..]` with an i32 tile `idx`
-//! gathers (loads only); `t[:, None]` on a tile value inserts size-1 dimensions.
+//! gathers (in loads) and scatters (in stores); `t[:, None]` on a tile value inserts size-1 dimensions.
 
 use super::{LResult, Lowerer, Val};
 use crate::check::consts::Constant;
@@ -21,7 +21,7 @@ impl Lowerer<'_> {
     ) -> LResult<Val> {
         if let Some(tensor) = self.tensor_named_by(base) {
             self.runtime_only("a tensor load", span)?;
-            let (indices, _) = self.access_indices(b, tensor, entries, span, Gathers::Allowed)?;
+            let (indices, _) = self.access_indices(b, tensor, entries, span)?;
             return Ok(Val::Value(b.load(tensor, indices)));
         }
         let v = self.expr(b, base)?;
@@ -54,7 +54,7 @@ impl Lowerer<'_> {
         entries: &[IndexEntry],
         span: Span,
     ) -> LResult<(Vec<Index>, Vec<u32>)> {
-        self.access_indices(b, tensor, entries, span, Gathers::Rejected)
+        self.access_indices(b, tensor, entries, span)
     }
 
     /// IR indices of a tensor access and the shape of the tile it selects.
@@ -64,7 +64,6 @@ impl Lowerer<'_> {
         tensor: ParamId,
         entries: &[IndexEntry],
         span: Span,
-        gathers: Gathers,
     ) -> LResult<(Vec<Index>, Vec<u32>)> {
         let (name, dims, const_dims) = match b.params().get(tensor.0 as usize) {
             Some(Param::Tensor { name, dims, const_dims, .. }) => (name.clone(), dims.clone(), const_dims.clone()),
@@ -92,7 +91,7 @@ impl Lowerer<'_> {
                     if self.type_of(b, &v).is_scalar() {
                         Index::Point(self.i32_scalar(b, v, "a tensor index", e.span)?)
                     } else {
-                        self.gather(b, v, e.span, gathers)?
+                        self.gather(b, v, e.span)?
                     }
                 }
                 IndexEntry::Range { lo, hi } => self.range(b, lo, hi)?,
@@ -138,19 +137,10 @@ impl Lowerer<'_> {
         Ok((indices, shape))
     }
 
-    /// A tile used as a tensor index: an i32 tile `[L]` of positions along that dimension.
-    fn gather(&mut self, b: &mut KernelBuilder, v: Val, span: Span, gathers: Gathers) -> LResult<Index> {
+    /// A tile used as a tensor index: an i32 tile `[L]` of positions along that dimension
+    /// (a gather in a load, a scatter in a store).
+    fn gather(&mut self, b: &mut KernelBuilder, v: Val, span: Span) -> LResult<Index> {
         let ty = self.type_of(b, &v);
-        if gathers == Gathers::Rejected {
-            return Err(self.error(
-                DiagKind::Unsupported,
-                span,
-                format!(
-                    "a store index is {ty}, a gather; gather indices are supported in loads only; \
-                     store with a scalar or `lo .. lo + LEN`"
-                ),
-            ));
-        }
         if ty.dtype != DType::I32 {
             return Err(self.error(DiagKind::Type, span, format!("gather indices must be i32; got {}", ty.dtype)));
         }
@@ -219,11 +209,4 @@ impl Lowerer<'_> {
         }
         Ok(Val::Value(id))
     }
-}
-
-/// Whether an access may take gather indices: loads do, stores do not.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Gathers {
-    Allowed,
-    Rejected,
 }

@@ -589,11 +589,18 @@ fn gather_indices_must_be_rank_1() {
 }
 
 #[test]
-fn gather_in_a_store_is_unsupported() {
+fn scatter_indices_must_be_i32() {
     assert_eq!(
-        errors(&kernel("x: tensor<f32>[N]", "    x[arange(0, 4)] = x[0 .. 4];")),
-        "2:7: a store index is i32[4], a gather; gather indices are supported in loads only; store with a scalar \
-         or `lo .. lo + LEN`"
+        errors(&kernel("x: tensor<f32>[N]", "    x[cast<f32>(arange(0, 4))] = x[0 .. 4];")),
+        "2:7: gather indices must be i32; got f32"
+    );
+}
+
+#[test]
+fn a_scattered_value_must_have_the_scattered_shape() {
+    assert_eq!(
+        errors(&kernel("x: tensor<f32>[N]", "    x[arange(0, 4)] = x[0 .. 8];")),
+        "2:23: the stored value has type f32[8], but `x[...]` selects a tile of shape f32[4]"
     );
 }
 

@@ -8,6 +8,7 @@ mod dtype_consts;
 mod errors;
 mod fns;
 mod lowering;
+mod scan;
 
 use crate::diag::Diagnostics;
 use crate::ir::{self, Block, ConstValue, Inst, Kernel, Op};

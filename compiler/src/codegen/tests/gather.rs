@@ -1,10 +1,9 @@
-//! Gather loads: a tensor dimension indexed by an i32 tile, as vertical-slash attention
-//! gathers K/V rows by column index.
+//! Gathers and scatters: a tensor dimension indexed by an i32 tile, as vertical-slash
+//! attention gathers K/V rows by column index and index builders scatter their entries.
 
 use super::{check_assembles, check_no_spills, emit_ok, one_program_grid, whole};
-use crate::codegen::emit;
 use crate::ir::builder::KernelBuilder;
-use crate::ir::{DType, Index, Kernel, ValueId};
+use crate::ir::{BinaryOp, DType, Index, Kernel, ValueId};
 use crate::target::Arch;
 
 /// `out = x[idx[0 .. L], ..]` built by `at`, one program, 4 warps.
@@ -84,19 +83,48 @@ fn gather_along_the_last_axis_assembles_without_spills() {
     check_no_spills(&check_assembles(&gather_along_a_row()));
 }
 
-#[test]
-fn gather_in_a_store_is_rejected() {
+/// `x[positions] = positions + 1` for the first 32 entries of an i32 vector: one
+/// element per position, so each is stored alone under its own mask.
+fn scatter_elements() -> Kernel {
     let mut b = KernelBuilder::new("scatter", 1);
     let x = b.tensor_param("x", DType::I32, &["N"]);
     one_program_grid(&mut b, x);
     let zero = b.const_i32(0);
     let positions = b.load(x, vec![Index::Range { start: zero, len: 32 }]);
-    b.store(x, vec![Index::Gather(positions)], positions);
-    let err = emit(&b.finish(), Arch::Sm90a).map(|_| ()).map_err(|e| e.to_string());
-    assert_eq!(
-        err,
-        Err("invalid Tile IR reached code generation (run ir::verify first): store with gather index %3; \
-             gather indices are supported in loads only"
-            .to_string())
-    );
+    let one = b.const_i32(1);
+    let one = b.splat(one, vec![32]);
+    let values = b.binary(BinaryOp::Add, positions, one);
+    b.store(x, vec![Index::Gather(positions)], values);
+    b.finish()
+}
+
+/// `o[rows, 0 .. 128] = x[0 .. 64, 0 .. 128]`: whole bf16 rows scattered to listed rows.
+fn scatter_rows() -> Kernel {
+    let mut b = KernelBuilder::new("scatter_rows", 4);
+    let x = b.tensor_param("x", DType::BF16, &["M", "D"]);
+    let rows = b.tensor_param("rows", DType::I32, &["M"]);
+    let o = b.tensor_param("o", DType::BF16, &["N", "D"]);
+    one_program_grid(&mut b, x);
+    let zero = b.const_i32(0);
+    let tile = b.load(x, vec![Index::Range { start: zero, len: 64 }, Index::Range { start: zero, len: 128 }]);
+    let at = b.load(rows, vec![Index::Range { start: zero, len: 64 }]);
+    b.store(o, vec![Index::Gather(at), Index::Range { start: zero, len: 128 }], tile);
+    b.finish()
+}
+
+#[test]
+fn scattered_elements_store_alone() {
+    let ptx = emit_ok(&scatter_elements(), Arch::Sm90a).ptx;
+    assert!(ptx.contains("st.global.b32") && !ptx.contains("st.global.v"), "{ptx}");
+}
+
+#[test]
+fn scattered_rows_store_as_vectors() {
+    assert!(emit_ok(&scatter_rows(), Arch::Sm90a).ptx.contains("st.global.v4.b32"));
+}
+
+#[test]
+fn scatters_assemble_without_spills() {
+    let reports: Vec<_> = [scatter_elements(), scatter_rows()].iter().flat_map(check_assembles).collect();
+    check_no_spills(&reports);
 }

@@ -95,6 +95,10 @@ fn reduce(op: ReduceOp, dtype: DType, shape: &[u32], axis: u32) -> Kernel {
     map(dtype, shape, |b, x| b.reduce(op, x, axis))
 }
 
+fn scan(op: ReduceOp, dtype: DType, shape: &[u32], axis: u32) -> Kernel {
+    map(dtype, shape, |b, x| b.scan(op, x, axis))
+}
+
 fn scalar_param(dtype: DType) -> Kernel {
     let mut b = KernelBuilder::new("scalar_param", 1);
     let s = b.scalar_param("s", dtype);
@@ -255,6 +259,11 @@ ptx_contains! {
     column_max_goes_through_shared_memory: reduce(ReduceOp::Max, DType::F32, &[64, 128], 0) => "st.shared";
     i32_reduction_max_is_signed: reduce(ReduceOp::Max, DType::I32, &[1024], 0) => "max.s32";
     min_reduction_ignores_nan: reduce(ReduceOp::Min, DType::F32, &[1024], 0) => "min.f32";
+    row_cumsum_shuffles_across_lanes: scan(ReduceOp::Sum, DType::F32, &[64, 128], 1) => "shfl.sync.bfly.b32";
+    column_cummax_goes_through_shared_memory: scan(ReduceOp::Max, DType::F32, &[64, 128], 0) => "st.shared";
+    // The later lane of a pair takes the partner's total in front of its prefix.
+    i32_cumsum_selects_by_lane: scan(ReduceOp::Sum, DType::I32, &[4096], 0) => "selp.b32";
+    f32_cummin_ignores_nan: scan(ReduceOp::Min, DType::F32, &[1024], 0) => "min.f32";
     for_loop_branches_back: accumulate_loop() => "bra.uni";
     uniform_if_selects_or_branches: branch() => "neg.f32";
 }
@@ -304,6 +313,18 @@ fn broadcast_to_the_same_shape_reuses_registers() {
 fn reduction_within_one_warp_needs_no_shared_memory() {
     let kernel = map_warps(1, DType::F32, &[256], |b, x| b.reduce(ReduceOp::Sum, x, 0));
     assert_eq!(emit_ok(&kernel, Arch::Sm90a).shared_bytes, 0);
+}
+
+#[test]
+fn scan_within_one_warp_needs_no_shared_memory() {
+    let kernel = map_warps(1, DType::I32, &[256], |b, x| b.scan(ReduceOp::Sum, x, 0));
+    assert_eq!(emit_ok(&kernel, Arch::Sm90a).shared_bytes, 0);
+}
+
+#[test]
+fn scan_across_warps_exchanges_one_slot_per_thread_and_register() {
+    // [4096] f32 over 128 threads: 32 registers a thread, 128 × 32 × 4 bytes.
+    assert_eq!(emit_ok(&scan(ReduceOp::Sum, DType::F32, &[4096], 0), Arch::Sm90a).shared_bytes, 128 * 32 * 4);
 }
 
 #[test]

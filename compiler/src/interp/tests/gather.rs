@@ -69,3 +69,34 @@ fn rows_past_the_count_read_zero() {
     let cols = [4, 0, 2, 2, 1, 3, 0, 4];
     assert_eq!(gathered(&cols, 3), reference(&cols, 3));
 }
+
+/// `out[pos] = arange(10, 8)`: a scatter of the values 10 .. 17 to the positions `pos`.
+const SCATTER: &str = r#"kernel scatter(pos: tensor<i32>[M], out: tensor<i32>[N]) grid(1) warps(1) {
+    out[pos[0 .. 8]] = arange(10, 8);
+}
+"#;
+
+/// `out` (6 entries, poisoned with -7) after the scatter to `pos`.
+fn scattered(pos: [i32; 8]) -> Vec<f64> {
+    let kernel =
+        crate::lower_source(SCATTER, None, &[]).unwrap_or_else(|e| panic!("the scatter does not compile: {e}"));
+    let mut args = vec![
+        ArgValue::Tensor(HostTensor::from_f64(DType::I32, &[8], pos.iter().map(|&p| f64::from(p)).collect())),
+        ArgValue::Tensor(HostTensor::filled(DType::I32, &[6], -7.0)),
+    ];
+    run(&kernel, &mut args).unwrap_or_else(|e| panic!("the scatter failed: {e}"));
+    match args.pop() {
+        Some(ArgValue::Tensor(t)) => t.data,
+        other => panic!("the output argument changed kind: {other:?}"),
+    }
+}
+
+#[test]
+fn a_scatter_writes_each_value_at_its_position() {
+    assert_eq!(scattered([5, 3, 0, 1, 4, 2, -1, -1]), [12.0, 13.0, 15.0, 11.0, 14.0, 10.0]);
+}
+
+#[test]
+fn a_scatter_skips_positions_outside_the_tensor() {
+    assert_eq!(scattered([-1, 6, 2, i32::MAX, -9, 0, 100, 7]), [15.0, -7.0, 12.0, -7.0, -7.0, -7.0]);
+}

@@ -14,6 +14,7 @@ mod grid;
 mod kernels;
 mod memory;
 mod ops;
+mod scan;
 
 /// Sets a grid of one program.
 fn single_program(b: &mut KernelBuilder) {
