@@ -9,5 +9,6 @@ mod device;
 mod dot;
 mod gather;
 mod local;
+mod scan;
 mod shipped;
 mod vertical_slash;

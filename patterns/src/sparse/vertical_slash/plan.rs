@@ -275,7 +275,7 @@ pub fn column_step(head_dim: usize, arch: Arch, mma: MmaLowering, aligned: bool)
     }
 }
 
-/// Scores per `topk_write` program: about 32 programs a row, from 64 (one CHUNK) up to
+/// Scores per `topk_write` program: about 32 programs a row, from 64 up to
 /// 4096, so a short row is still split and a long one does not run a program per
 /// handful of scores.
 pub fn topk_block(longest: usize) -> usize {
