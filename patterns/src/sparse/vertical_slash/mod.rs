@@ -86,7 +86,13 @@
 //! instead of 16), `vs_column_scores` 0.95 / 0.94 / 0.94× (5 instead of 4), `vs_row_stats`
 //! 0.82 / 0.86× at 32K / 128K (4 instead of 3). ncu at 32K (round 1): a quarter of
 //! `vs_convert`'s samples follow the chain (two dependent loads a range), and a third place
-//! a batch of ranges' tiles and columns with [C, C] prefix sums.
+//! a batch of ranges' tiles and columns with [C, C] prefix sums. With scans and scatter
+//! stores in the language (session 22), `vs_convert` scatters each range's tiles and
+//! columns to the slots a `cumsum` gives: its session-start source took 1.37 / 1.54 / 1.55×
+//! its time at 32K / 128K / 512K (round 1; 0.184 / 0.819 / 1.01 ms now), and ncu puts a
+//! third of its samples in the chain now. `topk_write` ranks and scatters its picks the
+//! same way, 1024 scores a step: the 64-score chunks with [64, 64] prefix counts took 2.9 /
+//! 5.3× its time at 32K / 128K (0.022 / 0.027 ms now).
 //! `vs_column_scores` walking four key tiles a program was 1.24–1.27× slower than one a
 //! program (session 20, round 6): its producer warpgroup halves the warps an SM.
 //! `vs_column_scores` took 1.98 ms with a division per element and one bin per diagonal,
