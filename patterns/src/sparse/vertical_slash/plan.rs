@@ -44,15 +44,10 @@ const COLUMN_CHUNK: usize = 64;
 /// Keys per `vs_column_scores` program (its `BN`), and diagonals per `vs_diagonal_scores` program.
 pub const SCORE_KEYS: usize = 64;
 
-/// Copies of each diagonal's partial sum that `vs_column_scores` writes, spread by column
-/// pair so that no two lanes of a warp add into one bin at once; `vs_diagonal_scores` adds
-/// them.
-pub const SLASH_COPIES: usize = 4;
-
 /// Diagonal partials per `vs_column_scores` program: its tile of [`MAX_LAST_Q`] rows by
 /// [`SCORE_KEYS`] keys crosses `MAX_LAST_Q + SCORE_KEYS - 1` diagonals, one bin more
-/// keeps the count a power of two (the last bin stays 0), each in [`SLASH_COPIES`] copies.
-pub const SLASH_PARTIALS: usize = (MAX_LAST_Q + SCORE_KEYS) * SLASH_COPIES;
+/// keeps the count a power of two (the last bin stays 0).
+pub const SLASH_PARTIALS: usize = MAX_LAST_Q + SCORE_KEYS;
 
 /// Key tiles (of 64) per `vs_row_stats` program: enough chunks that all heads and
 /// sequences together make about this many programs, a few per SM of a large GPU.
@@ -84,11 +79,10 @@ pub enum Buffer {
     /// `[B, H, S]` f32, S the longest length: scores per column and per diagonal distance.
     VerticalScores,
     SlashScores,
-    /// `[B, H, ceil(S / 64) · 512]` f32: per `vs_column_scores` program `j` (keys `64 j ..
-    /// 64 j + 64`), the sums of its probability tile along each diagonal, in
-    /// [`SLASH_COPIES`] parts: bins `512 j + 4 t .. 512 j + 4 t + 4` of program `j` hold
-    /// diagonal `len - 64 j - 127 + t` ([`SLASH_PARTIALS`]), zeros for programs past the
-    /// sequence's end. `vs_diagonal_scores` adds them up.
+    /// `[B, H, ceil(S / 64) · 128]` f32: per `vs_column_scores` program `j` (keys `64 j ..
+    /// 64 j + 64`), the sums of its probability tile along each diagonal: bin `t` of
+    /// program `j` at `128 j + t` holds diagonal `len - 64 j - 127 + t` ([`SLASH_PARTIALS`]),
+    /// zeros for programs past the sequence's end. `vs_diagonal_scores` adds them up.
     SlashPartials,
     /// `[B, H]` f32, `[B, H, 2]` i32 and `[B, H, 2, ceil(S / BLOCK)]` i32, BLOCK the
     /// [`topk_block`]: the vertical selection's threshold, its count and the ties it takes
@@ -787,13 +781,13 @@ mod tests {
         assert_eq!(scratch.first(), Some(&(Buffer::Lse, DType::F32, vec![2, 100])));
     }
 
-    /// 100 tokens are two 64-key programs of 128 diagonal partials each, in 4 copies.
+    /// 100 tokens are two 64-key programs of 128 diagonal partials each.
     #[test]
-    fn slash_partials_hold_512_bins_per_64_keys() {
+    fn slash_partials_hold_128_bins_per_64_keys() {
         let shape = input_shape(&inputs()).unwrap_or_else(|e| panic!("{e}"));
         let scratch = launches(&shape, &PARAMS).unwrap_or_else(|e| panic!("{e}")).scratch;
         let partials = scratch.into_iter().find(|s| s.0 == Buffer::SlashPartials);
-        assert_eq!(partials, Some((Buffer::SlashPartials, DType::F32, vec![1, 2, 1024])));
+        assert_eq!(partials, Some((Buffer::SlashPartials, DType::F32, vec![1, 2, 256])));
     }
 
     /// The estimation's launches as `sparsefill_runtime::lanes` orders them on a GPU, the
