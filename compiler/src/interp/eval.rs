@@ -340,31 +340,24 @@ impl<'k, 'a> Evaluator<'k, 'a> {
                 }
                 tile(Type::tile(DType::F32, vec![n]), shape::bin_sum(n, &a.data, &b.data))
             }
-            Op::Reduce { op, value, axis } => {
+            Op::Reduce { op: combine, value, axis } | Op::Scan { op: combine, value, axis } => {
+                let scan = matches!(op, Op::Scan { .. });
                 let a = self.env.get(name, *value)?;
                 if a.dtype() == DType::Bool {
-                    let supported = "reductions of i32, f16, bf16 and f32";
+                    let supported =
+                        if scan { "scans of i32, f16, bf16 and f32" } else { "reductions of i32, f16, bf16 and f32" };
                     return Err(InterpError::UnsupportedDType { op: name, dtype: DType::Bool, supported });
                 }
                 let axis = *axis as usize;
                 if axis >= a.ty.rank() {
                     return Err(malformed(name, format!("axis {axis} is out of range for {}", a.ty)));
+                }
+                if scan {
+                    return tile(a.ty.clone(), shape::scan(*combine, a.dtype(), a.shape(), axis, &a.data));
                 }
                 let mut ty = a.ty.clone();
                 ty.shape.remove(axis);
-                tile(ty, shape::reduce(*op, a.dtype(), a.shape(), axis, &a.data))
-            }
-            Op::Scan { op, value, axis } => {
-                let a = self.env.get(name, *value)?;
-                if a.dtype() == DType::Bool {
-                    let supported = "scans of i32, f16, bf16 and f32";
-                    return Err(InterpError::UnsupportedDType { op: name, dtype: DType::Bool, supported });
-                }
-                let axis = *axis as usize;
-                if axis >= a.ty.rank() {
-                    return Err(malformed(name, format!("axis {axis} is out of range for {}", a.ty)));
-                }
-                tile(a.ty.clone(), shape::scan(*op, a.dtype(), a.shape(), axis, &a.data))
+                tile(ty, shape::reduce(*combine, a.dtype(), a.shape(), axis, &a.data))
             }
             Op::Load { tensor, indices } => {
                 let accesses = self.accesses(name, indices, declared)?;

@@ -577,25 +577,21 @@ impl<'k> Verifier<'k> {
                 same(result(r), ty, &Type::tile(v.dtype, vec![n, m]), " (`value` with its two dimensions swapped)")
             }
             Op::BinSum { value, bins } => self.bin_sum(*value, *bins, r, ty),
-            Op::Reduce { value, axis, .. } => {
+            Op::Reduce { value, axis, .. } | Op::Scan { value, axis, .. } => {
+                let scan = matches!(op, Op::Scan { .. });
                 let v = self.use_(*value)?;
                 if *axis as usize >= v.rank() {
-                    let of = format!("a reduction of a rank-{} value", v.rank());
+                    let what = if scan { "scan" } else { "reduction" };
+                    let of = format!("a {what} of a rank-{} value", v.rank());
                     return Err(Violation::Axis { of, axis: *axis, end: v.rank() as u32 });
                 }
                 supports(name, v.dtype, is_numeric(v.dtype), NUMERIC)?;
+                if scan {
+                    return same(result(r), ty, v, " (`value`'s)");
+                }
                 let mut expected = v.clone();
                 expected.shape.remove(*axis as usize);
                 same(result(r), ty, &expected, " (`value` without `axis`)")
-            }
-            Op::Scan { value, axis, .. } => {
-                let v = self.use_(*value)?;
-                if *axis as usize >= v.rank() {
-                    let of = format!("a scan of a rank-{} value", v.rank());
-                    return Err(Violation::Axis { of, axis: *axis, end: v.rank() as u32 });
-                }
-                supports(name, v.dtype, is_numeric(v.dtype), NUMERIC)?;
-                same(result(r), ty, v, " (`value`'s)")
             }
             Op::Load { tensor, indices } => {
                 let tile = self.access(*tensor, indices, name)?;

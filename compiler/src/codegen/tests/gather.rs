@@ -112,6 +112,27 @@ fn scatter_rows() -> Kernel {
     b.finish()
 }
 
+/// `x[positions] = positions` for 16 entries over 128 threads: most threads hold
+/// replicas, and only each element's owner may store it.
+fn scatter_replicated() -> Kernel {
+    let mut b = KernelBuilder::new("scatter_replicated", 4);
+    let x = b.tensor_param("x", DType::I32, &["N"]);
+    one_program_grid(&mut b, x);
+    let zero = b.const_i32(0);
+    let positions = b.load(x, vec![Index::Range { start: zero, len: 16 }]);
+    b.store(x, vec![Index::Gather(positions)], positions);
+    b.finish()
+}
+
+#[test]
+fn a_replicated_scatter_is_stored_by_each_element_s_owner_only() {
+    // Threads 16.. hold replicas: the store is guarded by `tid > 15` (the load's
+    // `tid & 15`, which picks the replicated element, is not that test).
+    let ptx = emit_ok(&scatter_replicated(), Arch::Sm90a).ptx;
+    let guard = ptx.lines().any(|l| l.contains("setp.gt.u32") && l.trim_end().ends_with(", 15;"));
+    assert!(guard, "no `tid > 15` ownership test in:\n{ptx}");
+}
+
 #[test]
 fn scattered_elements_store_alone() {
     let ptx = emit_ok(&scatter_elements(), Arch::Sm90a).ptx;
@@ -125,6 +146,7 @@ fn scattered_rows_store_as_vectors() {
 
 #[test]
 fn scatters_assemble_without_spills() {
-    let reports: Vec<_> = [scatter_elements(), scatter_rows()].iter().flat_map(check_assembles).collect();
+    let reports: Vec<_> =
+        [scatter_elements(), scatter_rows(), scatter_replicated()].iter().flat_map(check_assembles).collect();
     check_no_spills(&reports);
 }

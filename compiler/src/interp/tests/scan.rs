@@ -80,3 +80,36 @@ fn a_scan_of_bool_is_an_error() {
     let err = eval_tiles(&[x], |k, v| k.scan(ReduceOp::Sum, v[0], 0)).map(|_| ()).unwrap_err();
     assert_eq!(err.to_string(), "`scan_sum` is not defined on bool (supported: scans of i32, f16, bf16 and f32)");
 }
+
+/// docs/language.md's compaction: each 64-wide block's positive entries packed at its
+/// front, in order, by a scan and a scatter.
+const COMPACT: &str = r#"kernel compact(x: tensor<f32>[N], o: tensor<f32>[N], counts: tensor<i32>[B]) grid(B) warps(2) {
+    let i = program_id(0);
+    let v = x[i * 64 .. i * 64 + 64];
+    let keep = v > 0.0;
+    let slot = cumsum(cast<i32>(keep), axis: 0) - 1;
+    o[where(keep, i * 64 + slot, -1)] = v;
+    counts[i] = sum(cast<i32>(keep), axis: 0);
+}
+"#;
+
+#[test]
+fn a_scan_and_a_scatter_compact_each_block_in_order() {
+    let blocks = 3;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+    let x: Vec<f64> = (0..blocks * 64).map(|_| f64::from(rng.random_range(-8..8))).collect();
+    let kernel = crate::lower_source(COMPACT, None, &[]).unwrap_or_else(|e| panic!("the kernel does not compile: {e}"));
+    let mut args = vec![
+        ArgValue::Tensor(tensor(DType::F32, &x)),
+        ArgValue::Tensor(HostTensor::filled(DType::F32, &[blocks * 64], f64::NAN)),
+        ArgValue::Tensor(HostTensor::filled(DType::I32, &[blocks], -1.0)),
+    ];
+    run(&kernel, &mut args).unwrap_or_else(|e| panic!("the kernel failed: {e}"));
+    let (ArgValue::Tensor(o), ArgValue::Tensor(counts)) = (&args[1], &args[2]) else { panic!("outputs are tensors") };
+    for (b, block) in x.chunks(64).enumerate() {
+        let kept: Vec<f64> = block.iter().copied().filter(|&v| v > 0.0).collect();
+        assert_eq!(counts.data[b], kept.len() as f64, "block {b}");
+        assert_eq!(&o.data[b * 64..b * 64 + kept.len()], kept.as_slice(), "block {b}");
+        assert!(o.data[b * 64 + kept.len()..(b + 1) * 64].iter().all(|v| v.is_nan()), "block {b} wrote past its count");
+    }
+}
