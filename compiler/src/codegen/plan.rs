@@ -203,7 +203,12 @@ impl Planner<'_> {
                 }
             }
             Op::Reduce { value, axis, .. } => self.reduce(single(inst)?, *value, *axis)?,
-            Op::Scan { value, .. } => self.elementwise(single(inst)?, &[*value])?,
+            // Computed once, so never placed at use: a scan of a constant or an `arange`
+            // takes the blocked layout.
+            Op::Scan { value, .. } => match self.elementwise(single(inst)?, &[*value])? {
+                Placement::AtUse => Placement::Fixed(self.blocked(single(inst)?)?),
+                placed => placed,
+            },
             // Read back from shared memory, so any layout costs the same.
             Op::BinSum { .. } => Placement::Fixed(self.blocked(single(inst)?)?),
             Op::For { init, body, .. } => return self.for_loop(init, body, &inst.results),

@@ -315,6 +315,34 @@ fn reduction_within_one_warp_needs_no_shared_memory() {
     assert_eq!(emit_ok(&kernel, Arch::Sm90a).shared_bytes, 0);
 }
 
+/// `cumsum` of an `arange` or a constant: operands placed at each use, while the scan
+/// itself is computed once.
+fn scan_of_a_value_placed_at_use(constant: bool) -> Kernel {
+    let mut b = KernelBuilder::new("scan_at_use", 4);
+    let out = b.tensor_param("out", DType::I32, &["N"]);
+    one_program_grid(&mut b, out);
+    let zero = b.const_i32(0);
+    let x = if constant {
+        let one = b.const_i32(1);
+        b.splat(one, vec![256])
+    } else {
+        b.arange(zero, 256)
+    };
+    let scanned = b.scan(ReduceOp::Sum, x, 0);
+    b.store(out, vec![Index::Range { start: zero, len: 256 }], scanned);
+    b.finish()
+}
+
+#[test]
+fn scan_of_an_arange_compiles() {
+    check_no_spills(&check_assembles(&scan_of_a_value_placed_at_use(false)));
+}
+
+#[test]
+fn scan_of_a_constant_compiles() {
+    check_no_spills(&check_assembles(&scan_of_a_value_placed_at_use(true)));
+}
+
 #[test]
 fn scan_within_one_warp_needs_no_shared_memory() {
     let kernel = map_warps(1, DType::I32, &[256], |b, x| b.scan(ReduceOp::Sum, x, 0));
