@@ -81,24 +81,22 @@ fn a_scan_of_bool_is_an_error() {
     assert_eq!(err.to_string(), "`scan_sum` is not defined on bool (supported: scans of i32, f16, bf16 and f32)");
 }
 
-/// docs/language.md's compaction: each 64-wide block's positive entries packed at its
-/// front, in order, by a scan and a scatter.
-const COMPACT: &str = r#"kernel compact(x: tensor<f32>[N], o: tensor<f32>[N], counts: tensor<i32>[B]) grid(B) warps(2) {
-    let i = program_id(0);
-    let v = x[i * 64 .. i * 64 + 64];
-    let keep = v > 0.0;
-    let slot = cumsum(cast<i32>(keep), axis: 0) - 1;
-    o[where(keep, i * 64 + slot, -1)] = v;
-    counts[i] = sum(cast<i32>(keep), axis: 0);
+/// docs/language.md's compaction example: each 64-wide block's positive entries packed at
+/// its front, in order, by a scan and a scatter. Run from the reference itself, so the
+/// example cannot drift from what is tested.
+fn compact_example() -> &'static str {
+    const LANGUAGE_MD: &str = include_str!("../../../../docs/language.md");
+    let block = LANGUAGE_MD.split("```").skip(1).step_by(2).find(|b| b.contains("kernel compact("));
+    block.unwrap_or_else(|| panic!("docs/language.md has no `kernel compact(` example"))
 }
-"#;
 
 #[test]
 fn a_scan_and_a_scatter_compact_each_block_in_order() {
     let blocks = 3;
     let mut rng = rand::rngs::StdRng::seed_from_u64(6);
     let x: Vec<f64> = (0..blocks * 64).map(|_| f64::from(rng.random_range(-8..8))).collect();
-    let kernel = crate::lower_source(COMPACT, None, &[]).unwrap_or_else(|e| panic!("the kernel does not compile: {e}"));
+    let kernel = crate::lower_source(compact_example(), None, &[])
+        .unwrap_or_else(|e| panic!("the kernel does not compile: {e}"));
     let mut args = vec![
         ArgValue::Tensor(tensor(DType::F32, &x)),
         ArgValue::Tensor(HostTensor::filled(DType::F32, &[blocks * 64], f64::NAN)),
