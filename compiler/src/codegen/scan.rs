@@ -15,7 +15,7 @@
 //! only for an axis spread over warps.
 
 use super::context::{Lowerer, Regs};
-use super::layout::{axis_bits, FlatBit, WARP_LANE_BITS};
+use super::layout::{axis_bits, FlatBit, Layout, WARP_LANE_BITS};
 use super::CodegenError;
 use crate::ir::{op_name, DType, Op, ReduceOp, ValueId};
 use inkwell::values::BasicValueEnum;
@@ -28,7 +28,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         value: ValueId,
         axis: u32,
         result: ValueId,
-        layout: &super::layout::Layout,
+        layout: &Layout,
     ) -> Result<Regs<'ctx>, CodegenError> {
         let name = op_name(&Op::Scan { op, value, axis });
         let (from, to) = (self.ty(value)?.clone(), self.ty(result)?);
@@ -52,23 +52,24 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 }
                 FlatBit::Thread(k) => self.across_warps(name, from.dtype, &total, k)?,
             };
-            let later = |this: &Self, r: usize| -> Result<_, CodegenError> {
-                match layout.flat_bit(bit) {
-                    FlatBit::Register(k) => Ok(Later::Known(r & (1 << k) != 0)),
-                    FlatBit::Thread(k) => {
-                        let b = &this.builder;
-                        let set = b.build_and(this.tid, this.i32(1 << k), "")?;
-                        Ok(Later::Thread(b.build_int_compare(IntPredicate::NE, set, this.i32(0), "")?))
-                    }
+            // Which registers hold the later element of their pair: known per register for a
+            // register bit, one predicate on the thread id for a thread bit.
+            let later = match layout.flat_bit(bit) {
+                FlatBit::Register(k) => Later::Register(k),
+                FlatBit::Thread(k) => {
+                    let set = self.builder.build_and(self.tid, self.i32(1 << k), "")?;
+                    Later::Thread(self.builder.build_int_compare(IntPredicate::NE, set, self.i32(0), "")?)
                 }
             };
             for r in 0..total.len() {
                 let other = partner_totals[r];
-                let ahead = self.combine(op, from.dtype, other, prefix[r])?;
-                prefix[r] = match later(self, r)? {
-                    Later::Known(true) => ahead,
-                    Later::Known(false) => prefix[r],
-                    Later::Thread(set) => self.builder.build_select(set, ahead, prefix[r], "")?,
+                prefix[r] = match later {
+                    Later::Register(k) if r & (1 << k) == 0 => prefix[r],
+                    Later::Register(_) => self.combine(op, from.dtype, other, prefix[r])?,
+                    Later::Thread(set) => {
+                        let ahead = self.combine(op, from.dtype, other, prefix[r])?;
+                        self.builder.build_select(set, ahead, prefix[r], "")?
+                    }
                 };
                 total[r] = self.combine(op, from.dtype, total[r], other)?;
             }
@@ -108,9 +109,9 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 }
 
-/// Whether a register's element is the later one of a pair: known when the bit is a
-/// register bit, a per-thread predicate when it is a thread bit.
+/// Where the later element of each pair across one axis bit is: in the registers whose
+/// bit `k` is set, or in the threads where the predicate holds.
 enum Later<'ctx> {
-    Known(bool),
+    Register(u32),
     Thread(inkwell::values::IntValue<'ctx>),
 }

@@ -77,6 +77,16 @@ fn reduction_of_bf16_is_unsupported() {
 }
 
 #[test]
+fn scan_of_bf16_is_unsupported() {
+    let kernel = produce(|b| {
+        let one = b.push(Op::Const(crate::ir::Literal::Float(1.0)), Type::scalar(DType::BF16));
+        let tile = b.splat(one, vec![64]);
+        b.scan(ReduceOp::Sum, tile, 0)
+    });
+    assert!(error_of(&kernel).starts_with("code generation does not support scan_sum on bf16"));
+}
+
+#[test]
 fn warp_count_must_be_a_power_of_two() {
     assert_eq!(
         error_of(&body(3, |_| {})),
