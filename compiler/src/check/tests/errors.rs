@@ -187,31 +187,32 @@ fn unknown_header_option() {
     );
 }
 
+/// The error for `occupancy(n)` on a kernel of `warps` warps, at its argument.
+fn occupancy_error(warps: u32, n: u32) -> String {
+    errors(&format!("kernel k() grid(1) warps({warps}) occupancy({n}) {{ }}"))
+}
+
+/// The message `occupancy_error` should give: the range for `threads` threads a program.
+fn occupancy_range(most: u32, threads: u32, got: u32) -> String {
+    format!(
+        "1:39: `occupancy` must be from 1 to {most} programs an SM for {threads} threads a program (an SM holds \
+         at most 32 programs and 2048 threads); got {got}"
+    )
+}
+
 #[test]
 fn occupancy_zero() {
-    assert_eq!(
-        errors("kernel k() grid(1) warps(1) occupancy(0) { }"),
-        "1:39: `occupancy` must be from 1 to 32 programs an SM for 32 threads a program (an SM holds at most 32 \
-         programs and 2048 threads); got 0"
-    );
+    assert_eq!(occupancy_error(1, 0), occupancy_range(32, 32, 0));
 }
 
 #[test]
 fn occupancy_past_the_threads_an_sm_holds() {
-    assert_eq!(
-        errors("kernel k() grid(1) warps(8) occupancy(9) { }"),
-        "1:39: `occupancy` must be from 1 to 8 programs an SM for 256 threads a program (an SM holds at most 32 \
-         programs and 2048 threads); got 9"
-    );
+    assert_eq!(occupancy_error(8, 9), occupancy_range(8, 256, 9));
 }
 
 #[test]
 fn occupancy_past_the_programs_an_sm_holds() {
-    assert_eq!(
-        errors("kernel k() grid(1) warps(1) occupancy(33) { }"),
-        "1:39: `occupancy` must be from 1 to 32 programs an SM for 32 threads a program (an SM holds at most 32 \
-         programs and 2048 threads); got 33"
-    );
+    assert_eq!(occupancy_error(1, 33), occupancy_range(32, 32, 33));
 }
 
 #[test]
