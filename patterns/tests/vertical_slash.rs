@@ -450,8 +450,10 @@ fn check_topk_with(params: VerticalSlashParams, seed: u64, draw: impl FnMut(usiz
     check_topk_in_passes_of(None, params, seed, draw);
 }
 
-/// [`check_topk_with`], the threshold's counting passes over `pass`-wide tiles when given
-/// (the shipped 8192 covers a test row in one tile; 64 makes every pass loop over several).
+/// [`check_topk_with`], with the threshold streaming the row (ROW 0) in `pass`-wide tiles
+/// at every counting pass when given (the shipped 8192 covers a test row in one tile; 64
+/// makes every pass loop over several), instead of holding it in registers as the plan
+/// has it do for rows this short.
 fn check_topk_in_passes_of(
     pass: Option<i64>,
     params: VerticalSlashParams,
@@ -461,6 +463,8 @@ fn check_topk_in_passes_of(
     let (mut plan, _, mut rng) = new_plan(&params, seed);
     if let Some(pass) = pass {
         for launch in plan.estimate.iter_mut().filter(|l| l.kernel == "topk_threshold") {
+            launch.consts.retain(|(name, _)| name != "ROW");
+            launch.consts.push(("ROW".to_string(), ConstValue::Int(0)));
             launch.consts.push(("PASS".to_string(), ConstValue::Int(pass)));
         }
     }
@@ -627,6 +631,35 @@ fn the_chunk_rule_keeps_sixteen_rows_or_more_in_one_level() {
     assert_eq!(plan::topk_chunk(1000, 524288, 15), Some(16384));
     assert_eq!(plan::topk_chunk(1000, 524288, 16), None);
     assert_eq!(plan::topk_chunk(6096, 131072, 32), None);
+}
+
+#[test]
+fn the_row_rule_holds_rows_of_up_to_32k_scores_in_registers() {
+    assert_eq!(plan::topk_row(1), 1);
+    assert_eq!(plan::topk_row(300), 512);
+    assert_eq!(plan::topk_row(16384), 16384);
+    assert_eq!(plan::topk_row(32768), 32768);
+    assert_eq!(plan::topk_row(32769), 0);
+}
+
+/// Every `topk_threshold` launch holds its rows in registers (ROW at least the row, a
+/// power of two) where they fit: at 32K; at 512K with 4 heads, the chunks (16K and 32K)
+/// and the verticals' 32K candidates, but not the slashes' 96K; not at 128K.
+#[test]
+fn the_threshold_holds_each_row_that_fits_in_registers() {
+    let params = VerticalSlashParams { vertical_size: 1000, slash_size: 6096, last_q: 64 };
+    let rows = |seqlens: &[usize], heads: usize| -> Vec<i64> {
+        let launches = ok(plan::launches(&shape_with_heads(seqlens, 64, heads), &params)).estimate;
+        let row = |l: &plan::Launch| match l.consts.iter().find(|(name, _)| name == "ROW") {
+            Some((_, ConstValue::Int(row))) => *row,
+            other => panic!("`{}` has ROW {other:?}", l.kernel),
+        };
+        launches.iter().filter(|l| l.kernel == "topk_threshold").map(row).collect()
+    };
+    assert_eq!(rows(&[32768], 32), [32768, 32768]);
+    assert_eq!(rows(&[131072], 32), [0, 0]);
+    assert_eq!(rows(&[524288], 4), [16384, 32768, 32768, 0]);
+    assert_eq!(rows(&SEQLENS, 4), [512, 512]);
 }
 
 /// At 512K with 4 heads (1000, 6096) both selections run in two levels; with 32 heads at

@@ -284,6 +284,22 @@ pub fn topk_block(longest: usize) -> usize {
     longest.div_ceil(32).next_power_of_two().clamp(64, 4096)
 }
 
+/// The `ROW` of `topk_threshold` for rows of `len` scores: the row in registers, `len`
+/// rounded up to a power of two, up to [`TOPK_ROW_MAX`]; 0 (the row streamed at every
+/// counting pass) past it.
+pub fn topk_row(len: usize) -> usize {
+    let row = len.next_power_of_two();
+    if row <= TOPK_ROW_MAX {
+        row
+    } else {
+        0
+    }
+}
+
+/// The longest row `topk_threshold` holds in registers: 64 scores a thread of its 16
+/// warps (127 registers, no spill, on sm_90a).
+pub const TOPK_ROW_MAX: usize = 32768;
+
 /// Scores a chunk of a two-level selection holds at least ([`topk_chunk`]).
 pub const TOPK_MIN_CHUNK: usize = 16384;
 
@@ -561,7 +577,7 @@ impl Selector {
         };
         let Some(ch) = chunks.chunk(self.k, longest, batch * heads) else {
             let launches =
-                self.pair(topk_block(longest), self.scores, self.k, [list, count, threshold, wanted, tallies]);
+                self.pair(longest, self.scores, self.k, [list, count, threshold, wanted, tallies]);
             return (last_scratch(longest), launches.to_vec());
         };
         let part = |which| Buffer::Topk(self.pick, which);
@@ -584,14 +600,14 @@ impl Selector {
         let first = [part(ChunkIndex), part(ChunkCount), part(ChunkThreshold), part(ChunkWanted), part(ChunkTallies)];
         let launches = [self.launch("topk_chunks", vec![], &[self.scores, part(Chunks)])]
             .into_iter()
-            .chain(self.pair(topk_block(ch), part(Chunks), kc, first))
+            .chain(self.pair(ch, part(Chunks), kc, first))
             .chain([self.launch(
                 "topk_candidates",
                 vec![int_const("TILE", CANDIDATE_TILE)],
                 &[part(Chunks), part(ChunkIndex), part(ChunkCount), part(Candidates), part(CandidatePositions)],
             )])
             .chain(self.pair(
-                topk_block(candidates),
+                candidates,
                 part(Candidates),
                 self.k,
                 [part(CandidateIndex), count, threshold, wanted, tallies],
@@ -610,13 +626,15 @@ impl Selector {
         Launch { source: TOPK_SOURCE, kernel, consts, args, lane: self.lane }
     }
 
-    /// `topk_threshold` and `topk_write` selecting `k` of the rows of `scores` into
-    /// `index` and `count`, with their `threshold`, `wanted` and `tallies`.
-    fn pair(&self, block: usize, scores: Buffer, k: usize, buffers: [Buffer; 5]) -> [Launch; 2] {
+    /// `topk_threshold` and `topk_write` selecting `k` of the rows of `scores`, each
+    /// `len` long, into `index` and `count`, with their `threshold`, `wanted` and `tallies`.
+    fn pair(&self, len: usize, scores: Buffer, k: usize, buffers: [Buffer; 5]) -> [Launch; 2] {
         let [index, count, threshold, wanted, tallies] = buffers;
-        let consts = vec![int_const("BLOCK", block)];
+        let consts = vec![int_const("BLOCK", topk_block(len))];
+        let mut threshold_consts = consts.clone();
+        threshold_consts.push(int_const("ROW", topk_row(len)));
         let mut first =
-            self.launch("topk_threshold", consts.clone(), &[scores, index, count, threshold, wanted, tallies]);
+            self.launch("topk_threshold", threshold_consts, &[scores, index, count, threshold, wanted, tallies]);
         // validate() bounds the sizes by i32::MAX.
         first.args.insert(1, Arg::I32(k as i32));
         [first, self.launch("topk_write", consts, &[scores, threshold, wanted, tallies, index])]
