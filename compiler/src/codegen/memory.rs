@@ -128,7 +128,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             .step_by(vec)
             .map(|reg| self.chunk(access, layout, reg))
             .collect::<Result<Vec<_>, _>>()?;
-        let Some((fast, align)) = self.fast_path(access, &chunks, vec)? else {
+        // A gathered row at -1 (or past the tensor) is a whole chunk outside: the vector
+        // path still takes such chunks, each load under its chunk's mask, so that one
+        // masked row does not send every row of the thread down the element path.
+        let gathered = access.dims.iter().any(|d| matches!(d.index, DimIndex::Gather(_)));
+        let Some((fast, align)) = self.fast_path_with(access, &chunks, vec, gathered)? else {
             let mut out = Vec::with_capacity(layout.regs());
             for chunk in &chunks {
                 for v in self.load_elements(access, chunk, vec)? {
@@ -149,7 +153,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 let mut out = Vec::with_capacity(types.len());
                 for chunk in &chunks {
                     for piece in (0..vec).step_by(per_access) {
-                        out.push(this.aligned_load(words, this.piece_ptr(access, chunk.offset, piece)?, align)?);
+                        let at = this.piece_ptr(access, chunk.offset, piece)?;
+                        out.push(if gathered {
+                            this.masked_vector_load(words, at, align, chunk.others_ok)?
+                        } else {
+                            this.aligned_load(words, at, align)?
+                        });
                     }
                 }
                 Ok(out)
@@ -341,6 +350,19 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         chunks: &[Chunk<'ctx>],
         vec: usize,
     ) -> Result<Option<(IntValue<'ctx>, u32)>, CodegenError> {
+        self.fast_path_with(access, chunks, vec, false)
+    }
+
+    /// [`Lowerer::fast_path`], where with `chunks_may_be_out` a chunk wholly outside
+    /// along the other dimensions (`others_ok` false) also passes: the vector path then
+    /// loads each chunk under that mask ([`Lowerer::masked_vector_load`]).
+    fn fast_path_with(
+        &self,
+        access: &Access<'ctx>,
+        chunks: &[Chunk<'ctx>],
+        vec: usize,
+        chunks_may_be_out: bool,
+    ) -> Result<Option<(IntValue<'ctx>, u32)>, CodegenError> {
         let Some(d) = access.run_dim.filter(|_| vec > 1) else {
             return Ok(None);
         };
@@ -356,11 +378,15 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             let Some(room) = chunk.room else {
                 return Ok(None);
             };
-            fast = b.build_and(fast, b.build_int_compare(IntPredicate::UGE, room, self.i32(vec as u64), "")?, "")?;
-            fast = b.build_and(fast, chunk.others_ok, "")?;
+            let mut ok = b.build_int_compare(IntPredicate::UGE, room, self.i32(vec as u64), "")?;
+            ok = b.build_and(ok, chunk.others_ok, "")?;
             if aligned_start.is_none() {
-                fast = b.build_and(fast, self.is_aligned(self.element_ptr(access, chunk.offset)?, align)?, "")?;
+                ok = b.build_and(ok, self.is_aligned(self.element_ptr(access, chunk.offset)?, align)?, "")?;
             }
+            if chunks_may_be_out {
+                ok = b.build_or(ok, b.build_not(chunk.others_ok, "")?, "")?;
+            }
+            fast = b.build_and(fast, ok, "")?;
         }
         Ok(Some((fast, align)))
     }
@@ -545,6 +571,47 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             self.aligned_store(ptr, raw, align)?;
         }
         Ok(())
+    }
+
+    /// One `align`-byte access of type `words` (an [`Lowerer::access_type`]) at `ptr` where
+    /// `inside`, else 0: a predicated `ld.global`, so a chunk outside forms no load at all
+    /// (a select of the address would still read somewhere) and costs no branch.
+    fn masked_vector_load(
+        &self,
+        words: BasicTypeEnum<'ctx>,
+        ptr: PointerValue<'ctx>,
+        align: u32,
+        inside: IntValue<'ctx>,
+    ) -> Result<BasicValueEnum<'ctx>, CodegenError> {
+        let b = &self.builder;
+        let (lanes, width, reg) = match align {
+            0..=2 => (1, 16, "h"),
+            3..=4 => (1, 32, "r"),
+            _ => (align as usize / 4, 32, "r"),
+        };
+        let outs: Vec<String> = (0..lanes).map(|i| format!("${i}")).collect();
+        let zero: String = outs.iter().map(|o| format!("mov.b{width} {o}, 0; ")).collect();
+        let shape = if lanes > 1 { format!(".v{lanes}") } else { String::new() };
+        let asm = format!(
+            "{{ .reg .pred p; setp.ne.b32 p, ${}, 0; {zero}@p ld.global{shape}.b{width} {{{}}}, [${}]; }}",
+            lanes,
+            outs.join(", "),
+            lanes + 1
+        );
+        let constraints = format!("{}r,l", format!("={reg},").repeat(lanes));
+        let lane_type: BasicTypeEnum<'ctx> =
+            if width == 16 { self.context.i16_type().into() } else { self.context.i32_type().into() };
+        let flag = b.build_int_z_extend(inside, self.context.i32_type(), "")?;
+        let address = b.build_ptr_to_int(ptr, self.context.i64_type(), "")?;
+        let parts = self.inline_asm(&asm, &constraints, &vec![lane_type; lanes], &[flag.into(), address.into()])?;
+        if lanes == 1 {
+            return Ok(parts[0]);
+        }
+        let mut word = words.into_vector_type().get_undef();
+        for (i, part) in parts.into_iter().enumerate() {
+            word = b.build_insert_element(word, part.into_int_value(), self.i32(i as u64), "")?;
+        }
+        Ok(word.into())
     }
 
     /// The integer type of one `bytes`-wide access: `<4 x i32>`, `<2 x i32>`, `i32` or `i16`.

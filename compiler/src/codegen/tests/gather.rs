@@ -58,6 +58,13 @@ fn gathered_rows_load_as_16_byte_vectors() {
     assert!(emit_ok(&gather_rows(), Arch::Sm90a).ptx.contains("ld.global.v4"));
 }
 
+/// A row at -1 or past the tensor stays on the vector path, loaded under its own mask,
+/// rather than sending the thread's every row through the element path.
+#[test]
+fn gathered_rows_outside_load_as_masked_vectors() {
+    assert!(emit_ok(&gather_rows(), Arch::Sm90a).ptx.contains("@p ld.global.v4.b32"));
+}
+
 #[test]
 fn gathered_rows_spread_the_index_through_shared_memory() {
     assert!(emit_ok(&gather_rows(), Arch::Sm90a).ptx.contains("st.shared"));
