@@ -14,7 +14,10 @@
 //! shared memory, so each thread holds the position of every element it loads. Along
 //! any tile axis but the last, a chunk shares one position and the vector path still
 //! applies (`k[cols, 0 .. 128]` loads each gathered row in 16-byte pieces); a gather
-//! along the last axis makes every element its own chunk.
+//! along the last axis makes every element its own chunk. A gathered load's vector path
+//! also takes chunks wholly outside along the other dimensions (a row at -1), each
+//! vector then loaded under its chunk's mask by a predicated `ld.global`, so that the
+//! masked rows of a partial step do not send the whole thread to the element path.
 //!
 //! Two details keep the vector path as fast as if the element path did not exist (the
 //! benchmark kernels measured 59% → 85% of copy bandwidth on an H200 with them):

@@ -4,6 +4,7 @@
 #![cfg(feature = "gpu")]
 
 mod attention;
+mod bin_sum;
 mod block_sparse;
 mod device;
 mod dot;

@@ -49,7 +49,7 @@ const COMPACT: &str = r#"kernel compact(x: tensor<f32>[N], o: tensor<f32>[N], co
 "#;
 
 /// i32 in -1000..1000, bf16 integers in -3..=3, f32 multiples of 2^-10 in (-1, 1).
-fn random(dtype: DType, shape: &[usize], rng: &mut rand::rngs::StdRng) -> HostTensor {
+pub(super) fn random(dtype: DType, shape: &[usize], rng: &mut rand::rngs::StdRng) -> HostTensor {
     let n = shape.iter().product();
     let data = (0..n)
         .map(|_| match dtype {
@@ -61,13 +61,13 @@ fn random(dtype: DType, shape: &[usize], rng: &mut rand::rngs::StdRng) -> HostTe
     HostTensor::from_f64(dtype, shape, data)
 }
 
-fn poisoned(dtype: DType, shape: &[usize]) -> HostTensor {
+pub(super) fn poisoned(dtype: DType, shape: &[usize]) -> HostTensor {
     HostTensor::filled(dtype, shape, if dtype == DType::I32 { -77.0 } else { f64::NAN })
 }
 
 /// Runs `source` on the GPU and on the interpreter from the same `args`; returns both
 /// sets of outputs (the tensors at `outputs`).
-fn both(source: &str, mut args: Vec<ArgValue>, outputs: &[usize]) -> Vec<(HostTensor, HostTensor)> {
+pub(super) fn both(source: &str, mut args: Vec<ArgValue>, outputs: &[usize]) -> Vec<(HostTensor, HostTensor)> {
     let gpu = Gpu::new(0).expect("a GPU is present on the GPU machine");
     let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
     let compiled = cache.get(source, None, &[]).expect("the kernel compiles");
@@ -86,7 +86,7 @@ fn both(source: &str, mut args: Vec<ArgValue>, outputs: &[usize]) -> Vec<(HostTe
         .collect()
 }
 
-fn assert_exact((got, expected): &(HostTensor, HostTensor)) {
+pub(super) fn assert_exact((got, expected): &(HostTensor, HostTensor)) {
     assert!(expected.data.iter().any(|x| x.is_finite() && *x != -77.0), "the interpreter wrote nothing");
     let differ = got.data.iter().zip(&expected.data).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
     assert_eq!(differ, 0, "{differ} of {} elements differ from the interpreter", got.data.len());
