@@ -21,8 +21,20 @@ pub mod tensor;
 
 use ir::{ConstValue, Kernel};
 
-/// Version of the compiler, part of every kernel-cache key.
+/// Version of the compiler, part of every kernel-cache key ([`build_identity`]).
 pub const COMPILER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A hash of the compiler's source (compiler/build.rs), part of every kernel-cache key
+/// beside [`COMPILER_VERSION`]: two builds of one version whose code generators differ
+/// must not share cached kernels.
+pub const COMPILER_SOURCE_HASH: &str = env!("SPARSEFILL_COMPILER_SOURCE_HASH");
+
+/// What identifies the code generator in a kernel-cache key: the version, the source
+/// hash and the LLVM that lowers to PTX.
+pub fn build_identity() -> String {
+    let (major, minor, patch) = inkwell::support::get_llvm_version();
+    format!("{COMPILER_VERSION}+{COMPILER_SOURCE_HASH}+llvm{major}.{minor}.{patch}")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {

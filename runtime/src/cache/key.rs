@@ -1,20 +1,27 @@
 //! Cache keys. The PTX key is a hash of everything that decides the generated code and
-//! nothing else: the compiler version, the codegen options, the target arch and the
+//! nothing else: the compiler build (version, source hash and LLVM version:
+//! `sparsefill_compiler::build_identity`), the codegen options, the target arch and the
 //! printed specialized IR. Source text, comments and runtime argument values are not
 //! in it, so a reformatted kernel or a new sequence length reuses the entry.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 use sparsefill_compiler::ir::ConstValue;
 use sparsefill_compiler::target::Arch;
-use sparsefill_compiler::COMPILER_VERSION;
 
-/// Hex SHA-256 of the inputs that decide a kernel's PTX.
+/// Hex SHA-256 of the inputs that decide a kernel's PTX, for this build of the compiler.
 pub fn ptx_key(options: &str, printed_ir: &str, arch: Arch) -> String {
+    static IDENTITY: OnceLock<String> = OnceLock::new();
+    ptx_key_of(IDENTITY.get_or_init(sparsefill_compiler::build_identity), options, printed_ir, arch)
+}
+
+/// [`ptx_key`] for the compiler build `identity`.
+fn ptx_key_of(identity: &str, options: &str, printed_ir: &str, arch: Arch) -> String {
     let mut hasher = Sha256::new();
     // Length prefixes keep field boundaries unambiguous.
-    for field in ["sparsefill-ptx", COMPILER_VERSION, options, arch.name(), printed_ir] {
+    for field in ["sparsefill-ptx", identity, options, arch.name(), printed_ir] {
         hasher.update((field.len() as u64).to_le_bytes());
         hasher.update(field.as_bytes());
     }
@@ -90,6 +97,27 @@ mod tests {
     #[test]
     fn key_changes_with_options() {
         assert_ne!(ptx_key("fast-math", "kernel k", Arch::Sm80), ptx_key("", "kernel k", Arch::Sm80));
+    }
+
+    /// Another build of the code generator, even of the same version, gets keys of its own.
+    #[test]
+    fn key_changes_with_the_compiler_build() {
+        assert_ne!(ptx_key_of("0.1.0+00aa", "", "kernel k", Arch::Sm80), ptx_key_of("0.1.0+00ab", "", "kernel k", Arch::Sm80));
+    }
+
+    #[test]
+    fn key_is_for_this_compiler_build() {
+        let this = sparsefill_compiler::build_identity();
+        assert_eq!(ptx_key("", "kernel k", Arch::Sm80), ptx_key_of(&this, "", "kernel k", Arch::Sm80));
+    }
+
+    #[test]
+    fn the_build_identity_holds_the_version_the_source_hash_and_llvm() {
+        let this = sparsefill_compiler::build_identity();
+        let hash = sparsefill_compiler::COMPILER_SOURCE_HASH;
+        assert!(hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()), "{hash}");
+        let expected = format!("{}+{hash}+llvm", sparsefill_compiler::COMPILER_VERSION);
+        assert!(this.starts_with(&expected), "{this}");
     }
 
     #[test]
