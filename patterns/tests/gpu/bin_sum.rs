@@ -1,5 +1,4 @@
-//! `bin_sum` on the GPU against the interpreter: its shared-memory compare-and-swaps,
-//! issued a group at a time and retried when another thread's swap came first, under
+//! `bin_sum` on the GPU against the interpreter: its shared-memory atomic adds under
 //! heavy contention (4096 elements into 16 bins, some out of range) and with more bins
 //! than threads (few collisions), on fresh random inputs with the output poisoned. The
 //! values are multiples of 2^-10 in (-1, 1), so every sum is exact in f32 in any order

@@ -1,4 +1,4 @@
-//! `bin_sum`: shared-memory bins filled by groups of `atom.shared.cas.b32`, and that it
+//! `bin_sum`: shared-memory bins filled by predicated `red.shared.add.f32`, and that it
 //! assembles without spills for every target from a blocked tile, from a `dot`'s
 //! accumulator (vertical-slash's diagonal sums), from a replicated tile and with more
 //! bins than threads.
@@ -70,15 +70,14 @@ fn replicated() -> Kernel {
 }
 
 #[test]
-fn bin_sum_adds_with_shared_memory_compare_and_swaps() {
-    let ptx = emit_ok(&loaded([64, 64], 128), Arch::Sm90a).ptx;
-    assert!(ptx.contains("atom.shared.cas.b32") && !ptx.contains("red.shared"), "{ptx}");
+fn bin_sum_adds_with_shared_memory_reductions() {
+    assert!(emit_ok(&loaded([64, 64], 128), Arch::Sm90a).ptx.contains("red.shared.add.f32"));
 }
 
 #[test]
-fn bin_sum_swaps_each_register_once_a_round() {
-    // 64 x 64 elements over 128 threads: 32 registers, one swap each in its group's loop.
-    assert_eq!(emit_ok(&loaded([64, 64], 128), Arch::Sm80).ptx.matches("atom.shared.cas.b32").count(), 32);
+fn bin_sum_adds_each_register_once() {
+    // 64 x 64 elements over 128 threads: 32 registers, one add each.
+    assert_eq!(emit_ok(&loaded([64, 64], 128), Arch::Sm80).ptx.matches("red.shared.add.f32").count(), 32);
 }
 
 #[test]
