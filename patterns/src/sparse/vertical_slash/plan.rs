@@ -107,12 +107,10 @@ pub enum Buffer {
     /// `vs_chain_stops` writes it, `vs_chain` jumps along it).
     SlashStop,
     /// `[B, H, min(slash_size, S)]` i32 each, per chosen diagonal as the opener of a range
-    /// of the index conversion: the entry that closes the range (-1: none), the range's
-    /// width in tiles, and the distance of that closing entry, which opens the next range
-    /// (`vs_chain` writes them, `vs_convert` follows them, one dependent load a range).
+    /// of the index conversion: the entry that closes the range (-1: none) and the range's
+    /// width in tiles (`vs_chain` writes them, `vs_convert` follows them).
     SlashClose,
     SlashWidth,
-    SlashNext,
     /// The other scratch of a selection in two levels ([`topk_chunk`]): the vertical
     /// selection's or the slash selection's, each its own so that the two can run at the
     /// same time.
@@ -456,7 +454,6 @@ pub fn launches_with(
         (SlashStop, int, vec![batch, heads, ns]),
         (SlashClose, int, vec![batch, heads, ns]),
         (SlashWidth, int, vec![batch, heads, ns]),
-        (SlashNext, int, vec![batch, heads, ns]),
         (BlockCount, int, vec![batch, heads, blocks]),
         (BlockOffset, int, vec![batch, heads, blocks, nnz_s]),
         (ColumnCount, int, vec![batch, heads, blocks]),
@@ -507,7 +504,7 @@ pub fn launches_with(
             source: ESTIMATE_SOURCE,
             kernel: CONVERSION_KERNELS[1],
             consts: vec![],
-            args: bufs(&[Slashes, SlashCount, SlashStop, SlashClose, SlashWidth, SlashNext]),
+            args: bufs(&[Slashes, SlashCount, SlashStop, SlashClose, SlashWidth]),
             lane: Lane::Main,
         },
         Launch {
@@ -522,7 +519,6 @@ pub fn launches_with(
                 SlashCount,
                 SlashClose,
                 SlashWidth,
-                SlashNext,
                 BlockCount,
                 BlockOffset,
                 ColumnCount,
