@@ -97,8 +97,14 @@
 //! program (session 20, round 6): its producer warpgroup halves the warps an SM.
 //! `vs_column_scores` took 1.98 ms with a division per element and one bin per diagonal,
 //! where up to four lanes of a warp collide in the compare-and-swap loops ptxas makes of
-//! shared-memory f32 adds (`ATOMS.CAST.SPIN`); `topk_threshold` at 512K (1.26 ms, 4 heads)
-//! is bound by one SM a row.
+//! shared-memory f32 adds (`ATOMS.CAST.SPIN`); writing the swaps out, eight elements' in
+//! flight together, took it twice as long (session 23, rounds 1–2: 0.51 against 0.24 ms
+//! at 32K). `topk_threshold` at 512K (1.26 ms, 4 heads) was bound by one SM a row; a row of
+//! up to 32K scores is now held in registers through its passes ([`plan::topk_row`]): 0.097
+//! → 0.064 ms a launch at 32K, 0.083–0.113 → 0.059–0.072 for the 512K chunks (session 23,
+//! round 1). Session 22's chain patch (`vs_chain` storing the next opener's distance so
+//! that `vs_convert` follows each range with one dependent load) left `vs_convert` at
+//! 0.98–1.00× its time (session 23, round 2) and was dropped.
 //! The GPU test `vertical_slash_timing_at_32k` times the whole estimate.
 
 pub mod check;
