@@ -102,7 +102,10 @@ mod tests {
     /// Another build of the code generator, even of the same version, gets keys of its own.
     #[test]
     fn key_changes_with_the_compiler_build() {
-        assert_ne!(ptx_key_of("0.1.0+00aa", "", "kernel k", Arch::Sm80), ptx_key_of("0.1.0+00ab", "", "kernel k", Arch::Sm80));
+        assert_ne!(
+            ptx_key_of("0.1.0+00aa", "", "kernel k", Arch::Sm80),
+            ptx_key_of("0.1.0+00ab", "", "kernel k", Arch::Sm80)
+        );
     }
 
     #[test]

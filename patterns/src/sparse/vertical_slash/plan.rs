@@ -572,8 +572,7 @@ impl Selector {
             ]
         };
         let Some(ch) = chunks.chunk(self.k, longest, batch * heads) else {
-            let launches =
-                self.pair(longest, self.scores, self.k, [list, count, threshold, wanted, tallies]);
+            let launches = self.pair(longest, self.scores, self.k, [list, count, threshold, wanted, tallies]);
             return (last_scratch(longest), launches.to_vec());
         };
         let part = |which| Buffer::Topk(self.pick, which);
