@@ -39,7 +39,7 @@ fn main() {
             let mut run = 0;
             let mut prev: Option<usize> = None;
             for &t in &l.tiles {
-                if prev.map_or(false, |p| p + 64 == t) {
+                if prev.is_some_and(|p| p + 64 == t) {
                     run += 1
                 } else {
                     if run > 0 {
