@@ -594,11 +594,14 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         };
         let outs: Vec<String> = (0..lanes).map(|i| format!("${i}")).collect();
         let zero: String = outs.iter().map(|o| format!("mov.b{width} {o}, 0; ")).collect();
-        let shape = if lanes > 1 { format!(".v{lanes}") } else { String::new() };
+        // A vector's registers go in braces; a single register stands alone.
+        let (shape, dest) = if lanes > 1 {
+            (format!(".v{lanes}"), format!("{{{}}}", outs.join(", ")))
+        } else {
+            (String::new(), outs.join(""))
+        };
         let asm = format!(
-            "{{ .reg .pred p; setp.ne.b32 p, ${}, 0; {zero}@p ld.global{shape}.b{width} {{{}}}, [${}]; }}",
-            lanes,
-            outs.join(", "),
+            "{{ .reg .pred p; setp.ne.b32 p, ${lanes}, 0; {zero}@p ld.global{shape}.b{width} {dest}, [${}]; }}",
             lanes + 1
         );
         let constraints = format!("{}r,l", format!("={reg},").repeat(lanes));

@@ -36,6 +36,14 @@ fn gather_rows() -> Kernel {
     })
 }
 
+/// `k[cols, 0 .. 4]`: 64 gathered rows of 4 bf16, two per thread: one 4-byte access each.
+fn gather_narrow_rows() -> Kernel {
+    gather_kernel(&["N", "D"], 64, &[64, 4], |b, cols| {
+        let zero = b.const_i32(0);
+        vec![Index::Gather(cols), Index::Range { start: zero, len: 4 }]
+    })
+}
+
 /// `x[0, cols]`: 128 gathered elements of one row.
 fn gather_along_a_row() -> Kernel {
     gather_kernel(&["N", "D"], 128, &[128], |b, cols| {
@@ -63,6 +71,14 @@ fn gathered_rows_load_as_16_byte_vectors() {
 #[test]
 fn gathered_rows_outside_load_as_masked_vectors() {
     assert!(emit_ok(&gather_rows(), Arch::Sm90a).ptx.contains("@p ld.global.v4.b32"));
+}
+
+/// A row one 4-byte access wide is loaded under its mask as a single register.
+#[test]
+fn narrow_gathered_rows_load_as_masked_words() {
+    let ptx = emit_ok(&gather_narrow_rows(), Arch::Sm90a).ptx;
+    assert!(ptx.contains("@p ld.global.b32"), "{ptx}");
+    check_no_spills(&check_assembles(&gather_narrow_rows()));
 }
 
 #[test]
