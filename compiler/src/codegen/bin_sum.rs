@@ -9,10 +9,11 @@
 //!
 //! ptxas makes each `red.shared.add.f32` a compare-and-swap loop of its own
 //! (`ATOMS.CAST.SPIN`). Writing the swaps out instead, eight elements' loads and swaps
-//! issued together and retried together, took `vs_column_scores` from 0.25 to 0.51 ms at
-//! 32K on the H200 (docs/perf/2026-11-29-h200-session23.md, round 1): a generic
-//! `ATOMS.CAS` returns the old value and needs the retry's bookkeeping, which cost more
-//! than the waits it overlapped.
+//! issued together and retried together, made `vs_column_scores` twice as slow on the
+//! H200: 0.51 ms at 32K in one call, against 0.24 with this loop in the next
+//! (docs/perf/2026-11-29-h200-session23.md, rounds 1 and 2). Our reading, not profiled:
+//! a generic `ATOMS.CAS` returns the old value and needs the retry's bookkeeping (twice
+//! the SASS instructions), which cost more than the waits it overlapped.
 //!
 //! The scratch follows the stack's rule for every scratch user: it is written only after
 //! a barrier (the first one here), so the next op that reserves the same bytes cannot
