@@ -9,7 +9,7 @@ use sparsefill_compiler::interp::ArgValue;
 use sparsefill_compiler::ir::DType;
 use sparsefill_compiler::tensor::HostTensor;
 
-use super::scan::{assert_exact, both, poisoned, random};
+use super::exact::{assert_exact, both, poisoned, random};
 
 /// One program a 64-row block of `x`, its elements summed into K bins by `bins`.
 const BINS: &str = r#"kernel bins<K: i32 = 16>(x: tensor<f32>[M, N], bins: tensor<i32>[M, N], out: tensor<f32>[G, K])

@@ -8,6 +8,7 @@ mod bin_sum;
 mod block_sparse;
 mod device;
 mod dot;
+mod exact;
 mod gather;
 mod local;
 mod scan;
