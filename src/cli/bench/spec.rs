@@ -222,7 +222,7 @@ pub fn check_lengths(workloads: &[Workload], patterns: &[Pattern]) -> Result<(),
 /// stands in for its kernel's first launch in a measurement: for top-k, which
 /// vertical-slash launches twice, the vertical selection's. (Pooling, launched twice by
 /// block-sparse, is not offered.)
-pub const CANDIDATE_KERNELS: [(&str, &str); 15] = [
+pub const CANDIDATE_KERNELS: [(&str, &str); 16] = [
     ("attention", attention::SOURCE),
     (local::KERNEL, local::SOURCE),
     (block_sparse::KERNEL, block_sparse::SOURCE),
@@ -237,6 +237,7 @@ pub const CANDIDATE_KERNELS: [(&str, &str); 15] = [
     (plan::CONVERSION_KERNELS[0], plan::ESTIMATE_SOURCE),
     (plan::CONVERSION_KERNELS[1], plan::ESTIMATE_SOURCE),
     (plan::CONVERSION_KERNELS[2], plan::ESTIMATE_SOURCE),
+    (plan::CONVERSION_KERNELS[3], plan::ESTIMATE_SOURCE),
     (block_sparse::SELECT_KERNEL, block_sparse::ESTIMATOR_SOURCE),
 ];
 

@@ -36,7 +36,11 @@ pub const ESTIMATE_SOURCE: &str = concat!(
 pub const TOPK_SOURCE: &str = include_str!("../../../kernels/topk.tile");
 /// The launches of the index conversion, the last of the estimate: each chosen diagonal's
 /// range, then the block lists.
-pub const CONVERSION_KERNELS: [&str; 3] = ["vs_chain_stops", "vs_chain", "vs_convert"];
+pub const CONVERSION_KERNELS: [&str; 4] = ["vs_chain_stops", "vs_chain", "vs_hops", "vs_convert"];
+
+/// Ranges `vs_convert` takes from one row of `vs_hops` (both kernels' `C`): the hop rows
+/// hold this many openers and the one after them.
+pub const CHAIN_HOPS: usize = 32;
 
 /// Key columns per gathered chunk in the attention kernel.
 const COLUMN_CHUNK: usize = 64;
@@ -111,6 +115,10 @@ pub enum Buffer {
     /// width in tiles (`vs_chain` writes them, `vs_convert` follows them).
     SlashClose,
     SlashWidth,
+    /// `[B, H, min(slash_size, S), CHAIN_HOPS + 1]` i32: per entry that can close a range,
+    /// the openers of the ranges that follow it along `SlashClose` ([`CHAIN_HOPS`]),
+    /// `vs_hops` writes them and `vs_convert` takes a row at a time.
+    SlashHops,
     /// The other scratch of a selection in two levels ([`topk_chunk`]): the vertical
     /// selection's or the slash selection's, each its own so that the two can run at the
     /// same time.
@@ -454,6 +462,7 @@ pub fn launches_with(
         (SlashStop, int, vec![batch, heads, ns]),
         (SlashClose, int, vec![batch, heads, ns]),
         (SlashWidth, int, vec![batch, heads, ns]),
+        (SlashHops, int, vec![batch, heads, ns, CHAIN_HOPS + 1]),
         (BlockCount, int, vec![batch, heads, blocks]),
         (BlockOffset, int, vec![batch, heads, blocks, nnz_s]),
         (ColumnCount, int, vec![batch, heads, blocks]),
@@ -511,14 +520,21 @@ pub fn launches_with(
             source: ESTIMATE_SOURCE,
             kernel: CONVERSION_KERNELS[2],
             consts: vec![],
+            args: bufs(&[Slashes, SlashCount, SlashClose, SlashHops]),
+            lane: Lane::Main,
+        },
+        Launch {
+            source: ESTIMATE_SOURCE,
+            kernel: CONVERSION_KERNELS[3],
+            consts: vec![],
             args: bufs(&[
                 CuSeqlens,
                 Verticals,
                 VerticalCount,
                 Slashes,
                 SlashCount,
-                SlashClose,
                 SlashWidth,
+                SlashHops,
                 BlockCount,
                 BlockOffset,
                 ColumnCount,
@@ -828,7 +844,7 @@ mod tests {
         assert_eq!(
             lane_schedule(TopkChunks::Auto),
             "vs_row_stats vs_combine_stats vs_column_scores fork side:topk_threshold side:topk_write \
-             vs_diagonal_scores topk_threshold topk_write vs_chain_stops vs_chain join vs_convert"
+             vs_diagonal_scores topk_threshold topk_write vs_chain_stops vs_chain vs_hops join vs_convert"
         );
     }
 
@@ -840,7 +856,7 @@ mod tests {
             "vs_row_stats vs_combine_stats vs_column_scores fork side:topk_chunks side:topk_threshold \
              side:topk_write side:topk_candidates side:topk_threshold side:topk_write side:topk_positions \
              vs_diagonal_scores topk_chunks topk_threshold topk_write topk_candidates topk_threshold topk_write \
-             topk_positions vs_chain_stops vs_chain join vs_convert"
+             topk_positions vs_chain_stops vs_chain vs_hops join vs_convert"
         );
     }
 
