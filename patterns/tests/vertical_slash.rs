@@ -873,6 +873,19 @@ fn conversion_past_one_span_of_steps_matches_the_reference() {
     });
 }
 
+/// The nearest entry that can close a range lies 25 four-entry chunks below entries
+/// 60 to 99, so `vs_chain_stops` finds it past its first span of 16 chunks: diagonal 0,
+/// then 100 to 199 a key apart, then two far ones.
+#[test]
+fn conversion_with_a_stop_past_one_span_of_chunks_matches_the_reference() {
+    let slashes: Vec<usize> = [0].into_iter().chain(100..200).chain([300, 400]).collect();
+    let params = VerticalSlashParams { vertical_size: 40, slash_size: slashes.len(), last_q: 64 };
+    check_conversion_of(&[1000], params, Some(4), 43, |len, rng| Selection {
+        verticals: random_positions(len, params.vertical_size, 0.05, rng),
+        slashes: slashes.clone(),
+    });
+}
+
 /// With 4-entry chunks, lists span many chunks: ranges closed mid-chunk, several ranges
 /// in one chunk, and tiles and columns staged across many stores.
 #[test]
