@@ -16,6 +16,7 @@ mod build;
 mod context;
 mod convert;
 pub mod cuobjdump;
+mod diag_sum;
 mod divisibility;
 mod dot;
 mod layout;

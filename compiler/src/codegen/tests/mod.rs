@@ -3,6 +3,7 @@
 
 mod aligned;
 mod bin_sum;
+mod diag_sum;
 mod dot;
 mod emit;
 mod errors;
