@@ -138,16 +138,7 @@ pass_tests!(
     fold_dce_loop_after_zero_trip,
 );
 
-roundtrip_tests!(
-    attention_tile,
-    control_flow,
-    odd_names_and_floats,
-    ill_typed,
-    undefined_ids,
-    stages,
-    bin_sum,
-    diag_sum
-);
+roundtrip_tests!(attention_tile, control_flow, odd_names_and_floats, ill_typed, undefined_ids, stages, bin_sum);
 
 #[test]
 fn every_pass_fixture_has_a_test() {
@@ -247,8 +238,6 @@ fn every_op() -> Kernel {
     }
     let row_sum = b.reduce(ReduceOp::Sum, chosen, 1);
     b.bin_sum(chosen, grid8, 32);
-    let square = b.splat(sv, vec![8, 8]);
-    b.diag_sum(square, 16);
     let point = b.load(h, vec![Index::Point(pid2)]);
     let m = b.load(mask, vec![Index::Range { start: pid, len: 8 }]);
     let half = b.cast(row_sum, DType::F16);
@@ -369,7 +358,6 @@ fn every_op_kernel_prints_every_mnemonic() {
         "reduce_max",
         "reduce_min",
         "bin_sum",
-        "diag_sum",
         "load",
         "store",
         "for",

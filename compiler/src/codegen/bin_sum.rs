@@ -13,7 +13,10 @@
 //! H200: 0.51 ms at 32K in one call, against 0.24 with this loop in the next
 //! (docs/perf/2026-11-29-h200-session23.md, rounds 1 and 2). Our reading, not profiled:
 //! a generic `ATOMS.CAS` returns the old value and needs the retry's bookkeeping (twice
-//! the SASS instructions), which cost more than the waits it overlapped.
+//! the SASS instructions), which cost more than the waits it overlapped. Binning by
+//! diagonal without atomics (a `diag_sum` op: the tile stored to shared memory, each
+//! thread reading its diagonals back row by row, ~5 instructions a row) made
+//! `vs_column_scores` 1.25x slower still (docs/perf/2026-11-29-h200-session24.md, round 3).
 //!
 //! The scratch follows the stack's rule for every scratch user: it is written only after
 //! a barrier (the first one here), so the next op that reserves the same bytes cannot

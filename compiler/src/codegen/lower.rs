@@ -406,7 +406,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             Op::Reduce { op, value, axis } => self.reduce(*op, *value, *axis, result, layout),
             Op::Scan { op, value, axis } => self.scan(*op, *value, *axis, result, layout),
             Op::BinSum { value, bins } => self.bin_sum(*value, *bins, result, layout),
-            Op::DiagSum { value } => self.diag_sum(*value, result, layout),
             Op::Load { tensor, indices } => self.load(*tensor, indices, result, layout),
             Op::Store { .. } | Op::For { .. } | Op::If { .. } | Op::Yield { .. } => {
                 Err(CodegenError::InvalidIr(format!("`{}` does not define one value", op_name(op))))

@@ -16,7 +16,6 @@ mod build;
 mod context;
 mod convert;
 pub mod cuobjdump;
-mod diag_sum;
 mod divisibility;
 mod dot;
 mod layout;

@@ -121,7 +121,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 Op::Trans { value } => prefetched(*value),
                 Op::Load { .. } => inst.results.iter().all(|&r| prefetched(r)),
                 Op::BinSum { .. }
-                | Op::DiagSum { .. }
                 | Op::Reduce { .. }
                 | Op::Scan { .. }
                 | Op::Store { .. }

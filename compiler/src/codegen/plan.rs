@@ -210,7 +210,7 @@ impl Planner<'_> {
                 placed => placed,
             },
             // Read back from shared memory, so any layout costs the same.
-            Op::BinSum { .. } | Op::DiagSum { .. } => Placement::Fixed(self.blocked(single(inst)?)?),
+            Op::BinSum { .. } => Placement::Fixed(self.blocked(single(inst)?)?),
             Op::For { init, body, .. } => return self.for_loop(init, body, &inst.results),
             Op::If { then_block, else_block, .. } => return self.if_else(then_block, else_block, &inst.results),
             Op::Store { .. } | Op::Yield { .. } => return Ok(()),

@@ -340,14 +340,6 @@ impl<'k, 'a> Evaluator<'k, 'a> {
                 }
                 tile(Type::tile(DType::F32, vec![n]), shape::bin_sum(n, &a.data, &b.data))
             }
-            Op::DiagSum { value } => {
-                let a = self.env.get(name, *value)?;
-                let [m, n] = rank2(name, &a.ty)?;
-                if a.dtype() != DType::F32 {
-                    return Err(malformed(name, format!("{} is not an f32 tile", a.ty)));
-                }
-                tile(Type::tile(DType::F32, vec![m + n]), shape::diag_sum([m, n], &a.data))
-            }
             Op::Reduce { op: combine, value, axis } | Op::Scan { op: combine, value, axis } => {
                 let scan = matches!(op, Op::Scan { .. });
                 let a = self.env.get(name, *value)?;

@@ -134,19 +134,6 @@ pub(super) fn bin_sum(n: u32, values: &[f64], bins: &[f64]) -> Vec<f64> {
     sums.into_iter().map(|s| round_to(DType::F32, s)).collect()
 }
 
-/// `diag_sum` of an `[m, n]` tile: `m + n` sums, element `(r, c)` added to sum
-/// `r - c + n - 1` (the last sum is 0). Each accumulates in f64 and rounds once to f32;
-/// the GPU adds in f32 row by row, so compare with a tolerance.
-pub(super) fn diag_sum([m, n]: [u32; 2], values: &[f64]) -> Vec<f64> {
-    let (m, n) = (m as usize, n as usize);
-    let mut sums = vec![0.0; m + n];
-    for (k, &x) in values.iter().enumerate() {
-        let (r, c) = (k / n, k % n);
-        sums[r + n - 1 - c] += x;
-    }
-    sums.into_iter().map(|s| round_to(DType::F32, s)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,12 +178,6 @@ mod tests {
     #[test]
     fn bin_sum_drops_bins_out_of_range() {
         assert_eq!(bin_sum(2, &[1.0, 2.0, 4.0], &[-1.0, 2.0, 1.0]), vec![0.0, 4.0]);
-    }
-
-    #[test]
-    fn diag_sum_adds_along_each_diagonal_from_the_top_right() {
-        // [[1, 2, 3], [4, 5, 6]]: diagonals r - c + 2 = 0 (3), 1 (2 + 6), 2 (1 + 5), 3 (4).
-        assert_eq!(diag_sum([2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), vec![3.0, 8.0, 6.0, 4.0, 0.0]);
     }
 
     #[test]

@@ -161,11 +161,6 @@ impl KernelBuilder {
         self.push(Op::BinSum { value, bins: bins_of }, Type::tile(DType::F32, vec![bins]))
     }
 
-    /// The diagonal sums of an f32 `[M, N]` tile ([`Op::DiagSum`]): f32 `[M + N]`.
-    pub fn diag_sum(&mut self, value: ValueId, len: u32) -> ValueId {
-        self.push(Op::DiagSum { value }, Type::tile(DType::F32, vec![len]))
-    }
-
     pub fn arange(&mut self, start: ValueId, len: u32) -> ValueId {
         self.push(Op::Arange { start, len }, Type::tile(DType::I32, vec![len]))
     }

@@ -403,13 +403,6 @@ pub enum Op {
         value: ValueId,
         bins: ValueId,
     },
-    /// Sums an f32 tile `[M, N]` along its diagonals: the result is f32 `[M + N]` with
-    /// element `t` the sum of the elements `(r, c)` with `r - c + N - 1 = t` (the last is
-    /// 0: no element lies on it). The GPU adds each diagonal in a fixed order, so its sums
-    /// repeat from run to run; they agree with an exact sum only within rounding.
-    DiagSum {
-        value: ValueId,
-    },
     /// Reduces along `axis`, removing it from the shape (a rank-1 tile reduces to a scalar).
     Reduce {
         op: ReduceOp,
@@ -606,7 +599,6 @@ pub fn op_name(op: &Op) -> &'static str {
         Op::Dot { .. } => "dot",
         Op::Trans { .. } => "trans",
         Op::BinSum { .. } => "bin_sum",
-        Op::DiagSum { .. } => "diag_sum",
         Op::Reduce { op, .. } => match op {
             ReduceOp::Sum => "reduce_sum",
             ReduceOp::Max => "reduce_max",

@@ -94,7 +94,6 @@ fn op_templates() -> Vec<Op> {
     ops.push(Op::Dot { lhs: v, rhs: v });
     ops.push(Op::Trans { value: v });
     ops.push(Op::BinSum { value: v, bins: v });
-    ops.push(Op::DiagSum { value: v });
     ops.extend(ReduceOp::ALL.map(|op| Op::Reduce { op, value: v, axis: 0 }));
     ops.extend(ReduceOp::ALL.map(|op| Op::Scan { op, value: v, axis: 0 }));
     ops.extend([
@@ -811,7 +810,6 @@ impl Parser {
             Op::Broadcast { .. } => Op::Broadcast { value: self.use_value()? },
             Op::Cast { .. } => Op::Cast { value: self.use_value()? },
             Op::Trans { .. } => Op::Trans { value: self.use_value()? },
-            Op::DiagSum { .. } => Op::DiagSum { value: self.use_value()? },
             Op::Dot { .. } => {
                 let lhs = self.use_value()?;
                 self.comma()?;
@@ -1055,7 +1053,7 @@ kernel @copy consts(BLOCK = 64, \"odd name\" = false) warps(2) {
 
     #[test]
     fn unknown_op() {
-        check(&with_body("    %1 = frobnicate %0 : i32"), expect!["9:10: unknown op `frobnicate`; ops are: const, program_id, dim, arg, arange, splat, expand_dims, broadcast, add, sub, mul, div, rem, max, min, and, or, neg, not, abs, exp, exp2, log2, sqrt, rsqrt, cmp_lt, cmp_le, cmp_gt, cmp_ge, cmp_eq, cmp_ne, select, cast, dot, trans, bin_sum, diag_sum, reduce_sum, reduce_max, reduce_min, scan_sum, scan_max, scan_min, load, store, for, if, yield"]);
+        check(&with_body("    %1 = frobnicate %0 : i32"), expect!["9:10: unknown op `frobnicate`; ops are: const, program_id, dim, arg, arange, splat, expand_dims, broadcast, add, sub, mul, div, rem, max, min, and, or, neg, not, abs, exp, exp2, log2, sqrt, rsqrt, cmp_lt, cmp_le, cmp_gt, cmp_ge, cmp_eq, cmp_ne, select, cast, dot, trans, bin_sum, reduce_sum, reduce_max, reduce_min, scan_sum, scan_max, scan_min, load, store, for, if, yield"]);
     }
 
     #[test]

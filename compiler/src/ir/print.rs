@@ -196,7 +196,6 @@ impl<'k> Printer<'k> {
             | Op::Broadcast { value }
             | Op::Cast { value }
             | Op::Trans { value }
-            | Op::DiagSum { value }
             | Op::Unary { value, .. } => write!(f, "{name} {value}")?,
             Op::Binary { lhs, rhs, .. }
             | Op::Cmp { lhs, rhs, .. }

@@ -577,12 +577,6 @@ impl<'k> Verifier<'k> {
                 same(result(r), ty, &Type::tile(v.dtype, vec![n, m]), " (`value` with its two dimensions swapped)")
             }
             Op::BinSum { value, bins } => self.bin_sum(*value, *bins, r, ty),
-            Op::DiagSum { value } => {
-                let v = self.use_(*value)?;
-                supports("diag_sum", v.dtype, v.dtype == DType::F32, "f32")?;
-                let [m, n] = rank2(v, operand("value", *value), "an f32 tile [M, N]")?;
-                same(result(r), ty, &Type::tile(DType::F32, vec![m + n]), " (f32 [M + N], one sum per diagonal)")
-            }
             Op::Reduce { value, axis, .. } | Op::Scan { value, axis, .. } => {
                 let scan = matches!(op, Op::Scan { .. });
                 let v = self.use_(*value)?;
@@ -1644,29 +1638,6 @@ mod tests {
              %4 = cast %2 : i32[4, 8]\n    %5 = arange %1, 8 : i32[8]\n{last}"
         );
         check(&body, expected);
-    }
-
-    #[test]
-    fn diag_sum_is_valid() {
-        check_bin_sum(
-            "    %6 = diag_sum %3 : f32[12]",
-            expect![
-                "`%6 = diag_sum %3 : f32[12]`: %6 has type f32[12], but every tile dimension must be a power of two"
-            ],
-        );
-    }
-
-    #[test]
-    fn diag_sum_takes_f32_values() {
-        check_bin_sum(
-            "    %6 = diag_sum %4 : f32[12]",
-            expect!["`%6 = diag_sum %4 : f32[12]`: `diag_sum` on i32 is not supported; it takes f32"],
-        );
-    }
-
-    #[test]
-    fn diag_sum_result_has_one_sum_per_diagonal() {
-        check_bin_sum("    %6 = diag_sum %3 : f32[16]", expect!["`%6 = diag_sum %3 : f32[16]`: result %6 has type f32[16]; expected f32[12] (f32 [M + N], one sum per diagonal)"]);
     }
 
     #[test]

@@ -13,7 +13,6 @@ pub(crate) fn operands(op: &Op) -> Vec<ValueId> {
         | Op::Unary { value: v, .. }
         | Op::Cast { value: v }
         | Op::Trans { value: v }
-        | Op::DiagSum { value: v }
         | Op::Reduce { value: v, .. }
         | Op::Scan { value: v, .. }
         | Op::If { cond: v, .. } => vec![*v],
@@ -55,7 +54,6 @@ pub(crate) fn operands_mut(op: &mut Op) -> Vec<&mut ValueId> {
         | Op::Unary { value: v, .. }
         | Op::Cast { value: v }
         | Op::Trans { value: v }
-        | Op::DiagSum { value: v }
         | Op::Reduce { value: v, .. }
         | Op::Scan { value: v, .. }
         | Op::If { cond: v, .. } => vec![v],

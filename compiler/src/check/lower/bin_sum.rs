@@ -1,6 +1,5 @@
 //! `bin_sum(x, bins, N)`: the elements of an f32 tile summed into `N` bins chosen per
-//! element (see `ir::Op::BinSum`); and `diag_sum(x)`, the fixed binning of an `[M, N]`
-//! tile by diagonal (`ir::Op::DiagSum`).
+//! element (see `ir::Op::BinSum`).
 //!
 //! `x` and `bins` broadcast like the operands of `where`, so a bin pattern built from
 //! `rows[:, None]` and `cols[None, :]` needs no explicit broadcast. Each rule is checked
@@ -39,28 +38,6 @@ impl Lowerer<'_> {
         let xid = self.coerce(b, xv, DType::F32, &shape, span)?;
         let bid = self.coerce(b, bv, DType::I32, &shape, span)?;
         Ok(Val::Value(b.bin_sum(xid, bid, count)))
-    }
-
-    pub(super) fn diag_sum(&mut self, b: &mut KernelBuilder, x: &ast::Expr, span: Span) -> LResult<Val> {
-        let xv = self.expr(b, x)?;
-        let xt = self.type_of(b, &xv);
-        let [m, n] = match xt.shape[..] {
-            [m, n] if ElemTy::unify(self.elem_ty(b, &xv), ElemTy::typed(DType::F32)).is_some() => [m, n],
-            _ => {
-                let message = format!("`diag_sum` sums an f32 tile [M, N] along its diagonals; got x: {xt}");
-                return Err(self.error(DiagKind::Type, x.span, message));
-            }
-        };
-        let len = types::tile_dim(i64::from(m) + i64::from(n)).map_err(|_| {
-            let message = format!(
-                "`diag_sum` of x: {xt} gives M + N = {} sums, but the length of its result must be a power of two",
-                i64::from(m) + i64::from(n)
-            );
-            self.error(DiagKind::Shape, x.span, message)
-        })?;
-        self.runtime_only("`diag_sum`", span)?;
-        let xid = self.coerce(b, xv, DType::F32, &[m, n], span)?;
-        Ok(Val::Value(b.diag_sum(xid, len)))
     }
 
     /// `N`: a constant power of two, the length of the result.

@@ -33,7 +33,6 @@ const BUILTINS: &[(&str, &str)] = &[
     ("dot", "dot(a, b)"),
     ("trans", "trans(x)"),
     ("bin_sum", "bin_sum(x, bins, N)"),
-    ("diag_sum", "diag_sum(x)"),
 ];
 
 /// What a builtin taking `axis:` does along it.
@@ -100,7 +99,6 @@ impl Lowerer<'_> {
             "dot" if arity(2) => self.dot(b, positional[0], positional[1], span),
             "trans" if arity(1) => self.trans(b, positional[0], span),
             "bin_sum" if arity(3) => self.bin_sum(b, [positional[0], positional[1], positional[2]], span),
-            "diag_sum" if arity(1) => self.diag_sum(b, positional[0], span),
             _ => Err(self.arity(func, usage, args.len())),
         }
     }

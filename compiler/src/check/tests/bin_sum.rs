@@ -1,5 +1,4 @@
-//! `bin_sum(x, bins, N)` and `diag_sum(x)`: what they lower to, and each rule's error at
-//! the offending argument.
+//! `bin_sum(x, bins, N)`: what it lowers to, and each rule's error at the offending argument.
 
 use super::*;
 
@@ -89,49 +88,4 @@ fn bin_sum_shapes_must_broadcast() {
 #[test]
 fn bin_sum_of_scalars_is_rejected() {
     assert_eq!(errors(&with_args("1.0, 3, 16")), "4:18: `bin_sum` sums a tile; got the scalars x: f32 and bins: i32");
-}
-
-/// A kernel storing `diag_sum(ARG)` into `o[0 .. 16]`, after `x`, an f32[8, 8] tile.
-fn diag_sum_of(arg: &str) -> String {
-    format!("kernel k({XO}) grid(1) {{\n    let x = x[0 .. 8, 0 .. 8];\n    o[0 .. 16] = diag_sum({arg});\n}}")
-}
-
-#[test]
-fn diag_sum_lowers_to_one_diag_sum_op() {
-    assert_eq!(count(&lower(&diag_sum_of("x")), "diag_sum"), 1);
-}
-
-#[test]
-fn diag_sum_result_is_f32_of_m_plus_n_sums() {
-    assert_eq!(types_of(&lower(&diag_sum_of("x")), "diag_sum"), ["f32[16]"]);
-}
-
-#[test]
-fn diag_sum_takes_one_argument() {
-    assert_eq!(errors(&diag_sum_of("x, x")), "3:18: `diag_sum` is called as `diag_sum(x)`; got 2 arguments");
-}
-
-#[test]
-fn diag_sum_values_must_be_f32() {
-    assert_eq!(
-        errors(&diag_sum_of("cast<i32>(x)")),
-        "3:27: `diag_sum` sums an f32 tile [M, N] along its diagonals; got x: i32[8, 8]"
-    );
-}
-
-#[test]
-fn diag_sum_takes_a_rank_2_tile() {
-    assert_eq!(
-        errors(&diag_sum_of("cast<f32>(arange(0, 16))")),
-        "3:27: `diag_sum` sums an f32 tile [M, N] along its diagonals; got x: f32[16]"
-    );
-}
-
-#[test]
-fn diag_sum_length_must_be_a_power_of_two() {
-    let src = kernel("x: tensor<f32>[M, N], o: tensor<f32>[K]", "    let s = diag_sum(x[0 .. 8, 0 .. 4]);");
-    assert_eq!(
-        errors(&src),
-        "2:22: `diag_sum` of x: f32[8, 4] gives M + N = 12 sums, but the length of its result must be a power of two"
-    );
 }
