@@ -42,7 +42,9 @@
 //!   would open, and `vs_convert` walks each block's first range and follows those from
 //!   there. Only an entry more than a tile from the next farther one can close a range,
 //!   so `vs_chain` jumps from one such entry to the next (`vs_chain_stops` lists them),
-//!   taking the runs between them whole.
+//!   taking the runs between them whole. `vs_hops` lays out each such entry's next
+//!   [`plan::CHAIN_HOPS`] openers along the chain in a row, so that `vs_convert` takes a
+//!   block's chained ranges a row at a time.
 //!
 //! Capacities: `NNZ_S = min(slash_size, NB)` (each diagonal adds at most one tile; tiles
 //! of a block are disjoint and start below `m0 + 64`), `NNZ_V = min(vertical_size,
@@ -104,7 +106,13 @@
 //! → 0.064 ms a launch at 32K, 0.083–0.113 → 0.059–0.072 for the 512K chunks (session 23,
 //! round 1). Session 22's chain patch (`vs_chain` storing the next opener's distance so
 //! that `vs_convert` follows each range with one dependent load) left `vs_convert` at
-//! 0.98–1.00× its time (session 23, round 2) and was dropped.
+//! 0.98–1.00× its time (session 23, round 2) and was dropped. The instructions were the
+//! cost: with `vs_hops` laying out 32 openers of the chain a row, `vs_convert` takes a
+//! block's chained ranges with one load (and its steps nested 16 × 8 × 8): 0.228 → 0.186
+//! ms at 32K, 1.038 → 0.654 at 128K, 1.30 → 0.73 at 512K, `vs_hops` 0.02 ms (session 24,
+//! round 1). A diagonal sum without atomics (a `diag_sum` builtin reading each diagonal
+//! back from shared memory row by row) made `vs_column_scores` 1.25× slower (session 24,
+//! round 3) and was dropped.
 //! The GPU test `vertical_slash_timing_at_32k` times the whole estimate.
 
 pub mod check;
