@@ -266,7 +266,7 @@ fn a_candidate_for_an_unknown_kernel_lists_the_kernels_it_may_replace() {
         &with(dir.path(), "--candidate", "pool_blocks=next.tile"),
         "unknown kernel `pool_blocks`; it replaces one of attention, sparse_local, sparse_block, sparse_strided, \
          sparse_vertical_slash, vs_row_stats, vs_combine_stats, vs_column_scores, vs_diagonal_scores, \
-         topk_threshold, topk_write, vs_chain_stops, vs_chain, vs_convert, select_blocks",
+         topk_threshold, topk_write, vs_chain_stops, vs_chain, vs_hops, vs_convert, select_blocks",
     );
 }
 
