@@ -38,8 +38,10 @@ pub const TOPK_SOURCE: &str = include_str!("../../../kernels/topk.tile");
 /// range, then the block lists.
 pub const CONVERSION_KERNELS: [&str; 4] = ["vs_chain_stops", "vs_chain", "vs_hops", "vs_convert"];
 
-/// Ranges `vs_convert` takes from one row of `vs_hops` (both kernels' `C`): the hop rows
-/// hold this many openers and the one after them.
+/// Ranges `vs_convert` takes from one row of `vs_hops`: both launches get it as their `C`,
+/// and the hop rows hold this many openers and the one after them, so that the two
+/// kernels and the buffer agree (`vs_convert` reading past a row would read 0, a valid
+/// opener).
 pub const CHAIN_HOPS: usize = 32;
 
 /// Key columns per gathered chunk in the attention kernel.
@@ -519,14 +521,14 @@ pub fn launches_with(
         Launch {
             source: ESTIMATE_SOURCE,
             kernel: CONVERSION_KERNELS[2],
-            consts: vec![],
+            consts: vec![int_const("C", CHAIN_HOPS)],
             args: bufs(&[Slashes, SlashCount, SlashClose, SlashHops]),
             lane: Lane::Main,
         },
         Launch {
             source: ESTIMATE_SOURCE,
             kernel: CONVERSION_KERNELS[3],
-            consts: vec![],
+            consts: vec![int_const("C", CHAIN_HOPS)],
             args: bufs(&[
                 CuSeqlens,
                 Verticals,
@@ -821,6 +823,21 @@ mod tests {
         let scratch = launches(&shape, &PARAMS).unwrap_or_else(|e| panic!("{e}")).scratch;
         let partials = scratch.into_iter().find(|s| s.0 == Buffer::SlashPartials);
         assert_eq!(partials, Some((Buffer::SlashPartials, DType::F32, vec![1, 2, 256])));
+    }
+
+    /// `vs_hops` writes rows of `C + 1` openers and `vs_convert` reads `C` and the one after:
+    /// both get `C` from the plan, and the hop buffer's rows hold `C + 1`.
+    #[test]
+    fn the_chain_launches_and_the_hop_rows_agree_on_their_width() {
+        let plan = host_plan();
+        let c_of = |kernel: &str| {
+            let launch = plan.estimate.iter().find(|l| l.kernel == kernel).unwrap_or_else(|| panic!("no {kernel}"));
+            launch.consts.iter().find(|(name, _)| name == "C").map(|(_, v)| v.clone())
+        };
+        let hops = Some(ConstValue::Int(CHAIN_HOPS as i64));
+        assert_eq!((c_of("vs_hops"), c_of("vs_convert")), (hops.clone(), hops));
+        let rows = plan.buffer(Buffer::SlashHops).map(|t| t.shape.last().copied());
+        assert_eq!(rows, Some(Some(CHAIN_HOPS + 1)));
     }
 
     /// The estimation's launches as `sparsefill_runtime::lanes` orders them on a GPU, the
