@@ -1,14 +1,15 @@
 //! `bin_sum`: a tile's elements summed into bins chosen per element.
 //!
-//! Any element may land in any bin, so the sums meet in shared memory: `N` f32 of
+//! Any element may land in any bin, so the sums meet in shared memory: `N` words of
 //! scratch above the live buffers ([`super::shared::SharedMemory::reserve`]), zeroed by
 //! all threads, then each owner of an element whose bin is in `0..N` adds it with one
-//! `red.shared.add.f32`, and after a barrier every thread reads the bins its result
-//! registers hold. Replicas add nothing, so each element counts once. Atomics land in
-//! no fixed order, which is why the op's summation order is unspecified.
+//! `red.shared.add` (`.f32` or `.s32`), and after a barrier every thread reads the bins
+//! its result registers hold. Replicas add nothing, so each element counts once. Atomics
+//! land in no fixed order, which is why the op's f32 summation order is unspecified
+//! (i32 sums are exact in any order).
 //!
-//! ptxas makes each `red.shared.add.f32` a compare-and-swap loop of its own
-//! (`ATOMS.CAST.SPIN`). Writing the swaps out instead, eight elements' loads and swaps
+//! An i32 add is one `ATOMS.ADD`. ptxas makes each `red.shared.add.f32` a
+//! compare-and-swap loop of its own (`ATOMS.CAST.SPIN`). Writing the swaps out instead, eight elements' loads and swaps
 //! issued together and retried together, made `vs_column_scores` twice as slow on the
 //! H200: 0.51 ms at 32K in one call, against 0.24 with this loop in the next
 //! (docs/perf/2026-11-29-h200-session23.md, rounds 1 and 2). Our reading, not profiled:
@@ -27,12 +28,19 @@ use super::layout::Layout;
 use super::CodegenError;
 use crate::ir::{DType, ValueId};
 
-const F32_BYTES: u64 = 4;
+/// Bytes of a bin: both dtypes `bin_sum` takes are 32-bit.
+const BIN_BYTES: u64 = 4;
 
-/// One predicated shared-memory add: `$0` the `.shared` address, `$1` the value, `$2`
-/// nonzero when the add happens. Predicating inside the instruction keeps the adds
-/// straight-line code rather than a branch per element.
-const ADD: &str = "{ .reg .pred p; setp.ne.b32 p, $2, 0; @p red.shared.add.f32 [$0], $1; }";
+/// One predicated shared-memory add of `dtype` (f32 or i32) and the inline-asm
+/// constraint of its value: `$0` the `.shared` address, `$1` the value, `$2` nonzero
+/// when the add happens. Predicating inside the instruction keeps the adds straight-line
+/// code rather than a branch per element.
+fn add(dtype: DType) -> (&'static str, &'static str) {
+    match dtype {
+        DType::I32 => ("{ .reg .pred p; setp.ne.b32 p, $2, 0; @p red.shared.add.s32 [$0], $1; }", "r,r,r"),
+        _ => ("{ .reg .pred p; setp.ne.b32 p, $2, 0; @p red.shared.add.f32 [$0], $1; }", "r,f,r"),
+    }
+}
 
 impl<'ctx> Lowerer<'_, 'ctx> {
     pub fn bin_sum(
@@ -43,9 +51,10 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         out_layout: &Layout,
     ) -> Result<Regs<'ctx>, CodegenError> {
         let (from, bins_ty, to) = (self.ty(value)?, self.ty(bins)?, self.ty(result)?);
+        let dtype = from.dtype;
         let count = match to.shape[..] {
-            [n] if to.dtype == DType::F32 && from.dtype == DType::F32 && !from.is_scalar() => u64::from(n),
-            _ => return Err(CodegenError::InvalidIr(format!("bin_sum of {from} gives {to}, not f32[N]"))),
+            [n] if to.dtype == dtype && matches!(dtype, DType::F32 | DType::I32) && !from.is_scalar() => u64::from(n),
+            _ => return Err(CodegenError::InvalidIr(format!("bin_sum of {from} gives {to}, not {dtype}[N]"))),
         };
         if *bins_ty != from.with_dtype(DType::I32) {
             return Err(CodegenError::InvalidIr(format!("bin_sum of {from} by bins {bins_ty}")));
@@ -54,10 +63,10 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let values = self.get(value)?;
         let bin_regs = self.get_in(bins, &layout)?;
 
-        let base = self.shared.reserve(self.context, self.module, "bin_sum", count * F32_BYTES)?;
+        let base = self.shared.reserve(self.context, self.module, "bin_sum", count * BIN_BYTES)?;
         // The previous user of these bytes may still be reading them.
         self.barrier()?;
-        self.zero_bins(base, count)?;
+        self.zero_bins(base, dtype, count)?;
         self.barrier()?;
 
         let b = &self.builder;
@@ -68,27 +77,33 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             // Unsigned, so a negative bin is out of range too.
             let in_range = b.build_int_compare(inkwell::IntPredicate::ULT, bin, self.i32(count), "")?;
             let adds = b.build_int_z_extend(b.build_and(owner, in_range, "")?, self.context.i32_type(), "")?;
-            let offset = b.build_int_mul(bin, self.i32(F32_BYTES), "")?;
+            let offset = b.build_int_mul(bin, self.i32(BIN_BYTES), "")?;
             let address = b.build_int_add(base_address, offset, "")?;
-            self.asm_void(ADD, "r,f,r", &[address.into(), x, adds.into()])?;
+            let (asm, constraints) = add(dtype);
+            self.asm_void(asm, constraints, &[address.into(), x, adds.into()])?;
         }
         self.barrier()?;
 
         (0..out_layout.regs())
             .map(|r| {
                 let f = self.flat_index(out_layout, r)?;
-                self.aligned_load(self.reg_type(DType::F32), self.shared_element(base, DType::F32, f)?, 4)
+                self.aligned_load(self.reg_type(dtype), self.shared_element(base, dtype, f)?, 4)
             })
             .collect()
     }
 
     /// Every thread zeroes bins `tid, tid + threads, ..`; only a last, partial round is guarded.
-    fn zero_bins(&self, base: inkwell::values::PointerValue<'ctx>, count: u64) -> Result<(), CodegenError> {
+    fn zero_bins(
+        &self,
+        base: inkwell::values::PointerValue<'ctx>,
+        dtype: DType,
+        count: u64,
+    ) -> Result<(), CodegenError> {
         let threads = u64::from(self.threads);
-        let zero = self.zero(DType::F32);
+        let zero = self.zero(dtype);
         for round in 0..count.div_ceil(threads) {
             let at = self.builder.build_int_add(self.tid, self.i32(round * threads), "")?;
-            let store = |this: &Self| this.aligned_store(this.shared_element(base, DType::F32, at)?, zero, 4);
+            let store = |this: &Self| this.aligned_store(this.shared_element(base, dtype, at)?, zero, 4);
             if (round + 1) * threads <= count {
                 store(self)?;
             } else {

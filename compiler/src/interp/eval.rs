@@ -328,17 +328,21 @@ impl<'k, 'a> Evaluator<'k, 'a> {
             Op::BinSum { value, bins } => {
                 let a = self.env.get(name, *value)?;
                 let b = self.env.get(name, *bins)?;
-                let fits = a.dtype() == DType::F32 && b.ty == a.ty.with_dtype(DType::I32) && !a.ty.is_scalar();
+                let dtype = a.dtype();
+                let fits = matches!(dtype, DType::F32 | DType::I32)
+                    && b.ty == a.ty.with_dtype(DType::I32)
+                    && !a.ty.is_scalar()
+                    && declared.dtype == dtype;
                 let [n] = declared.shape[..] else {
                     return Err(malformed(name, format!("the result {declared} is not a rank-1 tile")));
                 };
                 if !fits {
                     return Err(malformed(
                         name,
-                        format!("{} binned by {} is not an f32 tile and i32 bins", a.ty, b.ty),
+                        format!("{} binned by {} into {declared} is not an f32 or i32 tile and i32 bins", a.ty, b.ty),
                     ));
                 }
-                tile(Type::tile(DType::F32, vec![n]), shape::bin_sum(n, &a.data, &b.data))
+                tile(Type::tile(dtype, vec![n]), shape::bin_sum(dtype, n, &a.data, &b.data))
             }
             Op::Reduce { op: combine, value, axis } | Op::Scan { op: combine, value, axis } => {
                 let scan = matches!(op, Op::Scan { .. });

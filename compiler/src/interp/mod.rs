@@ -41,10 +41,11 @@
 //! - `reduce sum` adds in f64 and rounds once (i32 sums wrap). The GPU adds in a
 //!   different order, so float sums agree only within a tolerance. `reduce
 //!   max`/`min` ignore NaN as above. Reductions of bool are unsupported.
-//! - `bin_sum(x, bins)` into `N` bins: bin `b` is the sum of the elements of the f32 tile
-//!   `x` whose i32 `bins` entry is `b`, added in f64 and rounded once (0 for an empty
-//!   bin); elements whose bin is outside `0..N` are dropped. The GPU adds in f32 in an
-//!   unspecified order, so the two agree within a tolerance.
+//! - `bin_sum(x, bins)` into `N` bins: bin `b` is the sum of the elements of the f32 or
+//!   i32 tile `x` whose i32 `bins` entry is `b` (0 for an empty bin); elements whose bin
+//!   is outside `0..N` are dropped. f32 sums add in f64 and round once; the GPU adds in
+//!   f32 in an unspecified order, so the two agree within a tolerance. i32 sums wrap and
+//!   agree exactly.
 //!
 //! # Memory
 //! Tensors are contiguous row-major. A `load` reads 0 for every element whose

@@ -120,18 +120,22 @@ pub(super) fn scan(op: ReduceOp, dtype: DType, shape: &[u32], axis: usize, data:
     out
 }
 
-/// `bin_sum`: `n` sums, element `k` of `values` added to sum `bins[k]`; bins outside
-/// `0..n` are dropped. Each sum accumulates in f64 and rounds once to f32; the GPU adds
-/// in f32 in whatever order its atomics land, so compare with a tolerance.
-pub(super) fn bin_sum(n: u32, values: &[f64], bins: &[f64]) -> Vec<f64> {
+/// `bin_sum`: `n` sums of `dtype` (f32 or i32), element `k` of `values` added to sum
+/// `bins[k]`; bins outside `0..n` are dropped. An f32 sum accumulates in f64 and rounds
+/// once; the GPU adds in f32 in whatever order its atomics land, so compare with a
+/// tolerance. An i32 sum wraps, as the GPU's integer atomics do, and is exact.
+pub(super) fn bin_sum(dtype: DType, n: u32, values: &[f64], bins: &[f64]) -> Vec<f64> {
     let mut sums = vec![0.0; n as usize];
     for (&x, &bin) in values.iter().zip(bins) {
         // i32 bins are held exactly; a negative one or one past the end is dropped.
         if bin >= 0.0 && bin < f64::from(n) {
+            // At most 2^20 terms of magnitude at most 2^31: an i32 sum stays exact in f64.
             sums[bin as usize] += x;
         }
     }
-    sums.into_iter().map(|s| round_to(DType::F32, s)).collect()
+    sums.into_iter()
+        .map(|s| if dtype == DType::I32 { f64::from(s as i64 as i32) } else { round_to(dtype, s) })
+        .collect()
 }
 
 #[cfg(test)]
@@ -172,12 +176,12 @@ mod tests {
 
     #[test]
     fn bin_sum_adds_each_element_to_its_bin() {
-        assert_eq!(bin_sum(4, &[1.0, 2.0, 3.0, 4.0], &[3.0, 0.0, 3.0, 1.0]), vec![2.0, 4.0, 0.0, 4.0]);
+        assert_eq!(bin_sum(DType::F32, 4, &[1.0, 2.0, 3.0, 4.0], &[3.0, 0.0, 3.0, 1.0]), vec![2.0, 4.0, 0.0, 4.0]);
     }
 
     #[test]
     fn bin_sum_drops_bins_out_of_range() {
-        assert_eq!(bin_sum(2, &[1.0, 2.0, 4.0], &[-1.0, 2.0, 1.0]), vec![0.0, 4.0]);
+        assert_eq!(bin_sum(DType::F32, 2, &[1.0, 2.0, 4.0], &[-1.0, 2.0, 1.0]), vec![0.0, 4.0]);
     }
 
     #[test]

@@ -156,9 +156,11 @@ impl KernelBuilder {
         self.push(Op::Trans { value }, ty)
     }
 
-    /// `value` summed into `bins` bins by the i32 tile `bins_of` ([`Op::BinSum`]): f32 `[bins]`.
+    /// `value` summed into `bins` bins by the i32 tile `bins_of` ([`Op::BinSum`]): `[bins]`
+    /// of `value`'s dtype.
     pub fn bin_sum(&mut self, value: ValueId, bins_of: ValueId, bins: u32) -> ValueId {
-        self.push(Op::BinSum { value, bins: bins_of }, Type::tile(DType::F32, vec![bins]))
+        let dtype = self.value_type(value).dtype;
+        self.push(Op::BinSum { value, bins: bins_of }, Type::tile(dtype, vec![bins]))
     }
 
     pub fn arange(&mut self, start: ValueId, len: u32) -> ValueId {

@@ -393,12 +393,13 @@ pub enum Op {
     Trans {
         value: ValueId,
     },
-    /// Sums the elements of `value` (an f32 tile of rank >= 1) into bins: the result is
-    /// f32 `[N]` (N from the result type) with element `b` the sum of the elements whose
-    /// entry in `bins` (an i32 tile of `value`'s shape) is `b`. Elements whose bin is
-    /// outside `0..N` are dropped, so a mask routes elements to -1; a bin nothing falls
-    /// into is 0. The summation order is unspecified (the GPU adds with shared-memory
-    /// atomics), so float results agree only within rounding.
+    /// Sums the elements of `value` (an f32 or i32 tile of rank >= 1) into bins: the result
+    /// is `[N]` of `value`'s dtype (N from the result type) with element `b` the sum of the
+    /// elements whose entry in `bins` (an i32 tile of `value`'s shape) is `b`. Elements
+    /// whose bin is outside `0..N` are dropped, so a mask routes elements to -1; a bin
+    /// nothing falls into is 0. The summation order is unspecified (the GPU adds with
+    /// shared-memory atomics), so f32 results agree only within rounding; i32 sums wrap
+    /// and are exact.
     BinSum {
         value: ValueId,
         bins: ValueId,

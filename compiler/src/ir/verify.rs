@@ -624,17 +624,17 @@ impl<'k> Verifier<'k> {
         same(result(r), ty, &Type::tile(DType::F32, vec![m, n]), " (f32 [M, N])")
     }
 
-    /// An f32 tile and i32 bins of its shape into f32 `[N]`.
+    /// An f32 or i32 tile and i32 bins of its shape into `[N]` of the tile's dtype.
     fn bin_sum(&self, value: ValueId, bins: ValueId, r: ValueId, ty: &Type) -> Result<(), Violation> {
         let v = self.use_(value)?;
-        supports("bin_sum", v.dtype, v.dtype == DType::F32, "f32")?;
+        supports("bin_sum", v.dtype, matches!(v.dtype, DType::F32 | DType::I32), "f32 or i32")?;
         if v.is_scalar() {
-            return Err(mismatch(operand("value", value)(), v, "an f32 tile"));
+            return Err(mismatch(operand("value", value)(), v, &format!("a {} tile", v.dtype)));
         }
         let b = self.use_(bins)?;
         same(operand("bins", bins), b, &v.with_dtype(DType::I32), " (`value`'s shape with dtype i32)")?;
-        if ty.dtype != DType::F32 || ty.rank() != 1 {
-            return Err(mismatch(result(r)(), ty, "f32[N], one sum per bin"));
+        if ty.dtype != v.dtype || ty.rank() != 1 {
+            return Err(mismatch(result(r)(), ty, &format!("{}[N], one sum per bin", v.dtype)));
         }
         Ok(())
     }
@@ -1646,10 +1646,23 @@ mod tests {
     }
 
     #[test]
-    fn bin_sum_takes_f32_values() {
+    fn bin_sum_of_i32_is_valid() {
+        check_bin_sum("    %6 = bin_sum %4, %4 : i32[16]", expect!["ok"]);
+    }
+
+    #[test]
+    fn bin_sum_takes_f32_or_i32_values() {
+        check_bin_sum(
+            "    %6 = bin_sum %2, %4 : bf16[16]",
+            expect!["`%6 = bin_sum %2, %4 : bf16[16]`: `bin_sum` on bf16 is not supported; it takes f32 or i32"],
+        );
+    }
+
+    #[test]
+    fn bin_sum_result_has_the_value_dtype() {
         check_bin_sum(
             "    %6 = bin_sum %4, %4 : f32[16]",
-            expect!["`%6 = bin_sum %4, %4 : f32[16]`: `bin_sum` on i32 is not supported; it takes f32"],
+            expect!["`%6 = bin_sum %4, %4 : f32[16]`: result %6 has type f32[16]; expected i32[N], one sum per bin"],
         );
     }
 

@@ -1,5 +1,5 @@
-//! `bin_sum(x, bins, N)`: the elements of an f32 tile summed into `N` bins chosen per
-//! element (see `ir::Op::BinSum`).
+//! `bin_sum(x, bins, N)`: the elements of an f32 or i32 tile summed into `N` bins chosen
+//! per element (see `ir::Op::BinSum`).
 //!
 //! `x` and `bins` broadcast like the operands of `where`, so a bin pattern built from
 //! `rows[:, None]` and `cols[None, :]` needs no explicit broadcast. Each rule is checked
@@ -19,11 +19,15 @@ impl Lowerer<'_> {
         let count = self.bin_count(b, n);
         let (xv, bv, count) = (xv?, bv?, count?);
         let (xt, bt) = (self.type_of(b, &xv), self.type_of(b, &bv));
-        // A literal adapts: `bin_sum(1, bins, N)` counts the elements of each bin.
-        if ElemTy::unify(self.elem_ty(b, &xv), ElemTy::typed(DType::F32)).is_none() {
-            let message = format!("`bin_sum` sums f32 values; got x: {xt} (cast<f32>(...) first)");
-            return Err(self.error(DiagKind::Type, x.span, message));
-        }
+        // A literal adapts to f32: `bin_sum(1, bins, N)` counts the elements of each bin.
+        let dtype = match self.elem_ty(b, &xv) {
+            ElemTy { dtype: d @ (DType::F32 | DType::I32), weak: false } => d,
+            x_ty if ElemTy::unify(x_ty, ElemTy::typed(DType::F32)).is_some() => DType::F32,
+            _ => {
+                let message = format!("`bin_sum` sums f32 or i32 values; got x: {xt} (cast<f32>(...) first)");
+                return Err(self.error(DiagKind::Type, x.span, message));
+            }
+        };
         if ElemTy::unify(self.elem_ty(b, &bv), ElemTy::typed(DType::I32)).is_none() {
             return Err(self.error(DiagKind::Type, bins.span, format!("`bin_sum` bins must be i32; got bins: {bt}")));
         }
@@ -35,7 +39,7 @@ impl Lowerer<'_> {
             return Err(self.error(DiagKind::Shape, span, message));
         }
         self.runtime_only("`bin_sum`", span)?;
-        let xid = self.coerce(b, xv, DType::F32, &shape, span)?;
+        let xid = self.coerce(b, xv, dtype, &shape, span)?;
         let bid = self.coerce(b, bv, DType::I32, &shape, span)?;
         Ok(Val::Value(b.bin_sum(xid, bid, count)))
     }

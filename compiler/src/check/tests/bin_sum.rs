@@ -64,10 +64,16 @@ fn bin_sum_count_must_be_constant() {
 }
 
 #[test]
-fn bin_sum_values_must_be_f32() {
+fn bin_sum_of_i32_values_is_i32() {
+    let src = with_args("t, t, 16").replace("o: tensor<f32>[K]", "o: tensor<i32>[K]");
+    assert_eq!(types_of(&lower(&src), "bin_sum"), ["i32[16]"]);
+}
+
+#[test]
+fn bin_sum_values_must_be_f32_or_i32() {
     assert_eq!(
-        errors(&with_args("t, t, 16")),
-        "4:26: `bin_sum` sums f32 values; got x: i32[4, 8] (cast<f32>(...) first)"
+        errors(&with_args("x < 0.5, t, 16")),
+        "4:26: `bin_sum` sums f32 or i32 values; got x: bool[4, 8] (cast<f32>(...) first)"
     );
 }
 

@@ -1,18 +1,26 @@
-//! `bin_sum`: shared-memory bins filled by predicated `red.shared.add.f32`, and that it
+//! `bin_sum`: shared-memory bins filled by predicated `red.shared.add.f32` (`.s32` for
+//! i32 tiles), and that it
 //! assembles without spills for every target from a blocked tile, from a `dot`'s
 //! accumulator (vertical-slash's diagonal sums), from a replicated tile and with more
 //! bins than threads.
 
 use super::{check_assembles, check_no_spills, emit_ok, one_program_grid, whole};
+use crate::codegen::cuobjdump;
+use crate::codegen::ptxas::{assemble_with, available_for_tests, find_ptxas};
 use crate::ir::builder::KernelBuilder;
 use crate::ir::{BinaryOp, DType, Kernel, ValueId};
 use crate::target::Arch;
 
-/// `out[0 .. bins] = bin_sum(x, row - col + offset, bins)` for the f32 `[rows, cols]`
-/// tile `tile` makes, four warps.
-fn diagonal_kernel([rows, cols]: [u32; 2], bins: u32, tile: impl FnOnce(&mut KernelBuilder) -> ValueId) -> Kernel {
+/// `out[0 .. bins] = bin_sum(x, row - col + offset, bins)` for the `[rows, cols]` tile of
+/// `dtype` that `tile` makes, four warps.
+fn diagonal_kernel(
+    dtype: DType,
+    [rows, cols]: [u32; 2],
+    bins: u32,
+    tile: impl FnOnce(&mut KernelBuilder) -> ValueId,
+) -> Kernel {
     let mut b = KernelBuilder::new("bin_sum", 4);
-    let out = b.tensor_param("out", DType::F32, &["K"]);
+    let out = b.tensor_param("out", dtype, &["K"]);
     one_program_grid(&mut b, out);
     let x = tile(&mut b);
     let zero = b.const_i32(0);
@@ -34,8 +42,13 @@ fn diagonal_kernel([rows, cols]: [u32; 2], bins: u32, tile: impl FnOnce(&mut Ker
 
 /// A loaded f32 tile: blocked layout.
 fn loaded(shape: [u32; 2], bins: u32) -> Kernel {
-    diagonal_kernel(shape, bins, |b| {
-        let x = b.tensor_param("x", DType::F32, &["M", "N"]);
+    loaded_of(DType::F32, shape, bins)
+}
+
+/// A loaded tile of `dtype`.
+fn loaded_of(dtype: DType, shape: [u32; 2], bins: u32) -> Kernel {
+    diagonal_kernel(dtype, shape, bins, |b| {
+        let x = b.tensor_param("x", dtype, &["M", "N"]);
         let at = whole(b, &shape);
         b.load(x, at)
     })
@@ -43,7 +56,7 @@ fn loaded(shape: [u32; 2], bins: u32) -> Kernel {
 
 /// `dot(a, trans(k))` of bf16 `[64, 64]` tiles: the mma accumulator layout.
 fn product() -> Kernel {
-    diagonal_kernel([64, 64], 128, |b| {
+    diagonal_kernel(DType::F32, [64, 64], 128, |b| {
         let a = b.tensor_param("a", DType::BF16, &["M", "D"]);
         let k = b.tensor_param("k", DType::BF16, &["N", "D"]);
         let (ai, ki) = (whole(b, &[64, 64]), whole(b, &[64, 64]));
@@ -78,6 +91,34 @@ fn bin_sum_adds_with_shared_memory_reductions() {
 fn bin_sum_adds_each_register_once() {
     // 64 x 64 elements over 128 threads: 32 registers, one add each.
     assert_eq!(emit_ok(&loaded([64, 64], 128), Arch::Sm80).ptx.matches("red.shared.add.f32").count(), 32);
+}
+
+#[test]
+fn bin_sum_of_i32_adds_integers_once_a_register() {
+    let ptx = emit_ok(&loaded_of(DType::I32, [64, 64], 128), Arch::Sm90a).ptx;
+    assert_eq!((ptx.matches("red.shared.add.s32").count(), ptx.matches("red.shared.add.f32").count()), (32, 0));
+}
+
+#[test]
+fn bin_sum_of_i32_assembles_without_spills() {
+    check_no_spills(&check_assembles(&loaded_of(DType::I32, [64, 64], 128)));
+}
+
+/// The point of i32 bins: one `ATOMS.ADD` an element on sm_90a, where an f32 add is a
+/// compare-and-swap loop.
+#[test]
+fn bin_sum_of_i32_is_one_atomic_add_an_element_without_a_swap_loop() {
+    let what = "the SASS of an i32 `bin_sum`";
+    if !available_for_tests(what) || !cuobjdump::available_for_tests(what) {
+        return;
+    }
+    let ptx = emit_ok(&loaded_of(DType::I32, [64, 64], 128), Arch::Sm90a).ptx;
+    let ptxas = find_ptxas().expect("ptxas is available");
+    let cubin = assemble_with(&ptxas, &ptx, Arch::Sm90a.name()).expect("ptxas assembles it").cubin;
+    let sass = cuobjdump::sass(&cubin).expect("cuobjdump disassembles it");
+    let adds = sass.matches("ATOMS.ADD").count();
+    let swaps = sass.matches("ATOMS.CAS").count();
+    assert_eq!((adds, swaps), (32, 0), "{sass}");
 }
 
 #[test]

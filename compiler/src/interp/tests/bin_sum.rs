@@ -78,3 +78,17 @@ fn bins_of_another_shape_are_malformed() {
     let bins = tensor(DType::I32, &[0.0, 0.0, 0.0, 0.0]);
     assert!(matches!(bin_sum(x, bins, 2), Err(InterpError::Malformed { .. })));
 }
+
+#[test]
+fn i32_bins_sum_exactly() {
+    let x = tensor(DType::I32, &[1.0, 2.0, 1073741824.0, 7.0]);
+    let bins = tensor(DType::I32, &[0.0, 1.0, 1.0, -1.0]);
+    check(render_result(bin_sum(x, bins, 2)), "[1, 1073741826]");
+}
+
+#[test]
+fn i32_bins_wrap_as_the_gpu_atomics_do() {
+    let x = tensor(DType::I32, &[f64::from(i32::MAX), 2.0]);
+    let bins = tensor(DType::I32, &[0.0, 0.0]);
+    check(render_result(bin_sum(x, bins, 1)), &format!("[{}]", i32::MIN + 1));
+}
