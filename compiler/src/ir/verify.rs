@@ -629,12 +629,12 @@ impl<'k> Verifier<'k> {
         let v = self.use_(value)?;
         supports("bin_sum", v.dtype, matches!(v.dtype, DType::F32 | DType::I32), "f32 or i32")?;
         if v.is_scalar() {
-            return Err(mismatch(operand("value", value)(), v, &format!("a {} tile", v.dtype)));
+            return Err(mismatch(operand("value", value)(), v, format!("a {} tile", v.dtype)));
         }
         let b = self.use_(bins)?;
         same(operand("bins", bins), b, &v.with_dtype(DType::I32), " (`value`'s shape with dtype i32)")?;
         if ty.dtype != v.dtype || ty.rank() != 1 {
-            return Err(mismatch(result(r)(), ty, &format!("{}[N], one sum per bin", v.dtype)));
+            return Err(mismatch(result(r)(), ty, format!("{}[N], one sum per bin", v.dtype)));
         }
         Ok(())
     }

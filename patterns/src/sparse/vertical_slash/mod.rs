@@ -112,7 +112,9 @@
 //! ms at 32K, 1.038 → 0.654 at 128K, 1.30 → 0.73 at 512K, `vs_hops` 0.02 ms (session 24,
 //! round 1). A diagonal sum without atomics (a `diag_sum` builtin reading each diagonal
 //! back from shared memory row by row) made `vs_column_scores` 1.25× slower (session 24,
-//! round 3) and was dropped.
+//! round 3) and was dropped; so did fixed-point sums in two i32 words through an i32
+//! `bin_sum` (native adds, exact, but three conversions an element): 1.22× (session 25,
+//! round 1).
 //! The GPU test `vertical_slash_timing_at_32k` times the whole estimate.
 
 pub mod check;
