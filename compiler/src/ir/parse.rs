@@ -1282,6 +1282,14 @@ kernel @copy consts(BLOCK = 64, \"odd name\" = false) warps(2) {
     }
 
     #[test]
+    fn i32_bin_sum_round_trips() {
+        let text =
+            with_body("    %1 = const 0 : i32\n    %2 = arange %1, 16 : i32[16]\n    %3 = bin_sum %2, %2 : i32[16]");
+        let printed = parse_kernel(&text).map(|k| print_kernel(&k));
+        assert_eq!(printed, Ok(text));
+    }
+
+    #[test]
     fn gather_without_a_value_is_an_error() {
         check(&with_body("    %1 = load %x[gather] : f32[16]"), expect!["9:24: expected a value like `%3`, found `]`"]);
     }
