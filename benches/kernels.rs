@@ -21,6 +21,8 @@ use std::time::Duration;
 
 #[path = "common/ab.rs"]
 mod ab;
+#[path = "common/clocks.rs"]
+mod clocks;
 #[path = "common/mod.rs"]
 mod common;
 #[path = "common/parts.rs"]
@@ -43,8 +45,10 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
             .ok_or("--ab needs two sides, e.g. --ab specialize=early/specialize=producer or --ab BM=128/BM=64,BN=64")?;
         let sides = ab::parse_ab(&given)?;
         let sources = ab::sources(&sides, sparsefill_patterns::attention::SOURCE)?;
+        let lengths = ATTENTION_SHAPES.map(|(len, _)| len);
+        let runs = ab::AbRuns::parse(arg("--sustained").as_deref(), arg("--len").as_deref(), &lengths)?;
         let gpu = Gpu::new(0)?;
-        return ab_attention(&gpu, sides, sources, &mut rand::rngs::StdRng::from_os_rng());
+        return ab_attention(&gpu, sides, sources, runs, &mut rand::rngs::StdRng::from_os_rng());
     }
     if std::env::args().any(|a| a == "--criterion") {
         let dir = arg("--criterion").ok_or("--criterion needs the directory for its reports: --criterion DIR")?;
@@ -265,6 +269,7 @@ fn ab_attention(
     gpu: &Gpu,
     sides: [ab::Side; 2],
     sources: [String; 2],
+    runs: ab::AbRuns,
     rng: &mut impl Rng,
 ) -> Result<bool, Box<dyn std::error::Error>> {
     use sparsefill_compiler::ir::ConstValue;
@@ -275,8 +280,16 @@ fn ab_attention(
     let consts = sides
         .clone()
         .map(|side| side.tiles.into_iter().map(|(name, v)| (name, ConstValue::Int(v))).collect::<Vec<_>>());
+    let (how, columns) = match runs.sustained_ms {
+        None => (format!("{TURNS} turns each"), "A ms | B ms"),
+        Some(ms) => (
+            format!("each alone after {ms} ms of its own launches, {SUSTAINED_ITERS} runs, SM clock and board power sampled by nvidia-smi"),
+            "A ms | A MHz | A W | B ms | B MHz | B W",
+        ),
+    };
+    let rule = "|---".repeat(columns.split('|').count() + 4);
     println!(
-        "card: {} ({}, cubins by {}); A = `{}`, B = `{}`, {TURNS} turns each\n\n| attention bf16 D=128 | check A | check B | A ms | B ms | B / A |\n|---|---|---|---|---|---|",
+        "card: {} ({}, cubins by {}); A = `{}`, B = `{}`, {how}\n\n| attention bf16 D=128 | check A | check B | {columns} | B / A |\n{rule}|",
         gpu.info().name,
         gpu.arch(),
         gpu.assembler().describe(),
@@ -284,32 +297,55 @@ fn ab_attention(
         sides[1].label
     );
     let mut all_ok = true;
-    for (len, heads) in ATTENTION_SHAPES {
+    for (len, heads) in ATTENTION_SHAPES.into_iter().filter(|&(len, _)| runs.len.is_none_or(|only| only == len)) {
         for causal in [true, false] {
             let shape = (len, heads, causal);
             let run_a = CheckedAttention::with_source(gpu, &caches[0], &sources[0], shape, &consts[0], rng)?;
             let run_b = CheckedAttention::with_source(gpu, &caches[1], &sources[1], shape, &consts[1], rng)?;
-            let mut turns = [Vec::new(), Vec::new()];
-            gpu.settle(SETTLE_MS, || run_a.launch(gpu))?;
-            for _ in 0..TURNS {
-                for (run, samples) in [&run_a, &run_b].into_iter().zip(turns.iter_mut()) {
-                    let times = gpu.time_ms(1, 3, || run.launch(gpu))?;
-                    samples.push(median(&times).unwrap_or(f32::NAN));
-                }
-            }
-            let [ms_a, ms_b] = turns.map(|t| f64::from(median(&t).unwrap_or(f32::NAN)));
             all_ok &= run_a.check.is_ok() && run_b.check.is_ok();
+            let times = match runs.sustained_ms {
+                None => {
+                    let mut turns = [Vec::new(), Vec::new()];
+                    gpu.settle(SETTLE_MS, || run_a.launch(gpu))?;
+                    for _ in 0..TURNS {
+                        for (run, samples) in [&run_a, &run_b].into_iter().zip(turns.iter_mut()) {
+                            let times = gpu.time_ms(1, 3, || run.launch(gpu))?;
+                            samples.push(median(&times).unwrap_or(f32::NAN));
+                        }
+                    }
+                    let [a, b] = turns.map(|t| f64::from(median(&t).unwrap_or(f32::NAN)));
+                    (format!("{a:.2} | {b:.2}"), b / a)
+                }
+                Some(ms) => {
+                    let mut sides = Vec::new();
+                    for run in [&run_a, &run_b] {
+                        let sampler = clocks::Sampler::start(gpu.info().ordinal);
+                        gpu.settle(ms, || run.launch(gpu))?;
+                        let times = gpu.time_ms(1, SUSTAINED_ITERS, || run.launch(gpu))?;
+                        sides.push((f64::from(median(&times).unwrap_or(f32::NAN)), sampler.stop()));
+                    }
+                    let cell = |(ms, clocks): &(f64, Option<clocks::Clocks>)| match clocks {
+                        Some(c) => format!("{ms:.2} | {:.0} | {:.0}", c.mhz, c.watts),
+                        None => format!("{ms:.2} | - | -"),
+                    };
+                    (format!("{} | {}", cell(&sides[0]), cell(&sides[1])), sides[1].0 / sides[0].0)
+                }
+            };
             println!(
-                "| S={len} H={heads} {} | {} | {} | {ms_a:.2} | {ms_b:.2} | {:.3} |",
+                "| S={len} H={heads} {} | {} | {} | {} | {:.3} |",
                 if causal { "causal" } else { "non-causal" },
                 check_status(&run_a.check),
                 check_status(&run_b.check),
-                ms_b / ms_a
+                times.0,
+                times.1
             );
         }
     }
     Ok(all_ok)
 }
+
+/// Timed runs of each side with `--sustained`, after its settling.
+const SUSTAINED_ITERS: usize = 21;
 
 /// Dense attention shapes of the tensor-core issue: (sequence length, heads), bf16,
 /// head dim 128, batch 1, each causal and not. Fewer heads at 128K keep the inputs and

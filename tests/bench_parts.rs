@@ -130,3 +130,59 @@ fn ab_a_missing_source_file_is_named() {
     let message = ab::sources(&sides, "shipped").err().unwrap_or_default();
     assert!(message.starts_with("--ab `source=missing.tile`: cannot read `missing.tile`: "), "{message}");
 }
+
+#[test]
+fn ab_runs_in_turns_over_every_length_by_default() {
+    assert_eq!(ab::AbRuns::parse(None, None, &[8192, 32768]), Ok(ab::AbRuns { sustained_ms: None, len: None }));
+}
+
+#[test]
+fn ab_sustained_runs_each_side_alone_at_one_length() {
+    assert_eq!(
+        ab::AbRuns::parse(Some("6000"), Some("32768"), &[8192, 32768]),
+        Ok(ab::AbRuns { sustained_ms: Some(6000), len: Some(32768) })
+    );
+}
+
+#[test]
+fn ab_sustained_needs_positive_milliseconds() {
+    assert_eq!(
+        ab::AbRuns::parse(Some("6s"), None, &[8192]),
+        Err("--sustained takes the milliseconds each side runs alone before it is timed; got `6s`".to_string())
+    );
+}
+
+#[test]
+fn ab_len_names_the_lengths_it_takes() {
+    assert_eq!(
+        ab::AbRuns::parse(None, Some("4096"), &[8192, 32768]),
+        Err("--len takes one of the attention lengths, 8192, 32768; got `4096`".to_string())
+    );
+}
+
+#[path = "../benches/common/clocks.rs"]
+mod clocks;
+
+#[test]
+fn clocks_are_the_medians_of_the_loaded_samples() {
+    let text = "1980, 120.50\n1710, 690.00\n1650, 701.25\n1695, 688.10\n";
+    assert_eq!(clocks::loaded_medians(text), Some(clocks::Clocks { mhz: 1695.0, watts: 690.0, samples: 3 }));
+}
+
+#[test]
+fn clocks_skip_lines_that_do_not_parse() {
+    let text = "[N/A], 650.00\n1700, 650.00\n17";
+    assert_eq!(clocks::loaded_medians(text), Some(clocks::Clocks { mhz: 1700.0, watts: 650.0, samples: 1 }));
+}
+
+#[test]
+fn clocks_of_an_idle_card_are_none() {
+    assert_eq!(clocks::loaded_medians("1980, 80.00\n1980, 75.00\n"), None);
+}
+
+#[test]
+fn a_sampler_without_nvidia_smi_gives_none() {
+    // CI has no nvidia-smi; where it exists (the GPU machine) an idle card gives no loaded
+    // samples either, so this holds on both.
+    assert_eq!(clocks::Sampler::start(0).stop(), None);
+}

@@ -70,3 +70,34 @@ pub fn sources(sides: &[Side; 2], shipped: &str) -> Result<[String; 2], String> 
     };
     Ok([read(&sides[0])?, read(&sides[1])?])
 }
+
+/// How `--ab` times its two sides: in turns after one settling (the default), or with
+/// `--sustained MS` each alone after MS milliseconds of its own launches, so that each runs
+/// at the clock its own power allows; `--len N` keeps the shapes of that length, one of
+/// `lengths`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbRuns {
+    pub sustained_ms: Option<u64>,
+    pub len: Option<usize>,
+}
+
+impl AbRuns {
+    pub fn parse(sustained: Option<&str>, len: Option<&str>, lengths: &[usize]) -> Result<AbRuns, String> {
+        let sustained_ms = sustained
+            .map(|ms| {
+                ms.trim().parse::<u64>().ok().filter(|&v| v > 0).ok_or_else(|| {
+                    format!("--sustained takes the milliseconds each side runs alone before it is timed; got `{ms}`")
+                })
+            })
+            .transpose()?;
+        let len = len
+            .map(|n| {
+                n.trim().parse::<usize>().ok().filter(|v| lengths.contains(v)).ok_or_else(|| {
+                    let known: Vec<String> = lengths.iter().map(usize::to_string).collect();
+                    format!("--len takes one of the attention lengths, {}; got `{n}`", known.join(", "))
+                })
+            })
+            .transpose()?;
+        Ok(AbRuns { sustained_ms, len })
+    }
+}
