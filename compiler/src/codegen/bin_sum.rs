@@ -8,9 +8,10 @@
 //! land in no fixed order, which is why the op's f32 summation order is unspecified
 //! (i32 sums are exact in any order).
 //!
-//! An i32 add is one `ATOMS.ADD`. ptxas makes each `red.shared.add.f32` a
-//! compare-and-swap loop of its own (`ATOMS.CAST.SPIN`). Writing the swaps out instead, eight elements' loads and swaps
-//! issued together and retried together, made `vs_column_scores` twice as slow on the
+//! An i32 add is one `ATOMS.ADD`, with no result to wait for. ptxas makes each
+//! `red.shared.add.f32` a compare-and-swap loop of its own (`ATOMS.CAST.SPIN`). Writing
+//! the swaps out instead, eight elements' loads and swaps issued together and retried
+//! together, made `vs_column_scores` twice as slow on the
 //! H200: 0.51 ms at 32K in one call, against 0.24 with this loop in the next
 //! (docs/perf/2026-11-29-h200-session23.md, rounds 1 and 2). Our reading, not profiled:
 //! a generic `ATOMS.CAS` returns the old value and needs the retry's bookkeeping (twice

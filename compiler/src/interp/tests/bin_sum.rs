@@ -1,5 +1,5 @@
 //! `bin_sum` against a direct computation: each element added to its bin in f64, bins
-//! outside `0..N` dropped, each sum rounded once to f32.
+//! outside `0..N` dropped, each f32 sum rounded once; i32 sums exact and wrapping.
 
 use super::*;
 use rand::{Rng, SeedableRng};
