@@ -51,8 +51,11 @@ pub(super) struct Lowerer<'a, 'ctx> {
     pub function: FunctionValue<'ctx>,
     pub kernel: &'a Kernel,
     pub threads: u32,
-    /// `tid.x`, read once at entry.
+    /// `tid.x` within this group: what layouts and per-thread roles are computed from.
     pub tid: IntValue<'ctx>,
+    /// The warp group these warps lower the body for ([`crate::ir::Op::GroupId`]): each
+    /// group's consumers lower it on their own, with `group_id()` a constant.
+    pub group: u32,
     pub params: Vec<ParamValue<'ctx>>,
     pub shared: SharedMemory<'ctx>,
     pub arch: crate::target::Arch,
@@ -125,6 +128,7 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             kernel,
             threads: kernel.threads_per_program(),
             tid: as_int(tid)?,
+            group: 0,
             params,
             shared: SharedMemory::new(arch, OperandFormat::for_target(arch, options.mma).alignment()),
             arch,

@@ -389,6 +389,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         match op {
             Op::Const(literal) => self.constant(*literal, result, layout),
             Op::ProgramId { axis } => self.program_id(*axis),
+            Op::GroupId => Ok(vec![self.i32(u64::from(self.group)).into()]),
             Op::Dim { tensor, axis } => self.dim(*tensor, *axis),
             Op::Arg { param } => self.arg(*param),
             Op::Arange { start, len } => self.arange(*start, *len, result, layout),

@@ -104,6 +104,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             let ok = match &inst.op {
                 Op::Const(_)
                 | Op::ProgramId { .. }
+                | Op::GroupId
                 | Op::Dim { .. }
                 | Op::Arg { .. }
                 | Op::Arange { .. }

@@ -185,7 +185,7 @@ impl Planner<'_> {
             Op::Load { .. } if self.prefetched.contains(&single(inst)?) => Placement::Prefetched,
             Op::Load { .. } if self.only_dot_operand(single(inst)?) => Placement::Staged,
             Op::Load { .. } => Placement::Fixed(self.blocked(single(inst)?)?),
-            Op::ProgramId { .. } | Op::Dim { .. } | Op::Arg { .. } => Placement::Fixed(self.blocked(single(inst)?)?),
+            Op::ProgramId { .. } | Op::GroupId | Op::Dim { .. } | Op::Arg { .. } => Placement::Fixed(self.blocked(single(inst)?)?),
             Op::Binary { op, lhs, rhs } => {
                 let result = single(inst)?;
                 let placement = self.elementwise(result, &[*lhs, *rhs])?;

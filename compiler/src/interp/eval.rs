@@ -237,6 +237,7 @@ impl<'k, 'a> Evaluator<'k, 'a> {
                 };
                 tile(declared.clone(), vec![round_to(declared.dtype, x); declared.num_elements() as usize])
             }
+            Op::GroupId => Err(malformed(name, "group_id is not interpreted yet".to_string())),
             Op::ProgramId { axis } => match self.site {
                 Site::Grid => Err(InterpError::NotInGrid { op: name }),
                 Site::Program(ids) => {

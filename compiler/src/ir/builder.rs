@@ -20,6 +20,7 @@ impl KernelBuilder {
                 consts: Vec::new(),
                 params: Vec::new(),
                 num_warps,
+                num_groups: 1,
                 num_stages: DEFAULT_STAGES,
                 occupancy: None,
                 grid: Block::default(),

@@ -330,6 +330,9 @@ pub enum Op {
     ProgramId {
         axis: u8,
     },
+    /// `group_id()`: i32 scalar, which of the program's [`Kernel::num_groups`] warp groups
+    /// runs the body (0 when the kernel has one). Uniform within a group, not across groups.
+    GroupId,
     /// Runtime size of a tensor parameter's dimension: i32 scalar.
     Dim {
         tensor: ParamId,
@@ -484,6 +487,8 @@ pub const MAX_STAGES: u32 = 8;
 pub const MAX_PROGRAMS_PER_SM: u32 = 32;
 /// Threads one SM runs at once at most (sm_80 and sm_90).
 pub const MAX_THREADS_PER_SM: u32 = 2048;
+/// The most warp groups a program may have ([`Kernel::num_groups`]).
+pub const MAX_GROUPS: u32 = 4;
 
 /// One specialized kernel.
 #[derive(Clone, Debug, PartialEq)]
@@ -492,8 +497,13 @@ pub struct Kernel {
     /// Const parameters after specialization, in declaration order.
     pub consts: Vec<(String, ConstValue)>,
     pub params: Vec<Param>,
-    /// Threads per program = 32 * num_warps. A power of two in 1..=32.
+    /// Warps per group: each group's threads = 32 * num_warps. A power of two in 1..=32.
     pub num_warps: u32,
+    /// `groups(G)`: warp groups per program, each of `num_warps` warps, each running the
+    /// whole body on its own with its own [`Op::GroupId`] (tiles are per group). A power
+    /// of two, at most [`MAX_GROUPS`], and `num_groups * 32 * num_warps` at most 1024. 1
+    /// unless the kernel says otherwise.
+    pub num_groups: u32,
     /// Shared-memory buffers per `dot` operand prefetched with `cp.async` across a
     /// loop's iterations (`codegen::prefetch`): the copy runs `num_stages - 1`
     /// iterations ahead. In [`MIN_STAGES`]..=[`MAX_STAGES`]; code generation only.
@@ -531,8 +541,14 @@ impl Kernel {
         }
     }
 
-    pub fn threads_per_program(&self) -> u32 {
+    /// Threads of one group: what every tile of the body is spread over.
+    pub fn threads_per_group(&self) -> u32 {
         self.num_warps * 32
+    }
+
+    /// Threads of the whole program: every group's.
+    pub fn threads_per_program(&self) -> u32 {
+        self.num_groups * self.threads_per_group()
     }
 
     /// Shape of the tile an access with `indices` moves: a `Range` adds its `len`, a
@@ -560,6 +576,7 @@ pub fn op_name(op: &Op) -> &'static str {
     match op {
         Op::Const(_) => "const",
         Op::ProgramId { .. } => "program_id",
+        Op::GroupId => "group_id",
         Op::Dim { .. } => "dim",
         Op::Arg { .. } => "arg",
         Op::Arange { .. } => "arange",

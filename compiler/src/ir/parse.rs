@@ -79,6 +79,7 @@ fn op_templates() -> Vec<Op> {
     let mut ops = vec![
         Op::Const(Literal::Int(0)),
         Op::ProgramId { axis: 0 },
+        Op::GroupId,
         Op::Dim { tensor: p, axis: 0 },
         Op::Arg { param: p },
         Op::Arange { start: v, len: 0 },
@@ -522,7 +523,7 @@ impl Parser {
             return Err(self.expected("end of input"));
         }
         let value_types = self.value_types(close)?;
-        Ok(Kernel { name, consts, params, num_warps, num_stages, occupancy, grid, body, value_types })
+        Ok(Kernel { name, consts, params, num_warps, num_groups: 1, num_stages, occupancy, grid, body, value_types })
     }
 
     /// An error for the token just consumed by `advance`.
@@ -795,6 +796,7 @@ impl Parser {
         let op = match template {
             Op::Const(_) => Op::Const(self.literal()?),
             Op::ProgramId { .. } => Op::ProgramId { axis: self.int("u8")? },
+            Op::GroupId => Op::GroupId,
             Op::Dim { .. } => {
                 let tensor = self.param_ref()?;
                 self.comma()?;

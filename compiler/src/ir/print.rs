@@ -186,6 +186,7 @@ impl<'k> Printer<'k> {
         match &inst.op {
             Op::Const(lit) => write!(f, "{name} {}", LiteralText(*lit))?,
             Op::ProgramId { axis } => write!(f, "{name} {axis}")?,
+            Op::GroupId => write!(f, "{name}")?,
             Op::Dim { tensor, axis } => write!(f, "{name} {}, {axis}", self.param(*tensor))?,
             Op::Arg { param } => write!(f, "{name} {}", self.param(*param))?,
             Op::Arange { start: value, len: n }

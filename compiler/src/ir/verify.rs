@@ -465,6 +465,7 @@ impl<'k> Verifier<'k> {
                 }
                 Ok(())
             }
+            Op::GroupId => same(result(r), ty, &Type::scalar(DType::I32), ""),
             Op::ProgramId { axis } => {
                 if *axis >= 3 {
                     return Err(Violation::Axis { of: "program_id".into(), axis: u32::from(*axis), end: 3 });

@@ -5,7 +5,7 @@ use crate::ir::{Block, Index, Op, ValueId};
 
 pub(crate) fn operands(op: &Op) -> Vec<ValueId> {
     match op {
-        Op::Const(_) | Op::ProgramId { .. } | Op::Dim { .. } | Op::Arg { .. } => Vec::new(),
+        Op::Const(_) | Op::ProgramId { .. } | Op::GroupId | Op::Dim { .. } | Op::Arg { .. } => Vec::new(),
         Op::Arange { start: v, .. }
         | Op::Splat { value: v }
         | Op::ExpandDims { value: v, .. }
@@ -46,7 +46,7 @@ pub(crate) fn uses_in_op(op: &Op, v: ValueId) -> usize {
 
 pub(crate) fn operands_mut(op: &mut Op) -> Vec<&mut ValueId> {
     match op {
-        Op::Const(_) | Op::ProgramId { .. } | Op::Dim { .. } | Op::Arg { .. } => Vec::new(),
+        Op::Const(_) | Op::ProgramId { .. } | Op::GroupId | Op::Dim { .. } | Op::Arg { .. } => Vec::new(),
         Op::Arange { start: v, .. }
         | Op::Splat { value: v }
         | Op::ExpandDims { value: v, .. }
