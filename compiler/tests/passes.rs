@@ -136,9 +136,10 @@ pass_tests!(
     fold_unary,
     fold_dce_dead_branch_inputs,
     fold_dce_loop_after_zero_trip,
+    fold_dce_group_id,
 );
 
-roundtrip_tests!(attention_tile, control_flow, odd_names_and_floats, ill_typed, undefined_ids, stages, bin_sum);
+roundtrip_tests!(attention_tile, control_flow, odd_names_and_floats, ill_typed, undefined_ids, stages, bin_sum, groups);
 
 #[test]
 fn every_pass_fixture_has_a_test() {
@@ -198,6 +199,7 @@ fn every_op() -> Kernel {
     let pid = b.program_id(0);
     let pid1 = b.program_id(1);
     let pid2 = b.program_id(2);
+    let group = b.group_id();
     let zero = b.const_i32(0);
     let ints = b.arange(pid, 8);
     let col = b.expand_dims(ints, 1);
@@ -243,6 +245,7 @@ fn every_op() -> Kernel {
     let half = b.cast(row_sum, DType::F16);
     b.store(h, vec![Index::Range { start: pid, len: 8 }], half);
     b.store(h, vec![Index::Point(pid2)], point);
+    b.store(h, vec![Index::Point(group)], point);
     b.store(mask, vec![Index::Range { start: pid, len: 8 }], m);
     for lit in [
         Literal::Float(0.1),
@@ -318,11 +321,24 @@ fn occupancy_roundtrips_and_is_printed_only_when_asked() {
 }
 
 #[test]
+fn num_groups_roundtrips_and_one_is_not_printed() {
+    let mut k = every_op();
+    assert_eq!(k.num_groups, 1);
+    assert!(!print_kernel(&k).contains("groups("), "one group, no text");
+    for groups in [2, MAX_GROUPS] {
+        k.num_groups = groups;
+        assert!(print_kernel(&k).contains(&format!(" warps(8) groups({groups}) {{")), "{}", print_kernel(&k));
+        assert_eq!(roundtrip(&k), Ok(k.clone()));
+    }
+}
+
+#[test]
 fn every_op_kernel_prints_every_mnemonic() {
     let text = print_kernel(&every_op());
     let missing: Vec<&str> = [
         "const",
         "program_id",
+        "group_id",
         "dim",
         "arg",
         "arange",

@@ -108,6 +108,10 @@ impl KernelBuilder {
         self.push(Op::ProgramId { axis }, Type::scalar(DType::I32))
     }
 
+    pub fn group_id(&mut self) -> ValueId {
+        self.push(Op::GroupId, Type::scalar(DType::I32))
+    }
+
     pub fn dim(&mut self, tensor: ParamId, axis: u32) -> ValueId {
         self.push(Op::Dim { tensor, axis }, Type::scalar(DType::I32))
     }

@@ -489,6 +489,8 @@ pub const MAX_PROGRAMS_PER_SM: u32 = 32;
 pub const MAX_THREADS_PER_SM: u32 = 2048;
 /// The most warp groups a program may have ([`Kernel::num_groups`]).
 pub const MAX_GROUPS: u32 = 4;
+/// Threads one program may have, every group's together (a CUDA block's limit).
+pub const MAX_THREADS_PER_PROGRAM: u32 = 1024;
 
 /// One specialized kernel.
 #[derive(Clone, Debug, PartialEq)]
@@ -501,8 +503,8 @@ pub struct Kernel {
     pub num_warps: u32,
     /// `groups(G)`: warp groups per program, each of `num_warps` warps, each running the
     /// whole body on its own with its own [`Op::GroupId`] (tiles are per group). A power
-    /// of two, at most [`MAX_GROUPS`], and `num_groups * 32 * num_warps` at most 1024. 1
-    /// unless the kernel says otherwise.
+    /// of two, at most [`MAX_GROUPS`], and `num_groups * 32 * num_warps` at most
+    /// [`MAX_THREADS_PER_PROGRAM`]. 1 unless the kernel says otherwise.
     pub num_groups: u32,
     /// Shared-memory buffers per `dot` operand prefetched with `cp.async` across a
     /// loop's iterations (`codegen::prefetch`): the copy runs `num_stages - 1`

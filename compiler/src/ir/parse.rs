@@ -481,6 +481,13 @@ impl Parser {
         self.punct('(', "`(`")?;
         let num_warps = self.u32()?;
         self.punct(')', "`)`")?;
+        // Absent means one group, as the printer writes it.
+        let mut num_groups = 1;
+        if self.eat_word("groups") {
+            self.punct('(', "`(`")?;
+            num_groups = self.u32()?;
+            self.punct(')', "`)`")?;
+        }
         // Absent means the default, as the printer writes it.
         let mut num_stages = super::DEFAULT_STAGES;
         if self.eat_word("stages") {
@@ -494,7 +501,7 @@ impl Parser {
             occupancy = Some(self.u32()?);
             self.punct(')', "`)`")?;
         }
-        self.punct('{', "`stages`, `occupancy` or `{`")?;
+        self.punct('{', "`groups`, `stages`, `occupancy` or `{`")?;
         self.line_end()?;
         let mut params = Vec::new();
         while self.eat_word("param") {
@@ -523,7 +530,7 @@ impl Parser {
             return Err(self.expected("end of input"));
         }
         let value_types = self.value_types(close)?;
-        Ok(Kernel { name, consts, params, num_warps, num_groups: 1, num_stages, occupancy, grid, body, value_types })
+        Ok(Kernel { name, consts, params, num_warps, num_groups, num_stages, occupancy, grid, body, value_types })
     }
 
     /// An error for the token just consumed by `advance`.
@@ -1012,6 +1019,42 @@ kernel @copy consts(BLOCK = 64, \"odd name\" = false) warps(2) {
     }
 
     #[test]
+    fn groups_parse_after_warps() {
+        let text = with_body("    %1 = group_id : i32").replace("warps(1) {", "warps(1) groups(2) stages(3) {");
+        let k = parse_kernel(&text).map(|k| (k.num_warps, k.num_groups, k.num_stages)).map_err(|e| e.to_string());
+        assert_eq!(k, Ok((1, 2, 3)));
+    }
+
+    #[test]
+    fn groups_absent_is_one() {
+        assert_eq!(parse_kernel(&with_body("")).map(|k| k.num_groups).map_err(|e| e.to_string()), Ok(1));
+    }
+
+    #[test]
+    fn groups_before_warps_is_an_error() {
+        check(
+            &with_body("").replace("warps(1) {", "groups(2) warps(1) {"),
+            expect!["1:11: expected `warps`, found `groups`"],
+        );
+    }
+
+    #[test]
+    fn groups_after_stages_is_an_error() {
+        check(
+            &with_body("").replace("warps(1) {", "warps(1) stages(3) groups(2) {"),
+            expect!["1:30: expected `groups`, `stages`, `occupancy` or `{`, found `groups`"],
+        );
+    }
+
+    #[test]
+    fn groups_need_a_count() {
+        check(
+            &with_body("").replace("warps(1) {", "warps(1) groups() {"),
+            expect!["1:27: expected an integer, found `)`"],
+        );
+    }
+
+    #[test]
     fn dtype_const_parses_back() {
         let text = with_body("    %1 = program_id 0 : i32").replace("kernel @k", "kernel @k consts(DT = f16, B = 4)");
         let consts = parse_kernel(&text).map(|k| k.consts).map_err(|e| e.to_string());
@@ -1055,7 +1098,7 @@ kernel @copy consts(BLOCK = 64, \"odd name\" = false) warps(2) {
 
     #[test]
     fn unknown_op() {
-        check(&with_body("    %1 = frobnicate %0 : i32"), expect!["9:10: unknown op `frobnicate`; ops are: const, program_id, dim, arg, arange, splat, expand_dims, broadcast, add, sub, mul, div, rem, max, min, and, or, neg, not, abs, exp, exp2, log2, sqrt, rsqrt, cmp_lt, cmp_le, cmp_gt, cmp_ge, cmp_eq, cmp_ne, select, cast, dot, trans, bin_sum, reduce_sum, reduce_max, reduce_min, scan_sum, scan_max, scan_min, load, store, for, if, yield"]);
+        check(&with_body("    %1 = frobnicate %0 : i32"), expect!["9:10: unknown op `frobnicate`; ops are: const, program_id, group_id, dim, arg, arange, splat, expand_dims, broadcast, add, sub, mul, div, rem, max, min, and, or, neg, not, abs, exp, exp2, log2, sqrt, rsqrt, cmp_lt, cmp_le, cmp_gt, cmp_ge, cmp_eq, cmp_ne, select, cast, dot, trans, bin_sum, reduce_sum, reduce_max, reduce_min, scan_sum, scan_max, scan_min, load, store, for, if, yield"]);
     }
 
     #[test]

@@ -80,6 +80,10 @@ impl fmt::Display for KernelText<'_> {
             f.write_str(")")?;
         }
         write!(f, " warps({})", k.num_warps)?;
+        // Like `stages`, printed only when the kernel asks for more than one group.
+        if k.num_groups != 1 {
+            write!(f, " groups({})", k.num_groups)?;
+        }
         // Printed only when it is not the default, so the text (and the runtime's cache
         // keys, which hash it) of every kernel that does not ask for stages is unchanged.
         if k.num_stages != super::DEFAULT_STAGES {
@@ -547,6 +551,23 @@ mod tests {
                 }
             "#]],
         );
+    }
+
+    #[test]
+    fn groups_print_after_warps_only_when_more_than_one() {
+        let mut k = loop_sum();
+        let header = |k: &Kernel| print_kernel(k).lines().next().unwrap_or_default().to_string();
+        check(header(&k), expect!["kernel @loop_sum warps(1) {"]);
+        (k.num_groups, k.num_stages, k.occupancy) = (4, 3, Some(2));
+        check(header(&k), expect!["kernel @loop_sum warps(1) groups(4) stages(3) occupancy(2) {"]);
+    }
+
+    #[test]
+    fn group_id_prints_bare() {
+        let mut b = KernelBuilder::new("k", 1);
+        b.group_id();
+        let k = b.finish();
+        check(print_inst(&k, &k.body.insts[0]), expect!["%0 = group_id : i32"]);
     }
 
     #[test]

@@ -16,6 +16,13 @@ use std::collections::HashSet;
 pub enum VerifyError {
     #[error("num_warps is {0}; it must be a power of two in 1..=32")]
     NumWarps(u32),
+    #[error("num_groups is {0}; it must be a power of two in 1..={max}", max = super::MAX_GROUPS)]
+    NumGroups(u32),
+    #[error(
+        "{groups} groups of {warps} warps are {threads} threads; a program has at most {max} threads",
+        max = super::MAX_THREADS_PER_PROGRAM
+    )]
+    ThreadsPerProgram { groups: u32, warps: u32, threads: u32 },
     #[error("num_stages is {0}; it must be in {min}..={max}", min = super::MIN_STAGES, max = super::MAX_STAGES)]
     NumStages(u32),
     #[error(
@@ -93,6 +100,13 @@ pub enum Violation {
 pub fn verify(kernel: &Kernel) -> Result<(), VerifyError> {
     if !(1..=32).contains(&kernel.num_warps) || !kernel.num_warps.is_power_of_two() {
         return Err(VerifyError::NumWarps(kernel.num_warps));
+    }
+    let (groups, warps) = (kernel.num_groups, kernel.num_warps);
+    if !(1..=super::MAX_GROUPS).contains(&groups) || !groups.is_power_of_two() {
+        return Err(VerifyError::NumGroups(groups));
+    }
+    if kernel.threads_per_program() > super::MAX_THREADS_PER_PROGRAM {
+        return Err(VerifyError::ThreadsPerProgram { groups, warps, threads: kernel.threads_per_program() });
     }
     if !(super::MIN_STAGES..=super::MAX_STAGES).contains(&kernel.num_stages) {
         return Err(VerifyError::NumStages(kernel.num_stages));
@@ -765,6 +779,67 @@ mod tests {
     }
 
     #[test]
+    fn num_groups_up_to_max_groups_is_valid() {
+        let mut k = built();
+        for groups in [1, 2, 4] {
+            k.num_groups = groups;
+            assert_eq!(verify(&k), Ok(()), "{groups} groups");
+        }
+    }
+
+    #[test]
+    fn num_groups_must_be_a_power_of_two() {
+        let mut k = built();
+        k.num_groups = 3;
+        check_kernel(&k, expect!["num_groups is 3; it must be a power of two in 1..=4"]);
+    }
+
+    #[test]
+    fn num_groups_zero_is_rejected() {
+        let mut k = built();
+        k.num_groups = 0;
+        check_kernel(&k, expect!["num_groups is 0; it must be a power of two in 1..=4"]);
+    }
+
+    #[test]
+    fn num_groups_at_most_max_groups() {
+        let mut k = built();
+        k.num_groups = 8;
+        check_kernel(&k, expect!["num_groups is 8; it must be a power of two in 1..=4"]);
+    }
+
+    #[test]
+    fn groups_of_warps_at_most_1024_threads() {
+        let mut k = built();
+        (k.num_groups, k.num_warps) = (4, 8);
+        check_kernel(&k, expect!["ok"]);
+        (k.num_groups, k.num_warps) = (2, 32);
+        check_kernel(&k, expect!["2 groups of 32 warps are 2048 threads; a program has at most 1024 threads"]);
+    }
+
+    #[test]
+    fn num_groups_parsed_from_text_is_verified() {
+        let text = HEAD.replace("warps(4) {", "warps(16) groups(4) {") + "  body {\n  }\n}\n";
+        let k = parse_kernel(&text).map_err(|e| e.to_string());
+        assert_eq!(
+            k.map(|k| verify(&k).map_err(|e| e.to_string())),
+            Ok(Err("4 groups of 16 warps are 2048 threads; a program has at most 1024 threads".into()))
+        );
+    }
+
+    #[test]
+    fn occupancy_counts_every_groups_threads() {
+        let mut k = built();
+        (k.num_groups, k.occupancy) = (4, Some(5));
+        check_kernel(
+            &k,
+            expect![
+                "occupancy is 5 programs of 512 threads; it must be in 1..=32 programs, at most 2048 threads an SM"
+            ],
+        );
+    }
+
+    #[test]
     fn num_stages_at_least_2() {
         let mut k = built();
         for stages in [0, 1] {
@@ -883,6 +958,11 @@ mod tests {
     #[test]
     fn grid_rejects_program_id() {
         check_grid("    %0 = program_id 0 : i32\n    yield %0, %0, %0", expect!["`%0 = program_id 0 : i32`: `program_id` is not allowed in the grid block; it holds only scalar const, dim, arg, binary, unary, cmp, select"]);
+    }
+
+    #[test]
+    fn grid_rejects_group_id() {
+        check_grid("    %0 = group_id : i32\n    yield %0, %0, %0", expect!["`%0 = group_id : i32`: `group_id` is not allowed in the grid block; it holds only scalar const, dim, arg, binary, unary, cmp, select"]);
     }
 
     #[test]
@@ -1014,6 +1094,24 @@ mod tests {
         check(
             "    %1 = program_id 0 : f32",
             expect!["`%1 = program_id 0 : f32`: result %1 has type f32; expected i32"],
+        );
+    }
+
+    #[test]
+    fn group_id_is_an_i32_scalar() {
+        check("    %1 = group_id : i32\n    %2 = arg %s : f32\n    store %x[%1], %2", expect!["ok"]);
+    }
+
+    #[test]
+    fn group_id_is_i32() {
+        check("    %1 = group_id : f32", expect!["`%1 = group_id : f32`: result %1 has type f32; expected i32"]);
+    }
+
+    #[test]
+    fn group_id_is_a_scalar() {
+        check(
+            "    %1 = group_id : i32[4]",
+            expect!["`%1 = group_id : i32[4]`: result %1 has type i32[4]; expected i32"],
         );
     }
 
