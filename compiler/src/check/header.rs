@@ -1,5 +1,6 @@
-//! One kernel's specialization: const values, parameters, `warps` and `stages`, grid
-//! and body, in that order, since each step may use the names the previous defined.
+//! One kernel's specialization: const values, parameters, `warps`, `groups`, `stages`
+//! and `occupancy`, grid and body, in that order, since each step may use the names the
+//! previous defined.
 
 use super::fns::Fns;
 use super::lower::{Lowerer, Mode, Val};
@@ -26,8 +27,9 @@ pub fn lower_kernel(k: &ast::Kernel, fns: &Fns, overrides: &[(String, ConstValue
     }
     declare_params(k, &mut b, &mut globals, &mut errors);
     let warps = num_warps(k, fns, &mut b, &globals, &mut errors);
+    let groups = num_groups(k, warps, fns, &mut b, &globals, &mut errors);
     let stages = num_stages(k, fns, &mut b, &globals, &mut errors);
-    let occupancy = occupancy(k, warps, fns, &mut b, &globals, &mut errors);
+    let occupancy = occupancy(k, groups * warps * 32, fns, &mut b, &globals, &mut errors);
 
     let mut grid = Lowerer::new(&globals, fns, Mode::Grid);
     b.grid(|b| {
@@ -52,6 +54,7 @@ pub fn lower_kernel(k: &ast::Kernel, fns: &Fns, overrides: &[(String, ConstValue
     }
     let mut kernel = b.finish();
     kernel.num_warps = warps;
+    kernel.num_groups = groups;
     kernel.num_stages = stages;
     kernel.occupancy = occupancy;
     Ok(kernel)
@@ -317,6 +320,27 @@ fn num_warps(
     header_option(k.warps.as_ref(), "`warps`", DEFAULT_WARPS, check, fns, b, globals, errors)
 }
 
+/// `groups(G)`: G warp groups of `warps` warps each, within a program's thread limit.
+fn num_groups(
+    k: &ast::Kernel,
+    warps: u32,
+    fns: &Fns,
+    b: &mut KernelBuilder,
+    globals: &Globals,
+    errors: &mut Vec<Diagnostic>,
+) -> u32 {
+    let (max, max_threads, threads) = (ir::MAX_GROUPS, ir::MAX_THREADS_PER_PROGRAM, warps * 32);
+    let check = |g: i64| match u32::try_from(g) {
+        Ok(g) if (1..=max).contains(&g) && g.is_power_of_two() && g * threads <= max_threads => Ok(g),
+        _ => Err(format!(
+            "`groups` must be a power of two from 1 to {} for {warps} warps a group (a program has at most {max} \
+             groups and {max_threads} threads); got {g}",
+            (max_threads / threads).min(max)
+        )),
+    };
+    header_option(k.groups.as_ref(), "`groups`", 1, check, fns, b, globals, errors)
+}
+
 fn num_stages(
     k: &ast::Kernel,
     fns: &Fns,
@@ -335,16 +359,17 @@ fn num_stages(
     header_option(k.stages.as_ref(), "`stages`", ir::DEFAULT_STAGES, check, fns, b, globals, errors)
 }
 
-/// `occupancy(N)`: N programs of `warps` warps must fit an SM's program and thread limits.
+/// `occupancy(N)`: N programs of `threads` threads (every group's: the kernel's
+/// `threads_per_program`) must fit an SM's program and thread limits.
 fn occupancy(
     k: &ast::Kernel,
-    warps: u32,
+    threads: u32,
     fns: &Fns,
     b: &mut KernelBuilder,
     globals: &Globals,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<u32> {
-    let (max, max_threads, threads) = (ir::MAX_PROGRAMS_PER_SM, ir::MAX_THREADS_PER_SM, warps * 32);
+    let (max, max_threads) = (ir::MAX_PROGRAMS_PER_SM, ir::MAX_THREADS_PER_SM);
     let check = |n: i64| match u32::try_from(n) {
         Ok(n) if (1..=max).contains(&n) && n * threads <= max_threads => Ok(n),
         _ => Err(format!(

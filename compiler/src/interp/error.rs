@@ -8,15 +8,21 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Site {
     Grid,
-    /// The program's `program_id` along axes 0, 1, 2.
-    Program([u32; 3]),
+    /// One run of the body: the program's `program_id` along axes 0, 1, 2, and the warp
+    /// group running it (its `group_id`), `None` when the kernel has one group, whose
+    /// `group_id` is 0.
+    Program {
+        ids: [u32; 3],
+        group: Option<u32>,
+    },
 }
 
 impl fmt::Display for Site {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Site::Grid => f.write_str("the grid block"),
-            Site::Program([x, y, z]) => write!(f, "program ({x}, {y}, {z})"),
+            Site::Program { ids: [x, y, z], group: None } => write!(f, "program ({x}, {y}, {z})"),
+            Site::Program { ids: [x, y, z], group: Some(g) } => write!(f, "program ({x}, {y}, {z}), group {g}"),
         }
     }
 }

@@ -10,7 +10,7 @@ use super::error::{InterpError, Site};
 use super::memory::{self, Access};
 use super::shape;
 use super::value::{ArgValue, GridArg, Tile};
-use crate::ir::{op_name, Block, DType, Index, Inst, Kernel, Literal, Op, Param, ParamId, Type, ValueId};
+use crate::ir::{op_name, Block, DType, Index, Inst, Kernel, Literal, Op, Param, ParamId, Type, ValueId, MAX_GROUPS};
 use crate::tensor::{round_to, HostTensor};
 
 /// The largest tile the interpreter allocates (2^24 elements, 128 MiB of f64), so
@@ -110,10 +110,26 @@ impl<'k, 'a> Evaluator<'k, 'a> {
         self.exec_block(&kernel.grid)
     }
 
-    /// Runs the kernel body as program `program`.
+    /// Runs the kernel body as program `program`, once per warp group in order
+    /// (`groups(G)`: group `g` sees `group_id() == g`; a later group's stores land after
+    /// an earlier one's).
     pub fn program(&mut self, program: [u32; 3]) -> Result<(), InterpError> {
-        self.site = Site::Program(program);
-        // Values of the previous program must not leak into this one.
+        let groups = self.kernel.num_groups;
+        if !(1..=MAX_GROUPS).contains(&groups) {
+            let detail = format!("the kernel has {groups} groups; it must have 1..={MAX_GROUPS}");
+            return Err(malformed("groups", detail));
+        }
+        for g in 0..groups {
+            self.group(program, (groups > 1).then_some(g))?;
+        }
+        Ok(())
+    }
+
+    /// Runs the kernel body once, as warp group `group` of program `program`.
+    fn group(&mut self, program: [u32; 3], group: Option<u32>) -> Result<(), InterpError> {
+        self.site = Site::Program { ids: program, group };
+        // Values of the previous program or group must not leak into this one: tiles are
+        // per group.
         self.env.0.fill(None);
         let kernel = self.kernel;
         self.exec_block(&kernel.body)?;
@@ -237,10 +253,13 @@ impl<'k, 'a> Evaluator<'k, 'a> {
                 };
                 tile(declared.clone(), vec![round_to(declared.dtype, x); declared.num_elements() as usize])
             }
-            Op::GroupId => Err(malformed(name, "group_id is not interpreted yet".to_string())),
+            Op::GroupId => match self.site {
+                Site::Grid => Err(InterpError::NotInGrid { op: name }),
+                Site::Program { group, .. } => scalar(DType::I32, f64::from(group.unwrap_or(0))),
+            },
             Op::ProgramId { axis } => match self.site {
                 Site::Grid => Err(InterpError::NotInGrid { op: name }),
-                Site::Program(ids) => {
+                Site::Program { ids, .. } => {
                     let id = ids
                         .get(*axis as usize)
                         .ok_or_else(|| malformed(name, format!("axis {axis} is not 0, 1 or 2")))?;

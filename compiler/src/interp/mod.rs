@@ -11,6 +11,13 @@
 //! are errors there. Programs run one after another, so a program sees the stores
 //! of earlier ones; kernels that depend on that race on the GPU.
 //!
+//! A kernel of [`crate::ir::Kernel::num_groups`] `G` warp groups runs its body `G`
+//! times per program, groups `0..G` in order, each with `group_id` its number and every
+//! value fresh (tiles are per group); `group_id` is 0 in a kernel of one group, and an
+//! error in the grid block like `program_id`. On the GPU the groups run at once, so a
+//! group seeing another's stores, or two groups storing one element (here the later
+//! group's store wins), is a race that kernels must not rely on.
+//!
 //! # Values
 //! A value is a tile: a dtype, a shape and its row-major elements; a scalar is a
 //! rank-0 tile. Elements are held as f64 and rounded to the dtype (with
@@ -92,8 +99,9 @@ pub fn eval_grid(kernel: &Kernel, args: &[GridArg<'_>]) -> Result<[u32; 3], Inte
     grid::evaluate(kernel, args)
 }
 
-/// Runs every program of the grid, in order (axis 0 fastest), mutating tensor
-/// arguments in place. On error, stores of the programs that ran remain.
+/// Runs every program of the grid, in order (axis 0 fastest), each once per warp group
+/// (groups in order), mutating tensor arguments in place. On error, stores of the
+/// programs and groups that ran remain.
 pub fn run(kernel: &Kernel, args: &mut [ArgValue]) -> Result<(), InterpError> {
     let descs: Vec<ArgDesc> = args.iter().map(ArgValue::desc).collect();
     crate::args::validate(kernel, &descs)?;

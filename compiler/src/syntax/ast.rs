@@ -18,7 +18,7 @@ pub struct Ident {
     pub span: Span,
 }
 
-/// `kernel NAME<CONSTS>(PARAMS) grid(...) warps(...) stages(...) occupancy(...) { body }`.
+/// `kernel NAME<CONSTS>(PARAMS) grid(...) warps(...) groups(...) stages(...) occupancy(...) { body }`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Kernel {
     pub name: Ident,
@@ -28,6 +28,8 @@ pub struct Kernel {
     pub grid: Vec<Expr>,
     pub grid_span: Span,
     pub warps: Option<Expr>,
+    /// `groups(E)`: warp groups per program, each running the body on its own.
+    pub groups: Option<Expr>,
     /// `stages(E)`: how many buffers each `cp.async`-prefetched `dot` operand gets.
     pub stages: Option<Expr>,
     /// `occupancy(E)`: programs an SM must hold as far as registers go.

@@ -153,6 +153,49 @@ mod tests {
         .assert_eq(&reprint(src));
     }
 
+    #[test]
+    fn print_header_options_after_warps_in_a_fixed_order() {
+        let src = "kernel k<G: i32 = 2>(o: tensor<i32>[N]) grid(1) occupancy(2) stages(3) groups(G) warps(4) { \
+                   o[group_id()] = group_id(); }";
+        expect![[r#"
+            kernel k<G: i32 = 2>(
+                o: tensor<i32>[N],
+            ) grid(1) warps(4) groups(G) stages(3) occupancy(2) {
+                o[group_id()] = group_id();
+            }
+        "#]]
+        .assert_eq(&reprint(src));
+    }
+
+    #[test]
+    fn groups_alone_prints_and_round_trips() {
+        let src = "kernel k() grid(1) groups(2 * 2) { }";
+        assert_eq!(reprint(src), "kernel k() grid(1) groups(2 * 2) {\n}\n");
+        assert_round_trip(src);
+    }
+
+    #[test]
+    fn error_groups_given_twice() {
+        assert_eq!(
+            first_error("kernel k() grid(1) groups(2) warps(4) groups(2) { }"),
+            "1:39: `groups` is given twice; a kernel takes each option once"
+        );
+    }
+
+    #[test]
+    fn error_unknown_option_lists_groups() {
+        assert_eq!(
+            first_error("kernel k() grid(1) group(2) { }"),
+            "1:20: unknown kernel option `group`; the options are warps(E), groups(E), stages(E) and occupancy(E)"
+        );
+    }
+
+    #[test]
+    fn groups_is_still_an_ordinary_name() {
+        let src = "kernel k() grid(1) groups(2) { let groups = 3; let g = groups; }";
+        assert_eq!(reprint(src), "kernel k() grid(1) groups(2) {\n    let groups = 3;\n    let g = groups;\n}\n");
+    }
+
     const HELPERS: &str = "
         fn online_update<BN: i32>(m: f32, l: f32, s: f32[BN]) -> (f32, f32) {
             let m_new = max(m, max(s, axis: 0));

@@ -194,20 +194,25 @@ impl Parser {
         if grid.is_empty() || grid.len() > 3 {
             return Err(syntax(grid_span, format!("grid takes 1 to 3 sizes; got {}", grid.len())));
         }
-        let (mut warps, mut stages, mut occupancy) = (None, None, None);
-        // Header options, in any order, each at most once. `stages` and `occupancy` are
-        // not keywords (they stay usable names everywhere else): here, before the body's
-        // `{`, a name followed by `(` can only be an option.
+        let (mut warps, mut groups, mut stages, mut occupancy) = (None, None, None, None);
+        // Header options, in any order, each at most once. `groups`, `stages` and
+        // `occupancy` are not keywords (they stay usable names everywhere else): here,
+        // before the body's `{`, a name followed by `(` can only be an option.
         loop {
             let slot = match self.peek() {
                 T::Warps => &mut warps,
-                T::Ident(name) if name == "stages" && self.peek_at(1) == &T::LParen => &mut stages,
-                T::Ident(name) if name == "occupancy" && self.peek_at(1) == &T::LParen => &mut occupancy,
-                T::Ident(name) if self.peek_at(1) == &T::LParen => {
-                    let message =
-                        format!("unknown kernel option `{name}`; the options are warps(E), stages(E) and occupancy(E)");
-                    return Err(syntax(self.span(), message));
-                }
+                T::Ident(name) if self.peek_at(1) == &T::LParen => match name.as_str() {
+                    "groups" => &mut groups,
+                    "stages" => &mut stages,
+                    "occupancy" => &mut occupancy,
+                    _ => {
+                        let message = format!(
+                            "unknown kernel option `{name}`; the options are warps(E), groups(E), stages(E) and \
+                             occupancy(E)"
+                        );
+                        return Err(syntax(self.span(), message));
+                    }
+                },
                 _ => break,
             };
             let option = self.bump();
@@ -221,7 +226,7 @@ impl Parser {
             *slot = Some(e);
         }
         let body = self.block()?;
-        Ok(Kernel { name, consts, params, grid, grid_span, warps, stages, occupancy, body })
+        Ok(Kernel { name, consts, params, grid, grid_span, warps, groups, stages, occupancy, body })
     }
 
     fn fn_item(&mut self) -> PResult<Fn> {

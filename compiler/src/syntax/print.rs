@@ -95,6 +95,9 @@ fn kernel(out: &mut String, k: &Kernel) {
     if let Some(w) = &k.warps {
         write!(out, " warps({})", expr(w, 0)).ok();
     }
+    if let Some(g) = &k.groups {
+        write!(out, " groups({})", expr(g, 0)).ok();
+    }
     if let Some(s) = &k.stages {
         write!(out, " stages({})", expr(s, 0)).ok();
     }

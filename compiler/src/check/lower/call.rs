@@ -13,6 +13,7 @@ use crate::syntax::ast::{self, BinaryOp, ExprKind};
 /// Every builtin with how it is called, as shown in arity errors.
 const BUILTINS: &[(&str, &str)] = &[
     ("program_id", "program_id(axis)"),
+    ("group_id", "group_id()"),
     ("arange", "arange(start, LEN)"),
     ("full", "full([shape], value)"),
     ("zeros", "zeros([shape])"),
@@ -89,6 +90,7 @@ impl Lowerer<'_> {
         let arity = |n: usize| positional.len() == n;
         match name {
             "program_id" if arity(1) => self.program_id(b, positional[0], span),
+            "group_id" if arity(0) => self.group_id(b, span),
             "arange" if arity(2) => self.arange(b, positional[0], positional[1], span),
             "full" if arity(2) => self.full(b, positional[0], Some(positional[1]), span),
             "zeros" if arity(1) => self.full(b, positional[0], None, span),
@@ -154,6 +156,12 @@ impl Lowerer<'_> {
         }
         self.runtime_only("`program_id`", span)?;
         Ok(Val::Value(b.program_id(a as u8)))
+    }
+
+    /// `group_id()`: which of the program's warp groups runs the body (`groups(G)`).
+    fn group_id(&mut self, b: &mut KernelBuilder, span: Span) -> LResult<Val> {
+        self.runtime_only("`group_id`", span)?;
+        Ok(Val::Value(b.group_id()))
     }
 
     fn arange(&mut self, b: &mut KernelBuilder, start: &ast::Expr, len: &ast::Expr, span: Span) -> LResult<Val> {

@@ -183,7 +183,7 @@ fn header_option_given_twice() {
 fn unknown_header_option() {
     assert_eq!(
         errors("kernel k() grid(1) stage(3) { }"),
-        "1:20: unknown kernel option `stage`; the options are warps(E), stages(E) and occupancy(E)"
+        "1:20: unknown kernel option `stage`; the options are warps(E), groups(E), stages(E) and occupancy(E)"
     );
 }
 

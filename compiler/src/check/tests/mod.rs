@@ -7,6 +7,7 @@ mod docs;
 mod dtype_consts;
 mod errors;
 mod fns;
+mod groups;
 mod lowering;
 mod scan;
 

@@ -11,6 +11,7 @@ mod control;
 mod errors;
 mod gather;
 mod grid;
+mod groups;
 mod kernels;
 mod memory;
 mod ops;
