@@ -105,8 +105,18 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     /// The CTA barrier of the warps lowering the body: `bar.sync 0`, or with a producer
     /// warpgroup the consumers' own named barrier ([`super::specialize`]). Every thread
     /// that counts reaches it (control flow is uniform). Never inside a warpgroup's turn,
-    /// where the other warpgroups wait for the turn ([`super::pingpong`]).
+    /// where the other warpgroups wait for the turn ([`super::pingpong`]). With warp
+    /// groups it is the group's own: named barrier [`CONSUMER_BARRIER`] + group, counting
+    /// the group's threads, since groups take their own paths through the body.
     pub fn barrier(&self) -> Result<(), CodegenError> {
+        if self.groups > 1 {
+            if self.role == Role::Producer {
+                return Err(CodegenError::InvalidIr(
+                    "the producer warpgroup's slice reached a CTA barrier; it lowers scalars and copies only".into(),
+                ));
+            }
+            return self.named_barrier(CONSUMER_BARRIER + self.group, self.threads);
+        }
         if self.in_turn.get() {
             return Err(CodegenError::Unsupported {
                 what: "a CTA barrier inside a warpgroup's ping-pong turn (CodegenOptions::pingpong)".into(),
@@ -115,14 +125,33 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         }
         match self.role {
             Role::Whole => self.intrinsic_void("llvm.nvvm.barrier.cta.sync.aligned.all", &[], &[self.i32(0).into()]),
-            Role::Consumer => {
-                let (id, count) = (self.i32(u64::from(CONSUMER_BARRIER)), self.i32(u64::from(self.threads)));
-                self.intrinsic_void("llvm.nvvm.barrier.cta.sync.aligned.count", &[], &[id.into(), count.into()])
-            }
+            Role::Consumer => self.named_barrier(CONSUMER_BARRIER, self.threads),
             Role::Producer => Err(CodegenError::InvalidIr(
                 "the producer warpgroup's slice reached a CTA barrier; it lowers scalars and copies only".into(),
             )),
         }
+    }
+
+    /// The barrier of every warp group's consumer threads: where a buffer they share
+    /// ([`super::shared::SharedMemory::allocate_shared`]) changes hands. The same as
+    /// [`Lowerer::barrier`] with one group.
+    pub fn groups_barrier(&self) -> Result<(), CodegenError> {
+        match (self.groups, self.role) {
+            (1, _) => self.barrier(),
+            (_, Role::Whole) => {
+                self.intrinsic_void("llvm.nvvm.barrier.cta.sync.aligned.all", &[], &[self.i32(0).into()])
+            }
+            (groups, Role::Consumer) => self.named_barrier(CONSUMER_BARRIER + groups, self.program_threads()),
+            (_, Role::Producer) => Err(CodegenError::InvalidIr(
+                "the producer warpgroup's slice reached the groups' barrier; it lowers scalars and copies only".into(),
+            )),
+        }
+    }
+
+    /// `bar.sync id, threads`.
+    fn named_barrier(&self, id: u32, threads: u32) -> Result<(), CodegenError> {
+        let (id, count) = (self.i32(u64::from(id)), self.i32(u64::from(threads)));
+        self.intrinsic_void("llvm.nvvm.barrier.cta.sync.aligned.count", &[], &[id.into(), count.into()])
     }
 
     pub fn aligned_load(

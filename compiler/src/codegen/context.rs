@@ -50,7 +50,11 @@ pub(super) struct Lowerer<'a, 'ctx> {
     pub builder: Builder<'ctx>,
     pub function: FunctionValue<'ctx>,
     pub kernel: &'a Kernel,
+    /// Threads of one warp group ([`Kernel::threads_per_group`]): what layouts spread a
+    /// tile over.
     pub threads: u32,
+    /// The program's warp groups ([`Kernel::num_groups`]).
+    pub groups: u32,
     /// `tid.x` within this group: what layouts and per-thread roles are computed from.
     pub tid: IntValue<'ctx>,
     /// The warp group these warps lower the body for ([`crate::ir::Op::GroupId`]): each
@@ -126,11 +130,13 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             builder,
             function,
             kernel,
-            threads: kernel.threads_per_program(),
+            threads: kernel.threads_per_group(),
+            groups: kernel.num_groups,
             tid: as_int(tid)?,
             group: 0,
             params,
-            shared: SharedMemory::new(arch, OperandFormat::for_target(arch, options.mma).alignment()),
+            shared: SharedMemory::new(arch, OperandFormat::for_target(arch, options.mma).alignment())
+                .with_groups(kernel.num_groups),
             arch,
             mma: options.mma,
             decoupled: options.decoupled,
@@ -153,6 +159,30 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             fed_loops: FedLoops::new(),
             pending_release: None,
         })
+    }
+
+    /// Lowers for warp group `group` from here on, on `shared` (the stack the groups before
+    /// it used, [`SharedMemory::start_group`]): `tid` counts from the group's first thread,
+    /// and `group_id()` is `group`. Returns the shared-memory uses of the group before.
+    pub fn start_group(&mut self, group: u32, shared: SharedMemory<'ctx>) -> Result<Vec<(u64, u64)>, CodegenError> {
+        self.shared = shared;
+        let before = self.shared.start_group(group);
+        self.group = group;
+        let first = self.i32(u64::from(group * self.threads));
+        self.tid = self.builder.build_int_sub(self.tid, first, "group.tid")?;
+        Ok(before)
+    }
+
+    /// The shared-memory stack, for the next warp group to go on with; this lowering has
+    /// none afterwards.
+    pub fn take_shared(&mut self) -> SharedMemory<'ctx> {
+        let empty = SharedMemory::new(self.arch, 0);
+        std::mem::replace(&mut self.shared, empty)
+    }
+
+    /// The program's consumer threads: every warp group's.
+    pub fn program_threads(&self) -> u32 {
+        self.groups * self.threads
     }
 
     pub fn ty(&self, v: ValueId) -> Result<&'a Type, CodegenError> {

@@ -13,6 +13,7 @@ use super::operand_tile::OperandFormat;
 use super::pingpong::Turns;
 use super::plan::Placement;
 use super::prefetch::{checked_stages, defined_in, TmaLoop};
+use super::shared::SharedMemory;
 use super::specialize::{producer_slice, FedLoop, ProducerSlice, Role, Split, PRODUCER_REGISTERS};
 use super::tma::{kernel_maps, BarrierInit, MapParams};
 use super::{CodegenError, Specialize, REGISTERS_PER_SM, REGISTER_STEP};
@@ -68,11 +69,10 @@ pub(super) fn lower_kernel<'ctx>(
     let (params, tensor_maps) = entry_params(context, &builder, function, kernel, &maps)?;
     let entry = Entry { function, params, tensor_maps };
     let Some((split, slice)) = split else {
-        let mut lowerer = Lowerer::new(context, module, builder, kernel, entry, (arch, options), plan)?;
-        lowerer.lower_insts(&kernel.body.insts, None)?;
-        lowerer.settle_products()?;
-        lowerer.builder.build_return(None)?;
-        let Lowerer { shared, threads, .. } = lowerer;
+        let make =
+            |builder| Lowerer::new(context, module, builder, kernel, entry.clone(), (arch, options), plan.clone());
+        let (shared, _) = lower_per_group(make(builder)?, make)?;
+        let threads = kernel.threads_per_program();
         return Ok(Lowered { shared_bytes: shared.finish(context, module), tensor_maps: maps, threads });
     };
 
@@ -85,15 +85,16 @@ pub(super) fn lower_kernel<'ctx>(
     builder.build_conditional_branch(is_consumer, consumer_bb, producer_bb)?;
     builder.position_at_end(consumer_bb);
     let slice = Rc::new(slice);
-    let mut lowerer = Lowerer::new(context, module, builder, kernel, entry.clone(), (arch, options), plan.clone())?;
-    (lowerer.role, lowerer.slice) = (Role::Consumer, slice.clone());
-    lowerer.set_max_registers("inc", split.consumer_registers)?;
+    let consumer = |builder| {
+        let mut lowerer = Lowerer::new(context, module, builder, kernel, entry.clone(), (arch, options), plan.clone())?;
+        (lowerer.role, lowerer.slice) = (Role::Consumer, slice.clone());
+        Ok(lowerer)
+    };
+    let first = consumer(builder)?;
+    first.set_max_registers("inc", split.consumer_registers)?;
     // The producer initializes the barriers of the loops it starts at once before this.
-    lowerer.all_threads_barrier()?;
-    lowerer.lower_insts(&kernel.body.insts, None)?;
-    lowerer.settle_products()?;
-    lowerer.builder.build_return(None)?;
-    let Lowerer { shared, fed_loops, .. } = lowerer;
+    first.all_threads_barrier()?;
+    let (shared, fed_loops) = lower_per_group(first, consumer)?;
 
     let builder = context.create_builder();
     builder.position_at_end(producer_bb);
@@ -104,6 +105,50 @@ pub(super) fn lower_kernel<'ctx>(
     producer.produce(&kernel.body.insts)?;
     producer.builder.build_return(None)?;
     Ok(Lowered { shared_bytes: shared.finish(context, module), tensor_maps: maps, threads: split.threads() })
+}
+
+/// Lowers the body once for each warp group ([`Kernel::num_groups`]), then returns from
+/// the kernel: `first`, positioned where every thread of the groups runs, sends each
+/// thread to its group's copy of the body, and `make` starts the lowering of each later
+/// group there. The groups use one shared-memory stack, alike (checked). Returns the
+/// stack and the fed loops as the first group laid them out.
+fn lower_per_group<'a, 'ctx>(
+    mut first: Lowerer<'a, 'ctx>,
+    make: impl Fn(inkwell::builder::Builder<'ctx>) -> Result<Lowerer<'a, 'ctx>, CodegenError>,
+) -> Result<(SharedMemory<'ctx>, super::specialize::FedLoops<'ctx>), CodegenError> {
+    let lower_body = |lowerer: &mut Lowerer<'a, 'ctx>| -> Result<(), CodegenError> {
+        lowerer.lower_insts(&lowerer.kernel.body.insts, None)?;
+        lowerer.settle_products()?;
+        lowerer.builder.build_return(None)?;
+        Ok(())
+    };
+    let groups = first.groups;
+    let blocks: Vec<_> = (0..groups).filter(|_| groups > 1).map(|g| first.block(&format!("group{g}"))).collect();
+    if groups > 1 {
+        let group = first.builder.build_int_unsigned_div(first.tid, first.i32(u64::from(first.threads)), "group")?;
+        let cases: Vec<_> = (1..groups).map(|g| (first.i32(u64::from(g)), blocks[g as usize])).collect();
+        first.builder.build_switch(group, blocks[0], &cases)?;
+        first.builder.position_at_end(blocks[0]);
+    }
+    lower_body(&mut first)?;
+    let fed_loops = std::mem::take(&mut first.fed_loops);
+    let mut shared = first.take_shared();
+    for g in 1..groups {
+        let builder = first.context.create_builder();
+        builder.position_at_end(blocks[g as usize]);
+        let mut group = make(builder)?;
+        let before = group.start_group(g, shared)?;
+        lower_body(&mut group)?;
+        if group.shared.trace() != before.as_slice() {
+            return Err(CodegenError::InvalidIr(format!(
+                "warp group {g} used shared memory unlike group {}: {:?} against {before:?}",
+                g - 1,
+                group.shared.trace()
+            )));
+        }
+        shared = group.take_shared();
+    }
+    Ok((shared, fed_loops))
 }
 
 /// The warpgroups' split and the producer's slice where `options` ask for a producer
@@ -136,7 +181,15 @@ pub(super) fn specialization(
         }
     })?;
     let mut slice = producer_slice(kernel, placements, OperandFormat::for_target(arch, options.mma))?;
-    if options.specialize != Specialize::Early {
+    // The producer feeds every warp group the same tiles: nothing it computes may differ
+    // between them.
+    if let Some(v) = slice.values.iter().find(|v| super::specialize::group_variant(kernel).contains(v)) {
+        return Err(format!(
+            "the bounds or tile corners of a loop it would feed ({v}) depend on group_id(); the groups share \
+             the producer's copies, so they must be the same for every group"
+        ));
+    }
+    if options.specialize != Specialize::Early || kernel.num_groups > 1 {
         slice.may_start_early.clear();
     }
     Ok((split, slice))
@@ -452,7 +505,10 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         // Prefetched dot operands: iterations 0 .. N - 1's tiles into stages 0 .. N - 1
         // (`codegen::prefetch`).
         let shared_mark = self.shared.mark();
-        let prefetches = self.prefetches_of(body)?;
+        // A producer warpgroup issues the copies (`codegen::specialize`), into stages every
+        // warp group reads.
+        let fed = self.is_fed(*iv);
+        let prefetches = self.prefetches_of(body, fed)?;
         let mut body_values = HashSet::new();
         defined_in(body, &mut body_values);
         // Deferred products keep one more iteration's stage busy, so copies run one
@@ -464,8 +520,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let cp_async = prefetches.iter().any(|p| p.tma.is_none());
         // Warpgroups take turns only where no CTA barrier per iteration holds them in step.
         let turns = if tma_bytes > 0 && !cp_async { self.turns_of(body)? } else { None };
-        // A producer warpgroup issues the copies (`codegen::specialize`).
-        let fed = self.is_fed(*iv);
         if fed && (tma_bytes == 0 || cp_async) {
             return Err(CodegenError::InvalidIr(format!(
                 "the producer feeds the loop of {iv}, which copies with cp.async"
@@ -647,8 +701,13 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         if self.shared.mark() != shared_mark {
             // The loop's shared buffers go back to the stack once no thread reads them:
             // its copies and (just above) its deferred products, which read its stages,
-            // are complete in this thread, and the barrier makes that so in every thread.
-            self.barrier()?;
+            // are complete in this thread, and the barrier makes that so in every thread
+            // (of every warp group, where they shared the stages).
+            if fed {
+                self.groups_barrier()?;
+            } else {
+                self.barrier()?;
+            }
             self.shared.release(shared_mark);
         }
         Ok(())

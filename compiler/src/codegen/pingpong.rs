@@ -63,7 +63,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     /// barrier, and some op after the last one must read a product (otherwise there is
     /// nothing to overlap the next warpgroup's turn with).
     pub(super) fn turns_of(&self, body: &Block) -> Result<Option<Turns>, CodegenError> {
-        if self.pingpong == PingPong::Off || self.warpgroups() < 2 {
+        // Warp groups use the named barriers turns would (`Lowerer::barrier`).
+        if self.pingpong == PingPong::Off || self.warpgroups() < 2 || self.groups > 1 {
             return Ok(None);
         }
         let insts = match body.insts.split_last() {

@@ -68,7 +68,7 @@ pub(super) fn assign(kernel: &Kernel) -> Result<Plan, CodegenError> {
     record_defs(&kernel.body, &mut defs);
     let mut planner = Planner {
         kernel,
-        threads: kernel.threads_per_program(),
+        threads: kernel.threads_per_group(),
         placements: vec![Placement::AtUse; kernel.value_types.len()],
         uses,
         defs,
@@ -185,7 +185,9 @@ impl Planner<'_> {
             Op::Load { .. } if self.prefetched.contains(&single(inst)?) => Placement::Prefetched,
             Op::Load { .. } if self.only_dot_operand(single(inst)?) => Placement::Staged,
             Op::Load { .. } => Placement::Fixed(self.blocked(single(inst)?)?),
-            Op::ProgramId { .. } | Op::GroupId | Op::Dim { .. } | Op::Arg { .. } => Placement::Fixed(self.blocked(single(inst)?)?),
+            Op::ProgramId { .. } | Op::GroupId | Op::Dim { .. } | Op::Arg { .. } => {
+                Placement::Fixed(self.blocked(single(inst)?)?)
+            }
             Op::Binary { op, lhs, rhs } => {
                 let result = single(inst)?;
                 let placement = self.elementwise(result, &[*lhs, *rhs])?;

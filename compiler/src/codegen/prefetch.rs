@@ -82,8 +82,9 @@ pub(super) struct TmaLoop<'ctx> {
 }
 
 impl<'ctx> Lowerer<'_, 'ctx> {
-    /// The prefetched loads of loop `body`, each with its buffers allocated.
-    pub(super) fn prefetches_of(&mut self, body: &Block) -> Result<Vec<Prefetch<'ctx>>, CodegenError> {
+    /// The prefetched loads of loop `body`, each with its buffers allocated: one set for
+    /// all warp groups where the loop is `fed` by the producer, else one a group.
+    pub(super) fn prefetches_of(&mut self, body: &Block, fed: bool) -> Result<Vec<Prefetch<'ctx>>, CodegenError> {
         let mut out = Vec::new();
         for inst in &body.insts {
             let (Op::Load { .. }, [value]) = (&inst.op, inst.results.as_slice()) else {
@@ -98,7 +99,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             // Named after the header option, so a kernel whose stages do not fit in shared
             // memory says which option to lower.
             let what = format!("stages({stages}) prefetch of {ty}");
-            let buffer = self.shared.allocate(self.context, self.module, &what, u64::from(stages) * stage_bytes)?;
+            let bytes = u64::from(stages) * stage_bytes;
+            let buffer = match fed {
+                true => self.shared.allocate_shared(self.context, self.module, &what, bytes)?,
+                false => self.shared.allocate(self.context, self.module, &what, bytes)?,
+            };
             let tma = match ty.shape.as_slice() {
                 &[rows, cols] => self.tma_tile(inst, rows, cols),
                 _ => None,

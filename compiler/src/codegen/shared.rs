@@ -13,6 +13,13 @@
 //! The size is only known once the whole body is lowered, so uses address a placeholder
 //! global, and [`SharedMemory::finish`] swaps in the one array.
 //!
+//! **Warp groups** (`groups(G)`, [`crate::ir::Kernel::num_groups`]) lower the body one
+//! after the other, each with the same sequence of buffers and scratch uses: each use
+//! takes G slots side by side and a group addresses its own, so the stack's offsets are
+//! the same for every group. The one exception is a buffer the groups share
+//! ([`SharedMemory::allocate_shared`]: the stages and barriers of a loop the producer
+//! feeds), one slot for all.
+//!
 //! Dynamic shared memory lets a kernel use more than the 48 KiB static limit: up to what
 //! the architecture allows one block ([`limit_bytes`]); the runtime opts in above 48 KiB.
 
@@ -52,6 +59,11 @@ pub(super) struct SharedMemory<'ctx> {
     /// The persistent buffers allocated and not released: where each ends and what it
     /// is, so an error can say what else holds the shared memory (`stages(3) prefetch`).
     live: Vec<(u64, String)>,
+    /// The program's warp groups, and the one whose slots this lowering addresses.
+    groups: u32,
+    group: u32,
+    /// Every use so far, as (offset, bytes a slot): the groups must make the same ones.
+    trace: Vec<(u64, u64)>,
 }
 
 impl<'ctx> SharedMemory<'ctx> {
@@ -63,6 +75,38 @@ impl<'ctx> SharedMemory<'ctx> {
             top: 0,
             peak: 0,
             live: Vec::new(),
+            groups: 1,
+            group: 0,
+            trace: Vec::new(),
+        }
+    }
+
+    /// The stack of a program with `groups` warp groups ([`crate::ir::Kernel::num_groups`]).
+    pub fn with_groups(mut self, groups: u32) -> Self {
+        self.groups = groups.max(1);
+        self
+    }
+
+    /// Starts group `group`'s lowering on the same array: an empty stack again, with the
+    /// uses of the groups before it kept (in the peak) to check this one against.
+    pub fn start_group(&mut self, group: u32) -> Vec<(u64, u64)> {
+        self.group = group;
+        self.top = 0;
+        self.live.clear();
+        std::mem::take(&mut self.trace)
+    }
+
+    /// The uses this group made so far (see [`SharedMemory::start_group`]).
+    pub fn trace(&self) -> &[(u64, u64)] {
+        &self.trace
+    }
+
+    /// Bytes between two groups' slots of a use of `bytes`: aligned, so every slot is.
+    fn slot(&self, bytes: u64) -> u64 {
+        if self.groups == 1 {
+            bytes
+        } else {
+            bytes.div_ceil(self.align) * self.align
         }
     }
 
@@ -77,13 +121,16 @@ impl<'ctx> SharedMemory<'ctx> {
         op: &str,
         bytes: u64,
     ) -> Result<PointerValue<'ctx>, CodegenError> {
-        let offset = self.top;
-        self.check(op, offset + bytes)?;
-        self.peak = self.peak.max(offset + bytes);
-        Ok(self.at(context, module, offset))
+        let (offset, slot) = (self.top, self.slot(bytes));
+        let end = offset + slot * u64::from(self.groups - 1) + bytes;
+        self.check(op, end)?;
+        self.peak = self.peak.max(end);
+        self.trace.push((offset, slot));
+        Ok(self.at(context, module, offset + slot * u64::from(self.group)))
     }
 
-    /// A persistent buffer of `bytes` for `op` (named in errors), live until released.
+    /// A persistent buffer of `bytes` for `op` (named in errors), live until released:
+    /// one for each warp group, this group's returned.
     pub fn allocate(
         &mut self,
         context: &'ctx Context,
@@ -91,13 +138,44 @@ impl<'ctx> SharedMemory<'ctx> {
         op: &str,
         bytes: u64,
     ) -> Result<PointerValue<'ctx>, CodegenError> {
+        self.push(context, module, op, bytes, self.groups)
+    }
+
+    /// A persistent buffer of `bytes` every warp group uses, one for all: its users make
+    /// sure that all groups are done with what the bytes held before.
+    pub fn allocate_shared(
+        &mut self,
+        context: &'ctx Context,
+        module: &Module<'ctx>,
+        op: &str,
+        bytes: u64,
+    ) -> Result<PointerValue<'ctx>, CodegenError> {
+        self.push(context, module, op, bytes, 1)
+    }
+
+    fn push(
+        &mut self,
+        context: &'ctx Context,
+        module: &Module<'ctx>,
+        op: &str,
+        bytes: u64,
+        slots: u32,
+    ) -> Result<PointerValue<'ctx>, CodegenError> {
         let offset = self.top;
-        let end = offset + bytes.div_ceil(self.align) * self.align;
+        let slot = bytes.div_ceil(self.align) * self.align;
+        let end = offset + slot * u64::from(slots);
         self.check(op, end)?;
         self.top = end;
         self.peak = self.peak.max(end);
-        self.live.push((end, format!("{op}: {bytes} bytes")));
-        Ok(self.at(context, module, offset))
+        let what = match slots {
+            1 if self.groups > 1 => format!("{op}: {bytes} bytes, shared by the groups"),
+            1 => format!("{op}: {bytes} bytes"),
+            n => format!("{op}: {n} x {bytes} bytes"),
+        };
+        self.live.push((end, what));
+        self.trace.push((offset, slot * u64::from(slots)));
+        let mine = if slots == 1 { 0 } else { slot * u64::from(self.group) };
+        Ok(self.at(context, module, offset + mine))
     }
 
     /// Whether no buffer or scratch use so far reached above the stack's top: what is

@@ -161,8 +161,9 @@ pub(super) fn producer_slice(
     let mut needed = Vec::new();
     let mut written = HashSet::new();
     stored_tensors(&kernel.body, &mut written);
-    let kernel_defs = KernelDefs { kernel, defs: &defs, placements, format, written: &written };
-    kernel_defs.find_fed_loops(&kernel.body, false, &mut slice, &mut needed)?;
+    let variant = group_variant(kernel);
+    let kernel_defs = KernelDefs { kernel, defs: &defs, placements, format, written: &written, variant: &variant };
+    kernel_defs.find_fed_loops(&kernel.body, false, false, &mut slice, &mut needed)?;
     if slice.fed.is_empty() {
         return Err("no loop copies all its prefetched tiles with TMA".into());
     }
@@ -221,6 +222,8 @@ struct KernelDefs<'k> {
     format: OperandFormat,
     /// The tensors the kernel stores to.
     written: &'k HashSet<ParamId>,
+    /// The values that may differ between warp groups ([`group_variant`]).
+    variant: &'k HashSet<ValueId>,
 }
 
 impl KernelDefs<'_> {
@@ -235,11 +238,15 @@ impl KernelDefs<'_> {
 
     /// Records in `slice.fed` the loops of `block` whose prefetched tiles all go through
     /// TMA, and pushes on `needed` the scalars outside them that they read; true if
-    /// `block` holds one.
+    /// `block` holds one. A loop whose trip or tiles may differ between warp groups (its
+    /// bounds or corners depend on `group_id()`, or `block` runs for some groups only:
+    /// `per_group`) is left to each group's own warps, since the groups share the
+    /// producer's copies.
     fn find_fed_loops(
         &self,
         block: &Block,
         in_loop: bool,
+        per_group: bool,
         slice: &mut ProducerSlice,
         needed: &mut Vec<ValueId>,
     ) -> Result<bool, String> {
@@ -258,32 +265,37 @@ impl KernelDefs<'_> {
                         .collect();
                     let all_tma = !prefetched.is_empty()
                         && prefetched.iter().all(|i| map_of(self.kernel, i, self.format).is_some());
-                    if in_loop && all_tma || !all_tma && self.find_fed_loops(body, true, slice, needed)? {
+                    if in_loop && all_tma || !all_tma && self.find_fed_loops(body, true, per_group, slice, needed)? {
                         return Err("a loop the producer would feed sits inside another loop".into());
                     }
-                    if !all_tma {
+                    if !all_tma || per_group {
                         continue;
                     }
                     let &[iv, ..] = body.args.as_slice() else {
                         return Err("a for body has no induction variable".into());
                     };
-                    slice.fed.insert(iv);
-                    needed.extend([*lower, *upper, *step]);
+                    let mut reads = vec![*lower, *upper, *step];
                     let mut body_values = HashSet::new();
                     defined_in(body, &mut body_values);
-                    for load in prefetched {
+                    for load in &prefetched {
                         if let (Op::Load { tensor, indices }, Some(&tile)) = (&load.op, load.results.first()) {
                             self.readable(*tensor, tile)?;
                             for index in indices {
-                                self.corner_inputs(index.value(), iv, &body_values, needed)?;
+                                self.corner_inputs(index.value(), iv, &body_values, &mut reads)?;
                             }
                         }
                     }
+                    if reads.iter().any(|v| self.variant.contains(v)) {
+                        continue;
+                    }
+                    slice.fed.insert(iv);
+                    needed.extend(reads);
                     feeds = true;
                 }
                 Op::If { cond, then_block, else_block } => {
-                    let then_feeds = self.find_fed_loops(then_block, in_loop, slice, needed)?;
-                    let else_feeds = self.find_fed_loops(else_block, in_loop, slice, needed)?;
+                    let per_group = per_group || self.variant.contains(cond);
+                    let then_feeds = self.find_fed_loops(then_block, in_loop, per_group, slice, needed)?;
+                    let else_feeds = self.find_fed_loops(else_block, in_loop, per_group, slice, needed)?;
                     if then_feeds || else_feeds {
                         needed.push(*cond);
                         feeds = true;
@@ -466,7 +478,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
 
     /// The first thread of the producer warpgroup, which issues its copies.
     fn producer_issuer(&self) -> u32 {
-        self.threads
+        self.program_threads()
     }
 
     /// `setmaxnreg` to `registers` per thread of this warpgroup: `inc` or `dec`.
@@ -628,6 +640,49 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         self.builder.position_at_end(exit);
         Ok(())
     }
+}
+
+/// The values of `kernel` that may differ between its warp groups: `group_id()`, what
+/// is computed from it, and what a `for` or `if` defines whose bounds, condition or
+/// body depends on one of those.
+pub(super) fn group_variant(kernel: &Kernel) -> HashSet<ValueId> {
+    fn walk(block: &Block, out: &mut HashSet<ValueId>) {
+        for inst in &block.insts {
+            let reads =
+                |out: &HashSet<ValueId>| crate::passes::operands::operands(&inst.op).iter().any(|v| out.contains(v));
+            let variant = match &inst.op {
+                Op::GroupId => true,
+                Op::For { body, .. } => {
+                    let before = out.len();
+                    // A carried value fed back from a variant one is variant: iterate to a fixed point.
+                    loop {
+                        let seen = out.len();
+                        if reads(out) {
+                            out.extend(body.args.iter().copied());
+                        }
+                        walk(body, out);
+                        if out.len() == seen {
+                            break;
+                        }
+                    }
+                    reads(out) || out.len() > before
+                }
+                Op::If { cond, then_block, else_block } => {
+                    let before = out.len();
+                    walk(then_block, out);
+                    walk(else_block, out);
+                    out.contains(cond) || out.len() > before
+                }
+                _ => reads(out),
+            };
+            if variant {
+                out.extend(inst.results.iter().copied());
+            }
+        }
+    }
+    let mut out = HashSet::new();
+    walk(&kernel.body, &mut out);
+    out
 }
 
 /// Every fed loop as the consumers laid it out, by induction variable (in order, so the

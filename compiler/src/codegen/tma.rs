@@ -161,6 +161,9 @@ pub(super) struct StageBarriers<'ctx> {
     /// Bytes every stage's copies bring in, which its barrier waits for.
     pub stage_bytes: u32,
     pub release: bool,
+    /// One set for every warp group, which all wait on its full barriers and release its
+    /// stages (a loop the producer feeds), rather than one set a group.
+    pub shared_by_groups: bool,
 }
 
 impl<'ctx> Lowerer<'_, 'ctx> {
@@ -173,6 +176,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 
     /// Shared memory for a loop's barriers ([`StageBarriers`]), initialized as `init` says.
+    /// A loop the producer feeds has one set for all warp groups, initialized by the first
+    /// group's thread 0.
     pub(super) fn init_stage_barriers(
         &mut self,
         stages: u32,
@@ -181,16 +186,24 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         init: BarrierInit,
     ) -> Result<StageBarriers<'ctx>, CodegenError> {
         let count = stages * (1 + u32::from(release));
-        let buffer =
-            self.shared.allocate(self.context, self.module, "TMA stage barriers", u64::from(count) * BARRIER_BYTES)?;
+        let bytes = u64::from(count) * BARRIER_BYTES;
+        let shared_by_groups = init != BarrierInit::Here;
+        let buffer = match shared_by_groups {
+            true => self.shared.allocate_shared(self.context, self.module, "TMA stage barriers", bytes)?,
+            false => self.shared.allocate(self.context, self.module, "TMA stage barriers", bytes)?,
+        };
         let base = self.builder.build_ptr_to_int(buffer, self.context.i32_type(), "")?;
-        let barriers = StageBarriers { base, buffer, stages, stage_bytes, release };
+        let barriers = StageBarriers { base, buffer, stages, stage_bytes, release, shared_by_groups };
         if init == BarrierInit::AtKernelStart {
             return Ok(barriers);
         }
-        // The bytes may have been another op's scratch a moment ago.
-        self.barrier()?;
-        let first = self.is_thread_zero()?;
+        // The bytes may have been another op's scratch a moment ago, another group's too.
+        if shared_by_groups {
+            self.groups_barrier()?;
+        } else {
+            self.barrier()?;
+        }
+        let first = self.is_first_thread(shared_by_groups)?;
         self.when(first, |this| this.init_barrier_words(barriers))?;
         match init {
             BarrierInit::HereWithProducer => self.all_threads_barrier()?,
@@ -206,7 +219,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let count = barriers.stages * (1 + u32::from(barriers.release));
         for b in 0..count {
             let at = self.builder.build_int_add(barriers.base, self.i32(u64::from(b) * BARRIER_BYTES), "")?;
-            let arrivals = if b < barriers.stages { 1 } else { self.kernel.num_warps };
+            let warps = self.kernel.num_warps * if barriers.shared_by_groups { self.groups } else { 1 };
+            let arrivals = if b < barriers.stages { 1 } else { warps };
             let arrivals = self.i32(u64::from(arrivals));
             self.asm_void("mbarrier.init.shared::cta.b64 [$0], $1;", "r,n", &[at.into(), arrivals.into()])?;
         }
@@ -216,8 +230,12 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     /// Thread 0 invalidates the barriers once every thread is done with them, so their
     /// bytes can go back to the shared-memory stack.
     pub(super) fn release_stage_barriers(&self, barriers: StageBarriers<'ctx>) -> Result<(), CodegenError> {
-        self.barrier()?;
-        let first = self.is_thread_zero()?;
+        if barriers.shared_by_groups {
+            self.groups_barrier()?;
+        } else {
+            self.barrier()?;
+        }
+        let first = self.is_first_thread(barriers.shared_by_groups)?;
         self.when(first, |this| {
             for s in 0..barriers.stages * (1 + u32::from(barriers.release)) {
                 let at = this.builder.build_int_add(barriers.base, this.i32(u64::from(s) * BARRIER_BYTES), "")?;
@@ -337,5 +355,14 @@ impl<'ctx> Lowerer<'_, 'ctx> {
 
     pub(super) fn is_thread_zero(&self) -> Result<IntValue<'ctx>, CodegenError> {
         Ok(self.builder.build_int_compare(IntPredicate::EQ, self.tid, self.i32(0), "thread0")?)
+    }
+
+    /// Thread 0 of this warp group, or with `of_program` of the program (the first
+    /// group's): the one that sets up what the groups share.
+    fn is_first_thread(&self, of_program: bool) -> Result<IntValue<'ctx>, CodegenError> {
+        match of_program && self.group != 0 {
+            true => Ok(self.bool(false)),
+            false => self.is_thread_zero(),
+        }
     }
 }
