@@ -11,6 +11,7 @@ mod dot;
 mod exact;
 mod gather;
 mod local;
+mod pair_union;
 mod scan;
 mod shipped;
 mod vertical_slash;

@@ -56,6 +56,9 @@
 //! and `patterns/kernels/sparse_vertical_slash.tile` (the attention), all launched on
 //! device data with no host synchronisation in between ([`plan`]). [`reference`](mod@reference) is the
 //! host reference of every estimation step; [`check`] compares a run with it step by step.
+//! [`pairs`] unites the tile lists of adjacent query blocks two by two
+//! (`patterns/kernels/pair_union.tile`), for an attention kernel that runs a pair of
+//! blocks a program; it is not among the plan's launches.
 //!
 //! # Known costs
 //! Estimates at 128K tokens, 32 heads (8 kv heads), head dim 128, (1000, 6096), on a
@@ -118,6 +121,7 @@
 //! The GPU test `vertical_slash_timing_at_32k` times the whole estimate.
 
 pub mod check;
+pub mod pairs;
 pub mod plan;
 pub mod reference;
 

@@ -131,6 +131,12 @@ pub enum Buffer {
     ColumnIndex,
     O,
     Lse,
+    /// `[B, H, NP]` i32 and `[B, H, NP, 2 NNZ_S]` i32 twice, NP = ceil(NB / 2): per pair of
+    /// adjacent query blocks, the union of their tile lists, and which of them lists each
+    /// entry (`vs_pair_union`, [`super::pairs`]; not part of this plan's launches).
+    PairCount,
+    PairOffset,
+    PairOwner,
 }
 
 /// The selection a [`Buffer::Topk`] belongs to.
