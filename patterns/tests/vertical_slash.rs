@@ -293,6 +293,115 @@ fn attention_rejects_an_index_for_other_sequences() {
     assert!(matches!(err, Some(VerticalSlashError::Index(IndexError::Shape { name: "block_count", .. }))), "{err:?}");
 }
 
+// ---- The attention of two blocks a program (plan::Walk::Pairs) ----
+
+/// [`check_attention_with`] of the pair union and the pairs' kernel (its one
+/// specialization: 64-key steps, sm_90a).
+fn check_pairs(
+    seqlens: &[usize],
+    head_dim: usize,
+    index_of: impl FnOnce(&AttentionInputs, &mut Rng64) -> SparseIndex,
+    seed: u64,
+) {
+    let (case, inputs, mut rng) = random_case_with(seqlens, head_dim, seed);
+    let index = index_of(&inputs, &mut rng);
+    let out = ok(plan::attend_pairs_interp(&inputs, &index));
+    check_outputs(&case, &out.o, &out.lse, &index);
+}
+
+/// Ragged sequences with an odd number of blocks (77 tokens: the second block of the
+/// last pair runs past nothing; 300: 5 blocks, the last pair's second block past the
+/// end), random tiles and up to 80 columns a block (a second, partial column step).
+#[test]
+fn pairs_on_a_random_index_match_the_masked_reference() {
+    check_pairs(&[300, 77], 128, |inputs, rng| random_index_with(&inputs.seqlens, 80, rng), 21);
+}
+
+/// Adjacent blocks that share tiles, interleave them and hold their own (the pair union
+/// tests' index), so that each group skips some of the stream, right after a tile it
+/// took and right after one it skipped; random columns outside each block's tiles.
+#[test]
+fn pairs_sharing_and_interleaving_tiles_match_the_masked_reference() {
+    check_pairs(
+        &[640, 200],
+        128,
+        |inputs, rng| {
+            let seqlens = &inputs.seqlens;
+            let tiles = sparsefill_patterns::sparse::vertical_slash::pairs::random_index(seqlens, HEADS, rng);
+            let nnz_s = tiles.block_offset.shape[3];
+            ok(SparseIndex::from_lists(seqlens, HEADS, nnz_s, 16, |b, h, i| {
+                let tiles = tiles.lists(b, h, i).tiles;
+                let limit = causal_limit(seqlens[b], i);
+                let free = (0..limit).filter(|&c| !tiles.iter().any(|&t| (t..t + BLOCK).contains(&c)));
+                let columns = free.filter(|_| rng.random_bool(0.1)).take(16).collect();
+                BlockLists { tiles, columns }
+            }))
+        },
+        22,
+    );
+}
+
+/// The masked tiles of each block of a pair (none, one or two: its last ones), among
+/// the other block's unmasked ones, as in the blocks' own walk's test.
+#[test]
+fn pairs_mask_each_blocks_last_tiles_only() {
+    let tiles = |b: usize, i: usize| -> Vec<usize> {
+        match (b, i) {
+            (0, 0) => vec![0],
+            (0, 1) => vec![0, 64],
+            (0, 2) => vec![0, 127, 191],
+            (0, 3) => vec![0, 64],
+            (0, 4) => vec![0, 64, 128, 220, 284],
+            (1, 1) => vec![13],
+            _ => vec![],
+        }
+    };
+    check_pairs(
+        &[300, 77],
+        128,
+        |inputs, rng| {
+            let seqlens = &inputs.seqlens;
+            ok(SparseIndex::from_lists(seqlens, HEADS, 8, 64, |b, _, i| {
+                let limit = causal_limit(seqlens[b], i);
+                let tiles = tiles(b, i);
+                let free = (0..limit).filter(|&c| !tiles.iter().any(|&t| (t..t + BLOCK).contains(&c)));
+                let columns = free.filter(|_| rng.random_bool(0.3)).take(64).collect();
+                BlockLists { tiles, columns }
+            }))
+        },
+        23,
+    );
+}
+
+/// The estimator's own index, from the host reference.
+#[test]
+fn pairs_on_the_reference_estimate_match_the_masked_reference() {
+    check_pairs(&[200, 130], 64, |inputs, _| ok(reference::estimate(inputs, &estimation_params())), 24);
+}
+
+#[test]
+fn pairs_on_one_token_sequences_match_the_masked_reference() {
+    check_pairs(&[1, 1, 3], 64, |inputs, rng| random_index(&inputs.seqlens, rng), 25);
+}
+
+/// A malformed index is an error from validation, before either kernel runs.
+#[test]
+fn pairs_reject_an_unsorted_index_before_running() {
+    let (_, inputs, _) = random_case(&[130], 4);
+    let index = ok(SparseIndex::from_lists(&[130], HEADS, 3, 4, |_, _, i| BlockLists {
+        tiles: if i == 2 { vec![64, 0] } else { vec![] },
+        columns: vec![],
+    }));
+    let err = plan::attend_pairs_interp(&inputs, &index).err().map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some(
+            "sparse index: `block_offset`[0, 0, 2, 1] = 0 is not above the entry before it (64); entries must be \
+             strictly ascending (sorted, no duplicates)"
+        )
+    );
+}
+
 // ---- Estimation, step by step ----
 
 fn estimation_params() -> VerticalSlashParams {
@@ -1004,6 +1113,21 @@ fn wgmma_takes_64_key_steps_on_aligned_tensors_and_32_otherwise() {
     ]
     .map(|(arch, mma, aligned)| plan::column_step(128, arch, mma, aligned));
     assert_eq!(steps, [64, 32, 32, 32]);
+}
+
+/// The pairs' kernel as the plan launches it on sm_90a (packed tensors): without spills or
+/// a held-back wgmma pipeline; its two warp groups and the producer take 384 threads.
+#[test]
+fn pairs_attention_assembles_without_spills_on_sm90a() {
+    for d in [64, 128] {
+        query_block_kernels::assert_variants_assemble_without_spills(
+            plan::PAIRS_KERNEL,
+            plan::PAIRS_SOURCE,
+            &[head_dim(d)],
+            (Arch::Sm90a, &CodegenOptions::default()),
+            &["q", "k", "v", "o"],
+        );
+    }
 }
 
 #[test]

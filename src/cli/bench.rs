@@ -72,6 +72,9 @@ pub struct BenchArgs {
     /// The synthetic generator's heads.
     #[arg(long, value_enum, default_value_t = Knobs::VerticalSlash)]
     knobs: Knobs,
+    /// How vertical-slash's attention walks its index.
+    #[arg(long, value_enum, default_value_t = sweep::VsWalk::Blocks)]
+    vs_walk: sweep::VsWalk,
     /// Seed of the synthetic inputs and of the checked rows.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -89,7 +92,7 @@ pub struct BenchArgs {
     candidate: Option<String>,
     /// Re-render DIR/bench.md and the plots with DIR/peers.json (from
     /// benches/peers/sparse_peers.py) merged in; measures nothing.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "lengths", "heads", "patterns", "iters", "warmup", "settle_ms", "check_rows", "knobs", "seed", "candidate"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "lengths", "heads", "patterns", "iters", "warmup", "settle_ms", "check_rows", "knobs", "vs_walk", "seed", "candidate"])]
     merge_peers: Option<PathBuf>,
 }
 
@@ -172,6 +175,7 @@ fn execute(args: &BenchArgs) -> Result<(), BenchError> {
         args.warmup
     ))?;
     let settings = sweep::Settings {
+        walk: args.vs_walk,
         warmup: args.warmup as usize,
         settle_ms: args.settle_ms,
         iters: args.iters as usize,

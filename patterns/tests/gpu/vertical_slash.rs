@@ -10,7 +10,7 @@ use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use sparsefill_patterns::attention::{self, AttentionCase, AttentionShape};
 use sparsefill_patterns::gpu::vertical_slash::{PlanGpuError, PlanOnGpu};
-use sparsefill_patterns::sparse::vertical_slash::plan::{self, Buffer, TopkChunks};
+use sparsefill_patterns::sparse::vertical_slash::plan::{self, Buffer, TopkChunks, Walk};
 use sparsefill_patterns::sparse::vertical_slash::{check, VerticalSlashParams};
 use sparsefill_runtime::{median, CacheConfig, Gpu, KernelCache};
 
@@ -31,15 +31,26 @@ fn check_on_gpu(head_dim: usize, seed: u64) {
     check_on_gpu_with(head_dim, TopkChunks::Auto, seed, |_| ());
 }
 
-/// The whole plan on `seed`'s random inputs, which `shape_inputs` may change first.
 fn check_on_gpu_with(head_dim: usize, chunks: TopkChunks, seed: u64, shape_inputs: impl FnOnce(&mut AttentionCase)) {
+    check_walk_on_gpu(Walk::Blocks, head_dim, chunks, seed, shape_inputs);
+}
+
+/// The whole plan, its attention walking the index as `walk` says, on `seed`'s random
+/// inputs, which `shape_inputs` may change first.
+fn check_walk_on_gpu(
+    walk: Walk,
+    head_dim: usize,
+    chunks: TopkChunks,
+    seed: u64,
+    shape_inputs: impl FnOnce(&mut AttentionCase),
+) {
     let shape = AttentionShape { seqlens: SEQLENS.to_vec(), heads: 8, kv_heads: 2, head_dim, causal: true };
     let params = VerticalSlashParams { vertical_size: 200, slash_size: 300, last_q: 64 };
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut case = attention::case(&shape, 64, &mut rng).unwrap_or_else(|e| panic!("{e}"));
     shape_inputs(&mut case);
     let inputs = check::inputs_of(&case).unwrap_or_else(|e| panic!("{e}"));
-    let plan = plan::plan_with(&inputs, &params, chunks).unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan::plan_walking(&inputs, &params, chunks, walk).unwrap_or_else(|e| panic!("{e}"));
     let two_levels = plan.estimate.iter().any(|l| l.kernel == "topk_candidates");
     assert_eq!(two_levels, chunks != TopkChunks::Auto, "the selections' levels with {chunks:?}");
     let (gpu, cache) = open();
@@ -84,6 +95,26 @@ fn vertical_slash_head_dim_128_matches_the_host_step_by_step() {
 #[test]
 fn vertical_slash_head_dim_64_matches_the_host_step_by_step() {
     check_on_gpu(64, 2);
+}
+
+/// Two blocks a program (`sparse_vertical_slash_pairs`, two warp groups sharing the
+/// producer's copies of the pair union's tiles) after the GPU's own estimate.
+#[test]
+fn vertical_slash_pairs_head_dim_128_match_the_host_step_by_step() {
+    check_walk_on_gpu(Walk::Pairs, 128, TopkChunks::Auto, 5, |_| ());
+}
+
+#[test]
+fn vertical_slash_pairs_head_dim_64_match_the_host_step_by_step() {
+    check_walk_on_gpu(Walk::Pairs, 64, TopkChunks::Auto, 6, |_| ());
+}
+
+/// The pairs' walk rescaling past its local tiles (see the blocks' test below).
+#[test]
+fn vertical_slash_pairs_rescaling_past_their_local_tiles_match_the_host_step_by_step() {
+    check_walk_on_gpu(Walk::Pairs, 128, TopkChunks::Auto, 7, |case| {
+        case.ramp_scores(-0.5).unwrap_or_else(|e| panic!("{e}"))
+    });
 }
 
 /// The selections in two levels (chunks of 512 scores, where the shipped rule keeps these

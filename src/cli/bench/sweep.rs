@@ -22,6 +22,7 @@ use sparsefill_patterns::sparse::block_sparse::{self, BlockIndex};
 use sparsefill_patterns::sparse::index::SparseIndex;
 use sparsefill_patterns::sparse::local::{self, query_blocks, strided};
 use sparsefill_patterns::sparse::vertical_slash::check as vs_check;
+use sparsefill_patterns::sparse::vertical_slash::pairs;
 use sparsefill_patterns::sparse::vertical_slash::plan::{self, Arg, Buffer};
 use sparsefill_patterns::sparse::AttentionInputs;
 use sparsefill_patterns::synthetic::{HeadKnobs, Synthetic};
@@ -42,6 +43,25 @@ pub enum Knobs {
     Mixed,
 }
 
+/// `--vs-walk`: [`plan::Walk`] on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum VsWalk {
+    /// One 64-row query block a program (the shipped kernel).
+    Blocks,
+    /// Two adjacent blocks a program, one warp group each, sharing the copies of their
+    /// tiles' union (sm_90a; `vs_pair_union` joins the index build).
+    Pairs,
+}
+
+impl VsWalk {
+    pub fn walk(self) -> plan::Walk {
+        match self {
+            VsWalk::Blocks => plan::Walk::Blocks,
+            VsWalk::Pairs => plan::Walk::Pairs,
+        }
+    }
+}
+
 impl Knobs {
     pub fn name(self) -> &'static str {
         match self {
@@ -52,6 +72,8 @@ impl Knobs {
 }
 
 pub struct Settings {
+    /// How vertical-slash's attention walks its index (`--vs-walk`).
+    pub walk: VsWalk,
     pub warmup: usize,
     /// Milliseconds of untimed runs before a measurement's timings (`--settle-ms`).
     pub settle_ms: u64,
@@ -279,7 +301,7 @@ fn build(
     inputs: &AttentionInputs,
     case: &AttentionCase,
     shape: &AttentionShape,
-    arch: Arch,
+    (arch, walk): (Arch, plan::Walk),
 ) -> Result<(Spec, [usize; 2], IndexSlots), BenchError> {
     let mut spec = Spec::default();
     let d = shape.head_dim;
@@ -385,7 +407,8 @@ fn build(
             (spec, out, IndexSlots::BlockSparse([count, index]))
         }
         PatternKind::VerticalSlash { vertical, slash } => {
-            let plan = plan::plan(inputs, &vertical_slash_params(vertical, slash))
+            let params = vertical_slash_params(vertical, slash);
+            let plan = plan::plan_walking(inputs, &params, plan::TopkChunks::Auto, walk)
                 .map_err(|e| BenchError::Inputs(e.to_string()))?;
             let mut buffers: Vec<(Buffer, usize)> = Vec::new();
             for (buffer, tensor) in plan.buffers {
@@ -411,7 +434,9 @@ fn build(
                 // The conversion turns the chosen columns and diagonals into the block index.
                 let stage = match is_attention {
                     true => Stage::Attention,
-                    false if plan::CONVERSION_KERNELS.contains(&l.kernel) => Stage::Index,
+                    false if plan::CONVERSION_KERNELS.contains(&l.kernel) || l.kernel == pairs::PAIR_KERNEL => {
+                        Stage::Index
+                    }
                     false => Stage::Estimation,
                 };
                 let step_tensors = match is_attention {
@@ -456,7 +481,7 @@ fn measure(
     cover_path: &Path,
 ) -> Result<Timing, BenchError> {
     let (inputs, case, shape) = (&length.inputs, &length.case, &length.case.shape);
-    let (mut spec, outputs, slots) = build(kind, inputs, case, shape, gpu.arch())?;
+    let (mut spec, outputs, slots) = build(kind, inputs, case, shape, (gpu.arch(), settings.walk.walk()))?;
     let [o, lse] = outputs;
     if let Some(c) = &settings.candidate {
         let shipped = spec.launches.iter().find(|l| l.kernel == c.kernel).cloned();
@@ -647,11 +672,16 @@ mod tests {
 
     /// The launches `build` stages for `kind` on a small synthetic case.
     fn staged(kind: PatternKind) -> Vec<(Stage, &'static str)> {
+        staged_walking(kind, plan::Walk::Blocks)
+    }
+
+    /// [`staged`] with vertical-slash's attention walking the index as `walk` says.
+    fn staged_walking(kind: PatternKind, walk: plan::Walk) -> Vec<(Stage, &'static str)> {
         let shape = AttentionShape { seqlens: vec![256], heads: 4, kv_heads: 1, head_dim: 64, causal: true };
         let knobs = vec![HeadKnobs::VERTICAL_SLASH.for_length(256); 4];
         let inputs = Synthetic::new(&shape, knobs, 1).expect("valid knobs").inputs();
         let case = dense_case(&inputs).expect("valid inputs");
-        let (spec, _, _) = build(kind, &inputs, &case, &shape, Arch::Sm90a).expect("the launches build");
+        let (spec, _, _) = build(kind, &inputs, &case, &shape, (Arch::Sm90a, walk)).expect("the launches build");
         spec.launches.iter().map(|l| (l.stage, l.kernel)).collect()
     }
 
@@ -660,6 +690,17 @@ mod tests {
         let mut order: Vec<Stage> = launches.iter().map(|&(s, _)| s).collect();
         order.dedup();
         assert_eq!(order, [Stage::Estimation, Stage::Index, Stage::Attention]);
+    }
+
+    /// The pair union joins the index build, and the pairs' kernel is the attention.
+    #[test]
+    fn vertical_slash_in_pairs_times_the_pair_union_as_part_of_the_index_build() {
+        let launches = staged_walking(PatternKind::VerticalSlash { vertical: 30, slash: 40 }, plan::Walk::Pairs);
+        check_stage_order(&launches);
+        let index: Vec<&str> = launches.iter().filter(|(s, _)| *s == Stage::Index).map(|&(_, k)| k).collect();
+        let attention: Vec<&str> = launches.iter().filter(|(s, _)| *s == Stage::Attention).map(|&(_, k)| k).collect();
+        let expected: Vec<&str> = plan::CONVERSION_KERNELS.into_iter().chain([pairs::PAIR_KERNEL]).collect();
+        assert_eq!((index, attention), (expected, vec![plan::PAIRS_KERNEL]));
     }
 
     #[test]

@@ -28,6 +28,28 @@ pub const ATTEND_SOURCE: &str = concat!(
     include_str!("../../../kernels/sparse_vertical_slash.tile")
 );
 pub const ATTEND_KERNEL: &str = "sparse_vertical_slash";
+/// The attention kernel of [`Walk::Pairs`], after the other attention kernel's file for
+/// its `slash_keep`.
+pub const PAIRS_SOURCE: &str = concat!(
+    include_str!("../../../kernels/attention.tile"),
+    include_str!("../../../kernels/query_block.tile"),
+    include_str!("../../../kernels/sparse_vertical_slash.tile"),
+    include_str!("../../../kernels/sparse_vertical_slash_pairs.tile")
+);
+pub const PAIRS_KERNEL: &str = "sparse_vertical_slash_pairs";
+
+/// How the attention walks the index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Walk {
+    /// One 64-row query block a program (`sparse_vertical_slash`), on every target.
+    #[default]
+    Blocks,
+    /// Two adjacent blocks a program, a warp group each, over one stream of the two
+    /// blocks' slash tiles, which `vs_pair_union` builds after the conversion
+    /// (`sparse_vertical_slash_pairs`). Its walk takes 64-key steps, which fit the
+    /// registers only with wgmma: sm_90a with aligned q, k, v and o.
+    Pairs,
+}
 /// The estimation kernels, after attention.tile for its `softmax_step` helper.
 pub const ESTIMATE_SOURCE: &str = concat!(
     include_str!("../../../kernels/attention.tile"),
@@ -279,6 +301,19 @@ fn attend_launch(head_dim: usize, scale: f32) -> Launch {
     }
 }
 
+/// The attention launch of [`Walk::Pairs`] over the columns and the pair union.
+fn pairs_launch(head_dim: usize, scale: f32) -> Launch {
+    use Buffer::*;
+    let args = [Q, K, V, CuSeqlens, ColumnCount, ColumnIndex, PairCount, PairOffset, PairOwner, O, Lse];
+    Launch {
+        source: PAIRS_SOURCE,
+        kernel: PAIRS_KERNEL,
+        consts: vec![int_const("BN", COLUMN_CHUNK), int_const("D", head_dim)],
+        args: args.into_iter().map(Arg::Buffer).chain([Arg::F32(scale)]).collect(),
+        lane: Lane::Main,
+    }
+}
+
 /// The attention launch's tensors whose `aligned` contract ([`key_step`]'s `aligned`)
 /// decides its key step: the ones its 64-key loop copies with TMA or stores whole.
 pub const STEP_TENSORS: [Buffer; 4] = [Buffer::Q, Buffer::K, Buffer::V, Buffer::O];
@@ -402,8 +437,18 @@ pub fn plan_with(
     params: &VerticalSlashParams,
     chunks: TopkChunks,
 ) -> Result<Plan, VerticalSlashError> {
+    plan_walking(inputs, params, chunks, Walk::Blocks)
+}
+
+/// [`plan_with`] with the attention walking the index as `walk` says.
+pub fn plan_walking(
+    inputs: &AttentionInputs,
+    params: &VerticalSlashParams,
+    chunks: TopkChunks,
+    walk: Walk,
+) -> Result<Plan, VerticalSlashError> {
     let shape = input_shape(inputs)?;
-    let Launches { scratch, estimate, attend } = launches_with(&shape, params, chunks)?;
+    let Launches { scratch, estimate, attend } = launches_walking(&shape, params, chunks, walk)?;
     let mut buffers = io_buffers(inputs, &shape);
     buffers.extend(scratch.into_iter().map(|(buffer, dtype, dims)| (buffer, poisoned(dtype, &dims))));
     Ok(Plan { buffers, estimate, attend })
@@ -415,6 +460,30 @@ pub fn plan_with(
 /// buffers they write.
 pub fn launches(shape: &AttentionShape, params: &VerticalSlashParams) -> Result<Launches, VerticalSlashError> {
     launches_with(shape, params, TopkChunks::Auto)
+}
+
+/// [`launches_with`] with the attention walking the index as `walk` says: for
+/// [`Walk::Pairs`], the pair union's launch and buffers follow the conversion.
+pub fn launches_walking(
+    shape: &AttentionShape,
+    params: &VerticalSlashParams,
+    topk_chunks: TopkChunks,
+    walk: Walk,
+) -> Result<Launches, VerticalSlashError> {
+    let mut launches = launches_with(shape, params, topk_chunks)?;
+    if walk == Walk::Pairs {
+        let (batch, heads) = (shape.seqlens.len(), shape.heads);
+        let np = super::pairs::pairs(query_blocks(&shape.seqlens));
+        let nnz_p = 2 * params.tile_capacity(&shape.seqlens);
+        launches.scratch.extend([
+            (Buffer::PairCount, DType::I32, vec![batch, heads, np]),
+            (Buffer::PairOffset, DType::I32, vec![batch, heads, np, nnz_p]),
+            (Buffer::PairOwner, DType::I32, vec![batch, heads, np, nnz_p]),
+        ]);
+        launches.estimate.push(super::pairs::launch(super::pairs::PAIR_CHUNK));
+        launches.attend = pairs_launch(shape.head_dim, shape.scale());
+    }
+    Ok(launches)
 }
 
 /// [`launches`] with the selections' rows cut into `chunks`.
@@ -765,6 +834,25 @@ pub fn attend_interp_as(
     let mut launch = attend_launch(shape.head_dim, shape.scale());
     launch.consts = target_consts(launch.kernel, &launch.consts, arch, mma, true);
     run_launch(&launch, &mut buffers)?;
+    Ok(output(buffers))
+}
+
+/// [`attend_interp`] of [`Walk::Pairs`]: the pair union of the index, then the pairs'
+/// attention kernel, both on the interpreter.
+pub fn attend_pairs_interp(inputs: &AttentionInputs, index: &SparseIndex) -> Result<SparseOutput, VerticalSlashError> {
+    let shape = input_shape(inputs)?;
+    index.validate(&shape.seqlens, shape.heads)?;
+    let mut buffers = io_buffers(inputs, &shape);
+    buffers.retain(|(b, _)| *b != Buffer::CuSeqlens);
+    buffers.extend(super::pairs::buffers(index, &shape.seqlens));
+    let index = index.clone();
+    buffers.extend([
+        (Buffer::Lse, poisoned(DType::F32, &[shape.heads, shape.tokens()])),
+        (Buffer::ColumnCount, index.column_count),
+        (Buffer::ColumnIndex, index.column_index),
+    ]);
+    run_launch(&super::pairs::launch(super::pairs::PAIR_CHUNK), &mut buffers)?;
+    run_launch(&pairs_launch(shape.head_dim, shape.scale()), &mut buffers)?;
     Ok(output(buffers))
 }
 
