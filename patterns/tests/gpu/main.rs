@@ -10,6 +10,7 @@ mod device;
 mod dot;
 mod exact;
 mod gather;
+mod groups;
 mod local;
 mod pair_union;
 mod scan;

@@ -63,6 +63,7 @@ fn check_walk_on_gpu(
     let index = check::conversion(&run, &params, &SEQLENS, shape.heads).unwrap_or_else(|e| panic!("D {head_dim}: {e}"));
 
     let (o, lse) = (run.buffer(Buffer::O).expect("o"), run.buffer(Buffer::Lse).expect("lse"));
+    explain_unwritten(&run, &shape, o, lse);
     let rows = checked_rows(&mut rng);
     let expected = case.reference_masked(&rows, |at| index.keeps(at)).unwrap_or_else(|e| panic!("{e}"));
     let got = attention::gather(&shape, o, lse, &rows).unwrap_or_else(|e| panic!("{e}"));
@@ -70,6 +71,56 @@ fn check_walk_on_gpu(
     let all: Vec<usize> = (0..shape.tokens()).collect();
     let every = attention::gather(&shape, o, lse, &all).unwrap_or_else(|e| panic!("{e}"));
     assert!(every.o.iter().chain(&every.lse).all(|x| x.is_finite()), "D {head_dim}: a row was not written");
+}
+
+/// Prints, for up to 24 (row, head)s whose o or lse is not finite, where the row lies:
+/// its sequence, block (and so warp group of a pair), and the lists the walk read for it.
+fn explain_unwritten(
+    run: &plan::Plan,
+    shape: &AttentionShape,
+    o: &sparsefill_compiler::tensor::HostTensor,
+    lse: &sparsefill_compiler::tensor::HostTensor,
+) {
+    let (h, d) = (shape.heads, shape.head_dim);
+    let at = |b: Buffer, idx: &[usize]| -> f64 {
+        let Some(t) = run.buffer(b) else { return f64::NAN };
+        let mut flat = 0;
+        for (k, &i) in idx.iter().enumerate() {
+            flat = flat * t.shape[k] + i;
+        }
+        t.data.get(flat).copied().unwrap_or(f64::NAN)
+    };
+    let mut shown = 0;
+    let mut bad = 0;
+    let mut start = 0;
+    for (seq, &len) in shape.seqlens.iter().enumerate() {
+        for r in 0..len {
+            for head in 0..h {
+                let t = start + r;
+                let o_bad = o.data[(t * h + head) * d..][..d].iter().any(|x| !x.is_finite());
+                let l = lse.data[head * shape.tokens() + t];
+                if !o_bad && !l.is_nan() {
+                    continue;
+                }
+                bad += 1;
+                if shown < 24 {
+                    shown += 1;
+                    let i = r / 64;
+                    eprintln!(
+                        "unwritten: seq {seq} (len {len}) row {r} head {head}: block {i} (group {}), tiles {}, columns {}, pair count {}, lse {l}",
+                        i % 2,
+                        at(Buffer::BlockCount, &[seq, head, i]),
+                        at(Buffer::ColumnCount, &[seq, head, i]),
+                        at(Buffer::PairCount, &[seq, head, i / 2]),
+                    );
+                }
+            }
+        }
+        start += len;
+    }
+    if bad > 0 {
+        eprintln!("{bad} (row, head)s with o or lse not finite");
+    }
 }
 
 /// Every sequence's first and last 64 rows and a random sample of the rest.
