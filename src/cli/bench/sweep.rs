@@ -723,7 +723,8 @@ mod tests {
             PatternKind::VerticalSlash { vertical: 30, slash: 40 },
             PatternKind::BlockSparse { top_k: 3 },
         ];
-        let measurements: Vec<Vec<(Stage, &str)>> = kinds.into_iter().map(staged).collect();
+        let mut measurements: Vec<Vec<(Stage, &str)>> = kinds.into_iter().map(staged).collect();
+        measurements.push(staged_walking(PatternKind::VerticalSlash { vertical: 30, slash: 40 }, plan::Walk::Pairs));
         for (kernel, _) in super::super::spec::CANDIDATE_KERNELS {
             let counts: Vec<usize> =
                 measurements.iter().map(|m| m.iter().filter(|(_, k)| *k == kernel).count()).collect();
