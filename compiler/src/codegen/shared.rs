@@ -14,11 +14,13 @@
 //! global, and [`SharedMemory::finish`] swaps in the one array.
 //!
 //! **Warp groups** (`groups(G)`, [`crate::ir::Kernel::num_groups`]) lower the body one
-//! after the other, each with the same sequence of buffers and scratch uses: each use
-//! takes G slots side by side and a group addresses its own, so the stack's offsets are
-//! the same for every group. The one exception is a buffer the groups share
+//! after the other, each with the same sequence of buffers and scratch uses, and run at
+//! their own pace: a group may still read a loop's stages while another has left the
+//! loop and reuses those bytes. So each group has a region of its own, a stack with the
+//! same offsets in every group, and the buffers the groups share
 //! ([`SharedMemory::allocate_shared`]: the stages and barriers of a loop the producer
-//! feeds), one slot for all.
+//! feeds, which every group passes in step) have a region of their own, below the
+//! groups'. With one group there is one stack for both.
 //!
 //! Dynamic shared memory lets a kernel use more than the 48 KiB static limit: up to what
 //! the architecture allows one block ([`limit_bytes`]); the runtime opts in above 48 KiB.
@@ -50,20 +52,39 @@ pub(super) struct SharedMemory<'ctx> {
     /// pattern's 1024 bytes where operand tiles may be swizzled
     /// ([`super::operand_tile::OperandFormat::alignment`]).
     align: u64,
-    array: Option<GlobalValue<'ctx>>,
-    /// The persistent buffers are a stack: a loop's buffers are released when it ends,
-    /// so sibling loops, and the scratch uses after them, reuse the same bytes.
+    /// The group's own region (with one group, the whole array).
+    own: Stack,
+    /// The region every group shares (warp groups only).
+    common: Stack,
+    /// Placeholders of each group's region and of the shared region, until
+    /// [`SharedMemory::finish`] places them in the one array.
+    regions: Vec<Option<GlobalValue<'ctx>>>,
+    common_region: Option<GlobalValue<'ctx>>,
+    /// The program's warp groups, and the one whose region this lowering addresses.
+    groups: u32,
+    group: u32,
+    /// Every use of the group's own region so far, as (offset, bytes): the groups must
+    /// make the same ones.
+    trace: Vec<(u64, u64)>,
+}
+
+/// Buffers as a stack: a loop's buffers are released when it ends, so sibling loops, and
+/// the scratch uses after them, reuse the same bytes.
+#[derive(Default)]
+struct Stack {
     top: u64,
     /// The most bytes in use at once, by buffers and a scratch use together.
     peak: u64,
     /// The persistent buffers allocated and not released: where each ends and what it
     /// is, so an error can say what else holds the shared memory (`stages(3) prefetch`).
     live: Vec<(u64, String)>,
-    /// The program's warp groups, and the one whose slots this lowering addresses.
-    groups: u32,
-    group: u32,
-    /// Every use so far, as (offset, bytes a slot): the groups must make the same ones.
-    trace: Vec<(u64, u64)>,
+}
+
+/// Where both stacks stand ([`SharedMemory::mark`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Mark {
+    own: u64,
+    common: u64,
 }
 
 impl<'ctx> SharedMemory<'ctx> {
@@ -71,10 +92,10 @@ impl<'ctx> SharedMemory<'ctx> {
         SharedMemory {
             limit: limit_bytes(arch),
             align: align.max(ALIGN),
-            array: None,
-            top: 0,
-            peak: 0,
-            live: Vec::new(),
+            own: Stack::default(),
+            common: Stack::default(),
+            regions: vec![None],
+            common_region: None,
             groups: 1,
             group: 0,
             trace: Vec::new(),
@@ -84,29 +105,36 @@ impl<'ctx> SharedMemory<'ctx> {
     /// The stack of a program with `groups` warp groups ([`crate::ir::Kernel::num_groups`]).
     pub fn with_groups(mut self, groups: u32) -> Self {
         self.groups = groups.max(1);
+        self.regions = vec![None; self.groups as usize];
         self
     }
 
-    /// Starts group `group`'s lowering on the same array: an empty stack again, with the
-    /// uses of the groups before it kept (in the peak) to check this one against.
+    /// Starts group `group`'s lowering on the same array: empty stacks again (the peaks
+    /// kept), and the uses of the group before it returned, to check this one against.
     pub fn start_group(&mut self, group: u32) -> Vec<(u64, u64)> {
         self.group = group;
-        self.top = 0;
-        self.live.clear();
+        for stack in [&mut self.own, &mut self.common] {
+            stack.top = 0;
+            stack.live.clear();
+        }
         std::mem::take(&mut self.trace)
     }
 
-    /// The uses this group made so far (see [`SharedMemory::start_group`]).
+    /// The uses of its own region this group made so far (see [`SharedMemory::start_group`]).
     pub fn trace(&self) -> &[(u64, u64)] {
         &self.trace
     }
 
-    /// Bytes between two groups' slots of a use of `bytes`: aligned, so every slot is.
-    fn slot(&self, bytes: u64) -> u64 {
-        if self.groups == 1 {
-            bytes
-        } else {
-            bytes.div_ceil(self.align) * self.align
+    fn rounded(&self, bytes: u64) -> u64 {
+        bytes.div_ceil(self.align) * self.align
+    }
+
+    /// The array's bytes with the stacks' peaks at `own` and `common`: the shared region,
+    /// then one region a group.
+    fn total(&self, own: u64, common: u64) -> u64 {
+        match self.groups {
+            1 => own,
+            groups => self.rounded(common) + u64::from(groups) * self.rounded(own),
         }
     }
 
@@ -121,16 +149,16 @@ impl<'ctx> SharedMemory<'ctx> {
         op: &str,
         bytes: u64,
     ) -> Result<PointerValue<'ctx>, CodegenError> {
-        let (offset, slot) = (self.top, self.slot(bytes));
-        let end = offset + slot * u64::from(self.groups - 1) + bytes;
-        self.check(op, end)?;
-        self.peak = self.peak.max(end);
-        self.trace.push((offset, slot));
-        Ok(self.at(context, module, offset + slot * u64::from(self.group)))
+        let offset = self.own.top;
+        let peak = self.own.peak.max(offset + bytes);
+        self.check(op, self.total(peak, self.common.peak))?;
+        self.own.peak = peak;
+        self.trace.push((offset, bytes));
+        Ok(self.at(context, module, offset, false))
     }
 
-    /// A persistent buffer of `bytes` for `op` (named in errors), live until released:
-    /// one for each warp group, this group's returned.
+    /// A persistent buffer of `bytes` for `op` (named in errors), live until released,
+    /// in this group's region.
     pub fn allocate(
         &mut self,
         context: &'ctx Context,
@@ -138,7 +166,7 @@ impl<'ctx> SharedMemory<'ctx> {
         op: &str,
         bytes: u64,
     ) -> Result<PointerValue<'ctx>, CodegenError> {
-        self.push(context, module, op, bytes, self.groups)
+        self.push(context, module, op, bytes, false)
     }
 
     /// A persistent buffer of `bytes` every warp group uses, one for all: its users make
@@ -150,7 +178,7 @@ impl<'ctx> SharedMemory<'ctx> {
         op: &str,
         bytes: u64,
     ) -> Result<PointerValue<'ctx>, CodegenError> {
-        self.push(context, module, op, bytes, 1)
+        self.push(context, module, op, bytes, self.groups > 1)
     }
 
     fn push(
@@ -159,53 +187,65 @@ impl<'ctx> SharedMemory<'ctx> {
         module: &Module<'ctx>,
         op: &str,
         bytes: u64,
-        slots: u32,
+        shared: bool,
     ) -> Result<PointerValue<'ctx>, CodegenError> {
-        let offset = self.top;
-        let slot = bytes.div_ceil(self.align) * self.align;
-        let end = offset + slot * u64::from(slots);
-        self.check(op, end)?;
-        self.top = end;
-        self.peak = self.peak.max(end);
-        let what = match slots {
-            1 if self.groups > 1 => format!("{op}: {bytes} bytes, shared by the groups"),
-            1 => format!("{op}: {bytes} bytes"),
-            n => format!("{op}: {n} x {bytes} bytes"),
+        let rounded = self.rounded(bytes);
+        let stack = if shared { &self.common } else { &self.own };
+        let (offset, end) = (stack.top, stack.top + rounded);
+        let peak = stack.peak.max(end);
+        let total = if shared { self.total(self.own.peak, peak) } else { self.total(peak, self.common.peak) };
+        self.check(op, total)?;
+        let what = match (shared, self.groups) {
+            (true, _) => format!("{op}: {bytes} bytes, shared by the groups"),
+            (false, 1) => format!("{op}: {bytes} bytes"),
+            (false, n) => format!("{op}: {n} x {bytes} bytes"),
         };
-        self.live.push((end, what));
-        self.trace.push((offset, slot * u64::from(slots)));
-        let mine = if slots == 1 { 0 } else { slot * u64::from(self.group) };
-        Ok(self.at(context, module, offset + mine))
+        let stack = if shared { &mut self.common } else { &mut self.own };
+        stack.top = end;
+        stack.peak = peak;
+        stack.live.push((end, what));
+        if !shared {
+            self.trace.push((offset, rounded));
+        }
+        Ok(self.at(context, module, offset, shared))
     }
 
     /// Whether no buffer or scratch use so far reached above the stack's top: what is
     /// allocated next holds bytes nothing wrote before.
     pub fn untouched_above_top(&self) -> bool {
-        self.peak <= self.top
+        self.own.peak <= self.own.top
     }
 
-    /// Where the stack is now, for [`SharedMemory::release`].
-    pub fn mark(&self) -> u64 {
-        self.top
+    /// Where the stacks are now, for [`SharedMemory::release`].
+    pub fn mark(&self) -> Mark {
+        Mark { own: self.own.top, common: self.common.top }
     }
 
     /// Releases every buffer allocated since `mark`. The caller makes sure that no
     /// thread reads them any more (a barrier) before anything else may write there.
-    pub fn release(&mut self, mark: u64) {
-        self.top = mark.min(self.top);
-        self.live.retain(|(end, _)| *end <= self.top);
+    pub fn release(&mut self, mark: Mark) {
+        for (stack, top) in [(&mut self.own, mark.own), (&mut self.common, mark.common)] {
+            stack.top = top.min(stack.top);
+            let top = stack.top;
+            stack.live.retain(|(end, _)| *end <= top);
+        }
     }
 
-    /// `offset` bytes into the array, through a placeholder until [`SharedMemory::finish`].
-    fn at(&mut self, context: &'ctx Context, module: &Module<'ctx>, offset: u64) -> PointerValue<'ctx> {
-        let global = *self.array.get_or_insert_with(|| placeholder(context, module, "smem.stack"));
+    /// `offset` bytes into this group's region, or the shared one, through a placeholder
+    /// until [`SharedMemory::finish`].
+    fn at(&mut self, context: &'ctx Context, module: &Module<'ctx>, offset: u64, shared: bool) -> PointerValue<'ctx> {
+        let region = match shared {
+            true => &mut self.common_region,
+            false => &mut self.regions[self.group as usize],
+        };
+        let global = *region.get_or_insert_with(|| placeholder(context, module, "smem.stack"));
         let i8_type = context.i8_type();
-        // SAFETY: a constant offset inside the array, which finish() sizes to the peak.
+        // SAFETY: a constant offset inside the region, which finish() sizes to its peak.
         unsafe { global.as_pointer_value().const_gep(i8_type, &[context.i32_type().const_int(offset, false)]) }
     }
 
     fn labels(&self) -> Vec<String> {
-        self.live.iter().map(|(_, what)| what.clone()).collect()
+        self.common.live.iter().chain(&self.own.live).map(|(_, what)| what.clone()).collect()
     }
 
     /// Errors if `total` bytes exceed the limit; `held` names the buffers counted in it.
@@ -221,18 +261,35 @@ impl<'ctx> SharedMemory<'ctx> {
         Ok(())
     }
 
+    /// Places the regions in the one array (the shared region first, then each group's)
+    /// and returns its size in bytes.
     pub fn finish(self, context: &'ctx Context, module: &Module<'ctx>) -> u32 {
-        let Some(placeholder) = self.array else {
+        let regions: Vec<(GlobalValue<'ctx>, u64)> = std::iter::once((self.common_region, 0))
+            .chain(
+                self.regions
+                    .iter()
+                    .enumerate()
+                    .map(|(g, r)| (*r, self.rounded(self.common.peak) + g as u64 * self.rounded(self.own.peak))),
+            )
+            .filter_map(|(r, offset)| r.map(|r| (r, offset)))
+            .collect();
+        if regions.is_empty() {
             return 0;
-        };
+        }
         let array = module.add_global(context.i8_type().array_type(0), Some(AddressSpace::from(ADDRESS_SPACE)), "smem");
         array.set_linkage(Linkage::External);
         array.set_alignment(self.align as u32);
-        placeholder.as_pointer_value().replace_all_uses_with(array.as_pointer_value());
-        // SAFETY: every use of the placeholder was just redirected.
-        unsafe { placeholder.delete() };
-        // `check` kept the peak under the limit, which fits u32.
-        self.peak as u32
+        for (placeholder, offset) in regions {
+            let i8_type = context.i8_type();
+            // SAFETY: the region's offset lies inside the array's size returned below.
+            let at =
+                unsafe { array.as_pointer_value().const_gep(i8_type, &[context.i32_type().const_int(offset, false)]) };
+            placeholder.as_pointer_value().replace_all_uses_with(at);
+            // SAFETY: every use of the placeholder was just redirected.
+            unsafe { placeholder.delete() };
+        }
+        // `check` kept the total under the limit, which fits u32.
+        self.total(self.own.peak, self.common.peak) as u32
     }
 }
 
