@@ -240,6 +240,23 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             .collect()
     }
 
+    /// An `if`'s condition, a scalar the tile model makes uniform, as ptxas should see it.
+    /// With warp groups it is a warp vote (the same value): a condition loaded from
+    /// memory, as the pairs' walk branches on each tile's owner, otherwise leaves ptxas
+    /// unsure that the warp takes the branch together, and it then builds the `wgmma`
+    /// descriptors in the arms in vector registers, moved to uniform ones (`R2UR`) behind
+    /// a `WARPSYNC`: 32 `R2UR`, 3 `WARPSYNC` and 30 `IMAD` more a walk iteration (653
+    /// SASS instructions against 601 with the vote). Kernels of one group keep their
+    /// branches as they are: their shipped loops assemble the same either way, and a vote
+    /// before a branch keeps LLVM from hoisting the arms' common `wgmma` waits above it.
+    pub fn warp_uniform(&self, cond: IntValue<'ctx>) -> Result<IntValue<'ctx>, CodegenError> {
+        if cond.is_const() || self.groups == 1 {
+            return Ok(cond);
+        }
+        let all = self.i32(0xffff_ffff);
+        Ok(self.intrinsic_value("llvm.nvvm.vote.all.sync", &[], &[all.into(), cond.into()])?.into_int_value())
+    }
+
     /// Runs `body` only where `cond` holds (a store that must not happen otherwise).
     pub fn when(
         &self,

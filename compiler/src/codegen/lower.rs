@@ -722,6 +722,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         results: &[ValueId],
     ) -> Result<(), CodegenError> {
         let cond = as_int(self.scalar(cond, DType::Bool)?)?;
+        let cond = self.warp_uniform(cond)?;
         let then_bb = self.block("if.then");
         let else_bb = self.block("if.else");
         let merge = self.block("if.end");

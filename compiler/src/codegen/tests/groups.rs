@@ -159,3 +159,24 @@ fn a_grouped_kernel_with_its_own_streams_assembles_without_spills() {
     let k = kernel(OWN_STREAM, &[], &["a", "b"]);
     check_no_spills(&check_assembles_with(&k, &SPECIALIZED));
 }
+
+/// A branch on a value loaded from memory, each group its own rows.
+const BRANCH: &str = r#"
+kernel branch<G: i32 = 2>(x: tensor<f32>[N], flag: tensor<i32>[P], y: tensor<f32>[N]) grid(P) warps(4) groups(G) {
+    let r0 = (program_id(0) * G + group_id()) * 128;
+    if flag[program_id(0)] > 0 {
+        y[r0 .. r0 + 128] = x[r0 .. r0 + 128];
+    }
+}
+"#;
+
+/// With groups, an `if` branches on a warp vote of its condition, so that ptxas knows the
+/// warp takes it together (`Lowerer::warp_uniform`); one group keeps the plain branch.
+#[test]
+fn a_grouped_kernel_branches_on_a_warp_vote() {
+    let votes = |g: i64| {
+        let module = emit_ok_with(&kernel(BRANCH, &[("G", g)], &[]), Arch::Sm90a, &plain(MmaLowering::Wgmma));
+        count(&module.ptx, "vote.sync.all.pred")
+    };
+    assert_eq!((votes(1), votes(2)), (0, 2));
+}
