@@ -265,7 +265,7 @@ fn a_candidate_for_an_unknown_kernel_lists_the_kernels_it_may_replace() {
     assert_error(
         &with(dir.path(), "--candidate", "pool_blocks=next.tile"),
         "unknown kernel `pool_blocks`; it replaces one of attention, sparse_local, sparse_block, sparse_strided, \
-         sparse_vertical_slash, vs_row_stats, vs_combine_stats, vs_column_scores, vs_diagonal_scores, \
+         sparse_vertical_slash, sparse_vertical_slash_pairs, vs_row_stats, vs_combine_stats, vs_column_scores, vs_diagonal_scores, \
          topk_threshold, topk_write, vs_chain_stops, vs_chain, vs_hops, vs_convert, select_blocks",
     );
 }
@@ -286,4 +286,10 @@ fn a_candidate_that_does_not_compile_is_refused_before_the_gpu() {
         .expect("write the broken candidate");
     let out = with(dir.path(), "--candidate", &format!("sparse_local={}", path_str(&file)));
     assert_error(&out, &format!("`{}` does not compile", path_str(&file)));
+}
+
+#[test]
+fn an_unknown_vertical_slash_walk_lists_the_walks() {
+    let dir = scratch();
+    assert_error(&with(dir.path(), "--vs-walk", "tiles"), "[possible values: blocks, pairs]");
 }
