@@ -189,39 +189,43 @@ fn random_index_at_head_dim_128_in_64_key_steps_matches_the_masked_reference() {
     );
 }
 
+/// Per (sequence, block) of sequences 300 and 77: tiles whose masked / unmasked counts
+/// cover every combination of the 64-key walks (in the comments).
+fn masked_combinations(b: usize, i: usize) -> Vec<usize> {
+    match (b, i) {
+        (0, 0) => vec![0],                    // 1 / 0
+        (0, 1) => vec![0, 64],                // 1 / 1
+        (0, 2) => vec![0, 127, 191],          // 2 / 1
+        (0, 3) => vec![0, 64],                // 0 / 2
+        (0, 4) => vec![0, 64, 128, 220, 284], // 2 / 3
+        (1, 1) => vec![13],                   // 1 / 0
+        _ => vec![],
+    }
+}
+
+/// An index with each block's tiles as `tiles` gives them (at most 8) and random columns
+/// among the keys they leave (at most 64).
+fn index_of_tiles(seqlens: &[usize], rng: &mut Rng64, tiles: impl Fn(usize, usize) -> Vec<usize>) -> SparseIndex {
+    ok(SparseIndex::from_lists(seqlens, HEADS, 8, 64, |b, _, i| {
+        let limit = causal_limit(seqlens[b], i);
+        let tiles = tiles(b, i);
+        let free = (0..limit).filter(|&c| !tiles.iter().any(|&t| (t..t + BLOCK).contains(&c)));
+        let columns = free.filter(|_| rng.random_bool(0.3)).take(64).collect();
+        BlockLists { tiles, columns }
+    }))
+}
+
 /// sm_90a's 64-key slash steps fold the tiles whose keys reach past the block's first row
 /// m0 (those starting past m0 - 63: none, one or two, always the last) masked and first, then
-/// walk the others unmasked. Every combination, per block of sequence 0 (len 300) and 1
-/// (len 77): tiles as listed, random columns among the keys they leave.
+/// walk the others unmasked: every combination ([`masked_combinations`]).
 #[test]
 fn slash_tiles_masked_first_then_unmasked_match_the_masked_reference() {
-    // (sequence, block) -> tiles; masked / unmasked counts in the comments.
-    let tiles = |b: usize, i: usize| -> Vec<usize> {
-        match (b, i) {
-            (0, 0) => vec![0],                    // 1 / 0
-            (0, 1) => vec![0, 64],                // 1 / 1
-            (0, 2) => vec![0, 127, 191],          // 2 / 1
-            (0, 3) => vec![0, 64],                // 0 / 2
-            (0, 4) => vec![0, 64, 128, 220, 284], // 2 / 3
-            (1, 1) => vec![13],                   // 1 / 0
-            _ => vec![],
-        }
-    };
     check_attention_as(
         Arch::Sm90a,
         MmaLowering::Wgmma,
         &[300, 77],
         128,
-        |inputs, rng| {
-            let seqlens = &inputs.seqlens;
-            ok(SparseIndex::from_lists(seqlens, HEADS, 8, 64, |b, _, i| {
-                let limit = causal_limit(seqlens[b], i);
-                let tiles = tiles(b, i);
-                let free = (0..limit).filter(|&c| !tiles.iter().any(|&t| (t..t + BLOCK).contains(&c)));
-                let columns = free.filter(|_| rng.random_bool(0.3)).take(64).collect();
-                BlockLists { tiles, columns }
-            }))
-        },
+        |inputs, rng| index_of_tiles(&inputs.seqlens, rng, masked_combinations),
         17,
     );
 }
@@ -243,14 +247,7 @@ fn a_walk_rescaling_past_its_local_tiles_matches_the_masked_reference() {
     let (mut case, _, mut rng) = random_case_with(&[300, 77], 128, 19);
     ok(case.ramp_scores(-0.5));
     let inputs = ok(check::inputs_of(&case));
-    let seqlens = inputs.seqlens.clone();
-    let index = ok(SparseIndex::from_lists(&seqlens, HEADS, 8, 64, |b, _, i| {
-        let limit = causal_limit(seqlens[b], i);
-        let tiles = tiles(b, i);
-        let free = (0..limit).filter(|&c| !tiles.iter().any(|&t| (t..t + BLOCK).contains(&c)));
-        let columns = free.filter(|_| rng.random_bool(0.3)).take(64).collect();
-        BlockLists { tiles, columns }
-    }));
+    let index = index_of_tiles(&inputs.seqlens, &mut rng, tiles);
     let out = ok(plan::attend_interp_as(&inputs, &index, Arch::Sm90a, MmaLowering::Wgmma));
     check_outputs(&case, &out.o, &out.lse, &index);
 }
@@ -345,32 +342,7 @@ fn pairs_sharing_and_interleaving_tiles_match_the_masked_reference() {
 /// the other block's unmasked ones, as in the blocks' own walk's test.
 #[test]
 fn pairs_mask_each_blocks_last_tiles_only() {
-    let tiles = |b: usize, i: usize| -> Vec<usize> {
-        match (b, i) {
-            (0, 0) => vec![0],
-            (0, 1) => vec![0, 64],
-            (0, 2) => vec![0, 127, 191],
-            (0, 3) => vec![0, 64],
-            (0, 4) => vec![0, 64, 128, 220, 284],
-            (1, 1) => vec![13],
-            _ => vec![],
-        }
-    };
-    check_pairs(
-        &[300, 77],
-        128,
-        |inputs, rng| {
-            let seqlens = &inputs.seqlens;
-            ok(SparseIndex::from_lists(seqlens, HEADS, 8, 64, |b, _, i| {
-                let limit = causal_limit(seqlens[b], i);
-                let tiles = tiles(b, i);
-                let free = (0..limit).filter(|&c| !tiles.iter().any(|&t| (t..t + BLOCK).contains(&c)));
-                let columns = free.filter(|_| rng.random_bool(0.3)).take(64).collect();
-                BlockLists { tiles, columns }
-            }))
-        },
-        23,
-    );
+    check_pairs(&[300, 77], 128, |inputs, rng| index_of_tiles(&inputs.seqlens, rng, masked_combinations), 23);
 }
 
 /// The estimator's own index, from the host reference.
