@@ -22,7 +22,7 @@ use sparsefill_patterns::sparse::vertical_slash::reference::{self, Selection};
 use sparsefill_patterns::sparse::vertical_slash::{
     attend_interp, check, run_interp, VerticalSlashError, VerticalSlashParams,
 };
-use sparsefill_patterns::sparse::AttentionInputs;
+use sparsefill_patterns::sparse::{AttentionInputs, SparseOutput};
 
 type Rng64 = rand::rngs::StdRng;
 
@@ -132,9 +132,21 @@ fn check_attention_as(
     index_of: impl FnOnce(&AttentionInputs, &mut Rng64) -> SparseIndex,
     seed: u64,
 ) {
+    check_run(seqlens, head_dim, index_of, seed, |inputs, index| plan::attend_interp_as(inputs, index, arch, mma));
+}
+
+/// `run` of a sparse attention on `seed`'s random inputs with the index `index_of` gives,
+/// against the masked reference.
+fn check_run(
+    seqlens: &[usize],
+    head_dim: usize,
+    index_of: impl FnOnce(&AttentionInputs, &mut Rng64) -> SparseIndex,
+    seed: u64,
+    run: impl FnOnce(&AttentionInputs, &SparseIndex) -> Result<SparseOutput, VerticalSlashError>,
+) {
     let (case, inputs, mut rng) = random_case_with(seqlens, head_dim, seed);
     let index = index_of(&inputs, &mut rng);
-    let out = ok(plan::attend_interp_as(&inputs, &index, arch, mma));
+    let out = ok(run(&inputs, &index));
     check_outputs(&case, &out.o, &out.lse, &index);
 }
 
@@ -300,10 +312,7 @@ fn check_pairs(
     index_of: impl FnOnce(&AttentionInputs, &mut Rng64) -> SparseIndex,
     seed: u64,
 ) {
-    let (case, inputs, mut rng) = random_case_with(seqlens, head_dim, seed);
-    let index = index_of(&inputs, &mut rng);
-    let out = ok(plan::attend_pairs_interp(&inputs, &index));
-    check_outputs(&case, &out.o, &out.lse, &index);
+    check_run(seqlens, head_dim, index_of, seed, plan::attend_pairs_interp);
 }
 
 /// Ragged sequences with an odd number of blocks (77 tokens: the second block of the
