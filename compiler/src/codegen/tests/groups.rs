@@ -180,3 +180,24 @@ fn a_grouped_kernel_branches_on_a_warp_vote() {
     };
     assert_eq!((votes(1), votes(2)), (0, 2));
 }
+
+/// The induction variable of `k`'s first top-level loop, and whether it may differ
+/// between groups.
+fn loop_iv_varies(k: &Kernel) -> bool {
+    let iv = k.body.insts.iter().find_map(|inst| match &inst.op {
+        crate::ir::Op::For { body, .. } => body.args.first().copied(),
+        _ => None,
+    });
+    let iv = iv.unwrap_or_else(|| panic!("`{}` has no top-level loop", k.name));
+    crate::codegen::specialize::group_variant(k).contains(&iv)
+}
+
+#[test]
+fn a_loop_over_the_same_tiles_is_the_same_for_every_group() {
+    assert!(!loop_iv_varies(&kernel(SHARED_STREAM, &[("G", 2)], &[])));
+}
+
+#[test]
+fn a_loop_from_group_id_differs_between_groups() {
+    assert!(loop_iv_varies(&kernel(OWN_STREAM, &[], &[])));
+}
