@@ -1111,6 +1111,20 @@ fn pairs_attention_assembles_without_spills_on_sm90a() {
     }
 }
 
+/// Off Hopper the pairs' walk has no producer to share one set of stages, so each group
+/// takes its own: at head dim 128 they do not fit sm_80's shared memory, and compiling
+/// says so, naming the buffers (the plan's `Walk::Pairs` is for sm_90a).
+#[test]
+fn pairs_attention_at_head_dim_128_is_refused_on_sm80_naming_its_buffers() {
+    let ir = ok(sparsefill_compiler::lower_source(plan::PAIRS_SOURCE, Some(plan::PAIRS_KERNEL), &head_dim(128)));
+    let err = sparsefill_compiler::codegen::emit(&ir, Arch::Sm80).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("`stages(3) prefetch of bf16[64, 128]` needs 229376 bytes of shared memory")
+            && err.contains("staged dot operand: 2 x 16384 bytes"),
+        "{err}"
+    );
+}
+
 #[test]
 fn attention_assembles_without_spills_on_sm80() {
     check_attention_assembles(Arch::Sm80);

@@ -161,8 +161,8 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
         })
     }
 
-    /// Lowers for warp group `group` from here on, on `shared` (the stack the groups before
-    /// it used, [`SharedMemory::start_group`]): `tid` counts from the group's first thread,
+    /// Lowers for warp group `group` from here on, on `shared` (the shared memory the groups
+    /// before it used, [`SharedMemory::start_group`]): `tid` counts from the group's first thread,
     /// and `group_id()` is `group`. Returns the shared-memory uses of the group before.
     pub fn start_group(&mut self, group: u32, shared: SharedMemory<'ctx>) -> Result<Vec<(u64, u64)>, CodegenError> {
         self.shared = shared;

@@ -110,8 +110,8 @@ pub(super) fn lower_kernel<'ctx>(
 /// Lowers the body once for each warp group ([`Kernel::num_groups`]), then returns from
 /// the kernel: `first`, positioned where every thread of the groups runs, sends each
 /// thread to its group's copy of the body, and `make` starts the lowering of each later
-/// group there. The groups use one shared-memory stack, alike (checked). Returns the
-/// stack and the fed loops as the first group laid them out.
+/// group there. The groups make the same shared-memory uses, each in its own region
+/// (checked). Returns the shared memory and the fed loops as the first group laid them out.
 fn lower_per_group<'a, 'ctx>(
     mut first: Lowerer<'a, 'ctx>,
     make: impl Fn(inkwell::builder::Builder<'ctx>) -> Result<Lowerer<'a, 'ctx>, CodegenError>,
@@ -183,7 +183,8 @@ pub(super) fn specialization(
     let mut slice = producer_slice(kernel, placements, OperandFormat::for_target(arch, options.mma))?;
     // The producer feeds every warp group the same tiles: nothing it computes may differ
     // between them.
-    if let Some(v) = slice.values.iter().find(|v| super::specialize::group_variant(kernel).contains(v)) {
+    let variant = super::specialize::group_variant(kernel);
+    if let Some(v) = slice.values.iter().find(|v| variant.contains(v)) {
         return Err(format!(
             "the bounds or tile corners of a loop it would feed ({v}) depend on group_id(); the groups share \
              the producer's copies, so they must be the same for every group"

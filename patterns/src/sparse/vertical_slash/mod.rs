@@ -57,8 +57,8 @@
 //! device data with no host synchronisation in between ([`plan`]). [`reference`](mod@reference) is the
 //! host reference of every estimation step; [`check`] compares a run with it step by step.
 //! [`pairs`] unites the tile lists of adjacent query blocks two by two
-//! (`patterns/kernels/pair_union.tile`), for an attention kernel that runs a pair of
-//! blocks a program; it is not among the plan's launches.
+//! (`patterns/kernels/pair_union.tile`) for `sparse_vertical_slash_pairs`, which runs a
+//! pair of blocks a program; the plan launches both with [`plan::Walk::Pairs`].
 //!
 //! # Known costs
 //! Estimates at 128K tokens, 32 heads (8 kv heads), head dim 128, (1000, 6096), on a

@@ -19,8 +19,8 @@
 //! [`pair_union`] is the host reference; [`launch`] the kernel's launch
 //! (`patterns/kernels/pair_union.tile`) over the plan's [`Buffer`]s, which
 //! [`super::plan::run_launch`] runs on the interpreter ([`run_interp`]) and
-//! `crate::gpu::vertical_slash::PlanOnGpu::with_buffers` on a GPU. It is not part of the
-//! vertical-slash plan's launches.
+//! `crate::gpu::vertical_slash::PlanOnGpu::with_buffers` on a GPU; the plan adds it after
+//! the conversion with [`super::plan::Walk::Pairs`].
 
 use super::plan::{run_launch, Arg, Buffer, Launch};
 use super::VerticalSlashError;

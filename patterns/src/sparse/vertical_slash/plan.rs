@@ -155,7 +155,7 @@ pub enum Buffer {
     Lse,
     /// `[B, H, NP]` i32 and `[B, H, NP, 2 NNZ_S]` i32 twice, NP = ceil(NB / 2): per pair of
     /// adjacent query blocks, the union of their tile lists, and which of them lists each
-    /// entry (`vs_pair_union`, [`super::pairs`]; not part of this plan's launches).
+    /// entry (`vs_pair_union`, [`super::pairs`]; launched with [`Walk::Pairs`]).
     PairCount,
     PairOffset,
     PairOwner,
@@ -292,11 +292,22 @@ impl Plan {
 fn attend_launch(head_dim: usize, scale: f32) -> Launch {
     use Buffer::*;
     let args = [Q, K, V, CuSeqlens, BlockCount, BlockOffset, ColumnCount, ColumnIndex, O, Lse];
+    attention_launch((ATTEND_SOURCE, ATTEND_KERNEL), &args, head_dim, scale)
+}
+
+/// An attention kernel's launch over `buffers`, then the scale; its column step and head
+/// dim as consts.
+fn attention_launch(
+    (source, kernel): (&'static str, &'static str),
+    buffers: &[Buffer],
+    head_dim: usize,
+    scale: f32,
+) -> Launch {
     Launch {
-        source: ATTEND_SOURCE,
-        kernel: ATTEND_KERNEL,
+        source,
+        kernel,
         consts: vec![int_const("BN", COLUMN_CHUNK), int_const("D", head_dim)],
-        args: args.into_iter().map(Arg::Buffer).chain([Arg::F32(scale)]).collect(),
+        args: buffers.iter().copied().map(Arg::Buffer).chain([Arg::F32(scale)]).collect(),
         lane: Lane::Main,
     }
 }
@@ -305,13 +316,7 @@ fn attend_launch(head_dim: usize, scale: f32) -> Launch {
 fn pairs_launch(head_dim: usize, scale: f32) -> Launch {
     use Buffer::*;
     let args = [Q, K, V, CuSeqlens, ColumnCount, ColumnIndex, PairCount, PairOffset, PairOwner, O, Lse];
-    Launch {
-        source: PAIRS_SOURCE,
-        kernel: PAIRS_KERNEL,
-        consts: vec![int_const("BN", COLUMN_CHUNK), int_const("D", head_dim)],
-        args: args.into_iter().map(Arg::Buffer).chain([Arg::F32(scale)]).collect(),
-        lane: Lane::Main,
-    }
+    attention_launch((PAIRS_SOURCE, PAIRS_KERNEL), &args, head_dim, scale)
 }
 
 /// The attention launch's tensors whose `aligned` contract ([`key_step`]'s `aligned`)
