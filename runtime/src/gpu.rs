@@ -122,7 +122,13 @@ impl Gpu {
                 if let Some(side) = self.side.get() {
                     return Ok(side);
                 }
-                let created = self.ctx.new_stream().during("cuStreamCreate")?;
+                // The highest priority: where both streams have blocks waiting, the block
+                // scheduler places the side stream's first, so a short launch on it runs
+                // between the main stream's blocks instead of after all of them
+                // (vertical_slash::overlap).
+                self.ctx.bind_to_thread().during("cuCtxSetCurrent")?;
+                let (_least, greatest) = result::stream::get_priority_range().during("cuCtxGetStreamPriorityRange")?;
+                let created = self.ctx.new_stream_with_priority(greatest).during("cuStreamCreateWithPriority")?;
                 Ok(self.side.get_or_init(|| created))
             }
         }

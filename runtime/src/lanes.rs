@@ -6,8 +6,12 @@
 //! the waits that keep every launch after the ones it depends on, judged by shared
 //! buffers alone (read or written, so the rule is conservative):
 //! - a side launch **forks** (the side stream waits for the main stream's work so far)
-//!   when it is the first side launch since the last join, or when it shares a buffer
-//!   with a main launch queued since the last fork;
+//!   when it is the sequence's first side launch (so it follows whatever the caller
+//!   queued before: uploads, poisoned outputs, an earlier run), or when it shares a
+//!   buffer with a main launch queued since the last fork. A join does not make the next
+//!   side launch wait: main launches since the last fork that share nothing with it may
+//!   run beside it (the vertical-slash plan in chunks of heads queues one chunk's
+//!   estimation on the side right after the chunk before it attends on the main stream);
 //! - a main launch **joins** (the main stream waits for the side stream's work so far)
 //!   when it shares a buffer with a side launch queued since the last join;
 //! - the sequence ends with a join if a side launch is still pending, so that whatever
@@ -46,7 +50,7 @@ pub enum Step {
 pub fn schedule<K: PartialEq>(launches: &[(Lane, Vec<K>)]) -> Vec<Step> {
     let mut steps = Vec::with_capacity(launches.len() + 2);
     // Buffers taken on the main lane since the last fork, and on the side lane since the
-    // last join; `forked` says whether a fork happened since the last join.
+    // last join; `forked` says whether the sequence has forked yet.
     let mut main_since_fork: Vec<&K> = Vec::new();
     let mut side_since_join: Vec<&K> = Vec::new();
     let mut forked = false;
@@ -67,7 +71,6 @@ pub fn schedule<K: PartialEq>(launches: &[(Lane, Vec<K>)]) -> Vec<Step> {
                 if shares(&side_since_join, buffers) {
                     steps.push(Step::Join);
                     side_since_join.clear();
-                    forked = false;
                     side_pending = false;
                 }
                 main_since_fork.extend(buffers.iter());
@@ -156,8 +159,19 @@ mod tests {
     }
 
     #[test]
-    fn a_side_launch_after_a_join_forks_again() {
-        check("s:a m:a s:b", expect!["fork s0 join m1 fork s2 join"]);
+    fn a_side_launch_after_a_join_on_other_buffers_does_not_wait_for_the_main_stream() {
+        check("s:a m:a s:b", expect!["fork s0 join m1 s2 join"]);
+    }
+
+    #[test]
+    fn a_side_launch_after_a_join_sharing_a_main_buffer_forks_again() {
+        check("s:a m:a s:a", expect!["fork s0 join m1 fork s2 join"]);
+    }
+
+    #[test]
+    fn chunks_each_estimated_on_the_side_while_the_one_before_attends() {
+        // chunk c: estimate e_c on the side writing its index x_c, attention m reading it.
+        check("s:aA m:A s:bB m:B s:cC m:C", expect!["fork s0 join m1 s2 join m3 s4 join m5"]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! A view may be built with any strides; every use checks that it stays inside its
 //! buffer before the GPU touches it.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use cudarc::driver::{result, CudaContext, CudaSlice, DevicePtr};
@@ -107,6 +108,18 @@ impl DeviceTensor {
     /// `offset + i * strides[0] + j * strides[1] + ...`. Not checked here; every use is.
     pub fn as_strided(&self, shape: &[usize], strides: &[usize], offset: usize) -> DeviceTensor {
         DeviceTensor { layout: Layout { shape: shape.to_vec(), strides: strides.to_vec(), offset }, ..self.clone() }
+    }
+
+    /// The elements with index `range` along `axis`, as a view of the same buffer; `None`
+    /// if the tensor has no such axis or the range runs past it.
+    pub fn narrow(&self, axis: usize, range: Range<usize>) -> Option<DeviceTensor> {
+        let (&len, &stride) = self.layout.shape.get(axis).zip(self.layout.strides.get(axis))?;
+        if range.start > range.end || range.end > len {
+            return None;
+        }
+        let mut shape = self.layout.shape.clone();
+        shape[axis] = range.len();
+        Some(self.as_strided(&shape, &self.layout.strides, self.layout.offset + range.start * stride))
     }
 
     /// Device address of element `[0, 0, ...]`, for handing the tensor to another CUDA library (cuBLAS).

@@ -75,6 +75,13 @@ pub struct BenchArgs {
     /// How vertical-slash's attention walks its index.
     #[arg(long, value_enum, default_value_t = sweep::VsWalk::Blocks)]
     vs_walk: sweep::VsWalk,
+    /// Also time vertical-slash in this many chunks of heads, each chunk's estimation
+    /// running beside the attention of the chunk before it: checked (the same index, o and
+    /// lse bit for bit), then timed in turns with the launches in one piece; bench.md
+    /// lists it with the candidates. 1: not. It must divide the heads, and divide the kv
+    /// heads or be a multiple of them.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    vs_chunks: u32,
     /// Seed of the synthetic inputs and of the checked rows.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -92,7 +99,7 @@ pub struct BenchArgs {
     candidate: Option<String>,
     /// Re-render DIR/bench.md and the plots with DIR/peers.json (from
     /// benches/peers/sparse_peers.py) merged in; measures nothing.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "lengths", "heads", "patterns", "iters", "warmup", "settle_ms", "check_rows", "knobs", "vs_walk", "seed", "candidate"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "lengths", "heads", "patterns", "iters", "warmup", "settle_ms", "check_rows", "knobs", "vs_walk", "vs_chunks", "seed", "candidate"])]
     merge_peers: Option<PathBuf>,
 }
 
@@ -176,6 +183,7 @@ fn execute(args: &BenchArgs) -> Result<(), BenchError> {
     ))?;
     let settings = sweep::Settings {
         walk: args.vs_walk,
+        chunks: args.vs_chunks as usize,
         warmup: args.warmup as usize,
         settle_ms: args.settle_ms,
         iters: args.iters as usize,

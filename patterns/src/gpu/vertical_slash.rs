@@ -10,6 +10,7 @@ use super::device::{scratch, BufferError, DeviceAttention, DeviceOutput, IndexCh
 use crate::gpu::load_launch;
 use crate::sparse::index::SparseIndex;
 use crate::sparse::local::query_blocks::RunError;
+use crate::sparse::vertical_slash::overlap::{self, HeadChunk};
 use crate::sparse::vertical_slash::plan::{self, Arg, Buffer, Launch, Launches, Plan};
 use crate::sparse::vertical_slash::{VerticalSlashError, VerticalSlashParams};
 use crate::sparse::{AttentionInputs, SparseOutput};
@@ -34,6 +35,8 @@ pub enum PlanGpuError {
     NoLaunch { at: usize, count: usize },
     #[error("`{kernel}` takes the buffer {buffer:?}, which the launch plan does not hold")]
     MissingBuffer { kernel: &'static str, buffer: Buffer },
+    #[error("`{kernel}` takes a chunk of heads of the buffer {buffer:?}, whose shape has no such part")]
+    HeadChunk { kernel: &'static str, buffer: Buffer },
     #[error(transparent)]
     Pattern(#[from] VerticalSlashError),
     #[error(transparent)]
@@ -56,20 +59,24 @@ impl<'g> PlanOnGpu<'g> {
     /// on the host), then [`PlanOnGpu::with_buffers`].
     pub fn new(gpu: &'g Gpu, cache: &KernelCache, plan: &Plan) -> Result<PlanOnGpu<'g>, PlanGpuError> {
         // Refused before any upload.
-        let launches = checked_launches(plan)?;
-        let buffers = plan
-            .buffers
-            .iter()
-            .map(|(b, t)| {
-                let tensor = DeviceTensor::upload(gpu, t).map_err(|e| PlanGpuError::Buffer {
-                    step: "uploading",
-                    buffer: *b,
-                    source: Box::new(e),
-                })?;
-                Ok((*b, tensor))
-            })
-            .collect::<Result<_, PlanGpuError>>()?;
-        PlanOnGpu::with_buffers(gpu, cache, launches, buffers)
+        let launches = checked_launches(in_order(plan), plan)?;
+        PlanOnGpu::with_buffers(gpu, cache, launches, uploaded(gpu, plan)?)
+    }
+
+    /// [`PlanOnGpu::new`] with the plan's launches in `chunks` chunks of heads, each chunk's
+    /// estimation beside the attention of the chunk before ([`overlap::overlapped`]; the
+    /// count checked by [`overlap::check_chunks`] against q and k). Run them all with
+    /// [`PlanOnGpu::launch_all`]: the last launch is the last chunk's attention.
+    pub fn chunked(
+        gpu: &'g Gpu,
+        cache: &KernelCache,
+        plan: &Plan,
+        chunks: usize,
+    ) -> Result<PlanOnGpu<'g>, PlanGpuError> {
+        let heads = |b: Buffer| plan.buffer(b).and_then(|t| t.shape.get(1).copied()).unwrap_or(0);
+        overlap::check_chunks(chunks, heads(Buffer::Q), heads(Buffer::K))?;
+        let launches = checked_launches(overlap::overlapped(&plan.estimate, &plan.attend, chunks), plan)?;
+        PlanOnGpu::with_buffers(gpu, cache, launches, uploaded(gpu, plan)?)
     }
 
     /// Compiles and loads every kernel of `launches` (through `cache`) over buffers already
@@ -127,7 +134,7 @@ impl<'g> PlanOnGpu<'g> {
         // The first launch missing: past the end, or the start of a reversed range.
         let missing = PlanGpuError::NoLaunch { at: range.start.max(count), count };
         let picked = self.launches.get(range.clone()).ok_or(missing)?;
-        let lanes: Vec<(Lane, Vec<Buffer>)> = picked.iter().map(|l| (l.lane, l.buffers())).collect();
+        let lanes: Vec<(Lane, Vec<(Buffer, HeadChunk)>)> = picked.iter().map(|l| (l.lane, l.keys())).collect();
         let launch = |at, lane| self.queue_one(range.start + at, lane);
         lanes::queue(self.gpu, &lanes, launch, |e| PlanGpuError::Synchronize(Box::new(e)))
     }
@@ -137,13 +144,28 @@ impl<'g> PlanOnGpu<'g> {
         let count = self.launches.len();
         let (launch, kernel) =
             self.launches.get(at).zip(self.kernels.get(at)).ok_or(PlanGpuError::NoLaunch { at, count })?;
+        // A chunk of heads takes views of its part of each buffer.
+        let tensors = launch
+            .buffers()
+            .into_iter()
+            .map(|b| {
+                let whole =
+                    self.buffers.get(&b).ok_or(PlanGpuError::MissingBuffer { kernel: launch.kernel, buffer: b })?;
+                match overlap::head_range(b, whole.shape(), launch.heads) {
+                    Some((axis, range)) => {
+                        whole.narrow(axis, range).ok_or(PlanGpuError::HeadChunk { kernel: launch.kernel, buffer: b })
+                    }
+                    None => Ok(whole.clone()),
+                }
+            })
+            .collect::<Result<Vec<_>, PlanGpuError>>()?;
+        let mut tensors = tensors.iter();
         let args = launch
             .args
             .iter()
             .map(|a| match a {
-                Arg::Buffer(b) => self
-                    .buffers
-                    .get(b)
+                Arg::Buffer(b) => tensors
+                    .next()
                     .map(LaunchArg::Tensor)
                     .ok_or(PlanGpuError::MissingBuffer { kernel: launch.kernel, buffer: *b }),
                 Arg::F32(x) => Ok(LaunchArg::F32(*x)),
@@ -210,11 +232,31 @@ impl<'g> PlanOnGpu<'g> {
     }
 }
 
-/// The plan's launches in order, after checking that every buffer they take is in it.
-fn checked_launches(plan: &Plan) -> Result<Vec<Launch>, PlanGpuError> {
-    let launches: Vec<Launch> = plan.estimate.iter().chain([&plan.attend]).cloned().collect();
+/// The plan's launches in order: its estimation, then its attention.
+fn in_order(plan: &Plan) -> Vec<Launch> {
+    plan.estimate.iter().chain([&plan.attend]).cloned().collect()
+}
+
+/// `launches`, after checking that every buffer they take is in `plan`.
+fn checked_launches(launches: Vec<Launch>, plan: &Plan) -> Result<Vec<Launch>, PlanGpuError> {
     check_buffers(&launches, |b| plan.buffer(b).is_some())?;
     Ok(launches)
+}
+
+/// Every buffer of `plan` uploaded as it holds it (inputs, and outputs already poisoned
+/// on the host).
+fn uploaded(gpu: &Gpu, plan: &Plan) -> Result<HashMap<Buffer, DeviceTensor>, PlanGpuError> {
+    plan.buffers
+        .iter()
+        .map(|(b, t)| {
+            let tensor = DeviceTensor::upload(gpu, t).map_err(|e| PlanGpuError::Buffer {
+                step: "uploading",
+                buffer: *b,
+                source: Box::new(e),
+            })?;
+            Ok((*b, tensor))
+        })
+        .collect()
 }
 
 /// Refuses a launch that takes a buffer `holds` does not.
@@ -295,7 +337,7 @@ mod tests {
     #[test]
     fn a_plan_lists_its_estimation_then_the_attention() {
         let plan = small_plan();
-        let launches = checked_launches(&plan).unwrap_or_else(|e| panic!("{e}"));
+        let launches = checked_launches(in_order(&plan), &plan).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(launches.len(), plan.estimate.len() + 1);
         assert_eq!(launches.last().map(|l| l.kernel), Some(plan.attend.kernel));
     }
@@ -304,7 +346,7 @@ mod tests {
     fn a_plan_missing_a_buffer_is_refused_before_any_upload() {
         let mut plan = small_plan();
         plan.buffers.retain(|(b, _)| *b != Buffer::ColumnIndex);
-        let err = checked_launches(&plan).map(|_| ()).unwrap_err();
+        let err = checked_launches(in_order(&plan), &plan).map(|_| ()).unwrap_err();
         assert!(matches!(err, PlanGpuError::MissingBuffer { buffer: Buffer::ColumnIndex, .. }), "{err}");
     }
 }

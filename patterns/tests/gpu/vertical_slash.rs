@@ -214,6 +214,53 @@ fn vertical_slash_timing_at_32k() {
     );
 }
 
+/// The plan in `chunks` chunks of heads, each chunk's estimation on the side stream beside
+/// the chunk before's attention, leaves every buffer (scores, selections, index, o, lse)
+/// equal bit for bit to the plan in one piece on the same inputs: only the order changes.
+fn check_chunked_on_gpu(chunks: usize, seed: u64) {
+    let shape = AttentionShape { seqlens: SEQLENS.to_vec(), heads: 8, kv_heads: 2, head_dim: 128, causal: true };
+    let params = VerticalSlashParams { vertical_size: 200, slash_size: 300, last_q: 64 };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let case = attention::case(&shape, 64, &mut rng).unwrap_or_else(|e| panic!("{e}"));
+    let inputs = check::inputs_of(&case).unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan::plan(&inputs, &params).unwrap_or_else(|e| panic!("{e}"));
+    let (gpu, cache) = open();
+    let run = |on: PlanOnGpu| {
+        on.launch_all(0..on.launches().len()).unwrap_or_else(|e| panic!("{e}"));
+        on.downloaded(&plan).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let whole = run(PlanOnGpu::new(&gpu, &cache, &plan).unwrap_or_else(|e| panic!("{e}")));
+    let chunked = run(PlanOnGpu::chunked(&gpu, &cache, &plan, chunks).unwrap_or_else(|e| panic!("{e}")));
+    for ((which, a), (_, b)) in whole.buffers.iter().zip(&chunked.buffers) {
+        let differ = a.data.iter().zip(&b.data).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
+        assert_eq!(differ, 0, "{which:?}: {differ} of {} elements differ in {chunks} chunks", a.data.len());
+    }
+    let o = chunked.buffer(Buffer::O).expect("o");
+    assert!(o.data.iter().all(|x| x.is_finite()), "{chunks} chunks: a row of o was not written");
+}
+
+#[test]
+fn vertical_slash_in_chunks_of_whole_groups_equals_the_plan_in_one_piece() {
+    check_chunked_on_gpu(2, 11);
+}
+
+#[test]
+fn vertical_slash_in_chunks_inside_a_group_equals_the_plan_in_one_piece() {
+    check_chunked_on_gpu(8, 12);
+}
+
+#[test]
+fn a_chunk_count_that_splits_a_group_is_refused_before_any_upload() {
+    let shape = AttentionShape { seqlens: vec![100], heads: 6, kv_heads: 3, head_dim: 64, causal: true };
+    let params = VerticalSlashParams { vertical_size: 8, slash_size: 8, last_q: 64 };
+    let case = attention::case(&shape, 64, &mut rand::rngs::StdRng::seed_from_u64(5)).unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan::plan(&check::inputs_of(&case).unwrap_or_else(|e| panic!("{e}")), &params)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (gpu, cache) = open();
+    let err = PlanOnGpu::chunked(&gpu, &cache, &plan, 2).map(|_| ()).unwrap_err();
+    assert!(err.to_string().contains("2 chunks of heads do not fit 6 heads on 3 kv heads"), "{err}");
+}
+
 /// Launch positions past the plan are an error, not a panic or a stray launch.
 #[test]
 fn a_launch_past_the_plan_is_an_error() {

@@ -20,12 +20,17 @@ pub enum Stage {
     Attention,
     /// `--candidate`: the attention launch again, its kernel compiled from the user's file.
     Candidate,
+    /// `--vs-chunks`: vertical-slash's launches again, in chunks of heads on views of the
+    /// same tensors, each chunk's estimation beside the chunk before's attention.
+    Overlapped,
 }
 
-/// A launch argument: a tensor of the pipeline, by position, or a scalar.
+/// A launch argument: a tensor of the pipeline or a view of one ([`Spec::view`]), by
+/// position, or a scalar.
 #[derive(Clone, Copy, Debug)]
 pub enum Slot {
     Tensor(usize),
+    View(usize),
     F32(f32),
     I32(i32),
     Bool(bool),
@@ -44,15 +49,21 @@ pub struct LaunchSpec {
     /// ([`target_consts`](sparsefill_patterns::sparse::key_step::target_consts)): q, k, v and o of the kernels with a key step
     /// (vertical-slash's [`STEP_TENSORS`](sparsefill_patterns::sparse::vertical_slash::plan::STEP_TENSORS)),
     /// empty elsewhere.
-    pub step_tensors: Vec<usize>,
+    pub step_tensors: Vec<Slot>,
     /// The stream it goes on ([`Lane`]; vertical-slash's plan puts a selection on the side).
     pub lane: Lane,
 }
 
-/// The host side: tensors and launches in stage order.
+/// Part of a tensor: an axis and the index range along it.
+pub type Part = (usize, Range<usize>);
+
+/// The host side: tensors, views of them and launches in stage order.
 #[derive(Default)]
 pub struct Spec {
     pub tensors: Vec<HostTensor>,
+    /// Per view: the tensor it views and the index range it takes along an axis (`None`:
+    /// all of it, a view only so that the lanes tell its launches apart).
+    pub views: Vec<(usize, Option<Part>)>,
     pub launches: Vec<LaunchSpec>,
 }
 
@@ -61,6 +72,12 @@ impl Spec {
     pub fn tensor(&mut self, t: HostTensor) -> usize {
         self.tensors.push(t);
         self.tensors.len() - 1
+    }
+
+    /// Adds a view of tensor `slot` (`part`: an axis and the range along it) and returns its slot.
+    pub fn view(&mut self, slot: usize, part: Option<Part>) -> Slot {
+        self.views.push((slot, part));
+        Slot::View(self.views.len() - 1)
     }
 
     /// A kernel's argument list as slots, its tensors added.
@@ -89,6 +106,7 @@ struct Step {
 pub struct Pipeline<'g> {
     gpu: &'g Gpu,
     tensors: Vec<DeviceTensor>,
+    views: Vec<DeviceTensor>,
     steps: Vec<Step>,
 }
 
@@ -104,17 +122,36 @@ impl<'g> Pipeline<'g> {
                     .map_err(|e| BenchError::Device { step: "uploading inputs", source: Box::new(e) })
             })
             .collect::<Result<_, _>>()?;
+        let views = spec
+            .views
+            .iter()
+            .map(|(slot, part)| {
+                let base = tensors.get(*slot).ok_or_else(|| BenchError::Inputs(format!("no tensor {slot} to view")))?;
+                match part {
+                    None => Ok(base.clone()),
+                    Some((axis, range)) => base.narrow(*axis, range.clone()).ok_or_else(|| {
+                        BenchError::Inputs(format!(
+                            "tensor {slot} {:?} has no range {range:?} on axis {axis}",
+                            base.shape()
+                        ))
+                    }),
+                }
+            })
+            .collect::<Result<Vec<_>, BenchError>>()?;
         let steps = spec
             .launches
             .into_iter()
             .map(|l| {
-                let aligned = l.step_tensors.iter().all(|&s| tensors.get(s).is_some_and(DeviceTensor::is_aligned));
+                let aligned = l
+                    .step_tensors
+                    .iter()
+                    .all(|s| tensor_at(&tensors, &views, *s).is_some_and(DeviceTensor::is_aligned));
                 let loaded = load_launch(gpu, cache, (&l.source, l.kernel), &l.consts, aligned)
                     .map_err(|f| BenchError::Kernel { kernel: l.kernel, source: f.error })?;
                 Ok(Step { stage: l.stage, kernel: l.kernel, loaded, args: l.args, aligned, lane: l.lane })
             })
             .collect::<Result<_, BenchError>>()?;
-        Ok(Pipeline { gpu, tensors, steps })
+        Ok(Pipeline { gpu, tensors, views, steps })
     }
 
     /// Whether every launch of `stage` had its step tensors `aligned` (which picked its
@@ -144,9 +181,11 @@ impl<'g> Pipeline<'g> {
     /// stage's (or a launch's) timing events on the main stream cover all of it.
     pub fn launch(&self, range: Range<usize>) -> Result<(), BenchError> {
         let steps = &self.steps[range];
+        // Lanes tell launches apart by the tensors they take: views after the tensors.
         let tensors = |s: &Step| {
             let slots = s.args.iter().filter_map(|a| match *a {
                 Slot::Tensor(i) => Some(i),
+                Slot::View(i) => Some(self.tensors.len() + i),
                 _ => None,
             });
             slots.collect::<Vec<_>>()
@@ -159,6 +198,7 @@ impl<'g> Pipeline<'g> {
                 .iter()
                 .map(|a| match *a {
                     Slot::Tensor(i) => LaunchArg::Tensor(&self.tensors[i]),
+                    Slot::View(i) => LaunchArg::Tensor(&self.views[i]),
                     Slot::F32(v) => LaunchArg::F32(v),
                     Slot::I32(v) => LaunchArg::I32(v),
                     Slot::Bool(v) => LaunchArg::Bool(v),
@@ -226,5 +266,14 @@ impl<'g> Pipeline<'g> {
         self.tensors[slot]
             .download()
             .map_err(|e| BenchError::Device { step: "downloading outputs", source: Box::new(e) })
+    }
+}
+
+/// The device tensor a tensor or view slot names.
+fn tensor_at<'t>(tensors: &'t [DeviceTensor], views: &'t [DeviceTensor], slot: Slot) -> Option<&'t DeviceTensor> {
+    match slot {
+        Slot::Tensor(i) => tensors.get(i),
+        Slot::View(i) => views.get(i),
+        _ => None,
     }
 }

@@ -87,6 +87,9 @@ pub struct Timing {
     pub cover: Option<Cover>,
     /// `--candidate`'s kernel against the shipped attention kernel, where it replaced one.
     pub candidate: Option<CandidateRun>,
+    /// `--vs-chunks`: the launches in chunks of heads, overlapped, against the launches in
+    /// one piece (estimation, index and attention timed as one range).
+    pub overlap: Option<CandidateRun>,
 }
 
 /// A `--candidate` kernel and the shipped one it replaces, each the median of its turns
@@ -149,9 +152,9 @@ impl Report {
             .iter()
             .flat_map(|l| &l.runs)
             .filter(|r| {
-                r.result
-                    .as_ref()
-                    .map_or(true, |t| t.check.is_err() || t.candidate.as_ref().is_some_and(|c| c.check.is_err()))
+                r.result.as_ref().map_or(true, |t| {
+                    t.check.is_err() || [&t.candidate, &t.overlap].into_iter().flatten().any(|c| c.check.is_err())
+                })
             })
             .count()
     }
@@ -245,13 +248,15 @@ fn run_json(run: &PatternRun, length: &LengthRun, head_dim: usize) -> Value {
     out.insert("attention_tflops".into(), json!(t.attention_tflops(head_dim)));
     out.insert("speedup_vs_dense".into(), json!(length.speedup(t.total_ms())));
     insert_check(&mut out, &t.check);
-    if let Some(c) = &t.candidate {
-        let mut candidate = Map::new();
-        candidate.insert("file".into(), json!(c.file));
-        candidate.insert("shipped_ms".into(), json!(c.shipped_ms));
-        candidate.insert("candidate_ms".into(), json!(c.candidate_ms));
-        insert_check(&mut candidate, &c.check);
-        out.insert("candidate".into(), Value::Object(candidate));
+    for (key, run) in [("candidate", &t.candidate), ("overlap", &t.overlap)] {
+        if let Some(c) = run {
+            let mut candidate = Map::new();
+            candidate.insert("file".into(), json!(c.file));
+            candidate.insert("shipped_ms".into(), json!(c.shipped_ms));
+            candidate.insert("candidate_ms".into(), json!(c.candidate_ms));
+            insert_check(&mut candidate, &c.check);
+            out.insert(key.into(), Value::Object(candidate));
+        }
     }
     if let Some(c) = &t.cover {
         out.insert(
@@ -286,15 +291,18 @@ fn run_from_json(run: &Field) -> Result<PatternRun, BenchError> {
         .map(|l| Ok(LaunchTime { kernel: l.get("kernel")?.str()?.to_string(), ms: l.get("ms")?.f64()? }))
         .collect::<Result<_, BenchError>>()?;
     let check = check_at(run)?;
-    let candidate = match run.opt("candidate") {
-        Some(c) => Some(CandidateRun {
-            file: c.get("file")?.str()?.to_string(),
-            shipped_ms: c.get("shipped_ms")?.f64()?,
-            candidate_ms: c.get("candidate_ms")?.f64()?,
-            check: check_at(&c)?,
-        }),
-        None => None,
+    let turns = |key: &str| -> Result<Option<CandidateRun>, BenchError> {
+        match run.opt(key) {
+            Some(c) => Ok(Some(CandidateRun {
+                file: c.get("file")?.str()?.to_string(),
+                shipped_ms: c.get("shipped_ms")?.f64()?,
+                candidate_ms: c.get("candidate_ms")?.f64()?,
+                check: check_at(&c)?,
+            })),
+            None => Ok(None),
+        }
     };
+    let (candidate, overlap) = (turns("candidate")?, turns("overlap")?);
     let cover = match run.opt("cover") {
         Some(c) => Some(Cover {
             file: c.get("file")?.str()?.to_string(),
@@ -313,6 +321,7 @@ fn run_from_json(run: &Field) -> Result<PatternRun, BenchError> {
         check,
         cover,
         candidate,
+        overlap,
     };
     Ok(PatternRun { pattern, result: Ok(timing) })
 }
@@ -364,6 +373,7 @@ pub mod fixture {
                     check: Ok(4),
                     cover: None,
                     candidate: None,
+                    overlap: None,
                 };
                 let share = 0.5 / (i + 1) as f64;
                 let vs = Timing {
@@ -385,6 +395,12 @@ pub mod fixture {
                         candidate_ms: dense_ms * share * 1.8,
                         check: if i == 0 { Ok(4) } else { Err("row 3: lse differs by 1".into()) },
                     }),
+                    overlap: Some(CandidateRun {
+                        file: "4 chunks of heads, overlapped".into(),
+                        shipped_ms: dense_ms * share * 2.03,
+                        candidate_ms: dense_ms * share * 2.0,
+                        check: Ok(len),
+                    }),
                 };
                 let a_shape = if i == 0 {
                     Ok(Timing {
@@ -394,6 +410,7 @@ pub mod fixture {
                         computed_tiles: causal * 0.1,
                         cover: None,
                         candidate: None,
+                        overlap: None,
                         ..vs.clone()
                     })
                 } else {

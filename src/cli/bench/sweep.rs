@@ -22,8 +22,8 @@ use sparsefill_patterns::sparse::block_sparse::{self, BlockIndex};
 use sparsefill_patterns::sparse::index::SparseIndex;
 use sparsefill_patterns::sparse::local::{self, query_blocks, strided};
 use sparsefill_patterns::sparse::vertical_slash::check as vs_check;
-use sparsefill_patterns::sparse::vertical_slash::pairs;
 use sparsefill_patterns::sparse::vertical_slash::plan::{self, Arg, Buffer};
+use sparsefill_patterns::sparse::vertical_slash::{overlap, pairs};
 use sparsefill_patterns::sparse::AttentionInputs;
 use sparsefill_patterns::synthetic::{HeadKnobs, Synthetic};
 use sparsefill_runtime::{median, Gpu, KernelCache, Lane};
@@ -74,6 +74,8 @@ impl Knobs {
 pub struct Settings {
     /// How vertical-slash's attention walks its index (`--vs-walk`).
     pub walk: VsWalk,
+    /// Chunks of heads to also time vertical-slash in, overlapped (`--vs-chunks`; 1: not).
+    pub chunks: usize,
     pub warmup: usize,
     /// Milliseconds of untimed runs before a measurement's timings (`--settle-ms`).
     pub settle_ms: u64,
@@ -301,7 +303,7 @@ fn build(
     inputs: &AttentionInputs,
     case: &AttentionCase,
     shape: &AttentionShape,
-    (arch, walk): (Arch, plan::Walk),
+    (arch, walk, chunks): (Arch, plan::Walk, usize),
 ) -> Result<(Spec, [usize; 2], IndexSlots), BenchError> {
     let mut spec = Spec::default();
     let d = shape.head_dim;
@@ -323,8 +325,11 @@ fn build(
     let outputs =
         |args: &[Slot]| Ok::<_, BenchError>([tensor_of(args, attention::O)?, tensor_of(args, attention::LSE)?]);
     // q, k, v and o of a kernel with a key step (sparse::key_step).
-    let step_tensors = |args: &[Slot]| -> Result<Vec<usize>, BenchError> {
-        [attention::Q, attention::K, attention::V, attention::O].into_iter().map(|at| tensor_of(args, at)).collect()
+    let step_tensors = |args: &[Slot]| -> Result<Vec<Slot>, BenchError> {
+        [attention::Q, attention::K, attention::V, attention::O]
+            .into_iter()
+            .map(|at| tensor_of(args, at).map(Slot::Tensor))
+            .collect()
     };
     Ok(match kind {
         PatternKind::Dense => {
@@ -421,6 +426,15 @@ fn build(
                     .map(|&(_, s)| s)
                     .ok_or(BenchError::Inputs(format!("the plan has no buffer {b:?}")))
             };
+            let attend_kernel = plan.attend.kernel;
+            let overlapped = match chunks {
+                1 => Vec::new(),
+                _ => {
+                    overlap::check_chunks(chunks, shape.heads, shape.kv_heads)
+                        .map_err(|e| BenchError::Inputs(format!("--vs-chunks {chunks}: {e}")))?;
+                    overlap::overlapped(&plan.estimate, &plan.attend, chunks)
+                }
+            };
             for (l, is_attention) in plan.estimate.into_iter().map(|l| (l, false)).chain([(plan.attend, true)]) {
                 let args = l
                     .args
@@ -440,11 +454,50 @@ fn build(
                     false => Stage::Estimation,
                 };
                 let step_tensors = match is_attention {
-                    true => plan::STEP_TENSORS.into_iter().map(slot).collect::<Result<_, _>>()?,
+                    true => {
+                        plan::STEP_TENSORS.into_iter().map(|b| slot(b).map(Slot::Tensor)).collect::<Result<_, _>>()?
+                    }
                     false => vec![],
                 };
                 spec.launches.push(LaunchSpec {
                     stage,
+                    source: l.source.into(),
+                    kernel: l.kernel,
+                    consts: l.consts,
+                    args,
+                    step_tensors,
+                    lane: l.lane,
+                });
+            }
+            // Each chunk's launches take views of its part of each tensor (cu_seqlens whole,
+            // a view of its own so that the lanes order chunks by their own tensors).
+            for l in overlapped {
+                let mut views = Vec::new();
+                let mut view_of = |b: Buffer| -> Result<Slot, BenchError> {
+                    if let Some(&(_, v)) = views.iter().find(|(x, _)| *x == b) {
+                        return Ok(v);
+                    }
+                    let at = slot(b)?;
+                    let part = overlap::head_range(b, &spec.tensors[at].shape, l.heads);
+                    let v = spec.view(at, part);
+                    views.push((b, v));
+                    Ok(v)
+                };
+                let args = l
+                    .args
+                    .iter()
+                    .map(|a| match *a {
+                        Arg::Buffer(b) => view_of(b),
+                        Arg::F32(v) => Ok(Slot::F32(v)),
+                        Arg::I32(v) => Ok(Slot::I32(v)),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let step_tensors = match l.kernel == attend_kernel {
+                    true => plan::STEP_TENSORS.into_iter().map(&mut view_of).collect::<Result<_, _>>()?,
+                    false => vec![],
+                };
+                spec.launches.push(LaunchSpec {
+                    stage: Stage::Overlapped,
                     source: l.source.into(),
                     kernel: l.kernel,
                     consts: l.consts,
@@ -481,7 +534,8 @@ fn measure(
     cover_path: &Path,
 ) -> Result<Timing, BenchError> {
     let (inputs, case, shape) = (&length.inputs, &length.case, &length.case.shape);
-    let (mut spec, outputs, slots) = build(kind, inputs, case, shape, (gpu.arch(), settings.walk.walk()))?;
+    let (mut spec, outputs, slots) =
+        build(kind, inputs, case, shape, (gpu.arch(), settings.walk.walk(), settings.chunks))?;
     let [o, lse] = outputs;
     if let Some(c) = &settings.candidate {
         let shipped = spec.launches.iter().find(|l| l.kernel == c.kernel).cloned();
@@ -514,7 +568,8 @@ fn measure(
         ),
     };
     let check = check_rows(case, &work, &o, &lse, settings.check_rows, settings.seed);
-    drop((o, lse));
+    // The overlapped launches must leave exactly these.
+    let one_piece = (!pipe.stage(Stage::Overlapped).is_empty()).then_some((o, lse));
     pipe.settle(0..attention.end, settings.settle_ms)?;
 
     let time = |stage: Stage| -> Result<Option<results::Stage>, BenchError> {
@@ -546,6 +601,13 @@ fn measure(
         }
         _ => None,
     };
+    let overlap = match one_piece {
+        Some(expected) => {
+            let shipped = Shipped { outputs, slots, index: &index, shape };
+            Some(time_overlapped(&pipe, settings.chunks, shipped, expected, settings.warmup)?)
+        }
+        None => None,
+    };
     let tally = work.tally(len, shape.heads);
     let cover = match kind {
         PatternKind::Dense => None,
@@ -566,6 +628,7 @@ fn measure(
         check,
         cover,
         candidate,
+        overlap,
     })
 }
 
@@ -629,6 +692,54 @@ fn time_candidate(
     })
 }
 
+/// The launches in `chunks` chunks of heads, overlapped ([`overlap`]), checked and then
+/// timed in turns with the launches in one piece (estimation, index and attention as one
+/// range). They must leave the index the launches in one piece listed, and o and lse
+/// equal to `expected` bit for bit: each head's work is the same, only its order changes.
+fn time_overlapped(
+    pipe: &Pipeline,
+    chunks: usize,
+    shipped: Shipped,
+    expected: (HostTensor, HostTensor),
+    warmup: usize,
+) -> Result<results::CandidateRun, BenchError> {
+    let (attention, mine) = (pipe.stage(Stage::Attention), pipe.stage(Stage::Overlapped));
+    let [o, lse] = shipped.outputs;
+    pipe.poison(o)?;
+    pipe.poison(lse)?;
+    shipped.slots.each(|slot| pipe.poison(slot))?;
+    pipe.run(mine.clone())?;
+    let same = |got: &HostTensor, want: &HostTensor| {
+        got.shape == want.shape && got.data.iter().zip(&want.data).all(|(a, b)| a.to_bits() == b.to_bits())
+    };
+    let check = match Index::download(pipe, shipped.slots, shipped.shape)?
+        .and_then(|got| got.same_lists(shipped.index, shipped.shape))
+    {
+        Err(why) => Err(format!("the overlapped index: {why}")),
+        Ok(()) => {
+            let (o_got, lse_got) = (pipe.download(o)?, pipe.download(lse)?);
+            match (same(&o_got, &expected.0), same(&lse_got, &expected.1)) {
+                (true, true) => Ok(o_got.shape.first().copied().unwrap_or(0)),
+                (false, _) => Err("o differs from the launches in one piece".to_string()),
+                (true, false) => Err("lse differs from the launches in one piece".to_string()),
+            }
+        }
+    };
+    let mut turns = (Vec::new(), Vec::new());
+    for _ in 0..CANDIDATE_TURNS {
+        turns.0.push(pipe.time(0..attention.end, warmup, RUNS_PER_TURN)?.0);
+        turns.1.push(pipe.time(mine.clone(), warmup, RUNS_PER_TURN)?.0);
+    }
+    let median_of =
+        |v: Vec<f64>| median(&v.iter().map(|&ms| ms as f32).collect::<Vec<_>>()).map_or(f64::NAN, f64::from);
+    Ok(results::CandidateRun {
+        file: format!("{chunks} chunks of heads, overlapped"),
+        shipped_ms: median_of(turns.0),
+        candidate_ms: median_of(turns.1),
+        check,
+    })
+}
+
 /// o and lse finite in every row, then `count` rows (the first, the last and random
 /// ones, every head) against the f64 reference under the pattern's mask, one thread
 /// a row. Returns how many rows matched.
@@ -681,7 +792,7 @@ mod tests {
         let knobs = vec![HeadKnobs::VERTICAL_SLASH.for_length(256); 4];
         let inputs = Synthetic::new(&shape, knobs, 1).expect("valid knobs").inputs();
         let case = dense_case(&inputs).expect("valid inputs");
-        let (spec, _, _) = build(kind, &inputs, &case, &shape, (Arch::Sm90a, walk)).expect("the launches build");
+        let (spec, _, _) = build(kind, &inputs, &case, &shape, (Arch::Sm90a, walk, 1)).expect("the launches build");
         spec.launches.iter().map(|l| (l.stage, l.kernel)).collect()
     }
 

@@ -121,6 +121,7 @@
 //! The GPU test `vertical_slash_timing_at_32k` times the whole estimate.
 
 pub mod check;
+pub mod overlap;
 pub mod pairs;
 pub mod plan;
 pub mod reference;
@@ -176,6 +177,11 @@ pub enum VerticalSlashError {
     Compile { kernel: &'static str, source: CompileError },
     #[error("running `{kernel}` on the interpreter: {source}")]
     Interp { kernel: &'static str, source: InterpError },
+    #[error(
+        "{chunks} chunks of heads do not fit {heads} heads on {kv_heads} kv heads: the count must divide the heads, \
+         and either divide the kv heads or be a multiple of them (whole GQA groups a chunk, or chunks inside a group)"
+    )]
+    HeadChunks { chunks: usize, heads: usize, kv_heads: usize },
 }
 
 impl VerticalSlashParams {

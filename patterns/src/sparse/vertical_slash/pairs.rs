@@ -22,6 +22,7 @@
 //! `crate::gpu::vertical_slash::PlanOnGpu::with_buffers` on a GPU; the plan adds it after
 //! the conversion with [`super::plan::Walk::Pairs`].
 
+use super::overlap::HeadChunk;
 use super::plan::{run_launch, Arg, Buffer, Launch};
 use super::VerticalSlashError;
 use crate::sparse::index::{causal_limit, query_blocks, BlockLists, SparseIndex, BLOCK};
@@ -216,6 +217,7 @@ pub fn launch(chunk: usize) -> Launch {
         consts: vec![("C".to_string(), ConstValue::Int(chunk as i64))],
         args: args.into_iter().map(Arg::Buffer).collect(),
         lane: Lane::Main,
+        heads: HeadChunk::ALL,
     }
 }
 

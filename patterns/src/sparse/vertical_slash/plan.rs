@@ -20,6 +20,8 @@ use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_runtime::Lane;
 
+use super::overlap::{self, HeadChunk};
+
 /// The attention kernel, after attention.tile and query_block.tile for their
 /// `fold_tile` and `finish_rows` helpers.
 pub const ATTEND_SOURCE: &str = concat!(
@@ -213,6 +215,9 @@ pub struct Launch {
     pub consts: Vec<(String, ConstValue)>,
     pub args: Vec<Arg>,
     pub lane: Lane,
+    /// The heads it covers: all of them, or a chunk whose part of each buffer it takes
+    /// ([`super::overlap`]).
+    pub heads: HeadChunk,
 }
 
 impl Launch {
@@ -225,6 +230,12 @@ impl Launch {
                 _ => None,
             })
             .collect()
+    }
+
+    /// What the launch takes, as `sparsefill_runtime::lanes` orders launches by: each
+    /// buffer with the chunk of heads it views (chunks of one buffer are disjoint).
+    pub fn keys(&self) -> Vec<(Buffer, HeadChunk)> {
+        self.buffers().into_iter().map(|b| (b, self.heads)).collect()
     }
 }
 
@@ -309,6 +320,7 @@ fn attention_launch(
         consts: vec![int_const("BN", COLUMN_CHUNK), int_const("D", head_dim)],
         args: buffers.iter().copied().map(Arg::Buffer).chain([Arg::F32(scale)]).collect(),
         lane: Lane::Main,
+        heads: HeadChunk::ALL,
     }
 }
 
@@ -555,7 +567,14 @@ pub fn launches_with(
     let specialized = vec![int_const("BN", SCORE_KEYS), int_const("D", d), int_const("LQ", MAX_LAST_Q)];
     let estimator = |kernel, mut args: Vec<Arg>, tail: &[Arg]| {
         args.extend_from_slice(tail);
-        Launch { source: ESTIMATE_SOURCE, kernel, consts: specialized.clone(), args, lane: Lane::Main }
+        Launch {
+            source: ESTIMATE_SOURCE,
+            kernel,
+            consts: specialized.clone(),
+            args,
+            lane: Lane::Main,
+            heads: HeadChunk::ALL,
+        }
     };
     let bufs = |list: &[Buffer]| list.iter().copied().map(Arg::Buffer).collect::<Vec<_>>();
     let forced = |n: usize| Arg::I32(n as i32);
@@ -569,6 +588,7 @@ pub fn launches_with(
             consts: vec![int_const("LQ", MAX_LAST_Q)],
             args: bufs(&[ChunkMax, ChunkSum, RowMax, RowSum]),
             lane: Lane::Main,
+            heads: HeadChunk::ALL,
         },
         estimator(
             "vs_column_scores",
@@ -582,6 +602,7 @@ pub fn launches_with(
         consts: vec![int_const("BN", SCORE_KEYS), int_const("LQ", MAX_LAST_Q)],
         args: bufs(&[CuSeqlens, SlashPartials, SlashScores]).into_iter().chain([forced(FORCED_SLASHES)]).collect(),
         lane: Lane::Main,
+        heads: HeadChunk::ALL,
     };
     let convert = vec![
         Launch {
@@ -590,6 +611,7 @@ pub fn launches_with(
             consts: vec![],
             args: bufs(&[Slashes, SlashCount, SlashStop]),
             lane: Lane::Main,
+            heads: HeadChunk::ALL,
         },
         Launch {
             source: ESTIMATE_SOURCE,
@@ -597,6 +619,7 @@ pub fn launches_with(
             consts: vec![],
             args: bufs(&[Slashes, SlashCount, SlashStop, SlashClose, SlashWidth]),
             lane: Lane::Main,
+            heads: HeadChunk::ALL,
         },
         Launch {
             source: ESTIMATE_SOURCE,
@@ -604,6 +627,7 @@ pub fn launches_with(
             consts: vec![int_const("C", CHAIN_HOPS)],
             args: bufs(&[Slashes, SlashCount, SlashClose, SlashHops]),
             lane: Lane::Main,
+            heads: HeadChunk::ALL,
         },
         Launch {
             source: ESTIMATE_SOURCE,
@@ -623,6 +647,7 @@ pub fn launches_with(
                 ColumnIndex,
             ]),
             lane: Lane::Main,
+            heads: HeadChunk::ALL,
         },
     ];
     // The vertical selection goes on the side lane as soon as its scores are there, beside
@@ -716,7 +741,7 @@ impl Selector {
 
     fn launch(&self, kernel: &'static str, consts: Vec<(String, ConstValue)>, buffers: &[Buffer]) -> Launch {
         let args = buffers.iter().copied().map(Arg::Buffer).collect();
-        Launch { source: TOPK_SOURCE, kernel, consts, args, lane: self.lane }
+        Launch { source: TOPK_SOURCE, kernel, consts, args, lane: self.lane, heads: HeadChunk::ALL }
     }
 
     /// `topk_threshold` and `topk_write` selecting `k` of the rows of `scores`, each
@@ -739,7 +764,8 @@ pub fn run_launch(launch: &Launch, buffers: &mut [(Buffer, HostTensor)]) -> Resu
     let kernel = launch.kernel;
     let ir = lower_source(launch.source, Some(kernel), &launch.consts)
         .map_err(|source| VerticalSlashError::Compile { kernel, source })?;
-    // Move each buffer into the argument list and back, rather than copying it.
+    // Move each buffer into the argument list and back, rather than copying it; a chunk
+    // of heads takes a copy of its part of each buffer and puts it back.
     let mut taken = Vec::new();
     let mut args = Vec::with_capacity(launch.args.len());
     for arg in &launch.args {
@@ -749,8 +775,14 @@ pub fn run_launch(launch: &Launch, buffers: &mut [(Buffer, HostTensor)]) -> Resu
                     .iter()
                     .position(|(b, _)| *b == which)
                     .ok_or(VerticalSlashError::MissingBuffer { kernel, buffer: which })?;
-                taken.push(at);
-                ArgValue::Tensor(std::mem::replace(&mut buffers[at].1, HostTensor::zeros(DType::I32, &[0])))
+                let tensor = &mut buffers[at].1;
+                let part = overlap::head_range(which, &tensor.shape, launch.heads);
+                let value = match &part {
+                    Some((axis, range)) => overlap::take_range(tensor, *axis, range.clone()),
+                    None => std::mem::replace(tensor, HostTensor::zeros(DType::I32, &[0])),
+                };
+                taken.push((at, part));
+                ArgValue::Tensor(value)
             }
             Arg::F32(x) => ArgValue::F32(x),
             Arg::I32(x) => ArgValue::I32(x),
@@ -761,9 +793,12 @@ pub fn run_launch(launch: &Launch, buffers: &mut [(Buffer, HostTensor)]) -> Resu
         ArgValue::Tensor(t) => Some(t),
         _ => None,
     });
-    for at in taken {
+    for (at, part) in taken {
         if let Some(t) = tensors.next() {
-            buffers[at].1 = t;
+            match part {
+                Some((axis, range)) => overlap::put_range(&mut buffers[at].1, axis, range, &t),
+                None => buffers[at].1 = t,
+            }
         }
     }
     result.map_err(|source| VerticalSlashError::Interp { kernel, source })

@@ -1,0 +1,212 @@
+//! The plan in chunks of heads, so that one chunk's estimation runs while the chunk
+//! before it attends.
+//!
+//! The estimation is a chain of a dozen launches. Several of them take a program per row
+//! (the selections: 32 programs on a 132-SM card at 32 heads), so the chain leaves most of
+//! the GPU idle for most of its length, and the attention, which fills the GPU, waits for
+//! all of it. Every launch of the plan works on each head apart from the others, so
+//! the plan can run in chunks of heads, each buffer viewed along its head axis
+//! ([`head_range`]):
+//! - chunk 0's estimation runs as the plan's does, on both lanes;
+//! - every later chunk's estimation goes on the side lane, listed after the attention of
+//!   the chunk before it, so it runs while that attention does;
+//! - each chunk's attention goes on the main lane, after its own chunk's index.
+//!
+//! `sparsefill_runtime::lanes` gives those waits from the buffers each launch takes, keyed
+//! by buffer and chunk ([`Launch::keys`]): chunks share no memory but cu_seqlens, which
+//! nothing writes. Every chunk's launches take the whole shape's sizes (key chunk, the
+//! selections' levels), so each head's estimate, index and output are the ones the plan
+//! in one piece gives, bit for bit: only the order changes.
+//!
+//! The side stream has the highest priority the GPU offers (`sparsefill_runtime::Gpu`):
+//! a block of an estimation launch is placed as soon as a block of the attention ends,
+//! rather than after every block the attention has queued.
+
+use super::plan::{Buffer, Launch};
+use super::VerticalSlashError;
+use sparsefill_compiler::tensor::HostTensor;
+use sparsefill_runtime::Lane;
+use std::ops::Range;
+
+/// The query heads a launch covers: chunk `at` of `of` equal chunks, in head order.
+/// [`HeadChunk::ALL`] covers every head and views nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HeadChunk {
+    pub at: usize,
+    pub of: usize,
+}
+
+impl HeadChunk {
+    pub const ALL: HeadChunk = HeadChunk { at: 0, of: 1 };
+
+    pub fn is_all(self) -> bool {
+        self.of == 1
+    }
+}
+
+/// Checks that `chunks` equal chunks of `heads` query heads over `kv_heads` key/value
+/// heads each hold whole GQA groups or lie inside one group, so that every chunk keeps
+/// the ratio of query heads to kv heads the kernels map heads by.
+pub fn check_chunks(chunks: usize, heads: usize, kv_heads: usize) -> Result<(), VerticalSlashError> {
+    let fits = chunks >= 1
+        && kv_heads >= 1
+        && heads.is_multiple_of(chunks)
+        && (kv_heads.is_multiple_of(chunks) || chunks.is_multiple_of(kv_heads));
+    match fits {
+        true => Ok(()),
+        false => Err(VerticalSlashError::HeadChunks { chunks, heads, kv_heads }),
+    }
+}
+
+/// The axis of `buffer` that runs over heads, if it has one: lse is `[H, T]`, q and o
+/// `[T, H, D]`, k and v `[T, HKV, D]`, and every scratch buffer `[B, H .., ..]`, some with
+/// several rows a head (a two-level selection's chunks, `[B, H · NCH, ..]`).
+pub fn head_axis(buffer: Buffer) -> Option<usize> {
+    match buffer {
+        Buffer::CuSeqlens => None,
+        Buffer::Lse => Some(0),
+        _ => Some(1),
+    }
+}
+
+/// The part of a head axis of `len` entries that `chunk` takes: an equal share, or, when
+/// there are more chunks than entries (k and v with chunks inside a GQA group), the one
+/// entry the chunk's heads share. [`check_chunks`] makes the shares whole.
+pub fn share(len: usize, chunk: HeadChunk) -> Range<usize> {
+    let start = chunk.at * len / chunk.of;
+    start..start + (len / chunk.of).max(1)
+}
+
+/// Where `chunk` views a buffer of `dims`: its head axis and the range along it; `None`
+/// when the chunk takes all of it (every head, or a buffer without heads).
+pub fn head_range(buffer: Buffer, dims: &[usize], chunk: HeadChunk) -> Option<(usize, Range<usize>)> {
+    if chunk.is_all() {
+        return None;
+    }
+    let axis = head_axis(buffer)?;
+    Some((axis, share(*dims.get(axis)?, chunk)))
+}
+
+/// The plan's `estimate` and `attend` launches in `chunks` chunks of heads (checked by
+/// [`check_chunks`]), interleaved as the module documentation says: chunk 0's estimation
+/// on its own lanes, its attention, then each later chunk's estimation on the side lane
+/// and its attention.
+pub fn overlapped(estimate: &[Launch], attend: &Launch, chunks: usize) -> Vec<Launch> {
+    let mut out = Vec::with_capacity(chunks * (estimate.len() + 1));
+    for at in 0..chunks {
+        let heads = HeadChunk { at, of: chunks };
+        for launch in estimate {
+            let lane = if at == 0 { launch.lane } else { Lane::Side };
+            out.push(Launch { heads, lane, ..launch.clone() });
+        }
+        out.push(Launch { heads, lane: Lane::Main, ..attend.clone() });
+    }
+    out
+}
+
+/// The elements of `t` with index `range` along `axis`, as a tensor of their own.
+pub fn take_range(t: &HostTensor, axis: usize, range: Range<usize>) -> HostTensor {
+    let (outer, len, inner) = split_at_axis(&t.shape, axis);
+    let mut shape = t.shape.clone();
+    shape[axis] = range.len();
+    let mut data = Vec::with_capacity(outer * range.len() * inner);
+    for o in 0..outer {
+        let row = (o * len + range.start) * inner;
+        data.extend_from_slice(&t.data[row..row + range.len() * inner]);
+    }
+    HostTensor { dtype: t.dtype, shape, data }
+}
+
+/// Writes `part` (from [`take_range`] with the same `axis` and `range`) back into `t`.
+pub fn put_range(t: &mut HostTensor, axis: usize, range: Range<usize>, part: &HostTensor) {
+    let (outer, len, inner) = split_at_axis(&t.shape, axis);
+    let width = range.len() * inner;
+    for o in 0..outer {
+        let row = (o * len + range.start) * inner;
+        t.data[row..row + width].copy_from_slice(&part.data[o * width..(o + 1) * width]);
+    }
+}
+
+/// The element counts before `axis`, along it, and after it.
+fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    let outer = shape[..axis].iter().product();
+    let inner = shape[axis + 1..].iter().product();
+    (outer, shape[axis], inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sparsefill_compiler::ir::DType;
+
+    fn check_share(len: usize, at: usize, of: usize, expected: Range<usize>) {
+        assert_eq!(share(len, HeadChunk { at, of }), expected);
+    }
+
+    #[test]
+    fn four_chunks_of_32_heads_take_8_each() {
+        check_share(32, 2, 4, 16..24);
+    }
+
+    #[test]
+    fn four_chunks_of_8_kv_heads_take_2_each() {
+        check_share(8, 3, 4, 6..8);
+    }
+
+    #[test]
+    fn chunks_inside_a_group_share_its_kv_head() {
+        check_share(1, 3, 4, 0..1);
+    }
+
+    #[test]
+    fn two_chunks_a_kv_head_take_it_in_turn() {
+        check_share(2, 2, 4, 1..2);
+    }
+
+    #[test]
+    fn chunks_must_divide_the_heads() {
+        assert!(matches!(check_chunks(3, 32, 8), Err(VerticalSlashError::HeadChunks { chunks: 3, .. })));
+    }
+
+    #[test]
+    fn chunks_must_not_cut_across_groups() {
+        // 6 heads on 3 kv heads in chunks of 3: the middle chunk would hold two groups' heads.
+        assert!(check_chunks(2, 6, 3).is_err());
+    }
+
+    #[test]
+    fn no_chunks_is_refused() {
+        assert!(check_chunks(0, 4, 1).is_err());
+    }
+
+    #[test]
+    fn chunks_of_whole_groups_and_inside_one_are_accepted() {
+        assert!(check_chunks(4, 32, 8).is_ok() && check_chunks(4, 4, 1).is_ok() && check_chunks(16, 32, 8).is_ok());
+    }
+
+    #[test]
+    fn cu_seqlens_is_taken_whole() {
+        assert_eq!(head_range(Buffer::CuSeqlens, &[3], HeadChunk { at: 1, of: 2 }), None);
+    }
+
+    #[test]
+    fn lse_is_viewed_along_its_first_axis() {
+        assert_eq!(head_range(Buffer::Lse, &[8, 100], HeadChunk { at: 1, of: 2 }), Some((0, 4..8)));
+    }
+
+    #[test]
+    fn the_whole_plan_views_nothing() {
+        assert_eq!(head_range(Buffer::Q, &[100, 8, 64], HeadChunk::ALL), None);
+    }
+
+    #[test]
+    fn a_range_taken_and_put_back_round_trips_and_leaves_the_rest() {
+        let t = HostTensor::from_f64(DType::I32, &[2, 4, 3], (0..24).map(f64::from).collect());
+        let part = take_range(&t, 1, 1..3);
+        assert_eq!(part.data, vec![3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 15.0, 16.0, 17.0, 18.0, 19.0, 20.0]);
+        let mut back = HostTensor::zeros(DType::I32, &[2, 4, 3]);
+        put_range(&mut back, 1, 1..3, &part);
+        let kept: Vec<f64> = back.data.iter().copied().filter(|&x| x != 0.0).collect();
+        assert_eq!(kept, part.data);
+    }
+}
