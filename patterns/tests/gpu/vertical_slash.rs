@@ -216,7 +216,10 @@ fn vertical_slash_timing_at_32k() {
 
 /// The plan in `chunks` chunks of heads, each chunk's estimation on the side stream beside
 /// the chunk before's attention, leaves every buffer (scores, selections, index, o, lse)
-/// equal bit for bit to the plan in one piece on the same inputs: only the order changes.
+/// equal bit for bit to the plan in one piece on the same inputs, since only the order
+/// changes, except the diagonal sums: `vs_column_scores` adds them with f32 shared-memory
+/// atomics, in whatever order they land (so two runs of the plan in one piece differ
+/// there too), and they must agree within a few f32 roundings.
 fn check_chunked_on_gpu(chunks: usize, seed: u64) {
     let shape = AttentionShape { seqlens: SEQLENS.to_vec(), heads: 8, kv_heads: 2, head_dim: 128, causal: true };
     let params = VerticalSlashParams { vertical_size: 200, slash_size: 300, last_q: 64 };
@@ -232,7 +235,12 @@ fn check_chunked_on_gpu(chunks: usize, seed: u64) {
     let whole = run(PlanOnGpu::new(&gpu, &cache, &plan).unwrap_or_else(|e| panic!("{e}")));
     let chunked = run(PlanOnGpu::chunked(&gpu, &cache, &plan, chunks).unwrap_or_else(|e| panic!("{e}")));
     for ((which, a), (_, b)) in whole.buffers.iter().zip(&chunked.buffers) {
-        let differ = a.data.iter().zip(&b.data).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
+        let atomic = matches!(which, Buffer::SlashPartials | Buffer::SlashScores);
+        let same = |x: f64, y: f64| match atomic {
+            true => x.to_bits() == y.to_bits() || (x - y).abs() <= 1e-6 * x.abs().max(y.abs()),
+            false => x.to_bits() == y.to_bits(),
+        };
+        let differ = a.data.iter().zip(&b.data).filter(|&(&x, &y)| !same(x, y)).count();
         assert_eq!(differ, 0, "{which:?}: {differ} of {} elements differ in {chunks} chunks", a.data.len());
     }
     let o = chunked.buffer(Buffer::O).expect("o");

@@ -43,6 +43,8 @@ pub fn render(report: &Report, peers: Option<&Peers>) -> String {
     );
     out += "- density: computed 64×64 tiles / causal tiles; TFLOP/s: the attention stage on the tiles it computes; \
             vs our dense: our dense total / this total\n";
+    out +=
+        "- total: the stages' launches back to back, timed as one range; est, index and attn: each stage timed apart\n";
     if let Some(p) = peers {
         out += &format!(
             "- peers (peers.json, same run): torch {} on {}: SDPA dense causal, and FlexAttention over the {FLEX_BLOCK}×{FLEX_BLOCK} \

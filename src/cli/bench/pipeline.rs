@@ -181,16 +181,8 @@ impl<'g> Pipeline<'g> {
     /// stage's (or a launch's) timing events on the main stream cover all of it.
     pub fn launch(&self, range: Range<usize>) -> Result<(), BenchError> {
         let steps = &self.steps[range];
-        // Lanes tell launches apart by the tensors they take: views after the tensors.
-        let tensors = |s: &Step| {
-            let slots = s.args.iter().filter_map(|a| match *a {
-                Slot::Tensor(i) => Some(i),
-                Slot::View(i) => Some(self.tensors.len() + i),
-                _ => None,
-            });
-            slots.collect::<Vec<_>>()
-        };
-        let lanes: Vec<(Lane, Vec<usize>)> = steps.iter().map(|s| (s.lane, tensors(s))).collect();
+        let lanes: Vec<(Lane, Vec<usize>)> =
+            steps.iter().map(|s| (s.lane, lane_keys(&s.args, self.tensors.len()))).collect();
         let launch = |at: usize, lane| {
             let step = &steps[at];
             let args = step
@@ -267,6 +259,17 @@ impl<'g> Pipeline<'g> {
             .download()
             .map_err(|e| BenchError::Device { step: "downloading outputs", source: Box::new(e) })
     }
+}
+
+/// What `lanes` tells launches apart by: the tensors `args` take, views numbered after
+/// the pipeline's `tensors` (a view is its own key, so chunks of one tensor are apart).
+pub fn lane_keys(args: &[Slot], tensors: usize) -> Vec<usize> {
+    let slots = args.iter().filter_map(|a| match *a {
+        Slot::Tensor(i) => Some(i),
+        Slot::View(i) => Some(tensors + i),
+        _ => None,
+    });
+    slots.collect()
 }
 
 /// The device tensor a tensor or view slot names.

@@ -470,17 +470,18 @@ fn build(
                 });
             }
             // Each chunk's launches take views of its part of each tensor (cu_seqlens whole,
-            // a view of its own so that the lanes order chunks by their own tensors).
+            // a view of its own so that the lanes order chunks by their own tensors): one
+            // view a buffer and chunk, which the lanes know the chunk's launches by.
+            let mut views: Vec<((Buffer, overlap::HeadChunk), Slot)> = Vec::new();
             for l in overlapped {
-                let mut views = Vec::new();
                 let mut view_of = |b: Buffer| -> Result<Slot, BenchError> {
-                    if let Some(&(_, v)) = views.iter().find(|(x, _)| *x == b) {
+                    if let Some(&(_, v)) = views.iter().find(|(key, _)| *key == (b, l.heads)) {
                         return Ok(v);
                     }
                     let at = slot(b)?;
                     let part = overlap::head_range(b, &spec.tensors[at].shape, l.heads);
                     let v = spec.view(at, part);
-                    views.push((b, v));
+                    views.push(((b, l.heads), v));
                     Ok(v)
                 };
                 let args = l
@@ -584,6 +585,15 @@ fn measure(
     let index_stage = time(Stage::Index)?;
     let attention_stage =
         time(Stage::Attention)?.ok_or(BenchError::Inputs("the pattern has no attention launch".into()))?;
+    // The total: every stage's launches back to back, timed as one range, as the issue's
+    // benchmark words it (estimation + index build + attention together).
+    let together = match attention.start {
+        0 => None,
+        _ => {
+            let (ms, samples) = pipe.time(0..attention.end, settings.warmup, settings.iters)?;
+            Some(results::Stage { ms, samples })
+        }
+    };
     let mut launches = Vec::new();
     for at in 0..attention.start {
         launches.push(LaunchTime {
@@ -622,6 +632,7 @@ fn measure(
         estimation,
         index: index_stage,
         attention: attention_stage,
+        together,
         launches,
         computed_tiles: tally.computed_tiles,
         causal_tiles: causal_tiles(len, shape.heads),
@@ -842,6 +853,39 @@ mod tests {
             let most = if kernel.starts_with("topk_") { 2 } else { 1 };
             assert!(counts.iter().all(|&c| c <= most) && counts.contains(&most), "{kernel}: {counts:?}");
         }
+    }
+
+    /// `--vs-chunks 2`: the chunked launches take one view a buffer and chunk, so the lanes
+    /// put chunk 1's estimation on the side stream right after chunk 0's attention, and
+    /// join it before chunk 1's attention.
+    #[test]
+    fn vertical_slash_in_two_chunks_joins_each_chunks_estimation_before_its_attention() {
+        use sparsefill_runtime::lanes::{schedule, Step};
+        let shape = AttentionShape { seqlens: vec![256], heads: 4, kv_heads: 1, head_dim: 64, causal: true };
+        let knobs = vec![HeadKnobs::VERTICAL_SLASH.for_length(256); 4];
+        let inputs = Synthetic::new(&shape, knobs, 1).expect("valid knobs").inputs();
+        let case = dense_case(&inputs).expect("valid inputs");
+        let kind = PatternKind::VerticalSlash { vertical: 30, slash: 40 };
+        let (spec, _, _) = build(kind, &inputs, &case, &shape, (Arch::Sm90a, plan::Walk::Blocks, 2)).expect("built");
+        let chunked: Vec<&LaunchSpec> = spec.launches.iter().filter(|l| l.stage == Stage::Overlapped).collect();
+        let keys: Vec<(Lane, Vec<usize>)> =
+            chunked.iter().map(|l| (l.lane, super::super::pipeline::lane_keys(&l.args, spec.tensors.len()))).collect();
+        let steps: Vec<String> = schedule(&keys)
+            .into_iter()
+            .map(|s| match s {
+                Step::Fork => "fork".into(),
+                Step::Join => "join".into(),
+                Step::Launch { at, lane } => {
+                    format!("{}{}", if lane == Lane::Side { "side:" } else { "" }, chunked[at].kernel)
+                }
+            })
+            .collect();
+        let attends: Vec<usize> =
+            steps.iter().enumerate().filter(|(_, s)| *s == plan::ATTEND_KERNEL).map(|(i, _)| i).collect();
+        assert_eq!(attends.len(), 2, "{steps:?}");
+        assert_eq!(steps[attends[1] - 1], "join", "{steps:?}");
+        let between = &steps[attends[0] + 1..attends[1] - 1];
+        assert!(!between.is_empty() && between.iter().all(|s| s.starts_with("side:")), "{between:?}");
     }
 
     #[test]
