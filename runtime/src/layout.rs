@@ -79,6 +79,19 @@ impl Layout {
     }
 
     /// Row-major, starting at element 0.
+    /// The elements with index `range` along `axis`: the same strides from a later offset;
+    /// `None` if there is no such axis or the range runs past it.
+    pub fn narrow(&self, axis: usize, range: Range<usize>) -> Option<Layout> {
+        let (&len, &stride) = self.shape.get(axis).zip(self.strides.get(axis))?;
+        if range.start > range.end || range.end > len {
+            return None;
+        }
+        let mut shape = self.shape.clone();
+        shape[axis] = range.len();
+        let offset = self.offset.checked_add(range.start.checked_mul(stride)?)?;
+        Some(Layout { shape, strides: self.strides.clone(), offset })
+    }
+
     pub fn contiguous(shape: &[usize]) -> Layout {
         Layout { shape: shape.to_vec(), strides: row_major_strides(shape), offset: 0 }
     }
@@ -208,6 +221,21 @@ mod tests {
             Ok(()) => "ok".to_string(),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn narrowing_a_middle_axis_keeps_the_strides_and_moves_the_offset() {
+        assert_eq!(view(5, &[3, 8, 4], &[32, 4, 1]).narrow(1, 2..6), Some(view(13, &[3, 4, 4], &[32, 4, 1])));
+    }
+
+    #[test]
+    fn narrowing_past_an_axis_is_refused() {
+        assert_eq!(view(0, &[3, 8], &[8, 1]).narrow(1, 6..9), None);
+    }
+
+    #[test]
+    fn narrowing_a_missing_axis_is_refused() {
+        assert_eq!(view(0, &[3, 8], &[8, 1]).narrow(2, 0..1), None);
     }
 
     #[test]

@@ -111,15 +111,10 @@ impl DeviceTensor {
     }
 
     /// The elements with index `range` along `axis`, as a view of the same buffer; `None`
-    /// if the tensor has no such axis or the range runs past it.
+    /// if the tensor has no such axis or the range runs past it ([`Layout::narrow`]).
     pub fn narrow(&self, axis: usize, range: Range<usize>) -> Option<DeviceTensor> {
-        let (&len, &stride) = self.layout.shape.get(axis).zip(self.layout.strides.get(axis))?;
-        if range.start > range.end || range.end > len {
-            return None;
-        }
-        let mut shape = self.layout.shape.clone();
-        shape[axis] = range.len();
-        Some(self.as_strided(&shape, &self.layout.strides, self.layout.offset + range.start * stride))
+        let layout = self.layout.narrow(axis, range)?;
+        Some(DeviceTensor { layout, ..self.clone() })
     }
 
     /// Device address of element `[0, 0, ...]`, for handing the tensor to another CUDA library (cuBLAS).

@@ -75,13 +75,15 @@ pub struct BenchArgs {
     /// How vertical-slash's attention walks its index.
     #[arg(long, value_enum, default_value_t = sweep::VsWalk::Blocks)]
     vs_walk: sweep::VsWalk,
-    /// Also time vertical-slash in this many chunks of heads, each chunk's estimation
-    /// running beside the attention of the chunk before it: checked (the same index, o and
-    /// lse bit for bit), then timed in turns with the launches in one piece; bench.md
-    /// lists it with the candidates. 1: not. It must divide the heads, and divide the kv
-    /// heads or be a multiple of them.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    vs_chunks: u32,
+    /// Run vertical-slash in this many chunks of heads, each chunk's estimation beside the
+    /// attention of the chunk before it: its total is then the chunks' launches timed
+    /// together, checked (the same index, o and lse bit for bit as the launches in one
+    /// piece) and timed in turns with the launches in one piece (bench.md lists that with
+    /// the candidates). 1: in one piece. It must divide the heads, and divide the kv heads
+    /// or be a multiple of them. Default: one chunk a head from 512K tokens, as the runners
+    /// do (patterns::sparse::vertical_slash::overlap::default_chunks), else 1.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    vs_chunks: Option<u32>,
     /// Seed of the synthetic inputs and of the checked rows.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -183,7 +185,7 @@ fn execute(args: &BenchArgs) -> Result<(), BenchError> {
     ))?;
     let settings = sweep::Settings {
         walk: args.vs_walk,
-        chunks: args.vs_chunks as usize,
+        chunks: args.vs_chunks.map(|n| n as usize),
         warmup: args.warmup as usize,
         settle_ms: args.settle_ms,
         iters: args.iters as usize,

@@ -37,6 +37,10 @@ pub enum PlanGpuError {
     MissingBuffer { kernel: &'static str, buffer: Buffer },
     #[error("`{kernel}` takes a chunk of heads of the buffer {buffer:?}, whose shape has no such part")]
     HeadChunk { kernel: &'static str, buffer: Buffer },
+    #[error(
+        "{chunks} chunks of heads run without reading the index back; an index checked on the host needs the launches in one piece"
+    )]
+    CheckedChunks { chunks: usize },
     #[error(transparent)]
     Pattern(#[from] VerticalSlashError),
     #[error(transparent)]
@@ -272,7 +276,8 @@ fn check_buffers(launches: &[Launch], holds: impl Fn(Buffer) -> bool) -> Result<
 /// The whole pattern on device tensors, as [`crate::sparse::vertical_slash::run_interp`]
 /// runs it on the interpreter: estimation into scratch allocated here (poisoned), the index
 /// checked as `check` says (under [`IndexCheck::OnHost`] a malformed index is an error
-/// before the attention reads it), then attention into `io.o`.
+/// before the attention reads it), then attention into `io.o`. A trusted index lets the
+/// launches run in [`overlap::default_chunks`] chunks of heads.
 pub fn run_on_device(
     gpu: &Gpu,
     cache: &KernelCache,
@@ -280,7 +285,30 @@ pub fn run_on_device(
     params: &VerticalSlashParams,
     check: IndexCheck,
 ) -> Result<DeviceOutput, PlanGpuError> {
+    let chunks = match check {
+        IndexCheck::Trusted => overlap::default_chunks(&io.validate().map_err(RunError::from)?),
+        IndexCheck::OnHost => 1,
+    };
+    run_on_device_in(gpu, cache, io, params, check, chunks)
+}
+
+/// [`run_on_device`] in `chunks` chunks of heads (checked by [`overlap::check_chunks`]),
+/// each chunk's estimation beside the chunk before's attention ([`overlap`]); with more
+/// than one the index cannot be read back between them, so `check` must be
+/// [`IndexCheck::Trusted`].
+pub fn run_on_device_in(
+    gpu: &Gpu,
+    cache: &KernelCache,
+    io: DeviceAttention,
+    params: &VerticalSlashParams,
+    check: IndexCheck,
+    chunks: usize,
+) -> Result<DeviceOutput, PlanGpuError> {
     let p = Problem::new(gpu, io)?;
+    overlap::check_chunks(chunks, p.shape.heads, p.shape.kv_heads)?;
+    if chunks > 1 && check == IndexCheck::OnHost {
+        return Err(PlanGpuError::CheckedChunks { chunks });
+    }
     let Launches { scratch: wanted, estimate, attend } = plan::launches(&p.shape, params)?;
     let mut buffers = HashMap::from([
         (Buffer::Q, io.q.clone()),
@@ -292,20 +320,30 @@ pub fn run_on_device(
     for (buffer, dtype, dims) in wanted {
         buffers.insert(buffer, scratch(gpu, &format!("the vertical-slash buffer {buffer:?}"), dtype, &dims)?);
     }
-    let on = PlanOnGpu::with_buffers(gpu, cache, estimate.into_iter().chain([attend]).collect(), buffers)?;
-    on.launch_all(on.estimation())?;
-    let index = match check {
-        IndexCheck::OnHost => {
-            let index = on.index()?;
-            index.validate(&p.shape.seqlens, p.shape.heads).map_err(VerticalSlashError::from)?;
-            index.named()
+    let (index, buffers) = match chunks {
+        1 => {
+            let on = PlanOnGpu::with_buffers(gpu, cache, estimate.into_iter().chain([attend]).collect(), buffers)?;
+            on.launch_all(on.estimation())?;
+            let index = match check {
+                IndexCheck::OnHost => {
+                    let index = on.index()?;
+                    index.validate(&p.shape.seqlens, p.shape.heads).map_err(VerticalSlashError::from)?;
+                    index.named()
+                }
+                IndexCheck::Trusted => Vec::new(),
+            };
+            on.launch(on.attention())?;
+            (index, on.buffers)
         }
-        IndexCheck::Trusted => Vec::new(),
+        _ => {
+            let on = PlanOnGpu::with_buffers(gpu, cache, overlap::overlapped(&estimate, &attend, chunks), buffers)?;
+            on.launch_all(0..on.launches.len())?;
+            (Vec::new(), on.buffers)
+        }
     };
-    on.launch(on.attention())?;
     // The attention launch takes lse, so with_buffers checked that it is there.
     let missing = PlanGpuError::MissingBuffer { kernel: plan::ATTEND_KERNEL, buffer: Buffer::Lse };
-    let lse = on.buffers.get(&Buffer::Lse).cloned().ok_or(missing)?;
+    let lse = buffers.get(&Buffer::Lse).cloned().ok_or(missing)?;
     Ok(DeviceOutput { lse, index })
 }
 

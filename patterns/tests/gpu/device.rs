@@ -13,8 +13,10 @@ use sparsefill_patterns::attention::AttentionShape;
 use sparsefill_patterns::config::PatternKind;
 use sparsefill_patterns::gpu::device::{DeviceAttention, DeviceOutput, IndexCheck};
 use sparsefill_patterns::gpu::pattern::run_pattern;
+use sparsefill_patterns::gpu::vertical_slash::{self, PlanGpuError};
 use sparsefill_patterns::sparse::dispatch::{self, heads::HeadLayout, DispatchError};
 use sparsefill_patterns::sparse::local::query_blocks::{self, Backend};
+use sparsefill_patterns::sparse::vertical_slash::VerticalSlashParams;
 use sparsefill_patterns::sparse::{AttentionInputs, SparseOutput};
 use sparsefill_runtime::{CacheConfig, DeviceTensor, Gpu, KernelCache, Layout};
 
@@ -86,6 +88,16 @@ fn run_on_views(
     kind: &PatternKind,
     check: IndexCheck,
 ) -> Result<(DeviceOutput, HostTensor), DispatchError> {
+    on_views(gpu, inputs, |io| run_pattern(gpu, cache, io, kind, check))
+}
+
+/// `run` over the model-like views of `inputs`: its result, and the whole activation o is a view of,
+/// downloaded.
+fn on_views<E>(
+    gpu: &Gpu,
+    inputs: &AttentionInputs,
+    run: impl FnOnce(DeviceAttention) -> Result<DeviceOutput, E>,
+) -> Result<(DeviceOutput, HostTensor), E> {
     let upload = |host: &HostTensor| DeviceTensor::upload(gpu, host).expect("upload");
     let (q, k, v) = (upload(&activations(&inputs.q)), upload(&cache_of(&inputs.k)), upload(&cache_of(&inputs.v)));
     let o = DeviceTensor::alloc(gpu, DType::BF16, &[T, WIDE, D]).expect("alloc");
@@ -94,7 +106,7 @@ fn run_on_views(
     let kv_at = HeadLayout { tokens: T, head_dim: D, row: D, head: CAPACITY * D }.range(0, HKV);
     let (qv, kv, vv, ov) = (view(&q, &q_at), view(&k, &kv_at), view(&v, &kv_at), view(&o, &q_at));
     let io = DeviceAttention { q: &qv, k: &kv, v: &vv, o: &ov, seqlens: &[T] };
-    let out = run_pattern(gpu, cache, io, kind, check)?;
+    let out = run(io)?;
     Ok((out, o.download().expect("download o")))
 }
 
@@ -160,6 +172,47 @@ fn vertical_slash_on_cache_views_matches_the_host_runner_and_its_index() {
 #[test]
 fn a_trusted_vertical_slash_index_stays_on_the_device() {
     check_against_host(PatternKind::VerticalSlash { vertical: 20, slash: 40 }, IndexCheck::Trusted, 6);
+}
+
+/// Vertical-slash in `chunks` chunks of heads on the views (each chunk a narrower view of
+/// them): o and lse equal bit for bit to the launches in one piece on the same views.
+fn check_chunks_on_views(chunks: usize, seed: u64) {
+    let (gpu, cache) = open();
+    let inputs = inputs(seed);
+    let params = VerticalSlashParams { vertical_size: 20, slash_size: 40, last_q: 64 };
+    let run = |chunks| {
+        let (out, wide) = on_views(&gpu, &inputs, |io| {
+            vertical_slash::run_on_device_in(&gpu, &cache, io, &params, IndexCheck::Trusted, chunks)
+        })
+        .unwrap_or_else(|e| panic!("{chunks} chunks: {e}"));
+        (pattern_heads(&wide), out.lse.download().expect("download lse").data)
+    };
+    let (whole, chunked) = (run(1), run(chunks));
+    let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+    assert!(whole.0.iter().all(|x| x.is_finite()), "o left unwritten");
+    assert!(same(&whole.0, &chunked.0), "{chunks} chunks: o differs from the launches in one piece");
+    assert!(same(&whole.1, &chunked.1), "{chunks} chunks: lse differs from the launches in one piece");
+}
+
+#[test]
+fn vertical_slash_in_chunks_of_a_group_on_cache_views_equals_one_piece() {
+    check_chunks_on_views(2, 9);
+}
+
+#[test]
+fn vertical_slash_in_chunks_of_a_head_on_cache_views_equals_one_piece() {
+    check_chunks_on_views(4, 10);
+}
+
+#[test]
+fn chunks_with_an_index_checked_on_the_host_are_refused() {
+    let (gpu, cache) = open();
+    let params = VerticalSlashParams { vertical_size: 20, slash_size: 40, last_q: 64 };
+    let err = on_views(&gpu, &inputs(11), |io| {
+        vertical_slash::run_on_device_in(&gpu, &cache, io, &params, IndexCheck::OnHost, 2)
+    })
+    .err();
+    assert!(matches!(err, Some(PlanGpuError::CheckedChunks { chunks: 2 })), "{:?}", err.map(|e| e.to_string()));
 }
 
 #[test]

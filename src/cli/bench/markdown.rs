@@ -100,6 +100,13 @@ pub fn render(report: &Report, peers: Option<&Peers>) -> String {
                     if peers.is_some() {
                         cells.push(ratio(vs_cudnn(t.total_ms())));
                     }
+                    if t.chunks > 1 {
+                        notes.push(format!(
+                            "S={} {}: total in {} chunks of heads, each chunk's estimation beside the attention of the \
+                             chunk before (est, index and attn: the launches in one piece)",
+                            length.len, run.pattern, t.chunks
+                        ));
+                    }
                     cells.push(match &t.check {
                         Ok(rows) => format!("ok ({rows} rows)"),
                         Err(e) => {

@@ -79,6 +79,8 @@ pub struct Timing {
     /// Every stage's launches timed as one range, back to back as a pre-fill runs them
     /// (none where the attention is the only stage).
     pub together: Option<Stage>,
+    /// The chunks of heads `together` ran the launches in (1: in one piece).
+    pub chunks: usize,
     pub launches: Vec<LaunchTime>,
     /// 64×64 tiles the attention kernel computes, over every head (a gathered column
     /// step of 32 keys counts half a tile).
@@ -258,6 +260,7 @@ fn run_json(run: &PatternRun, length: &LengthRun, head_dim: usize) -> Value {
     );
     let launches: Vec<Value> = t.launches.iter().map(|l| json!({ "kernel": l.kernel, "ms": l.ms })).collect();
     out.insert("launches".into(), json!(launches));
+    out.insert("chunks".into(), json!(t.chunks));
     out.insert("computed_tiles".into(), json!(t.computed_tiles));
     out.insert("causal_tiles".into(), json!(t.causal_tiles));
     out.insert("density".into(), json!(t.density()));
@@ -333,6 +336,7 @@ fn run_from_json(run: &Field) -> Result<PatternRun, BenchError> {
         index: optional_stage(run, "index")?,
         attention: stage_at(run, "attention", &run.get("ms")?.get("attention")?)?,
         together: optional_stage(run, "together")?,
+        chunks: run.usize_or("chunks", 1)?,
         launches,
         computed_tiles: run.get("computed_tiles")?.f64()?,
         causal_tiles: run.get("causal_tiles")?.f64()?,
@@ -386,6 +390,7 @@ pub mod fixture {
                     index: None,
                     attention: stage(dense_ms),
                     together: None,
+                    chunks: 1,
                     launches: vec![],
                     computed_tiles: causal,
                     causal_tiles: causal,
@@ -400,6 +405,7 @@ pub mod fixture {
                     index: Some(stage(dense_ms * 0.01)),
                     attention: stage(dense_ms * share * 2.0),
                     together: Some(stage(dense_ms * (0.02 + 0.01 + share * 2.0) * 0.99)),
+                    chunks: if i == 0 { 1 } else { 8 },
                     launches: vec![LaunchTime { kernel: "vs_convert".into(), ms: dense_ms * 0.01 }],
                     computed_tiles: causal * share,
                     causal_tiles: causal,

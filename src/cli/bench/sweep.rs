@@ -74,8 +74,9 @@ impl Knobs {
 pub struct Settings {
     /// How vertical-slash's attention walks its index (`--vs-walk`).
     pub walk: VsWalk,
-    /// Chunks of heads to also time vertical-slash in, overlapped (`--vs-chunks`; 1: not).
-    pub chunks: usize,
+    /// Chunks of heads vertical-slash runs in (`--vs-chunks`; `None`: the runners' rule,
+    /// `overlap::default_chunks`).
+    pub chunks: Option<usize>,
     pub warmup: usize,
     /// Milliseconds of untimed runs before a measurement's timings (`--settle-ms`).
     pub settle_ms: u64,
@@ -303,7 +304,7 @@ fn build(
     inputs: &AttentionInputs,
     case: &AttentionCase,
     shape: &AttentionShape,
-    (arch, walk, chunks): (Arch, plan::Walk, usize),
+    (arch, walk, chunks): (Arch, plan::Walk, Option<usize>),
 ) -> Result<(Spec, [usize; 2], IndexSlots), BenchError> {
     let mut spec = Spec::default();
     let d = shape.head_dim;
@@ -427,6 +428,7 @@ fn build(
                     .ok_or(BenchError::Inputs(format!("the plan has no buffer {b:?}")))
             };
             let attend_kernel = plan.attend.kernel;
+            let chunks = chunks.unwrap_or_else(|| overlap::default_chunks(shape));
             let overlapped = match chunks {
                 1 => Vec::new(),
                 _ => {
@@ -586,14 +588,16 @@ fn measure(
     let attention_stage =
         time(Stage::Attention)?.ok_or(BenchError::Inputs("the pattern has no attention launch".into()))?;
     // The total: every stage's launches back to back, timed as one range, as the issue's
-    // benchmark words it (estimation + index build + attention together).
-    let together = match attention.start {
-        0 => None,
-        _ => {
-            let (ms, samples) = pipe.time(0..attention.end, settings.warmup, settings.iters)?;
-            Some(results::Stage { ms, samples })
-        }
+    // benchmark words it (estimation + index build + attention together); in chunks of
+    // heads where the measurement runs in them (checked below, with the launches in one
+    // piece timed in turns against them).
+    let chunked = pipe.stage(Stage::Overlapped);
+    let together = match (attention.start, chunked.is_empty()) {
+        (0, true) => None,
+        (_, true) => Some(pipe.time(0..attention.end, settings.warmup, settings.iters)?),
+        (_, false) => Some(pipe.time(chunked.clone(), settings.warmup, settings.iters)?),
     };
+    let together = together.map(|(ms, samples)| results::Stage { ms, samples });
     let mut launches = Vec::new();
     for at in 0..attention.start {
         launches.push(LaunchTime {
@@ -611,10 +615,15 @@ fn measure(
         }
         _ => None,
     };
+    // build() ran the launches in these chunks where it listed any.
+    let chunks = match chunked.is_empty() {
+        true => 1,
+        false => settings.chunks.unwrap_or_else(|| overlap::default_chunks(shape)),
+    };
     let overlap = match one_piece {
         Some(expected) => {
             let shipped = Shipped { outputs, slots, index: &index, shape };
-            Some(time_overlapped(&pipe, settings.chunks, shipped, expected, settings.warmup)?)
+            Some(time_overlapped(&pipe, chunks, shipped, expected, settings.warmup)?)
         }
         None => None,
     };
@@ -633,6 +642,7 @@ fn measure(
         index: index_stage,
         attention: attention_stage,
         together,
+        chunks,
         launches,
         computed_tiles: tally.computed_tiles,
         causal_tiles: causal_tiles(len, shape.heads),
@@ -803,7 +813,8 @@ mod tests {
         let knobs = vec![HeadKnobs::VERTICAL_SLASH.for_length(256); 4];
         let inputs = Synthetic::new(&shape, knobs, 1).expect("valid knobs").inputs();
         let case = dense_case(&inputs).expect("valid inputs");
-        let (spec, _, _) = build(kind, &inputs, &case, &shape, (Arch::Sm90a, walk, 1)).expect("the launches build");
+        let (spec, _, _) =
+            build(kind, &inputs, &case, &shape, (Arch::Sm90a, walk, Some(1))).expect("the launches build");
         spec.launches.iter().map(|l| (l.stage, l.kernel)).collect()
     }
 
@@ -866,7 +877,8 @@ mod tests {
         let inputs = Synthetic::new(&shape, knobs, 1).expect("valid knobs").inputs();
         let case = dense_case(&inputs).expect("valid inputs");
         let kind = PatternKind::VerticalSlash { vertical: 30, slash: 40 };
-        let (spec, _, _) = build(kind, &inputs, &case, &shape, (Arch::Sm90a, plan::Walk::Blocks, 2)).expect("built");
+        let (spec, _, _) =
+            build(kind, &inputs, &case, &shape, (Arch::Sm90a, plan::Walk::Blocks, Some(2))).expect("built");
         let chunked: Vec<&LaunchSpec> = spec.launches.iter().filter(|l| l.stage == Stage::Overlapped).collect();
         let keys: Vec<(Lane, Vec<usize>)> =
             chunked.iter().map(|l| (l.lane, super::super::pipeline::lane_keys(&l.args, spec.tensors.len()))).collect();
