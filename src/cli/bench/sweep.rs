@@ -438,15 +438,6 @@ fn build(
                 }
             };
             for (l, is_attention) in plan.estimate.into_iter().map(|l| (l, false)).chain([(plan.attend, true)]) {
-                let args = l
-                    .args
-                    .iter()
-                    .map(|a| match *a {
-                        Arg::Buffer(b) => slot(b).map(Slot::Tensor),
-                        Arg::F32(v) => Ok(Slot::F32(v)),
-                        Arg::I32(v) => Ok(Slot::I32(v)),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
                 // The conversion turns the chosen columns and diagonals into the block index.
                 let stage = match is_attention {
                     true => Stage::Attention,
@@ -455,59 +446,26 @@ fn build(
                     }
                     false => Stage::Estimation,
                 };
-                let step_tensors = match is_attention {
-                    true => {
-                        plan::STEP_TENSORS.into_iter().map(|b| slot(b).map(Slot::Tensor)).collect::<Result<_, _>>()?
-                    }
-                    false => vec![],
-                };
-                spec.launches.push(LaunchSpec {
-                    stage,
-                    source: l.source.into(),
-                    kernel: l.kernel,
-                    consts: l.consts,
-                    args,
-                    step_tensors,
-                    lane: l.lane,
-                });
+                spec.launches.push(plan_launch(l, stage, is_attention, |b| slot(b).map(Slot::Tensor))?);
             }
             // Each chunk's launches take views of its part of each tensor (cu_seqlens whole,
             // a view of its own so that the lanes order chunks by their own tensors): one
             // view a buffer and chunk, which the lanes know the chunk's launches by.
             let mut views: Vec<((Buffer, overlap::HeadChunk), Slot)> = Vec::new();
             for l in overlapped {
-                let mut view_of = |b: Buffer| -> Result<Slot, BenchError> {
-                    if let Some(&(_, v)) = views.iter().find(|(key, _)| *key == (b, l.heads)) {
+                let (heads, is_attention) = (l.heads, l.kernel == attend_kernel);
+                let view_of = |b: Buffer| -> Result<Slot, BenchError> {
+                    if let Some(&(_, v)) = views.iter().find(|(key, _)| *key == (b, heads)) {
                         return Ok(v);
                     }
                     let at = slot(b)?;
-                    let part = overlap::head_range(b, &spec.tensors[at].shape, l.heads);
+                    let part = overlap::head_range(b, &spec.tensors[at].shape, heads);
                     let v = spec.view(at, part);
-                    views.push(((b, l.heads), v));
+                    views.push(((b, heads), v));
                     Ok(v)
                 };
-                let args = l
-                    .args
-                    .iter()
-                    .map(|a| match *a {
-                        Arg::Buffer(b) => view_of(b),
-                        Arg::F32(v) => Ok(Slot::F32(v)),
-                        Arg::I32(v) => Ok(Slot::I32(v)),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let step_tensors = match l.kernel == attend_kernel {
-                    true => plan::STEP_TENSORS.into_iter().map(&mut view_of).collect::<Result<_, _>>()?,
-                    false => vec![],
-                };
-                spec.launches.push(LaunchSpec {
-                    stage: Stage::Overlapped,
-                    source: l.source.into(),
-                    kernel: l.kernel,
-                    consts: l.consts,
-                    args,
-                    step_tensors,
-                    lane: l.lane,
-                });
+                let launch = plan_launch(l, Stage::Overlapped, is_attention, view_of)?;
+                spec.launches.push(launch);
             }
             let index = [
                 slot(Buffer::BlockCount)?,
@@ -518,6 +476,38 @@ fn build(
             let out = [slot(Buffer::O)?, slot(Buffer::Lse)?];
             (spec, out, IndexSlots::VerticalSlash(index))
         }
+    })
+}
+
+/// A vertical-slash plan launch as the bench's, of `stage`, each buffer through `slot_of`;
+/// the attention's also names its step tensors.
+fn plan_launch(
+    l: plan::Launch,
+    stage: Stage,
+    is_attention: bool,
+    mut slot_of: impl FnMut(Buffer) -> Result<Slot, BenchError>,
+) -> Result<LaunchSpec, BenchError> {
+    let args = l
+        .args
+        .iter()
+        .map(|a| match *a {
+            Arg::Buffer(b) => slot_of(b),
+            Arg::F32(v) => Ok(Slot::F32(v)),
+            Arg::I32(v) => Ok(Slot::I32(v)),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let step_tensors = match is_attention {
+        true => plan::STEP_TENSORS.into_iter().map(&mut slot_of).collect::<Result<_, _>>()?,
+        false => vec![],
+    };
+    Ok(LaunchSpec {
+        stage,
+        source: l.source.into(),
+        kernel: l.kernel,
+        consts: l.consts,
+        args,
+        step_tensors,
+        lane: l.lane,
     })
 }
 
