@@ -84,7 +84,7 @@ fn overlapped_schedule(chunks: usize) -> Vec<String> {
     let whole = ok(plan::plan(&ok(check::inputs_of(&case)), &PARAMS));
     let launches = overlap::overlapped(&whole.estimate, &whole.attend, chunks);
     let keyed: Vec<(Lane, Vec<(Buffer, HeadChunk)>)> = launches.iter().map(|l| (l.lane, l.keys())).collect();
-    let name = |at: usize| launches.get(at).map_or("?".to_string(), |l| format!("{}@{}", l.kernel, l.heads.at));
+    let name = |at: usize| launches.get(at).map_or("?".to_string(), |l| format!("{}@{}", l.kernel, l.heads.at()));
     schedule(&keyed)
         .into_iter()
         .map(|s| match s {

@@ -29,16 +29,31 @@ use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_runtime::Lane;
 use std::ops::Range;
 
-/// The query heads a launch covers: chunk `at` of `of` equal chunks, in head order.
-/// [`HeadChunk::ALL`] covers every head and views nothing.
+/// The query heads a launch covers: chunk `at` of `of` equal chunks, in head order, with
+/// `at < of` ([`HeadChunk::new`]). [`HeadChunk::ALL`] covers every head and views nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HeadChunk {
-    pub at: usize,
-    pub of: usize,
+    at: usize,
+    of: usize,
 }
 
 impl HeadChunk {
     pub const ALL: HeadChunk = HeadChunk { at: 0, of: 1 };
+
+    /// Chunk `at` of `of`; `None` unless `at < of`.
+    pub fn new(at: usize, of: usize) -> Option<HeadChunk> {
+        (at < of).then_some(HeadChunk { at, of })
+    }
+
+    /// Its place among the chunks, from 0.
+    pub fn at(self) -> usize {
+        self.at
+    }
+
+    /// How many chunks there are.
+    pub fn of(self) -> usize {
+        self.of
+    }
 
     pub fn is_all(self) -> bool {
         self.of == 1
@@ -114,6 +129,7 @@ pub fn head_range(buffer: Buffer, dims: &[usize], chunk: HeadChunk) -> Option<(u
 pub fn overlapped(estimate: &[Launch], attend: &Launch, chunks: usize) -> Vec<Launch> {
     let mut out = Vec::with_capacity(chunks * (estimate.len() + 1));
     for at in 0..chunks {
+        // at < chunks.
         let heads = HeadChunk { at, of: chunks };
         for launch in estimate {
             let lane = if at == 0 { launch.lane } else { Lane::Side };
@@ -160,7 +176,7 @@ mod tests {
     use sparsefill_compiler::ir::DType;
 
     fn check_share(len: usize, at: usize, of: usize, expected: Range<usize>) {
-        assert_eq!(share(len, HeadChunk { at, of }), expected);
+        assert_eq!(HeadChunk::new(at, of).map(|c| share(len, c)), Some(expected));
     }
 
     #[test]
@@ -221,6 +237,11 @@ mod tests {
     #[test]
     fn a_head_a_chunk_always_fits_the_groups() {
         assert!(check_chunks(default_chunks(&shape(1 << 20, 8)), 8, 2).is_ok());
+    }
+
+    #[test]
+    fn a_chunk_past_the_count_does_not_exist() {
+        assert_eq!((HeadChunk::new(2, 2), HeadChunk::new(0, 0)), (None, None));
     }
 
     #[test]
