@@ -16,7 +16,9 @@
 //! by buffer and chunk ([`Launch::keys`]): chunks share no memory but cu_seqlens, which
 //! nothing writes. Every chunk's launches take the whole shape's sizes (key chunk, the
 //! selections' levels), so each head's estimate, index and output are the ones the plan
-//! in one piece gives, bit for bit: only the order changes.
+//! in one piece gives, bit for bit: only the order changes. (On a GPU the diagonal sums
+//! are f32 shared-memory atomics, whose order no run fixes, chunked or not: they agree
+//! to rounding.)
 //!
 //! The side stream has the highest priority the GPU offers (`sparsefill_runtime::Gpu`):
 //! a block of an estimation launch is placed as soon as a block of the attention ends,
