@@ -62,6 +62,17 @@ fn a_settling_time_that_is_not_milliseconds_is_refused() {
 }
 
 #[test]
+fn chunks_of_heads_that_cut_a_group_are_refused_before_any_device_work() {
+    let dir = scratch();
+    assert_error(
+        &with(dir.path(), "--vs-chunks", "3"),
+        "--vs-chunks at S=8192: 3 chunks of heads do not fit 32 heads on 8 kv heads",
+    );
+    let out = with(dir.path(), "--vs-chunks", "0");
+    assert!(!out.status.success() && stderr(&out).contains("'--vs-chunks <N>'"), "{}", stderr(&out));
+}
+
+#[test]
 fn malformed_heads_are_refused() {
     let dir = scratch();
     assert_error(&with(dir.path(), "--heads", "6"), "--heads `6`: `6` is not a positive multiple of 4");

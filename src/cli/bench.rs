@@ -140,6 +140,8 @@ pub enum BenchError {
     Kernel { kernel: &'static str, source: Box<sparsefill_runtime::RuntimeError> },
     #[error("{step} on the GPU: {source}")]
     Device { step: &'static str, source: Box<sparsefill_runtime::RuntimeError> },
+    #[error("--vs-chunks at S={len}: {why}; e.g. --vs-chunks 4")]
+    Chunks { len: usize, why: String },
     #[error("--candidate `{given}`: {why}; e.g. --candidate sparse_vertical_slash=next.tile")]
     Candidate { given: String, why: String },
     #[error("{0}")]
@@ -168,6 +170,7 @@ fn execute(args: &BenchArgs) -> Result<(), BenchError> {
     let workloads = spec::workloads(&lengths, args.heads.as_deref())?;
     let patterns = spec::patterns(&args.patterns)?;
     spec::check_lengths(&workloads, &patterns)?;
+    spec::check_chunks(&workloads, args.vs_chunks.map(|n| n as usize))?;
     let candidate = args.candidate.as_deref().map(spec::candidate).transpose()?;
     prepare(out)?;
     let (gpu, cache) = open_gpu()?;

@@ -17,6 +17,7 @@ use crate::sparse::{AttentionInputs, SparseOutput};
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_runtime::lanes;
 use sparsefill_runtime::{DeviceTensor, Gpu, KernelCache, Lane, LaunchArg, LoadedKernel, RuntimeError};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -156,13 +157,14 @@ impl<'g> PlanOnGpu<'g> {
                 let whole =
                     self.buffers.get(&b).ok_or(PlanGpuError::MissingBuffer { kernel: launch.kernel, buffer: b })?;
                 match overlap::head_range(b, whole.shape(), launch.heads) {
-                    Some((axis, range)) => {
-                        whole.narrow(axis, range).ok_or(PlanGpuError::HeadChunk { kernel: launch.kernel, buffer: b })
-                    }
-                    None => Ok(whole.clone()),
+                    Some((axis, range)) => whole
+                        .narrow(axis, range)
+                        .map(Cow::Owned)
+                        .ok_or(PlanGpuError::HeadChunk { kernel: launch.kernel, buffer: b }),
+                    None => Ok(Cow::Borrowed(whole)),
                 }
             })
-            .collect::<Result<Vec<_>, PlanGpuError>>()?;
+            .collect::<Result<Vec<Cow<DeviceTensor>>, PlanGpuError>>()?;
         let mut tensors = tensors.iter();
         let args = launch
             .args
@@ -170,7 +172,7 @@ impl<'g> PlanOnGpu<'g> {
             .map(|a| match a {
                 Arg::Buffer(b) => tensors
                     .next()
-                    .map(LaunchArg::Tensor)
+                    .map(|t| LaunchArg::Tensor(t))
                     .ok_or(PlanGpuError::MissingBuffer { kernel: launch.kernel, buffer: *b }),
                 Arg::F32(x) => Ok(LaunchArg::F32(*x)),
                 Arg::I32(x) => Ok(LaunchArg::I32(*x)),

@@ -11,7 +11,7 @@ use sparsefill_patterns::sparse::block_sparse::{self, BlockSparseParams};
 use sparsefill_patterns::sparse::index::BLOCK;
 use sparsefill_patterns::sparse::local::strided::{self, StridedParams};
 use sparsefill_patterns::sparse::local::{self, LocalParams};
-use sparsefill_patterns::sparse::vertical_slash::plan;
+use sparsefill_patterns::sparse::vertical_slash::{overlap, plan};
 use sparsefill_patterns::sparse::vertical_slash::{VerticalSlashParams, MAX_LAST_Q};
 
 pub const DEFAULT_LENGTHS: &str = "32768,131072,524288";
@@ -217,6 +217,17 @@ pub fn check_lengths(workloads: &[Workload], patterns: &[Pattern]) -> Result<(),
     Ok(())
 }
 
+/// `--vs-chunks N` against every workload's heads (kv heads H / [`GQA_GROUP`]), checked
+/// before the GPU is opened.
+pub fn check_chunks(workloads: &[Workload], chunks: Option<usize>) -> Result<(), BenchError> {
+    let Some(chunks) = chunks else { return Ok(()) };
+    for w in workloads {
+        overlap::check_chunks(chunks, w.heads, w.heads / GQA_GROUP)
+            .map_err(|e| BenchError::Chunks { len: w.len, why: e.to_string() })?;
+    }
+    Ok(())
+}
+
 /// The kernels `--candidate` may replace, each with its shipped source (the files it is
 /// compiled from, concatenated): the attention kernels, then the estimation's. A candidate
 /// stands in for its kernel's first launch in a measurement: for top-k, which
@@ -276,6 +287,23 @@ mod tests {
             Ok(v) => panic!("expected an error, got {v:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn chunks_that_cut_a_gqa_group_are_refused_with_the_length() {
+        let workloads = [Workload { len: 32768, heads: 32 }, Workload { len: 524288, heads: 4 }];
+        assert_eq!(
+            error(check_chunks(&workloads, Some(8))),
+            "--vs-chunks at S=524288: 8 chunks of heads do not fit 4 heads on 1 kv heads: the count must divide \
+             the heads, and either divide the kv heads or be a multiple of them (whole GQA groups a chunk, or \
+             chunks inside a group); e.g. --vs-chunks 4"
+        );
+    }
+
+    #[test]
+    fn chunks_every_workload_fits_are_accepted() {
+        let workloads = [Workload { len: 32768, heads: 32 }, Workload { len: 524288, heads: 4 }];
+        assert!(check_chunks(&workloads, Some(4)).is_ok() && check_chunks(&workloads, None).is_ok());
     }
 
     #[test]
