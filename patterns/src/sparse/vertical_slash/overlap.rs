@@ -84,7 +84,7 @@ pub const ONE_HEAD_CHUNKS_FROM: usize = 524_288;
 /// piece). Measured on the H200 (session 27, each timed in turns with the plan in one
 /// piece): at 512K, one head a chunk took 0.889x and 0.892x its time with 4 heads (two
 /// calls) and 0.933x with 8, and two heads a chunk 0.980x with 4; at 128K and 32K every
-/// split was slower: 1.004-1.055x at 128K (32 heads in 4 or 32 chunks, 4 heads in 4) and
+/// split was slower: 1.008-1.055x at 128K (32 heads in 4 or 32 chunks, 4 heads in 4) and
 /// 1.004-1.65x at 32K. Why one-head chunks gain more at 512K than their hidden estimation
 /// and launch order explain is not known yet (docs/perf/2026-11-30-h200-session27.md).
 pub fn default_chunks(shape: &AttentionShape) -> usize {
