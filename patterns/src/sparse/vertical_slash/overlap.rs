@@ -85,7 +85,8 @@ pub const ONE_HEAD_CHUNKS_FROM: usize = 524_288;
 /// one head a chunk took 0.889x and 0.892x its time with 4 heads (two calls) and 0.933x
 /// with 8, and two heads a chunk 0.980x with 4; every split was slower below: 1.018x at
 /// 256K (8 heads, one a chunk), 1.008-1.055x at 128K (32 heads in 4 or 32 chunks, 4 heads
-/// in 4) and 1.004-1.65x at 32K (sessions 27 and 28). Most of the 512K gain is memory
+/// in 4) and 1.004-1.65x at 32K; at 1M, one head a chunk took 1.005x, within what calls
+/// differ by (sessions 27 and 28). Most of the 512K gain is memory
 /// traffic: with clocks locked (ncu), the four one-head attention launches move 18 GB to
 /// and from DRAM against 112 GB for the launch in one piece (L2 hit rate 93% against
 /// 69%), which lowers the power the card throttles on; at 128K the launch in one piece
