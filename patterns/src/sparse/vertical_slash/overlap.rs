@@ -79,19 +79,18 @@ pub fn check_chunks(chunks: usize, heads: usize, kv_heads: usize) -> Result<(), 
 /// Sequences from which the runners take one head a chunk ([`default_chunks`]).
 pub const ONE_HEAD_CHUNKS_FROM: usize = 524_288;
 
-/// The chunks the runners split `shape`'s heads into: one a head where the longest
-/// sequence holds at least [`ONE_HEAD_CHUNKS_FROM`] tokens, else none (the plan in one
-/// piece). Measured on the H200, each timed in turns with the plan in one piece: at 512K,
-/// one head a chunk took 0.889x and 0.892x its time with 4 heads (two calls) and 0.933x
-/// with 8, and two heads a chunk 0.980x with 4; every split was slower below: 1.018x at
-/// 256K (8 heads, one a chunk), 1.008-1.055x at 128K (32 heads in 4 or 32 chunks, 4 heads
-/// in 4) and 1.004-1.65x at 32K; at 1M, one head a chunk took 1.005x, within what calls
-/// differ by (sessions 27 and 28). Most of the 512K gain is memory
-/// traffic: with clocks locked (ncu), the four one-head attention launches move 18 GB to
-/// and from DRAM against 112 GB for the launch in one piece (L2 hit rate 93% against
-/// 69%), which lowers the power the card throttles on; at 128K the launch in one piece
-/// already hits L2 96% of the time, so there is nothing of the kind to gain
-/// (docs/perf/2026-11-30-h200-session28.md).
+/// The chunks the runners split `shape`'s heads into: one a head where the longest sequence
+/// holds at least [`ONE_HEAD_CHUNKS_FROM`] tokens, else none (the plan in one piece).
+/// Measured on the H200, each timed in turns with the plan in one piece: at 512K, one head
+/// a chunk took 0.889x and 0.892x its time with 4 heads (two calls) and 0.933x with 8, and
+/// two heads a chunk 0.980x with 4; every split was slower below: 1.018x at 256K (8 heads,
+/// one a chunk), 1.008-1.055x at 128K (32 heads in 4 or 32 chunks, 4 heads in 4) and
+/// 1.004-1.65x at 32K; at 1M, one head a chunk took 1.005x, within what calls differ by
+/// (sessions 27 and 28). Most of the 512K gain is memory traffic: with clocks locked (ncu),
+/// the four one-head attention launches move 18 GB to and from DRAM against 112 GB for the
+/// launch in one piece (L2 hit rate 93% against 69%), which lowers the power the card
+/// throttles on; at 128K the launch in one piece already hits L2 96% of the time, so there
+/// is nothing of the kind to gain (docs/perf/2026-11-30-h200-session28.md).
 pub fn default_chunks(shape: &AttentionShape) -> usize {
     let longest = shape.seqlens.iter().copied().max().unwrap_or(0);
     match longest >= ONE_HEAD_CHUNKS_FROM {
