@@ -8,9 +8,12 @@ setup:
 demo: setup
 	cargo run --release --quiet -- demo
 
-## Every CPU test: parser, IR round trips, pass files, interpreter vs f64 references, ptxas on every kernel.
+## Every CPU test: parser, IR round trips, pass files, interpreter vs f64 references, ptxas on every kernel;
+## then the unit tests of the GPU-only modules (launch plans, chunk rules, views), which need no GPU.
+GPU_FEATURES = sparsefill/gpu,sparsefill-runtime/gpu,sparsefill-patterns/gpu,sparsefill-model/gpu
 test: setup
 	SPARSEFILL_REQUIRE_PTXAS=1 SPARSEFILL_REQUIRE_CUOBJDUMP=1 cargo test --workspace --release
+	cargo test --release -p sparsefill -p sparsefill-runtime -p sparsefill-patterns -p sparsefill-model --features "$(GPU_FEATURES)" --lib
 
 ## Build the GPU binaries and pack them for the GPU machine (docs/gpu.md).
 gpu-pack: setup

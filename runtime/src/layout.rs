@@ -78,7 +78,6 @@ impl Layout {
         Ok(())
     }
 
-    /// Row-major, starting at element 0.
     /// The elements with index `range` along `axis`: the same strides from a later offset;
     /// `None` if there is no such axis or the range runs past it.
     pub fn narrow(&self, axis: usize, range: Range<usize>) -> Option<Layout> {
@@ -92,6 +91,7 @@ impl Layout {
         Some(Layout { shape, strides: self.strides.clone(), offset })
     }
 
+    /// Row-major, starting at element 0.
     pub fn contiguous(shape: &[usize]) -> Layout {
         Layout { shape: shape.to_vec(), strides: row_major_strides(shape), offset: 0 }
     }

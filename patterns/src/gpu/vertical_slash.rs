@@ -7,6 +7,7 @@
 //! launches the same plan stage by stage to time each.
 
 use super::device::{scratch, BufferError, DeviceAttention, DeviceOutput, IndexCheck, Problem, Uploaded};
+use crate::attention::AttentionShape;
 use crate::gpu::load_launch;
 use crate::sparse::index::SparseIndex;
 use crate::sparse::local::query_blocks::RunError;
@@ -243,6 +244,17 @@ fn in_order(plan: &Plan) -> Vec<Launch> {
     plan.estimate.iter().chain([&plan.attend]).cloned().collect()
 }
 
+/// Whether the launches for `shape` may run in `chunks` chunks of heads under `check`:
+/// chunks that fit the heads ([`overlap::check_chunks`]), and one piece where the index
+/// is read back and checked on the host between the estimation and the attention.
+fn check_run_chunks(chunks: usize, shape: &AttentionShape, check: IndexCheck) -> Result<(), PlanGpuError> {
+    overlap::check_chunks(chunks, shape.heads, shape.kv_heads)?;
+    match chunks > 1 && check == IndexCheck::OnHost {
+        true => Err(PlanGpuError::CheckedChunks { chunks }),
+        false => Ok(()),
+    }
+}
+
 /// `launches`, after checking that every buffer they take is in `plan`.
 fn checked_launches(launches: Vec<Launch>, plan: &Plan) -> Result<Vec<Launch>, PlanGpuError> {
     check_buffers(&launches, |b| plan.buffer(b).is_some())?;
@@ -306,11 +318,10 @@ pub fn run_on_device_in(
     check: IndexCheck,
     chunks: usize,
 ) -> Result<DeviceOutput, PlanGpuError> {
+    // Refused before anything reaches the GPU.
+    let shape = io.validate().map_err(RunError::from)?;
+    check_run_chunks(chunks, &shape, check)?;
     let p = Problem::new(gpu, io)?;
-    overlap::check_chunks(chunks, p.shape.heads, p.shape.kv_heads)?;
-    if chunks > 1 && check == IndexCheck::OnHost {
-        return Err(PlanGpuError::CheckedChunks { chunks });
-    }
     let Launches { scratch: wanted, estimate, attend } = plan::launches(&p.shape, params)?;
     let mut buffers = HashMap::from([
         (Buffer::Q, io.q.clone()),
@@ -380,6 +391,32 @@ mod tests {
         let launches = checked_launches(in_order(&plan), &plan).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(launches.len(), plan.estimate.len() + 1);
         assert_eq!(launches.last().map(|l| l.kernel), Some(plan.attend.kernel));
+    }
+
+    fn shape(heads: usize, kv_heads: usize) -> AttentionShape {
+        AttentionShape { seqlens: vec![128], heads, kv_heads, head_dim: 64, causal: true }
+    }
+
+    #[test]
+    fn chunks_with_an_index_checked_on_the_host_are_refused() {
+        let err = check_run_chunks(2, &shape(4, 1), IndexCheck::OnHost).unwrap_err();
+        assert!(matches!(err, PlanGpuError::CheckedChunks { chunks: 2 }), "{err}");
+    }
+
+    #[test]
+    fn one_piece_with_an_index_checked_on_the_host_runs() {
+        assert!(check_run_chunks(1, &shape(4, 1), IndexCheck::OnHost).is_ok());
+    }
+
+    #[test]
+    fn chunks_that_cut_across_groups_are_refused_on_a_trusted_index() {
+        let err = check_run_chunks(2, &shape(6, 3), IndexCheck::Trusted).unwrap_err();
+        assert!(matches!(err, PlanGpuError::Pattern(VerticalSlashError::HeadChunks { chunks: 2, .. })), "{err}");
+    }
+
+    #[test]
+    fn a_head_a_chunk_runs_on_a_trusted_index() {
+        assert!(check_run_chunks(4, &shape(4, 1), IndexCheck::Trusted).is_ok());
     }
 
     #[test]
