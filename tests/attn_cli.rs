@@ -577,7 +577,44 @@ fn pattern_args_the_pattern_rejects_are_reported() {
 
 #[test]
 fn an_unwritable_output_is_named() {
-    check_err_output("no/such/dir/out.safetensors", "cannot write `no/such/dir/out.safetensors`");
+    check_err_output(
+        "no/such/dir/out.safetensors",
+        "--output `no/such/dir/out.safetensors`: its directory `no/such/dir` does not exist",
+    );
+}
+
+#[test]
+fn the_input_is_never_the_output() {
+    let input = write_file("same-in.safetensors", &qkv(DIMS, DType::BF16, 1));
+    let before = std::fs::read(&input).unwrap();
+    let o = sparsefill(&["--input", &path_str(&input), "--output", &path_str(&input), "--pattern", "dense"]);
+    assert!(!o.status.success() && stderr(&o).contains("writing it would replace what is read"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&input).unwrap(), before, "the input changed");
+}
+
+#[test]
+fn a_layer_without_a_config_is_refused() {
+    check_err("layer", &qkv(DIMS, DType::BF16, 1), &["--pattern", "dense", "--layer", "5"], "cannot be used with");
+}
+
+/// Scores past f32's range overflow to NaN: the output is written, with a warning saying so, and --recall
+/// counts the non-finite elements beside the error of the finite ones.
+#[test]
+fn nan_in_the_output_is_reported() {
+    let mut tensors = qkv(DIMS, DType::BF16, 1);
+    for t in &mut tensors {
+        t.data.iter_mut().for_each(|x| *x = 1e30);
+    }
+    let input = write_file("nan-in.safetensors", &tensors);
+    let output = scratch("nan-out.safetensors");
+    let o =
+        sparsefill(&["--input", &path_str(&input), "--output", &path_str(&output), "--pattern", "dense", "--recall"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("warning: the output holds NaN"), "{}", stderr(&o));
+    let out = stdout(&o);
+    let all = out.lines().find(|l| l.starts_with("| all")).unwrap_or_else(|| panic!("no `all` row:\n{out}"));
+    let non_finite = all.split('|').map(str::trim).rfind(|c| !c.is_empty()).and_then(|c| c.parse::<usize>().ok());
+    assert!(non_finite.is_some_and(|n| n > 0), "no non-finite count in `{all}`");
 }
 
 fn check_err_output(output: &str, expect: &str) {

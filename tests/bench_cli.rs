@@ -236,6 +236,29 @@ fn merge_peers_renders_ours_and_theirs_together() {
     }
 }
 
+/// A folder in place of one of the files: refused before any file is written, so bench.md is not left
+/// rendered with peers beside plots without them.
+#[test]
+fn merge_peers_writes_nothing_when_one_file_cannot_be_written() {
+    let dir = scratch();
+    let report = bench_json(dir.path());
+    peers_json(dir.path(), &report);
+    std::fs::create_dir(dir.path().join("speedup.svg")).expect("a folder in the plot's place");
+    let out = bench(&["--merge-peers", &path_str(dir.path())]);
+    assert_error(&out, "speedup.svg");
+    assert!(!dir.path().join("bench.md").exists(), "bench.md was written before the failure");
+}
+
+#[cfg(not(feature = "gpu"))]
+#[test]
+fn a_run_that_cannot_start_creates_no_folder() {
+    let dir = scratch();
+    let out_dir = dir.path().join("a").join("b");
+    let out = bench(&valid(&out_dir).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_error(&out, "needs a build with the `gpu` feature");
+    assert!(!dir.path().join("a").exists(), "{} was created", out_dir.display());
+}
+
 #[test]
 fn merge_peers_names_a_missing_or_malformed_peers_file() {
     let dir = scratch();

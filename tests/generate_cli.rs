@@ -139,6 +139,21 @@ fn malformed_pattern_config_names_the_file() {
     );
 }
 
+/// The CPU backend runs every head dense, but a config's values are checked all the same: the file is
+/// wrong for the GPU it was written for.
+#[test]
+fn a_pattern_config_with_invalid_values_is_refused_on_the_cpu_too() {
+    let dir = checkpoint(&SyntheticSpec::tiny_llama());
+    let path = dir.path().join("empty-window.json");
+    let head = r#"{"pattern": "a_shape", "n_init": 1, "n_local": 0}"#;
+    std::fs::write(&path, format!(r#"{{"format": "sparsefill-patterns/1", "layers": [[{head}]]}}"#)).unwrap();
+    fails_with(
+        dir.path(),
+        &["--prompt", "x", "--patterns", path.to_str().unwrap()],
+        "layer 0, head 0: pattern `a_shape`: n_local must be at least 1",
+    );
+}
+
 /// Without the `gpu` feature the build says how to get one; with it, a machine without a driver says which
 /// library it looked for (CI has no driver).
 #[test]
@@ -171,14 +186,28 @@ fn logits_out_writes_the_prompt_logits_and_tokens() {
 }
 
 #[test]
-fn unwritable_logits_out_is_named() {
-    let dir = checkpoint(&SyntheticSpec::tiny_llama());
-    let path = dir.path().join("missing-dir").join("ours.json");
+fn unwritable_logits_out_is_named_before_the_model_loads() {
+    let path = Path::new("no-such-dir").join("ours.json");
     let path = path.to_string_lossy().into_owned();
+    // No model there: the path is what is refused, so it is checked first.
     fails_with(
-        dir.path(),
-        &["--prompt", "x", "--max-new-tokens", "1", "--logits-out", &path],
-        "cannot write --logits-out",
+        Path::new("no/such/model"),
+        &["--prompt", "x", "--logits-out", &path],
+        "--logits-out `no-such-dir/ours.json`: its directory `no-such-dir` does not exist",
+    );
+}
+
+#[test]
+fn top_p_out_of_range_is_refused_even_when_greedy() {
+    fails_with(Path::new("no/such/model"), &["--prompt", "x", "--top-p", "-0.5"], "top_p must be in (0, 1]; got -0.5");
+}
+
+#[test]
+fn a_negative_count_names_its_flag() {
+    fails_with(
+        Path::new("no/such/model"),
+        &["--prompt", "x", "--seed", "-1"],
+        "invalid value '-1' for '--seed <SEED>'",
     );
 }
 

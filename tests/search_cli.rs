@@ -169,6 +169,65 @@ fn a_sample_longer_than_the_model_is_refused() {
 }
 
 #[test]
+fn a_huge_random_sample_is_refused_before_it_is_drawn() {
+    let model = checkpoint();
+    let out = model.path().join("out.json");
+    fails_with(
+        model.path(),
+        &["--random-tokens", "18446744073709551615", "--output", path(&out)],
+        "the sample has 18446744073709551615 tokens but the model takes at most 2048",
+    );
+}
+
+#[test]
+fn more_score_rows_than_tokens_scores_every_row() {
+    let model = checkpoint();
+    let out = model.path().join("out.json");
+    let o = succeeds(
+        model.path(),
+        &["--random-tokens", "128", "--output", path(&out), "--score-rows", "18446744073709551615"],
+    );
+    assert!(stderr(&o).contains("128 rows scored per head"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_report_on_the_config_path_is_refused() {
+    let model = checkpoint();
+    let out = model.path().join("out.json");
+    let same = model.path().join(".").join("out.json");
+    fails_with(
+        model.path(),
+        &["--random-tokens", "64", "--output", path(&out), "--report", path(&same)],
+        "the report would overwrite the config",
+    );
+}
+
+#[test]
+fn an_unwritable_report_names_its_flag() {
+    let model = checkpoint();
+    let out = model.path().join("out.json");
+    let report = model.path().join("no-such-dir").join("r.json");
+    fails_with(
+        model.path(),
+        &["--random-tokens", "64", "--output", path(&out), "--report", path(&report)],
+        "--report `",
+    );
+}
+
+#[test]
+fn a_target_with_invalid_parameters_is_refused_before_the_search() {
+    let model = checkpoint();
+    let out = model.path().join("out.json");
+    let o = search(
+        model.path(),
+        &["--random-tokens", "64", "--output", path(&out), "--target", "a_shape:n_init=0,n_local=0"],
+    );
+    assert!(!o.status.success(), "accepted an empty window");
+    assert!(stderr(&o).contains("n_local must be at least 1"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("search: layer"), "refused only after the pre-fill started:\n{}", stderr(&o));
+}
+
+#[test]
 fn a_target_no_candidate_meets_is_refused() {
     let model = checkpoint();
     let out = model.path().join("out.json");

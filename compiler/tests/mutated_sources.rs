@@ -100,21 +100,21 @@ fn sources() -> Vec<Source> {
 fn mutate(src: &str, rng: &mut StdRng) -> String {
     let words: Vec<&str> = src.split(|c: char| !c.is_alphanumeric() && c != '_').filter(|w| !w.is_empty()).collect();
     let mut v: Vec<char> = src.chars().collect();
-    for _ in 0..rng.gen_range(1..4) {
-        let i = rng.gen_range(0..v.len().max(1)).min(v.len());
+    for _ in 0..rng.random_range(1..4) {
+        let i = rng.random_range(0..v.len().max(1)).min(v.len());
         let word_end = |v: &[char], mut j: usize| {
             while j < v.len() && (v[j].is_alphanumeric() || v[j] == '_') {
                 j += 1;
             }
             j
         };
-        match rng.gen_range(0..7) {
+        match rng.random_range(0..7) {
             0 => {
-                let j = (i + rng.gen_range(1..20)).min(v.len());
+                let j = (i + rng.random_range(1..20)).min(v.len());
                 v.drain(i..j);
             }
             1 => {
-                let token = TOKENS[rng.gen_range(0..TOKENS.len())];
+                let token = TOKENS[rng.random_range(0..TOKENS.len())];
                 v.splice(i..i, token.chars());
             }
             2 if v.get(i).is_some_and(char::is_ascii_digit) => {
@@ -122,21 +122,21 @@ fn mutate(src: &str, rng: &mut StdRng) -> String {
                 while j < v.len() && v[j].is_ascii_digit() {
                     j += 1;
                 }
-                v.splice(i..j, NUMBERS[rng.gen_range(0..NUMBERS.len())].chars());
+                v.splice(i..j, NUMBERS[rng.random_range(0..NUMBERS.len())].chars());
             }
             3 => {
-                let j = (i + rng.gen_range(1..40)).min(v.len());
+                let j = (i + rng.random_range(1..40)).min(v.len());
                 let span: Vec<char> = v[i..j].to_vec();
-                let at = rng.gen_range(0..v.len().max(1)).min(v.len());
+                let at = rng.random_range(0..v.len().max(1)).min(v.len());
                 v.splice(at..at, span);
             }
             4 if v.get(i).is_some_and(|c| c.is_alphabetic()) && !words.is_empty() => {
                 let j = word_end(&v, i);
-                v.splice(i..j, words[rng.gen_range(0..words.len())].chars());
+                v.splice(i..j, words[rng.random_range(0..words.len())].chars());
             }
             5 => v.truncate(i),
             _ => {
-                let j = rng.gen_range(0..v.len().max(1));
+                let j = rng.random_range(0..v.len().max(1));
                 if i < v.len() && j < v.len() {
                     v.swap(i, j);
                 }
@@ -159,25 +159,25 @@ fn random_args(kernel: &Kernel, rng: &mut StdRng) -> Option<Vec<ArgValue>> {
                     .zip(const_dims)
                     .map(|(name, fixed)| {
                         *sizes.entry(name.clone()).or_insert_with(|| match fixed {
-                            Some(v) if rng.gen_bool(0.9) => *v as usize,
-                            _ => [0, 1, 2, 3, 5, 8, 17][rng.gen_range(0..7)],
+                            Some(v) if rng.random_bool(0.9) => *v as usize,
+                            _ => [0, 1, 2, 3, 5, 8, 17][rng.random_range(0..7)],
                         })
                     })
                     .collect();
                 let len = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).filter(|&n| n <= 1 << 20)?;
                 let data = (0..len)
                     .map(|_| match dtype {
-                        DType::I32 => [0.0, 1.0, 2.0, -1.0, 3.0, 7.0, 1e9, -2147483648.0][rng.gen_range(0..8)],
-                        DType::Bool => f64::from(rng.gen_range(0..2u8)),
-                        _ => [0.0, 1.0, -2.5, 1e30, f64::NAN, f64::INFINITY, 0.125][rng.gen_range(0..7)],
+                        DType::I32 => [0.0, 1.0, 2.0, -1.0, 3.0, 7.0, 1e9, -2147483648.0][rng.random_range(0..8)],
+                        DType::Bool => f64::from(rng.random_range(0..2u8)),
+                        _ => [0.0, 1.0, -2.5, 1e30, f64::NAN, f64::INFINITY, 0.125][rng.random_range(0..7)],
                     })
                     .collect();
                 ArgValue::Tensor(HostTensor::from_f64(*dtype, &shape, data))
             }
             Param::Scalar { dtype, .. } => match dtype {
-                DType::I32 => ArgValue::I32([0, 1, -1, 64, i32::MAX][rng.gen_range(0..5)]),
-                DType::Bool => ArgValue::Bool(rng.gen_bool(0.5)),
-                _ => ArgValue::F32([0.0, 1.0, -1.0, f32::NAN][rng.gen_range(0..4)]),
+                DType::I32 => ArgValue::I32([0, 1, -1, 64, i32::MAX][rng.random_range(0..5)]),
+                DType::Bool => ArgValue::Bool(rng.random_bool(0.5)),
+                _ => ArgValue::F32([0.0, 1.0, -1.0, f32::NAN][rng.random_range(0..4)]),
             },
         };
         args.push(arg);
@@ -273,7 +273,7 @@ fn no_layer_panics_on_mutated_sources() {
     std::panic::set_hook(Box::new(|_| {}));
     let mut failure = None;
     for case in 0..CASES {
-        let source = &sources[rng.gen_range(0..sources.len())];
+        let source = &sources[rng.random_range(0..sources.len())];
         let mutated = mutate(&source.text, &mut rng);
         let mut case_rng = StdRng::seed_from_u64(case);
         let outcome = catch_unwind(AssertUnwindSafe(|| match source.is_ir {

@@ -8,6 +8,7 @@ pub(super) mod pattern;
 mod report;
 
 use super::device::Device;
+use super::paths::{check_output, OutputPathError};
 use super::stdout;
 use super::CliError;
 use std::path::PathBuf;
@@ -50,9 +51,12 @@ pub struct AttnArgs {
     /// Per-head patterns: our JSON format or MInference's (docs/patterns-config.md).
     #[arg(long, value_name = "CONFIG.json")]
     config: Option<PathBuf>,
-    /// The config's layer to take the per-head patterns from.
-    #[arg(long, default_value_t = 0, requires = "config")]
-    layer: usize,
+    /// The config's layer to take the per-head patterns from [default: 0].
+    // An Option, not a default, and a conflict with --pattern: clap checks neither a default nor `requires`
+    // where the required argument conflicts with one given, so `--pattern P --layer 5` would be taken and
+    // the layer ignored.
+    #[arg(long, requires = "config", conflicts_with = "pattern")]
+    layer: Option<usize>,
     /// Where to run: the CPU interpreter, or a GPU (a build with the `gpu` feature).
     #[arg(long, value_enum, default_value_t = Device::Cpu)]
     device: Device,
@@ -88,7 +92,7 @@ pub enum AttnError {
     PatternArgs { given: String, why: String },
     #[error("{0}")]
     Config(#[from] sparsefill_patterns::config::ConfigError),
-    #[error("--layer {layer} is out of range: `{}` has {layers} layers", path.display())]
+    #[error("--layer {layer} is out of range: `{}` has {layers} layer{}", path.display(), if *layers == 1 { "" } else { "s" })]
     Layer { path: PathBuf, layer: usize, layers: usize },
     #[error("`{}` configures {config} heads per layer but q has {heads}", path.display())]
     ConfigHeads { path: PathBuf, config: usize, heads: usize },
@@ -104,6 +108,8 @@ pub enum AttnError {
     Encode(String),
     #[error("cannot write `{}`: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Output(#[from] OutputPathError),
     #[error(transparent)]
     Stdout(#[from] super::stdout::StdoutError),
 }
@@ -122,12 +128,16 @@ fn execute(args: &AttnArgs) -> Result<(), AttnError> {
     };
     let plan = match (&args.pattern, &args.config) {
         (Some(spec), _) => pattern::Plan::single(spec)?,
-        (None, Some(path)) => pattern::Plan::from_config(path, args.layer)?,
+        (None, Some(path)) => pattern::Plan::from_config(path, args.layer.unwrap_or(0))?,
         (None, None) => return Err(AttnError::PatternArgs { given: String::new(), why: "no pattern given".into() }),
     };
+    check_output("--output", &args.output, &args.input)?;
     let batch = io::read(&args.input)?;
     plan.check_heads(batch.inputs.q.shape[1])?;
     let output = plan.run(&batch.inputs, &backend)?;
+    if let Some(warning) = nan_warning(&output) {
+        eprintln!("{warning}");
+    }
     if args.recall {
         stdout::print(&report::recall_table(&batch.inputs, &output)?)?;
     }
@@ -135,6 +145,21 @@ fn execute(args: &AttnArgs) -> Result<(), AttnError> {
     let names: Vec<&str> = ["o", "lse"].into_iter().chain(output.index.iter().map(|(n, _)| n.as_str())).collect();
     stdout::line(&format!("wrote {} to {}", names.join(", "), args.output.display()))?;
     Ok(())
+}
+
+/// A warning when o or lse holds NaN, which no pattern produces from finite scores (a row with no key
+/// gets o = 0 and lse = -inf): non-finite inputs, or scores past f32's range.
+fn nan_warning(output: &sparse::SparseOutput) -> Option<String> {
+    let nan = |data: &[f64]| data.iter().filter(|x| x.is_nan()).count();
+    let (o, lse) = (nan(&output.o.data), nan(&output.lse.data));
+    (o + lse > 0).then(|| {
+        format!(
+            "warning: the output holds NaN ({o} of o's {} elements, {lse} of lse's {}): check q, k and v for \
+             non-finite values or scores past f32's range",
+            output.o.data.len(),
+            output.lse.data.len()
+        )
+    })
 }
 
 /// The GPU and its kernel cache for `--device cuda`; nothing for the interpreter.

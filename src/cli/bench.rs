@@ -173,8 +173,10 @@ fn execute(args: &BenchArgs) -> Result<(), BenchError> {
     spec::check_lengths(&workloads, &patterns)?;
     spec::check_chunks(&workloads, args.vs_chunks.map(|n| n as usize))?;
     let candidate = args.candidate.as_deref().map(spec::candidate).transpose()?;
-    prepare(out)?;
+    // --out is checked before the GPU opens, and created only after, so that a failure leaves nothing.
+    check_out_dir(out)?;
     let (gpu, cache) = open_gpu()?;
+    prepare(out)?;
     let info = gpu.info();
     stdout::line(&format!(
         "card: {} ({}, driver {}, cubins by {}); {} lengths x (dense + {} patterns); {} timed runs after {} warm-up, medians",
@@ -224,17 +226,31 @@ fn execute(args: &BenchArgs) -> Result<(), BenchError> {
     }
 }
 
-/// bench.md and the plots.
+/// bench.md and the plots, all rendered and their paths checked before the first is written, so that a
+/// path that cannot be a file (a directory in its place) leaves the old set whole.
 fn write_rendered(dir: &Path, report: &Report, peers: Option<&peers::Peers>) -> Result<(), BenchError> {
-    let write = |name: &str, text: String| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|source| BenchError::Write { path, source })
-    };
-    write("bench.md", markdown::render(report, peers))?;
-    for (name, chart) in plots::charts(report, peers) {
-        write(name, chart.render())?;
+    let mut files = vec![(dir.join("bench.md"), markdown::render(report, peers))];
+    files.extend(plots::charts(report, peers).into_iter().map(|(name, chart)| (dir.join(name), chart.render())));
+    if let Some((path, _)) = files.iter().find(|(path, _)| path.is_dir()) {
+        let source = std::io::Error::other("a directory is in its place");
+        return Err(BenchError::Write { path: path.clone(), source });
+    }
+    for (path, text) in files {
+        std::fs::write(&path, text).map_err(|source| BenchError::Write { path, source })?;
     }
     Ok(())
+}
+
+/// `dir` exists as a folder, or could: the nearest part of it that exists is a folder.
+fn check_out_dir(dir: &Path) -> Result<(), BenchError> {
+    let nearest = dir.ancestors().find(|p| p.as_os_str().is_empty() || p.exists()).unwrap_or(Path::new("."));
+    let nearest = if nearest.as_os_str().is_empty() { Path::new(".") } else { nearest };
+    if nearest.is_dir() {
+        return Ok(());
+    }
+    let source =
+        std::io::Error::new(std::io::ErrorKind::NotADirectory, format!("`{}` is not a folder", nearest.display()));
+    Err(BenchError::OutDir { path: dir.to_path_buf(), source })
 }
 
 /// Creates `dir` and proves it writable before any GPU time is spent.

@@ -2,11 +2,12 @@
 //! pre-fill progress, time to first token and decode throughput on stderr and the text on stdout.
 
 use super::device::{Device, ModelDeviceError};
+use super::paths::{check_writable, OutputPathError};
 use super::CliError;
 use clap::Args;
 use sparsefill_model::{
     Backend, CpuBackend, Event, FinishReason, GenerateOptions, Generation, LoadOptions, Model, ModelError, Patterns,
-    PatternsError, PrefillProgress, Sampling, Tokenizer,
+    PatternsError, PrefillProgress, Sampler, Sampling, SamplingError, Tokenizer,
 };
 use sparsefill_patterns::config::{ConfigError as PatternConfigError, ModelConfig as PatternConfig};
 use std::io::Write;
@@ -73,6 +74,8 @@ pub enum GenerateError {
     Model(#[from] ModelError),
     #[error("cannot write the generated text: {0}")]
     Output(std::io::Error),
+    #[error(transparent)]
+    OutputPath(#[from] OutputPathError),
 }
 
 pub fn run(args: GenerateArgs) -> Result<(), CliError> {
@@ -90,6 +93,20 @@ fn execute(args: &GenerateArgs) -> Result<(), GenerateError> {
 }
 
 fn generate_on<B: Backend>(backend: B, args: &GenerateArgs) -> Result<(), GenerateError> {
+    if let Some(path) = &args.logits_out {
+        check_writable("--logits-out", path)?;
+    }
+    // The sampling options are checked before the model loads; --top-p too when greedy ignores it, since a
+    // value out of range is a mistake either way.
+    let sampling = if args.temperature == 0.0 {
+        Sampling::Greedy
+    } else {
+        Sampling::Random { temperature: args.temperature, top_p: args.top_p, seed: args.seed }
+    };
+    Sampler::new(sampling).map_err(ModelError::from)?;
+    if !(args.top_p > 0.0 && args.top_p <= 1.0) {
+        return Err(ModelError::from(SamplingError::TopP(args.top_p)).into());
+    }
     let text = match (&args.prompt, &args.prompt_file) {
         (Some(text), _) => text.clone(),
         (None, Some(path)) => {
@@ -101,11 +118,6 @@ fn generate_on<B: Backend>(backend: B, args: &GenerateArgs) -> Result<(), Genera
     let mut model = Model::load_on(backend, &args.model, &LoadOptions::default())?;
     let patterns = load_patterns(args, &model)?;
     let prompt = model.tokenizer()?.encode(&text).map_err(ModelError::from)?;
-    let sampling = if args.temperature == 0.0 {
-        Sampling::Greedy
-    } else {
-        Sampling::Random { temperature: args.temperature, top_p: args.top_p, seed: args.seed }
-    };
     let options = GenerateOptions {
         max_new_tokens: args.max_new_tokens,
         sampling,

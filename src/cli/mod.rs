@@ -8,6 +8,7 @@ mod device;
 mod error;
 mod generate;
 mod gpu;
+mod paths;
 mod search;
 mod stdout;
 mod table;

@@ -5,6 +5,7 @@
 
 use super::attn::{pattern, AttnError};
 use super::device::{Device, ModelDeviceError};
+use super::paths::{check_writable, same_file, OutputPathError};
 use super::stdout;
 use super::table::Table;
 use super::CliError;
@@ -12,7 +13,7 @@ use clap::{Args, ValueEnum};
 use rand::{Rng, SeedableRng};
 use sparsefill_model::search::{self, OutputFormat, QkSource, SearchError, SearchOptions, SearchProgress, Target};
 use sparsefill_model::{LoadOptions, Model, ModelError};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
 Cost: the 64x64 tiles plus 64-column chunks of gathered columns that the kernels compute on the
@@ -85,8 +86,10 @@ pub enum SearchCliError {
     Target(AttnError),
     #[error("cannot read sample file `{}`: {source}", path.display())]
     Sample { path: PathBuf, source: std::io::Error },
-    #[error("--output `{}`: {why}", path.display())]
-    Output { path: PathBuf, why: String },
+    #[error(transparent)]
+    Output(#[from] OutputPathError),
+    #[error("--report and --output are both `{}`: the report would overwrite the config", path.display())]
+    SamePath { path: PathBuf },
     #[error("{0}")]
     Model(#[from] ModelError),
     #[error("{0}")]
@@ -119,9 +122,12 @@ fn search_on<B: sparsefill_model::Backend>(backend: B, args: &SearchArgs) -> Res
         None => Target::Pattern(pattern::parse(&args.target).map_err(SearchCliError::Target)?),
     };
     // Checked before the search, which can take hours, rather than when it ends.
-    check_writable(&args.output)?;
+    check_writable("--output", &args.output)?;
     if let Some(report) = &args.report {
-        check_writable(report)?;
+        check_writable("--report", report)?;
+        if same_file(report, &args.output) {
+            return Err(SearchCliError::SamePath { path: report.clone() });
+        }
     }
     let mut model = Model::load_on(backend, &args.model, &LoadOptions::default())?;
     let tokens = sample(args, &model)?;
@@ -140,7 +146,9 @@ fn search_on<B: sparsefill_model::Backend>(backend: B, args: &SearchArgs) -> Res
         search::score_rows(tokens.len(), args.score_rows).len(),
         if args.synthetic_qk { ", synthetic q/k/v" } else { "" }
     );
-    let result = search::search(&mut model, &tokens, &options, &mut show_progress)?;
+    let result = search::search(&mut model, &tokens, &options, &mut show_progress);
+    // The progress line ends without a newline until the last layer; an error starts a line of its own.
+    let result = result.inspect_err(|_| eprintln!())?;
     let format = match args.format {
         Format::Ours => OutputFormat::Ours,
         Format::Minference => OutputFormat::Minference,
@@ -164,6 +172,12 @@ fn sample<B: sparsefill_model::Backend>(args: &SearchArgs, model: &Model<B>) -> 
             Ok(model.tokenizer()?.encode(&text).map_err(ModelError::from)?)
         }
         (None, Some(n)) => {
+            // Checked before the ids are drawn: a count past the model's positions would fail later anyway,
+            // after allocating them all.
+            let max = model.config().max_positions;
+            if n > max {
+                return Err(SearchError::SampleTooLong { tokens: n, max }.into());
+            }
             let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
             let vocab = model.config().vocab_size as u32;
             Ok((0..n).map(|_| rng.random_range(0..vocab)).collect())
@@ -171,18 +185,6 @@ fn sample<B: sparsefill_model::Backend>(args: &SearchArgs, model: &Model<B>) -> 
         // clap requires one of the two.
         (None, None) => Ok(Vec::new()),
     }
-}
-
-fn check_writable(path: &Path) -> Result<(), SearchCliError> {
-    let bad = |why: String| SearchCliError::Output { path: path.to_owned(), why };
-    if path.is_dir() {
-        return Err(bad("is a directory".into()));
-    }
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if !parent.is_dir() {
-        return Err(bad(format!("its directory `{}` does not exist", parent.display())));
-    }
-    Ok(())
 }
 
 fn show_progress(p: SearchProgress) {

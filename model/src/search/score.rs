@@ -10,8 +10,10 @@ use std::ops::Range;
 /// The rows the search scores on a sequence of `len` tokens: the last 64 (the rows vertical-slash
 /// estimates from, and those nearest the end, where the most keys are visible) plus `spread` rows evenly
 /// spaced over the whole sequence (so that a pattern fitted to the last rows does not win on those alone).
-/// Sorted, without repeats.
+/// Sorted, without repeats. A spread of `len` rows or more is every row.
 pub fn score_rows(len: usize, spread: usize) -> Vec<usize> {
+    // More rows than the sample has would only repeat rows (and a huge spread would not fit in memory).
+    let spread = spread.min(len);
     let tail = len.saturating_sub(64)..len;
     let even = (0..spread).map(|i| ((2 * i + 1) * len / (2 * spread)).min(len.saturating_sub(1)));
     let mut rows: Vec<usize> = tail.chain(even).collect();
@@ -76,6 +78,11 @@ mod tests {
     #[test]
     fn rows_are_the_tail_and_an_even_spread() {
         assert_eq!(score_rows(100, 4), [12, 36, 37, 38, 39].into_iter().chain(40..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_spread_past_the_length_is_every_row() {
+        assert_eq!(score_rows(100, usize::MAX), (0..100).collect::<Vec<_>>());
     }
 
     #[test]

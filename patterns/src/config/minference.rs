@@ -258,6 +258,22 @@ mod tests {
     }
 
     #[test]
+    fn invalid_parameters_are_refused_naming_layer_and_head() {
+        assert_eq!(
+            entry_err(r#"["block_sparse", 0, 0, 1.0]"#),
+            "layer 0, head 1: pattern `block_sparse`: top_k must be from 1 (the diagonal block) to 256; got 0"
+        );
+    }
+
+    #[test]
+    fn duplicate_head_key_is_rejected() {
+        assert_eq!(
+            err(r#"[{"0": ["block_sparse", 1, 0, 1.0], "0": ["block_sparse", 2, 0, 1.0]}]"#),
+            "malformed JSON: duplicate key `0` (keys must be unique within an object) at line 1 column 39"
+        );
+    }
+
+    #[test]
     fn layer_must_be_an_object() {
         assert_eq!(err(r#"[[]]"#), "layer 0: expected an object mapping head index to entry; got an array");
     }

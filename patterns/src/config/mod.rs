@@ -6,8 +6,11 @@
 
 mod minference;
 
+use crate::sparse::dispatch::{check_params, DispatchError};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -98,6 +101,8 @@ pub enum ConfigError {
     BadScore { layer: usize, head: usize, value: String },
     #[error("layer {layer}, head {head}: {source}")]
     Head { layer: usize, head: usize, source: serde_json::Error },
+    #[error("layer {layer}, head {head}: {source}")]
+    Params { layer: usize, head: usize, source: DispatchError },
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
     #[error("cannot write {}: {source}", path.display())]
@@ -123,6 +128,25 @@ fn json_kind(value: &Value) -> &'static str {
 }
 
 impl PatternKind {
+    /// One pattern object (`{"pattern": NAME, FIELD: COUNT, ...}`), with no key but `pattern` and the
+    /// pattern's own fields: `deny_unknown_fields` does not reach `dense`, the unit variant of an internally
+    /// tagged enum, so the derived `Deserialize` alone would take `{"pattern": "dense", "foo": 1}`.
+    pub fn from_value(value: Value) -> Result<PatternKind, serde_json::Error> {
+        let kind = PatternKind::deserialize(&value)?;
+        let fields = kind.fields();
+        let unknown = value
+            .as_object()
+            .and_then(|keys| keys.keys().find(|&key| key != "pattern" && !fields.iter().any(|(name, _)| key == name)));
+        let Some(key) = unknown else {
+            return Ok(kind);
+        };
+        let takes = match &fields[..] {
+            [] => "no fields".to_string(),
+            _ => fields.iter().map(|(name, _)| format!("`{name}`")).collect::<Vec<_>>().join(", "),
+        };
+        Err(de::Error::custom(format_args!("unknown field `{key}`; `{}` takes {takes}", kind.name())))
+    }
+
     /// The name our format stores in the `pattern` field.
     pub fn name(&self) -> &'static str {
         match self {
@@ -175,7 +199,7 @@ impl HeadConfig {
                 return Err(ConfigError::UnknownPattern { layer, head, name: format!("{name:?}"), known: &PATTERNS });
             }
         }
-        let pattern = PatternKind::deserialize(value).map_err(at)?;
+        let pattern = PatternKind::from_value(value).map_err(at)?;
         Ok(HeadConfig { pattern, score })
     }
 }
@@ -194,6 +218,9 @@ impl ModelConfig {
                 heads.iter().enumerate().find_map(|(h, c)| c.score.filter(|s| !s.is_finite()).map(|s| (h, s)))
             {
                 return Err(ConfigError::BadScore { layer, head, value: score.to_string() });
+            }
+            for (head, config) in heads.iter().enumerate() {
+                check_params(&config.pattern).map_err(|source| ConfigError::Params { layer, head, source })?;
             }
         }
         Ok(ModelConfig { layers })
@@ -287,8 +314,81 @@ struct RawLayers {
     layers: Vec<Vec<Value>>,
 }
 
+/// Both formats are read through here, so neither takes a repeated key.
 fn parse_json(text: &str) -> Result<Value, ConfigError> {
-    serde_json::from_str(text).map_err(ConfigError::Json)
+    serde_json::from_str(text).map(|UniqueKeys(value)| value).map_err(ConfigError::Json)
+}
+
+/// A JSON value none of whose objects repeats a key. `Value` itself keeps a repeated key's last value, so
+/// `{"n_local": 1, "n_local": 128}` would run with 128 and a MInference layer listing head "0" twice would
+/// load one of them, with no word about the other.
+struct UniqueKeys(Value);
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<UniqueKeys, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor).map(UniqueKeys)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> Visitor<'de> for UniqueKeysVisitor {
+    type Value = Value;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Value, A::Error> {
+        let mut values = Vec::new();
+        while let Some(UniqueKeys(value)) = items.next_element()? {
+            values.push(value);
+        }
+        Ok(Value::Array(values))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = entries.next_key::<String>()? {
+            // Refused before its value is read, so serde_json's position points at the repeated key.
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format_args!(
+                    "duplicate key `{key}` (keys must be unique within an object)"
+                )));
+            }
+            let UniqueKeys(value) = entries.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 #[cfg(test)]
@@ -305,7 +405,7 @@ mod tests {
             head(PatternKind::AShape { n_init: 64, n_local: 1024 }, Some(0.5)),
             head(PatternKind::TriShape { n_init: 64, n_local: 1024, n_last: 64 }, None),
             head(PatternKind::VerticalSlash { vertical: 1000, slash: 6096 }, Some(0.9816)),
-            head(PatternKind::BlockSparse { top_k: u32::MAX }, Some(1.0)),
+            head(PatternKind::BlockSparse { top_k: crate::sparse::block_sparse::MAX_TOP_K }, Some(1.0)),
             head(PatternKind::Strided { stride: 4, n_local: 256 }, None),
         ];
         ModelConfig::new(vec![heads.clone(), heads.into_iter().rev().collect()]).unwrap()
@@ -457,6 +557,52 @@ mod tests {
     fn non_finite_score_is_rejected_at_construction() {
         let error = ModelConfig::new(vec![vec![head(PatternKind::Dense, Some(f64::NAN))]]).unwrap_err();
         assert_eq!(error.to_string(), "layer 0, head 0: score must be a finite number; got NaN");
+    }
+
+    #[test]
+    fn invalid_parameters_are_refused_at_construction_naming_layer_and_head() {
+        let heads = vec![head(PatternKind::Dense, None), head(PatternKind::Strided { stride: 0, n_local: 4 }, None)];
+        let error = ModelConfig::new(vec![vec![head(PatternKind::Dense, None); 2], heads]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "layer 1, head 1: pattern `strided`: stride must be at least 1 block (1 is dense causal attention); got 0"
+        );
+    }
+
+    #[test]
+    fn invalid_parameters_in_our_format_are_refused_at_load() {
+        assert_eq!(
+            err(&one_head(r#"{"pattern": "a_shape", "n_init": 0, "n_local": 0}"#)),
+            "layer 0, head 1: pattern `a_shape`: n_local must be at least 1 (the window holds the query itself); got 0"
+        );
+    }
+
+    #[test]
+    fn dense_with_a_field_is_rejected() {
+        assert_eq!(
+            err(&one_head(r#"{"pattern": "dense", "foo": "bar"}"#)),
+            "layer 0, head 1: unknown field `foo`; `dense` takes no fields"
+        );
+    }
+
+    #[test]
+    fn from_value_rejects_a_field_of_dense() {
+        let error = PatternKind::from_value(serde_json::json!({"pattern": "dense", "x": 1})).unwrap_err();
+        assert_eq!(error.to_string(), "unknown field `x`; `dense` takes no fields");
+    }
+
+    #[test]
+    fn duplicate_head_field_is_rejected() {
+        assert_eq!(
+            err(&one_head(r#"{"pattern": "a_shape", "n_init": 0, "n_local": 1, "n_local": 128}"#)),
+            "malformed JSON: duplicate key `n_local` (keys must be unique within an object) at line 1 column 129"
+        );
+    }
+
+    #[test]
+    fn duplicate_top_level_key_is_rejected() {
+        let text = format!(r#"{{"format": "{FORMAT}", "layers": [[{{"pattern": "dense"}}]], "layers": []}}"#);
+        assert!(err(&text).starts_with("malformed JSON: duplicate key `layers`"), "{}", err(&text));
     }
 
     #[test]

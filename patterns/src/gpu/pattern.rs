@@ -7,7 +7,7 @@ use super::device::{attend_with, DeviceAttention, DeviceOutput, IndexCheck, Prob
 use super::{block_sparse, vertical_slash};
 use crate::config::PatternKind;
 use crate::sparse::block_sparse::BlockSparseParams;
-use crate::sparse::dispatch::{failed, vertical_slash_params, DispatchError};
+use crate::sparse::dispatch::{check_params, failed, vertical_slash_params, DispatchError};
 use crate::sparse::local::query_blocks::RunError;
 use crate::sparse::local::strided::{self, StridedError, StridedParams};
 use crate::sparse::local::{self, LocalError, LocalParams};
@@ -23,6 +23,8 @@ pub fn run_pattern(
     kind: &PatternKind,
     check: IndexCheck,
 ) -> Result<DeviceOutput, DispatchError> {
+    // The host dispatch's check, so that a pattern's bad values read the same on either side.
+    check_params(kind)?;
     match *kind {
         PatternKind::Dense => Err(DispatchError::DenseOnDevice),
         PatternKind::AShape { n_init, n_local } => {

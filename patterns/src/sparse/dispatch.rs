@@ -133,6 +133,31 @@ fn pick(tensor: &HostTensor, which: &[usize], t: usize, d: usize) -> HostTensor 
     HostTensor { dtype: tensor.dtype, shape: vec![t, which.len(), d], data }
 }
 
+/// Checks `kind`'s parameters with the validator its runner uses, without inputs, so that a config is
+/// refused where it is loaded ([`crate::config::ModelConfig::new`]) and not only where a head first
+/// runs: the CPU model path runs every head dense and would never run them. Errors name the pattern as
+/// [`run_pattern`]'s do.
+pub fn check_params(kind: &PatternKind) -> Result<(), DispatchError> {
+    match *kind {
+        PatternKind::Dense => Ok(()),
+        PatternKind::AShape { n_init, n_local } => {
+            local::LocalParams::a_shape(n_init, n_local).validate().map_err(failed("a_shape"))
+        }
+        PatternKind::TriShape { n_init, n_local, n_last } => {
+            local::LocalParams::tri_shape(n_init, n_local, n_last).validate().map_err(failed("tri_shape"))
+        }
+        PatternKind::VerticalSlash { vertical, slash } => {
+            vertical_slash_params(vertical, slash).validate().map_err(failed("vertical_slash"))
+        }
+        PatternKind::BlockSparse { top_k } => {
+            block_sparse::BlockSparseParams { top_k }.validate().map_err(failed("block_sparse"))
+        }
+        PatternKind::Strided { stride, n_local } => {
+            local::strided::StridedParams { stride, n_local }.validate().map_err(failed("strided"))
+        }
+    }
+}
+
 /// Runs pattern `kind` over every head of `inputs` on `backend`. Vertical-slash's parameters are the
 /// config's sizes with MInference's 64 estimation queries (the config format has no field for them).
 pub fn run_pattern(
@@ -140,6 +165,9 @@ pub fn run_pattern(
     inputs: &AttentionInputs,
     kind: &PatternKind,
 ) -> Result<SparseOutput, DispatchError> {
+    // The runners validate again; checking here first gives a refused parameter the same message
+    // wherever it is caught.
+    check_params(kind)?;
     match *kind {
         PatternKind::Dense => run_dense(inputs, backend),
         PatternKind::AShape { n_init, n_local } => {
@@ -177,7 +205,7 @@ pub fn run_pattern(
 
 /// Vertical-slash's parameters for a configured head: its sizes, with MInference's 64
 /// estimation queries (the config format has no field for them).
-pub(crate) fn vertical_slash_params(vertical: u32, slash: u32) -> vertical_slash::VerticalSlashParams {
+pub fn vertical_slash_params(vertical: u32, slash: u32) -> vertical_slash::VerticalSlashParams {
     vertical_slash::VerticalSlashParams {
         vertical_size: vertical as usize,
         slash_size: slash as usize,
@@ -334,6 +362,61 @@ mod tests {
         let err = run_pattern(&Backend::Interp, &inputs(3, 2, 1, 16), &a_shape(0)).unwrap_err();
         assert!(matches!(err, DispatchError::Pattern { pattern: "a_shape", .. }), "{err}");
         assert!(err.to_string().contains("n_local must be at least 1"), "{err}");
+    }
+
+    #[test]
+    fn run_pattern_refuses_parameters_as_check_params_does() {
+        let ran = run_pattern(&Backend::Interp, &inputs(3, 2, 1, 16), &a_shape(0)).unwrap_err();
+        assert_eq!(ran.to_string(), check_params(&a_shape(0)).unwrap_err().to_string());
+    }
+
+    #[test]
+    fn check_params_accepts_dense() {
+        assert!(check_params(&PatternKind::Dense).is_ok());
+    }
+
+    #[test]
+    fn check_params_refuses_an_empty_a_shape_window() {
+        assert_eq!(
+            check_params(&a_shape(0)).unwrap_err().to_string(),
+            "pattern `a_shape`: n_local must be at least 1 (the window holds the query itself); got 0"
+        );
+    }
+
+    #[test]
+    fn check_params_refuses_a_tri_shape_size_past_i32() {
+        let kind = PatternKind::TriShape { n_init: 1, n_local: 1, n_last: u32::MAX };
+        assert_eq!(
+            check_params(&kind).unwrap_err().to_string(),
+            "pattern `tri_shape`: n_last must fit the kernel's i32 scalars (at most 2147483647); got 4294967295"
+        );
+    }
+
+    #[test]
+    fn check_params_refuses_zero_vertical_slash_slashes() {
+        let err = check_params(&PatternKind::VerticalSlash { vertical: 8, slash: 0 }).unwrap_err();
+        assert!(
+            err.to_string().starts_with("pattern `vertical_slash`: slash_size (a pattern config's `slash`)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn check_params_refuses_a_block_sparse_top_k_past_the_estimator() {
+        let kind = PatternKind::BlockSparse { top_k: block_sparse::MAX_TOP_K + 1 };
+        assert_eq!(
+            check_params(&kind).unwrap_err().to_string(),
+            "pattern `block_sparse`: top_k must be from 1 (the diagonal block) to 256; got 257"
+        );
+    }
+
+    #[test]
+    fn check_params_refuses_a_zero_stride() {
+        let err = check_params(&PatternKind::Strided { stride: 0, n_local: 4 }).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "pattern `strided`: stride must be at least 1 block (1 is dense causal attention); got 0"
+        );
     }
 
     #[test]

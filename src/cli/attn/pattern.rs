@@ -1,7 +1,7 @@
 //! Which pattern each head runs (`--pattern NAME[:ARGS]` or a per-head `--config`) and
 //! running it on the interpreter or a GPU.
 
-use super::sparse::dispatch::{group_heads, run_pattern, select_heads, DispatchError, HeadGroup};
+use super::sparse::dispatch::{check_params, group_heads, run_pattern, select_heads, DispatchError, HeadGroup};
 use super::sparse::local::query_blocks::Backend;
 use super::sparse::{AttentionInputs, SparseOutput};
 use super::AttnError;
@@ -82,7 +82,7 @@ impl Plan {
 }
 
 /// `NAME[:KEY=VALUE,...]` into a pattern, through the config format's own parser so
-/// that the CLI and config files accept the same fields.
+/// that the CLI and config files accept the same fields, with its values checked.
 pub fn parse(spec: &str) -> Result<PatternKind, AttnError> {
     let (name, args) = spec.split_once(':').unwrap_or((spec, ""));
     if !PATTERNS.contains(&name) {
@@ -90,17 +90,26 @@ pub fn parse(spec: &str) -> Result<PatternKind, AttnError> {
     }
     let bad = |why: String| AttnError::PatternArgs { given: spec.to_string(), why };
     let mut fields = Map::new();
-    for pair in args.split(',').filter(|p| !p.is_empty()) {
+    // `NAME` and `NAME:` take no fields; otherwise every comma separates two KEY=VALUE pairs.
+    for pair in args.split(',').filter(|_| !args.is_empty()) {
+        if pair.is_empty() {
+            return Err(bad("an empty KEY=VALUE (two commas in a row, or a comma at an end)".into()));
+        }
         let (key, value) = pair.split_once('=').ok_or_else(|| bad(format!("`{pair}` is not KEY=VALUE")))?;
-        let count: u32 = value
-            .parse()
-            .map_err(|_| bad(format!("{key} must be a whole number in 0..={}; got `{value}`", u32::MAX)))?;
+        // Digits only: `parse` would also take a sign.
+        let count = Some(value)
+            .filter(|v| v.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|v| v.parse::<u32>().ok())
+            .ok_or_else(|| bad(format!("{key} must be a whole number in 0..={}; got `{value}`", u32::MAX)))?;
         if key == "pattern" || fields.insert(key.to_string(), count.into()).is_some() {
             return Err(bad(format!("`{key}` is given twice")));
         }
     }
     fields.insert("pattern".to_string(), name.into());
-    serde_json::from_value(Value::Object(fields)).map_err(|e| bad(e.to_string()))
+    let kind = PatternKind::from_value(Value::Object(fields)).map_err(|e| bad(e.to_string()))?;
+    // The values too, before any input is read or any layer computed.
+    check_params(&kind).map_err(|e| dispatch_error(kind, e))?;
+    Ok(kind)
 }
 
 /// The dispatch's error as the CLI reports it: a pattern's failure names the pattern.
@@ -167,11 +176,33 @@ mod tests {
 
     #[test]
     fn a_pattern_failure_keeps_the_patterns_name() {
-        let err = Plan::single("a_shape:n_init=1,n_local=0").unwrap().run(&inputs(2, 1), &Backend::Interp);
-        let err = err.map(|_| ()).unwrap_err();
+        let err = Plan::single("a_shape:n_init=1,n_local=0").map(|_| ()).unwrap_err();
         assert!(matches!(err, AttnError::Pattern { pattern: "a_shape", .. }), "{err}");
         assert!(err.to_string().starts_with("pattern `a_shape`: "), "{err}");
         assert!(!err.to_string().contains("pattern `a_shape`: pattern"), "named twice: {err}");
+    }
+
+    #[test]
+    fn two_commas_in_a_row_are_refused() {
+        let err = parse("a_shape:n_init=64,,n_local=64").unwrap_err();
+        assert!(err.to_string().contains("an empty KEY=VALUE"), "{err}");
+    }
+
+    #[test]
+    fn a_trailing_comma_is_refused() {
+        let err = parse("a_shape:n_init=64,n_local=64,").unwrap_err();
+        assert!(err.to_string().contains("an empty KEY=VALUE"), "{err}");
+    }
+
+    #[test]
+    fn a_signed_count_is_refused() {
+        let err = parse("a_shape:n_init=+64,n_local=64").unwrap_err();
+        assert!(err.to_string().contains("n_init must be a whole number in 0..=4294967295; got `+64`"), "{err}");
+    }
+
+    #[test]
+    fn a_name_with_an_empty_argument_list_takes_no_fields() {
+        assert_eq!(parse("dense:").unwrap(), PatternKind::Dense);
     }
 
     #[test]

@@ -10,9 +10,16 @@ pub fn recall_table(inputs: &AttentionInputs, output: &SparseOutput) -> Result<S
     let reference = DenseReference::all_rows(inputs)?;
     let recall = reference.lse_recall(&output.lse)?;
     let error = reference.output_error(&output.o)?;
-    let mut table = Table::new(&["head", "recall mean", "recall min", "o rel err"]);
+    // The relative error is over o's finite elements only, so the count of the others stands beside it.
+    let mut table = Table::new(&["head", "recall mean", "recall min", "o rel err", "o non-finite"]);
     for (h, (r, e)) in recall.per_head().iter().zip(&error.per_head).enumerate() {
-        table.row(vec![h.to_string(), format!("{:.4}", r.mean), format!("{:.4}", r.min), format!("{:.2e}", e.rel_l2)]);
+        table.row(vec![
+            h.to_string(),
+            format!("{:.4}", r.mean),
+            format!("{:.4}", r.min),
+            format!("{:.2e}", e.rel_l2),
+            e.non_finite.to_string(),
+        ]);
     }
     let all = recall.overall();
     table.row(vec![
@@ -20,6 +27,7 @@ pub fn recall_table(inputs: &AttentionInputs, output: &SparseOutput) -> Result<S
         format!("{:.4}", all.mean),
         format!("{:.4}", all.min),
         format!("{:.2e}", error.total.rel_l2),
+        error.total.non_finite.to_string(),
     ]);
     Ok(format!("recall and o error vs dense attention (f64), {} rows:\n{}", recall.rows.len(), table.render()))
 }

@@ -7,12 +7,12 @@ use super::sweep::Candidate;
 use super::BenchError;
 use sparsefill_patterns::attention;
 use sparsefill_patterns::config::PatternKind;
-use sparsefill_patterns::sparse::block_sparse::{self, BlockSparseParams};
+use sparsefill_patterns::sparse::block_sparse;
 use sparsefill_patterns::sparse::index::BLOCK;
-use sparsefill_patterns::sparse::local::strided::{self, StridedParams};
-use sparsefill_patterns::sparse::local::{self, LocalParams};
+use sparsefill_patterns::sparse::local;
+use sparsefill_patterns::sparse::local::strided;
+use sparsefill_patterns::sparse::vertical_slash::MAX_LAST_Q;
 use sparsefill_patterns::sparse::vertical_slash::{overlap, plan};
-use sparsefill_patterns::sparse::vertical_slash::{VerticalSlashParams, MAX_LAST_Q};
 
 pub const DEFAULT_LENGTHS: &str = "32768,131072,524288";
 pub const DEFAULT_PATTERNS: &str = "vertical_slash,a_shape,block_sparse";
@@ -76,9 +76,12 @@ pub fn patterns(list: &str) -> Result<Vec<Pattern>, BenchError> {
         let kind = pattern::parse(&spec).map_err(|e| match e {
             AttnError::UnknownPattern { name } => BenchError::UnknownPattern { name },
             AttnError::PatternArgs { given, why } => BenchError::PatternArgs { given, why },
+            // A value out of range: the pattern is named by the spec already.
+            AttnError::Pattern { source, .. } => {
+                BenchError::PatternArgs { given: spec.clone(), why: source.to_string() }
+            }
             other => BenchError::PatternArgs { given: spec.clone(), why: other.to_string() },
         })?;
-        validate(&spec, &kind)?;
         if out.iter().any(|p| p.kind == kind) {
             return Err(bad(format!("`{spec}` is listed twice")));
         }
@@ -87,32 +90,6 @@ pub fn patterns(list: &str) -> Result<Vec<Pattern>, BenchError> {
         }
     }
     Ok(out)
-}
-
-/// The pattern's own parameter checks, run here rather than on the GPU.
-fn validate(spec: &str, kind: &PatternKind) -> Result<(), BenchError> {
-    let why = match *kind {
-        PatternKind::Dense => return Ok(()),
-        PatternKind::AShape { .. } | PatternKind::TriShape { .. } => {
-            LocalParams::from_pattern(kind).map(|p| p.validate().map_err(|e| e.to_string()))
-        }
-        PatternKind::VerticalSlash { vertical, slash } => {
-            Some(vertical_slash_params(vertical, slash).validate().map_err(|e| e.to_string()))
-        }
-        PatternKind::BlockSparse { top_k } => Some(BlockSparseParams { top_k }.validate().map_err(|e| e.to_string())),
-        PatternKind::Strided { stride, n_local } => {
-            Some(StridedParams { stride, n_local }.validate().map_err(|e| e.to_string()))
-        }
-    };
-    match why {
-        Some(Err(why)) => Err(BenchError::PatternArgs { given: spec.to_string(), why }),
-        _ => Ok(()),
-    }
-}
-
-/// MInference's estimation from the last 64 queries; the pattern syntax has no field for it.
-pub fn vertical_slash_params(vertical: u32, slash: u32) -> VerticalSlashParams {
-    VerticalSlashParams { vertical_size: vertical as usize, slash_size: slash as usize, last_q: MAX_LAST_Q }
 }
 
 /// The shortest sequence on which `kind` skips some causal key, and why: below it the

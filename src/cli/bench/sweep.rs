@@ -6,7 +6,7 @@
 
 use super::pipeline::{LaunchSpec, Pipeline, Slot, Spec, Stage};
 use super::results::{self, causal_tiles, Cover, LaunchTime, LengthRun, PatternRun, Timing, DENSE};
-use super::spec::{vertical_slash_params, Pattern, Workload, GQA_GROUP};
+use super::spec::{Pattern, Workload, GQA_GROUP};
 use super::work::Work;
 use super::BenchError;
 use rand::seq::IndexedRandom;
@@ -19,6 +19,7 @@ use sparsefill_patterns::attention::{self, AttentionCase, AttentionShape};
 use sparsefill_patterns::config::PatternKind;
 use sparsefill_patterns::recall::dense_case;
 use sparsefill_patterns::sparse::block_sparse::{self, BlockIndex};
+use sparsefill_patterns::sparse::dispatch::vertical_slash_params;
 use sparsefill_patterns::sparse::index::SparseIndex;
 use sparsefill_patterns::sparse::local::{self, query_blocks, strided};
 use sparsefill_patterns::sparse::vertical_slash::check as vs_check;

@@ -159,10 +159,12 @@ impl Default for VerticalSlashParams {
 
 #[derive(Debug, Error)]
 pub enum VerticalSlashError {
-    #[error("vertical_size must be from 1 to {max} (an i32 count); got {got}")]
+    // Named both ways: configs and `--pattern` write `vertical` and `slash`, the Rust API these fields.
+    #[error("vertical_size (a pattern config's `vertical`) must be from 1 to {max} (an i32 count); got {got}")]
     VerticalSize { got: usize, max: usize },
     #[error(
-        "slash_size must be from 1 to {max} (an i32 count; the main diagonal keeps each row's own key); got {got}"
+        "slash_size (a pattern config's `slash`) must be from 1 to {max} (an i32 count; the main diagonal keeps \
+         each row's own key); got {got}"
     )]
     SlashSize { got: usize, max: usize },
     #[error("last_q must be from 1 to {MAX_LAST_Q} (the estimation queries form one tile); got {0}")]
@@ -247,7 +249,20 @@ mod tests {
     #[test]
     fn zero_verticals_are_rejected() {
         let err = params(0, 8, 64).validate().unwrap_err();
-        assert_eq!(err.to_string(), "vertical_size must be from 1 to 2147483647 (an i32 count); got 0");
+        assert_eq!(
+            err.to_string(),
+            "vertical_size (a pattern config's `vertical`) must be from 1 to 2147483647 (an i32 count); got 0"
+        );
+    }
+
+    #[test]
+    fn zero_slashes_name_the_config_field() {
+        let err = params(8, 0, 64).validate().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "slash_size (a pattern config's `slash`) must be from 1 to 2147483647 (an i32 count; the main diagonal \
+             keeps each row's own key); got 0"
+        );
     }
 
     #[test]
