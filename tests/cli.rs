@@ -223,13 +223,20 @@ fn malformed_const_flag_is_explained() {
 }
 
 #[test]
-fn demo_checks_every_shipped_kernel() {
+fn demo_checks_the_foundation_kernels_and_every_pattern() {
     assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("patterns/kernels").is_dir());
     let o = sparsefill(["demo"]);
     assert!(o.status.success(), "demo failed:\n{}\n{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     for name in ["vector_add", "softmax", "rmsnorm"] {
         assert!(out.contains(name), "{name} missing from the demo table:\n{out}");
+    }
+    for pattern in sparsefill::patterns::config::PATTERNS {
+        let row = out.lines().find(|l| l.starts_with(&format!("| {pattern}")));
+        assert!(
+            row.is_some_and(|r| r.contains("| matches ") && r.trim_end().ends_with("| ok     |")),
+            "{pattern}:\n{out}"
+        );
     }
     assert!(!out.contains("FAIL"), "{out}");
 }

@@ -1,16 +1,20 @@
-//! `sparsefill demo`: every shipped kernel through the whole pipeline, checked
-//! against its f64 reference on fresh random inputs, with outputs poisoned first.
-//! On a machine with a GPU the check and the timing run there; without one the
-//! check runs on the CPU interpreter.
+//! `sparsefill demo`: the foundation kernels (vector_add, softmax, rmsnorm) through the
+//! whole pipeline, checked against their f64 references on fresh random inputs with
+//! outputs poisoned first; then every attention pattern on structured synthetic heads
+//! (`patterns`). On a machine with a GPU the checks (and the foundation kernels'
+//! timings) run there; without one they run on the CPU interpreter.
+
+mod patterns;
 
 use super::stdout;
 use super::table::Table;
 use super::CliError;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use sparsefill_compiler::codegen::ptxas;
 use sparsefill_compiler::interp::{self, ArgValue};
 use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::{compile_ir, lower_source};
+use sparsefill_patterns::sparse::local::query_blocks::Backend;
 use sparsefill_patterns::{compare, Shipped};
 use std::time::Instant;
 
@@ -82,6 +86,22 @@ pub fn run() -> Result<(), CliError> {
     stdout::line(&format!(
         "Checks against the f64 reference (fresh random inputs, outputs poisoned with NaN):\n{}",
         check_table.render()
+    ))?;
+    let (backend, backend_name) = match &gpu {
+        Some(gpu) if cfg!(feature = "gpu") => (gpu.backend(), "GPU"),
+        _ => (Backend::Interp, "interpreter"),
+    };
+    let runs = patterns::run(&backend, backend_name, rng.random())?;
+    total += runs.total;
+    failed += runs.failed;
+    stdout::line(&format!(
+        "Attention patterns (S {}, {} heads, {} kv heads, D {}, the synthetic generator's mixed heads; each \
+         output against f64 dense attention over the keys it kept, and what it loses against dense):\n{}",
+        patterns::LEN,
+        patterns::HEADS,
+        patterns::KV_HEADS,
+        patterns::HEAD_DIM,
+        runs.table.render()
     ))?;
     if failed > 0 {
         return Err(CliError::DemoFailed { failed, total });

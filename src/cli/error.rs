@@ -31,6 +31,8 @@ pub enum CliError {
     Interp(#[from] sparsefill_compiler::interp::InterpError),
     #[error("{failed} of {total} demo checks failed (see the table above)")]
     DemoFailed { failed: usize, total: usize },
+    #[error("demo: {what}: {why}")]
+    Demo { what: String, why: String },
     #[error(transparent)]
     Attn(#[from] super::attn::AttnError),
     #[error(transparent)]

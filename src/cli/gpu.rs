@@ -5,12 +5,20 @@ use super::stdout;
 use super::CliError;
 use rand::Rng;
 use sparsefill_patterns::gpu::{run_case, time_kernel, TimingRuns};
+use sparsefill_patterns::sparse::local::query_blocks::Backend;
 use sparsefill_patterns::{compare, Shipped};
 use sparsefill_runtime::{CacheConfig, Gpu, KernelCache};
 
 pub struct DemoGpu {
     gpu: Gpu,
     cache: KernelCache,
+}
+
+impl DemoGpu {
+    /// The patterns' backend on this GPU.
+    pub fn backend(&self) -> Backend<'_> {
+        Backend::Gpu { gpu: &self.gpu, cache: &self.cache }
+    }
 }
 
 /// The first GPU, or `None` with the reason printed (no driver, no device).

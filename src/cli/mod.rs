@@ -69,8 +69,10 @@ pub enum Command {
         #[arg(long)]
         ptxas: bool,
     },
-    /// Compile every shipped kernel, check it against its f64 reference (on the GPU
-    /// when one is present, else on the CPU interpreter) and print a table.
+    /// Compile the foundation kernels and check them against their f64 references, then
+    /// run every attention pattern on structured synthetic heads and check each against
+    /// f64 attention over the keys it kept (on the GPU when one is present, else on the
+    /// CPU interpreter); print the tables.
     Demo,
     /// Run one attention layer (q, k, v from a safetensors file) through a sparse pattern.
     Attn(attn::AttnArgs),

@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod index;
 pub mod key_step;
 pub mod local;
+pub mod mask;
 pub mod vertical_slash;
 
 use sparsefill_compiler::tensor::HostTensor;
