@@ -16,7 +16,14 @@ pub fn require_driver() -> Result<(), RuntimeError> {
     if unsafe { sys::is_culib_present() } {
         return Ok(());
     }
-    Err(RuntimeError::NoDriver { searched: cudarc::get_lib_name_candidates("cuda").join(", ") })
+    // cudarc's list repeats names (one per CUDA version it knows); each is said once.
+    let mut searched: Vec<String> = Vec::new();
+    for name in cudarc::get_lib_name_candidates("cuda") {
+        if !searched.contains(&name) {
+            searched.push(name);
+        }
+    }
+    Err(RuntimeError::NoDriver { searched: searched.join(", ") })
 }
 
 /// Driver version as an integer, 1000 * major + 10 * minor (13000 for CUDA 13.0).

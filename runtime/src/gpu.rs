@@ -216,4 +216,17 @@ mod tests {
             "{message}"
         );
     }
+
+    #[test]
+    #[cfg_attr(feature = "gpu", ignore = "expects a machine without a CUDA driver")]
+    fn a_missing_driver_names_each_library_once() {
+        let Err(RuntimeError::NoDriver { searched }) = crate::driver::require_driver() else {
+            return eprintln!("skipped: this machine has a CUDA driver");
+        };
+        let names: Vec<&str> = searched.split(", ").collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(names.len(), unique.len(), "{searched}");
+    }
 }
