@@ -593,6 +593,16 @@ fn the_input_is_never_the_output() {
 }
 
 #[test]
+fn the_config_is_never_the_output() {
+    let config =
+        write_config("kept.json", r#"{"format": "sparsefill-patterns/1", "layers": [[{"pattern": "dense"}]]}"#);
+    let input = write_file("config-out-in.safetensors", &qkv(DIMS, DType::BF16, 1));
+    let o = sparsefill(&["--input", &path_str(&input), "--output", &config, "--config", &config]);
+    assert!(!o.status.success() && stderr(&o).contains("is the input"), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&config).unwrap().contains("sparsefill-patterns/1"), "the config was replaced");
+}
+
+#[test]
 fn a_layer_without_a_config_is_refused() {
     check_err("layer", &qkv(DIMS, DType::BF16, 1), &["--pattern", "dense", "--layer", "5"], "cannot be used with");
 }

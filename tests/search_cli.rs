@@ -191,6 +191,15 @@ fn more_score_rows_than_tokens_scores_every_row() {
 }
 
 #[test]
+fn the_sample_is_never_an_output() {
+    let model = checkpoint();
+    let sample = model.path().join("sample.txt");
+    std::fs::write(&sample, "a sample").unwrap();
+    fails_with(model.path(), &["--sample", path(&sample), "--output", path(&sample)], "is the input");
+    assert_eq!(std::fs::read_to_string(&sample).unwrap(), "a sample");
+}
+
+#[test]
 fn a_report_on_the_config_path_is_refused() {
     let model = checkpoint();
     let out = model.path().join("out.json");

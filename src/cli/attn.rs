@@ -131,7 +131,9 @@ fn execute(args: &AttnArgs) -> Result<(), AttnError> {
         (None, Some(path)) => pattern::Plan::from_config(path, args.layer.unwrap_or(0))?,
         (None, None) => return Err(AttnError::PatternArgs { given: String::new(), why: "no pattern given".into() }),
     };
-    check_output("--output", &args.output, &args.input)?;
+    let mut inputs = vec![args.input.as_path()];
+    inputs.extend(args.config.as_deref());
+    check_output("--output", &args.output, &inputs)?;
     let batch = io::read(&args.input)?;
     plan.check_heads(batch.inputs.q.shape[1])?;
     let output = plan.run(&batch.inputs, &backend)?;

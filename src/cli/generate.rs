@@ -2,7 +2,7 @@
 //! pre-fill progress, time to first token and decode throughput on stderr and the text on stdout.
 
 use super::device::{Device, ModelDeviceError};
-use super::paths::{check_writable, OutputPathError};
+use super::paths::{check_output, OutputPathError};
 use super::CliError;
 use clap::Args;
 use sparsefill_model::{
@@ -11,7 +11,7 @@ use sparsefill_model::{
 };
 use sparsefill_patterns::config::{ConfigError as PatternConfigError, ModelConfig as PatternConfig};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
@@ -94,7 +94,9 @@ fn execute(args: &GenerateArgs) -> Result<(), GenerateError> {
 
 fn generate_on<B: Backend>(backend: B, args: &GenerateArgs) -> Result<(), GenerateError> {
     if let Some(path) = &args.logits_out {
-        check_writable("--logits-out", path)?;
+        let inputs: Vec<&Path> =
+            [args.prompt_file.as_deref(), args.patterns.as_deref()].into_iter().flatten().collect();
+        check_output("--logits-out", path, &inputs)?;
     }
     // The sampling options are checked before the model loads; --top-p too when greedy ignores it, since a
     // value out of range is a mistake either way.

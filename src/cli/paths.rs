@@ -25,11 +25,11 @@ pub fn check_writable(flag: &'static str, path: &Path) -> Result<(), OutputPathE
     Ok(())
 }
 
-/// `output` (`flag`'s path) is writable and is not the file `input` names (through any other spelling
-/// of the path or a link), which writing it would destroy.
-pub fn check_output(flag: &'static str, output: &Path, input: &Path) -> Result<(), OutputPathError> {
+/// `output` (`flag`'s path) is writable and is none of the files `inputs` name (through any other
+/// spelling of the path or a link), which writing it would destroy.
+pub fn check_output(flag: &'static str, output: &Path, inputs: &[&Path]) -> Result<(), OutputPathError> {
     check_writable(flag, output)?;
-    if same_file(output, input) {
+    if let Some(input) = inputs.iter().find(|input| same_file(output, input)) {
         let why = format!("is the input `{}`; writing it would replace what is read", input.display());
         return Err(OutputPathError { flag, path: output.to_owned(), why });
     }
@@ -91,7 +91,7 @@ mod tests {
         let input = dir.join("x.safetensors");
         std::fs::write(&input, b"data").unwrap();
         let other = dir.join(".").join("x.safetensors");
-        let err = check_output("--output", &other, &input).unwrap_err();
+        let err = check_output("--output", &other, &[&input]).unwrap_err();
         assert!(err.why.starts_with("is the input"), "{err}");
     }
 
@@ -107,6 +107,6 @@ mod tests {
         let (input, output) = (dir.join("in"), dir.join("out"));
         std::fs::write(&input, b"a").unwrap();
         std::fs::write(&output, b"b").unwrap();
-        assert!(check_output("--output", &output, &input).is_ok());
+        assert!(check_output("--output", &output, &[&input]).is_ok());
     }
 }

@@ -5,7 +5,7 @@
 
 use super::attn::{pattern, AttnError};
 use super::device::{Device, ModelDeviceError};
-use super::paths::{check_writable, same_file, OutputPathError};
+use super::paths::{check_output, same_file, OutputPathError};
 use super::stdout;
 use super::table::Table;
 use super::CliError;
@@ -13,7 +13,7 @@ use clap::{Args, ValueEnum};
 use rand::{Rng, SeedableRng};
 use sparsefill_model::search::{self, OutputFormat, QkSource, SearchError, SearchOptions, SearchProgress, Target};
 use sparsefill_model::{LoadOptions, Model, ModelError};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const AFTER_HELP: &str = "\
 Cost: the 64x64 tiles plus 64-column chunks of gathered columns that the kernels compute on the
@@ -122,9 +122,10 @@ fn search_on<B: sparsefill_model::Backend>(backend: B, args: &SearchArgs) -> Res
         None => Target::Pattern(pattern::parse(&args.target).map_err(SearchCliError::Target)?),
     };
     // Checked before the search, which can take hours, rather than when it ends.
-    check_writable("--output", &args.output)?;
+    let sample_file: Vec<&Path> = args.sample.as_deref().into_iter().collect();
+    check_output("--output", &args.output, &sample_file)?;
     if let Some(report) = &args.report {
-        check_writable("--report", report)?;
+        check_output("--report", report, &sample_file)?;
         if same_file(report, &args.output) {
             return Err(SearchCliError::SamePath { path: report.clone() });
         }
