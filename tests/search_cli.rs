@@ -190,6 +190,18 @@ fn more_score_rows_than_tokens_scores_every_row() {
     assert!(stderr(&o).contains("128 rows scored per head"), "{}", stderr(&o));
 }
 
+/// The tokenizer adds a BOS token to an empty text: without its own check the search would size every
+/// pattern on that one token.
+#[test]
+fn an_empty_sample_text_is_refused() {
+    let model = checkpoint();
+    let sample = model.path().join("empty.txt");
+    std::fs::write(&sample, " \n").unwrap();
+    let out = model.path().join("out.json");
+    fails_with(model.path(), &["--sample", path(&sample), "--output", path(&out)], "the sample is empty");
+    assert!(!out.exists(), "a config was written");
+}
+
 #[test]
 fn the_sample_is_never_an_output() {
     let model = checkpoint();

@@ -19,6 +19,16 @@ use clap::{Parser, Subcommand, ValueEnum};
 use sparsefill_compiler::codegen::CodegenOptions;
 use std::path::PathBuf;
 
+/// The command line's definition: [`Cli`]'s, with every argument that takes a value reading a negative
+/// number as one, so that `--seed -1` is refused as an invalid seed (naming the flag) rather than as an
+/// unknown option `-1`. (Flags take no value, and clap refuses the setting on them.)
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().mut_subcommands(|sub| {
+        sub.mut_args(|arg| if arg.get_action().takes_values() { arg.allow_negative_numbers(true) } else { arg })
+    })
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "sparsefill", version, about = "Sparse-attention kernels generated from the .tile language")]
 pub struct Cli {
@@ -178,5 +188,22 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Attn(args) => attn::run(args),
         Command::Search(args) => search::run(args),
         Command::Bench(args) => bench::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Exactly the arguments that take a value read negative numbers. clap refuses the setting on a flag,
+    /// but only in its debug checks, which a release build (every test here) compiles out: so this test
+    /// checks the rule itself, and a flag given the setting would pass every other test and panic in a
+    /// debug `cargo run`.
+    #[test]
+    fn negative_numbers_are_read_by_exactly_the_arguments_that_take_values() {
+        for sub in super::command().get_subcommands() {
+            for arg in sub.get_arguments() {
+                let takes = arg.get_action().takes_values();
+                assert_eq!(arg.is_allow_negative_numbers_set(), takes, "{} --{}", sub.get_name(), arg.get_id());
+            }
+        }
     }
 }

@@ -170,6 +170,10 @@ fn sample<B: sparsefill_model::Backend>(args: &SearchArgs, model: &Model<B>) -> 
         (Some(path), _) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|source| SearchCliError::Sample { path: path.clone(), source })?;
+            // The tokenizer would add a BOS to nothing, and the search would size every pattern on one token.
+            if text.trim().is_empty() {
+                return Err(SearchError::EmptySample.into());
+            }
             Ok(model.tokenizer()?.encode(&text).map_err(ModelError::from)?)
         }
         (None, Some(n)) => {
