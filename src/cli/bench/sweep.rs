@@ -557,9 +557,16 @@ fn measure(
             Work::Strided(strided::StridedParams { stride, n_local })
         }
         (Index::None, PatternKind::Dense) => Work::Dense,
-        (Index::None, _) => Work::Local(
-            local::LocalParams::from_pattern(&kind).ok_or(BenchError::Inputs("not a local pattern".into()))?,
-        ),
+        (Index::None, PatternKind::AShape { n_init, n_local }) => {
+            Work::Local(local::LocalParams::a_shape(n_init, n_local))
+        }
+        (Index::None, PatternKind::TriShape { n_init, n_local, n_last }) => {
+            Work::Local(local::LocalParams::tri_shape(n_init, n_local, n_last))
+        }
+        // Named one by one, so that a new pattern is a compile error here, not a wrong check at run time.
+        (Index::None, PatternKind::VerticalSlash { .. } | PatternKind::BlockSparse { .. }) => {
+            return Err(BenchError::Inputs(format!("pattern `{}` ran without its index", kind.name())))
+        }
     };
     let check = check_rows(case, &work, &o, &lse, settings.check_rows, settings.seed);
     // The overlapped launches must leave exactly these: their bits' digests, rather than
