@@ -103,11 +103,17 @@ impl Split {
         if programs_per_sm * threads > crate::ir::MAX_THREADS_PER_SM {
             return None;
         }
-        let per_program = REGISTERS_PER_SM / programs_per_sm;
         let round = |r: u32| r / REGISTER_STEP * REGISTER_STEP;
-        let entry_registers = round(per_program / threads);
+        let entry_registers = round(REGISTERS_PER_SM / programs_per_sm / threads);
+        // `setmaxnreg.inc` takes its registers from those the program holds, which the
+        // entry's count fixes: what the producer releases and nothing more. Counted from
+        // the SM's share instead, the consumers asked for more than that wherever the
+        // share is not a multiple of the entry's count (occupancy(3): 144 a thread where
+        // 136 fit), and waited for them forever (a hang on an H200:
+        // docs/perf/2026-11-30-h200-session30.md, round 1).
+        let held = entry_registers * threads;
         let consumer_registers =
-            round((per_program - PRODUCER_THREADS * PRODUCER_REGISTERS) / consumer_threads).min(MAX_CONSUMER_REGISTERS);
+            round((held - PRODUCER_THREADS * PRODUCER_REGISTERS) / consumer_threads).min(MAX_CONSUMER_REGISTERS);
         (consumer_registers > entry_registers).then_some(Split {
             consumer_threads,
             programs_per_sm,

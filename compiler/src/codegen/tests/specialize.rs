@@ -3,8 +3,8 @@
 
 use super::pipeline::GEMM;
 use super::{check_assembles_with, check_no_spills, emit_ok_with};
-use crate::codegen::specialize::{producer_slice, Split};
-use crate::codegen::{CodegenOptions, MmaLowering, PingPong, PtxModule, Specialize};
+use crate::codegen::specialize::{producer_slice, Split, PRODUCER_REGISTERS, PRODUCER_THREADS};
+use crate::codegen::{CodegenOptions, MmaLowering, PingPong, PtxModule, Specialize, REGISTERS_PER_SM};
 use crate::ir::{ConstValue, Kernel};
 use crate::lower_source;
 use crate::target::Arch;
@@ -230,7 +230,7 @@ fn occupancy_declares_its_programs_and_moves_their_share_of_registers() {
     let module = emit(&k, Arch::Sm90a, &SPECIALIZED);
     let ptx = &module.ptx;
     let moved = [
-        count(&consumer_slice(ptx), "setmaxnreg.inc.sync.aligned.u32 144;"),
+        count(&consumer_slice(ptx), "setmaxnreg.inc.sync.aligned.u32 136;"),
         count(&producer_slice_ptx(ptx), "setmaxnreg.dec.sync.aligned.u32 24;"),
     ];
     assert_eq!((ptx.contains(".minnctapersm 3"), moved), (true, [1, 1]), "{ptx}");
@@ -439,12 +439,29 @@ fn a_fed_loop_that_copies_a_written_tensor_is_not_split() {
 }
 
 #[test]
-fn occupancy_three_gives_each_of_three_programs_its_share() {
+fn occupancy_three_gives_the_consumers_what_the_producer_releases() {
+    // 80 registers a thread at entry (65536 / 3 / 256, rounded down to 8) hold 20480 for
+    // the program: 24 for each producer thread leaves 136 for each consumer thread.
     let split = Split::of(128, Some(3));
     assert_eq!(
         split,
-        Some(Split { consumer_threads: 128, programs_per_sm: 3, entry_registers: 80, consumer_registers: 144 })
+        Some(Split { consumer_threads: 128, programs_per_sm: 3, entry_registers: 80, consumer_registers: 136 })
     );
+}
+
+#[test]
+fn no_split_asks_setmaxnreg_for_more_registers_than_its_program_holds() {
+    for consumer_threads in (128..=1024).step_by(128) {
+        for occupancy in [None, Some(1), Some(2), Some(3), Some(4), Some(5), Some(6), Some(7), Some(8)] {
+            let Some(split) = Split::of(consumer_threads, occupancy) else { continue };
+            let held = split.entry_registers * split.threads();
+            let asked = split.consumer_registers * consumer_threads + PRODUCER_REGISTERS * PRODUCER_THREADS;
+            assert!(
+                asked <= held && held * split.programs_per_sm <= REGISTERS_PER_SM,
+                "{consumer_threads} consumers, {occupancy:?}: {split:?} asks {asked} of {held}"
+            );
+        }
+    }
 }
 
 #[test]
