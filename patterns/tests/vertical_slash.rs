@@ -490,6 +490,26 @@ fn slash_partials_past_each_sequence_are_zero() {
     }
 }
 
+/// With two key tiles a `vs_column_scores` program (16 ship), the 300-token sequence
+/// spreads over three programs, the last with one tile past its end, and the shorter ones
+/// over one with tiles past their ends: the scores still match, and every partial past
+/// a sequence's end is zero.
+#[test]
+fn scores_from_two_tiles_a_program_match_the_reference() {
+    let params = estimation_params();
+    let (mut plan, inputs, _) = new_plan(&params, 45);
+    for launch in plan.estimate.iter_mut().filter(|l| l.kernel == "vs_column_scores") {
+        launch.consts.push(("TILES".to_string(), ConstValue::Int(2)));
+    }
+    run_estimate(&mut plan, &SCORE_KERNELS);
+    ok(check::scores(&plan, &inputs, &params, 1e-5));
+    for (b, &len) in SEQLENS.iter().enumerate() {
+        let row = plan.row(Buffer::SlashPartials, b, 0).unwrap_or_else(|| panic!("no partials [{b}, 0]"));
+        let past = &row[len.div_ceil(plan::SCORE_KEYS) * plan::SLASH_PARTIALS..];
+        assert!(past.iter().all(|&x| x == 0.0), "sequence {b}: {past:?}");
+    }
+}
+
 /// The last bin of every program's partials is empty: no element of a tile lies on it.
 #[test]
 fn the_last_slash_partial_of_each_program_is_zero() {

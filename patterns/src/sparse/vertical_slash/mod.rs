@@ -99,7 +99,10 @@
 //! same way, 1024 scores a step: the 64-score chunks with [64, 64] prefix counts took 2.9 /
 //! 5.3× its time at 32K / 128K (0.022 / 0.027 ms now).
 //! `vs_column_scores` walking four key tiles a program was 1.24–1.27× slower than one a
-//! program (session 20, round 6): its producer warpgroup halves the warps an SM.
+//! program (session 20, round 6): its producer warpgroup halved the warps an SM. With
+//! `occupancy(4)` (four programs an SM, producers included) the walk took 0.852× the time
+//! of one tile a program with four tiles, 0.825× with eight and 0.809× with sixteen, which
+//! ship (session 30, round 1, in turns at 32K).
 //! `vs_column_scores` took 1.98 ms with a division per element and one bin per diagonal,
 //! where up to four lanes of a warp collide in the compare-and-swap loops ptxas makes of
 //! shared-memory f32 adds (`ATOMS.CAST.SPIN`); writing the swaps out, eight elements' in
