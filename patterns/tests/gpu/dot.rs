@@ -4,12 +4,13 @@
 
 use rand::SeedableRng;
 use sparsefill_compiler::interp::ArgValue;
-use sparsefill_compiler::ir::DType;
+use sparsefill_compiler::ir::{ConstValue, DType};
+use sparsefill_compiler::target::Arch;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_patterns::compare;
 use sparsefill_patterns::gemm::{random, reference, SOURCE as GEMM, TOLERANCE};
 use sparsefill_patterns::gpu::{launch, upload, DeviceArg};
-use sparsefill_runtime::{CacheConfig, Gpu, KernelCache};
+use sparsefill_runtime::{CacheConfig, DeviceTensor, Gpu, KernelCache, LaunchArg};
 
 /// Runs gemm.tile's `kernel` on the GPU with `args` (the last is the output, poisoned
 /// first) and returns the output.
@@ -61,4 +62,52 @@ fn gemm_nt_q_times_k_transposed_on_gpu() {
     let acc = compare(&out, &expected);
     // f32 out: only the f32 accumulation differs from the reference.
     assert!(acc.passes(1e-5), "q kᵀ: {acc}");
+}
+
+/// `gemm` in 64-row programs, one consumer warpgroup and (on sm_90a, where its tiles go
+/// through TMA) a producer warpgroup, at every `occupancy(N)` that 256 threads allow
+/// registers for. The consumers' `setmaxnreg.inc` takes registers the program holds; a
+/// split asking for more waits forever (occupancy(3) hung an H200 before `Split::of`
+/// counted from the entry's registers: docs/perf/2026-11-30-h200-session30.md), so a
+/// regression hangs here until the GPU run's timeout.
+#[test]
+fn gemm_with_a_producer_runs_at_every_occupancy_on_gpu() {
+    let gpu = Gpu::new(0).expect("a GPU is present on the GPU machine");
+    let cache = KernelCache::new(CacheConfig::from_env(gpu.arch()));
+    let consts = [("BM".to_string(), ConstValue::Int(64)), ("BN".to_string(), ConstValue::Int(128))];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let (m, n, k) = (256, 384, 512);
+    let (a, b) = (random(&mut rng, [m, k]), random(&mut rng, [k, n]));
+    let expected = reference(&a, &b, false);
+    for occupancy in 1..=4 {
+        let source = GEMM.replacen("stages(STAGES) {", &format!("stages(STAGES) occupancy({occupancy}) {{"), 1);
+        let compiled = cache.get(&source, Some("gemm"), &consts).unwrap_or_else(|e| panic!("compile: {e}"));
+        assert_eq!(compiled.ir.occupancy, Some(occupancy), "the source edit took");
+        let loaded = gpu.load(&compiled, &cache).unwrap_or_else(|e| panic!("load: {e}"));
+        let c = HostTensor::filled(DType::BF16, &[m, n], f64::NAN);
+        let args = [ArgValue::Tensor(a.clone()), ArgValue::Tensor(b.clone()), ArgValue::Tensor(c)];
+        let device = upload(&gpu, &args).unwrap_or_else(|e| panic!("upload: {e}"));
+        let tensors: Vec<&DeviceTensor> = device
+            .iter()
+            .map(|arg| match arg {
+                DeviceArg::Tensor(t) => t,
+                _ => panic!("gemm takes tensors only"),
+            })
+            .collect();
+        tensors[2].poison().unwrap_or_else(|e| panic!("poison: {e}"));
+        let launch_args: Vec<LaunchArg> = tensors.iter().map(|t| LaunchArg::Tensor(t)).collect();
+        let variant = gpu.variant_for(&loaded, &launch_args).unwrap_or_else(|e| panic!("variant: {e}"));
+        let runs = variant.as_deref().unwrap_or(&loaded);
+        if gpu.arch() == Arch::Sm90a {
+            assert!(
+                runs.compiled.module.ptx.contains("setmaxnreg.inc"),
+                "occupancy({occupancy}): no producer warpgroup"
+            );
+        }
+        gpu.launch(runs, &launch_args).unwrap_or_else(|e| panic!("launch: {e}"));
+        gpu.synchronize().unwrap_or_else(|e| panic!("synchronize: {e}"));
+        let out = tensors[2].download().unwrap_or_else(|e| panic!("download: {e}"));
+        let acc = compare(&out, &expected);
+        assert!(acc.passes(TOLERANCE), "occupancy({occupancy}): {acc}");
+    }
 }
