@@ -249,6 +249,50 @@ fn merge_peers_writes_nothing_when_one_file_cannot_be_written() {
     assert!(!dir.path().join("bench.md").exists(), "bench.md was written before the failure");
 }
 
+/// The files left in `dir` by name, temporary ones included.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("list the folder")
+        .map(|e| e.expect("a folder entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A write that fails after others succeeded (a file whose path leads nowhere, as a full
+/// disk would fail it) leaves the previous bench.md in place and no temporary file.
+#[test]
+fn merge_peers_keeps_the_old_files_when_a_write_fails_midway() {
+    let dir = scratch();
+    let report = bench_json(dir.path());
+    peers_json(dir.path(), &report);
+    std::fs::write(dir.path().join("bench.md"), "the previous report").expect("an old bench.md");
+    std::fs::create_dir(dir.path().join(".tflops.svg.partial")).expect("a folder where tflops.svg is first written");
+    let before = listing(dir.path());
+    let out = bench(&["--merge-peers", &path_str(dir.path())]);
+    assert_error(&out, "tflops.svg");
+    assert_eq!(read(dir.path(), "bench.md"), "the previous report");
+    assert_eq!(listing(dir.path()), before);
+}
+
+/// A file that is a link to a path in a missing folder: the link is replaced by the new
+/// file, and every file is the new one (before, bench.md was written and the link's write
+/// failed, leaving a mixed set).
+#[cfg(unix)]
+#[test]
+fn merge_peers_replaces_a_dangling_link_with_the_new_file() {
+    let dir = scratch();
+    let report = bench_json(dir.path());
+    peers_json(dir.path(), &report);
+    std::os::unix::fs::symlink(dir.path().join("missing").join("speedup.svg"), dir.path().join("speedup.svg"))
+        .expect("a dangling link");
+    let out = bench(&["--merge-peers", &path_str(dir.path())]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(read(dir.path(), "bench.md").contains("SDPA cuDNN (torch)"));
+    assert!(read(dir.path(), "speedup.svg").contains("SDPA cuDNN (torch)"));
+    assert!(listing(dir.path()).iter().all(|name| !name.ends_with(".partial")), "{:?}", listing(dir.path()));
+}
+
 #[cfg(not(feature = "gpu"))]
 #[test]
 fn a_run_that_cannot_start_creates_no_folder() {

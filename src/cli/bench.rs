@@ -226,17 +226,30 @@ fn execute(args: &BenchArgs) -> Result<(), BenchError> {
     }
 }
 
-/// bench.md and the plots, all rendered and their paths checked before the first is written, so that a
-/// path that cannot be a file (a directory in its place) leaves the old set whole.
+/// bench.md and the plots, all rendered first, each written beside its place under a
+/// temporary name and then renamed over it, so that a failure while writing (a full disk,
+/// a path that cannot be a file) leaves the old set whole and no temporary file behind.
 fn write_rendered(dir: &Path, report: &Report, peers: Option<&peers::Peers>) -> Result<(), BenchError> {
-    let mut files = vec![(dir.join("bench.md"), markdown::render(report, peers))];
-    files.extend(plots::charts(report, peers).into_iter().map(|(name, chart)| (dir.join(name), chart.render())));
-    if let Some((path, _)) = files.iter().find(|(path, _)| path.is_dir()) {
+    let mut files = vec![("bench.md".to_string(), markdown::render(report, peers))];
+    files.extend(plots::charts(report, peers).into_iter().map(|(name, chart)| (name.to_string(), chart.render())));
+    // A rename cannot replace a folder, and one failing after others succeeded would mix the sets.
+    if let Some((name, _)) = files.iter().find(|(name, _)| dir.join(name).is_dir()) {
         let source = std::io::Error::other("a directory is in its place");
-        return Err(BenchError::Write { path: path.clone(), source });
+        return Err(BenchError::Write { path: dir.join(name), source });
     }
-    for (path, text) in files {
-        std::fs::write(&path, text).map_err(|source| BenchError::Write { path, source })?;
+    let partial = |name: &str| dir.join(format!(".{name}.partial"));
+    for (i, (name, text)) in files.iter().enumerate() {
+        if let Err(source) = std::fs::write(partial(name), text) {
+            for (written, _) in &files[..=i] {
+                // Best effort: the error below is what the user needs, not this one.
+                let _ = std::fs::remove_file(partial(written));
+            }
+            return Err(BenchError::Write { path: dir.join(name), source });
+        }
+    }
+    for (name, _) in &files {
+        std::fs::rename(partial(name), dir.join(name))
+            .map_err(|source| BenchError::Write { path: dir.join(name), source })?;
     }
     Ok(())
 }
