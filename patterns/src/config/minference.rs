@@ -54,7 +54,7 @@ fn import_head(layer: usize, head: usize, entry: Value) -> Result<HeadConfig, Co
         found: format!("{} elements", items.len()),
     })?;
     let count = |field, value: &Value| {
-        whole_u32(value).ok_or_else(|| ConfigError::BadCount { layer, head, field, value: value.to_string() })
+        whole_count(value).ok_or_else(|| ConfigError::BadCount { layer, head, field, value: value.to_string() })
     };
     let pattern = match name.as_str() {
         Some("vertical_and_slash") => {
@@ -78,12 +78,12 @@ fn import_head(layer: usize, head: usize, entry: Value) -> Result<HeadConfig, Co
     Ok(HeadConfig { pattern, score: Some(score) })
 }
 
-fn whole_u32(value: &Value) -> Option<u32> {
+fn whole_count(value: &Value) -> Option<u32> {
     if let Some(integer) = value.as_u64() {
-        return u32::try_from(integer).ok();
+        return u32::try_from(integer).ok().filter(|&count| count <= super::MAX_COUNT);
     }
     let float = value.as_f64()?;
-    (float.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&float)).then_some(float as u32)
+    (float.fract() == 0.0 && (0.0..=f64::from(super::MAX_COUNT)).contains(&float)).then_some(float as u32)
 }
 
 #[cfg(test)]
@@ -171,7 +171,7 @@ mod tests {
     fn fractional_count_is_rejected() {
         assert_eq!(
             entry_err(r#"["vertical_and_slash", 1000.5, 6096, 1.0]"#),
-            "layer 0, head 1: vertical must be a whole number in 0..=4294967295; got 1000.5"
+            "layer 0, head 1: vertical must be a whole number in 0..=2147483647; got 1000.5"
         );
     }
 
@@ -179,15 +179,15 @@ mod tests {
     fn negative_count_is_rejected() {
         assert_eq!(
             entry_err(r#"["stream_llm", 4, -3, 1.0]"#),
-            "layer 0, head 1: n_local must be a whole number in 0..=4294967295; got -3"
+            "layer 0, head 1: n_local must be a whole number in 0..=2147483647; got -3"
         );
     }
 
     #[test]
-    fn count_beyond_u32_is_rejected() {
+    fn count_beyond_i32_is_rejected() {
         assert_eq!(
-            entry_err(r#"["block_sparse", 4294967296, 0, 1.0]"#),
-            "layer 0, head 1: top_k must be a whole number in 0..=4294967295; got 4294967296"
+            entry_err(r#"["block_sparse", 2147483648, 0, 1.0]"#),
+            "layer 0, head 1: top_k must be a whole number in 0..=2147483647; got 2147483648"
         );
     }
 
@@ -195,7 +195,7 @@ mod tests {
     fn huge_float_count_is_rejected() {
         assert_eq!(
             entry_err(r#"["block_sparse", 1e300, 0, 1.0]"#),
-            "layer 0, head 1: top_k must be a whole number in 0..=4294967295; got 1e+300"
+            "layer 0, head 1: top_k must be a whole number in 0..=2147483647; got 1e+300"
         );
     }
 
@@ -203,7 +203,7 @@ mod tests {
     fn string_count_is_rejected() {
         assert_eq!(
             entry_err(r#"["block_sparse", "8", 0, 1.0]"#),
-            "layer 0, head 1: top_k must be a whole number in 0..=4294967295; got \"8\""
+            "layer 0, head 1: top_k must be a whole number in 0..=2147483647; got \"8\""
         );
     }
 

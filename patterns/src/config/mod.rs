@@ -19,6 +19,11 @@ pub use minference::MINFERENCE_PATTERNS;
 /// The `format` tag our files carry; a future incompatible layout bumps the number.
 pub const FORMAT: &str = "sparsefill-patterns/1";
 
+/// The largest count a pattern field can hold where it is parsed from text (`--pattern`,
+/// MInference's JSON): the kernels take every count as an i32. Each pattern's own check
+/// ([`check_params`]) then names its field's range.
+pub const MAX_COUNT: u32 = i32::MAX as u32;
+
 /// The `pattern` names our format accepts, in [`PatternKind`] order.
 pub const PATTERNS: [&str; 6] = ["dense", "a_shape", "tri_shape", "vertical_slash", "block_sparse", "strided"];
 
@@ -95,7 +100,7 @@ pub enum ConfigError {
     UnknownPattern { layer: usize, head: usize, name: String, known: &'static [&'static str] },
     #[error("layer {layer}, head {head}: expected [pattern, vertical_or_init, slash_or_local, score]; got {found}")]
     EntryShape { layer: usize, head: usize, found: String },
-    #[error("layer {layer}, head {head}: {field} must be a whole number in 0..={max}; got {value}", max = u32::MAX)]
+    #[error("layer {layer}, head {head}: {field} must be a whole number in 0..={max}; got {value}", max = MAX_COUNT)]
     BadCount { layer: usize, head: usize, field: &'static str, value: String },
     #[error("layer {layer}, head {head}: score must be a finite number; got {value}")]
     BadScore { layer: usize, head: usize, value: String },

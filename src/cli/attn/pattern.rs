@@ -8,7 +8,7 @@ use super::AttnError;
 use serde_json::{Map, Value};
 use sparsefill_compiler::ir::DType;
 use sparsefill_compiler::tensor::HostTensor;
-use sparsefill_patterns::config::{ModelConfig, PatternKind, PATTERNS};
+use sparsefill_patterns::config::{ModelConfig, PatternKind, MAX_COUNT, PATTERNS};
 use std::path::Path;
 
 /// What runs: one pattern for every head, or the heads of one config layer grouped by
@@ -100,7 +100,8 @@ pub fn parse(spec: &str) -> Result<PatternKind, AttnError> {
         let count = Some(value)
             .filter(|v| v.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|v| v.parse::<u32>().ok())
-            .ok_or_else(|| bad(format!("{key} must be a whole number in 0..={}; got `{value}`", u32::MAX)))?;
+            .filter(|&count| count <= MAX_COUNT)
+            .ok_or_else(|| bad(format!("{key} must be a whole number in 0..={MAX_COUNT}; got `{value}`")))?;
         if key == "pattern" || fields.insert(key.to_string(), count.into()).is_some() {
             return Err(bad(format!("`{key}` is given twice")));
         }
@@ -197,7 +198,18 @@ mod tests {
     #[test]
     fn a_signed_count_is_refused() {
         let err = parse("a_shape:n_init=+64,n_local=64").unwrap_err();
-        assert!(err.to_string().contains("n_init must be a whole number in 0..=4294967295; got `+64`"), "{err}");
+        assert!(err.to_string().contains("n_init must be a whole number in 0..=2147483647; got `+64`"), "{err}");
+    }
+
+    /// Past an i32, where every kernel's count ends, at parse: not the u32 range first and
+    /// the field's own check after.
+    #[test]
+    fn a_count_past_an_i32_is_refused_with_the_range_it_takes() {
+        let err = parse("vertical_slash:vertical=3000000000,slash=64").unwrap_err();
+        assert!(
+            err.to_string().contains("vertical must be a whole number in 0..=2147483647; got `3000000000`"),
+            "{err}"
+        );
     }
 
     #[test]
