@@ -135,7 +135,7 @@ fn malformed_pattern_config_names_the_file() {
     fails_with(
         dir.path(),
         &["--prompt", "x", "--patterns", path.to_str().unwrap()],
-        &format!("--patterns: {}", path.display()),
+        &format!("--patterns: `{}`: malformed JSON", path.display()),
     );
 }
 
@@ -229,7 +229,7 @@ fn missing_prompt_file_is_named() {
 
 #[test]
 fn missing_model_directory_names_config_json() {
-    fails_with(Path::new("no/such/model"), &["--prompt", "x"], "cannot read no/such/model/config.json");
+    fails_with(Path::new("no/such/model"), &["--prompt", "x"], "cannot read `no/such/model/config.json`");
 }
 
 #[test]

@@ -17,19 +17,19 @@ pub const INDEX_FILE: &str = "model.safetensors.index.json";
 
 #[derive(Debug, Error)]
 pub enum CheckpointError {
-    #[error("no weights in {}: expected {SINGLE_FILE} or {INDEX_FILE}", dir.display())]
+    #[error("no weights in `{}`: expected {SINGLE_FILE} or {INDEX_FILE}", dir.display())]
     NoWeights { dir: PathBuf },
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read `{}`: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("{}: malformed JSON: {source}", path.display())]
+    #[error("`{}`: malformed JSON: {source}", path.display())]
     IndexJson { path: PathBuf, source: serde_json::Error },
-    #[error("{}: `weight_map` must be an object mapping tensor names to shard file names; got {got}", path.display())]
+    #[error("`{}`: `weight_map` must be an object mapping tensor names to shard file names; got {got}", path.display())]
     IndexLayout { path: PathBuf, got: String },
-    #[error("shard {} listed in {} is missing", shard.display(), index.display())]
+    #[error("shard `{}` listed in `{}` is missing", shard.display(), index.display())]
     MissingShard { shard: PathBuf, index: PathBuf },
-    #[error("{}: not a valid safetensors file: {source}", path.display())]
+    #[error("`{}`: not a valid safetensors file: {source}", path.display())]
     Safetensors { path: PathBuf, source: safetensors::SafeTensorError },
-    #[error("tensor `{name}` is missing from the checkpoint ({})", place.display())]
+    #[error("tensor `{name}` is missing from the checkpoint (`{}`)", place.display())]
     MissingTensor { name: String, place: PathBuf },
     #[error("tensor `{name}`: expected shape {expected:?}; got {got:?}")]
     Shape { name: String, expected: Vec<usize>, got: Vec<usize> },

@@ -58,21 +58,21 @@ pub struct ModelConfig {
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read `{}`: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("{}: malformed JSON: {source}", path.display())]
+    #[error("`{}`: malformed JSON: {source}", path.display())]
     Json { path: PathBuf, source: serde_json::Error },
-    #[error("{}: expected a JSON object at the top level", path.display())]
+    #[error("`{}`: expected a JSON object at the top level", path.display())]
     NotObject { path: PathBuf },
-    #[error("{}: missing field `{field}`", path.display())]
+    #[error("`{}`: missing field `{field}`", path.display())]
     MissingField { path: PathBuf, field: &'static str },
-    #[error("{}: field `{field}` must be {expected}; got {got}", path.display())]
+    #[error("`{}`: field `{field}` must be {expected}; got {got}", path.display())]
     BadField { path: PathBuf, field: &'static str, expected: &'static str, got: String },
-    #[error("{}: unsupported architecture {found}; supported: {}", path.display(), SUPPORTED_ARCHITECTURES.join(", "))]
+    #[error("`{}`: unsupported architecture {found}; supported: {}", path.display(), SUPPORTED_ARCHITECTURES.join(", "))]
     UnsupportedArchitecture { path: PathBuf, found: String },
-    #[error("{}: field `{field}` is {got}; supported: {supported}", path.display())]
+    #[error("`{}`: field `{field}` is {got}; supported: {supported}", path.display())]
     Unsupported { path: PathBuf, field: &'static str, got: String, supported: &'static str },
-    #[error("{}: {why}", path.display())]
+    #[error("`{}`: {why}", path.display())]
     Inconsistent { path: PathBuf, why: String },
 }
 

@@ -23,7 +23,7 @@ pub enum ModelError {
     Sampling(#[from] SamplingError),
     #[error("backend: {0}")]
     Backend(#[from] BackendError),
-    #[error("{} has no {TOKENIZER_FILE}; text prompts need one", dir.display())]
+    #[error("`{}` has no {TOKENIZER_FILE}; text prompts need one", dir.display())]
     NoTokenizer { dir: PathBuf },
     #[error("the prompt is empty; pre-fill needs at least one token")]
     EmptyPrompt,

@@ -7,9 +7,9 @@ pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
 #[derive(Debug, Error)]
 pub enum TokenizerError {
-    #[error("cannot load tokenizer {}: {message}", path.display())]
+    #[error("cannot load tokenizer `{}`: {message}", path.display())]
     Load { path: PathBuf, message: String },
-    #[error("cannot {action} with tokenizer {}: {message}", path.display())]
+    #[error("cannot {action} with tokenizer `{}`: {message}", path.display())]
     Codec { path: PathBuf, action: &'static str, message: String },
 }
 

@@ -36,7 +36,7 @@ fn sharded_llama_loads_with_its_tokenizer() {
 fn missing_config_names_the_file() {
     let dir = checkpoint(&SyntheticSpec::tiny_llama());
     std::fs::remove_file(dir.path().join("config.json")).unwrap();
-    assert!(load_error(dir.path()).starts_with(&format!("cannot read {}", dir.path().join("config.json").display())));
+    assert!(load_error(dir.path()).starts_with(&format!("cannot read `{}`", dir.path().join("config.json").display())));
 }
 
 #[test]
@@ -44,7 +44,7 @@ fn malformed_config_names_the_file() {
     let dir = checkpoint(&SyntheticSpec::tiny_llama());
     std::fs::write(dir.path().join("config.json"), "{\"hidden_size\": 64,").unwrap();
     assert!(
-        load_error(dir.path()).starts_with(&format!("{}: malformed JSON", dir.path().join("config.json").display()))
+        load_error(dir.path()).starts_with(&format!("`{}`: malformed JSON", dir.path().join("config.json").display()))
     );
 }
 
@@ -54,7 +54,7 @@ fn config_missing_a_field_names_file_and_field() {
     set_config(dir.path(), "intermediate_size", Value::Null);
     assert_eq!(
         load_error(dir.path()),
-        format!("{}: missing field `intermediate_size`", dir.path().join("config.json").display())
+        format!("`{}`: missing field `intermediate_size`", dir.path().join("config.json").display())
     );
 }
 
@@ -73,7 +73,7 @@ fn missing_shard_is_named() {
     let dir = checkpoint(&spec);
     let shard = dir.path().join("model-00002-of-00002.safetensors");
     std::fs::remove_file(&shard).unwrap();
-    assert!(load_error(dir.path()).starts_with(&format!("shard {} listed in", shard.display())));
+    assert!(load_error(dir.path()).starts_with(&format!("shard `{}` listed in", shard.display())));
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn missing_tokenizer_is_reported_when_asked_for() {
     let dir = checkpoint(&SyntheticSpec::tiny_llama());
     std::fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
     let error = load(dir.path()).unwrap().tokenizer().err().map(|e| e.to_string());
-    assert_eq!(error, Some(format!("{} has no tokenizer.json; text prompts need one", dir.path().display())));
+    assert_eq!(error, Some(format!("`{}` has no tokenizer.json; text prompts need one", dir.path().display())));
 }
 
 #[test]
@@ -189,7 +189,7 @@ fn malformed_tokenizer_names_the_file() {
     let dir = checkpoint(&SyntheticSpec::tiny_llama());
     std::fs::write(dir.path().join("tokenizer.json"), "{\"model\": 3}").unwrap();
     assert!(load_error(dir.path())
-        .starts_with(&format!("cannot load tokenizer {}", dir.path().join("tokenizer.json").display())));
+        .starts_with(&format!("cannot load tokenizer `{}`", dir.path().join("tokenizer.json").display())));
 }
 
 fn tokenizer_model() -> (tempfile::TempDir, Model<sparsefill_model::CpuBackend>) {

@@ -76,14 +76,14 @@ fn our_format_is_not_minference() {
 fn missing_file_names_path() {
     let path = scratch("does-not-exist.json");
     let message = ModelConfig::load(&path).unwrap_err().to_string();
-    assert!(message.starts_with(&format!("cannot read {}: ", path.display())), "{message}");
+    assert!(message.starts_with(&format!("cannot read `{}`: ", path.display())), "{message}");
 }
 
 #[test]
 fn save_into_missing_directory_names_path() {
     let path = scratch("no-such-dir").join("config.json");
     let message = expected_sample().save(&path).unwrap_err().to_string();
-    assert!(message.starts_with(&format!("cannot write {}: ", path.display())), "{message}");
+    assert!(message.starts_with(&format!("cannot write `{}`: ", path.display())), "{message}");
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn bad_file_contents_name_path_and_position() {
     std::fs::write(&path, "[{\"0\": [\"stream_llm\", 1, 2, 1.0]},\n  {\"0\": }]").unwrap();
     let message = ModelConfig::load(&path).unwrap_err().to_string();
     let _ = std::fs::remove_file(&path);
-    assert_eq!(message, format!("{}: malformed JSON: expected value at line 2 column 9", path.display()));
+    assert_eq!(message, format!("`{}`: malformed JSON: expected value at line 2 column 9", path.display()));
 }
 
 #[test]

@@ -71,6 +71,6 @@ pub enum RuntimeError {
     Layout { context: String, source: LayoutError },
     #[error("{what} lives on another GPU context than the one it is used with; move it with download/upload")]
     WrongDevice { what: String },
-    #[error("kernel cache: cannot {op} {path}: {source}")]
+    #[error("kernel cache: cannot {op} `{path}`: {source}")]
     CacheIo { op: &'static str, path: PathBuf, source: std::io::Error },
 }

@@ -149,7 +149,7 @@ pub enum BenchError {
     Inputs(String),
     #[error(transparent)]
     Stdout(#[from] super::stdout::StdoutError),
-    #[error("{failed} of {total} measurements did not run or failed their check (see {})", path.display())]
+    #[error("{failed} of {total} measurements did not run or failed their check (see `{}`)", path.display())]
     Failed { failed: usize, total: usize, path: PathBuf },
 }
 

@@ -68,7 +68,7 @@ pub enum GenerateError {
     PromptFile { path: PathBuf, source: std::io::Error },
     #[error("--patterns: {0}")]
     PatternConfig(#[from] PatternConfigError),
-    #[error("--patterns {}: {source}", path.display())]
+    #[error("--patterns `{}`: {source}", path.display())]
     PatternMismatch { path: PathBuf, source: PatternsError },
     #[error("{0}")]
     Model(#[from] ModelError),

@@ -73,7 +73,7 @@ fn directory_without_weights_says_what_it_looked_for() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(
         open_error(dir.path()),
-        format!("no weights in {}: expected model.safetensors or model.safetensors.index.json", dir.path().display())
+        format!("no weights in `{}`: expected model.safetensors or model.safetensors.index.json", dir.path().display())
     );
 }
 
@@ -84,7 +84,7 @@ fn missing_shard_is_named() {
     assert_eq!(
         open_error(dir.path()),
         format!(
-            "shard {} listed in {} is missing",
+            "shard `{}` listed in `{}` is missing",
             dir.path().join("part-2.safetensors").display(),
             dir.path().join(INDEX_FILE).display()
         )
@@ -95,7 +95,7 @@ fn missing_shard_is_named() {
 fn malformed_index_names_the_index() {
     let dir = sharded();
     std::fs::write(dir.path().join(INDEX_FILE), "{\"weight_map\": ").unwrap();
-    assert!(open_error(dir.path()).starts_with(&format!("{}: malformed JSON", dir.path().join(INDEX_FILE).display())));
+    assert!(open_error(dir.path()).starts_with(&format!("`{}`: malformed JSON", dir.path().join(INDEX_FILE).display())));
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn truncated_file_is_not_loaded() {
     let path = dir.path().join(SINGLE_FILE);
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
-    assert!(open_error(dir.path()).starts_with(&format!("{}: not a valid safetensors file", path.display())));
+    assert!(open_error(dir.path()).starts_with(&format!("`{}`: not a valid safetensors file", path.display())));
 }
 
 #[test]
@@ -129,7 +129,10 @@ fn missing_tensor_is_named_with_its_source() {
     let error = checkpoint.tensor("lm_head.weight", &[1], None).unwrap_err().to_string();
     assert_eq!(
         error,
-        format!("tensor `lm_head.weight` is missing from the checkpoint ({})", dir.path().join(SINGLE_FILE).display())
+        format!(
+            "tensor `lm_head.weight` is missing from the checkpoint (`{}`)",
+            dir.path().join(SINGLE_FILE).display()
+        )
     );
 }
 
@@ -139,7 +142,7 @@ fn tensor_listed_in_index_but_absent_from_its_shard_names_the_shard() {
     write_index(dir.path(), json!({"a": "part-1.safetensors", "b": "part-1.safetensors"}));
     let checkpoint = Checkpoint::open(dir.path()).unwrap();
     let error = checkpoint.tensor("b", &[5], None).unwrap_err().to_string();
-    assert!(error.ends_with(&format!("({})", dir.path().join("part-1.safetensors").display())), "{error}");
+    assert!(error.ends_with(&format!("(`{}`)", dir.path().join("part-1.safetensors").display())), "{error}");
 }
 
 #[test]

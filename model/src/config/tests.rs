@@ -91,36 +91,36 @@ fn newer_dtype_key_is_read() {
 fn missing_file_names_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let error = ModelConfig::load(dir.path()).unwrap_err().to_string();
-    assert!(error.starts_with(&format!("cannot read {}", dir.path().join("config.json").display())), "{error}");
+    assert!(error.starts_with(&format!("cannot read `{}`", dir.path().join("config.json").display())), "{error}");
 }
 
 #[test]
 fn malformed_json_names_file_and_position() {
     let error = ModelConfig::parse("{\"hidden_size\": 64,\n \"vocab_size\": }", Path::new(PATH)).unwrap_err();
-    assert_eq!(error.to_string(), "ckpt/config.json: malformed JSON: expected value at line 2 column 16");
+    assert_eq!(error.to_string(), "`ckpt/config.json`: malformed JSON: expected value at line 2 column 16");
 }
 
 #[test]
 fn non_object_document_is_rejected() {
     let error = ModelConfig::parse("[1, 2]", Path::new(PATH)).unwrap_err();
-    assert_eq!(error.to_string(), "ckpt/config.json: expected a JSON object at the top level");
+    assert_eq!(error.to_string(), "`ckpt/config.json`: expected a JSON object at the top level");
 }
 
 #[test]
 fn missing_field_names_file_and_field() {
-    assert_eq!(error("hidden_size", None), "ckpt/config.json: missing field `hidden_size`");
+    assert_eq!(error("hidden_size", None), "`ckpt/config.json`: missing field `hidden_size`");
 }
 
 #[test]
 fn null_required_field_counts_as_missing() {
-    assert_eq!(error("vocab_size", Some(Value::Null)), "ckpt/config.json: missing field `vocab_size`");
+    assert_eq!(error("vocab_size", Some(Value::Null)), "`ckpt/config.json`: missing field `vocab_size`");
 }
 
 #[test]
 fn wrongly_typed_field_says_what_was_expected() {
     assert_eq!(
         error("num_hidden_layers", Some(json!("2"))),
-        "ckpt/config.json: field `num_hidden_layers` must be a positive integer; got \"2\""
+        "`ckpt/config.json`: field `num_hidden_layers` must be a positive integer; got \"2\""
     );
 }
 
@@ -128,7 +128,7 @@ fn wrongly_typed_field_says_what_was_expected() {
 fn zero_heads_are_rejected() {
     assert_eq!(
         error("num_attention_heads", Some(json!(0))),
-        "ckpt/config.json: field `num_attention_heads` must be a positive integer; got 0"
+        "`ckpt/config.json`: field `num_attention_heads` must be a positive integer; got 0"
     );
 }
 
@@ -136,7 +136,7 @@ fn zero_heads_are_rejected() {
 fn negative_norm_epsilon_is_rejected() {
     assert_eq!(
         error("rms_norm_eps", Some(json!(-1e-5))),
-        "ckpt/config.json: field `rms_norm_eps` must be a positive number; got -0.00001"
+        "`ckpt/config.json`: field `rms_norm_eps` must be a positive number; got -0.00001"
     );
 }
 
@@ -144,7 +144,7 @@ fn negative_norm_epsilon_is_rejected() {
 fn unsupported_architecture_lists_the_supported_ones() {
     assert_eq!(
         error("architectures", Some(json!(["GPT2LMHeadModel"]))),
-        "ckpt/config.json: unsupported architecture \"GPT2LMHeadModel\"; supported: LlamaForCausalLM, \
+        "`ckpt/config.json`: unsupported architecture \"GPT2LMHeadModel\"; supported: LlamaForCausalLM, \
          Qwen2ForCausalLM, MistralForCausalLM"
     );
 }
@@ -153,7 +153,7 @@ fn unsupported_architecture_lists_the_supported_ones() {
 fn empty_architectures_list_is_malformed() {
     assert_eq!(
         error("architectures", Some(json!([]))),
-        "ckpt/config.json: field `architectures` must be a non-empty list of strings; got []"
+        "`ckpt/config.json`: field `architectures` must be a non-empty list of strings; got []"
     );
 }
 
@@ -168,7 +168,7 @@ fn unsupported_model_type_says_where_it_came_from() {
 fn heads_must_group_evenly() {
     assert_eq!(
         error("num_key_value_heads", Some(json!(3))),
-        "ckpt/config.json: num_attention_heads (4) must be a multiple of num_key_value_heads (3)"
+        "`ckpt/config.json`: num_attention_heads (4) must be a multiple of num_key_value_heads (3)"
     );
 }
 
@@ -176,7 +176,7 @@ fn heads_must_group_evenly() {
 fn odd_head_dim_is_rejected() {
     assert_eq!(
         error("head_dim", Some(json!(15))),
-        "ckpt/config.json: head_dim must be even for rotary embeddings; got 15"
+        "`ckpt/config.json`: head_dim must be even for rotary embeddings; got 15"
     );
 }
 
@@ -184,20 +184,20 @@ fn odd_head_dim_is_rejected() {
 fn other_activations_are_unsupported() {
     assert_eq!(
         error("hidden_act", Some(json!("gelu"))),
-        "ckpt/config.json: field `hidden_act` is \"gelu\"; supported: \"silu\" (SwiGLU)"
+        "`ckpt/config.json`: field `hidden_act` is \"gelu\"; supported: \"silu\" (SwiGLU)"
     );
 }
 
 #[test]
 fn mlp_bias_is_unsupported() {
-    assert_eq!(error("mlp_bias", Some(json!(true))), "ckpt/config.json: field `mlp_bias` is true; supported: false");
+    assert_eq!(error("mlp_bias", Some(json!(true))), "`ckpt/config.json`: field `mlp_bias` is true; supported: false");
 }
 
 #[test]
 fn integer_dtypes_are_unsupported() {
     assert_eq!(
         error("torch_dtype", Some(json!("int8"))),
-        "ckpt/config.json: field `torch_dtype` is \"int8\"; supported: bfloat16, float16, float32"
+        "`ckpt/config.json`: field `torch_dtype` is \"int8\"; supported: bfloat16, float16, float32"
     );
 }
 
@@ -205,7 +205,7 @@ fn integer_dtypes_are_unsupported() {
 fn other_rope_types_list_the_supported_ones() {
     assert_eq!(
         error("rope_scaling", Some(json!({"rope_type": "yarn", "factor": 4.0}))),
-        "ckpt/config.json: field `rope_scaling` is rope_type \"yarn\"; supported: \"default\", \"linear\", \"llama3\""
+        "`ckpt/config.json`: field `rope_scaling` is rope_type \"yarn\"; supported: \"default\", \"linear\", \"llama3\""
     );
 }
 
@@ -220,7 +220,7 @@ fn llama3_scaling_without_its_original_length_names_the_field() {
     let scaling = json!({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0});
     assert_eq!(
         error("rope_scaling", Some(scaling)),
-        "ckpt/config.json: missing field `rope_scaling.original_max_position_embeddings`"
+        "`ckpt/config.json`: missing field `rope_scaling.original_max_position_embeddings`"
     );
 }
 
@@ -230,7 +230,7 @@ fn llama3_bands_must_be_ordered() {
                          "original_max_position_embeddings": 8192});
     assert_eq!(
         error("rope_scaling", Some(scaling)),
-        "ckpt/config.json: rope_scaling.high_freq_factor (1) must exceed low_freq_factor (4)"
+        "`ckpt/config.json`: rope_scaling.high_freq_factor (1) must exceed low_freq_factor (4)"
     );
 }
 
@@ -240,6 +240,6 @@ fn qwen2_sliding_window_is_unsupported() {
     config["use_sliding_window"] = json!(true);
     assert_eq!(
         parse(&config).unwrap_err().to_string(),
-        "ckpt/config.json: field `use_sliding_window` is true; supported: false"
+        "`ckpt/config.json`: field `use_sliding_window` is true; supported: false"
     );
 }

@@ -92,7 +92,7 @@ pub enum SearchError {
     Config(#[from] ConfigError),
     #[error("MInference's format has no {pattern} pattern (layer {layer}, head {head}); write ours instead")]
     NotMinference { layer: usize, head: usize, pattern: &'static str },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write `{}`: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
 }
 

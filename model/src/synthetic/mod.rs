@@ -28,9 +28,9 @@ pub enum SyntheticError {
     Config(#[from] ConfigError),
     #[error("shards must be at least 1 and at most the tensor count ({tensors}); got {shards}")]
     Shards { shards: usize, tensors: usize },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write `{}`: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write `{}`: {source}", path.display())]
     Safetensors { path: PathBuf, source: safetensors::SafeTensorError },
     #[error("cannot build a structured layer 0: {reason}")]
     Structure { reason: &'static str },

@@ -108,11 +108,11 @@ pub enum ConfigError {
     Head { layer: usize, head: usize, source: serde_json::Error },
     #[error("layer {layer}, head {head}: {source}")]
     Params { layer: usize, head: usize, source: DispatchError },
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read `{}`: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write `{}`: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
-    #[error("{}: {source}", path.display())]
+    #[error("`{}`: {source}", path.display())]
     InFile { path: PathBuf, source: Box<ConfigError> },
 }
 

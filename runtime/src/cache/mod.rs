@@ -411,7 +411,7 @@ impl KernelCache {
             };
             if let Some(corruption) = damaged {
                 bump(&self.counters.rebuilt_corrupt);
-                trace(|| format!("cache: corrupt entry {}: {corruption}; rebuilding", disk.path(name).display()));
+                trace(|| format!("cache: corrupt entry `{}`: {corruption}; rebuilding", disk.path(name).display()));
                 origin = Origin::RebuiltCorrupt;
             }
         }
