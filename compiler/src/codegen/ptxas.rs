@@ -51,8 +51,8 @@ pub enum PtxasError {
     NotFound,
     #[error("running ptxas ({path}): {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("ptxas rejected the PTX for {arch} ({status}):\n{output}")]
-    Rejected { arch: String, status: String, output: String },
+    #[error("ptxas rejected the PTX for {arch} ({status}):\n{output}{hint}")]
+    Rejected { arch: String, status: String, output: String, hint: String },
     #[error("ptxas printed no resource report (expected `Used N registers` and a spill line):\n{output}")]
     NoReport { output: String },
     #[error("ptxas ({path}) --version printed no version (expected a word like `V13.0.88`):\n{output}")]
@@ -98,6 +98,25 @@ pub fn assemble(ptx: &str, arch: Arch) -> Result<PtxasReport, PtxasError> {
     assemble_with(&ptxas, ptx, arch.name())?.report()
 }
 
+/// What a user can do about a rejection ptxas's own words leave unexplained, or nothing.
+/// With a producer warpgroup, ptxas fits each `wgmma` in the registers the entry gives a
+/// thread, not in the more `setmaxnreg.inc` gives the consumers: a 64 x 128 product at
+/// `occupancy(3)` fails with C7602 (docs/perf/2026-11-30-h200-session30.md, round 4).
+fn rejection_hint(ptx: &str, output: &str) -> String {
+    if !(output.contains("C7602") && ptx.contains("setmaxnreg.inc")) {
+        return String::new();
+    }
+    let programs = ptx
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(".minnctapersm"))
+        .map_or(String::new(), |n| format!(", {} programs an SM", n.trim()));
+    format!(
+        "\nThe kernel has a producer warpgroup{programs}: ptxas fits each `wgmma` in the registers its \
+         entry gives a thread, not in the more `setmaxnreg` gives the consumers. A lower occupancy(N) \
+         or narrower products fit (docs/language.md, `occupancy`)."
+    )
+}
+
 /// Assembles `ptx` with the ptxas at `ptxas` (`-v`, default optimization) for the GPU
 /// architecture `arch` (`sm_90a`, or a device's own `sm_90` for PTX written for `sm_80`,
 /// which a cubin of sm_80 code would not run on) and returns the cubin with ptxas's
@@ -117,7 +136,13 @@ pub fn assemble_with(ptxas: &Path, ptx: &str, arch: &str) -> Result<Assembled, P
         .map_err(|source| PtxasError::Io { path: ptxas.to_path_buf(), source })?;
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     if !output.status.success() {
-        return Err(PtxasError::Rejected { arch: arch.to_string(), status: output.status.to_string(), output: text });
+        let hint = rejection_hint(ptx, &text);
+        return Err(PtxasError::Rejected {
+            arch: arch.to_string(),
+            status: output.status.to_string(),
+            output: text,
+            hint,
+        });
     }
     let cubin = std::fs::read(&cubin).map_err(|source| PtxasError::Io { path: cubin.clone(), source })?;
     Ok(Assembled { cubin, output: text })
@@ -249,6 +274,20 @@ ptxas info    : Used 40 registers, used 1 barriers, 32 bytes smem, 400 bytes cme
         }
         let result = assemble(".version 8.0\n.target sm_80\nnot ptx", Arch::Sm80);
         assert!(matches!(&result, Err(PtxasError::Rejected { arch, .. }) if arch == "sm_80"), "{result:?}");
+    }
+
+    #[test]
+    fn a_register_shortfall_under_setmaxnreg_is_explained() {
+        let ptx = ".entry k\n.maxntid 256\n.minnctapersm 3\n{\nsetmaxnreg.inc.sync.aligned.u32 136;\n}";
+        let hint = rejection_hint(ptx, "ptxas fatal   : (C7602) Insufficient registers (80) to compile instruction");
+        assert!(hint.contains("producer warpgroup, 3 programs an SM") && hint.contains("occupancy(N)"), "{hint}");
+    }
+
+    #[test]
+    fn other_rejections_get_no_hint() {
+        let shortfall = "ptxas fatal   : (C7602) Insufficient registers (80) to compile instruction";
+        assert_eq!(rejection_hint(".entry k\n{\n}", shortfall), "");
+        assert_eq!(rejection_hint("setmaxnreg.inc.sync.aligned.u32 136;", "ptxas fatal   : Unresolved extern"), "");
     }
 
     #[test]

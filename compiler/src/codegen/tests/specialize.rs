@@ -474,3 +474,18 @@ fn occupancy_past_the_threads_an_sm_holds_has_no_split() {
     // 9 programs of 256 threads (128 consumers and the producer) are 2304 threads.
     assert_eq!(Split::of(128, Some(9)), None);
 }
+
+/// A 64 x 128 product at occupancy(3): `setmaxnreg` gives the consumers 136 registers, but
+/// ptxas fits the `wgmma` in the entry's 80 and refuses it (C7602). The error says why
+/// and what fits, beside ptxas's own words.
+#[test]
+fn a_product_too_wide_for_the_entrys_registers_is_refused_with_the_reason() {
+    if !crate::codegen::ptxas::available_for_tests("a 64 x 128 product at occupancy(3)") {
+        return;
+    }
+    let mut k = kernel(GEMM, &[("BM", 64), ("BN", 128), ("BK", 64)], &["a", "b"]);
+    k.occupancy = Some(3);
+    let ptx = emit(&k, Arch::Sm90a, &SPECIALIZED).ptx;
+    let message = crate::codegen::ptxas::assemble(&ptx, Arch::Sm90a).map(drop).unwrap_err().to_string();
+    assert!(message.contains("C7602") && message.contains("producer warpgroup, 3 programs an SM"), "{message}");
+}
