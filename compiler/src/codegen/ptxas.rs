@@ -51,8 +51,10 @@ pub enum PtxasError {
     NotFound,
     #[error("running ptxas ({path}): {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("ptxas rejected the PTX for {arch} ({status}):\n{output}{hint}")]
-    Rejected { arch: String, status: String, output: String, hint: String },
+    /// `output` is ptxas's, followed by what the user can do where ptxas's words leave it
+    /// unexplained ([`rejection_hint`]).
+    #[error("ptxas rejected the PTX for {arch} ({status}):\n{output}")]
+    Rejected { arch: String, status: String, output: String },
     #[error("ptxas printed no resource report (expected `Used N registers` and a spill line):\n{output}")]
     NoReport { output: String },
     #[error("ptxas ({path}) --version printed no version (expected a word like `V13.0.88`):\n{output}")]
@@ -137,12 +139,8 @@ pub fn assemble_with(ptxas: &Path, ptx: &str, arch: &str) -> Result<Assembled, P
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     if !output.status.success() {
         let hint = rejection_hint(ptx, &text);
-        return Err(PtxasError::Rejected {
-            arch: arch.to_string(),
-            status: output.status.to_string(),
-            output: text,
-            hint,
-        });
+        let status = output.status.to_string();
+        return Err(PtxasError::Rejected { arch: arch.to_string(), status, output: text + &hint });
     }
     let cubin = std::fs::read(&cubin).map_err(|source| PtxasError::Io { path: cubin.clone(), source })?;
     Ok(Assembled { cubin, output: text })
