@@ -88,7 +88,9 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Also time KERNEL compiled from FILE (an edit of the shipped kernel of that name,
-    /// taking its arguments) wherever a measurement launches KERNEL: checked (an attention
+    /// taking its arguments: the whole shipped source edited, or only the kernel and any
+    /// fns it changes, which replace the shipped ones of those names) wherever a
+    /// measurement launches KERNEL: checked (an attention
     /// kernel on poisoned outputs like the shipped one; an estimation kernel in its launch's
     /// place, by the index it leads to, which must list what the shipped launches list),
     /// then both timed in turns in one process; bench.md gets a table of the two. It stands

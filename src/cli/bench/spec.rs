@@ -230,19 +230,54 @@ pub const CANDIDATE_KERNELS: [(&str, &str); 17] = [
     (block_sparse::SELECT_KERNEL, block_sparse::ESTIMATOR_SOURCE),
 ];
 
-/// `--candidate KERNEL=FILE`: the kernel's name, checked, and the file's source, which must
-/// hold KERNEL and compile to Tile IR with its default consts (so a malformed file is
-/// refused before the GPU opens, not in the middle of the measurements).
+/// `--candidate KERNEL=FILE`: the kernel's name, checked, and the source the candidate runs
+/// from, which must hold KERNEL and compile to Tile IR with its default consts (so a
+/// malformed file is refused before the GPU opens, not in the middle of the measurements).
+/// FILE is either the whole source (the shipped files concatenated, edited) or only what it
+/// changes: then its kernels and fns take the place of the shipped ones of the same names,
+/// beside the shipped source's other items ([`merged_source`]).
 pub fn candidate(given: &str) -> Result<Candidate, BenchError> {
     let fail = |why: String| BenchError::Candidate { given: given.to_string(), why };
     let (kernel, file) = given.split_once('=').ok_or_else(|| fail("expected KERNEL=FILE".into()))?;
-    if !CANDIDATE_KERNELS.iter().any(|(k, _)| *k == kernel) {
+    let Some(&(_, shipped)) = CANDIDATE_KERNELS.iter().find(|(k, _)| *k == kernel) else {
         let known: Vec<&str> = CANDIDATE_KERNELS.iter().map(|(k, _)| *k).collect();
         return Err(fail(format!("unknown kernel `{kernel}`; it replaces one of {}", known.join(", "))));
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| fail(format!("cannot read `{file}`: {e}")))?;
+    // As written first, so that errors point into the file itself.
+    let alone = check_candidate_source(&text, kernel);
+    if alone.is_ok() {
+        return Ok(Candidate { kernel: kernel.to_string(), file: file.to_string(), source: text });
     }
-    let source = std::fs::read_to_string(file).map_err(|e| fail(format!("cannot read `{file}`: {e}")))?;
-    check_candidate_source(&source, kernel).map_err(|e| fail(format!("`{file}` does not compile: {e}")))?;
+    let Some(source) = merged_source(shipped, &text) else {
+        let why = alone.err().unwrap_or_default();
+        return Err(fail(format!("`{file}` does not compile: {why}")));
+    };
+    check_candidate_source(&source, kernel)
+        .map_err(|e| fail(format!("`{file}` does not compile in the shipped source in place of its items: {e}")))?;
     Ok(Candidate { kernel: kernel.to_string(), file: file.to_string(), source })
+}
+
+/// `shipped` with the kernels and fns of `edit` in place of its own of the same names (and
+/// any new ones added), printed back as source; `None` if `edit` does not parse.
+fn merged_source(shipped: &str, edit: &str) -> Option<String> {
+    use sparsefill_compiler::syntax;
+    let edit = syntax::parse(edit).ok()?;
+    // The shipped sources parse: every_shipped_candidate_kernel_passes_the_candidate_check.
+    let mut merged = syntax::parse(shipped).ok()?;
+    for f in edit.fns {
+        match merged.fns.iter_mut().find(|g| g.name.name == f.name.name) {
+            Some(slot) => *slot = f,
+            None => merged.fns.push(f),
+        }
+    }
+    for k in edit.kernels {
+        match merged.kernels.iter_mut().find(|g| g.name.name == k.name.name) {
+            Some(slot) => *slot = k,
+            None => merged.kernels.push(k),
+        }
+    }
+    Some(syntax::print_ast(&merged))
 }
 
 /// Whether `source` holds `kernel` and it compiles to Tile IR with its default consts.
@@ -362,6 +397,27 @@ mod tests {
         for (kernel, source) in CANDIDATE_KERNELS {
             assert_eq!(check_candidate_source(source, kernel), Ok(()), "{kernel}");
         }
+    }
+
+    /// The shipped `vs_column_scores` with one edit, given alone: it compiles with the
+    /// shipped source's other items (attention.tile's `softmax_step` among them), which stay.
+    #[test]
+    fn a_file_with_only_its_kernel_replaces_the_shipped_one() {
+        let shipped = plan::ESTIMATE_SOURCE;
+        let start = shipped.find("kernel vs_column_scores").unwrap_or_default();
+        let end = start + shipped[start..].find("\n}\n").unwrap_or_default() + 3;
+        let edited = shipped[start..end].replace("TILES: i32 = 16", "TILES: i32 = 8");
+        assert_ne!(edited, shipped[start..end], "the edit took");
+        let source = merged_source(shipped, &edited).unwrap_or_default();
+        let ir = sparsefill_compiler::lower_source(&source, Some("vs_column_scores"), &[]);
+        let tiles = ir.map(|k| k.consts.iter().find(|(n, _)| n == "TILES").map(|(_, v)| v.clone()));
+        assert_eq!(tiles.ok().flatten(), Some(sparsefill_compiler::ir::ConstValue::Int(8)));
+        assert_eq!(check_candidate_source(&source, "vs_row_stats"), Ok(()));
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_is_not_merged() {
+        assert_eq!(merged_source(plan::ESTIMATE_SOURCE, "kernel vs_column_scores("), None);
     }
 
     #[test]
