@@ -259,12 +259,18 @@ pub fn candidate(given: &str) -> Result<Candidate, BenchError> {
 }
 
 /// `shipped` with the kernels and fns of `edit` in place of its own of the same names (and
-/// any new ones added), printed back as source; `None` if `edit` does not parse.
+/// any new ones added), printed back as source; `None` if `edit` does not parse, or holds
+/// every item of `shipped` already (a whole source, whose own errors point into it).
 fn merged_source(shipped: &str, edit: &str) -> Option<String> {
     use sparsefill_compiler::syntax;
     let edit = syntax::parse(edit).ok()?;
     // The shipped sources parse: every_shipped_candidate_kernel_passes_the_candidate_check.
     let mut merged = syntax::parse(shipped).ok()?;
+    let fns_given = merged.fns.iter().all(|f| edit.fns.iter().any(|g| g.name.name == f.name.name));
+    let kernels_given = merged.kernels.iter().all(|k| edit.kernels.iter().any(|g| g.name.name == k.name.name));
+    if fns_given && kernels_given {
+        return None;
+    }
     for f in edit.fns {
         match merged.fns.iter_mut().find(|g| g.name.name == f.name.name) {
             Some(slot) => *slot = f,
@@ -413,6 +419,24 @@ mod tests {
         let tiles = ir.map(|k| k.consts.iter().find(|(n, _)| n == "TILES").map(|(_, v)| v.clone()));
         assert_eq!(tiles.ok().flatten(), Some(sparsefill_compiler::ir::ConstValue::Int(8)));
         assert_eq!(check_candidate_source(&source, "vs_row_stats"), Ok(()));
+    }
+
+    #[test]
+    fn a_whole_source_is_not_merged() {
+        assert_eq!(merged_source(plan::ESTIMATE_SOURCE, plan::ESTIMATE_SOURCE), None);
+    }
+
+    /// A kernel-only file with a mistake: the error says it was compiled among the shipped
+    /// source's items, whose lines the message shows.
+    #[test]
+    fn a_kernel_only_file_that_does_not_compile_is_refused_saying_where_it_was_compiled() {
+        let file = std::env::temp_dir().join(format!("sparsefill-candidate-{}.tile", std::process::id()));
+        let text = "kernel vs_combine_stats(x: tensor<f32>[N]) grid(1) warps(1) { x[0 .. 4] = softmax_step; }";
+        std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
+        let err = candidate(&format!("vs_combine_stats={}", file.display())).err().map(|e| e.to_string());
+        let _ = std::fs::remove_file(&file);
+        let err = err.unwrap_or_default();
+        assert!(err.contains("does not compile in the shipped source in place of its items"), "{err}");
     }
 
     #[test]
