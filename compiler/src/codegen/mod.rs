@@ -18,6 +18,7 @@ mod convert;
 pub mod cuobjdump;
 mod divisibility;
 mod dot;
+mod gather_ahead;
 mod layout;
 mod lower;
 mod memory;
