@@ -732,15 +732,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let mut arms = Vec::with_capacity(2);
         for (block, bb) in [(then_block, then_bb), (else_block, else_bb)] {
             self.builder.position_at_end(bb);
-            let shared_mark = self.shared.mark();
             let regs = self.lower_nested(block, results, None)?;
-            if self.shared.mark() != shared_mark {
-                // What the arm staged goes back to the stack, as a loop's buffers do: its
-                // products completed at the arm's end, and the barrier makes every thread
-                // done reading. Kept, it would sit under every later loop's stages.
-                self.barrier()?;
-                self.shared.release(shared_mark);
-            }
             arms.push((regs, self.current_block()?));
             self.builder.build_unconditional_branch(merge)?;
         }

@@ -39,12 +39,6 @@ use crate::ir::{DType, Index, ParamId, Type, ValueId};
 /// Widest single access: `ld.global.v4.b32`.
 const MAX_ACCESS_BYTES: usize = 16;
 
-/// Where [`Lowerer::access_at`] finds a gather's positions, one per register of the
-/// layout: from the gather index, the tile's shape and the flat-index bit of the
-/// gathered axis.
-pub(super) type GatherPositions<'f, 'l, 'ctx> =
-    dyn FnMut(&mut Lowerer<'l, 'ctx>, ValueId, &[u32], u32, &Layout) -> Result<Regs<'ctx>, CodegenError> + 'f;
-
 /// One tensor dimension of an access, resolved to registers.
 struct Dim<'ctx> {
     index: DimIndex<'ctx>,
@@ -102,7 +96,7 @@ impl Access<'_> {
     }
 }
 
-impl<'l, 'ctx> Lowerer<'l, 'ctx> {
+impl<'ctx> Lowerer<'_, 'ctx> {
     pub fn tensor(
         &self,
         tensor: ParamId,
@@ -247,13 +241,11 @@ impl<'l, 'ctx> Lowerer<'l, 'ctx> {
         ty: &Type,
         layout: &Layout,
     ) -> Result<Access<'ctx>, CodegenError> {
-        self.access_at(tensor, indices, ty, layout, &mut |this, v| this.scalar_i32(v), &mut Self::spread_index)
+        self.access_at(tensor, indices, ty, layout, &mut |this, v| this.scalar_i32(v))
     }
 
     /// [`Lowerer::access`] with the scalar index values (points and range starts) given
-    /// by `scalar`, and a gather's positions (one per register of `layout`, from its index
-    /// tile, the tile's shape and the flat-index bit of the gathered axis) by `gather`:
-    /// [`Lowerer::spread_index`], or both evaluated for a later iteration of a loop.
+    /// by `scalar`, e.g. evaluated for the next iteration of a loop.
     pub(super) fn access_at(
         &mut self,
         tensor: ParamId,
@@ -261,7 +253,6 @@ impl<'l, 'ctx> Lowerer<'l, 'ctx> {
         ty: &Type,
         layout: &Layout,
         scalar: &mut dyn FnMut(&mut Self, ValueId) -> Result<IntValue<'ctx>, CodegenError>,
-        gather: &mut GatherPositions<'_, 'l, 'ctx>,
     ) -> Result<Access<'ctx>, CodegenError> {
         let (base, sizes, strides) = self.tensor(tensor)?;
         // Owned copies: spreading a gather index below needs `self` mutably.
@@ -305,41 +296,12 @@ impl<'l, 'ctx> Lowerer<'l, 'ctx> {
                     lo -= len.trailing_zeros();
                     run_dim = None;
                     run_start = None;
-                    DimIndex::Gather(gather(self, *v, &lens, lo, layout)?)
+                    DimIndex::Gather(self.spread_index(*v, &lens, lo, layout)?)
                 }
             };
             dims.push(Dim { index, size: sizes[d], stride: strides[d] });
         }
         Ok(Access { base, dtype, dims, run_dim, aligned: self.is_aligned_param(tensor), run_start })
-    }
-
-    /// Element `at` (one index per dimension) of `tensor`, or 0 where it lies outside.
-    pub(super) fn load_point(
-        &mut self,
-        tensor: ParamId,
-        at: &[IntValue<'ctx>],
-    ) -> Result<BasicValueEnum<'ctx>, CodegenError> {
-        let (base, sizes, strides) = self.tensor(tensor)?;
-        if at.len() != sizes.len() {
-            return Err(CodegenError::InvalidIr(format!(
-                "{} indices on a rank-{} tensor parameter",
-                at.len(),
-                sizes.len()
-            )));
-        }
-        let dims = at
-            .iter()
-            .zip(sizes.iter().zip(strides))
-            .map(|(&p, (&size, &stride))| Dim { index: DimIndex::Point(p), size, stride })
-            .collect();
-        let dtype = self.kernel.param(tensor).dtype();
-        let aligned = self.is_aligned_param(tensor);
-        let access = Access { base, dtype, dims, run_dim: None, aligned, run_start: None };
-        let layout = self.blocked(&Type::scalar(dtype))?;
-        match self.load_access(&access, &layout)?.as_slice() {
-            [one] => Ok(*one),
-            more => Err(CodegenError::InvalidIr(format!("a point load gave {} registers", more.len()))),
-        }
     }
 
     /// Offset and masks of the chunk that starts at register `reg` of `layout` in this thread.

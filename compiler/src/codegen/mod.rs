@@ -18,7 +18,6 @@ mod convert;
 pub mod cuobjdump;
 mod divisibility;
 mod dot;
-mod gather_ahead;
 mod layout;
 mod lower;
 mod memory;

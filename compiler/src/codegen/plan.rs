@@ -25,10 +25,9 @@ use super::layout::{axis_bits, FlatBit, Layout, WARP_LANE_BITS};
 use std::collections::{HashMap, HashSet};
 
 use super::context::record_defs;
-use super::gather_ahead::element_computable_ahead;
 use super::prefetch::{defined_in, is_index_arithmetic};
 use super::CodegenError;
-use crate::ir::{BinaryOp, Block, DType, Index, Inst, Kernel, Op, Param, ParamId, ValueId};
+use crate::ir::{BinaryOp, Block, DType, Index, Inst, Kernel, Op, ValueId};
 use crate::passes::operands::operands;
 
 /// Body re-assignments before a loop's carried layouts are taken as they are; real
@@ -242,26 +241,11 @@ impl Planner<'_> {
 
     /// Whether a load in a loop body can be a [`Placement::Prefetched`] `dot` operand:
     /// a rank-2 16-bit tile used only by `dot`s (a `trans` of it only as a rhs), at
-    /// indices the loop can compute one iteration ahead. A gather's index is computed
-    /// element by element ([`element_computable_ahead`]), on a tensor with the `aligned`
-    /// contract only: each row's chunks are then whole zero-filling copies, where the
-    /// element path that copes with the rest would keep a second copy of the code live
-    /// (sm_80's vertical-slash kernel spilled with it).
-    fn can_prefetch(
-        &self,
-        v: ValueId,
-        tensor: ParamId,
-        indices: &[Index],
-        iv: ValueId,
-        inside: &HashSet<ValueId>,
-    ) -> bool {
-        let scalar_ahead = |x: ValueId| self.computable_ahead(x, iv, inside);
-        let aligned = matches!(self.kernel.param(tensor), Param::Tensor { aligned: true, .. });
+    /// indices the loop can compute one iteration ahead.
+    fn can_prefetch(&self, v: ValueId, indices: &[Index], iv: ValueId, inside: &HashSet<ValueId>) -> bool {
         let indices_ok = indices.iter().all(|i| match i {
-            Index::Point(x) | Index::Range { start: x, .. } => scalar_ahead(*x),
-            Index::Gather(g) => {
-                aligned && element_computable_ahead(*g, &self.kernel.value_types, &self.defs, inside, &scalar_ahead)
-            }
+            Index::Point(x) | Index::Range { start: x, .. } => self.computable_ahead(*x, iv, inside),
+            Index::Gather(_) => false,
         });
         self.only_dot_operand(v) && indices_ok
     }
@@ -353,8 +337,8 @@ impl Planner<'_> {
         let mut inside = HashSet::new();
         defined_in(body, &mut inside);
         for inst in &body.insts {
-            if let (Op::Load { tensor, indices }, [result]) = (&inst.op, inst.results.as_slice()) {
-                if self.can_prefetch(*result, *tensor, indices, *iv, &inside) {
+            if let (Op::Load { indices, .. }, [result]) = (&inst.op, inst.results.as_slice()) {
+                if self.can_prefetch(*result, indices, *iv, &inside) {
                     self.prefetched.insert(*result);
                 }
             }

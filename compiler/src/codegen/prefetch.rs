@@ -31,11 +31,6 @@
 //! `i` this thread has committed `N + i` groups (N - 1 before the loop, one per iteration
 //! so far), so at most N - 1 pending means the first `i + 1`, iterations 0 ..= i, landed.
 //!
-//! A gathered tile (`k[at, ..]`, the vertical-slash column loop's rows) is prefetched
-//! too where its tensor has the `aligned` contract and its index is elementwise loop
-//! arithmetic ([`super::gather_ahead`]): each thread recomputes the positions of the rows
-//! its chunks copy, and a row at -1 is a copy that reads 0 bytes and zero-fills.
-//!
 //! The copies past the last iteration read tiles nobody uses; like every load, they are
 //! masked against the tensor's sizes (an index that wrapped around i32 is out of bounds
 //! too: the masks compare unsigned). A thread whose chunks are all in bounds,
@@ -44,12 +39,12 @@
 //! ragged last tile of a sequence, or a strided view), which the next barriers publish
 //! the same way.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use inkwell::values::{IntValue, PointerValue};
 use inkwell::AddressSpace;
 
-use super::context::{as_int, Lowerer, Regs};
+use super::context::{as_int, Lowerer};
 use super::layout::Layout;
 use super::operand_tile::{OperandFormat, OperandTile};
 use super::ops::int_predicate;
@@ -137,7 +132,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         if prefetches.iter().all(|p| p.tma.is_some()) {
             return Ok(());
         }
-        let mut gathered: HashMap<(ValueId, u32, Layout), Regs<'ctx>> = HashMap::new();
         for p in prefetches.iter().filter(|p| p.tma.is_none()) {
             let Op::Load { tensor, indices } = &p.inst.op else {
                 return Err(CodegenError::InvalidIr(format!("prefetched {} is not a load", p.value)));
@@ -146,17 +140,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             let tile = OperandTile::of(ty, self.operand_format)?;
             let layout = tile.copy_layout(ty, self.threads)?;
             let mut scalar = |this: &mut Self, v: ValueId| this.scalar_at(v, iv, iv_value, body_values);
-            // A gather index recomputed for that iteration, once for every tile it gathers.
-            let mut gather = |this: &mut Self, v: ValueId, lens: &[u32], lo: u32, layout: &Layout| {
-                let key = (v, lo, layout.clone());
-                if let Some(positions) = gathered.get(&key) {
-                    return Ok(positions.clone());
-                }
-                let positions = this.positions_at(v, (lens, lo, layout), iv, iv_value, body_values)?;
-                gathered.insert(key, positions.clone());
-                Ok(positions)
-            };
-            let access = self.access_at(*tensor, indices, ty, &layout, &mut scalar, &mut gather)?;
+            let access = self.access_at(*tensor, indices, ty, &layout, &mut scalar)?;
             let vec = access.chunk_len(&layout);
             let chunks = (0..layout.regs())
                 .step_by(vec)
@@ -425,7 +409,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     /// The i32 scalar `v` for the iteration whose induction variable `iv` is `iv_value`:
     /// the loop body's own scalar arithmetic on it is recomputed; anything defined
     /// outside the body is what it is.
-    pub(super) fn scalar_at(
+    fn scalar_at(
         &mut self,
         v: ValueId,
         iv: ValueId,
@@ -441,11 +425,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         }
         match self.defining_op(v) {
             Some(Op::Const(Literal::Int(i))) => Ok(self.context.i32_type().const_int(*i as u64, true)),
-            // A scalar parameter named inside the loop: the same in every iteration.
-            Some(&Op::Arg { param }) => match self.arg(param)?.as_slice() {
-                [one] => as_int(*one),
-                _ => Err(CodegenError::InvalidIr(format!("prefetched index {v} is not a scalar"))),
-            },
             Some(Op::Load { tensor, indices }) => {
                 // A scalar the loop loads (a block list's next entry), loaded for that
                 // iteration; masked like every load, so any index is safe.
@@ -453,7 +432,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 let ty = self.ty(v)?;
                 let layout = self.blocked(ty)?;
                 let mut scalar = |this: &mut Self, x: ValueId| this.scalar_at(x, iv, iv_value, body_values);
-                let access = self.access_at(tensor, &indices, ty, &layout, &mut scalar, &mut Self::spread_index)?;
+                let access = self.access_at(tensor, &indices, ty, &layout, &mut scalar)?;
                 let regs = self.load_access(&access, &layout)?;
                 match regs.as_slice() {
                     [one] => Ok(one.into_int_value()),
@@ -516,7 +495,6 @@ pub(super) fn checked_stages(stages: u32) -> Result<u32, CodegenError> {
 pub(super) fn is_index_arithmetic(op: &Op, dtype: DType, operand: Option<DType>) -> bool {
     match op {
         Op::Const(Literal::Int(_)) => true,
-        Op::Arg { .. } => dtype == DType::I32,
         Op::Load { indices, .. } => dtype == DType::I32 && indices.iter().all(|i| !matches!(i, Index::Gather(_))),
         Op::Binary { op, .. } => {
             dtype == DType::I32

@@ -7,7 +7,6 @@ mod dot;
 mod emit;
 mod errors;
 mod gather;
-mod gather_prefetch;
 mod groups;
 mod kernels;
 mod ops;
