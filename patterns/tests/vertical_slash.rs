@@ -1145,6 +1145,28 @@ fn pairs_attention_at_head_dim_128_is_refused_on_sm80_naming_its_buffers() {
     );
 }
 
+/// The launch plan refuses the pairs walk off sm_90a before compiling anything, naming
+/// the walk, the target and the default walk that runs there; the blocks walk passes.
+fn walk_on(walk: plan::Walk, arch: Arch) -> Result<(), String> {
+    let (_, inputs, _) = random_case_with(&SEQLENS, 128, 71);
+    let params = VerticalSlashParams { vertical_size: 8, slash_size: 8, last_q: 64 };
+    let plan = ok(plan::plan_walking(&inputs, &params, TopkChunks::Auto, walk));
+    let kernels = plan.estimate.iter().chain([&plan.attend]).map(|l| l.kernel);
+    plan::check_walk_target(kernels, arch).map_err(|e| e.to_string())
+}
+
+#[test]
+fn the_pairs_walk_is_refused_on_sm80_before_compiling() {
+    let err = walk_on(plan::Walk::Pairs, Arch::Sm80).err().unwrap_or_default();
+    assert!(err.contains("--vs-walk pairs") && err.contains("not sm_80") && err.contains("blocks walk"), "{err}");
+}
+
+#[test]
+fn the_pairs_walk_passes_on_sm90a_and_the_blocks_walk_everywhere() {
+    let runs = [(plan::Walk::Pairs, Arch::Sm90a), (plan::Walk::Blocks, Arch::Sm80), (plan::Walk::Blocks, Arch::Sm90a)];
+    assert_eq!(runs.map(|(walk, arch)| walk_on(walk, arch)), [Ok(()), Ok(()), Ok(())]);
+}
+
 #[test]
 fn attention_assembles_without_spills_on_sm80() {
     check_attention_assembles(Arch::Sm80);

@@ -96,6 +96,7 @@ impl<'g> PlanOnGpu<'g> {
         buffers: HashMap<Buffer, DeviceTensor>,
     ) -> Result<PlanOnGpu<'g>, PlanGpuError> {
         check_buffers(&launches, |b| buffers.contains_key(&b))?;
+        plan::check_walk_target(launches.iter().map(|l| l.kernel), cache.arch())?;
         let aligned = plan::STEP_TENSORS.iter().all(|b| buffers.get(b).is_some_and(DeviceTensor::is_aligned));
         let kernels =
             launches

@@ -8,6 +8,7 @@
 
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
+use sparsefill_compiler::target::Arch;
 use sparsefill_patterns::attention::{self, AttentionCase, AttentionShape};
 use sparsefill_patterns::gpu::vertical_slash::{PlanGpuError, PlanOnGpu};
 use sparsefill_patterns::sparse::vertical_slash::plan::{self, Buffer, TopkChunks, Walk};
@@ -54,6 +55,12 @@ fn check_walk_on_gpu(
     let two_levels = plan.estimate.iter().any(|l| l.kernel == "topk_candidates");
     assert_eq!(two_levels, chunks != TopkChunks::Auto, "the selections' levels with {chunks:?}");
     let (gpu, cache) = open();
+    if walk == Walk::Pairs && cache.arch() != Arch::Sm90a {
+        // Off sm_90a (SPARSEFILL_ARCH=sm_80) the plan refuses the walk before compiling.
+        let err = PlanOnGpu::new(&gpu, &cache, &plan).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("--vs-walk pairs") && err.contains("sm_90a only"), "{err}");
+        return;
+    }
     let on = PlanOnGpu::new(&gpu, &cache, &plan).unwrap_or_else(|e| panic!("{e}"));
     on.launch_all(0..on.launches().len()).unwrap_or_else(|e| panic!("{e}"));
     let run = on.downloaded(&plan).unwrap_or_else(|e| panic!("{e}"));

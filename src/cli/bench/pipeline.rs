@@ -138,6 +138,11 @@ impl<'g> Pipeline<'g> {
                 }
             })
             .collect::<Result<Vec<_>, BenchError>>()?;
+        sparsefill_patterns::sparse::vertical_slash::plan::check_walk_target(
+            spec.launches.iter().map(|l| l.kernel),
+            cache.arch(),
+        )
+        .map_err(|e| BenchError::Inputs(e.to_string()))?;
         let steps = spec
             .launches
             .into_iter()

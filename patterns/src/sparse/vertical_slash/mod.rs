@@ -162,6 +162,12 @@ impl Default for VerticalSlashParams {
 
 #[derive(Debug, Error)]
 pub enum VerticalSlashError {
+    #[error(
+        "the pairs walk (`sparse_vertical_slash_pairs`, `--vs-walk pairs`) runs on sm_90a only, not {arch}: \
+         its two warp groups' stages need more shared memory than an {arch} block has; the blocks walk, \
+         the default, runs on every target"
+    )]
+    PairsOffSm90a { arch: sparsefill_compiler::target::Arch },
     // Named both ways: configs and `--pattern` write `vertical` and `slash`, the Rust API these fields.
     #[error("vertical_size (a pattern config's `vertical`) must be from 1 to {max} (an i32 count); got {got}")]
     VerticalSize { got: usize, max: usize },
