@@ -8,8 +8,9 @@
 //! meet it ([`Layout::check_aligned`]), built through the kernel's cache on first use
 //! and kept on the kernel. Most launches pass aligned, contiguous tensors, and their
 //! variant moves 16-byte chunks with no alignment tests and no element-by-element
-//! fallback. `SPARSEFILL_ALIGNED=0` turns this off (every launch runs the kernel as
-//! compiled), to measure what it gains.
+//! fallback. `SPARSEFILL_ALIGNED=0` turns this off, to measure what it gains: every launch
+//! runs the kernel as compiled, except that a contract the kernel was compiled with is
+//! dropped where an argument breaks it.
 
 use std::ffi::c_void;
 use std::ptr;
@@ -126,13 +127,42 @@ impl Gpu {
     }
 }
 
+/// The `aligned` flags of the variant a launch runs, one a parameter (`a`: the contract;
+/// `-`: none, or not a tensor), or `None` when the kernel as compiled is that variant.
+/// `meets[i]` says whether tensor argument `i` meets the contract (`None`: not a tensor).
+/// With `specialize` each tensor parameter takes the contract exactly where its argument
+/// meets it. Without, none gains it, but a contract the kernel was compiled with is still
+/// dropped where its argument breaks it: the kernel would read that tensor in 16-byte
+/// pieces it is not aligned to.
+fn variant_key(params: &[Param], meets: &[Option<bool>], specialize: bool) -> Option<String> {
+    let mut key = String::with_capacity(params.len());
+    let mut differs = false;
+    for (param, meets) in params.iter().zip(meets) {
+        let (Param::Tensor { aligned, .. }, Some(meets)) = (param, meets) else {
+            key.push('-');
+            continue;
+        };
+        let takes = *meets && (specialize || *aligned);
+        differs |= takes != *aligned;
+        key.push(if takes { 'a' } else { '-' });
+    }
+    differs.then_some(key)
+}
+
 /// Whether launches specialize on the `aligned` contract (`SPARSEFILL_ALIGNED=0` says no).
 static SPECIALIZE: LazyLock<bool> = LazyLock::new(|| std::env::var("SPARSEFILL_ALIGNED").map_or(true, |v| v != "0"));
+
+/// Whether launches add the `aligned` contract where their tensors meet it: unless
+/// `SPARSEFILL_ALIGNED=0` ([`Gpu::variant_for`]).
+pub fn adds_aligned_contracts() -> bool {
+    *SPECIALIZE
+}
 
 impl Gpu {
     /// The variant of `kernel` to launch on `args`: the kernel with the `aligned` contract
     /// on exactly the tensor arguments that meet it, or `None` when that is `kernel`
-    /// itself (or specializing is off). Arguments that are not what the kernel takes are
+    /// itself. With specializing off, the variant only drops the contracts `kernel` was
+    /// compiled with where an argument breaks them ([`variant_key`]). Arguments that are not what the kernel takes are
     /// left for the launch's validation to report.
     pub fn variant_for(
         &self,
@@ -140,23 +170,19 @@ impl Gpu {
         args: &[LaunchArg],
     ) -> Result<Option<Arc<LoadedKernel>>, RuntimeError> {
         let ir = &kernel.compiled.ir;
-        if !*SPECIALIZE || args.len() != ir.params.len() {
+        if args.len() != ir.params.len() {
             return Ok(None);
         }
-        let mut key = String::with_capacity(args.len());
-        let mut differs = false;
-        for (param, arg) in ir.params.iter().zip(args) {
-            let (Param::Tensor { aligned, .. }, LaunchArg::Tensor(t)) = (param, arg) else {
-                key.push('-');
-                continue;
-            };
-            let meets = t.is_aligned();
-            differs |= meets != *aligned;
-            key.push(if meets { 'a' } else { '-' });
-        }
-        if !differs {
+        let meets: Vec<Option<bool>> = args
+            .iter()
+            .map(|arg| match arg {
+                LaunchArg::Tensor(t) => Some(t.is_aligned()),
+                _ => None,
+            })
+            .collect();
+        let Some(key) = variant_key(&ir.params, &meets, *SPECIALIZE) else {
             return Ok(None);
-        }
+        };
         let variant = kernel.variants.get_or_try_init(&key, || {
             let mut specialized = ir.clone();
             for (param, flag) in ir.params.iter().zip(key.chars()) {
@@ -264,6 +290,44 @@ mod tests {
     use super::*;
     use sparsefill_compiler::abi::abi_params;
     use sparsefill_compiler::ir::builder::KernelBuilder;
+
+    /// Tensors `a`, `b`, `o` (contracts as given) and a scalar, launched on tensors that
+    /// meet the contract or not (`meets`) and a scalar: the variant's key.
+    fn key(contracts: [bool; 3], meets: [bool; 3], specialize: bool) -> Option<String> {
+        let mut b = KernelBuilder::new("add", 4);
+        for name in ["a", "b", "o"] {
+            b.tensor_param(name, DType::F32, &["N"]);
+        }
+        b.scalar_param("n", DType::I32);
+        let mut k = b.finish();
+        for (name, on) in ["a", "b", "o"].into_iter().zip(contracts) {
+            assert!(k.set_aligned(name, on));
+        }
+        let meets: Vec<Option<bool>> = meets.into_iter().map(Some).chain([None]).collect();
+        variant_key(&k.params, &meets, specialize)
+    }
+
+    #[test]
+    fn a_launch_takes_the_contract_where_its_tensors_meet_it() {
+        assert_eq!(key([false; 3], [true, false, true], true).as_deref(), Some("a-a-"));
+    }
+
+    #[test]
+    fn a_kernel_already_specialized_as_the_arguments_need_runs_as_it_is() {
+        assert_eq!(key([true, false, true], [true, false, true], true), None);
+    }
+
+    #[test]
+    fn without_specializing_no_contract_is_added() {
+        assert_eq!(key([false; 3], [true; 3], false), None);
+    }
+
+    /// SPARSEFILL_ALIGNED=0 once launched such a kernel as compiled, which the launch's
+    /// check then refused (`RuntimeError::Misaligned`) where the default runs it.
+    #[test]
+    fn without_specializing_a_broken_contract_is_still_dropped() {
+        assert_eq!(key([true; 3], [true, false, true], false).as_deref(), Some("a-a-"));
+    }
 
     fn kernel() -> Kernel {
         let mut b = KernelBuilder::new("k", 4);
