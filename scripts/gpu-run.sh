@@ -3,8 +3,9 @@
 # every GPU test, the demo, the torch baselines and our benchmarks in one go, all in
 # the same run so that ratios compare like with like. Logs and JSON go to $OUT.
 # ONLY=sparse (or a comma list of tests, demo, attn, kernels, sparse, model, decoupled, pingpong,
-# specialize, ab, assembler, criterion) runs just those parts; `decoupled`, `pingpong`, `specialize`,
-# `ab`, `assembler` and `criterion` run only when named (`assembler`: ptxas against the driver's JIT):
+# specialize, optouts, ab, assembler, criterion) runs just those parts; `decoupled`, `pingpong`, `specialize`,
+# `optouts`, `ab`, `assembler` and `criterion` run only when named (`assembler`: ptxas against the driver's JIT;
+# `optouts`: every GPU test binary under each code-generation opt-out, OPT_OUTS to narrow them):
 # `decoupled`, `pingpong` and `specialize` check and time SPARSEFILL_DECOUPLED=1,
 # SPARSEFILL_PINGPONG=all (turns in every loop that can take them, not only the default's wide
 # ones) and SPARSEFILL_SPECIALIZE=off (no producer warpgroup), BENCH_ARGS passes options to bench-kernels (`--only attention`),
@@ -92,6 +93,25 @@ other_lowering() {
 named decoupled && other_lowering decoupled SPARSEFILL_DECOUPLED 0 1
 named pingpong && other_lowering pingpong SPARSEFILL_PINGPONG wide all
 named specialize && other_lowering specialize SPARSEFILL_SPECIALIZE producer off
+
+# Every GPU test binary under each code-generation opt-out the runtime offers (docs/gpu.md):
+# what a user who turns one off runs. Session 31 found tests written for the shipped options
+# and a refusal under SPARSEFILL_ALIGNED=0 this way. Only when named; OPT_OUTS narrows the
+# list, and the binaries run 4 tests at a time so that the five passes fit one call.
+if named optouts; then
+    for optout in ${OPT_OUTS:-SPARSEFILL_TMA=0 SPARSEFILL_ALIGNED=0 SPARSEFILL_ARCH=sm_80 SPARSEFILL_SPECIALIZE=off SPARSEFILL_MMA=mma.sync}; do
+        for t in bin/test-*; do
+            [ -x "$t" ] || continue
+            case "$t" in *.xz) continue ;; esac
+            log "test $(basename "$t") with $optout"
+            if ! env "$optout" timeout "${TEST_TIMEOUT:-300}" "$t" --test-threads=4 >>"$OUT/gpu-tests-optouts.log" 2>&1; then
+                status=1
+                log "FAILED: $(basename "$t") with $optout (see gpu-tests-optouts.log)"
+            fi
+            grep -E "^test result" "$OUT/gpu-tests-optouts.log" | tail -n1 | tee -a "$OUT/summary.log"
+        done
+    done
+fi
 
 # Dense attention compiled two ways, timed in turns in one process (`bench-kernels --ab A/B`,
 # each side CodegenOptions fields and tile constants BM, BN, STAGES), so that the card's drift over the call falls on both alike. Only

@@ -1,0 +1,91 @@
+//! scripts/gpu-run.sh's `optouts` part on a fake pack: every test binary runs under each
+//! code-generation opt-out, and a failure names the binary and the opt-out and fails the run.
+//! The binaries are shell stubs, so this runs on any machine (no GPU, no nvidia-smi).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+/// A test binary that reports its environment's opt-out and fails where `fails_with` is set.
+fn stub(dir: &Path, name: &str, fails_with: Option<&str>) {
+    let fail = match fails_with {
+        Some(setting) => {
+            let (var, value) = setting.split_once('=').expect("VAR=value");
+            format!("[ \"${{{var}:-}}\" = \"{value}\" ] && {{ echo 'test result: FAILED. 0 passed; 1 failed'; exit 101; }}\n")
+        }
+        None => String::new(),
+    };
+    let body =
+        format!("#!/usr/bin/env bash\necho \"ran {name} $*\"\n{fail}echo 'test result: ok. 1 passed; 0 failed'\n");
+    let path = dir.join("bin").join(name);
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Runs the script as `pack/run.sh` with `only` and `opt_outs`; its exit code and summary.
+fn run(fails_with: Option<&str>, opt_outs: Option<&str>) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gpu-run.sh"), dir.path().join("run.sh")).unwrap();
+    stub(dir.path(), "test-sparsefill-patterns-gpu", fails_with);
+    stub(dir.path(), "test-sparsefill-runtime-gpu", None);
+    let out = dir.path().join("out");
+    let mut command = Command::new("bash");
+    command.arg(dir.path().join("run.sh")).env("ONLY", "optouts").env("OUT", &out).env_remove("OPT_OUTS");
+    if let Some(list) = opt_outs {
+        command.env("OPT_OUTS", list);
+    }
+    let status = command.output().expect("bash runs").status;
+    let summary = std::fs::read_to_string(out.join("summary.log")).unwrap_or_default();
+    (status.code().unwrap_or(-1), summary)
+}
+
+#[test]
+fn every_binary_runs_under_every_opt_out() {
+    let (code, summary) = run(None, None);
+    for optout in [
+        "SPARSEFILL_TMA=0",
+        "SPARSEFILL_ALIGNED=0",
+        "SPARSEFILL_ARCH=sm_80",
+        "SPARSEFILL_SPECIALIZE=off",
+        "SPARSEFILL_MMA=mma.sync",
+    ] {
+        for binary in ["test-sparsefill-patterns-gpu", "test-sparsefill-runtime-gpu"] {
+            assert!(summary.contains(&format!("== test {binary} with {optout}")), "{optout} {binary}:\n{summary}");
+        }
+    }
+    assert_eq!((code, summary.matches("test result: ok.").count()), (0, 10), "{summary}");
+}
+
+#[test]
+fn a_failure_names_the_binary_and_the_opt_out_and_fails_the_run() {
+    let (code, summary) = run(Some("SPARSEFILL_ARCH=sm_80"), None);
+    assert_eq!(code, 1, "{summary}");
+    assert!(summary.contains("FAILED: test-sparsefill-patterns-gpu with SPARSEFILL_ARCH=sm_80"), "{summary}");
+    assert_eq!(summary.matches("FAILED:").count(), 1, "{summary}");
+}
+
+#[test]
+fn opt_outs_narrow_the_list() {
+    let (code, summary) = run(None, Some("SPARSEFILL_TMA=0"));
+    assert_eq!((code, summary.matches("== test ").count()), (0, 2), "{summary}");
+}
+
+/// Not named, the part does not run: the default run is the shipped options'.
+#[test]
+fn the_part_runs_only_when_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gpu-run.sh"), dir.path().join("run.sh")).unwrap();
+    stub(dir.path(), "test-sparsefill-runtime-gpu", None);
+    let out = dir.path().join("out");
+    let status = Command::new("bash")
+        .arg(dir.path().join("run.sh"))
+        .env("ONLY", "tests")
+        .env("OUT", &out)
+        .output()
+        .expect("bash runs")
+        .status;
+    let summary = std::fs::read_to_string(out.join("summary.log")).unwrap_or_default();
+    assert!(status.success() && !summary.contains(" with SPARSEFILL_"), "{summary}");
+}
