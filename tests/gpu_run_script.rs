@@ -22,8 +22,9 @@ fn stub(dir: &Path, name: &str, fails_with: Option<&str>) {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// Runs the script as `pack/run.sh` with `only` and `opt_outs`; its exit code and summary.
-fn run(fails_with: Option<&str>, opt_outs: Option<&str>) -> (i32, String) {
+/// Runs the script as `pack/run.sh` with `ONLY=only` and `opt_outs` over two stub
+/// binaries, the patterns one failing under `fails_with`: its exit code and summary.
+fn run(only: &str, fails_with: Option<&str>, opt_outs: Option<&str>) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("bin")).unwrap();
     std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gpu-run.sh"), dir.path().join("run.sh")).unwrap();
@@ -31,7 +32,7 @@ fn run(fails_with: Option<&str>, opt_outs: Option<&str>) -> (i32, String) {
     stub(dir.path(), "test-sparsefill-runtime-gpu", None);
     let out = dir.path().join("out");
     let mut command = Command::new("bash");
-    command.arg(dir.path().join("run.sh")).env("ONLY", "optouts").env("OUT", &out).env_remove("OPT_OUTS");
+    command.arg(dir.path().join("run.sh")).env("ONLY", only).env("OUT", &out).env_remove("OPT_OUTS");
     if let Some(list) = opt_outs {
         command.env("OPT_OUTS", list);
     }
@@ -42,7 +43,7 @@ fn run(fails_with: Option<&str>, opt_outs: Option<&str>) -> (i32, String) {
 
 #[test]
 fn every_binary_runs_under_every_opt_out() {
-    let (code, summary) = run(None, None);
+    let (code, summary) = run("optouts", None, None);
     for optout in [
         "SPARSEFILL_TMA=0",
         "SPARSEFILL_ALIGNED=0",
@@ -59,7 +60,7 @@ fn every_binary_runs_under_every_opt_out() {
 
 #[test]
 fn a_failure_names_the_binary_and_the_opt_out_and_fails_the_run() {
-    let (code, summary) = run(Some("SPARSEFILL_ARCH=sm_80"), None);
+    let (code, summary) = run("optouts", Some("SPARSEFILL_ARCH=sm_80"), None);
     assert_eq!(code, 1, "{summary}");
     assert!(summary.contains("FAILED: test-sparsefill-patterns-gpu with SPARSEFILL_ARCH=sm_80"), "{summary}");
     assert_eq!(summary.matches("FAILED:").count(), 1, "{summary}");
@@ -67,25 +68,13 @@ fn a_failure_names_the_binary_and_the_opt_out_and_fails_the_run() {
 
 #[test]
 fn opt_outs_narrow_the_list() {
-    let (code, summary) = run(None, Some("SPARSEFILL_TMA=0"));
+    let (code, summary) = run("optouts", None, Some("SPARSEFILL_TMA=0"));
     assert_eq!((code, summary.matches("== test ").count()), (0, 2), "{summary}");
 }
 
 /// Not named, the part does not run: the default run is the shipped options'.
 #[test]
 fn the_part_runs_only_when_named() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("bin")).unwrap();
-    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gpu-run.sh"), dir.path().join("run.sh")).unwrap();
-    stub(dir.path(), "test-sparsefill-runtime-gpu", None);
-    let out = dir.path().join("out");
-    let status = Command::new("bash")
-        .arg(dir.path().join("run.sh"))
-        .env("ONLY", "tests")
-        .env("OUT", &out)
-        .output()
-        .expect("bash runs")
-        .status;
-    let summary = std::fs::read_to_string(out.join("summary.log")).unwrap_or_default();
-    assert!(status.success() && !summary.contains(" with SPARSEFILL_"), "{summary}");
+    let (code, summary) = run("tests", None, None);
+    assert!(code == 0 && summary.contains("== test ") && !summary.contains(" with SPARSEFILL_"), "{summary}");
 }
