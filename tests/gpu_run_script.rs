@@ -6,7 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-/// A test binary that reports its environment's opt-out and fails where `fails_with` is set.
+/// A test binary that echoes its arguments and passes, or fails where the environment holds
+/// `fails_with` (`VAR=value`).
 fn stub(dir: &Path, name: &str, fails_with: Option<&str>) {
     let fail = match fails_with {
         Some(setting) => {

@@ -132,9 +132,9 @@ impl Gpu {
 /// `meets[i]` says whether tensor argument `i` meets the contract (`None`: not a tensor).
 /// With `specialize` each tensor parameter takes the contract exactly where its argument
 /// meets it. Without, none gains it, but a contract the kernel was compiled with is still
-/// dropped where its argument breaks it: the kernel would read that tensor in 16-byte
-/// pieces it is not aligned to.
-fn variant_key(params: &[Param], meets: &[Option<bool>], specialize: bool) -> Option<String> {
+/// dropped where its argument breaks it, as the default does: the launch's check would
+/// refuse the kernel as compiled (`RuntimeError::Misaligned`).
+fn variant_key(params: &[Param], meets: impl IntoIterator<Item = Option<bool>>, specialize: bool) -> Option<String> {
     let mut key = String::with_capacity(params.len());
     let mut differs = false;
     for (param, meets) in params.iter().zip(meets) {
@@ -142,7 +142,7 @@ fn variant_key(params: &[Param], meets: &[Option<bool>], specialize: bool) -> Op
             key.push('-');
             continue;
         };
-        let takes = *meets && (specialize || *aligned);
+        let takes = meets && (specialize || *aligned);
         differs |= takes != *aligned;
         key.push(if takes { 'a' } else { '-' });
     }
@@ -162,8 +162,8 @@ impl Gpu {
     /// The variant of `kernel` to launch on `args`: the kernel with the `aligned` contract
     /// on exactly the tensor arguments that meet it, or `None` when that is `kernel`
     /// itself. With specializing off, the variant only drops the contracts `kernel` was
-    /// compiled with where an argument breaks them ([`variant_key`]). Arguments that are not what the kernel takes are
-    /// left for the launch's validation to report.
+    /// compiled with where an argument breaks them ([`variant_key`]). Arguments that are
+    /// not what the kernel takes are left for the launch's validation to report.
     pub fn variant_for(
         &self,
         kernel: &LoadedKernel,
@@ -173,14 +173,11 @@ impl Gpu {
         if args.len() != ir.params.len() {
             return Ok(None);
         }
-        let meets: Vec<Option<bool>> = args
-            .iter()
-            .map(|arg| match arg {
-                LaunchArg::Tensor(t) => Some(t.is_aligned()),
-                _ => None,
-            })
-            .collect();
-        let Some(key) = variant_key(&ir.params, &meets, *SPECIALIZE) else {
+        let meets = args.iter().map(|arg| match arg {
+            LaunchArg::Tensor(t) => Some(t.is_aligned()),
+            _ => None,
+        });
+        let Some(key) = variant_key(&ir.params, meets, *SPECIALIZE) else {
             return Ok(None);
         };
         let variant = kernel.variants.get_or_try_init(&key, || {
@@ -303,8 +300,7 @@ mod tests {
         for (name, on) in ["a", "b", "o"].into_iter().zip(contracts) {
             assert!(k.set_aligned(name, on));
         }
-        let meets: Vec<Option<bool>> = meets.into_iter().map(Some).chain([None]).collect();
-        variant_key(&k.params, &meets, specialize)
+        variant_key(&k.params, meets.into_iter().map(Some).chain([None]), specialize)
     }
 
     #[test]

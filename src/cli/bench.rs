@@ -150,6 +150,8 @@ pub enum BenchError {
     #[error("{0}")]
     Inputs(String),
     #[error(transparent)]
+    Walk(#[from] sparsefill_patterns::sparse::vertical_slash::VerticalSlashError),
+    #[error(transparent)]
     Stdout(#[from] super::stdout::StdoutError),
     #[error("{failed} of {total} measurements did not run or failed their check (see `{}`)", path.display())]
     Failed { failed: usize, total: usize, path: PathBuf },

@@ -7,6 +7,7 @@ use sparsefill_compiler::interp::ArgValue;
 use sparsefill_compiler::ir::ConstValue;
 use sparsefill_compiler::tensor::HostTensor;
 use sparsefill_patterns::gpu::load_launch;
+use sparsefill_patterns::sparse::vertical_slash::plan::check_walk_target;
 use sparsefill_runtime::lanes;
 use sparsefill_runtime::{median, DeviceTensor, Gpu, KernelCache, Lane, LaunchArg, LoadedKernel};
 use std::borrow::Cow;
@@ -112,8 +113,10 @@ pub struct Pipeline<'g> {
 
 impl<'g> Pipeline<'g> {
     /// Uploads every tensor, then compiles and loads every kernel (outputs arrive poisoned
-    /// from the host, so a row no kernel writes shows).
+    /// from the host, so a row no kernel writes shows). A walk the target cannot run is
+    /// refused before any upload.
     pub fn new(gpu: &'g Gpu, cache: &KernelCache, spec: Spec) -> Result<Pipeline<'g>, BenchError> {
+        check_walk_target(spec.launches.iter().map(|l| l.kernel), cache.arch())?;
         let tensors: Vec<DeviceTensor> = spec
             .tensors
             .iter()
@@ -138,11 +141,6 @@ impl<'g> Pipeline<'g> {
                 }
             })
             .collect::<Result<Vec<_>, BenchError>>()?;
-        sparsefill_patterns::sparse::vertical_slash::plan::check_walk_target(
-            spec.launches.iter().map(|l| l.kernel),
-            cache.arch(),
-        )
-        .map_err(|e| BenchError::Inputs(e.to_string()))?;
         let steps = spec
             .launches
             .into_iter()

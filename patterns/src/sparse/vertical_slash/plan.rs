@@ -40,10 +40,10 @@ pub const PAIRS_SOURCE: &str = concat!(
 );
 pub const PAIRS_KERNEL: &str = "sparse_vertical_slash_pairs";
 
-/// Refuses the pairs walk's launch off sm_90a before anything compiles: there its stages
-/// do not fit a block's shared memory (229,376 bytes where sm_80 allows 166,912), which the
-/// compiler would report without naming the walk or the way out.
-/// `kernels` are the names the launches run.
+/// Refuses launches (`kernels`, the names they run) that hold the pairs walk off sm_90a,
+/// before anything compiles: there its stages do not fit a block's shared memory (229,376
+/// bytes at head dim 128 where sm_80 allows 166,912), which the compiler would report
+/// without naming the walk or the way out.
 pub fn check_walk_target<'a>(kernels: impl IntoIterator<Item = &'a str>, arch: Arch) -> Result<(), VerticalSlashError> {
     match kernels.into_iter().any(|k| k == PAIRS_KERNEL) && arch != Arch::Sm90a {
         true => Err(VerticalSlashError::PairsOffSm90a { arch }),
