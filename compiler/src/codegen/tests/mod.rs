@@ -3,6 +3,7 @@
 
 mod aligned;
 mod bin_sum;
+mod carried;
 mod dot;
 mod emit;
 mod errors;
