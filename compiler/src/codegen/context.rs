@@ -90,9 +90,6 @@ pub(super) struct Lowerer<'a, 'ctx> {
     /// Fused adds of the loop being lowered whose `wgmma` completes in a later
     /// iteration ([`Lowerer::deferred_accumulators`]).
     pub deferred: std::collections::HashSet<ValueId>,
-    /// The product of the loop being lowered that runs on into its next iteration
-    /// ([`Lowerer::carried_product`]).
-    pub carried: Option<ValueId>,
     /// The `wgmma` groups of the open block committed and not yet waited for, oldest
     /// first: the value each one defines, or `None` for a deferred accumulator
     /// ([`Lowerer::await_product`]).
@@ -154,7 +151,6 @@ impl<'a, 'ctx> Lowerer<'a, 'ctx> {
             other_layouts: vec![HashMap::new()],
             prefetched_stages: HashMap::new(),
             deferred: Default::default(),
-            carried: None,
             in_flight: Vec::new(),
             multiples: super::divisibility::known_multiples(kernel),
             tensor_maps,

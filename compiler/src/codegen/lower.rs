@@ -410,7 +410,7 @@ impl<'ctx> Lowerer<'_, 'ctx> {
                 self.lower_for(*lower, *upper, *step, init, body, &inst.results)
             }
             Op::If { cond, then_block, else_block } => {
-                if issues_products(&then_block.insts) || issues_products(&else_block.insts) {
+                if issues_products(then_block) || issues_products(else_block) {
                     self.settle_products()?;
                     return self.lower_if(*cond, then_block, else_block, &inst.results);
                 }
@@ -521,13 +521,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         let cp_async = prefetches.iter().any(|p| p.tma.is_none());
         // Warpgroups take turns only where no CTA barrier per iteration holds them in step.
         let turns = if tma_bytes > 0 && !cp_async { self.turns_of(body)? } else { None };
-        // A loop whose products are deferred waits for them at the top of each iteration
-        // already; the others may leave their last product running into the next one,
-        // unless its warpgroups take turns: there the other warpgroup's products already
-        // run through one's softmax, and the registers the carried product would hold
-        // across the iteration are the ones its wider tiles need (the dense kernel's
-        // 128-key steps spilled 32 bytes with it).
-        let carried_product = if deferred.is_empty() && turns.is_none() { self.carried_product(body)? } else { None };
         if fed && (tma_bytes == 0 || cp_async) {
             return Err(CodegenError::InvalidIr(format!(
                 "the producer feeds the loop of {iv}, which copies with cp.async"
@@ -599,19 +592,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
 
         self.builder.position_at_end(body_block);
         self.define(*iv, vec![iv_phi.as_basic_value()])?;
-        let mut carried_regs: Vec<Regs<'ctx>> =
-            phis.iter().map(|phis| phis.iter().map(|p| p.as_basic_value()).collect()).collect();
-        if carried_product.is_some() {
-            // The last iteration's carried product completes here, before anything reads
-            // what it defines, reuses the registers it reads, or refills the stage it
-            // reads. Every carried value passes through the wait, so that nothing
-            // computed from them (the next product's operands) moves above it: ptxas
-            // then keeps the wait here, where the product has run through the end of
-            // the last iteration, rather than where its latency model expects it done.
-            carried_regs = self.complete_all(carried_regs)?;
-        }
-        for (&arg, regs) in carried.iter().zip(carried_regs) {
-            self.define(arg, regs)?;
+        for (&arg, phis) in carried.iter().zip(&phis) {
+            self.define(arg, phis.iter().map(|p| p.as_basic_value()).collect())?;
         }
         let next_stage = self.stage_plus(stage, 1)?;
         let mut next_phases = None;
@@ -676,10 +658,8 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             }
         }
         let outer_deferred = std::mem::replace(&mut self.deferred, deferred.iter().copied().collect());
-        let outer_carried = std::mem::replace(&mut self.carried, carried_product);
         let next_regs = self.lower_nested(body, carried, turns);
         self.deferred = outer_deferred;
-        self.carried = outer_carried;
         let next_regs = next_regs?;
         self.release_at_body_end(deferred.len() as u32)?;
         let latch = self.current_block()?;
@@ -711,15 +691,10 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             Some(Op::Yield { values }) => values.as_slice(),
             _ => &[],
         };
-        let mut result_regs: Vec<Regs<'ctx>> =
-            phis.iter().map(|phis| phis.iter().map(|p| p.as_basic_value()).collect()).collect();
-        if carried_product.is_some() {
-            // The last iteration's carried product may still run.
-            result_regs = self.complete_all(result_regs)?;
-        }
-        for ((&result, regs), yielded) in
-            results.iter().zip(result_regs).zip(yielded.iter().map(Some).chain(std::iter::repeat(None)))
+        for ((&result, phis), yielded) in
+            results.iter().zip(&phis).zip(yielded.iter().map(Some).chain(std::iter::repeat(None)))
         {
+            let regs: Regs<'ctx> = phis.iter().map(|p| p.as_basic_value()).collect();
             let regs =
                 if yielded.is_some_and(|y| deferred.contains(y)) { self.complete_products(&regs)? } else { regs };
             self.define(result, regs)?;
@@ -737,22 +712,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             self.shared.release(shared_mark);
         }
         Ok(())
-    }
-
-    /// `values` once every `wgmma` group of this warp completed, with one wait for all of
-    /// them ([`Lowerer::complete_products`]).
-    fn complete_all(&self, values: Vec<Regs<'ctx>>) -> Result<Vec<Regs<'ctx>>, CodegenError> {
-        let flat: Regs<'ctx> = values.iter().flatten().copied().collect();
-        let fenced = self.complete_products(&flat)?;
-        let mut rest = fenced.as_slice();
-        Ok(values
-            .iter()
-            .map(|regs| {
-                let (mine, tail) = rest.split_at(regs.len());
-                rest = tail;
-                mine.to_vec()
-            })
-            .collect())
     }
 
     /// `if`: the condition is a uniform scalar, so threads never diverge here.
@@ -823,11 +782,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
             .map(|(&y, &e)| {
                 self.same_type(y, e)?;
                 let layout = self.layout_of(e)?;
-                // The loop's carried product goes round still running, in its own registers.
-                let in_own = matches!(self.placement(y)?, Placement::Fixed(own) if *own == layout);
-                if self.carried == Some(y) && in_own {
-                    return self.defined_regs(y);
-                }
                 self.get_in(y, &layout)
             })
             .collect()
@@ -845,13 +799,11 @@ impl<'ctx> Lowerer<'_, 'ctx> {
 
 /// Whether `block`, nested blocks included, issues a `dot` (which may lower to a `wgmma`
 /// product and its commit group).
-pub(super) fn issues_products(insts: &[Inst]) -> bool {
-    insts.iter().any(|inst| match &inst.op {
+fn issues_products(block: &Block) -> bool {
+    block.insts.iter().any(|inst| match &inst.op {
         Op::Dot { .. } => true,
-        Op::For { body, .. } => issues_products(&body.insts),
-        Op::If { then_block, else_block, .. } => {
-            issues_products(&then_block.insts) || issues_products(&else_block.insts)
-        }
+        Op::For { body, .. } => issues_products(body),
+        Op::If { then_block, else_block, .. } => issues_products(then_block) || issues_products(else_block),
         _ => false,
     })
 }

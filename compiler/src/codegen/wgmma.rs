@@ -55,11 +55,10 @@ use inkwell::values::{BasicValueEnum, IntValue};
 use super::context::{Lowerer, Regs};
 use super::dot::{DotShape, LhsOperand, Operands, RhsOrder};
 use super::layout::WarpGrid;
-use super::lower::issues_products;
 use super::operand_tile::{OperandFormat, OperandTile, SWIZZLE_BYTES};
 use super::plan::Placement;
 use super::{CodegenError, MmaLowering};
-use crate::ir::{Block, Inst, Op, ValueId};
+use crate::ir::{Block, Op, ValueId};
 use crate::passes::operands::uses_in;
 use crate::target::Arch;
 
@@ -169,29 +168,6 @@ impl<'ctx> Lowerer<'_, 'ctx> {
         Ok(deferred)
     }
 
-    /// The fused add `c + dot(a, b)` of loop `body` that may still run when the next
-    /// iteration starts (module docs), if there is one: the body's last product, on
-    /// `wgmma`, yielded and read nowhere else in the body. The next iteration's first
-    /// step, or the loop's exit, waits for it ([`Lowerer::complete_products`]).
-    pub(super) fn carried_product(&self, body: &Block) -> Result<Option<ValueId>, CodegenError> {
-        let Some(Op::Yield { values }) = body.insts.last().map(|inst| &inst.op) else {
-            return Ok(None);
-        };
-        let issues = |inst: &Inst| match &inst.op {
-            Op::Dot { .. } | Op::For { .. } | Op::If { .. } => issues_products(std::slice::from_ref(inst)),
-            _ => inst.results.iter().any(|r| self.fused_adds.contains_key(r)),
-        };
-        let Some(last) = body.insts.iter().rposition(issues) else { return Ok(None) };
-        let &[result] = body.insts[last].results.as_slice() else { return Ok(None) };
-        let Some(&(dot, _)) = self.fused_adds.get(&result) else { return Ok(None) };
-        if !values.contains(&result) || uses_in(body, result) != 1 {
-            return Ok(None);
-        }
-        let Some(Op::Dot { lhs, rhs }) = self.defining_op(dot) else { return Ok(None) };
-        let shape = DotShape::of(self.ty(*lhs)?, self.ty(*rhs)?, self.ty(dot)?)?;
-        Ok(self.takes_wgmma(&shape, WarpGrid::of(shape.m, shape.n, self.threads)).then_some(result))
-    }
-
     /// Waits until at most `pending` committed `wgmma` groups of this warp are running.
     pub(super) fn wait_products(&self, pending: u32) -> Result<(), CodegenError> {
         self.inline_void(&format!("wgmma.wait_group.sync.aligned {pending};"))
@@ -266,11 +242,9 @@ impl<'ctx> Lowerer<'_, 'ctx> {
     }
 
     /// Completes every running product of the open block that defines a value (deferred
-    /// accumulators and the loop's carried product stay with their loop): before control
-    /// flow, and where a block ends.
+    /// accumulators stay with their loop): before control flow, and where a block ends.
     pub(super) fn settle_products(&mut self) -> Result<(), CodegenError> {
-        let newest = self.in_flight.iter().rev().flatten().copied().find(|v| self.carried != Some(*v));
-        if let Some(newest) = newest {
+        if let Some(newest) = self.in_flight.iter().rev().find_map(|&g| g) {
             self.await_product(newest)?;
         }
         self.in_flight.clear();

@@ -3,7 +3,6 @@
 
 mod aligned;
 mod bin_sum;
-mod carried;
 mod dot;
 mod emit;
 mod errors;
