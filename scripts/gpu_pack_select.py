@@ -17,8 +17,16 @@ GPU_TEST_TARGET = "gpu"
 BENCHES = ("kernels",)
 
 
+def read_lines(path):
+    try:
+        with open(path) as f:
+            return f.readlines()
+    except OSError as e:
+        sys.exit(f"gpu-pack: cannot read cargo's output {path}: {e.strerror}")
+
+
 def executables(path, keep):
-    for line in open(path):
+    for line in read_lines(path):
         msg = json.loads(line)
         if msg.get("reason") == "compiler-artifact" and msg.get("executable") and keep(msg["target"]):
             # package_id ends in "…/name#version" or "name@version"; the name tells apart
@@ -30,6 +38,8 @@ def executables(path, keep):
 def main(dest, target):
     found = [(f"test-{name}", exe) for name, exe in
              executables(f"{target}/gpu-pack-tests.json", lambda t: t["name"] == GPU_TEST_TARGET)]
+    if not found:
+        sys.exit(f"gpu-pack: cargo built no test target named `{GPU_TEST_TARGET}` (tests/gpu.rs of a crate)")
     for bench in BENCHES:
         built = [exe for _, exe in executables(f"{target}/gpu-pack-bench.json", lambda t: t["name"] == bench)]
         if not built:

@@ -24,12 +24,19 @@ fn artifact(dir: &Path, package: &str, name: &str) -> String {
 /// The names the script copies into a fresh pack/bin for `tests` (package, target) and the
 /// `kernels` bench, or its error when it fails.
 fn select(tests: &[(&str, &str)], with_bench: bool) -> Result<Vec<String>, String> {
+    select_with(tests, with_bench, true)
+}
+
+/// [`select`], with cargo's test output written or not (`tests_written`).
+fn select_with(tests: &[(&str, &str)], with_bench: bool, tests_written: bool) -> Result<Vec<String>, String> {
     let dir = tempfile::tempdir().unwrap();
     let (target, dest) = (dir.path().join("target"), dir.path().join("bin"));
     std::fs::create_dir_all(&target).unwrap();
     std::fs::create_dir_all(&dest).unwrap();
     let lines: Vec<String> = tests.iter().map(|(package, name)| artifact(&target, package, name)).collect();
-    std::fs::write(target.join("gpu-pack-tests.json"), lines.join("\n") + "\n").unwrap();
+    if tests_written {
+        std::fs::write(target.join("gpu-pack-tests.json"), lines.join("\n") + "\n").unwrap();
+    }
     let bench = if with_bench { artifact(&target, "sparsefill", "kernels") + "\n" } else { String::new() };
     std::fs::write(target.join("gpu-pack-bench.json"), bench).unwrap();
     let out = Command::new("python3")
@@ -65,4 +72,16 @@ fn only_each_crates_gpu_test_target_and_the_bench_are_packed() {
 fn a_missing_bench_fails_the_pack_and_names_it() {
     let err = select(&CRATES, false).expect_err("no bench binary");
     assert!(err.contains("the kernels bench binary was not built"), "{err}");
+}
+
+#[test]
+fn no_gpu_test_target_fails_the_pack() {
+    let err = select(&[("sparsefill", "gpu_run_script")], true).expect_err("nothing to run on the GPU");
+    assert!(err.contains("no test target named `gpu`"), "{err}");
+}
+
+#[test]
+fn missing_cargo_output_fails_the_pack_and_names_the_file() {
+    let err = select_with(&CRATES, true, false).expect_err("no gpu-pack-tests.json");
+    assert!(err.contains("cannot read cargo's output") && err.contains("gpu-pack-tests.json"), "{err}");
 }
