@@ -365,6 +365,99 @@ fn pairs_on_one_token_sequences_match_the_masked_reference() {
     check_pairs(&[1, 1, 3], 64, |inputs, rng| random_index(&inputs.seqlens, rng), 25);
 }
 
+// ---- The band walk (plan::Walk::Band): each pair's shared 128-key chunks first ----
+
+/// [`check_attention_with`] of the pair union, its band and the band walk's kernel.
+fn check_band(
+    seqlens: &[usize],
+    head_dim: usize,
+    index_of: impl FnOnce(&AttentionInputs, &mut Rng64) -> SparseIndex,
+    seed: u64,
+) {
+    check_run(seqlens, head_dim, index_of, seed, plan::attend_band_interp);
+}
+
+/// Every tile below each block's limit, so that each pair's band holds long runs of
+/// chunks (an odd run's last tile and the masked tiles go to the rest), with random
+/// columns only where no tile is, on ragged sequences with an odd number of blocks.
+#[test]
+fn band_on_dense_runs_matches_the_masked_reference() {
+    check_band(
+        &[700, 77],
+        128,
+        |inputs, rng| {
+            let seqlens = &inputs.seqlens;
+            ok(SparseIndex::from_lists(seqlens, HEADS, 16, 8, |b, _, i| {
+                let limit = causal_limit(seqlens[b], i);
+                // Pairs of both blocks from key 0, of both from key 5, and of one from each.
+                let start = match (i / 2 % 3, i % 2) {
+                    (0, _) | (2, 0) => 0,
+                    _ => 5,
+                };
+                let tiles: Vec<usize> = (start..limit).step_by(BLOCK).collect();
+                let free = (0..limit).filter(|&c| !tiles.iter().any(|&t| (t..t + BLOCK).contains(&c)));
+                let columns = free.filter(|_| rng.random_bool(0.5)).take(8).collect();
+                BlockLists { tiles, columns }
+            }))
+        },
+        31,
+    );
+}
+
+/// The pairs tests' index (shared, interleaved and own tiles) and random columns.
+#[test]
+fn band_on_shared_and_interleaved_tiles_matches_the_masked_reference() {
+    check_band(
+        &[640, 200],
+        128,
+        |inputs, rng| {
+            let seqlens = &inputs.seqlens;
+            let tiles = sparsefill_patterns::sparse::vertical_slash::pairs::random_index(seqlens, HEADS, rng);
+            let nnz_s = tiles.block_offset.shape[3];
+            ok(SparseIndex::from_lists(seqlens, HEADS, nnz_s, 16, |b, h, i| {
+                let tiles = tiles.lists(b, h, i).tiles;
+                let limit = causal_limit(seqlens[b], i);
+                let free = (0..limit).filter(|&c| !tiles.iter().any(|&t| (t..t + BLOCK).contains(&c)));
+                let columns = free.filter(|_| rng.random_bool(0.1)).take(16).collect();
+                BlockLists { tiles, columns }
+            }))
+        },
+        32,
+    );
+}
+
+/// The estimator's own index, from the host reference.
+#[test]
+fn band_on_the_reference_estimate_matches_the_masked_reference() {
+    check_band(&[600, 130], 64, |inputs, _| ok(reference::estimate(inputs, &estimation_params())), 33);
+}
+
+/// The band walk's kernel as the plan launches it on sm_90a: without spills or a held-back
+/// wgmma pipeline, in the shared memory of one block.
+#[test]
+fn band_attention_assembles_without_spills_on_sm90a() {
+    let consts = |d: usize| {
+        let mut consts = head_dim(d);
+        consts.push(("BN".to_string(), ConstValue::Int(32)));
+        consts
+    };
+    for d in [64, 128] {
+        query_block_kernels::assert_variants_assemble_without_spills(
+            plan::BAND_KERNEL,
+            plan::BAND_SOURCE,
+            &[consts(d)],
+            (Arch::Sm90a, &CodegenOptions::default()),
+            &["q", "k", "v", "o"],
+        );
+    }
+}
+
+#[test]
+fn the_band_walk_is_refused_on_sm80_before_compiling() {
+    let err = walk_on(plan::Walk::Band, Arch::Sm80).err().unwrap_or_default();
+    assert!(err.contains("band") && err.contains("not sm_80") && err.contains("blocks walk"), "{err}");
+}
+
 /// A malformed index is an error from validation, before either kernel runs.
 #[test]
 fn pairs_reject_an_unsorted_index_before_running() {

@@ -12,6 +12,7 @@ mod exact;
 mod gather;
 mod groups;
 mod local;
+mod pair_band;
 mod pair_union;
 mod scan;
 mod shipped;
