@@ -85,20 +85,9 @@ pub fn load_launch(
 ) -> Result<Arc<LoadedKernel>, LoadFailure> {
     let consts = key_step::target_consts(kernel, consts, cache.arch(), cache.codegen().mma, aligned);
     let failed = |step| move |error| LoadFailure { step, error: Box::new(error) };
-    // With aligned q, k, v and o the launch runs the variant with their contract anyway
-    // (`Gpu::variant_for`); compiling it directly spares the variant without it, which
-    // for the band walk's kernel does not fit shared memory.
-    let compiled = match aligned {
-        true => cache.get_aligned(source, Some(kernel), &consts, &STEP_PARAMS),
-        false => cache.get(source, Some(kernel), &consts),
-    };
-    let compiled = compiled.map_err(failed("compiling"))?;
+    let compiled = cache.get(source, Some(kernel), &consts).map_err(failed("compiling"))?;
     gpu.load(&compiled, cache).map_err(failed("loading"))
 }
-
-/// The parameter names of the tensors whose contract decides a plan launch's `aligned`
-/// (`sparse::vertical_slash::plan::STEP_TENSORS`: q, k, v and o).
-const STEP_PARAMS: [&str; 4] = ["q", "k", "v", "o"];
 
 /// Runs `case` once on the GPU (its output was poisoned on the host, and is poisoned
 /// again on the device) and returns the output tensor.

@@ -336,25 +336,6 @@ impl KernelCache {
         Ok(compiled)
     }
 
-    /// [`KernelCache::get`] with the `aligned` contract on the tensor parameters `aligned`
-    /// names (those the kernel has), for a caller that knows its launch's tensors meet it:
-    /// a kernel whose only lowering that fits shared memory copies with TMA then compiles
-    /// as that variant, where its variant without the contract, which [`KernelCache::get`]
-    /// would build first, fails.
-    pub fn get_aligned(
-        &self,
-        src: &str,
-        kernel: Option<&str>,
-        consts: &[(String, ConstValue)],
-        aligned: &[&str],
-    ) -> Result<Arc<CompiledKernel>, RuntimeError> {
-        let mut ir = self.toolchain.lower(src, kernel, consts)?;
-        for name in aligned {
-            ir.set_aligned(name, true);
-        }
-        self.get_ir(ir)
-    }
-
     /// The PTX of an already specialized kernel (built in code, or lowered elsewhere).
     pub fn get_ir(&self, ir: Kernel) -> Result<Arc<CompiledKernel>, RuntimeError> {
         let key = key::ptx_key(&self.options, &print_kernel(&ir), self.arch);

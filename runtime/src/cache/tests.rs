@@ -364,19 +364,3 @@ fn second_process_loads_from_disk() {
     let expected = CacheStats { disk_hits: 1, ..CacheStats::default() };
     assert_eq!(stats, Some(format!("{expected:?}").as_str()), "child output:\n{stdout}");
 }
-
-/// The contract lands on the parameters named that the kernel has, and the variant is
-/// its own entry, apart from the kernel without it.
-#[test]
-fn get_aligned_compiles_the_variant_with_the_contract() {
-    let (cache, fake) = cache_in(None, Arch::Sm90a);
-    let aligned = cache.get_aligned(SRC, None, &[], &["x", "missing"]).unwrap();
-    let plain = cache.get(SRC, None, &[]).unwrap();
-    let flags = |k: &CompiledKernel| {
-        k.ir.params
-            .iter()
-            .map(|p| matches!(p, sparsefill_compiler::ir::Param::Tensor { aligned: true, .. }))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!((flags(&aligned), flags(&plain), fake.codegens.load(Ordering::SeqCst)), (vec![true], vec![false], 2));
-}
