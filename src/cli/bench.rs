@@ -97,8 +97,7 @@ pub struct BenchArgs {
     /// in for the kernel's first launch (top-k's: the vertical selection's, its first level
     /// where fewer than 16 rows select in two). KERNEL:
     /// attention, sparse_local, sparse_block, sparse_strided, sparse_vertical_slash,
-    /// sparse_vertical_slash_pairs (with --vs-walk pairs), sparse_vertical_slash_band (with
-    /// --vs-walk band), vs_row_stats, vs_combine_stats,
+    /// sparse_vertical_slash_pairs (with --vs-walk pairs), vs_row_stats, vs_combine_stats,
     /// vs_column_scores, vs_diagonal_scores, topk_threshold, topk_write, vs_chain_stops,
     /// vs_chain, vs_hops, vs_convert or select_blocks.
     #[arg(long, value_name = "KERNEL=FILE")]

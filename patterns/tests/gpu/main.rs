@@ -12,7 +12,6 @@ mod exact;
 mod gather;
 mod groups;
 mod local;
-mod pair_band;
 mod pair_union;
 mod scan;
 mod shipped;

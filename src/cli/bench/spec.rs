@@ -210,14 +210,13 @@ pub fn check_chunks(workloads: &[Workload], chunks: Option<usize>) -> Result<(),
 /// stands in for its kernel's first launch in a measurement: for top-k, which
 /// vertical-slash launches twice, the vertical selection's. (Pooling, launched twice by
 /// block-sparse, is not offered.)
-pub const CANDIDATE_KERNELS: [(&str, &str); 18] = [
+pub const CANDIDATE_KERNELS: [(&str, &str); 17] = [
     ("attention", attention::SOURCE),
     (local::KERNEL, local::SOURCE),
     (block_sparse::KERNEL, block_sparse::SOURCE),
     (strided::KERNEL, strided::SOURCE),
     (plan::ATTEND_KERNEL, plan::ATTEND_SOURCE),
     (plan::PAIRS_KERNEL, plan::PAIRS_SOURCE),
-    (plan::BAND_KERNEL, plan::BAND_SOURCE),
     ("vs_row_stats", plan::ESTIMATE_SOURCE),
     ("vs_combine_stats", plan::ESTIMATE_SOURCE),
     ("vs_column_scores", plan::ESTIMATE_SOURCE),

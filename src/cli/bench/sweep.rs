@@ -24,7 +24,7 @@ use sparsefill_patterns::sparse::index::SparseIndex;
 use sparsefill_patterns::sparse::local::{self, query_blocks, strided};
 use sparsefill_patterns::sparse::vertical_slash::check as vs_check;
 use sparsefill_patterns::sparse::vertical_slash::plan::{self, Arg, Buffer};
-use sparsefill_patterns::sparse::vertical_slash::{band, overlap, pairs};
+use sparsefill_patterns::sparse::vertical_slash::{overlap, pairs};
 use sparsefill_patterns::sparse::AttentionInputs;
 use sparsefill_patterns::synthetic::{HeadKnobs, Synthetic};
 use sparsefill_runtime::{median, Gpu, KernelCache, Lane};
@@ -52,10 +52,6 @@ pub enum VsWalk {
     /// Two adjacent blocks a program, one warp group each, sharing the copies of their
     /// tiles' union (sm_90a; `vs_pair_union` joins the index build).
     Pairs,
-    /// Two adjacent blocks a program as `pairs`, first folding the 128-key chunks both see
-    /// whole at 128 keys a step (sm_90a; `vs_pair_union` and `vs_pair_band` join the index
-    /// build).
-    Band,
 }
 
 impl VsWalk {
@@ -63,7 +59,6 @@ impl VsWalk {
         match self {
             VsWalk::Blocks => plan::Walk::Blocks,
             VsWalk::Pairs => plan::Walk::Pairs,
-            VsWalk::Band => plan::Walk::Band,
         }
     }
 }
@@ -447,11 +442,7 @@ fn build(
                 // The conversion turns the chosen columns and diagonals into the block index.
                 let stage = match is_attention {
                     true => Stage::Attention,
-                    false
-                        if plan::CONVERSION_KERNELS.contains(&l.kernel)
-                            || l.kernel == pairs::PAIR_KERNEL
-                            || l.kernel == band::BAND_KERNEL =>
-                    {
+                    false if plan::CONVERSION_KERNELS.contains(&l.kernel) || l.kernel == pairs::PAIR_KERNEL => {
                         Stage::Index
                     }
                     false => Stage::Estimation,
@@ -851,18 +842,6 @@ mod tests {
         assert_eq!((index, attention), (expected, vec![plan::PAIRS_KERNEL]));
     }
 
-    /// The pair union and its band join the index build, and the band's kernel is the attention.
-    #[test]
-    fn vertical_slash_in_bands_times_the_union_and_the_band_as_part_of_the_index_build() {
-        let launches = staged_walking(PatternKind::VerticalSlash { vertical: 30, slash: 40 }, plan::Walk::Band);
-        check_stage_order(&launches);
-        let index: Vec<&str> = launches.iter().filter(|(s, _)| *s == Stage::Index).map(|&(_, k)| k).collect();
-        let attention: Vec<&str> = launches.iter().filter(|(s, _)| *s == Stage::Attention).map(|&(_, k)| k).collect();
-        let expected: Vec<&str> =
-            plan::CONVERSION_KERNELS.into_iter().chain([pairs::PAIR_KERNEL, band::BAND_KERNEL]).collect();
-        assert_eq!((index, attention), (expected, vec![plan::BAND_KERNEL]));
-    }
-
     #[test]
     fn vertical_slash_times_its_conversion_as_the_index_build() {
         let launches = staged(PatternKind::VerticalSlash { vertical: 30, slash: 40 });
@@ -885,7 +864,6 @@ mod tests {
         ];
         let mut measurements: Vec<Vec<(Stage, &str)>> = kinds.into_iter().map(staged).collect();
         measurements.push(staged_walking(PatternKind::VerticalSlash { vertical: 30, slash: 40 }, plan::Walk::Pairs));
-        measurements.push(staged_walking(PatternKind::VerticalSlash { vertical: 30, slash: 40 }, plan::Walk::Band));
         for (kernel, _) in super::super::spec::CANDIDATE_KERNELS {
             let counts: Vec<usize> =
                 measurements.iter().map(|m| m.iter().filter(|(_, k)| *k == kernel).count()).collect();

@@ -123,7 +123,6 @@
 //! round 1).
 //! The GPU test `vertical_slash_timing_at_32k` times the whole estimate.
 
-pub mod band;
 pub mod check;
 pub mod overlap;
 pub mod pairs;
@@ -164,9 +163,8 @@ impl Default for VerticalSlashParams {
 #[derive(Debug, Error)]
 pub enum VerticalSlashError {
     #[error(
-        "the pairs and band walks (`sparse_vertical_slash_pairs`, `sparse_vertical_slash_band`, `--vs-walk \
-         pairs|band`) run on sm_90a only, not {arch}: \
-         their two warp groups' stages need more shared memory than an {arch} block has; the blocks walk, \
+        "the pairs walk (`sparse_vertical_slash_pairs`, `--vs-walk pairs`) runs on sm_90a only, not {arch}: \
+         its two warp groups' stages need more shared memory than an {arch} block has; the blocks walk, \
          the default, runs on every target"
     )]
     PairsOffSm90a { arch: sparsefill_compiler::target::Arch },

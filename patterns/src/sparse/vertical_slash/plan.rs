@@ -39,22 +39,13 @@ pub const PAIRS_SOURCE: &str = concat!(
     include_str!("../../../kernels/sparse_vertical_slash_pairs.tile")
 );
 pub const PAIRS_KERNEL: &str = "sparse_vertical_slash_pairs";
-/// The attention kernel of [`Walk::Band`], after the other attention kernel's file for its
-/// `slash_keep`.
-pub const BAND_SOURCE: &str = concat!(
-    include_str!("../../../kernels/attention.tile"),
-    include_str!("../../../kernels/query_block.tile"),
-    include_str!("../../../kernels/sparse_vertical_slash.tile"),
-    include_str!("../../../kernels/sparse_vertical_slash_band.tile")
-);
-pub const BAND_KERNEL: &str = "sparse_vertical_slash_band";
 
 /// Refuses launches (`kernels`, the names they run) that hold the pairs walk off sm_90a,
 /// before anything compiles: there its stages do not fit a block's shared memory (229,376
 /// bytes at head dim 128 where sm_80 allows 166,912), which the compiler would report
 /// without naming the walk or the way out.
 pub fn check_walk_target<'a>(kernels: impl IntoIterator<Item = &'a str>, arch: Arch) -> Result<(), VerticalSlashError> {
-    match kernels.into_iter().any(|k| k == PAIRS_KERNEL || k == BAND_KERNEL) && arch != Arch::Sm90a {
+    match kernels.into_iter().any(|k| k == PAIRS_KERNEL) && arch != Arch::Sm90a {
         true => Err(VerticalSlashError::PairsOffSm90a { arch }),
         false => Ok(()),
     }
@@ -71,11 +62,6 @@ pub enum Walk {
     /// (`sparse_vertical_slash_pairs`). Its walk takes 64-key steps, which fit the
     /// registers only with wgmma: sm_90a with aligned q, k, v and o.
     Pairs,
-    /// Two adjacent blocks a program as [`Walk::Pairs`], first folding the 128-key chunks
-    /// both blocks see whole at 128 keys a step, then the rest of the union
-    /// (`sparse_vertical_slash_band`; `vs_pair_band` splits the union, [`super::band`]).
-    /// sm_90a with aligned q, k, v and o.
-    Band,
 }
 /// The estimation kernels, after attention.tile for its `softmax_step` helper.
 pub const ESTIMATE_SOURCE: &str = concat!(
@@ -186,15 +172,6 @@ pub enum Buffer {
     PairCount,
     PairOffset,
     PairOwner,
-    /// `[B, H, NP]` i32 and `[B, H, NP, NNZ_S]` i32: per pair, the starts of the 128-key
-    /// chunks both blocks see whole; `[B, H, NP]` and `[B, H, NP, 2 NNZ_S]` i32 twice: the
-    /// pair union's other entries and their owners (`vs_pair_band`, [`super::band`];
-    /// launched with [`Walk::Band`]).
-    BandCount,
-    BandOffset,
-    RestCount,
-    RestOffset,
-    RestOwner,
 }
 
 /// The selection a [`Buffer::Topk`] belongs to.
@@ -365,25 +342,6 @@ fn pairs_launch(head_dim: usize, scale: f32) -> Launch {
     attention_launch((PAIRS_SOURCE, PAIRS_KERNEL), &args, head_dim, scale)
 }
 
-/// The attention launch of [`Walk::Band`] over the columns, the band and the rest.
-fn band_launch(head_dim: usize, scale: f32) -> Launch {
-    use Buffer::*;
-    let args =
-        [Q, K, V, CuSeqlens, ColumnCount, ColumnIndex, BandCount, BandOffset, RestCount, RestOffset, RestOwner, O, Lse];
-    let mut launch = attention_launch((BAND_SOURCE, BAND_KERNEL), &args, head_dim, scale);
-    // Its column loop takes half the keys a step: each group's gathered rows sit beside
-    // the band's stages, which all of shared memory holds otherwise.
-    for (name, value) in &mut launch.consts {
-        if name == "BN" {
-            *value = ConstValue::Int(BAND_COLUMN_CHUNK as i64);
-        }
-    }
-    launch
-}
-
-/// Key columns per gathered chunk in the band walk's kernel.
-const BAND_COLUMN_CHUNK: usize = 32;
-
 /// The attention launch's tensors whose `aligned` contract ([`key_step`]'s `aligned`)
 /// decides its key step: the ones its 64-key loop copies with TMA or stores whole.
 pub const STEP_TENSORS: [Buffer; 4] = [Buffer::Q, Buffer::K, Buffer::V, Buffer::O];
@@ -552,20 +510,6 @@ pub fn launches_walking(
         ]);
         launches.estimate.push(super::pairs::launch(super::pairs::PAIR_CHUNK));
         launches.attend = pairs_launch(shape.head_dim, shape.scale());
-    }
-    if walk == Walk::Band {
-        let (batch, heads) = (shape.seqlens.len(), shape.heads);
-        let np = super::pairs::pairs(query_blocks(&shape.seqlens));
-        let nnz_p = 2 * params.tile_capacity(&shape.seqlens);
-        launches.scratch.extend([
-            (Buffer::PairCount, DType::I32, vec![batch, heads, np]),
-            (Buffer::PairOffset, DType::I32, vec![batch, heads, np, nnz_p]),
-            (Buffer::PairOwner, DType::I32, vec![batch, heads, np, nnz_p]),
-        ]);
-        launches.scratch.extend(super::band::scratch(batch, heads, np, nnz_p));
-        launches.estimate.push(super::pairs::launch(super::pairs::PAIR_CHUNK));
-        launches.estimate.push(super::band::launch(super::band::BAND_CHUNK));
-        launches.attend = band_launch(shape.head_dim, shape.scale());
     }
     Ok(launches)
 }
@@ -960,31 +904,6 @@ pub fn attend_pairs_interp(inputs: &AttentionInputs, index: &SparseIndex) -> Res
     ]);
     run_launch(&super::pairs::launch(super::pairs::PAIR_CHUNK), &mut buffers)?;
     run_launch(&pairs_launch(shape.head_dim, shape.scale()), &mut buffers)?;
-    Ok(output(buffers))
-}
-
-/// [`attend_interp`] of [`Walk::Band`]: the pair union of the index, its band, then the
-/// band walk's attention kernel, all on the interpreter.
-pub fn attend_band_interp(inputs: &AttentionInputs, index: &SparseIndex) -> Result<SparseOutput, VerticalSlashError> {
-    let shape = input_shape(inputs)?;
-    index.validate(&shape.seqlens, shape.heads)?;
-    let mut buffers = io_buffers(inputs, &shape);
-    buffers.retain(|(b, _)| *b != Buffer::CuSeqlens);
-    buffers.extend(super::pairs::buffers(index, &shape.seqlens));
-    let np = super::pairs::pairs(query_blocks(&shape.seqlens));
-    let nnz_p = 2 * index.block_offset.shape.get(3).copied().unwrap_or(0);
-    for (buffer, dtype, dims) in super::band::scratch(shape.seqlens.len(), shape.heads, np, nnz_p) {
-        buffers.push((buffer, poisoned(dtype, &dims)));
-    }
-    let index = index.clone();
-    buffers.extend([
-        (Buffer::Lse, poisoned(DType::F32, &[shape.heads, shape.tokens()])),
-        (Buffer::ColumnCount, index.column_count),
-        (Buffer::ColumnIndex, index.column_index),
-    ]);
-    run_launch(&super::pairs::launch(super::pairs::PAIR_CHUNK), &mut buffers)?;
-    run_launch(&super::band::launch(super::band::BAND_CHUNK), &mut buffers)?;
-    run_launch(&band_launch(shape.head_dim, shape.scale()), &mut buffers)?;
     Ok(output(buffers))
 }
 
