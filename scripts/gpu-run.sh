@@ -7,8 +7,8 @@
 # `optouts`, `ab`, `assembler` and `criterion` run only when named (`assembler`: ptxas against the driver's JIT;
 # `optouts`: every GPU test binary under each code-generation opt-out, OPT_OUTS to narrow them):
 # `decoupled`, `pingpong` and `specialize` check and time SPARSEFILL_DECOUPLED=1,
-# SPARSEFILL_PINGPONG=all (turns in every loop that can take them, not only the default's wide
-# ones) and SPARSEFILL_SPECIALIZE=off (no producer warpgroup), BENCH_ARGS passes options to bench-kernels (`--only attention`),
+# SPARSEFILL_PINGPONG=wide (turns in the loops whose products are all 128 wide; the default
+# takes none) and SPARSEFILL_SPECIALIZE=off (no producer warpgroup), BENCH_ARGS passes options to bench-kernels (`--only attention`),
 # `criterion` runs `bench-kernels --criterion` and packs its reports.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -61,7 +61,7 @@ if want kernels; then
 fi
 
 # A lowering other than the default (CodegenOptions::decoupled, SPARSEFILL_DECOUPLED=1;
-# CodegenOptions::pingpong, SPARSEFILL_PINGPONG=all; CodegenOptions::specialize, SPARSEFILL_SPECIALIZE=off): the GPU tests of the kernels with it,
+# CodegenOptions::pingpong, SPARSEFILL_PINGPONG=wide; CodegenOptions::specialize, SPARSEFILL_SPECIALIZE=off): the GPU tests of the kernels with it,
 # the benchmark with it against the torch baselines of this run's `kernels` part (when it
 # ran), and the tile sweep with the default and with it, so one run says whether it is right
 # and whether it pays. Only when asked for by name: neither is the default lowering.
@@ -91,7 +91,7 @@ other_lowering() {
     done
 }
 named decoupled && other_lowering decoupled SPARSEFILL_DECOUPLED 0 1
-named pingpong && other_lowering pingpong SPARSEFILL_PINGPONG wide all
+named pingpong && other_lowering pingpong SPARSEFILL_PINGPONG off wide
 named specialize && other_lowering specialize SPARSEFILL_SPECIALIZE producer off
 
 # Every GPU test binary under each code-generation opt-out the runtime offers (docs/gpu.md):

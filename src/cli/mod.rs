@@ -68,7 +68,7 @@ pub enum Command {
         /// Which loops let warpgroups take turns at issuing their products (`wide`: those
         /// whose products are all at least 128 columns wide), as `SPARSEFILL_PINGPONG` picks
         /// in the runtime (docs/hopper.md).
-        #[arg(long, value_enum, default_value_t = PingPongChoice::Wide)]
+        #[arg(long, value_enum, default_value_t = PingPongChoice::Off)]
         pingpong: PingPongChoice,
         /// Whether the program gets a producer warpgroup that issues the TMA copies (sm_90a),
         /// as `SPARSEFILL_SPECIALIZE` picks in the runtime (docs/hopper.md).
@@ -120,9 +120,9 @@ pub enum Mma {
 /// `--pingpong`: [`sparsefill_compiler::codegen::PingPong`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum PingPongChoice {
-    /// No loop takes turns.
+    /// No loop takes turns (the default).
     Off,
-    /// Loops whose products are all at least 128 columns wide (the default).
+    /// Loops whose products are all at least 128 columns wide.
     Wide,
     /// Every loop that issues its products and then uses them.
     All,

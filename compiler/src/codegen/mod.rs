@@ -161,13 +161,17 @@ fn parse_named<T: Copy>(choices: &[T], name: fn(T) -> &'static str, what: &str, 
 /// Which loops take ping-pong turns between warpgroups (`codegen::pingpong`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum PingPong {
-    /// No loop does.
+    /// No loop does. The default: with a producer warpgroup (`codegen::specialize`, the
+    /// default since session 13) dense attention with 128-key tiles, the one shipped loop
+    /// that took turns, ran 0.978–0.993x the time with turns causal and 0.989–1.003x
+    /// non-causal, in two calls on an H200 (docs/perf/2026-11-30-h200-session33.md, rounds
+    /// 1 and 5).
+    #[default]
     Off,
-    /// Loops whose products are all at least [`PingPong::WIDE`] columns wide. The default:
-    /// on an H200 attention with 128-key tiles ran 2–8% faster with turns at every
+    /// Loops whose products are all at least [`PingPong::WIDE`] columns wide. Before the
+    /// producer warpgroup, attention with 128-key tiles ran 2–8% faster with turns at every
     /// shape, and with 64-key tiles 5–13% slower, its score products being too short to
     /// hide a softmax behind (docs/perf/2026-11-28-h200-session10.md, round 1).
-    #[default]
     Wide,
     /// Every loop that issues its products and then uses them.
     All,

@@ -102,7 +102,7 @@ impl CacheConfig {
     /// `cp.async` instead of TMA ([`CodegenOptions::tma`]); `$SPARSEFILL_DECOUPLED=1` turns on
     /// [`CodegenOptions::decoupled`], and `$SPARSEFILL_PINGPONG=off|wide|all` picks which loops take
     /// ping-pong turns ([`CodegenOptions::pingpong`]; an unknown value is reported and the
-    /// default, `wide`, kept). `$SPARSEFILL_SPECIALIZE=off|producer|early` picks whether kernels
+    /// default, `off`, kept). `$SPARSEFILL_SPECIALIZE=off|producer|early` picks whether kernels
     /// get a producer warpgroup ([`CodegenOptions::specialize`]; the default, `producer`, is
     /// kept on an unknown value, which is reported).
     pub fn from_env(arch: Arch) -> CacheConfig {
@@ -502,8 +502,8 @@ mod mma_env_tests {
     }
 
     #[test]
-    fn unset_or_empty_pingpong_is_wide() {
-        assert_eq!((choice::<PingPong>(None), choice::<PingPong>(Some(""))), (Ok(PingPong::Wide), Ok(PingPong::Wide)));
+    fn unset_or_empty_pingpong_is_off() {
+        assert_eq!((choice::<PingPong>(None), choice::<PingPong>(Some(""))), (Ok(PingPong::Off), Ok(PingPong::Off)));
     }
 
     #[test]

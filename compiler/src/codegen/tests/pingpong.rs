@@ -196,6 +196,6 @@ fn wide_takes_turns_where_every_product_is_128_wide() {
 }
 
 #[test]
-fn wide_is_the_default() {
-    assert_eq!(CodegenOptions::default().pingpong, PingPong::Wide);
+fn off_is_the_default() {
+    assert_eq!(CodegenOptions::default().pingpong, PingPong::Off);
 }
