@@ -260,6 +260,11 @@ fn compile_takes_no_pingpong_turns_by_default() {
 }
 
 #[test]
+fn compile_pingpong_off_takes_no_turns() {
+    assert!(!attention_bn128_ptx(&["--pingpong", "off"]).contains("bar.arrive"));
+}
+
+#[test]
 fn compile_pingpong_wide_takes_turns_at_128_wide_tiles() {
     assert!(attention_bn128_ptx(&["--pingpong", "wide"]).contains("bar.arrive"));
 }
