@@ -165,8 +165,10 @@ fi
 # Sparse patterns vs our dense kernel over lengths (`sparsefill bench`), then SDPA
 # (cuDNN, flash) and FlexAttention over our masks' covers (sparse_peers.py) in the same
 # run, then one report with both (`bench --merge-peers`). SPARSE_ARGS passes options to
-# `sparsefill bench` (e.g. --lengths 32768,131072 --patterns vertical_slash); a COMMIT
-# file beside this script (or $SPARSEFILL_COMMIT) names the commit in bench.json.
+# `sparsefill bench` (e.g. --lengths 32768,131072 --patterns vertical_slash) and PEERS_ARGS
+# to sparse_peers.py; for a number that decides a target, give both `--settle-ms 10000
+# --iters 50` (docs/gpu.md, "Measuring"). A COMMIT file beside this script (or
+# $SPARSEFILL_COMMIT) names the commit in bench.json.
 if want sparse; then
     mkdir -p "$OUT/sparse"
     # A peers.json left by an earlier run must not be merged into this one.
@@ -177,7 +179,8 @@ if want sparse; then
     timeout "${SPARSE_TIMEOUT:-360}" bin/sparsefill bench --out "$OUT/sparse" ${SPARSE_ARGS:-} >"$OUT/sparse-bench.log" 2>&1 || { status=1; log "FAILED: sparsefill bench (see sparse-bench.log)"; }
     if [ -f "$OUT/sparse/bench.json" ]; then
         log "sparse peers: SDPA cuDNN / flash, FlexAttention (sparse_peers.py)"
-        PYTHONUNBUFFERED=1 timeout "${PEERS_TIMEOUT:-220}" python3 sparse_peers.py --bench "$OUT/sparse/bench.json" --out "$OUT/sparse/peers.json" >"$OUT/sparse-peers.log" 2>&1 || { status=1; log "FAILED: sparse_peers.py (see sparse-peers.log)"; }
+        # shellcheck disable=SC2086
+        PYTHONUNBUFFERED=1 timeout "${PEERS_TIMEOUT:-220}" python3 sparse_peers.py --bench "$OUT/sparse/bench.json" --out "$OUT/sparse/peers.json" ${PEERS_ARGS:-} >"$OUT/sparse-peers.log" 2>&1 || { status=1; log "FAILED: sparse_peers.py (see sparse-peers.log)"; }
     fi
     if [ -f "$OUT/sparse/peers.json" ]; then
         bin/sparsefill bench --merge-peers "$OUT/sparse" >>"$OUT/sparse-bench.log" 2>&1 || { status=1; log "FAILED: sparsefill bench --merge-peers (see sparse-bench.log)"; }

@@ -1,6 +1,7 @@
-//! scripts/gpu-run.sh's `optouts` part on a fake pack: every test binary runs under each
-//! code-generation opt-out, and a failure names the binary and the opt-out and fails the run.
-//! The binaries are shell stubs, so this runs on any machine (no GPU, no nvidia-smi).
+//! scripts/gpu-run.sh on a fake pack: in the `optouts` part every test binary runs under each
+//! code-generation opt-out, and a failure names the binary and the opt-out and fails the run;
+//! in the `sparse` part SPARSE_ARGS reach the bench and PEERS_ARGS its peers. The binaries
+//! and the peers script are stubs, so this runs on any machine (no GPU, no nvidia-smi).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -78,4 +79,47 @@ fn opt_outs_narrow_the_list() {
 fn the_part_runs_only_when_named() {
     let (code, summary) = run("tests", None, None);
     assert!(code == 0 && summary.contains("== test ") && !summary.contains(" with SPARSEFILL_"), "{summary}");
+}
+
+/// Runs the `sparse` part over a stub `sparsefill` (it writes bench.json where `--out` says)
+/// and a stub `sparse_peers.py` (it writes peers.json), with SPARSE_ARGS and PEERS_ARGS:
+/// the exit code, and the arguments each stub saw (their logs).
+fn run_sparse(sparse_args: &str, peers_args: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gpu-run.sh"), dir.path().join("run.sh")).unwrap();
+    let bench = "#!/usr/bin/env bash\necho \"ran sparsefill $*\"\nwhile [ $# -gt 0 ]; do\n  \
+                 if [ \"$1\" = --out ]; then mkdir -p \"$2\" && echo '{}' >\"$2/bench.json\"; fi\n  shift\ndone\n";
+    let path = dir.path().join("bin").join("sparsefill");
+    std::fs::write(&path, bench).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let peers = "import sys\nprint('ran sparse_peers.py', ' '.join(sys.argv[1:]))\n\
+                 open(sys.argv[sys.argv.index('--out') + 1], 'w').write('{}')\n";
+    std::fs::write(dir.path().join("sparse_peers.py"), peers).unwrap();
+    let out = dir.path().join("out");
+    let status = Command::new("bash")
+        .arg(dir.path().join("run.sh"))
+        .env("ONLY", "sparse")
+        .env("OUT", &out)
+        .env("SPARSE_ARGS", sparse_args)
+        .env("PEERS_ARGS", peers_args)
+        .output()
+        .expect("bash runs")
+        .status;
+    let log = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
+    (status.code().unwrap_or(-1), log("sparse-bench.log"), log("sparse-peers.log"))
+}
+
+/// The sustained protocol of docs/gpu.md reaches both sides: the bench and its peers.
+#[test]
+fn sparse_args_reach_the_bench_and_peers_args_the_peers() {
+    let (code, bench, peers) = run_sparse("--lengths 32768 --iters 50", "--settle-ms 10000 --iters 50");
+    assert!(
+        code == 0
+            && bench.contains("ran sparsefill bench --out ")
+            && bench.contains(" --lengths 32768 --iters 50")
+            && peers.contains("ran sparse_peers.py --bench ")
+            && peers.ends_with(" --settle-ms 10000 --iters 50\n"),
+        "exit {code}\nbench log:\n{bench}\npeers log:\n{peers}"
+    );
 }
