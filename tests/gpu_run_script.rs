@@ -7,6 +7,21 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
+/// A fresh pack: the script as `run.sh` beside an empty `bin/`.
+fn fake_pack() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gpu-run.sh"), dir.path().join("run.sh")).unwrap();
+    dir
+}
+
+/// `bin/name` in the pack at `dir`: an executable holding `body`.
+fn executable(dir: &Path, name: &str, body: &str) {
+    let path = dir.join("bin").join(name);
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// A test binary that echoes its arguments and passes, or fails where the environment holds
 /// `fails_with` (`VAR=value`).
 fn stub(dir: &Path, name: &str, fails_with: Option<&str>) {
@@ -19,17 +34,13 @@ fn stub(dir: &Path, name: &str, fails_with: Option<&str>) {
     };
     let body =
         format!("#!/usr/bin/env bash\necho \"ran {name} $*\"\n{fail}echo 'test result: ok. 1 passed; 0 failed'\n");
-    let path = dir.join("bin").join(name);
-    std::fs::write(&path, body).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    executable(dir, name, &body);
 }
 
 /// Runs the script as `pack/run.sh` with `ONLY=only` and `opt_outs` over two stub
 /// binaries, the patterns one failing under `fails_with`: its exit code and summary.
 fn run(only: &str, fails_with: Option<&str>, opt_outs: Option<&str>) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("bin")).unwrap();
-    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gpu-run.sh"), dir.path().join("run.sh")).unwrap();
+    let dir = fake_pack();
     stub(dir.path(), "test-sparsefill-patterns-gpu", fails_with);
     stub(dir.path(), "test-sparsefill-runtime-gpu", None);
     let out = dir.path().join("out");
@@ -85,14 +96,10 @@ fn the_part_runs_only_when_named() {
 /// and a stub `sparse_peers.py` (it writes peers.json), with SPARSE_ARGS and PEERS_ARGS:
 /// the exit code, and the arguments each stub saw (their logs).
 fn run_sparse(sparse_args: &str, peers_args: &str) -> (i32, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("bin")).unwrap();
-    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gpu-run.sh"), dir.path().join("run.sh")).unwrap();
+    let dir = fake_pack();
     let bench = "#!/usr/bin/env bash\necho \"ran sparsefill $*\"\nwhile [ $# -gt 0 ]; do\n  \
                  if [ \"$1\" = --out ]; then mkdir -p \"$2\" && echo '{}' >\"$2/bench.json\"; fi\n  shift\ndone\n";
-    let path = dir.path().join("bin").join("sparsefill");
-    std::fs::write(&path, bench).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    executable(dir.path(), "sparsefill", bench);
     let peers = "import sys\nprint('ran sparse_peers.py', ' '.join(sys.argv[1:]))\n\
                  open(sys.argv[sys.argv.index('--out') + 1], 'w').write('{}')\n";
     std::fs::write(dir.path().join("sparse_peers.py"), peers).unwrap();
